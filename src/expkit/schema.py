@@ -1,0 +1,114 @@
+"""The event tables of the warehouse (spec §2.2): column names and Arrow types.
+
+One place defines them; the synthetic generator writes exactly these schemas and
+the rollups read them. All timestamps are epoch milliseconds, UTC. ``event_date``
+is not stored inside the files: it is the Hive partition directory
+``event_date=YYYY-MM-DD`` (derived from ``timestamp_ms``).
+"""
+
+from __future__ import annotations
+
+import pyarrow as pa
+
+# Slice columns a tile may group or filter by. Identifiers in SQL come only from here.
+REQUEST_SLICES = ("bucket", "cohort", "region", "surface", "client")
+IMPRESSION_SLICES = REQUEST_SLICES + ("genre", "provider")
+SLICE_COLUMNS = IMPRESSION_SLICES
+
+_COMMON = [
+    ("timestamp_ms", pa.int64()),
+    ("ingest_ms", pa.int64()),
+    ("shadow", pa.bool_()),
+]
+
+REQUESTS = pa.schema(
+    [
+        ("request_id", pa.int64()),
+        ("user_id", pa.int64()),
+        ("session_id", pa.int64()),
+        ("experiment_id", pa.string()),
+        ("bucket", pa.string()),
+        ("cohort", pa.string()),
+        ("region", pa.string()),
+        ("surface", pa.string()),
+        ("client", pa.string()),
+        ("k_requested", pa.int32()),
+        ("k_returned", pa.int32()),
+        ("latency_ms", pa.float64()),
+        ("cache_hit", pa.bool_()),
+        ("fallback_level", pa.int32()),  # 0 = primary model ... 3 = static list
+        ("status", pa.string()),  # "ok" | "error"
+        ("error_component", pa.string()),  # null when status = ok
+        ("error_severity", pa.string()),  # null when status = ok
+        *_COMMON,
+    ]
+)
+
+IMPRESSIONS = pa.schema(
+    [
+        ("request_id", pa.int64()),
+        ("user_id", pa.int64()),
+        ("session_id", pa.int64()),
+        ("experiment_id", pa.string()),
+        ("bucket", pa.string()),
+        ("item_id", pa.int64()),
+        ("position", pa.int32()),  # 1-based
+        ("genre", pa.string()),
+        ("provider", pa.string()),
+        ("cohort", pa.string()),
+        ("region", pa.string()),
+        ("surface", pa.string()),
+        ("client", pa.string()),
+        *_COMMON,
+    ]
+)
+
+CLICKS = pa.schema(
+    [
+        ("click_id", pa.int64()),
+        ("request_id", pa.int64()),
+        ("item_id", pa.int64()),
+        ("user_id", pa.int64()),
+        ("session_id", pa.int64()),
+        *_COMMON,
+    ]
+)
+
+SAVES = pa.schema(
+    [
+        ("save_id", pa.int64()),
+        ("request_id", pa.int64()),
+        ("item_id", pa.int64()),
+        ("user_id", pa.int64()),
+        ("session_id", pa.int64()),
+        *_COMMON,
+    ]
+)
+
+PLAYS = pa.schema(
+    [
+        ("play_id", pa.int64()),
+        ("user_id", pa.int64()),
+        ("session_id", pa.int64()),
+        ("item_id", pa.int64()),
+        ("source", pa.string()),  # "rec" | "search" | "browse" | "continue"
+        *_COMMON,
+    ]
+)
+
+EVENT_TABLES: dict[str, pa.Schema] = {
+    "requests": REQUESTS,
+    "impressions": IMPRESSIONS,
+    "clicks": CLICKS,
+    "saves": SAVES,
+    "plays": PLAYS,
+}
+
+# The event id of each table (unique per event; used by validation's duplicate check).
+EVENT_ID = {
+    "requests": "request_id",
+    "impressions": None,  # an impression is identified by (request_id, item_id)
+    "clicks": "click_id",
+    "saves": "save_id",
+    "plays": "play_id",
+}
