@@ -1,0 +1,159 @@
+"""Experiment definitions (``params/<experiment>.yaml``), validated before anything runs.
+
+A parameters file names the experiment, its buckets with planned allocation, the control
+bucket, K for Top-K, the SLO thresholds and targets, and the windows and slices offered.
+Invalid files (unknown keys, allocations not summing to 1, unknown buckets, bad windows,
+malformed YAML) raise :class:`~expkit.errors.ConfigError` naming the file, key and reason.
+
+>>> cfg = ExperimentConfig.model_validate({"experiment_id": "e1", "start_date": "2026-01-01",
+...     "control": "a", "buckets": {"a": 0.5, "b": 0.5}})
+>>> cfg.treatments
+['b']
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from expkit.errors import ConfigError
+from expkit.schema import SLICE_COLUMNS
+
+WINDOWS: dict[str, int] = {"1h": 3_600_000, "24h": 86_400_000, "7d": 7 * 86_400_000, "30d": 30 * 86_400_000}
+"""Window name → length in milliseconds. Windows end at the report's end time."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Slos(_Strict):
+    """Health SLO thresholds (spec §6)."""
+
+    latency_p95_warm_ms: float = 50.0
+    latency_p95_cold_ms: float = 200.0
+    latency_p95_alert_ms: float = 100.0
+    coverage_min: float = 0.95
+    error_rate_max: float = 0.001
+    freshness_max_min: float = 15.0
+    cache_hit_min: float = 0.85
+    topk_fill_min: float = 0.99
+
+
+class Targets(_Strict):
+    """Outcome targets (spec §6)."""
+
+    ctr_min: float = 0.010
+    recall_min: float = 0.15
+    session_depth_min: float = 5.0
+    save_rate_min: float = 0.002
+    allocation_tolerance: float = 0.05
+
+
+class ExperimentConfig(_Strict):
+    """One experiment, as read from its parameters file."""
+
+    experiment_id: str = Field(min_length=1)
+    start_date: dt.date
+    control: str
+    buckets: dict[str, float]
+    primary_metric: str = "ctr"
+    guardrail_metrics: list[str] = Field(default_factory=list)
+    top_k: int = Field(default=10, ge=1, le=1000)
+    windows: list[str] = Field(default_factory=lambda: list(WINDOWS))
+    slices: list[str] = Field(default_factory=lambda: list(SLICE_COLUMNS))
+    srm_pvalue_threshold: float = Field(default=0.001, gt=0, lt=1)
+    slos: Slos = Field(default_factory=Slos)
+    targets: Targets = Field(default_factory=Targets)
+
+    @field_validator("buckets")
+    @classmethod
+    def _allocation(cls, v: dict[str, float]) -> dict[str, float]:
+        if len(v) < 2:
+            raise ValueError("needs at least two buckets (a control and a treatment)")
+        bad = [k for k, share in v.items() if not (0 < share < 1)]
+        if bad:
+            raise ValueError(f"allocation of {bad} must be between 0 and 1")
+        total = sum(v.values())
+        if not math.isclose(total, 1.0, abs_tol=1e-6):
+            raise ValueError(f"allocations sum to {total:g}; they must sum to 1")
+        return v
+
+    @field_validator("windows")
+    @classmethod
+    def _windows(cls, v: list[str]) -> list[str]:
+        bad = [w for w in v if w not in WINDOWS]
+        if bad:
+            raise ValueError(f"unknown window(s) {bad}; choose from {list(WINDOWS)}")
+        return v
+
+    @field_validator("slices")
+    @classmethod
+    def _slices(cls, v: list[str]) -> list[str]:
+        bad = [s for s in v if s not in SLICE_COLUMNS]
+        if bad:
+            raise ValueError(f"unknown slice(s) {bad}; choose from {list(SLICE_COLUMNS)}")
+        return v
+
+    @model_validator(mode="after")
+    def _control_known(self) -> ExperimentConfig:
+        if self.control not in self.buckets:
+            raise ValueError(
+                f"control bucket {self.control!r} is not one of the buckets {list(self.buckets)}"
+            )
+        return self
+
+    @property
+    def treatments(self) -> list[str]:
+        """Buckets other than the control, in file order."""
+        return [b for b in self.buckets if b != self.control]
+
+
+def _format_validation_error(path: Path | str, err: ValidationError) -> str:
+    parts = []
+    for e in err.errors():
+        loc = ".".join(str(x) for x in e["loc"]) or "(top level)"
+        msg = e["msg"].removeprefix("Value error, ")
+        if e["type"] == "extra_forbidden":
+            msg = "unknown key (check the spelling; see params/experiment.yaml for the known keys)"
+        parts.append(f"key '{loc}': {msg}")
+    return f"{path}: " + "; ".join(parts)
+
+
+def parse_experiment(data: Any, source: Path | str = "<parameters>") -> ExperimentConfig:
+    """Validate an already-parsed mapping; errors name ``source`` and the key."""
+    if not isinstance(data, dict):
+        raise ConfigError(f"{source}: expected a mapping of keys to values, got {type(data).__name__}")
+    try:
+        return ExperimentConfig.model_validate(data)
+    except ValidationError as err:
+        raise ConfigError(_format_validation_error(source, err)) from None
+
+
+def load_experiment(path: str | Path) -> ExperimentConfig:
+    """Read and validate an experiment parameters file."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"parameters file {path} not found; pass an existing YAML file (e.g. params/experiment.yaml)")
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise ConfigError(f"{path}: malformed YAML{where}: {getattr(err, 'problem', err)}") from None
+    return parse_experiment(data, path)
+
+
+def default_params_file() -> Path:
+    """``params/experiment.yaml`` of the checkout (or the working folder)."""
+    here = Path(__file__).resolve()
+    for parent in [Path.cwd(), *here.parents]:
+        candidate = parent / "params" / "experiment.yaml"
+        if candidate.is_file():
+            return candidate
+    return Path("params/experiment.yaml")

@@ -1,0 +1,76 @@
+"""The embedded DuckDB engine: queries Parquet in place, no load step, no server."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+
+from expkit.errors import ExpkitError
+from expkit.templates import Template
+
+_WIDE_INTEGERS = ("HUGEINT", "UHUGEINT")
+
+
+class DuckDBEngine:
+    """Run templates with DuckDB.
+
+    Args:
+        threads: worker threads (default: all cores).
+        memory_limit: DuckDB's memory limit, e.g. ``"3GB"``; larger work spills to ``temp_dir``.
+        temp_dir: spill folder (default: DuckDB's own).
+    """
+
+    name = "duckdb"
+
+    def __init__(
+        self, threads: int | None = None, memory_limit: str | None = None, temp_dir: str | None = None
+    ):
+        self.con = duckdb.connect(config={"preserve_insertion_order": False})
+        self.con.execute(f"SET threads = {int(threads or os.cpu_count() or 1)}")
+        if memory_limit:
+            self.con.execute("SET memory_limit = ?", [memory_limit])
+        if temp_dir:
+            self.con.execute("SET temp_directory = ?", [temp_dir])
+
+    def _register(self, name: str, source: Sequence[Path] | pa.Schema) -> None:
+        if isinstance(source, pa.Schema):
+            rel = self.con.from_arrow(source.empty_table())
+        else:
+            files = [str(p) for p in source]
+            try:
+                rel = self.con.read_parquet(files, union_by_name=True, hive_partitioning=False)
+            except duckdb.Error as err:
+                raise ExpkitError(f"cannot read table {name} from {files[:3]}...: {err}") from None
+        self.con.register(name, rel)
+
+    def query(
+        self,
+        template: Template,
+        params: Mapping[str, Any],
+        sources: Mapping[str, Sequence[Path] | pa.Schema],
+        sql: str | None = None,
+    ) -> pa.RecordBatchReader:
+        """Run the template with bound ``params`` over ``sources``; stream the result."""
+        for name, source in sources.items():
+            self._register(name, source)
+        text = sql if sql is not None else template.sql
+        bound = dict(params)
+        try:
+            cols = self.con.execute(f"DESCRIBE {text}", bound).fetchall()
+            # DuckDB sums integers into 128-bit HUGEINT; rollups store 64-bit counts.
+            select = ", ".join(
+                f'CAST("{c[0]}" AS BIGINT) AS "{c[0]}"' if c[1] in _WIDE_INTEGERS else f'"{c[0]}"'
+                for c in cols
+            )
+            self.con.execute(f"SELECT {select} FROM ({text}) AS q", bound)
+            return self.con.to_arrow_reader(1_000_000)
+        except duckdb.Error as err:
+            raise ExpkitError(f"template {template.name} failed in DuckDB: {err}") from None
+
+    def close(self) -> None:
+        self.con.close()

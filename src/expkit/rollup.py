@@ -1,0 +1,244 @@
+"""Build the rollups of a date: raw events in, sufficient statistics and mergeable summaries out.
+
+``build_rollups(warehouse, day, config)`` runs every template of :data:`RAW_ROLLUPS` over the
+day's event partitions, then :data:`STATS_ROLLUP` (``outcome_stats``) over the per-user facts of
+each window ending that day. Each rollup's day partition is written to a temporary folder and
+swapped in, so rerunning a date replaces exactly that date's partitions and a killed run leaves
+the previous partitions intact. A manifest per date (``state/rollups/<date>.json``) records
+what the rollup read, for late-data detection and backfill.
+
+Tiles and statistics read only these tables, never raw events.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from expkit.atomic import FileLock, atomic_write_json, building_dir, clean_stale_temps
+from expkit.config import WINDOWS, ExperimentConfig
+from expkit.engines import Engine, get_engine
+from expkit.histogram import LN_GAMMA, MIN_VALUE
+from expkit.schema import EVENT_TABLES
+from expkit.templates import TEMPLATES
+from expkit.warehouse import BIN_MS, DAY_MS, Warehouse, day_bounds_ms
+
+HOUR_MS = 3_600_000
+
+
+@dataclass(frozen=True)
+class RawRollup:
+    """A rollup computed from one day's raw events.
+
+    Attributes:
+        name: rollup table name (``rollups/<name>/``).
+        template: the SQL template it runs.
+        span: ``"day"`` (the whole UTC day) or ``"last_hour"`` (the day's last hour).
+    """
+
+    name: str
+    template: str
+    span: str = "day"
+
+
+RAW_ROLLUPS: tuple[RawRollup, ...] = (
+    RawRollup("health_bins", "health_bins"),
+    RawRollup("error_bins", "error_bins"),
+    RawRollup("latency_hist", "latency_hist"),
+    RawRollup("engagement_bins", "engagement_bins"),
+    RawRollup("ingest_bins", "ingest_bins"),
+    RawRollup("user_day", "user_facts"),
+    RawRollup("user_last_hour", "user_facts", span="last_hour"),
+)
+STATS_ROLLUP = "outcome_stats"
+"""Per-window sufficient statistics of every outcome metric (windows of :data:`STATS_WINDOWS`)."""
+STATS_WINDOWS = (*WINDOWS, "cum")
+"""``cum`` is the experiment to date (start_date through the day)."""
+ROLLUP_NAMES = tuple(r.name for r in RAW_ROLLUPS) + (STATS_ROLLUP,)
+
+
+@dataclass
+class RollupResult:
+    """What one date's rollup produced: rows per table and seconds taken."""
+
+    day: dt.date
+    engine: str
+    rows: dict[str, int] = field(default_factory=dict)
+    seconds: float = 0.0
+
+
+def _params(template: str, start_ms: int, end_ms: int, config: ExperimentConfig) -> dict[str, Any]:
+    values: dict[str, Any] = {
+        "start_ms": start_ms,
+        "end_ms": end_ms,
+        "bin_ms": BIN_MS,
+        "ln_gamma": LN_GAMMA,
+        "min_ms": MIN_VALUE,
+        "top_k": config.top_k,
+    }
+    t = TEMPLATES[template]
+    return t.bind(**{k: values[k] for k in t.params})
+
+
+def _write_partition(path: Path, reader: pa.RecordBatchReader, extra: dict[str, Any] | None = None) -> int:
+    """Stream ``reader`` into ``path/part-00000.parquet`` atomically; return the row count."""
+    rows = 0
+    with building_dir(path) as tmp:
+        schema = reader.schema
+        if extra:
+            for k, v in extra.items():
+                schema = schema.append(pa.field(k, pa.string()))
+        with pq.ParquetWriter(tmp / "part-00000.parquet", schema, compression="zstd") as w:
+            for batch in reader:
+                if extra:
+                    cols = list(batch.columns) + [pa.array([v] * batch.num_rows, pa.string()) for v in extra.values()]
+                    batch = pa.RecordBatch.from_arrays(cols, schema=schema)
+                w.write_batch(batch)
+                rows += batch.num_rows
+    return rows
+
+
+def _event_sources(wh: Warehouse, day: dt.date) -> dict[str, list[Path] | pa.Schema]:
+    return {t: (wh.event_files(t, day) or schema) for t, schema in EVENT_TABLES.items()}
+
+
+def source_fingerprint(wh: Warehouse, day: dt.date) -> dict[str, list[list[Any]]]:
+    """Name, size and modification time of every event file of ``day`` (for late-data checks)."""
+    out = {}
+    for t in EVENT_TABLES:
+        out[t] = [[p.name, p.stat().st_size, int(p.stat().st_mtime)] for p in wh.event_files(t, day)]
+    return out
+
+
+def manifest_path(wh: Warehouse, day: dt.date) -> Path:
+    return wh.state / "rollups" / f"{day.isoformat()}.json"
+
+
+def _window_days(day: dt.date, window: str, config: ExperimentConfig) -> list[dt.date]:
+    if window == "cum":
+        first = min(config.start_date, day)
+        return [first + dt.timedelta(days=i) for i in range((day - first).days + 1)]
+    n = max(1, WINDOWS[window] // DAY_MS)
+    return [day - dt.timedelta(days=i) for i in range(n - 1, -1, -1)]
+
+
+def build_stats(wh: Warehouse, engine: Engine, day: dt.date, config: ExperimentConfig) -> int:
+    """Write ``outcome_stats`` for ``day``: ratio statistics for every window ending that day."""
+    from expkit.rollup_schema import USER_FACTS_SCHEMA
+
+    template = TEMPLATES["ratio_stats"]
+    tables = []
+    for window in STATS_WINDOWS:
+        if window == "1h":
+            files = wh.rollup_files("user_last_hour", [day])
+        else:
+            files = wh.rollup_files("user_day", _window_days(day, window, config))
+        reader = engine.query(template, {}, {"user_facts": files or USER_FACTS_SCHEMA})
+        t = reader.read_all()
+        tables.append(t.append_column("window_name", pa.array([window] * t.num_rows, pa.string())))
+    table = pa.concat_tables(tables)
+    return _write_partition(wh.rollup_partition(STATS_ROLLUP, day), pa.RecordBatchReader.from_batches(table.schema, table.to_batches()))
+
+
+def build_rollups(
+    warehouse: Warehouse | str | Path,
+    day: dt.date,
+    config: ExperimentConfig,
+    engine: str | Engine = "duckdb",
+    progress: Callable[[str], None] | None = None,
+) -> RollupResult:
+    """Build (or rebuild) every rollup of ``day``; idempotent."""
+    wh = warehouse if isinstance(warehouse, Warehouse) else Warehouse.open(warehouse)
+    wh.require_events(day)
+    eng = get_engine(engine) if isinstance(engine, str) else engine
+    result = RollupResult(day=day, engine=eng.name)
+    t0 = time.perf_counter()
+    with FileLock(wh.state / "locks" / "rollup.lock", what=f"rollups of {wh.root}"):
+        clean_stale_temps(wh.rollups)
+        fingerprint = source_fingerprint(wh, day)
+        start, end = day_bounds_ms(day)
+        sources = _event_sources(wh, day)
+        for r in RAW_ROLLUPS:
+            lo = end - HOUR_MS if r.span == "last_hour" else start
+            reader = eng.query(TEMPLATES[r.template], _params(r.template, lo, end, config), sources)
+            result.rows[r.name] = _write_partition(wh.rollup_partition(r.name, day), reader)
+            if progress:
+                progress(f"{day} {r.name}: {result.rows[r.name]:,} rows")
+        result.rows[STATS_ROLLUP] = build_stats(wh, eng, day, config)
+        result.seconds = time.perf_counter() - t0
+        atomic_write_json(
+            manifest_path(wh, day),
+            {
+                "date": day.isoformat(),
+                "engine": eng.name,
+                "built_at_ms": int(time.time() * 1000),
+                "seconds": round(result.seconds, 3),
+                "rows": result.rows,
+                "sources": fingerprint,
+            },
+        )
+    if isinstance(engine, str):
+        eng.close()
+    return result
+
+
+def stale_dates(wh: Warehouse, days: list[dt.date]) -> list[dt.date]:
+    """Dates whose event files changed since their rollup was built (late data), or never built."""
+    import json
+
+    out = []
+    for day in days:
+        path = manifest_path(wh, day)
+        if not path.is_file():
+            out.append(day)
+            continue
+        recorded = json.loads(path.read_text())["sources"]
+        if recorded != source_fingerprint(wh, day):
+            out.append(day)
+    return out
+
+
+def build_range(
+    warehouse: Warehouse | str | Path,
+    start: dt.date,
+    end: dt.date,
+    config: ExperimentConfig,
+    engine: str = "duckdb",
+    backfill: bool = False,
+    progress: Callable[[str], None] | None = None,
+) -> list[RollupResult]:
+    """Build the rollups of every date from ``start`` to ``end`` (in order: windows look back).
+
+    With ``backfill``, only dates whose events changed since their rollup (late data) are
+    rebuilt, and the window statistics of the 30 days after each are refreshed.
+    """
+    wh = warehouse if isinstance(warehouse, Warehouse) else Warehouse.open(warehouse)
+    days = [start + dt.timedelta(days=i) for i in range((end - start).days + 1)]
+    days = [d for d in days if wh.event_files("requests", d)] if backfill else days
+    targets = stale_dates(wh, days) if backfill else days
+    eng = get_engine(engine)
+    results = []
+    try:
+        for day in targets:
+            results.append(build_rollups(wh, day, config, eng, progress))
+        if backfill and targets:
+            later = sorted(
+                {t + dt.timedelta(days=i) for t in targets for i in range(1, 31)}
+                - set(targets)
+            )
+            for day in later:
+                if wh.rollup_dates(STATS_ROLLUP) and manifest_path(wh, day).is_file():
+                    with FileLock(wh.state / "locks" / "rollup.lock", what=f"rollups of {wh.root}"):
+                        build_stats(wh, eng, day, config)
+                    if progress:
+                        progress(f"{day} outcome_stats refreshed")
+    finally:
+        eng.close()
+    return results

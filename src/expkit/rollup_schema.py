@@ -1,0 +1,26 @@
+"""Arrow schemas of rollup tables that readers may need when a table has no files yet."""
+
+from __future__ import annotations
+
+import pyarrow as pa
+
+USER_FACTS_SCHEMA = pa.schema(
+    [
+        ("experiment_id", pa.string()),
+        ("bucket", pa.string()),
+        ("user_id", pa.int64()),
+        ("slice", pa.string()),
+        ("slice_value", pa.string()),
+        ("cohort", pa.string()),
+        ("region", pa.string()),
+        ("client", pa.string()),
+        ("first_ms", pa.int64()),
+        ("impressions", pa.int64()),
+        ("clicks", pa.int64()),
+        ("saves", pa.int64()),
+        ("sessions", pa.int64()),
+        ("depth", pa.int64()),
+        ("plays", pa.int64()),
+        ("hits", pa.int64()),
+    ]
+)

@@ -1,0 +1,34 @@
+-- name: latency_hist
+-- description: Log-scale latency histograms per 5-minute bin, slice and cache state, mergeable by
+--   summing counts. Bucket i holds latencies in (gamma^(i-1), gamma^i] ms with
+--   gamma = (1 + a) / (1 - a); its midpoint 2 gamma^i / (gamma + 1) is within a (1%) of every
+--   value in it (see expkit.histogram). slice = 'all' (slice_value 'all') or a request slice column.
+-- params: start_ms: int, end_ms: int, bin_ms: int, ln_gamma: float, min_ms: float
+-- reads: requests
+-- grain: experiment_id, bin_ms, slice, slice_value, cache_hit, idx
+WITH r AS (
+    SELECT
+        experiment_id,
+        timestamp_ms - (timestamp_ms % $bin_ms) AS bin_ms,
+        bucket, cohort, region, surface, client, cache_hit,
+        CAST(ceil(ln(greatest(latency_ms, $min_ms)) / $ln_gamma) AS INTEGER) AS idx
+    FROM requests
+    WHERE NOT shadow AND timestamp_ms >= $start_ms AND timestamp_ms < $end_ms
+),
+slices AS (
+    SELECT * FROM (VALUES ('all'), ('bucket'), ('cohort'), ('region'), ('surface'), ('client')) AS s (slice)
+)
+SELECT
+    experiment_id, bin_ms, slice,
+    CASE slice
+        WHEN 'bucket' THEN bucket WHEN 'cohort' THEN cohort WHEN 'region' THEN region
+        WHEN 'surface' THEN surface WHEN 'client' THEN client ELSE 'all'
+    END AS slice_value,
+    cache_hit, idx, count(*) AS n
+FROM r CROSS JOIN slices
+GROUP BY experiment_id, bin_ms, slice,
+    CASE slice
+        WHEN 'bucket' THEN bucket WHEN 'cohort' THEN cohort WHEN 'region' THEN region
+        WHEN 'surface' THEN surface WHEN 'client' THEN client ELSE 'all'
+    END,
+    cache_hit, idx

@@ -1,0 +1,126 @@
+-- name: user_facts
+-- description: Per-user facts over [start_ms, end_ms): the per-user sums that ratio metrics need
+--   (delta method, CUPED), so that a window of several days treats a user as one unit.
+--   slice = 'all' has one row per exposed user (cohort/region/client: the user's attributes at
+--   first exposure); slice = 'surface' | 'genre' | 'provider' has one row per user and value with
+--   that value's impressions, clicks and saves (sessions, depth, plays, hits are 0 there).
+--   sessions = distinct sessions with a request; depth = distinct (session, item) clicked, saved or
+--   played in those sessions; plays = distinct items played; hits = played items shown at
+--   position <= top_k earlier in the same period.
+-- params: start_ms: int, end_ms: int, top_k: int
+-- reads: requests, impressions, clicks, saves, plays
+-- grain: experiment_id, bucket, user_id, slice, slice_value
+WITH req AS (
+    SELECT experiment_id, bucket, user_id, session_id, timestamp_ms, cohort, region, client
+    FROM requests
+    WHERE NOT shadow AND timestamp_ms >= $start_ms AND timestamp_ms < $end_ms
+),
+users AS (
+    SELECT
+        experiment_id, user_id,
+        arg_min(bucket, timestamp_ms) AS bucket,
+        arg_min(cohort, timestamp_ms) AS cohort,
+        arg_min(region, timestamp_ms) AS region,
+        arg_min(client, timestamp_ms) AS client,
+        min(timestamp_ms) AS first_ms,
+        count(DISTINCT session_id) AS sessions
+    FROM req
+    GROUP BY experiment_id, user_id
+),
+clk AS (
+    SELECT request_id, item_id, count(*) AS n FROM clicks
+    WHERE NOT shadow AND timestamp_ms >= $start_ms AND timestamp_ms < $end_ms
+    GROUP BY request_id, item_id
+),
+sav AS (
+    SELECT request_id, item_id, count(*) AS n FROM saves
+    WHERE NOT shadow AND timestamp_ms >= $start_ms AND timestamp_ms < $end_ms
+    GROUP BY request_id, item_id
+),
+imp AS (
+    SELECT
+        i.experiment_id, i.user_id, i.item_id, i.position, i.timestamp_ms,
+        i.surface, i.genre, i.provider,
+        coalesce(clk.n, 0) AS clicks,
+        coalesce(sav.n, 0) AS saves
+    FROM impressions AS i
+    LEFT JOIN clk ON clk.request_id = i.request_id AND clk.item_id = i.item_id
+    LEFT JOIN sav ON sav.request_id = i.request_id AND sav.item_id = i.item_id
+    WHERE NOT i.shadow AND i.timestamp_ms >= $start_ms AND i.timestamp_ms < $end_ms
+),
+imp_user AS (
+    SELECT experiment_id, user_id, count(*) AS impressions, sum(clicks) AS clicks, sum(saves) AS saves
+    FROM imp GROUP BY experiment_id, user_id
+),
+sessions_seen AS (
+    SELECT DISTINCT user_id, session_id FROM req
+),
+acts AS (
+    SELECT user_id, session_id, item_id FROM clicks
+    WHERE NOT shadow AND timestamp_ms >= $start_ms AND timestamp_ms < $end_ms
+    UNION
+    SELECT user_id, session_id, item_id FROM saves
+    WHERE NOT shadow AND timestamp_ms >= $start_ms AND timestamp_ms < $end_ms
+    UNION
+    SELECT user_id, session_id, item_id FROM plays
+    WHERE NOT shadow AND timestamp_ms >= $start_ms AND timestamp_ms < $end_ms
+),
+depth AS (
+    SELECT a.user_id, count(*) AS depth
+    FROM acts AS a
+    JOIN sessions_seen AS s ON s.user_id = a.user_id AND s.session_id = a.session_id
+    GROUP BY a.user_id
+),
+played AS (
+    SELECT user_id, item_id, min(timestamp_ms) AS first_play_ms FROM plays
+    WHERE NOT shadow AND timestamp_ms >= $start_ms AND timestamp_ms < $end_ms
+    GROUP BY user_id, item_id
+),
+shown AS (
+    SELECT user_id, item_id, min(timestamp_ms) AS first_shown_ms FROM imp
+    WHERE position <= $top_k
+    GROUP BY user_id, item_id
+),
+recall AS (
+    SELECT
+        p.user_id,
+        count(*) AS plays,
+        sum(CASE WHEN s.first_shown_ms < p.first_play_ms THEN 1 ELSE 0 END) AS hits
+    FROM played AS p
+    LEFT JOIN shown AS s ON s.user_id = p.user_id AND s.item_id = p.item_id
+    GROUP BY p.user_id
+),
+event_slices AS (
+    SELECT * FROM (VALUES ('surface'), ('genre'), ('provider')) AS s (slice)
+),
+imp_slice AS (
+    SELECT
+        experiment_id, user_id, slice,
+        CASE slice WHEN 'surface' THEN surface WHEN 'genre' THEN genre ELSE provider END AS slice_value,
+        count(*) AS impressions, sum(clicks) AS clicks, sum(saves) AS saves
+    FROM imp CROSS JOIN event_slices
+    GROUP BY experiment_id, user_id, slice,
+        CASE slice WHEN 'surface' THEN surface WHEN 'genre' THEN genre ELSE provider END
+)
+SELECT
+    u.experiment_id, u.bucket, u.user_id, 'all' AS slice, 'all' AS slice_value,
+    u.cohort, u.region, u.client, u.first_ms,
+    coalesce(iu.impressions, 0) AS impressions,
+    coalesce(iu.clicks, 0) AS clicks,
+    coalesce(iu.saves, 0) AS saves,
+    u.sessions,
+    coalesce(d.depth, 0) AS depth,
+    coalesce(r.plays, 0) AS plays,
+    coalesce(r.hits, 0) AS hits
+FROM users AS u
+LEFT JOIN imp_user AS iu ON iu.experiment_id = u.experiment_id AND iu.user_id = u.user_id
+LEFT JOIN depth AS d ON d.user_id = u.user_id
+LEFT JOIN recall AS r ON r.user_id = u.user_id
+UNION ALL
+SELECT
+    u.experiment_id, u.bucket, u.user_id, s.slice, s.slice_value,
+    u.cohort, u.region, u.client, u.first_ms,
+    s.impressions, s.clicks, s.saves,
+    0 AS sessions, 0 AS depth, 0 AS plays, 0 AS hits
+FROM imp_slice AS s
+JOIN users AS u ON u.experiment_id = s.experiment_id AND u.user_id = s.user_id
