@@ -121,9 +121,10 @@ def manifest_path(wh: Warehouse, day: dt.date) -> Path:
     return wh.state / "rollups" / f"{day.isoformat()}.json"
 
 
-def _window_days(day: dt.date, window: str, config: ExperimentConfig) -> list[dt.date]:
+def window_days(day: dt.date, window: str, start_date: dt.date | None = None) -> list[dt.date]:
+    """The UTC days a window ending at the end of ``day`` touches (``cum``: from ``start_date``)."""
     if window == "cum":
-        first = min(config.start_date, day)
+        first = min(start_date or day, day)
         return [first + dt.timedelta(days=i) for i in range((day - first).days + 1)]
     n = max(1, WINDOWS[window] // DAY_MS)
     return [day - dt.timedelta(days=i) for i in range(n - 1, -1, -1)]
@@ -139,7 +140,7 @@ def build_stats(wh: Warehouse, engine: Engine, day: dt.date, config: ExperimentC
         if window == "1h":
             files = wh.rollup_files("user_last_hour", [day])
         else:
-            files = wh.rollup_files("user_day", _window_days(day, window, config))
+            files = wh.rollup_files("user_day", window_days(day, window, config.start_date))
         reader = engine.query(template, {}, {"user_facts": files or USER_FACTS_SCHEMA})
         t = reader.read_all()
         tables.append(t.append_column("window_name", pa.array([window] * t.num_rows, pa.string())))

@@ -67,8 +67,9 @@ class DuckDBEngine:
                 f'CAST("{c[0]}" AS BIGINT) AS "{c[0]}"' if c[1] in _WIDE_INTEGERS else f'"{c[0]}"'
                 for c in cols
             )
-            self.con.execute(f"SELECT {select} FROM ({text}) AS q", bound)
-            return self.con.to_arrow_reader(1_000_000)
+            return self.con.sql(f"SELECT {select} FROM ({text}) AS q", params=bound).to_arrow_reader(
+                1_000_000
+            )
         except duckdb.Error as err:
             raise ExpkitError(f"template {template.name} failed in DuckDB: {err}") from None
 

@@ -1,0 +1,209 @@
+"""The ``expkit`` command line (spec §11, §12).
+
+Every user error is an :class:`~expkit.errors.ExpkitError`: printed on one line, exit status 2,
+nothing half-written. Long work reports progress on stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from expkit.errors import ExpkitError
+
+DEMO_END = dt.date(2026, 11, 14)
+DEMO_DAYS = 14
+
+
+def _progress(quiet: bool) -> Callable[[str], None] | None:
+    if quiet:
+        return None
+    return lambda msg: print(f"[expkit] {msg}", file=sys.stderr, flush=True)
+
+
+def _date(value: str) -> dt.date:
+    from expkit.warehouse import parse_date
+
+    return parse_date(value)
+
+
+def _params_file(args: argparse.Namespace) -> Path:
+    from expkit.config import default_params_file
+
+    return Path(args.params) if getattr(args, "params", None) else default_params_file()
+
+
+def _parse_overrides(items: Sequence[str]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise ExpkitError(f"-p {item!r}: expected key=value, e.g. -p window=7d")
+        out[key.strip()] = value
+    return out
+
+
+# --- commands ------------------------------------------------------------------------------
+
+
+def cmd_synth(args: argparse.Namespace) -> int:
+    from expkit.config import load_experiment
+    from expkit.synth import generate
+
+    cfg = load_experiment(_params_file(args))
+    truth = generate(
+        Path(args.out), days=args.days, end=_date(args.end), users=args.users, seed=args.seed,
+        incidents=args.incident or (), experiment_id=cfg.experiment_id, buckets=cfg.buckets,
+        control=cfg.control, progress=_progress(args.quiet),
+    )
+    print(json.dumps({"out": str(args.out), "tables": truth.get("tables"), "incidents": truth.get("incidents")}, default=str))
+    return 0
+
+
+def cmd_rollup(args: argparse.Namespace) -> int:
+    from expkit.config import load_experiment
+    from expkit.rollup import build_range
+    from expkit.warehouse import Warehouse
+
+    cfg = load_experiment(_params_file(args))
+    wh = Warehouse.open(args.warehouse)
+    start = _date(args.date)
+    end = _date(args.to) if args.to else start
+    if end < start:
+        raise ExpkitError(f"--to {end} is before --date {start}")
+    if not args.backfill:
+        for day in (start + dt.timedelta(days=i) for i in range((end - start).days + 1)):
+            wh.require_events(day)
+    results = build_range(wh, start, end, cfg, engine=args.engine, backfill=args.backfill,
+                          progress=_progress(args.quiet))
+    for r in results:
+        print(json.dumps({"date": r.day.isoformat(), "engine": r.engine, "seconds": round(r.seconds, 2), "rows": r.rows}))
+    if args.backfill and not results:
+        print(json.dumps({"backfill": "nothing to rebuild: every rollup is newer than its events"}))
+    return 0
+
+
+def cmd_tile(args: argparse.Namespace) -> int:
+    from expkit.report.single import run_single_tile
+
+    overrides = _parse_overrides(args.p or [])
+    ok = run_single_tile(
+        args.tile, warehouse=Path(args.warehouse), day=_date(args.date), out=Path(args.out),
+        params_file=_params_file(args), overrides=overrides, progress=_progress(args.quiet),
+    )
+    return 0 if ok else 1
+
+
+def cmd_daily(args: argparse.Namespace) -> int:
+    from expkit.daily import daily
+
+    result = daily(
+        warehouse=Path(args.warehouse), day=_date(args.date), out=Path(args.out),
+        params_file=_params_file(args), workers=args.workers, timeout=args.timeout,
+        progress=_progress(args.quiet),
+    )
+    print(result.index_path)
+    return 0 if result.ok else 1
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from expkit.config import load_experiment
+    from expkit.daily import daily
+    from expkit.rollup import build_range
+    from expkit.synth import generate
+
+    progress = _progress(args.quiet)
+    cfg = load_experiment(_params_file(args))
+    wh = Path(args.warehouse)
+    end = DEMO_END
+    start = end - dt.timedelta(days=args.days - 1)
+    if not (wh / "events").is_dir():
+        generate(wh, days=args.days, end=end, users=args.users, seed=args.seed,
+                 experiment_id=cfg.experiment_id, buckets=cfg.buckets, control=cfg.control, progress=progress)
+    build_range(wh, start, end, cfg, progress=progress)
+    result = daily(warehouse=wh, day=end, out=Path(args.out), params_file=_params_file(args),
+                   workers=args.workers, timeout=args.timeout, progress=progress)
+    print(Path(result.index_path).resolve())
+    return 0 if result.ok else 1
+
+
+# --- parser --------------------------------------------------------------------------------
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of ``expkit``."""
+    from expkit import __version__
+
+    parser = argparse.ArgumentParser(prog="expkit", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="version", version=f"expkit {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def add(name: str, fn: Callable[[argparse.Namespace], int], help_: str) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help_, description=help_)
+        p.set_defaults(func=fn)
+        p.add_argument("--quiet", action="store_true", help="no progress messages")
+        p.add_argument("--params", help="experiment parameters file (default: params/experiment.yaml)")
+        return p
+
+    p = add("synth", cmd_synth, "generate a synthetic warehouse with known truth")
+    p.add_argument("--out", required=True, help="warehouse folder to create")
+    p.add_argument("--days", type=int, required=True, help="number of days (>= 1)")
+    p.add_argument("--end", required=True, help="last day, YYYY-MM-DD")
+    p.add_argument("--users", type=int, default=20_000, help="user population (default 20000)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--incident", action="append", help="NAME or NAME@HH:MM/MINUTES on the last day (repeatable)")
+
+    p = add("rollup", cmd_rollup, "build (or rebuild) the rollups of a date or range")
+    p.add_argument("--warehouse", default=None, help="warehouse folder (default $EXPKIT_WAREHOUSE or ./warehouse)")
+    p.add_argument("--date", required=True)
+    p.add_argument("--to", help="last date of a range (inclusive)")
+    p.add_argument("--engine", default="duckdb", choices=["duckdb", "spark"])
+    p.add_argument("--backfill", action="store_true", help="rebuild only dates whose events changed since their rollup")
+
+    p = add("tile", cmd_tile, "run one tile notebook and render its page")
+    p.add_argument("tile", help="tile id, e.g. ctr")
+    p.add_argument("--warehouse", default="warehouse")
+    p.add_argument("--date", required=True)
+    p.add_argument("--out", default="reports")
+    p.add_argument("-p", action="append", metavar="KEY=VALUE", help="parameter override (repeatable)")
+
+    for name, fn, help_ in (("daily", cmd_daily, "the scheduled daily job: rollup, validate, alerts, every tile, report"),):
+        p = add(name, fn, help_)
+        p.add_argument("--warehouse", default="warehouse")
+        p.add_argument("--date", required=True)
+        p.add_argument("--out", default="reports")
+        p.add_argument("--workers", type=int, default=None)
+        p.add_argument("--timeout", type=float, default=600.0, help="seconds per tile notebook")
+
+    p = add("demo", cmd_demo, "synthetic warehouse + daily report; prints the index page")
+    p.add_argument("--warehouse", default="warehouse")
+    p.add_argument("--out", default="reports")
+    p.add_argument("--days", type=int, default=DEMO_DAYS)
+    p.add_argument("--users", type=int, default=20_000)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--workers", type=int, default=None)
+    p.add_argument("--timeout", type=float, default=600.0)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``expkit`` command."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except ExpkitError as err:
+        print(f"expkit {args.command}: error: {err}", file=sys.stderr)
+        return err.exit_code
+    except KeyboardInterrupt:
+        print(f"expkit {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,245 @@
+"""What every tile shares: validated parameters, a typed result, status rules, the sidecar.
+
+A tile is a function ``tile(params: TileParams) -> TileResult``. Its notebook only declares
+the parameters, calls :func:`expkit.run_tile` and shows the result; the daily report reads
+the JSON sidecar the result writes (spec §12), never the HTML.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from expkit.atomic import atomic_write_json
+from expkit.config import WINDOWS, ExperimentConfig, default_params_file, load_experiment
+from expkit.errors import ExpkitError
+from expkit.schema import SLICE_COLUMNS
+from expkit.warehouse import Warehouse, parse_date
+
+STATUSES = ("ok", "warn", "breach", "no_data", "failed")
+
+
+@dataclass(frozen=True)
+class TileParams:
+    """Validated tile parameters.
+
+    Attributes:
+        tile: tile id.
+        event_date: the report date; windows end at the end of this UTC day.
+        window: ``1h``, ``24h``, ``7d`` or ``30d``.
+        slice: ``bucket`` (per arm only) or another slice column the tile supports.
+        filters: slice column → allowed values (values are bound, never pasted into SQL).
+        buckets: arms to show (default: every arm of the experiment).
+        config: the experiment definition.
+        params_file: where ``config`` came from.
+        warehouse: the warehouse folder.
+    """
+
+    tile: str
+    event_date: dt.date
+    window: str
+    slice: str
+    filters: dict[str, list[str]]
+    buckets: list[str]
+    config: ExperimentConfig
+    params_file: Path
+    warehouse: Warehouse
+
+    def describe(self) -> dict[str, Any]:
+        """JSON-friendly parameters for the page header and the sidecar."""
+        return {
+            "event_date": self.event_date.isoformat(),
+            "window": self.window,
+            "slice": self.slice,
+            "filters": self.filters,
+            "buckets": self.buckets,
+            "params_file": str(self.params_file),
+            "warehouse": str(self.warehouse.root),
+            "experiment_id": self.config.experiment_id,
+        }
+
+
+def _parse_filters(filters: Any) -> dict[str, list[str]]:
+    if filters is None or filters == "":
+        return {}
+    if isinstance(filters, str):
+        import yaml
+
+        try:
+            filters = yaml.safe_load(filters)
+        except yaml.YAMLError as err:
+            raise ExpkitError(f"parameter filters: not valid JSON/YAML ({err})") from None
+        if filters is None:
+            return {}
+    if not isinstance(filters, dict):
+        raise ExpkitError(
+            'parameter filters must map a slice column to a list of values, e.g. {"region": ["eu"]}'
+        )
+    out: dict[str, list[str]] = {}
+    for col, values in filters.items():
+        if col not in SLICE_COLUMNS:
+            raise ExpkitError(
+                f"parameter filters: unknown column {col!r}; filter on one of {list(SLICE_COLUMNS)}"
+            )
+        vals = values if isinstance(values, list | tuple) else [values]
+        if not vals:
+            raise ExpkitError(f"parameter filters: {col!r} has an empty list of values")
+        out[col] = [str(v) for v in vals]
+    return out
+
+
+def resolve_params(
+    tile: str,
+    supported_slices: tuple[str, ...],
+    event_date: str | dt.date | None = None,
+    window: str = "24h",
+    slice: str = "bucket",  # noqa: A002 - the spec's parameter name
+    filters: Any = None,
+    buckets: list[str] | str | None = None,
+    params_file: str | Path | None = None,
+    warehouse: str | Path | None = None,
+) -> TileParams:
+    """Check and normalize a tile's raw parameters; every error names the parameter and the fix."""
+    config_path = Path(params_file) if params_file else default_params_file()
+    config = load_experiment(config_path)
+    if window not in WINDOWS:
+        raise ExpkitError(f"parameter window={window!r} is not a window; choose one of {list(WINDOWS)}")
+    if slice not in SLICE_COLUMNS:
+        raise ExpkitError(f"parameter slice={slice!r} is not a slice column; choose one of {list(SLICE_COLUMNS)}")
+    if slice not in supported_slices:
+        raise ExpkitError(
+            f"tile {tile} does not support slice={slice!r}; it supports {list(supported_slices)}"
+        )
+    flt = _parse_filters(filters)
+    if isinstance(buckets, str):
+        buckets = [b.strip() for b in buckets.split(",") if b.strip()]
+    arms = list(config.buckets) if not buckets else list(buckets)
+    unknown = [b for b in arms if b not in config.buckets]
+    if unknown:
+        raise ExpkitError(f"parameter buckets: unknown bucket(s) {unknown}; the experiment has {list(config.buckets)}")
+    wh = Warehouse.open(warehouse)
+    if event_date in (None, ""):
+        days = wh.rollup_dates("health_bins") or wh.event_dates()
+        if not days:
+            raise ExpkitError(f"no data in warehouse {wh.root}; pass event_date or run 'expkit rollup'")
+        day = days[-1]
+    else:
+        day = parse_date(event_date, "parameter event_date")
+    return TileParams(tile, day, window, slice, flt, arms, config, config_path.resolve(), wh)
+
+
+@dataclass
+class TileResult:
+    """The outcome of one tile run.
+
+    Attributes:
+        tile, section, title: which tile.
+        status: ``ok`` | ``warn`` | ``breach`` | ``no_data``.
+        headline: the headline numbers (JSON-friendly; per arm for outcome tiles).
+        summary: one line for the index card.
+        table: the numbers shown in the tile's table.
+        charts: Altair charts.
+        params: the parameters used (:meth:`TileParams.describe`).
+        as_of: ISO time of the newest data used, or None.
+        experiment_id: the experiment.
+        notes: caveats shown under the headline (e.g. "untrustworthy: SRM").
+    """
+
+    tile: str
+    section: str
+    title: str
+    status: str
+    headline: dict[str, Any]
+    summary: str
+    table: pd.DataFrame = field(default_factory=pd.DataFrame)
+    charts: list[Any] = field(default_factory=list)
+    params: dict[str, Any] = field(default_factory=dict)
+    as_of: str | None = None
+    experiment_id: str = ""
+    notes: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if self.status not in STATUSES:
+            raise ValueError(f"status {self.status!r} not in {STATUSES}")
+
+    def sidecar(self) -> dict[str, Any]:
+        """The machine-readable headline document (spec §5, §12)."""
+        return {
+            "tile": self.tile,
+            "section": self.section,
+            "title": self.title,
+            "status": self.status,
+            "headline": _json_safe(self.headline),
+            "summary": self.summary,
+            "params": _json_safe(self.params),
+            "as_of": self.as_of,
+            "experiment_id": self.experiment_id,
+            "notes": self.notes,
+        }
+
+    def save_sidecar(self, path: str | Path | None) -> None:
+        """Write the sidecar JSON atomically (nothing when ``path`` is None)."""
+        if path:
+            atomic_write_json(path, self.sidecar())
+
+    def show(self) -> None:
+        """Display headline, charts and table (in a notebook)."""
+        from expkit.tiles.display import show_result
+
+        show_result(self)
+
+
+def _json_safe(obj: Any) -> Any:
+    """Convert numpy scalars and NaN to JSON values (NaN → null)."""
+    if isinstance(obj, dict):
+        return {str(k): _json_safe(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [_json_safe(v) for v in obj]
+    if hasattr(obj, "item") and not isinstance(obj, str):
+        obj = obj.item()
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    if isinstance(obj, dt.date):
+        return obj.isoformat()
+    return obj
+
+
+def status_vs_floor(value: float, floor: float, low: float | None = None) -> str:
+    """Status of a higher-is-better value against its target ``floor``.
+
+    ``breach`` when the estimate is below the floor, ``warn`` when only the interval's low end
+    is, ``ok`` otherwise; ``no_data`` for NaN.
+
+    >>> status_vs_floor(0.03, 0.01), status_vs_floor(0.012, 0.01, low=0.008), status_vs_floor(0.004, 0.01)
+    ('ok', 'warn', 'breach')
+    """
+    if value is None or not math.isfinite(value):
+        return "no_data"
+    if value < floor:
+        return "breach"
+    if low is not None and math.isfinite(low) and low < floor:
+        return "warn"
+    return "ok"
+
+
+def worst(statuses: list[str]) -> str:
+    """The most severe status of a list (``no_data`` only when all are ``no_data``).
+
+    >>> worst(["ok", "warn", "no_data"]), worst(["no_data"]), worst([])
+    ('warn', 'no_data', 'no_data')
+    """
+    real = [s for s in statuses if s != "no_data"]
+    if not real:
+        return "no_data"
+    order = {"ok": 0, "warn": 1, "breach": 2, "failed": 3}
+    return max(real, key=lambda s: order[s])
+
+
+def fmt_json(obj: Any) -> str:
+    return json.dumps(_json_safe(obj), indent=2)
