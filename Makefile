@@ -1,0 +1,39 @@
+# Two commands on a fresh machine: `make demo` and `make test`.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+WAREHOUSE ?= warehouse
+REPORTS ?= reports
+PYTEST_WORKERS ?= 2
+
+.PHONY: venv demo test test-fast lint bench notebooks clean
+
+$(BIN)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $@
+
+venv: $(BIN)/.installed
+
+demo: venv  ## synthetic warehouse (two weeks) + the daily report; prints the index page
+	$(BIN)/expkit demo --warehouse $(WAREHOUSE) --out $(REPORTS)
+
+test: venv  ## lint, then every test (slow end-to-end ones included)
+	$(BIN)/ruff check src tests benchmarks scripts
+	$(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadgroup
+
+test-fast: venv  ## unit tests only
+	$(BIN)/pytest -n $(PYTEST_WORKERS) -m "not slow"
+
+lint: venv
+	$(BIN)/ruff check src tests benchmarks scripts
+
+bench: venv  ## performance benchmarks (figures appended to docs/benchmarks.md)
+	$(BIN)/python benchmarks/run_all.py --record
+
+notebooks: venv  ## regenerate the thin tile notebooks from the tile registry
+	$(BIN)/python scripts/make_notebooks.py
+
+clean:
+	rm -rf $(WAREHOUSE) $(REPORTS)/20* .pytest_cache test-artifacts
