@@ -61,7 +61,8 @@ def cmd_synth(args: argparse.Namespace) -> int:
         incidents=args.incident or (), experiment_id=cfg.experiment_id, buckets=cfg.buckets,
         control=cfg.control, progress=_progress(args.quiet),
     )
-    print(json.dumps({"out": str(args.out), "tables": truth.get("tables"), "incidents": truth.get("incidents")}, default=str))
+    summary = {"out": str(args.out), "tables": truth.get("tables"), "incidents": truth.get("incidents")}
+    print(json.dumps(summary, default=str))
     return 0
 
 
@@ -82,7 +83,8 @@ def cmd_rollup(args: argparse.Namespace) -> int:
     results = build_range(wh, start, end, cfg, engine=args.engine, backfill=args.backfill,
                           progress=_progress(args.quiet))
     for r in results:
-        print(json.dumps({"date": r.day.isoformat(), "engine": r.engine, "seconds": round(r.seconds, 2), "rows": r.rows}))
+        seconds = round(r.seconds, 2)
+        print(json.dumps({"date": r.day.isoformat(), "engine": r.engine, "seconds": seconds, "rows": r.rows}))
     if args.backfill and not results:
         print(json.dumps({"backfill": "nothing to rebuild: every rollup is newer than its events"}))
     return 0
@@ -172,13 +174,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="reports")
     p.add_argument("-p", action="append", metavar="KEY=VALUE", help="parameter override (repeatable)")
 
-    for name, fn, help_ in (("daily", cmd_daily, "the scheduled daily job: rollup, validate, alerts, every tile, report"),):
-        p = add(name, fn, help_)
-        p.add_argument("--warehouse", default="warehouse")
-        p.add_argument("--date", required=True)
-        p.add_argument("--out", default="reports")
-        p.add_argument("--workers", type=int, default=None)
-        p.add_argument("--timeout", type=float, default=600.0, help="seconds per tile notebook")
+    p = add("daily", cmd_daily, "the scheduled daily job: rollup, validate, alerts, every tile, report")
+    p.add_argument("--warehouse", default="warehouse")
+    p.add_argument("--date", required=True)
+    p.add_argument("--out", default="reports")
+    p.add_argument("--workers", type=int, default=None)
+    p.add_argument("--timeout", type=float, default=600.0, help="seconds per tile notebook")
 
     p = add("demo", cmd_demo, "synthetic warehouse + daily report; prints the index page")
     p.add_argument("--warehouse", default="warehouse")

@@ -87,19 +87,12 @@ def _params(template: str, start_ms: int, end_ms: int, config: ExperimentConfig)
     return t.bind(**{k: values[k] for k in t.params})
 
 
-def _write_partition(path: Path, reader: pa.RecordBatchReader, extra: dict[str, Any] | None = None) -> int:
+def _write_partition(path: Path, reader: pa.RecordBatchReader) -> int:
     """Stream ``reader`` into ``path/part-00000.parquet`` atomically; return the row count."""
     rows = 0
     with building_dir(path) as tmp:
-        schema = reader.schema
-        if extra:
-            for k, v in extra.items():
-                schema = schema.append(pa.field(k, pa.string()))
-        with pq.ParquetWriter(tmp / "part-00000.parquet", schema, compression="zstd") as w:
+        with pq.ParquetWriter(tmp / "part-00000.parquet", reader.schema, compression="zstd") as w:
             for batch in reader:
-                if extra:
-                    cols = list(batch.columns) + [pa.array([v] * batch.num_rows, pa.string()) for v in extra.values()]
-                    batch = pa.RecordBatch.from_arrays(cols, schema=schema)
                 w.write_batch(batch)
                 rows += batch.num_rows
     return rows
@@ -145,7 +138,8 @@ def build_stats(wh: Warehouse, engine: Engine, day: dt.date, config: ExperimentC
         t = reader.read_all()
         tables.append(t.append_column("window_name", pa.array([window] * t.num_rows, pa.string())))
     table = pa.concat_tables(tables)
-    return _write_partition(wh.rollup_partition(STATS_ROLLUP, day), pa.RecordBatchReader.from_batches(table.schema, table.to_batches()))
+    reader = pa.RecordBatchReader.from_batches(table.schema, table.to_batches())
+    return _write_partition(wh.rollup_partition(STATS_ROLLUP, day), reader)
 
 
 def build_rollups(

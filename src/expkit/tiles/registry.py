@@ -11,7 +11,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from expkit.tiles.base import TileParams, TileResult
-from expkit.tiles.ratio import RATIO_METRICS, ratio_tile
 
 HEALTH_IDS = ("latency", "coverage", "errors", "fallback", "cache", "volume", "freshness", "anomaly")
 OUTCOME_IDS = ("ctr", "recall", "session_depth", "save_rate", "lift", "allocation", "timeline")
@@ -54,10 +53,14 @@ class Tile:
         return notebooks_dir() / self.section / f"{self.id}.ipynb"
 
 
-def _ratio(metric: str) -> Tile:
-    m = RATIO_METRICS[metric]
-    return Tile(metric, "outcomes", m.title, m.slices, lambda p: ratio_tile(p, m))
+def _all_tiles() -> dict[str, Tile]:
+    from expkit.tiles.health import HEALTH_TILES
+    from expkit.tiles.outcomes import OUTCOME_TILES
+
+    tiles = {t.id: t for t in [*HEALTH_TILES, *OUTCOME_TILES]}
+    order = [i for i in (*HEALTH_IDS, *OUTCOME_IDS) if i in tiles]
+    return {i: tiles[i] for i in order}
 
 
-TILES: dict[str, Tile] = {t.id: t for t in [_ratio("ctr"), _ratio("recall"), _ratio("session_depth"), _ratio("save_rate")]}
-"""Every implemented tile, in dashboard order."""
+TILES: dict[str, Tile] = _all_tiles()
+"""Every implemented tile, in dashboard order (health first)."""

@@ -1,0 +1,7 @@
+"""The health tiles (spec §3 health, §5)."""
+
+from __future__ import annotations
+
+from expkit.tiles.registry import Tile
+
+HEALTH_TILES: list[Tile] = []
