@@ -136,6 +136,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 # --- parser --------------------------------------------------------------------------------
 
+COMMAND_MODULES = ("expkit.validation.commands", "expkit.alerts.commands")
+"""Modules that add their own subcommands: each has ``add_commands(add)`` where
+``add(name, func, help) -> argparse.ArgumentParser`` registers one (with --quiet and --params)."""
+
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``expkit``."""
@@ -180,6 +184,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="reports")
     p.add_argument("--workers", type=int, default=None)
     p.add_argument("--timeout", type=float, default=600.0, help="seconds per tile notebook")
+
+    import importlib
+
+    for module in COMMAND_MODULES:
+        try:
+            mod = importlib.import_module(module)
+        except ModuleNotFoundError as err:
+            if err.name and module.startswith(err.name):
+                continue  # that part of expkit is not installed in this build
+            raise
+        mod.add_commands(add)
 
     p = add("demo", cmd_demo, "synthetic warehouse + daily report; prints the index page")
     p.add_argument("--warehouse", default="warehouse")
