@@ -48,7 +48,7 @@ def interval_chart(
     enc_color = {"color": alt.Color(f"{color}:N")} if color else {}
     y_off = {"yOffset": alt.YOffset(f"{color}:N")} if color and color != category else {}
     bars = base.mark_rule(strokeWidth=2).encode(
-        y=y, x=alt.X(f"{low}:Q", title=title or estimate, axis=alt.Axis(format=value_format)),
+        y=y, x=alt.X(f"{low}:Q", title=None, axis=alt.Axis(format=value_format)),
         x2=f"{high}:Q", **enc_color, **y_off,
     )
     tooltip = [category, alt.Tooltip(f"{estimate}:Q", format=value_format),

@@ -90,15 +90,31 @@ def cmd_rollup(args: argparse.Namespace) -> int:
     return 0
 
 
+TILE_PARAMETERS = ("window", "slice", "filters", "buckets")
+
+
 def cmd_tile(args: argparse.Namespace) -> int:
-    from expkit.report.single import run_single_tile
+    from expkit.report import run_tile
+    from expkit.tiles import resolve_params
+    from expkit.tiles.registry import TILES
 
     overrides = _parse_overrides(args.p or [])
-    ok = run_single_tile(
-        args.tile, warehouse=Path(args.warehouse), day=_date(args.date), out=Path(args.out),
-        params_file=_params_file(args), overrides=overrides, progress=_progress(args.quiet),
-    )
-    return 0 if ok else 1
+    unknown = sorted(set(overrides) - set(TILE_PARAMETERS))
+    if unknown:
+        raise ExpkitError(f"-p {unknown[0]}=...: unknown parameter; tiles take {list(TILE_PARAMETERS)}")
+    if args.tile not in TILES:
+        raise ExpkitError(f"unknown tile {args.tile!r}; choose one of {list(TILES)}")
+    day = _date(args.date)
+    params_file = _params_file(args)
+    # Fail fast, before a kernel starts, on parameters the tile would reject.
+    resolve_params(args.tile, TILES[args.tile].slices, event_date=day, warehouse=args.warehouse,
+                   params_file=params_file, **overrides)
+    out = Path(args.out) / day.isoformat()
+    outcome = run_tile(args.tile, Path(args.warehouse), day, out, params_file, parameters=overrides,
+                       timeout=args.timeout)
+    print(json.dumps({"tile": outcome.id, "status": outcome.status, "html": str(out / outcome.html)
+                      if outcome.html else None, "error": outcome.error}))
+    return 1 if outcome.failed else 0
 
 
 def cmd_daily(args: argparse.Namespace) -> int:
@@ -109,7 +125,7 @@ def cmd_daily(args: argparse.Namespace) -> int:
         params_file=_params_file(args), workers=args.workers, timeout=args.timeout,
         progress=_progress(args.quiet),
     )
-    print(result.index_path)
+    print(result.index)
     return 0 if result.ok else 1
 
 
@@ -130,7 +146,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     build_range(wh, start, end, cfg, progress=progress)
     result = daily(warehouse=wh, day=end, out=Path(args.out), params_file=_params_file(args),
                    workers=args.workers, timeout=args.timeout, progress=progress)
-    print(Path(result.index_path).resolve())
+    print(Path(result.index).resolve())
     return 0 if result.ok else 1
 
 
@@ -177,6 +193,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--date", required=True)
     p.add_argument("--out", default="reports")
     p.add_argument("-p", action="append", metavar="KEY=VALUE", help="parameter override (repeatable)")
+    p.add_argument("--timeout", type=float, default=600.0, help="seconds for the notebook")
 
     p = add("daily", cmd_daily, "the scheduled daily job: rollup, validate, alerts, every tile, report")
     p.add_argument("--warehouse", default="warehouse")
