@@ -1,0 +1,457 @@
+"""The daily job: steps, every tile through Papermill, pages, index and summary.
+
+Layout of one day's report (``out/D``, built under a temporary name and swapped in)::
+
+    index.html            Health and Outcomes cards, alert timeline, validation table
+    summary.json          SPEC §12 document (see expkit.report.summary)
+    tiles/<id>.html       one page per tile, no code
+    notebooks/<id>.ipynb  the executed notebooks
+    sidecars/<id>.json    what each tile reported about itself
+    logs/<id>.log         the kernel process's own stdout/stderr
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import json
+import logging
+import os
+import shutil
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from expkit.atomic import FileLock, atomic_write_json, building_dir
+from expkit.report.html import PageInfo, write_tile_page
+from expkit.report.index import refresh_nav, write_index
+from expkit.report.runner import NotebookJob, execute_notebook, run_parallel, short_error
+from expkit.report.summary import (
+    SIDECAR_STATUSES,
+    TileOutcome,
+    build_summary,
+    code_version,
+    load_params,
+    normalize_alerts,
+    normalize_checks,
+    utc_now,
+)
+from expkit.report.tiles import TileLike, TilesArg, find_tile, resolve_tiles
+
+log = logging.getLogger("expkit.report")
+
+SUBDIRS = ("tiles", "notebooks", "sidecars", "logs")
+# Parameters the runner sets itself and that the page header does not show.
+_HIDDEN_PARAMS = {"sidecar_path"}
+
+StepFn = Callable[[Path, dt.date, Path], Any]
+
+
+@dataclass(frozen=True)
+class DailySteps:
+    """The steps run before the tiles, each called as ``step(warehouse, date, params_file)``.
+
+    ``rollup`` builds or refreshes the day's rollups (returns ``None``; an exception
+    aborts the run and leaves the previous report in place). ``validate`` returns the
+    check records and ``alerts`` the alert records, in the ``summary.json`` shapes; if
+    either raises, the error is shown on the index, the tiles still run and the run
+    is not ``ok``. A step left as ``None`` is skipped.
+    """
+
+    rollup: StepFn | None = None
+    validate: StepFn | None = None
+    alerts: StepFn | None = None
+
+
+@dataclass(frozen=True)
+class ProgressEvent:
+    """A progress report: ``stage`` is one of ``lock``, ``rollup``, ``validate``,
+    ``alerts``, ``tiles``, ``tile`` (one finished; ``done``/``total`` count them),
+    ``index`` and ``done``."""
+
+    stage: str
+    message: str
+    done: int = 0
+    total: int = 0
+    tile: str | None = None
+
+
+ProgressFn = Callable[[ProgressEvent], None]
+
+
+@dataclass
+class DailyResult:
+    """The outcome of :func:`run_daily`."""
+
+    date: dt.date
+    out_dir: Path
+    index: Path
+    summary_path: Path
+    tiles: dict[str, TileOutcome]
+    alerts: list[dict[str, Any]]
+    checks: list[dict[str, Any]]
+    step_errors: dict[str, str]
+    duration_s: float
+    summary: dict[str, Any] = field(repr=False)
+
+    @property
+    def failed_tiles(self) -> list[str]:
+        """Ids of the tiles that failed."""
+        return [t.id for t in self.tiles.values() if t.failed]
+
+    @property
+    def ok(self) -> bool:
+        """True when every tile and every step succeeded (alerts and checks aside)."""
+        return not self.failed_tiles and not self.step_errors
+
+
+def run_daily(
+    warehouse: Path,
+    date: dt.date,
+    out: Path,
+    params_file: Path,
+    workers: int | None = None,
+    timeout: float = 600,
+    tiles: TilesArg = None,
+    steps: DailySteps | None = None,
+    progress: ProgressFn | None = None,
+    *,
+    lock_timeout: float | None = 3600,
+    overrides: Mapping[str, Mapping[str, Any]] | None = None,
+) -> DailyResult:
+    """Build the report of ``date`` under ``out/<date>/`` and return what happened.
+
+    Runs ``steps`` (rollup, validate, alerts), then every tile notebook through
+    Papermill on ``workers`` threads (default: the CPU count), each in its own kernel
+    and with ``timeout`` seconds for the whole notebook (a tile's own ``timeout``
+    attribute wins), renders the pages, ``index.html`` and ``summary.json``.
+
+    The folder is built beside ``out/<date>`` and swapped in at the end, so readers see
+    the previous report or the new one, never a mix; a rerun replaces the day. Runs of
+    the same date are serialized by ``out/.<date>.lock``: a second run waits up to
+    ``lock_timeout`` seconds (``None``: forever, ``0``: not at all) and then raises
+    :class:`~expkit.errors.ExpkitError`. Leftovers of killed runs are removed.
+
+    ``overrides`` maps a tile id to extra Papermill parameters for that tile. A tile
+    that fails does not stop the others; check ``result.ok``.
+    """
+    started = time.monotonic()
+    started_at = utc_now()
+    day = _as_date(date)
+    warehouse, out, params_file = (Path(p).resolve() for p in (warehouse, out, params_file))
+    tile_list = resolve_tiles(tiles)
+    params = load_params(params_file)
+    params.update({"warehouse": str(warehouse), "timeout_s": timeout})
+    steps = steps or DailySteps()
+    emit = progress or (lambda _event: None)
+    n_workers = max(1, workers or os.cpu_count() or 1)
+    final = out / day.isoformat()
+
+    out.mkdir(parents=True, exist_ok=True)
+    emit(ProgressEvent("lock", f"waiting for the lock of {day}"))
+    with FileLock(out / f".{day}.lock", timeout=lock_timeout, what=f"the daily report for {day}"):
+        clean_stale(out, day.isoformat())
+        checks, alerts, step_errors = _run_steps(steps, warehouse, day, params_file, emit)
+        version = code_version()
+        with building_dir(final) as tmp:
+            for sub in SUBDIRS:
+                (tmp / sub).mkdir()
+            total = len(tile_list)
+            emit(ProgressEvent("tiles", f"running {total} tiles on {n_workers} workers", 0, total))
+            done = 0
+
+            def on_done(_tile: TileLike, outcome: TileOutcome) -> None:
+                nonlocal done
+                done += 1
+                msg = f"{outcome.id}: {outcome.status}" + (f" ({outcome.error})" if outcome.error else "")
+                emit(ProgressEvent("tile", msg, done, total, tile=outcome.id))
+
+            outcomes = run_parallel(
+                tile_list,
+                lambda t: run_tile_into(
+                    tmp,
+                    t,
+                    warehouse=warehouse,
+                    date=day,
+                    params_file=params_file,
+                    parameters=(overrides or {}).get(t.id),
+                    timeout=timeout,
+                    experiment_id=params.get("experiment_id"),
+                    started_at=started_at,
+                    version=version,
+                    index_href="../index.html",
+                ),
+                n_workers,
+                on_done=on_done,
+            )
+            emit(ProgressEvent("index", "writing summary.json and index.html"))
+            summary = build_summary(
+                date=day,
+                generated_at=utc_now(),
+                params=params,
+                tiles=outcomes,
+                alerts=alerts,
+                checks=checks,
+                run_seconds=time.monotonic() - started,
+                step_errors=step_errors,
+                version=version,
+            )
+            summary["started_at"] = started_at
+            atomic_write_json(tmp / "summary.json", summary)
+            write_index(tmp, summary, out)
+            publish_modes(tmp)
+        for other in refresh_nav(out, day.isoformat()):
+            publish_modes(out / other / "index.html")
+    duration = time.monotonic() - started
+    result = DailyResult(
+        date=day,
+        out_dir=final,
+        index=final / "index.html",
+        summary_path=final / "summary.json",
+        tiles={t.id: t for t in outcomes},
+        alerts=summary["alerts"],
+        checks=summary["checks"],
+        step_errors=step_errors,
+        duration_s=duration,
+        summary=summary,
+    )
+    emit(ProgressEvent("done", f"report written to {result.index}", len(outcomes), len(outcomes)))
+    return result
+
+
+def run_tile(
+    tile: str | TileLike,
+    warehouse: Path,
+    date: dt.date,
+    out: Path,
+    params_file: Path,
+    parameters: Mapping[str, Any] | None = None,
+    timeout: float = 600,
+    tiles: TilesArg = None,
+) -> TileOutcome:
+    """Run one tile with extra ``parameters`` (ad hoc; ``expkit tile``), no lock, no index.
+
+    Writes ``out/tiles/<id>.html``, ``out/notebooks/<id>.ipynb``, ``out/sidecars/<id>.json``
+    and ``out/logs/<id>.log`` (each file atomically) and returns the outcome.
+    """
+    t = find_tile(tile, tiles)
+    day = _as_date(date)
+    warehouse, out, params_file = (Path(p).resolve() for p in (warehouse, out, params_file))
+    params = load_params(params_file)
+    for sub in SUBDIRS:
+        (out / sub).mkdir(parents=True, exist_ok=True)
+    outcome = run_tile_into(
+        out,
+        t,
+        warehouse=warehouse,
+        date=day,
+        params_file=params_file,
+        parameters=parameters,
+        timeout=timeout,
+        experiment_id=params.get("experiment_id"),
+        started_at=utc_now(),
+        version=code_version(),
+        index_href="../index.html" if (out / "index.html").is_file() else None,
+    )
+    for sub in SUBDIRS:
+        publish_modes(out / sub)
+    return outcome
+
+
+def run_tile_into(
+    day_dir: Path,
+    tile: TileLike,
+    *,
+    warehouse: Path,
+    date: dt.date,
+    params_file: Path,
+    parameters: Mapping[str, Any] | None,
+    timeout: float,
+    experiment_id: str | None,
+    started_at: str,
+    version: str,
+    index_href: str | None,
+) -> TileOutcome:
+    """Execute one tile into ``day_dir`` (see the module docstring for the layout).
+
+    Never raises for a tile's own failure: that becomes ``status="failed"``.
+    """
+    t0 = time.monotonic()
+    nb_out = day_dir / "notebooks" / f"{tile.id}.ipynb"
+    sidecar_path = day_dir / "sidecars" / f"{tile.id}.json"
+    sidecar_path.unlink(missing_ok=True)
+    injected: dict[str, Any] = dict(getattr(tile, "parameters", None) or {})
+    injected.update(parameters or {})
+    injected.update(
+        event_date=date.isoformat(),
+        warehouse=str(warehouse),
+        params_file=str(params_file),
+        sidecar_path=str(sidecar_path),
+    )
+    tile_timeout = getattr(tile, "timeout", None) or timeout
+    try:
+        run = execute_notebook(
+            NotebookJob(
+                notebook=Path(tile.notebook).resolve(),
+                output=nb_out,
+                parameters=injected,
+                timeout=float(tile_timeout),
+                log_path=day_dir / "logs" / f"{tile.id}.log",
+            )
+        )
+        error = run.error
+    except Exception as exc:  # a bug here must not take the other tiles down
+        log.exception("tile %s: runner error", tile.id)
+        error = short_error(type(exc).__name__, exc)
+
+    sidecar: dict[str, Any] = {}
+    if error is None:
+        data, error = read_sidecar(sidecar_path)
+        sidecar = data or {}
+    status = "failed" if error else str(sidecar["status"])
+    shown_params = {k: v for k, v in injected.items() if k not in _HIDDEN_PARAMS}
+    if isinstance(sidecar.get("params"), Mapping):
+        shown_params.update(sidecar["params"])
+    outcome = TileOutcome(
+        id=tile.id,
+        section=tile.section,
+        title=str(sidecar.get("title") or tile.title),
+        status=status,
+        headline=dict(sidecar.get("headline") or {}) if not error else {},
+        summary=str(sidecar.get("summary") or "") if not error else "",
+        error=error,
+        html=f"tiles/{tile.id}.html",
+        notebook=f"notebooks/{tile.id}.ipynb" if nb_out.is_file() else None,
+        as_of=sidecar.get("as_of"),
+        experiment_id=sidecar.get("experiment_id") or experiment_id,
+        params=shown_params,
+    )
+    page = PageInfo(
+        tile_id=tile.id,
+        title=outcome.title,
+        section=tile.section,
+        status=outcome.status,
+        date=date.isoformat(),
+        summary=outcome.summary,
+        error=outcome.error,
+        experiment_id=outcome.experiment_id,
+        window=shown_params.get("window"),
+        as_of=outcome.as_of,
+        code_version=version,
+        generated_at=started_at,
+        duration_s=time.monotonic() - t0,
+        params=shown_params,
+        index_href=index_href,
+        notebook_href=f"../{outcome.notebook}" if outcome.notebook else None,
+    )
+    render_error = write_tile_page(
+        nb_out if nb_out.is_file() else None,
+        page,
+        day_dir / "tiles" / f"{tile.id}.html",
+        source_dir=Path(tile.notebook).resolve().parent,
+    )
+    if render_error and not outcome.failed:
+        outcome.status, outcome.error = "failed", f"page rendering failed: {render_error}"
+    outcome.duration_s = time.monotonic() - t0
+    return outcome
+
+
+def read_sidecar(path: Path) -> tuple[dict[str, Any] | None, str | None]:
+    """Read a tile's sidecar; returns ``(data, None)`` or ``(None, error text)``."""
+    if not path.is_file():
+        return None, (
+            "NoSidecar: the notebook finished without writing its sidecar "
+            "(it must write sidecar_path when that parameter is set)"
+        )
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        return None, short_error("InvalidSidecar", f"{path.name} is not valid JSON ({exc})")
+    if not isinstance(data, dict):
+        return None, f"InvalidSidecar: {path.name} holds a {type(data).__name__}, not an object"
+    if data.get("status") not in SIDECAR_STATUSES:
+        return None, short_error(
+            "InvalidSidecar",
+            f"status {data.get('status')!r} is not one of {', '.join(SIDECAR_STATUSES)}",
+        )
+    if not isinstance(data.get("headline", {}), dict):
+        return None, "InvalidSidecar: headline is not an object"
+    return data, None
+
+
+def clean_stale(out: Path, day: str) -> list[Path]:
+    """Remove the temporary folders that killed runs of ``day`` left in ``out``.
+
+    Only ``day``'s leftovers: runs of other dates may be building right now. Call it
+    while holding that day's lock. Returns what was removed.
+    """
+    removed = []
+    if out.is_dir():
+        for p in out.iterdir():
+            if p.name.startswith((f".tmp-{day}-", f".old-{day}-")):
+                if p.is_dir():
+                    shutil.rmtree(p, ignore_errors=True)
+                else:
+                    p.unlink(missing_ok=True)
+                removed.append(p)
+    return removed
+
+
+def publish_modes(path: Path) -> None:
+    """Give report files the usual permissions (``0666 & ~umask``).
+
+    Atomic writes go through :func:`tempfile.mkstemp`, which creates files readable
+    by their owner only; a report is meant to be read by others (a web server, a
+    shared drive).
+    """
+    mode = 0o666 & ~_UMASK
+    paths = [path] if path.is_file() else [p for p in path.rglob("*") if p.is_file()]
+    for p in paths:
+        with contextlib.suppress(OSError):
+            os.chmod(p, mode)
+
+
+def _current_umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+_UMASK = _current_umask()
+
+
+def _run_steps(
+    steps: DailySteps,
+    warehouse: Path,
+    day: dt.date,
+    params_file: Path,
+    emit: ProgressFn,
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]], dict[str, str]]:
+    errors: dict[str, str] = {}
+    if steps.rollup is not None:
+        emit(ProgressEvent("rollup", f"building the rollups of {day}"))
+        steps.rollup(warehouse, day, params_file)
+    results: dict[str, list[dict[str, Any]]] = {"validate": [], "alerts": []}
+    for name, fn, normalize in (
+        ("validate", steps.validate, normalize_checks),
+        ("alerts", steps.alerts, normalize_alerts),
+    ):
+        if fn is None:
+            continue
+        emit(ProgressEvent(name, f"running {name} for {day}"))
+        try:
+            results[name] = normalize(fn(warehouse, day, params_file) or [])
+        except Exception as exc:
+            log.exception("step %s failed", name)
+            errors[name] = short_error(type(exc).__name__, exc)
+    return results["validate"], results["alerts"], errors
+
+
+def _as_date(value: dt.date | str) -> dt.date:
+    if isinstance(value, dt.datetime):
+        return value.date()
+    if isinstance(value, dt.date):
+        return value
+    return dt.date.fromisoformat(str(value))

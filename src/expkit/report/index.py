@@ -1,0 +1,222 @@
+"""The day's index page, rendered from its ``summary.json`` document.
+
+The index is a pure function of the summary plus the neighbouring days, so it can be
+re-rendered later (e.g. to add a "next day" link once that day's report exists)
+without re-running anything.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from markupsafe import Markup
+
+import expkit
+from expkit.atomic import FileLock, atomic_write_text
+from expkit.errors import ExpkitError
+from expkit.report.html import STATUS_LABELS, format_value, jinja_env, stylesheet
+from expkit.report.summary import ALERT_KEYS, CHECK_KEYS
+
+_CARD_KEYS = ("title", "section", "status", "summary", "error", "html", "as_of", "duration_s")
+SEVERITY_ORDER = ("P1", "P2", "P3", "P4")
+TIMELINE_WIDTH = 760
+TIMELINE_LABEL_W = 190
+TIMELINE_ROW_H = 20
+
+
+@dataclass(frozen=True)
+class TimelineBar:
+    """One alert on the timeline (coordinates in SVG user units)."""
+
+    y: float
+    x: float
+    width: float
+    fired_x: float | None
+    label: str
+    severity: str
+    state: str
+    tooltip: str
+
+
+@dataclass(frozen=True)
+class Timeline:
+    """A static SVG timeline of the day's alerts (00:00 to 24:00 UTC)."""
+
+    width: int
+    height: int
+    plot_x: int
+    plot_w: int
+    bars: list[TimelineBar]
+    ticks: list[tuple[float, str]]
+
+
+def parse_time(value: Any) -> dt.datetime | None:
+    """An ISO-8601 time as an aware UTC datetime (naive values are taken as UTC)."""
+    if value in (None, ""):
+        return None
+    if isinstance(value, dt.datetime):
+        t = value
+    else:
+        try:
+            t = dt.datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+        except ValueError:
+            return None
+    if t.tzinfo is None:
+        t = t.replace(tzinfo=dt.timezone.utc)
+    return t.astimezone(dt.timezone.utc)
+
+
+def alert_timeline(alerts: Sequence[Mapping[str, Any]], day: dt.date) -> Timeline | None:
+    """Lay the alerts out on the day's 24 hours; ``None`` when there are none."""
+    if not alerts:
+        return None
+    start = dt.datetime.combine(day, dt.time(), tzinfo=dt.timezone.utc)
+    end = start + dt.timedelta(days=1)
+    plot_x, plot_w = TIMELINE_LABEL_W, TIMELINE_WIDTH - TIMELINE_LABEL_W - 10
+
+    def xpos(t: dt.datetime) -> float:
+        frac = (min(max(t, start), end) - start) / (end - start)
+        return round(plot_x + frac * plot_w, 1)
+
+    bars = []
+    for i, a in enumerate(alerts):
+        active = parse_time(a.get("active_at")) or parse_time(a.get("fired_at")) or start
+        fired = parse_time(a.get("fired_at"))
+        resolved = parse_time(a.get("resolved_at")) or end
+        x0, x1 = xpos(active), xpos(resolved)
+        labels = a.get("labels") or {}
+        label_text = ",".join(f"{k}={v}" for k, v in labels.items()) if isinstance(labels, Mapping) else str(labels)
+        label = f"{a.get('rule', '?')}" + (f" {{{label_text}}}" if label_text else "")
+        tip = (
+            f"{a.get('rule', '?')} {a.get('severity', '')} {a.get('state', '')}: "
+            f"active {a.get('active_at') or '–'}, fired {a.get('fired_at') or '–'}, "
+            f"resolved {a.get('resolved_at') or '–'}"
+        )
+        bars.append(
+            TimelineBar(
+                y=28 + i * TIMELINE_ROW_H,
+                x=x0,
+                width=max(2.0, round(x1 - x0, 1)),
+                fired_x=xpos(fired) if fired else None,
+                label=label if len(label) <= 28 else label[:27] + "\u2026",
+                severity=str(a.get("severity", "")),
+                state=str(a.get("state", "")),
+                tooltip=tip,
+            )
+        )
+    ticks = [(round(plot_x + h / 24 * plot_w, 1), f"{h:02d}:00") for h in range(0, 25, 3)]
+    height = 28 + len(alerts) * TIMELINE_ROW_H + 8
+    return Timeline(TIMELINE_WIDTH, height, plot_x, plot_w, bars, ticks)
+
+
+def _newest(values: Sequence[Any]) -> str | None:
+    times = [t for t in (parse_time(v) for v in values) if t is not None]
+    return max(times).isoformat().replace("+00:00", "Z") if times else None
+
+
+def render_index(
+    summary: Mapping[str, Any],
+    prev_day: str | None = None,
+    next_day: str | None = None,
+) -> str:
+    """The index page HTML for one day's ``summary`` (the ``summary.json`` document)."""
+    day = dt.date.fromisoformat(str(summary["date"]))
+    tiles = summary.get("tiles", {})
+    sections: dict[str, list[dict[str, Any]]] = {"health": [], "outcomes": []}
+    for tile_id, t in tiles.items():
+        card = {k: t.get(k) for k in _CARD_KEYS}
+        card["id"] = tile_id
+        card["title"] = card["title"] or tile_id
+        card["status"] = card["status"] if card["status"] in STATUS_LABELS else "failed"
+        section = card["section"] if card["section"] in sections else "health"
+        sections[section].append(card)
+    counts = {s: 0 for s in STATUS_LABELS}
+    for cards in sections.values():
+        for card in cards:
+            counts[card["status"]] += 1
+    checks = [{k: c.get(k) for k in CHECK_KEYS} for c in summary.get("checks") or []]
+    alerts = [{k: a.get(k) for k in ALERT_KEYS} for a in summary.get("alerts") or []]
+    alerts_sorted = sorted(
+        alerts,
+        key=lambda a: (
+            SEVERITY_ORDER.index(a["severity"]) if a.get("severity") in SEVERITY_ORDER else 9,
+            str(a.get("active_at") or a.get("fired_at") or ""),
+        ),
+    )
+    html = (
+        jinja_env()
+        .get_template("index.html.j2")
+        .render(
+            s=summary,
+            day=day.isoformat(),
+            sections=sections,
+            counts=counts,
+            status_labels=STATUS_LABELS,
+            checks=checks,
+            failed_checks=[c for c in checks if c.get("status") == "fail"],
+            alerts=alerts_sorted,
+            timeline=alert_timeline(alerts_sorted, day),
+            as_of=_newest([t.get("as_of") for t in tiles.values()]),
+            experiment_id=summary.get("experiment_id") or (summary.get("params") or {}).get("experiment_id"),
+            prev_day=prev_day,
+            run_seconds=summary.get("run_seconds"),
+            step_errors=dict(summary.get("step_errors") or {}),
+            next_day=next_day,
+            fmt=format_value,
+            css=Markup(stylesheet()),
+            version=expkit.__version__,
+        )
+    )
+    return html
+
+
+def report_days(out: Path) -> list[str]:
+    """The dates (``YYYY-MM-DD``) under ``out`` that hold a finished report, sorted."""
+    days = []
+    if out.is_dir():
+        for p in out.iterdir():
+            with contextlib.suppress(ValueError):
+                dt.date.fromisoformat(p.name)
+                if len(p.name) == 10 and (p / "index.html").is_file():
+                    days.append(p.name)
+    return sorted(days)
+
+
+def neighbours(out: Path, day: str) -> tuple[str | None, str | None]:
+    """The nearest earlier and later report dates under ``out`` (``None`` if absent)."""
+    days = report_days(out)
+    earlier = [d for d in days if d < day]
+    later = [d for d in days if d > day]
+    return (earlier[-1] if earlier else None, later[0] if later else None)
+
+
+def write_index(day_dir: Path, summary: Mapping[str, Any], out: Path) -> Path:
+    """Render ``summary`` as ``day_dir/index.html`` with links to the neighbouring days."""
+    prev_day, next_day = neighbours(out, str(summary["date"]))
+    return atomic_write_text(day_dir / "index.html", render_index(summary, prev_day, next_day))
+
+
+def refresh_nav(out: Path, day: str, lock_timeout: float = 2.0) -> list[str]:
+    """Re-render the index pages of ``day``'s neighbours so they link to it.
+
+    Best effort: a neighbour that is being rebuilt (locked), or whose summary cannot
+    be read, is skipped. Returns the dates refreshed.
+    """
+    refreshed = []
+    for other in neighbours(out, day):
+        if other is None:
+            continue
+        try:
+            with FileLock(out / f".{other}.lock", timeout=lock_timeout, what=f"report {other}"):
+                summary = json.loads((out / other / "summary.json").read_text(encoding="utf-8"))
+                write_index(out / other, summary, out)
+                refreshed.append(other)
+        except (ExpkitError, OSError, ValueError, KeyError, TypeError):
+            continue
+    return refreshed

@@ -1,0 +1,224 @@
+"""Run notebooks through Papermill, several at a time, each in its own fresh kernel.
+
+The pool is a thread pool in the calling process: the heavy work happens in the kernel
+processes, and threads avoid paying an interpreter start and the Papermill/nbconvert
+imports per notebook (they cost about as much as a kernel start). Nothing is shared
+between notebooks except the already imported libraries; each gets its own kernel,
+its own working directory (the notebook's folder, as in JupyterLab) and its own
+deadline covering the whole notebook, not just one cell.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import subprocess
+import time
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+import papermill
+from nbclient.exceptions import CellTimeoutError, DeadKernelError
+from papermill.clientwrap import PapermillNotebookClient
+from papermill.engines import NBClientEngine, papermill_engines
+from papermill.exceptions import PapermillExecutionError
+from papermill.utils import merge_kwargs, remove_args
+
+ENGINE_NAME = "expkit"
+
+# nbclient logs e.g. "Timeout waiting for execute reply" at ERROR; the outcome already
+# carries that, so the messages only reach handlers the application configured.
+_nbclient_log = logging.getLogger("expkit.report.nbclient")
+_nbclient_log.addHandler(logging.NullHandler())
+
+
+class _DropAbandonedPoll(logging.Filter):
+    """Drop asyncio's "Task was destroyed" for nbclient's output poller.
+
+    After a cell time-out nbclient abandons that task; the kernel is gone and the
+    tile already failed with a clear error, so the message is only noise in a
+    scheduler's log.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        msg = str(record.msg)
+        return not (msg.startswith("Task was destroyed but it is pending") and "nbclient" in msg)
+
+
+logging.getLogger("asyncio").addFilter(_DropAbandonedPoll())
+ERROR_LIMIT = 300
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+
+class _Engine(NBClientEngine):
+    """Papermill's nbclient engine, plus control over the kernel process's stdout/stderr.
+
+    Papermill gives no way to pass arguments to the kernel launch; without this the
+    kernels' own chatter (e.g. transport warnings) lands on the scheduler's stderr.
+    """
+
+    @classmethod
+    def execute_managed_notebook(  # type: ignore[override]
+        cls,
+        nb_man: Any,
+        kernel_name: str,
+        log_output: bool = False,
+        stdout_file: Any = None,
+        stderr_file: Any = None,
+        start_timeout: float = 60,
+        execution_timeout: float | None = None,
+        launch_kwargs: Mapping[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> Any:
+        kwargs = remove_args(["input_path"], **kwargs)
+        safe_kwargs = remove_args(["timeout", "startup_timeout"], **kwargs)
+        final_kwargs = merge_kwargs(
+            safe_kwargs,
+            timeout=execution_timeout if execution_timeout else kwargs.get("timeout"),
+            startup_timeout=start_timeout,
+            kernel_name=kernel_name,
+            log=_nbclient_log,
+            log_output=log_output,
+            stdout_file=stdout_file,
+            stderr_file=stderr_file,
+        )
+        return PapermillNotebookClient(nb_man, **final_kwargs).execute(**dict(launch_kwargs or {}))
+
+
+papermill_engines.register(ENGINE_NAME, _Engine)
+
+
+@dataclass(frozen=True)
+class NotebookJob:
+    """One notebook to execute.
+
+    ``timeout`` bounds the whole notebook (kernel start included); ``cwd`` defaults to
+    the notebook's folder; ``log_path`` receives the kernel process's own stdout/stderr
+    (``None`` discards it).
+    """
+
+    notebook: Path
+    output: Path
+    parameters: Mapping[str, Any] = field(default_factory=dict)
+    timeout: float = 600.0
+    cwd: Path | None = None
+    log_path: Path | None = None
+    kernel_name: str | None = None
+
+
+@dataclass(frozen=True)
+class NotebookRun:
+    """The outcome of one :class:`NotebookJob`: ``error`` is ``None`` on success."""
+
+    job: NotebookJob
+    error: str | None
+    duration_s: float
+
+    @property
+    def ok(self) -> bool:
+        """True when every cell ran without an exception or time-out."""
+        return self.error is None
+
+
+def short_error(name: str, message: object, limit: int = ERROR_LIMIT) -> str:
+    """``"Name: message"`` on one line, cut to ``limit`` characters (no traceback)."""
+    text = " ".join(str(message).split())
+    out = f"{name}: {text}" if text else name
+    return out if len(out) <= limit else out[: limit - 1] + "\u2026"
+
+
+def execute_notebook(job: NotebookJob) -> NotebookRun:
+    """Execute ``job`` with Papermill in a new kernel; never raises for notebook failures.
+
+    A cell that raises gives ``"ExceptionName: message"``; running past the deadline
+    gives ``"Timeout: ..."`` (the kernel is killed); a kernel that dies gives
+    ``"DeadKernelError: ..."``. The executed notebook (complete or partial) is written
+    to ``job.output`` either way.
+    """
+    start = time.monotonic()
+    deadline = start + job.timeout
+
+    def remaining(_cell: Any) -> int:
+        return max(1, math.ceil(deadline - time.monotonic()))
+
+    job.output.parent.mkdir(parents=True, exist_ok=True)
+    cwd = job.cwd or Path(job.notebook).resolve().parent
+    log: Any = subprocess.DEVNULL
+    if job.log_path is not None:
+        job.log_path.parent.mkdir(parents=True, exist_ok=True)
+        log = open(job.log_path, "ab")  # noqa: SIM115 - closed in finally
+    error: str | None = None
+    try:
+        papermill.execute_notebook(
+            str(job.notebook),
+            str(job.output),
+            parameters=dict(job.parameters),
+            engine_name=ENGINE_NAME,
+            kernel_name=job.kernel_name,
+            progress_bar=False,
+            log_output=False,
+            # Papermill only saves a notebook that stopped on a time-out if it saves
+            # as it goes.
+            request_save_on_cell_execute=True,
+            start_timeout=max(1, min(60, math.ceil(job.timeout))),
+            timeout_func=remaining,
+            # The tile has written its sidecar atomically by the time the last cell
+            # returns; a graceful kernel shutdown would only add latency.
+            shutdown_kernel="immediate",
+            resources={"metadata": {"path": str(cwd)}},
+            launch_kwargs={"stdout": log, "stderr": log},
+        )
+    except PapermillExecutionError as exc:
+        error = short_error(exc.ename, exc.evalue)
+    except CellTimeoutError:
+        error = f"Timeout: the notebook did not finish within {job.timeout:g} s"
+    except (DeadKernelError, RuntimeError, TimeoutError) as exc:
+        # Kernel start failures and kernel deaths surface as these.
+        if time.monotonic() >= deadline:
+            error = f"Timeout: the notebook did not finish within {job.timeout:g} s"
+        else:
+            error = short_error(type(exc).__name__, exc)
+    except Exception as exc:  # a broken notebook file, a missing kernel, ...
+        error = short_error(type(exc).__name__, exc)
+    finally:
+        if log is not subprocess.DEVNULL:
+            log.close()
+    return NotebookRun(job=job, error=error, duration_s=time.monotonic() - start)
+
+
+def run_parallel(
+    items: Sequence[T],
+    fn: Callable[[T], R],
+    workers: int | None = None,
+    on_done: Callable[[T, R], None] | None = None,
+) -> list[R]:
+    """Apply ``fn`` to every item on ``workers`` threads; results in input order.
+
+    ``fn`` should handle its own failures (an exception from it propagates after the
+    running items finish). ``on_done`` is called in the calling thread as each item
+    completes (for progress). On Ctrl-C the queued items are cancelled.
+    """
+    if not items:
+        return []
+    n = max(1, min(workers or 1, len(items)))
+    results: list[Any] = [None] * len(items)
+    pool = ThreadPoolExecutor(max_workers=n, thread_name_prefix="expkit-nb")
+    try:
+        pending = {pool.submit(fn, item): i for i, item in enumerate(items)}
+        while pending:
+            done, _ = wait(pending, return_when=FIRST_COMPLETED)
+            for fut in done:
+                i = pending.pop(fut)
+                results[i] = fut.result()
+                if on_done is not None:
+                    on_done(items[i], results[i])
+    except BaseException:
+        pool.shutdown(wait=False, cancel_futures=True)
+        raise
+    pool.shutdown(wait=True)
+    return results

@@ -1,0 +1,97 @@
+"""The tile list the report layer runs, and how it is passed in.
+
+The registry belongs to :mod:`expkit.tiles.registry` (``TILES``: tile id -> an object
+with ``.id``, ``.section``, ``.title`` and ``.notebook``). Every report function takes
+the tiles as a parameter and only falls back to that registry when none are given, so
+tests and ad-hoc runs can pass their own.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
+
+from expkit.errors import ExpkitError
+
+SECTIONS: tuple[str, ...] = ("health", "outcomes")
+
+
+@runtime_checkable
+class TileLike(Protocol):
+    """What the report layer needs to know about a tile.
+
+    Optional extras, read with ``getattr``: ``parameters`` (a mapping of default
+    Papermill parameters for this tile) and ``timeout`` (seconds, overrides the run's).
+    """
+
+    id: str
+    section: str
+    title: str
+    notebook: Path
+
+
+@dataclass(frozen=True)
+class Tile:
+    """A plain tile description (handy for tests and ad-hoc registries)."""
+
+    id: str
+    section: str
+    title: str
+    notebook: Path
+    parameters: Mapping[str, Any] = field(default_factory=dict)
+    timeout: float | None = None
+
+
+TilesArg = Mapping[str, TileLike] | Iterable[TileLike] | None
+
+
+def default_tiles() -> dict[str, TileLike]:
+    """The project's tile registry (``expkit.tiles.registry.TILES``)."""
+    try:
+        from expkit.tiles.registry import TILES  # type: ignore[import-not-found]
+    except ImportError as exc:
+        raise ExpkitError(
+            f"the tile registry expkit.tiles.registry could not be imported ({exc}); "
+            "pass the tiles explicitly or reinstall expkit"
+        ) from exc
+    return dict(TILES)
+
+
+def _as_list(tiles: TilesArg) -> list[TileLike]:
+    if tiles is None:
+        tiles = default_tiles()
+    return list(tiles.values()) if isinstance(tiles, Mapping) else list(tiles)
+
+
+def resolve_tiles(tiles: TilesArg = None) -> list[TileLike]:
+    """Normalize ``tiles`` (a mapping, an iterable, or ``None`` for the registry) to a list.
+
+    Health tiles come first, then outcomes, each in the order given. Raises
+    :class:`ExpkitError` on a duplicate id, an unknown section or a missing notebook.
+    """
+    items = _as_list(tiles)
+    seen: set[str] = set()
+    for t in items:
+        if t.id in seen:
+            raise ExpkitError(f"tile id {t.id!r} appears twice in the tile list")
+        seen.add(t.id)
+        if t.section not in SECTIONS:
+            raise ExpkitError(f"tile {t.id!r} has section {t.section!r}; expected one of {', '.join(SECTIONS)}")
+        if not Path(t.notebook).is_file():
+            raise ExpkitError(f"tile {t.id!r}: notebook {t.notebook} does not exist")
+    return sorted(items, key=lambda t: SECTIONS.index(t.section))
+
+
+def find_tile(tile: str | TileLike, tiles: TilesArg = None) -> TileLike:
+    """Look a tile up by id (or pass a tile object through)."""
+    if not isinstance(tile, str):
+        return tile
+    items = _as_list(tiles)
+    for t in items:
+        if t.id == tile:
+            resolve_tiles([t])
+            return t
+    known = ", ".join(t.id for t in items)
+    raise ExpkitError(f"unknown tile {tile!r}; known tiles: {known}")
