@@ -1,0 +1,370 @@
+"""One chunk (a day x a block of users) of the synthetic warehouse: incidents and Arrow tables."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import pyarrow as pa
+
+from expkit.schema import EVENT_TABLES
+from expkit.synth.incidents import INCIDENTS
+from expkit.synth.model import (
+    DAY_MS,
+    STREAM_DAY,
+    STREAM_INCIDENT,
+    Catalog,
+    LatentDay,
+    Model,
+    RealizedDay,
+    RequestOverrides,
+    Users,
+    make_users,
+    realize,
+    rng_for,
+    simulate_day,
+)
+
+_INCIDENT_CODE = {name: i for i, name in enumerate(INCIDENTS)}
+_MINUTE = 60_000
+
+Windows = Mapping[str, Sequence[tuple[int, int]]]
+
+
+class Injector:
+    """Decides which events fall inside an incident's windows on one chunk.
+
+    Each incident draws from its own stream keyed by (seed, incident, date, block), so the
+    main simulation's draws, and hence all data outside the windows, never change.
+    """
+
+    def __init__(self, seed: int, ordinal: int, block: int, day_start_ms: int,
+                 windows: Windows) -> None:
+        day_end = day_start_ms + DAY_MS
+        self._windows = {n: [(s, e) for s, e in ws if s < day_end and e > day_start_ms]
+                         for n, ws in windows.items()}
+        self._key = (seed, ordinal, block)
+        self._rngs: dict[str, np.random.Generator] = {}
+        self.counts: dict[str, Counter] = {n: Counter() for n in self._windows if self.active(n)}
+
+    def active(self, name: str) -> bool:
+        """Whether the incident has a window overlapping this day."""
+        return bool(self._windows.get(name))
+
+    def param(self, name: str, key: str) -> float:
+        """An injected magnitude from the incident registry."""
+        return float(INCIDENTS[name].params[key])  # type: ignore[arg-type]
+
+    def rng(self, name: str) -> np.random.Generator:
+        """The incident's own random stream on this chunk."""
+        if name not in self._rngs:
+            seed, ordinal, block = self._key
+            self._rngs[name] = rng_for(seed, STREAM_INCIDENT, _INCIDENT_CODE[name], ordinal, block)
+        return self._rngs[name]
+
+    def inside(self, name: str, ts: np.ndarray) -> np.ndarray:
+        """Events whose time lies in one of the incident's windows."""
+        mask = np.zeros(len(ts), dtype=bool)
+        for start, end in self._windows.get(name, ()):
+            mask |= (ts >= start) & (ts < end)
+        return mask
+
+    def pick(self, name: str, ts: np.ndarray, rate: float) -> np.ndarray:
+        """A random share ``rate`` of the events inside the windows (one draw per event)."""
+        if not self.active(name):
+            return np.zeros(len(ts), dtype=bool)
+        return self.inside(name, ts) & (self.rng(name).random(len(ts)) < rate)
+
+    def override(self, name: str, ts: np.ndarray, value: float, default: float):
+        """``value`` inside the windows, ``default`` elsewhere (a scalar when inactive)."""
+        if not self.active(name):
+            return default
+        return np.where(self.inside(name, ts), value, default)
+
+
+@dataclass
+class Rows:
+    """Columns of one table as numpy arrays (string columns as int8 codes), plus the local
+    session index of every row, used to drop or delay whole sessions."""
+
+    cols: dict[str, np.ndarray]
+    sess: np.ndarray
+
+    def take(self, idx: np.ndarray) -> Rows:
+        """The rows at ``idx`` (indices or boolean mask)."""
+        return Rows({k: v[idx] for k, v in self.cols.items()}, self.sess[idx])
+
+    def append(self, other: Rows) -> Rows:
+        """These rows followed by ``other``'s."""
+        return Rows({k: np.concatenate([v, other.cols[k]]) for k, v in self.cols.items()},
+                    np.concatenate([self.sess, other.sess]))
+
+    def __len__(self) -> int:
+        return len(self.sess)
+
+
+@dataclass(frozen=True)
+class ChunkSpec:
+    """Everything needed to build one chunk."""
+
+    model: Model
+    catalog: Catalog
+    seed: int
+    ordinal: int  # date.toordinal() of the day
+    block: int
+    n_users: int  # users in this block
+    allocation_cum: tuple[float, ...]  # cumulative planned allocation, one entry per arm
+    day_start_ms: int
+    experiment_id: str
+    arms: tuple[str, ...]
+    arm_multiplier: tuple[float, ...]
+    control_code: int
+    shadow_share: float
+    windows: Windows = field(default_factory=dict)
+
+
+@dataclass
+class ChunkResult:
+    """The Arrow tables of a chunk (on-time rows, and rows that land after the day closed)."""
+
+    tables: dict[str, pa.Table]
+    late: dict[str, pa.Table]
+    exposed: np.ndarray  # local users with a non-shadow request in the data
+    bucket: np.ndarray  # arm code of each user of the block
+    counts: dict[str, Counter]
+
+
+def _dictionaries(spec: ChunkSpec) -> dict[str, list[str]]:
+    m = spec.model
+    return {
+        "experiment_id": [spec.experiment_id], "bucket": list(spec.arms),
+        "cohort": list(m.cohorts), "region": list(m.regions), "surface": list(m.surfaces),
+        "client": list(m.clients), "status": ["ok", "error"],
+        "error_component": list(m.error_components), "error_severity": list(m.error_severities),
+        "genre": list(m.genres), "provider": list(m.providers), "source": list(m.play_sources),
+    }
+
+
+def to_arrow(table: str, rows: Rows, dictionaries: Mapping[str, list[str]]) -> pa.Table:
+    """Arrow table with exactly the schema.py columns; strings dictionary-encoded (code -1 =
+    null), which Parquet stores as plain strings."""
+    arrays = []
+    for f in EVENT_TABLES[table]:
+        v = rows.cols[f.name]
+        if pa.types.is_string(f.type):
+            null = v < 0
+            arrays.append(pa.DictionaryArray.from_arrays(
+                pa.array(v, type=pa.int8(), mask=null if null.any() else None),
+                pa.array(dictionaries[f.name], type=pa.string())))
+        else:
+            arrays.append(pa.array(v, type=f.type))
+    return pa.Table.from_arrays(arrays, names=EVENT_TABLES[table].names)
+
+
+def _request_overrides(model: Model, day: LatentDay, inj: Injector) -> RequestOverrides:
+    t = day.req_t
+    force_empty = None
+    if inj.active("coverage_drop"):
+        force_empty = inj.pick("coverage_drop", t, inj.param("coverage_drop", "empty_share"))
+    return RequestOverrides(
+        cache_hit_rate=inj.override("cache_failure", t, inj.param("cache_failure",
+                                                                  "cache_hit_rate"),
+                                    model.cache_hit_rate),
+        latency_factor=inj.override("latency_spike", t, inj.param("latency_spike",
+                                                                  "latency_factor"), 1.0),
+        error_rate=inj.override("error_burst", t, inj.param("error_burst", "error_rate"),
+                                model.error_rate),
+        force_empty=force_empty,
+    )
+
+
+def _rows(spec: ChunkSpec, users: Users, day: LatentDay, real: RealizedDay
+          ) -> dict[str, Rows]:
+    """Logged rows of every table (healthy logging)."""
+    k = spec.model.k
+    base = np.int64(((spec.ordinal << 12) | spec.block) << 31)
+    r = len(day.req_t)
+    user_id = np.int64(users.first + 1) + np.arange(users.n, dtype=np.int64)
+    req_id = base + np.arange(r, dtype=np.int64)
+    sess_id = base + np.arange(len(day.sess_start), dtype=np.int64)
+    req_user = day.req_user
+    shadow = day.sess_shadow[day.req_sess]
+    ingest = real.imp_t + day.req_delay
+    err = real.error
+    requests = Rows({
+        "request_id": req_id, "user_id": user_id[req_user], "session_id": sess_id[day.req_sess],
+        "experiment_id": np.zeros(r, np.int8), "bucket": users.bucket[req_user],
+        "cohort": users.cohort[req_user], "region": users.region[req_user],
+        "surface": day.surface, "client": users.client[req_user],
+        "k_requested": np.full(r, k, np.int32), "k_returned": real.k_returned,
+        "latency_ms": np.round(real.latency_ms, 3), "cache_hit": real.cache_hit,
+        "fallback_level": day.fallback.astype(np.int32), "status": err.astype(np.int8),
+        "error_component": np.where(err, day.error_component, -1).astype(np.int8),
+        "error_severity": np.where(err, day.error_severity, -1).astype(np.int8),
+        "timestamp_ms": day.req_t, "ingest_ms": ingest, "shadow": shadow,
+    }, day.req_sess)
+
+    ir = real.imp_req
+    iu = req_user[ir]
+    impressions = Rows({
+        "request_id": req_id[ir], "user_id": user_id[iu], "session_id": sess_id[day.req_sess[ir]],
+        "experiment_id": np.zeros(len(ir), np.int8), "bucket": users.bucket[iu],
+        "item_id": real.imp_item.astype(np.int64) + 1, "position": real.imp_pos,
+        "genre": spec.catalog.genre[real.imp_item], "provider": spec.catalog.provider[real.imp_item],
+        "cohort": users.cohort[iu], "region": users.region[iu], "surface": day.surface[ir],
+        "client": users.client[iu], "timestamp_ms": real.imp_t[ir], "ingest_ms": ingest[ir],
+        "shadow": shadow[ir],
+    }, day.req_sess[ir])
+
+    def engagement(id_name: str, latent: np.ndarray, req: np.ndarray, item: np.ndarray,
+                   t: np.ndarray, delay: np.ndarray) -> Rows:
+        return Rows({
+            id_name: base + latent.astype(np.int64), "request_id": req_id[req],
+            "item_id": item.astype(np.int64) + 1, "user_id": user_id[req_user[req]],
+            "session_id": sess_id[day.req_sess[req]], "timestamp_ms": t,
+            "ingest_ms": t + delay[latent], "shadow": shadow[req],
+        }, day.req_sess[req])
+
+    clicks = engagement("click_id", real.clicks, real.click_req, real.click_item, real.click_t,
+                        day.click_delay)
+    saves = engagement("save_id", real.saves, real.save_req, real.save_item, real.save_t,
+                       day.save_delay)
+
+    rp = real.rec_plays
+    rp_latent = real.clicks[rp]
+    rp_req = real.click_req[rp]
+    n_latent_clicks = len(day.click_cell)
+    play_sess = np.concatenate([day.req_sess[rp_req], day.op_sess])
+    play_t = np.concatenate([real.rec_play_t, day.op_t])
+    plays = Rows({
+        "play_id": base + np.concatenate([rp_latent, n_latent_clicks
+                                          + np.arange(len(day.op_sess))]).astype(np.int64),
+        "user_id": user_id[day.sess_user[play_sess]], "session_id": sess_id[play_sess],
+        "item_id": np.concatenate([real.click_item[rp], day.op_item]).astype(np.int64) + 1,
+        "source": np.concatenate([np.zeros(len(rp), np.int8), day.op_source]),
+        "timestamp_ms": play_t,
+        "ingest_ms": play_t + np.concatenate([day.play_delay[rp_latent], day.op_delay]),
+        "shadow": day.sess_shadow[play_sess],
+    }, play_sess)
+    return {"requests": requests, "impressions": impressions, "clicks": clicks,
+            "saves": saves, "plays": plays}
+
+
+def _orphans(spec: ChunkSpec, day: LatentDay, clicks: Rows, inj: Injector) -> Rows:
+    """Copies of some clicks pointing at an item their request never showed."""
+    name = "orphan_clicks"
+    src = clicks.take(inj.pick(name, clicks.cols["timestamp_ms"], inj.param(name, "orphan_rate")))
+    n = len(src)
+    if n == 0:
+        return src
+    rng = inj.rng(name)
+    base = np.int64(((spec.ordinal << 12) | spec.block) << 31)
+    grid = day.items[src.cols["request_id"] - base]  # the request's candidate items (0-based)
+    item = rng.integers(0, spec.model.catalog_size, n)
+    clash = (grid == item[:, None]).any(axis=1)
+    while clash.any():
+        item[clash] = (item[clash] + 1) % spec.model.catalog_size
+        clash = (grid == item[:, None]).any(axis=1)
+    cols = dict(src.cols)
+    cols["item_id"] = item.astype(np.int64) + 1
+    cols["click_id"] = base + len(day.click_cell) + np.arange(n, dtype=np.int64)
+    jitter = rng.integers(1, 30_000, n)
+    cols["timestamp_ms"] = src.cols["timestamp_ms"] + jitter
+    cols["ingest_ms"] = src.cols["ingest_ms"] + jitter
+    inj.counts[name]["orphan_clicks"] += n
+    return Rows(cols, src.sess)
+
+
+def build_chunk(spec: ChunkSpec) -> ChunkResult:
+    """Simulate one block of users for one day and return its Arrow tables."""
+    m = spec.model
+    users = make_users(m, spec.seed, spec.block, spec.n_users, np.asarray(spec.allocation_cum))
+    rng = rng_for(spec.seed, STREAM_DAY, spec.ordinal, spec.block)
+    day = simulate_day(m, spec.catalog, users, spec.day_start_ms, rng,
+                       np.asarray(spec.arm_multiplier), spec.shadow_share)
+    inj = Injector(spec.seed, spec.ordinal, spec.block, spec.day_start_ms, spec.windows)
+    ov = _request_overrides(m, day, inj)
+    real = realize(m, users, day, ov)
+    rows = _rows(spec, users, day, real)
+    _count_request_effects(inj, day, real, ov)
+
+    if inj.active("ctr_collapse"):
+        name = "ctr_collapse"
+        lost = inj.pick(name, rows["clicks"].cols["timestamp_ms"],
+                        1.0 - inj.param(name, "click_keep_share"))
+        inj.counts[name]["clicks_not_logged"] += int(lost.sum())
+        rows["clicks"] = rows["clicks"].take(~lost)
+    if inj.active("orphan_clicks"):
+        rows["clicks"] = rows["clicks"].append(_orphans(spec, day, rows["clicks"], inj))
+    if inj.active("duplicate_events"):
+        name = "duplicate_events"
+        for table in INCIDENTS[name].tables:
+            t = rows[table]
+            dup = t.take(inj.pick(name, t.cols["timestamp_ms"], inj.param(name, "duplicate_rate")))
+            if len(dup):
+                dup.cols["ingest_ms"] = dup.cols["ingest_ms"] + inj.rng(name).integers(
+                    1_000, 10 * _MINUTE, len(dup))
+                rows[table] = t.append(dup)
+                inj.counts[name][table] += len(dup)
+    if inj.active("stale_partition"):
+        name = "stale_partition"
+        table = str(INCIDENTS[name].params["table"])
+        t = rows[table]
+        late = inj.inside(name, t.cols["timestamp_ms"])
+        lo, hi = inj.param(name, "delay_min_minutes"), inj.param(name, "delay_max_minutes")
+        delay = inj.rng(name).integers(int(lo * _MINUTE), int(hi * _MINUTE), int(late.sum()))
+        t.cols["ingest_ms"] = t.cols["ingest_ms"].copy()
+        t.cols["ingest_ms"][late] = t.cols["timestamp_ms"][late] + delay
+        inj.counts[name][table] += int(late.sum())
+    keep_sess = np.ones(len(day.sess_start), dtype=bool)
+    if inj.active("traffic_imbalance"):
+        name = "traffic_imbalance"
+        user_rng = rng_for(spec.seed, STREAM_INCIDENT, _INCIDENT_CODE[name], spec.block)
+        lost_user = (users.bucket != spec.control_code) & (
+            user_rng.random(users.n) < inj.param(name, "dropped_user_share"))
+        drop = inj.inside(name, day.sess_start) & lost_user[day.sess_user]
+        keep_sess = ~drop
+        inj.counts[name]["sessions_dropped"] += int(drop.sum())
+        inj.counts[name]["users_affected"] += int(np.unique(day.sess_user[drop]).size)
+        for table in rows:
+            rows[table] = rows[table].take(keep_sess[rows[table].sess])
+    late_sess = None
+    if inj.active("late_data"):
+        name = "late_data"
+        late_sess = inj.pick(name, day.sess_start, inj.param(name, "late_share"))
+
+    dictionaries = _dictionaries(spec)
+    tables, late_tables = {}, {}
+    for table, t in rows.items():
+        if late_sess is not None:
+            is_late = late_sess[t.sess]
+            if is_late.any():
+                lt = t.take(is_late)
+                lo = inj.param("late_data", "ingest_after_day_end_min_minutes")
+                hi = inj.param("late_data", "ingest_after_day_end_max_minutes")
+                lt.cols["ingest_ms"] = spec.day_start_ms + DAY_MS + inj.rng("late_data").integers(
+                    int(lo * _MINUTE), int(hi * _MINUTE), len(lt))
+                late_tables[table] = to_arrow(table, lt, dictionaries)
+                inj.counts["late_data"][table] += len(lt)
+                t = t.take(~is_late)
+        tables[table] = to_arrow(table, t, dictionaries)
+
+    ok_req = keep_sess[day.req_sess] & ~day.sess_shadow[day.req_sess]
+    exposed = np.zeros(users.n, dtype=bool)
+    exposed[day.req_user[ok_req]] = True
+    return ChunkResult(tables, late_tables, exposed, users.bucket, inj.counts)
+
+
+def _count_request_effects(inj: Injector, day: LatentDay, real: RealizedDay,
+                           ov: RequestOverrides) -> None:
+    t = day.req_t
+    for name in ("latency_spike", "cache_failure", "error_burst"):
+        if inj.active(name):
+            inj.counts[name]["requests_in_window"] += int(inj.inside(name, t).sum())
+    if inj.active("error_burst"):
+        inj.counts["error_burst"]["errors"] += int((real.error & inj.inside("error_burst", t)).sum())
+    if ov.force_empty is not None:
+        inj.counts["coverage_drop"]["emptied_requests"] += int((ov.force_empty & ~real.error).sum())
+

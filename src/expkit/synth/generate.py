@@ -1,0 +1,299 @@
+"""Write a synthetic warehouse (events + ``truth.json``) with known truth and injected faults."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import json
+import math
+import os
+import shutil
+from collections import Counter
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from expkit.errors import ExpkitError
+from expkit.schema import EVENT_TABLES
+from expkit.synth.events import ChunkSpec, build_chunk
+from expkit.synth.incidents import INCIDENTS, Incident, parse_incident
+from expkit.synth.model import BLOCK_USERS, DAY_MS, MAX_BLOCKS, Model, make_catalog
+from expkit.synth.truth import analytic_rate, monte_carlo
+
+DEFAULT_LIFT = 0.05
+_EPOCH = dt.date(1970, 1, 1)
+_STRING_COLUMNS = {t: [f.name for f in s if pa.types.is_string(f.type)]
+                   for t, s in EVENT_TABLES.items()}
+# Column statistics let engines skip row groups by time; other columns skip them for speed.
+_STATISTICS = ["timestamp_ms", "ingest_ms"]
+
+
+@dataclass(frozen=True)
+class SynthConfig:
+    """A validated ``generate`` call."""
+
+    out: Path
+    days: int
+    end: dt.date
+    users: int
+    seed: int
+    incidents: tuple[Incident, ...]
+    experiment_id: str
+    buckets: tuple[tuple[str, float], ...]
+    control: str
+    lift: tuple[tuple[str, float], ...]
+    shadow_share: float
+    model: Model = Model()
+
+    @property
+    def dates(self) -> list[dt.date]:
+        """The generated days, oldest first."""
+        return [self.end - dt.timedelta(days=self.days - 1 - i) for i in range(self.days)]
+
+    @property
+    def arms(self) -> tuple[str, ...]:
+        """Arm names in allocation order."""
+        return tuple(a for a, _ in self.buckets)
+
+
+def day_start_ms(day: dt.date) -> int:
+    """Epoch ms of 00:00 UTC of ``day``."""
+    return (day - _EPOCH).days * DAY_MS
+
+
+def _iso(ms: int) -> str:
+    return dt.datetime.fromtimestamp(ms / 1000, tz=dt.timezone.utc).isoformat().replace(
+        "+00:00", "Z")
+
+
+def _validate(out: Path | str, days: int, end: dt.date | str, users: int, seed: int,
+              incidents: Sequence[str | Incident], experiment_id: str,
+              buckets: Mapping[str, float], control: str, lift: Mapping[str, float] | None,
+              shadow_share: float) -> SynthConfig:
+    if isinstance(days, bool) or not isinstance(days, int) or days < 1:
+        raise ExpkitError(f"days must be a whole number >= 1 (got {days!r})")
+    max_users = MAX_BLOCKS * BLOCK_USERS
+    if isinstance(users, bool) or not isinstance(users, int) or not 1 <= users <= max_users:
+        raise ExpkitError(f"users must be a whole number from 1 to {max_users:,} (got {users!r})")
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise ExpkitError(f"seed must be a whole number >= 0 (got {seed!r})")
+    if isinstance(end, dt.datetime):
+        end = end.date()
+    elif isinstance(end, str):
+        try:
+            end = dt.date.fromisoformat(end)
+        except ValueError:
+            raise ExpkitError(f"end must be a date YYYY-MM-DD (got {end!r})") from None
+    if not isinstance(end, dt.date):
+        raise ExpkitError(f"end must be a date YYYY-MM-DD (got {end!r})")
+    if not isinstance(experiment_id, str) or not experiment_id.strip():
+        raise ExpkitError("experiment_id must be a non-empty string")
+    if not buckets:
+        raise ExpkitError("buckets must name at least one arm with its planned share")
+    arms = [(str(a), float(v)) for a, v in buckets.items()]
+    if any(not math.isfinite(v) or v <= 0 for _, v in arms):
+        raise ExpkitError(f"every bucket share must be > 0 (got {dict(arms)})")
+    total = sum(v for _, v in arms)
+    if abs(total - 1.0) > 1e-6:
+        raise ExpkitError(f"bucket allocation sums to {total:g}, not 1: fix the shares "
+                          f"{dict(arms)} so they add up to 1")
+    if control not in buckets:
+        raise ExpkitError(f"control {control!r} is not one of the buckets "
+                          f"({', '.join(a for a, _ in arms)}); name one of them as control")
+    treatments = [a for a, _ in arms if a != control]
+    if lift is None:
+        lift = {a: DEFAULT_LIFT for a in treatments}
+    for a, v in lift.items():
+        if a not in treatments:
+            raise ExpkitError(f"lift names {a!r}, which is not a non-control bucket "
+                              f"({', '.join(treatments) or 'none'})")
+        if not math.isfinite(float(v)) or float(v) <= -1:
+            raise ExpkitError(f"lift of {a!r} must be a relative change > -1 (got {v!r})")
+    if not 0.0 <= float(shadow_share) < 0.5:
+        raise ExpkitError(f"shadow_share must be in [0, 0.5) (got {shadow_share!r})")
+    if isinstance(incidents, (str, Incident)):
+        incidents = [incidents]
+    parsed = tuple(parse_incident(s) for s in incidents)
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise ExpkitError(f"output {out} is a file; choose a folder path for the warehouse")
+    events = out / "events"
+    if events.exists() and any(events.iterdir()):
+        raise ExpkitError(f"{out} already contains events; choose an empty folder or delete it")
+    return SynthConfig(out, days, end, users, seed, parsed, experiment_id, tuple(arms), control,
+                       tuple((a, float(lift.get(a, 0.0))) for a in treatments),
+                       float(shadow_share))
+
+
+def _windows(cfg: SynthConfig) -> tuple[dict[str, list[tuple[int, int]]], list[dict]]:
+    """Incident windows in epoch ms (clipped to the generated days) and their truth entries."""
+    first, last = day_start_ms(cfg.dates[0]), day_start_ms(cfg.end)
+    windows: dict[str, list[tuple[int, int]]] = {}
+    entries = []
+    for inc in cfg.incidents:
+        start, end = inc.window_ms(last)
+        clipped = start < first
+        start = max(start, first)
+        windows.setdefault(inc.name, []).append((start, end))
+        info = INCIDENTS[inc.name]
+        entries.append({
+            "name": inc.name, "start": _iso(start), "end": _iso(end), "start_ms": start,
+            "end_ms": end, "minutes": (end - start) // 60_000, "clipped_to_data": clipped,
+            "description": info.description, "tables": list(info.tables),
+            "metrics": list(info.metrics), "params": dict(info.params), "injected": {},
+        })
+    return windows, entries
+
+
+def _write(table: pa.Table, path: Path, name: str) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    pq.write_table(table, tmp, compression="zstd", compression_level=1,
+                   use_dictionary=_STRING_COLUMNS[name], write_statistics=_STATISTICS,
+                   store_schema=False)
+    os.replace(tmp, path)
+
+
+def _truth(cfg: SynthConfig, bucket: np.ndarray, exposed: np.ndarray,
+           incidents: list[dict], rows: dict[str, Counter], late_rows: Counter) -> dict:
+    m = cfg.model
+    lift = dict(cfg.lift)
+    mult = {a: 1.0 + lift.get(a, 0.0) for a in cfg.arms}
+    mc = {a: monte_carlo(m, mult[a], cfg.shadow_share) for a in cfg.arms}
+    metrics = {
+        "ctr": {a: analytic_rate(m, "click", mult[a]) for a in cfg.arms},
+        "save_rate": {a: analytic_rate(m, "save", mult[a]) for a in cfg.arms},
+        "recall": {a: mc[a].recall for a in cfg.arms},
+        "session_depth": {a: mc[a].session_depth for a in cfg.arms},
+    }
+    arm_users = np.bincount(bucket, minlength=len(cfg.arms))
+    exposed_by_arm = np.bincount(bucket[exposed], minlength=len(cfg.arms))
+    n_exposed = int(exposed.sum())
+    return {
+        "seed": cfg.seed,
+        "experiment_id": cfg.experiment_id,
+        "start_date": cfg.dates[0].isoformat(),
+        "end_date": cfg.end.isoformat(),
+        "days": cfg.days,
+        "users": cfg.users,
+        "planned_allocation": dict(cfg.buckets),
+        "realized_allocation": {
+            a: {"users": int(arm_users[i]), "share": float(arm_users[i] / cfg.users),
+                "exposed_users": int(exposed_by_arm[i]),
+                "exposed_share": float(exposed_by_arm[i] / n_exposed) if n_exposed else 0.0}
+            for i, a in enumerate(cfg.arms)},
+        "control": cfg.control,
+        "true_lift": {a: lift.get(a, 0.0) for a in cfg.arms if a != cfg.control},
+        "metrics": metrics,
+        "metric_lift": {k: {a: v[a] / v[cfg.control] - 1.0 for a in cfg.arms if a != cfg.control}
+                        for k, v in metrics.items()},
+        "metric_se": {"recall": {a: mc[a].recall_se for a in cfg.arms},
+                      "session_depth": {a: mc[a].session_depth_se for a in cfg.arms}},
+        "truth_method": {
+            "ctr": "analytic", "save_rate": "analytic", "recall": "monte_carlo",
+            "session_depth": "monte_carlo", "monte_carlo_users_per_arm": mc[cfg.control].users,
+            "recall_window": "one day (event_date); K = model k",
+            "note": "expected values for healthy, non-shadow data (SPEC §3 definitions); "
+                    "incidents are not included",
+        },
+        "top_k": m.k,
+        "shadow_share": cfg.shadow_share,
+        "incidents": incidents,
+        "tables": {t: int(sum(c[t] for c in rows.values())) for t in EVENT_TABLES},
+        "late_rows": {t: int(late_rows[t]) for t in EVENT_TABLES},
+        "rows_by_date": {d: {t: int(c[t]) for t in EVENT_TABLES} for d, c in rows.items()},
+        "model": dataclasses.asdict(m),
+    }
+
+
+def generate(out: Path | str, days: int, end: dt.date | str, users: int = 20_000, seed: int = 0,
+             incidents: Sequence[str | Incident] = (), experiment_id: str = "rec_ranker_v2",
+             buckets: Mapping[str, float] | None = None, control: str = "control",
+             lift: Mapping[str, float] | None = None, shadow_share: float = 0.02,
+             progress: Callable[[str], None] | None = None) -> dict:
+    """Write a synthetic warehouse at ``out`` and return its truth (also in ``out/truth.json``).
+
+    Events of the ``days`` days ending with ``end`` (inclusive) go to
+    ``out/events/<table>/event_date=YYYY-MM-DD/part-NNNNN.parquet`` (one file per block of
+    8192 users; rows that land after their day closed, from ``late_data``, go to
+    ``part-late-NNNNN.parquet``). Each day partition is built in ``out/.staging`` and renamed
+    into place when complete. ``incidents`` are specs ``NAME@HH:MM/MINUTES`` on the last day
+    (or ``NAME`` for its default window, see ``INCIDENTS``). ``lift`` is the true relative
+    lift of click and save propensities per non-control arm (default 5% for each).
+
+    Raises :class:`~expkit.errors.ExpkitError` for an invalid call, before writing anything.
+    """
+    buckets = {"control": 0.5, "treatment": 0.5} if buckets is None else buckets
+    cfg = _validate(out, days, end, users, seed, incidents, experiment_id, buckets, control, lift,
+                    shadow_share)
+    say = progress or (lambda _msg: None)
+    model = cfg.model
+    catalog = make_catalog(model, cfg.seed)
+    arms = cfg.arms
+    alloc_cum = tuple(np.cumsum([v for _, v in cfg.buckets]).tolist())
+    mult = tuple(1.0 + dict(cfg.lift).get(a, 0.0) for a in arms)
+    windows, entries = _windows(cfg)
+    n_blocks = -(-cfg.users // BLOCK_USERS)
+
+    events, staging = cfg.out / "events", cfg.out / ".staging"
+    shutil.rmtree(staging, ignore_errors=True)
+    events.mkdir(parents=True, exist_ok=True)
+    bucket = np.zeros(cfg.users, dtype=np.int8)
+    exposed = np.zeros(cfg.users, dtype=bool)
+    rows: dict[str, Counter] = {}
+    late_rows: Counter = Counter()
+    injected: dict[str, Counter] = {}
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        for day in cfg.dates:
+            date = day.isoformat()
+            stage = {t: staging / t / f"event_date={date}" for t in EVENT_TABLES}
+            for d in stage.values():
+                d.mkdir(parents=True)
+            pending: list[Future] = []
+            rows[date] = Counter()
+            for b in range(n_blocks):
+                n = min(BLOCK_USERS, cfg.users - b * BLOCK_USERS)
+                spec = ChunkSpec(model, catalog, cfg.seed, day.toordinal(), b, n, alloc_cum,
+                                 day_start_ms(day), cfg.experiment_id, arms, mult,
+                                 arms.index(cfg.control), cfg.shadow_share, windows)
+                res = build_chunk(spec)
+                block = slice(b * BLOCK_USERS, b * BLOCK_USERS + n)
+                bucket[block] = res.bucket
+                exposed[block] |= res.exposed
+                for name, c in res.counts.items():
+                    injected.setdefault(name, Counter()).update(c)
+                for t, table in res.tables.items():
+                    rows[date][t] += table.num_rows
+                    pending.append(pool.submit(_write, table, stage[t] / f"part-{b:05d}.parquet", t))
+                for t, table in res.late.items():
+                    rows[date][t] += table.num_rows
+                    late_rows[t] += table.num_rows
+                    pending.append(pool.submit(_write, table,
+                                               stage[t] / f"part-late-{b:05d}.parquet", t))
+                del res
+                # Bound memory: at most about two chunks of tables wait to be written.
+                while sum(not f.done() for f in pending) > 2 * len(EVENT_TABLES):
+                    next(f for f in pending if not f.done()).result()
+                say(f"{date}: users block {b + 1}/{n_blocks}")
+            for f in pending:
+                f.result()
+            for t, d in stage.items():
+                target = events / t / d.name
+                target.parent.mkdir(parents=True, exist_ok=True)
+                os.replace(d, target)
+            say(f"{date}: done ({rows[date]['impressions']:,} impressions)")
+    shutil.rmtree(staging, ignore_errors=True)
+
+    for e in entries:
+        e["injected"] = dict(injected.get(e["name"], {}))
+    say("computing truth")
+    truth = _truth(cfg, bucket, exposed, entries, rows, late_rows)
+    tmp = cfg.out / "truth.json.tmp"
+    tmp.write_text(json.dumps(truth, indent=2, sort_keys=False) + "\n")
+    os.replace(tmp, cfg.out / "truth.json")
+    return truth

@@ -1,0 +1,428 @@
+"""The generative model of the synthetic service: catalog, users, and one day of events.
+
+Generation is chunked by (day, block of ``BLOCK_USERS`` users). Every random draw of a chunk
+comes from a numpy ``Generator`` seeded by ``SeedSequence(seed, spawn_key=(stream, ...))``,
+so a chunk's content depends only on the seed, the date, the block and the model, never on
+the order chunks are generated in.
+
+A day is simulated in two steps. :func:`simulate_day` draws the *latent* events (sessions,
+requests, a full grid of K candidate impressions per request, latent clicks/saves/plays and
+all timings) independently of any incident. :func:`realize` then turns them into what the
+service logged, given per-request overrides (cache failure, latency factor, error rate,
+empty responses). Incidents therefore only change the data inside their windows.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+DAY_MS = 86_400_000
+BLOCK_USERS = 8192
+MAX_BLOCKS = 4096  # ids reserve 12 bits for the block
+# Upper bound of the time between a session's last request and its last event (latency cap,
+# click/save lag, play lag): sessions start early enough to end before midnight.
+TAIL_MS = 600_000
+
+# First element of every SeedSequence spawn_key: one independent stream per purpose.
+STREAM_CATALOG, STREAM_USERS, STREAM_DAY, STREAM_INCIDENT, STREAM_TRUTH = range(5)
+
+
+def rng_for(seed: int, *key: int) -> np.random.Generator:
+    """A generator for one purpose/chunk: ``SeedSequence(seed, spawn_key=key)``."""
+    return np.random.default_rng(np.random.SeedSequence(seed, spawn_key=tuple(int(k) for k in key)))
+
+
+@dataclass(frozen=True)
+class Model:
+    """Parameters of the healthy service (the defaults meet every SLO and target of SPEC §6)."""
+
+    k: int = 10
+    catalog_size: int = 5_000
+    popularity_exponent: float = 0.9  # Zipf exponent of impression popularity
+    genres: tuple[str, ...] = ("drama", "comedy", "action", "thriller", "documentary",
+                               "animation", "romance", "horror", "scifi", "family", "crime",
+                               "reality")
+    providers: tuple[str, ...] = ("originals", "northlight", "bluepeak", "redharbor",
+                                  "silverline", "indie")
+    cohorts: tuple[str, ...] = ("new", "casual", "power")
+    cohort_share: tuple[float, ...] = (0.25, 0.5, 0.25)
+    cohort_sessions: tuple[float, ...] = (0.7, 1.0, 2.2)  # mean sessions per user-day
+    cohort_engagement: tuple[float, ...] = (0.8, 1.0, 1.2)  # multiplies click/save means
+    activity_shape: float = 2.0  # Gamma shape of per-user activity within a cohort
+    regions: tuple[str, ...] = ("na", "eu", "apac", "latam")
+    region_share: tuple[float, ...] = (0.4, 0.3, 0.2, 0.1)
+    clients: tuple[str, ...] = ("web", "ios", "android", "tv")
+    client_share: tuple[float, ...] = (0.3, 0.25, 0.3, 0.15)
+    surfaces: tuple[str, ...] = ("home", "search", "detail")
+    surface_share: tuple[float, ...] = (0.6, 0.15, 0.25)
+    # Per-user propensities: Beta with the given mean (x cohort engagement) and concentration.
+    click_mean: float = 0.06
+    save_mean: float = 0.011
+    propensity_concentration: float = 12.0
+    play_after_click: tuple[float, float] = (2.0, 5.0)  # Beta(a, b) per user
+    other_plays_mean: float = 3.0  # search/browse/continue plays per session, Gamma per user
+    other_plays_shape: float = 2.0
+    play_sources: tuple[str, ...] = ("rec", "search", "browse", "continue")
+    other_source_share: tuple[float, ...] = (0.45, 0.35, 0.2)
+    position_decay: float = 0.5  # click/save weight of position j is j ** -decay
+    requests_per_session: float = 14.0  # 1 + Poisson(mean - 1)
+    request_gap_s: float = 25.0  # exponential, capped
+    request_gap_cap_s: float = 120.0
+    cycle_amplitude: float = 0.6  # traffic = 1 + a cos(...), peak at peak_hour UTC
+    peak_hour: float = 20.0
+    cache_hit_rate: float = 0.93
+    warm_latency_ms: tuple[float, float] = (9.0, 0.45)  # lognormal median, sigma
+    cold_latency_ms: tuple[float, float] = (40.0, 0.33)
+    timeout_ms: float = 10_000.0
+    fallback_share: tuple[float, ...] = (0.97, 0.02, 0.008, 0.002)
+    error_rate: float = 2e-5
+    error_components: tuple[str, ...] = ("ranker", "feature_store", "candidate_gen", "cache")
+    error_component_share: tuple[float, ...] = (0.4, 0.3, 0.2, 0.1)
+    error_severities: tuple[str, ...] = ("minor", "major", "critical")
+    error_severity_share: tuple[float, ...] = (0.6, 0.3, 0.1)
+    short_rate: float = 0.002  # ok responses with fewer than k items (k//2 .. k-1)
+    empty_rate: float = 0.0002  # ok responses with no items
+    ingest_delay_s: tuple[float, float, float] = (20.0, 0.8, 600.0)  # median, sigma, cap
+    click_lag_s: tuple[float, float, float] = (6.0, 0.8, 90.0)
+    save_lag_s: tuple[float, float, float] = (15.0, 0.8, 120.0)
+    play_lag_s: tuple[float, float, float] = (20.0, 0.8, 300.0)
+
+    def position_weights(self) -> np.ndarray:
+        """Click/save weight of positions 1..k."""
+        return np.arange(1, self.k + 1, dtype=np.float64) ** -self.position_decay
+
+    def k_returned_pmf(self, error_rate: float | None = None) -> np.ndarray:
+        """P(k_returned = j), j = 0..k, of a request in healthy traffic."""
+        err = self.error_rate if error_rate is None else error_rate
+        k, lo = self.k, self.k // 2
+        pmf = np.zeros(k + 1)
+        ok = 1.0 - err
+        pmf[0] = err + ok * self.empty_rate
+        pmf[lo:k] += ok * self.short_rate / (k - lo)
+        pmf[k] += ok * (1.0 - self.short_rate - self.empty_rate)
+        return pmf
+
+
+def _categorical(rng: np.random.Generator, shares: tuple[float, ...], n: int) -> np.ndarray:
+    cum = np.cumsum(shares)
+    cum[-1] = 1.0
+    return np.searchsorted(cum, rng.random(n), side="right").astype(np.int8)
+
+
+def _lag_ms(rng: np.random.Generator, spec: tuple[float, float, float], n: int) -> np.ndarray:
+    """Lognormal delays in whole ms, at least 1 ms (so an effect is strictly after its cause)."""
+    median, sigma, cap = spec
+    lag = np.minimum(rng.lognormal(np.log(median * 1000.0), sigma, n), cap * 1000.0)
+    return lag.astype(np.int64) + 1
+
+
+@dataclass(frozen=True)
+class Catalog:
+    """Items: fixed genre and provider, and the impression popularity (Zipf) lookup table."""
+
+    genre: np.ndarray  # int8 code per item
+    provider: np.ndarray
+    lookup: np.ndarray  # item index for each uint16 draw (inverse CDF of popularity)
+
+
+def make_catalog(model: Model, seed: int) -> Catalog:
+    """The catalog of a warehouse (popularity ranks do not depend on the seed)."""
+    rng = rng_for(seed, STREAM_CATALOG)
+    n = model.catalog_size
+    genre_share = 1.0 / np.arange(1, len(model.genres) + 1) ** 0.7
+    provider_share = 1.0 / np.arange(1, len(model.providers) + 1) ** 0.8
+    genre = _categorical(rng, tuple(genre_share / genre_share.sum()), n)
+    provider = _categorical(rng, tuple(provider_share / provider_share.sum()), n)
+    pop = np.arange(1, n + 1, dtype=np.float64) ** -model.popularity_exponent
+    cdf = np.cumsum(pop / pop.sum())
+    grid = (np.arange(65536) + 0.5) / 65536
+    lookup = np.minimum(np.searchsorted(cdf, grid, side="right"), n - 1).astype(np.int32)
+    return Catalog(genre, provider, lookup)
+
+
+@dataclass(frozen=True)
+class Users:
+    """Fixed attributes of one block of users (local index i is user ``first + i``)."""
+
+    first: int  # global index of the block's first user (user_id = first + i + 1)
+    bucket: np.ndarray  # int8 arm code
+    cohort: np.ndarray
+    region: np.ndarray
+    client: np.ndarray
+    activity: np.ndarray  # expected sessions per day
+    p_click: np.ndarray
+    p_save: np.ndarray
+    p_play: np.ndarray  # P(play | click)
+    other_rate: np.ndarray  # expected non-rec plays per session
+
+    @property
+    def n(self) -> int:
+        """Number of users in the block."""
+        return len(self.bucket)
+
+
+def beta_params(mean: np.ndarray | float, concentration: float) -> tuple:
+    """Beta(a, b) with the given mean and a + b = concentration."""
+    return np.multiply(mean, concentration), np.multiply(1.0 - np.asarray(mean), concentration)
+
+
+def make_users(model: Model, seed: int, block: int, n: int, allocation_cum: np.ndarray,
+               force_bucket: int | None = None) -> Users:
+    """Draw the users of a block. Arms come from one uniform per user against the cumulative
+    planned allocation, so a user's arm is stable across days and runs."""
+    rng = rng_for(seed, STREAM_USERS, block)
+    u_bucket = rng.random(n)
+    cohort = _categorical(rng, model.cohort_share, n)
+    region = _categorical(rng, model.region_share, n)
+    client = _categorical(rng, model.client_share, n)
+    shape = model.activity_shape
+    activity = rng.gamma(shape, 1.0, n) * (np.asarray(model.cohort_sessions)[cohort] / shape)
+    engagement = np.asarray(model.cohort_engagement)[cohort]
+    kappa = model.propensity_concentration
+    p_click = rng.beta(*beta_params(model.click_mean * engagement, kappa))
+    p_save = rng.beta(*beta_params(model.save_mean * engagement, kappa))
+    p_play = rng.beta(*model.play_after_click, n)
+    oshape = model.other_plays_shape
+    other_rate = rng.gamma(oshape, model.other_plays_mean / oshape, n)
+    if force_bucket is None:
+        bucket = np.searchsorted(allocation_cum, u_bucket, side="right").astype(np.int8)
+        bucket = np.minimum(bucket, len(allocation_cum) - 1).astype(np.int8)
+    else:
+        bucket = np.full(n, force_bucket, dtype=np.int8)
+    return Users(block * BLOCK_USERS, bucket, cohort, region, client, activity,
+                 p_click, p_save, p_play, other_rate)
+
+
+def _cycle_cdf(model: Model) -> tuple[np.ndarray, np.ndarray]:
+    minute = np.arange(1440) + 0.5
+    pdf = 1.0 + model.cycle_amplitude * np.cos(2 * np.pi * (minute / 60.0 - model.peak_hour) / 24)
+    pdf /= pdf.sum()
+    return np.cumsum(pdf), pdf
+
+
+def sample_time_of_day(model: Model, u: np.ndarray) -> np.ndarray:
+    """Map uniforms to ms-of-day following the daily traffic cycle (piecewise per minute)."""
+    cdf, pdf = _cycle_cdf(model)
+    minute = np.minimum(np.searchsorted(cdf, u, side="right"), 1439)
+    before = np.where(minute > 0, cdf[minute - 1], 0.0)
+    frac = np.clip((u - before) / pdf[minute], 0.0, 1.0 - 1e-9)
+    return ((minute + frac) * 60_000).astype(np.int64)
+
+
+@dataclass
+class LatentDay:
+    """Everything drawn for one block of users on one day, before incidents."""
+
+    day_start_ms: int
+    # sessions (S)
+    sess_user: np.ndarray  # int32 local user index
+    sess_start: np.ndarray  # int64 epoch ms
+    sess_shadow: np.ndarray
+    # requests (R), in session order; sessions are sorted by start time
+    req_sess: np.ndarray
+    req_user: np.ndarray
+    req_t: np.ndarray
+    surface: np.ndarray
+    fallback: np.ndarray
+    u_cache: np.ndarray
+    z_latency: np.ndarray
+    u_error: np.ndarray
+    error_component: np.ndarray
+    error_severity: np.ndarray
+    u_k: np.ndarray
+    req_delay: np.ndarray  # ingest delay, ms (impressions land with their request)
+    # candidate grid: K items per request (R, K), distinct within a request
+    items: np.ndarray
+    # latent clicks / saves: flat cell index r * K + (position - 1)
+    click_cell: np.ndarray
+    click_lag: np.ndarray
+    click_delay: np.ndarray
+    play_u: np.ndarray  # one per latent click: played if play_u < p_play
+    play_lag: np.ndarray
+    play_delay: np.ndarray
+    save_cell: np.ndarray
+    save_lag: np.ndarray
+    save_delay: np.ndarray
+    # non-rec plays
+    op_sess: np.ndarray
+    op_item: np.ndarray
+    op_t: np.ndarray
+    op_source: np.ndarray  # code into model.play_sources (1..3)
+    op_delay: np.ndarray
+
+
+def _distinct_items(rng: np.random.Generator, lookup: np.ndarray, n_items: int, n_rows: int,
+                    k: int) -> np.ndarray:
+    """(n_rows, k) popularity draws, duplicates within a row redrawn until all k differ; each
+    row is ordered by popularity rank (the ranker puts popular items first)."""
+    items = np.sort(lookup[rng.integers(0, 65536, (n_rows, k), dtype=np.uint16)], axis=1)
+    attempt = 0
+    while True:
+        dup = np.zeros(items.shape, dtype=bool)
+        dup[:, 1:] = items[:, 1:] == items[:, :-1]
+        rows = np.flatnonzero(dup.any(axis=1))
+        if len(rows) == 0:
+            return items
+        sub, d = items[rows], dup[rows]
+        count = int(d.sum())
+        # After a few rounds fall back to uniform draws so rows full of hits converge fast.
+        sub[d] = (lookup[rng.integers(0, 65536, count, dtype=np.uint16)] if attempt < 8
+                  else rng.integers(0, n_items, count).astype(items.dtype))
+        items[rows] = np.sort(sub, axis=1)
+        attempt += 1
+
+
+def simulate_day(model: Model, catalog: Catalog, users: Users, day_start_ms: int,
+                 rng: np.random.Generator, arm_multiplier: np.ndarray,
+                 shadow_share: float) -> LatentDay:
+    """Draw one day of latent events for a block of users (vectorized; no per-row Python).
+
+    ``arm_multiplier[arm]`` is 1 + the arm's true lift on click and save propensities.
+    """
+    k = model.k
+    # Sessions, sorted by start time so files are roughly time-ordered.
+    n_sess = rng.poisson(users.activity)
+    sess_user = np.repeat(np.arange(users.n, dtype=np.int32), n_sess)
+    s = len(sess_user)
+    start = sample_time_of_day(model, rng.random(s))
+    order = np.argsort(start, kind="stable")
+    sess_user, start = sess_user[order], start[order]
+    sess_shadow = rng.random(s) < shadow_share
+    n_req = 1 + rng.poisson(model.requests_per_session - 1.0, s)
+    first = np.cumsum(n_req) - n_req
+    r = int(n_req.sum())
+    req_sess = np.repeat(np.arange(s, dtype=np.int32), n_req)
+    gap = np.minimum(rng.exponential(model.request_gap_s * 1000.0, r),
+                     model.request_gap_cap_s * 1000.0).astype(np.int64)
+    gap[first] = 0
+    offset = np.cumsum(gap)
+    offset -= np.repeat(offset[first], n_req)
+    span = offset[first + n_req - 1]
+    start = np.minimum(start, DAY_MS - TAIL_MS - span)
+    sess_start = day_start_ms + start
+    req_t = sess_start[req_sess] + offset
+    req_user = sess_user[req_sess]
+
+    surface = _categorical(rng, model.surface_share, r)
+    fallback = _categorical(rng, model.fallback_share, r)
+    u_cache = rng.random(r)
+    z_latency = rng.standard_normal(r)
+    u_error = rng.random(r)
+    error_component = _categorical(rng, model.error_component_share, r)
+    error_severity = _categorical(rng, model.error_severity_share, r)
+    u_k = rng.random(r)
+    req_delay = _lag_ms(rng, model.ingest_delay_s, r)
+
+    items = _distinct_items(rng, catalog.lookup, model.catalog_size, r, k)
+    w = model.position_weights().astype(np.float32)
+    mult = np.asarray(arm_multiplier, dtype=np.float64)[users.bucket]
+    pc = (users.p_click * mult).astype(np.float32)[req_user]
+    click_cell = np.flatnonzero(rng.random((r, k), dtype=np.float32) < pc[:, None] * w)
+    ps = (users.p_save * mult).astype(np.float32)[req_user]
+    save_cell = np.flatnonzero(rng.random((r, k), dtype=np.float32) < ps[:, None] * w)
+    nc, ns = len(click_cell), len(save_cell)
+    click_lag = _lag_ms(rng, model.click_lag_s, nc)
+    click_delay = _lag_ms(rng, model.ingest_delay_s, nc)
+    play_u = rng.random(nc)
+    play_lag = _lag_ms(rng, model.play_lag_s, nc)
+    play_delay = _lag_ms(rng, model.ingest_delay_s, nc)
+    save_lag = _lag_ms(rng, model.save_lag_s, ns)
+    save_delay = _lag_ms(rng, model.ingest_delay_s, ns)
+
+    n_op = rng.poisson(users.other_rate[sess_user])
+    op_sess = np.repeat(np.arange(s, dtype=np.int32), n_op)
+    nop = len(op_sess)
+    op_item = rng.integers(0, model.catalog_size, nop).astype(np.int32)
+    op_t = sess_start[op_sess] + (rng.random(nop) * (span[op_sess] + 60_000)).astype(np.int64)
+    op_source = (_categorical(rng, model.other_source_share, nop) + 1).astype(np.int8)
+    op_delay = _lag_ms(rng, model.ingest_delay_s, nop)
+
+    return LatentDay(day_start_ms, sess_user, sess_start, sess_shadow, req_sess, req_user, req_t,
+                     surface, fallback, u_cache, z_latency, u_error, error_component,
+                     error_severity, u_k, req_delay, items, click_cell, click_lag, click_delay,
+                     play_u, play_lag, play_delay, save_cell, save_lag, save_delay,
+                     op_sess, op_item, op_t, op_source, op_delay)
+
+
+@dataclass
+class RequestOverrides:
+    """Per-request parameters that incidents change (scalars or arrays of length R)."""
+
+    cache_hit_rate: float | np.ndarray
+    latency_factor: float | np.ndarray = 1.0
+    error_rate: float | np.ndarray | None = None
+    force_empty: np.ndarray | None = None  # ok requests that return nothing
+
+
+@dataclass
+class RealizedDay:
+    """What the service did and logged (before logging faults), as indices into a LatentDay."""
+
+    cache_hit: np.ndarray
+    latency_ms: np.ndarray
+    error: np.ndarray
+    k_returned: np.ndarray  # int32
+    imp_t: np.ndarray  # response time of each request = its impressions' timestamp
+    imp_req: np.ndarray  # impressions: request index, position (1-based), item index
+    imp_pos: np.ndarray
+    imp_item: np.ndarray
+    clicks: np.ndarray  # indices of latent clicks that happened on a shown item
+    click_req: np.ndarray
+    click_item: np.ndarray
+    click_t: np.ndarray
+    saves: np.ndarray
+    save_req: np.ndarray
+    save_item: np.ndarray
+    save_t: np.ndarray
+    rec_plays: np.ndarray  # indices into ``clicks`` of clicks followed by a play
+    rec_play_t: np.ndarray
+
+
+def realize(model: Model, users: Users, day: LatentDay, ov: RequestOverrides) -> RealizedDay:
+    """Apply the service's behaviour (and request-level overrides) to the latent day."""
+    k = model.k
+    cache_hit = day.u_cache < ov.cache_hit_rate
+    wm, ws = model.warm_latency_ms
+    cm, cs = model.cold_latency_ms
+    mu = np.where(cache_hit, np.log(wm), np.log(cm))
+    sigma = np.where(cache_hit, ws, cs)
+    latency = np.minimum(np.exp(mu + sigma * day.z_latency) * ov.latency_factor, model.timeout_ms)
+    err_rate = model.error_rate if ov.error_rate is None else ov.error_rate
+    error = day.u_error < err_rate
+    lo = k // 2
+    short = day.u_k < model.short_rate
+    k_ret = np.full(len(day.u_k), k, dtype=np.int32)
+    k_ret[short] = lo + (day.u_k[short] / model.short_rate * (k - lo)).astype(np.int32)
+    k_ret[(day.u_k >= model.short_rate) & (day.u_k < model.short_rate + model.empty_rate)] = 0
+    if ov.force_empty is not None:
+        k_ret[ov.force_empty] = 0
+    k_ret[error] = 0
+    imp_t = day.req_t + np.ceil(latency).astype(np.int64)
+
+    r = len(k_ret)
+    if r and k_ret.min() == k:
+        imp_req = np.repeat(np.arange(r, dtype=np.int64), k)
+        imp_pos = np.tile(np.arange(1, k + 1, dtype=np.int32), r)
+        imp_item = day.items.reshape(-1)
+    else:
+        cells = np.flatnonzero((np.arange(k) < k_ret[:, None]).reshape(-1))
+        imp_req = cells // k
+        imp_pos = (cells % k + 1).astype(np.int32)
+        imp_item = day.items.reshape(-1)[cells]
+
+    def shown(cells: np.ndarray, lag: np.ndarray):
+        req = cells // k
+        idx = np.flatnonzero(cells % k < k_ret[req])
+        req = req[idx]
+        return idx, req, day.items.reshape(-1)[cells[idx]], imp_t[req] + lag[idx]
+
+    clicks, click_req, click_item, click_t = shown(day.click_cell, day.click_lag)
+    saves, save_req, save_item, save_t = shown(day.save_cell, day.save_lag)
+    played = day.play_u[clicks] < users.p_play[day.req_user[click_req]]
+    rec_plays = np.flatnonzero(played)
+    rec_play_t = click_t[rec_plays] + day.play_lag[clicks[rec_plays]]
+    return RealizedDay(cache_hit, latency, error, k_ret, imp_t, imp_req, imp_pos, imp_item,
+                       clicks, click_req, click_item, click_t, saves, save_req, save_item, save_t,
+                       rec_plays, rec_play_t)
