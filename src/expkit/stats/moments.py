@@ -222,9 +222,10 @@ def ratio_sums(num: ArrayLike, den: ArrayLike, axis: int = -1) -> dict[str, Floa
     {'n': 3.0, 'sum_num': 3.0, 'sum_den': 11.0, 'sum_num2': 5.0, 'sum_den2': 45.0, 'sum_numden': 14.0}
     """
     num, den = np.broadcast_arrays(as_float(num), as_float(den))
+    sum_num = num.sum(axis=axis)
     return {
-        "n": np.asarray(num.shape[axis] if num.ndim else 1, dtype=float),
-        "sum_num": num.sum(axis=axis),
+        "n": np.full(np.shape(sum_num), float(num.shape[axis] if num.ndim else 1)),
+        "sum_num": sum_num,
         "sum_den": den.sum(axis=axis),
         "sum_num2": (num * num).sum(axis=axis),
         "sum_den2": (den * den).sum(axis=axis),
@@ -248,9 +249,10 @@ def mean_sums(
     {'n': 3.0, 'sum_y': 7.0, 'sum_y2': 21.0}
     """
     yv = as_float(y) - (shift_y or 0.0)
+    sum_y = yv.sum(axis=axis)
     out: dict[str, FloatArray] = {
-        "n": np.asarray(np.shape(yv)[axis] if yv.ndim else 1, dtype=float),
-        "sum_y": yv.sum(axis=axis),
+        "n": np.full(np.shape(sum_y), float(yv.shape[axis] if yv.ndim else 1)),
+        "sum_y": sum_y,
         "sum_y2": (yv * yv).sum(axis=axis),
     }
     if shift_y is not None:
