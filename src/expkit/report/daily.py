@@ -12,7 +12,6 @@ Layout of one day's report (``out/D``, built under a temporary name and swapped 
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import json
 import logging
@@ -201,9 +200,7 @@ def run_daily(
             summary["started_at"] = started_at
             atomic_write_json(tmp / "summary.json", summary)
             write_index(tmp, summary, out)
-            publish_modes(tmp)
-        for other in refresh_nav(out, day.isoformat()):
-            publish_modes(out / other / "index.html")
+        refresh_nav(out, day.isoformat())
     duration = time.monotonic() - started
     result = DailyResult(
         date=day,
@@ -255,8 +252,6 @@ def run_tile(
         version=code_version(),
         index_href="../index.html" if (out / "index.html").is_file() else None,
     )
-    for sub in SUBDIRS:
-        publish_modes(out / sub)
     return outcome
 
 
@@ -397,29 +392,6 @@ def clean_stale(out: Path, day: str) -> list[Path]:
                     p.unlink(missing_ok=True)
                 removed.append(p)
     return removed
-
-
-def publish_modes(path: Path) -> None:
-    """Give report files the usual permissions (``0666 & ~umask``).
-
-    Atomic writes go through :func:`tempfile.mkstemp`, which creates files readable
-    by their owner only; a report is meant to be read by others (a web server, a
-    shared drive).
-    """
-    mode = 0o666 & ~_UMASK
-    paths = [path] if path.is_file() else [p for p in path.rglob("*") if p.is_file()]
-    for p in paths:
-        with contextlib.suppress(OSError):
-            os.chmod(p, mode)
-
-
-def _current_umask() -> int:
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
-
-
-_UMASK = _current_umask()
 
 
 def _run_steps(

@@ -1,0 +1,191 @@
+"""Fast unit tests of the report pieces (no kernels, no browser)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+
+import pytest
+from report_support import ALERTS, CHECKS, DAY, EVIL, NOTEBOOKS, PARAMS, tile
+
+from expkit.errors import ConfigError, ExpkitError
+from expkit.report import (
+    NotebookJob,
+    PageInfo,
+    Tile,
+    TileOutcome,
+    build_summary,
+    execute_notebook,
+    read_sidecar,
+    render_index,
+    resolve_tiles,
+    summary_problems,
+)
+from expkit.report.html import clean_svg, render_failure_html
+from expkit.report.index import alert_timeline
+from expkit.report.runner import short_error
+from expkit.report.summary import load_params
+
+CHART_SVG = (
+    '<svg xmlns="http://www.w3.org/2000/svg" width="10" height="10">'
+    '<g clip-path="url(#c1)"><rect width="5" height="5"/><text>&lt;b&gt;</text></g></svg>'
+)
+
+
+def _summary(tiles: list[TileOutcome]) -> dict:
+    return build_summary(
+        date=DAY,
+        generated_at="2026-11-06T06:00:00Z",
+        params=load_params(PARAMS),
+        tiles=tiles,
+        alerts=ALERTS,
+        checks=CHECKS,
+        run_seconds=12.5,
+        version="v0.1.0-3-gabc1234",
+    )
+
+
+def _outcomes() -> list[TileOutcome]:
+    return [
+        TileOutcome("latency", "health", EVIL, "ok", {"p95": 42}, summary=EVIL, html="tiles/latency.html"),
+        TileOutcome("ctr", "outcomes", "CTR", "failed", error=f"ValueError: {EVIL}", html="tiles/ctr.html"),
+    ]
+
+
+def test_summary_document_meets_the_contract() -> None:
+    doc = _summary(_outcomes())
+    assert summary_problems(doc) == []
+    assert summary_problems(json.loads(json.dumps(doc))) == []
+    assert list(doc)[:7] == ["date", "generated_at", "code_version", "params", "tiles", "alerts", "checks"]
+    assert doc["ok"] is False
+    assert doc["params"]["experiment"]["buckets"] == {"control": 0.5, "treatment": 0.5}
+    assert set(doc["tiles"]["ctr"]) >= {"status", "headline", "html", "error"}
+
+
+def test_summary_problems_catches_departures() -> None:
+    doc = _summary(_outcomes())
+    doc["tiles"]["latency"]["status"] = "great"
+    del doc["checks"][0]["threshold"]
+    doc["alerts"][0]["fired_at"] = "yesterday"
+    doc["tiles"]["ctr"]["html"] = "/abs/ctr.html"
+    del doc["code_version"]
+    problems = summary_problems(doc)
+    assert len(problems) == 6, problems
+
+
+def test_missing_alert_and_check_keys_become_null() -> None:
+    doc = build_summary(
+        date=DAY,
+        generated_at="2026-11-06T06:00:00Z",
+        params={},
+        tiles=[],
+        alerts=[{"rule": "ctr_low", "severity": "P3", "runbook": "see wiki"}],
+        checks=[{"name": "freshness", "status": "warn"}],
+        run_seconds=1,
+    )
+    assert doc["alerts"][0]["resolved_at"] is None and doc["alerts"][0]["runbook"] == "see wiki"
+    assert doc["checks"][0]["table"] is None
+    with pytest.raises(ExpkitError, match="alert #0"):
+        build_summary(date=DAY, generated_at="x", params={}, tiles=[], alerts=["oops"], checks=[], run_seconds=0)
+
+
+def test_index_escapes_and_shows_everything() -> None:
+    html = render_index(_summary(_outcomes()), prev_day="2026-11-04", next_day=None)
+    assert EVIL not in html
+    assert html.count("&lt;script&gt;alert(1)&lt;/script&gt;") >= 4  # title, summary, error, label, check
+    assert 'href="../2026-11-04/index.html"' in html and "no later report" in html
+    assert 'href="tiles/latency.html"' in html
+    assert "<script" not in html
+    assert "error_rate_high" in html and "join_integrity" in html
+    assert 'class="timeline"' in html
+    assert "1 validation check failed" in html
+    empty = _summary([])
+    empty["alerts"], empty["checks"] = [], []
+    html = render_index(empty)
+    assert "No alerts for this day." in html and 'class="timeline"' not in html
+
+
+def test_alert_timeline_geometry() -> None:
+    tl = alert_timeline(ALERTS, DAY)
+    assert tl is not None and len(tl.bars) == 2
+    first, second = tl.bars
+    hour = tl.plot_w / 24
+    assert first.x == pytest.approx(tl.plot_x + 14 * hour, abs=0.2)
+    assert first.width == pytest.approx(0.75 * hour, abs=0.2)
+    # unresolved alerts run to the end of the day
+    assert second.x + second.width == pytest.approx(tl.plot_x + tl.plot_w, abs=0.2)
+    assert alert_timeline([], DAY) is None
+
+
+def test_clean_svg_inlines_charts_and_quarantines_the_rest() -> None:
+    assert clean_svg(CHART_SVG) == CHART_SVG
+    assert clean_svg('<?xml version="1.0"?>\n' + CHART_SVG) == CHART_SVG
+    for bad in (
+        CHART_SVG.replace("<g ", "<script>alert(1)</script><g "),
+        CHART_SVG.replace("<rect ", '<rect onload="alert(1)" '),
+        CHART_SVG.replace("<rect ", '<image href="https://example.com/x.png"/><rect '),
+        CHART_SVG.replace("<g ", "<foreignObject><div/></foreignObject><g "),
+    ):
+        out = clean_svg(bad)
+        assert out.startswith('<img alt="chart" src="data:image/svg+xml;base64,'), bad
+
+
+def test_failure_page_escapes() -> None:
+    page = PageInfo("t", EVIL, "health", "failed", "2026-11-05", error=EVIL, params={"genre": EVIL})
+    html = render_failure_html(page)
+    assert EVIL not in html and html.count("&lt;script&gt;") == 4  # <title>, <h1>, error, param
+
+
+def test_read_sidecar(tmp_path: Path) -> None:
+    p = tmp_path / "s.json"
+    assert read_sidecar(p)[1].startswith("NoSidecar")
+    p.write_text("{not json")
+    assert read_sidecar(p)[1].startswith("InvalidSidecar")
+    p.write_text(json.dumps({"status": "fine"}))
+    assert "status 'fine'" in read_sidecar(p)[1]
+    p.write_text(json.dumps({"status": "warn", "headline": {"x": 1}}))
+    assert read_sidecar(p) == ({"status": "warn", "headline": {"x": 1}}, None)
+
+
+def test_resolve_tiles(tmp_path: Path) -> None:
+    a, b = tile("a", "outcomes", "plain.ipynb"), tile("b", "health", "plain.ipynb")
+    assert [t.id for t in resolve_tiles({"a": a, "b": b})] == ["b", "a"]  # health first
+    with pytest.raises(ExpkitError, match="twice"):
+        resolve_tiles([a, a])
+    with pytest.raises(ExpkitError, match="section"):
+        resolve_tiles([Tile("x", "other", "X", NOTEBOOKS / "plain.ipynb")])
+    with pytest.raises(ExpkitError, match="does not exist"):
+        resolve_tiles([Tile("x", "health", "X", tmp_path / "nope.ipynb")])
+
+
+def test_short_error() -> None:
+    assert short_error("ValueError", "a\n  b") == "ValueError: a b"
+    assert short_error("E", "") == "E"
+    long = short_error("E", "x" * 1000)
+    assert len(long) == 300 and long.endswith("\u2026")
+
+
+def test_execute_notebook_reports_a_broken_notebook(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.ipynb"
+    bad.write_text("{this is not a notebook")
+    run = execute_notebook(NotebookJob(bad, tmp_path / "out.ipynb", timeout=10))
+    assert not run.ok and run.error
+
+
+def test_load_params_errors(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="cannot read"):
+        load_params(tmp_path / "missing.yaml")
+    (tmp_path / "bad.yaml").write_text("a: [")
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        load_params(tmp_path / "bad.yaml")
+    (tmp_path / "list.yaml").write_text("- 1\n")
+    with pytest.raises(ConfigError, match="mapping"):
+        load_params(tmp_path / "list.yaml")
+
+
+def test_dates_accept_strings(tmp_path: Path) -> None:
+    from expkit.report import run_daily
+
+    r = run_daily(tmp_path, "2026-11-05", tmp_path / "out", PARAMS, tiles=[])
+    assert r.date == dt.date(2026, 11, 5)
