@@ -7,7 +7,7 @@
 10
 """
 
-from expkit.synth.generate import SynthConfig, generate
+from expkit.synth.warehouse import SynthConfig, generate
 from expkit.synth.incidents import INCIDENTS, Incident, IncidentInfo, parse_incident
 from expkit.synth.model import Model
 

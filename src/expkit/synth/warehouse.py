@@ -31,6 +31,8 @@ _STRING_COLUMNS = {t: [f.name for f in s if pa.types.is_string(f.type)]
                    for t, s in EVENT_TABLES.items()}
 # Column statistics let engines skip row groups by time; other columns skip them for speed.
 _STATISTICS = ["timestamp_ms", "ingest_ms"]
+_COMPRESSION = "snappy"  # measured: ~30% faster than zstd level 1, files ~2x larger
+_WORKERS = max(1, min(2, os.cpu_count() or 1))
 
 
 @dataclass(frozen=True)
@@ -152,10 +154,34 @@ def _windows(cfg: SynthConfig) -> tuple[dict[str, list[tuple[int, int]]], list[d
 
 def _write(table: pa.Table, path: Path, name: str) -> None:
     tmp = path.with_name(path.name + ".tmp")
-    pq.write_table(table, tmp, compression="zstd", compression_level=1,
+    pq.write_table(table, tmp, compression=_COMPRESSION,
                    use_dictionary=_STRING_COLUMNS[name], write_statistics=_STATISTICS,
                    store_schema=False)
     os.replace(tmp, path)
+
+
+@dataclass
+class _ChunkSummary:
+    bucket: np.ndarray
+    exposed: np.ndarray
+    rows: Counter
+    late_rows: Counter
+    counts: dict[str, Counter]
+
+
+def _chunk_job(spec: ChunkSpec, stage: Path) -> _ChunkSummary:
+    """Build one chunk and write its files into the day's staging folders."""
+    res = build_chunk(spec)
+    rows, late_rows = Counter(), Counter()
+    for kind, tables in (("part", res.tables), ("part-late", res.late)):
+        for t, table in tables.items():
+            folder = Path(str(stage).format(table=t))
+            folder.mkdir(parents=True, exist_ok=True)
+            _write(table, folder / f"{kind}-{spec.block:05d}.parquet", t)
+            rows[t] += table.num_rows
+            if kind == "part-late":
+                late_rows[t] += table.num_rows
+    return _ChunkSummary(res.bucket, res.exposed, rows, late_rows, res.counts)
 
 
 def _truth(cfg: SynthConfig, bucket: np.ndarray, exposed: np.ndarray,
@@ -244,49 +270,43 @@ def generate(out: Path | str, days: int, end: dt.date | str, users: int = 20_000
     events.mkdir(parents=True, exist_ok=True)
     bucket = np.zeros(cfg.users, dtype=np.int8)
     exposed = np.zeros(cfg.users, dtype=bool)
-    rows: dict[str, Counter] = {}
+    rows: dict[str, Counter] = {d.isoformat(): Counter() for d in cfg.dates}
     late_rows: Counter = Counter()
     injected: dict[str, Counter] = {}
 
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        for day in cfg.dates:
+    jobs = [(day, b) for day in cfg.dates for b in range(n_blocks)]
+
+    def submit(pool: ThreadPoolExecutor, day: dt.date, b: int) -> Future:
+        n = min(BLOCK_USERS, cfg.users - b * BLOCK_USERS)
+        spec = ChunkSpec(model, catalog, cfg.seed, day.toordinal(), b, n, alloc_cum,
+                         day_start_ms(day), cfg.experiment_id, arms, mult,
+                         arms.index(cfg.control), cfg.shadow_share, windows)
+        return pool.submit(_chunk_job, spec, staging / "{table}" / f"event_date={day}")
+
+    # Chunks are built and written by a small pool (numpy and Parquet release the GIL);
+    # results are consumed in order, and a day is moved into place once all its blocks are.
+    with ThreadPoolExecutor(max_workers=_WORKERS) as pool:
+        futures = [submit(pool, *job) for job in jobs[: _WORKERS + 1]]
+        for i, (day, b) in enumerate(jobs):
+            res = futures[i].result()
+            futures[i] = None  # type: ignore[call-overload]
+            if i + _WORKERS + 1 < len(jobs):
+                futures.append(submit(pool, *jobs[i + _WORKERS + 1]))
             date = day.isoformat()
-            stage = {t: staging / t / f"event_date={date}" for t in EVENT_TABLES}
-            for d in stage.values():
-                d.mkdir(parents=True)
-            pending: list[Future] = []
-            rows[date] = Counter()
-            for b in range(n_blocks):
-                n = min(BLOCK_USERS, cfg.users - b * BLOCK_USERS)
-                spec = ChunkSpec(model, catalog, cfg.seed, day.toordinal(), b, n, alloc_cum,
-                                 day_start_ms(day), cfg.experiment_id, arms, mult,
-                                 arms.index(cfg.control), cfg.shadow_share, windows)
-                res = build_chunk(spec)
-                block = slice(b * BLOCK_USERS, b * BLOCK_USERS + n)
-                bucket[block] = res.bucket
-                exposed[block] |= res.exposed
-                for name, c in res.counts.items():
-                    injected.setdefault(name, Counter()).update(c)
-                for t, table in res.tables.items():
-                    rows[date][t] += table.num_rows
-                    pending.append(pool.submit(_write, table, stage[t] / f"part-{b:05d}.parquet", t))
-                for t, table in res.late.items():
-                    rows[date][t] += table.num_rows
-                    late_rows[t] += table.num_rows
-                    pending.append(pool.submit(_write, table,
-                                               stage[t] / f"part-late-{b:05d}.parquet", t))
-                del res
-                # Bound memory: at most about two chunks of tables wait to be written.
-                while sum(not f.done() for f in pending) > 2 * len(EVENT_TABLES):
-                    next(f for f in pending if not f.done()).result()
-                say(f"{date}: users block {b + 1}/{n_blocks}")
-            for f in pending:
-                f.result()
-            for t, d in stage.items():
-                target = events / t / d.name
-                target.parent.mkdir(parents=True, exist_ok=True)
-                os.replace(d, target)
-            say(f"{date}: done ({rows[date]['impressions']:,} impressions)")
+            block = slice(b * BLOCK_USERS, b * BLOCK_USERS + len(res.bucket))
+            bucket[block] = res.bucket
+            exposed[block] |= res.exposed
+            rows[date].update(res.rows)
+            late_rows.update(res.late_rows)
+            for name, c in res.counts.items():
+                injected.setdefault(name, Counter()).update(c)
+            say(f"{date}: users block {b + 1}/{n_blocks}")
+            if b == n_blocks - 1:
+                for t in EVENT_TABLES:
+                    src = staging / t / f"event_date={date}"
+                    (events / t).mkdir(exist_ok=True)
+                    os.replace(src, events / t / src.name)
+                say(f"{date}: done ({rows[date]['impressions']:,} impressions)")
     shutil.rmtree(staging, ignore_errors=True)
 
     for e in entries:

@@ -1,0 +1,95 @@
+"""expkit.synth API: incident specs and refusal of bad calls."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+
+import pytest
+
+from expkit.errors import ExpkitError
+from expkit.synth import INCIDENTS, Incident, generate, parse_incident
+
+SPEC_NAMES = ["latency_spike", "error_burst", "cache_failure", "coverage_drop", "stale_partition",
+              "late_data", "traffic_imbalance", "ctr_collapse", "orphan_clicks",
+              "duplicate_events"]
+
+
+def test_incident_registry_matches_spec() -> None:
+    assert sorted(INCIDENTS) == sorted(SPEC_NAMES)
+    for name, info in INCIDENTS.items():
+        assert info.name == name
+        assert info.description and "\n" not in info.description
+        assert info.default_minutes >= 1 and info.tables and info.metrics
+        # The default window ends by the end of the last day.
+        assert info.default_start_minute + info.default_minutes <= 1440
+
+
+@pytest.mark.parametrize(("spec", "expected"), [
+    ("latency_spike@14:00/30", Incident("latency_spike", 840, 30)),
+    ("error_burst@0:05/1", Incident("error_burst", 5, 1)),
+    ("cache_failure@23:00/60", Incident("cache_failure", 1380, 60)),
+    ("coverage_drop@09:30", Incident("coverage_drop", 570, INCIDENTS["coverage_drop"].default_minutes)),
+    ("ctr_collapse", Incident("ctr_collapse", -1440, 2880)),
+    ("latency_spike", Incident("latency_spike", 840, 30)),
+])
+def test_parse_incident(spec: str, expected: Incident) -> None:
+    assert parse_incident(spec) == expected
+
+
+@pytest.mark.parametrize(("spec", "message"), [
+    ("nonsense", r"unknown incident 'nonsense'.*valid names: latency_spike, error_burst"),
+    ("latency_spike@14:00/0", r"MINUTES must be at least 1"),
+    ("latency_spike@25:00/30", r"not a valid HH:MM"),
+    ("latency_spike@14:75/30", r"not a valid HH:MM"),
+    ("latency_spike@23:50/30", r"runs past the end of the last day"),
+    ("latency_spike@14h/30", r"malformed incident spec .*NAME@HH:MM/MINUTES"),
+    ("latency_spike@14:00/-5", r"malformed incident spec"),
+    ("", r"malformed incident spec"),
+])
+def test_parse_incident_rejects(spec: str, message: str) -> None:
+    with pytest.raises(ExpkitError, match=message):
+        parse_incident(spec)
+
+
+GOOD = {"days": 1, "end": dt.date(2026, 11, 14), "users": 50}
+
+
+@pytest.mark.parametrize(("kw", "message"), [
+    ({"days": 0}, r"days must be a whole number >= 1"),
+    ({"users": 0}, r"users must be a whole number from 1"),
+    ({"incidents": ["bogus"]}, r"unknown incident 'bogus'.*valid names"),
+    ({"incidents": ["latency_spike@1400/30"]}, r"malformed incident spec"),
+    ({"buckets": {"control": 0.5, "treatment": 0.4}}, r"allocation sums to 0.9, not 1"),
+    ({"buckets": {"a": 0.5, "b": 0.5}}, r"control 'control' is not one of the buckets \(a, b\)"),
+    ({"lift": {"control": 0.1}}, r"lift names 'control'"),
+    ({"end": "2026-13-01"}, r"end must be a date YYYY-MM-DD"),
+    ({"shadow_share": 0.9}, r"shadow_share must be in"),
+])
+def test_bad_calls_raise_and_write_nothing(tmp_path, kw, message) -> None:
+    out = tmp_path / "wh"
+    with pytest.raises(ExpkitError, match=message) as err:
+        generate(out, **(GOOD | kw))
+    assert "\n" not in str(err.value)
+    assert not out.exists()
+
+
+def test_refuses_file_and_existing_events(tmp_path) -> None:
+    f = tmp_path / "file"
+    f.write_text("x")
+    with pytest.raises(ExpkitError, match=r"is a file; choose a folder"):
+        generate(f, **GOOD)
+    out = tmp_path / "wh"
+    generate(out, **GOOD)
+    before = sorted(p.relative_to(out) for p in out.rglob("*"))
+    with pytest.raises(ExpkitError, match=re.escape("already contains events; choose an empty "
+                                                    "folder or delete it")):
+        generate(out, **GOOD)
+    assert sorted(p.relative_to(out) for p in out.rglob("*")) == before
+
+
+def test_empty_existing_folder_is_fine(tmp_path) -> None:
+    (tmp_path / "wh").mkdir()
+    truth = generate(tmp_path / "wh", **GOOD)
+    assert truth["users"] == 50
+    assert not (tmp_path / "wh" / ".staging").exists()
