@@ -1,0 +1,175 @@
+"""Benchmark of the report layer: the Papermill floor versus the real daily run.
+
+The floor is 15 trivial notebooks (a parameters cell and a sidecar write) through the
+same runner, pool, nbconvert pages, index and summary as the daily job: what a report
+costs when the tiles themselves cost nothing (kernel starts dominate). With
+``--warehouse`` and ``--date`` the real daily run is timed too, and the ratio printed.
+
+    python benchmarks/bench_report.py
+    python benchmarks/bench_report.py --warehouse warehouse --date 2026-11-05 --record
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import platform
+import shlex
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import nbformat
+import papermill
+from nbformat.v4 import new_code_cell, new_notebook
+
+from expkit.report import DailyResult, Tile, run_daily
+
+REPO = Path(__file__).resolve().parents[1]
+N_TILES = 15
+
+TRIVIAL_PARAMETERS = """event_date = None
+warehouse = None
+params_file = None
+window = "24h"
+slice = "bucket"
+filters = {}
+sidecar_path = None"""
+
+TRIVIAL_BODY = """import json, os
+if sidecar_path:
+    with open(sidecar_path + ".tmp", "w") as fh:
+        json.dump({"tile": "trivial", "section": "health", "title": "Trivial", "status": "ok",
+                   "headline": {}, "summary": "trivial", "params": {}, "as_of": None,
+                   "experiment_id": "bench"}, fh)
+    os.replace(sidecar_path + ".tmp", sidecar_path)"""
+
+
+def trivial_notebook(folder: Path) -> Path:
+    """Write the trivial tile notebook into ``folder`` and return its path."""
+    nb = new_notebook(metadata={"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}})
+    nb.cells = [
+        new_code_cell(TRIVIAL_PARAMETERS, metadata={"tags": ["parameters"]}),
+        new_code_cell(TRIVIAL_BODY),
+    ]
+    path = folder / "trivial.ipynb"
+    nbformat.write(nb, path)
+    return path
+
+
+def bare_papermill(notebook: Path, folder: Path, repeat: int) -> float:
+    """Median seconds for one notebook through plain ``papermill.execute_notebook``."""
+    times = []
+    for i in range(repeat):
+        t0 = time.perf_counter()
+        papermill.execute_notebook(str(notebook), str(folder / f"bare-{i}.ipynb"), progress_bar=False)
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
+def floor(params_file: Path, workers: int, repeat: int) -> tuple[float, float, DailyResult]:
+    """Run the floor; returns (median seconds of the report, seconds per bare notebook, last result)."""
+    with tempfile.TemporaryDirectory(prefix="expkit-bench-") as tmp:
+        folder = Path(tmp)
+        nb = trivial_notebook(folder)
+        tiles = [Tile(f"t{i:02d}", "health" if i < 8 else "outcomes", f"Trivial {i}", nb) for i in range(N_TILES)]
+        bare = bare_papermill(nb, folder, 3)
+        times = []
+        result = None
+        for _ in range(repeat):
+            t0 = time.perf_counter()
+            result = run_daily(
+                folder / "wh",
+                dt.date(2026, 1, 1),
+                folder / "out",
+                params_file,
+                workers=workers,
+                tiles=tiles,
+            )
+            times.append(time.perf_counter() - t0)
+            assert result.ok, result.failed_tiles
+        return statistics.median(times), bare, result
+
+
+def real(warehouse: Path, day: dt.date, out: Path, params_file: Path, workers: int) -> tuple[float, DailyResult]:
+    """Time the real daily job (with the default steps when the CLI module provides them)."""
+    t0 = time.perf_counter()
+    try:
+        from expkit.daily import daily
+    except ImportError:
+        result = run_daily(warehouse, day, out, params_file, workers=workers)
+    else:
+        result = daily(warehouse, day, out, params_file, workers=workers)
+    return time.perf_counter() - t0, result
+
+
+def machine() -> str:
+    """A one-line description of this machine."""
+    cpu = platform.processor() or platform.machine()
+    return (
+        f"{platform.node()} · {os.cpu_count()} CPUs ({cpu}) · {platform.system()} "
+        f"{platform.release()} · Python {platform.python_version()}"
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--params", type=Path, default=REPO / "params" / "experiment.yaml")
+    ap.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+    ap.add_argument("--repeat", type=int, default=1, help="floor runs (the median is kept)")
+    ap.add_argument("--warehouse", type=Path, help="time the real daily run on this warehouse")
+    ap.add_argument("--date", type=dt.date.fromisoformat, help="the day of the real run")
+    ap.add_argument("--out", type=Path, help="report folder of the real run (default: a temp dir)")
+    ap.add_argument("--record", action="store_true", help="append the figures to docs/benchmarks.md")
+    args = ap.parse_args(argv)
+    if (args.warehouse is None) != (args.date is None):
+        ap.error("--warehouse and --date go together")
+
+    lines = []
+    floor_s, bare_s, _ = floor(args.params, args.workers, args.repeat)
+    serial = N_TILES * bare_s
+    lines.append(
+        f"floor: {N_TILES} trivial notebooks, {args.workers} workers: {floor_s:.2f} s "
+        f"({floor_s / N_TILES:.2f} s/notebook, pages and index included); bare papermill "
+        f"{bare_s:.2f} s/notebook, {serial:.2f} s for {N_TILES} one by one "
+        f"(floor/bare-serial {floor_s / serial:.2f})"
+    )
+    if args.warehouse is not None:
+        with tempfile.TemporaryDirectory(prefix="expkit-bench-real-") as tmp:
+            out = args.out or Path(tmp)
+            real_s, result = real(args.warehouse, args.date, out, args.params, args.workers)
+            lines.append(
+                f"real: daily run of {args.date} ({len(result.tiles)} tiles, "
+                f"{'ok' if result.ok else 'failed: ' + ', '.join(result.failed_tiles)}): "
+                f"{real_s:.2f} s; ratio real/floor {real_s / floor_s:.2f}"
+            )
+    for line in lines:
+        print(line)
+    if args.record:
+        record(lines, " ".join(shlex.quote(a) for a in ["python", *sys.argv]))
+    return 0
+
+
+def record(lines: list[str], command: str) -> None:
+    """Append one dated entry to ``docs/benchmarks.md``."""
+    path = REPO / "docs" / "benchmarks.md"
+    entry = [
+        f"\n## bench_report · {dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M} UTC\n",
+        f"- machine: {machine()}",
+        f"- command: `{command}`",
+        *(f"- {line}" for line in lines),
+        "",
+    ]
+    new = not path.exists()
+    with path.open("a", encoding="utf-8") as fh:
+        if new:
+            fh.write("# Benchmarks\n")
+        fh.write("\n".join(entry))
+    print(f"recorded in {path}")
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
