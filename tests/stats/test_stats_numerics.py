@@ -111,3 +111,17 @@ def test_combine_moments_of_daily_partials(noisy):
     # Within float64 rounding of the partial means (~1e-7 each near 1e9).
     np.testing.assert_allclose(merged.m2_a, exact_m2(noisy), rtol=1e-7)
     np.testing.assert_allclose(merged.mean_a, np.mean(noisy), rtol=1e-15)
+
+
+def test_integer_sums_with_a_float_count_and_ordinary_data():
+    rng = np.random.default_rng(16)
+    clicks = rng.integers(0, 5, size=(50, 200))
+    imps = clicks + rng.integers(0, 40, size=(50, 200))
+    float_sums = st.ratio_sums(clicks, imps, axis=1)
+    int_sums = {k: (v if k == "n" else v.astype(np.int64)) for k, v in float_sums.items()}
+    assert int_sums["n"].dtype == float and int_sums["sum_num"].dtype == np.int64
+    a, b = st.ratio_estimate(**float_sums), st.ratio_estimate(**int_sums)
+    np.testing.assert_allclose(a.se, b.se, rtol=1e-12)
+    big = [10**9 + k for k in (3, -2, 1, 0)]
+    exact = {"n": 4.0, "sum_y": sum(big), "sum_y2": sum(v * v for v in big)}
+    assert st.moments_from_sums(exact, "y").m2_a == exact_m2(big)

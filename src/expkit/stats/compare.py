@@ -103,7 +103,9 @@ class Comparison(Result):
     reason: NDArray[np.object_]
 
 
-def _fieller(c: FloatArray, t: FloatArray, vc: FloatArray, vt: FloatArray, q: FloatArray):
+def _fieller(
+    c: FloatArray, t: FloatArray, vc: FloatArray, vt: FloatArray, q: FloatArray
+) -> tuple[FloatArray, FloatArray, NDArray[np.bool_]]:
     """Fieller bounds of ``t / c`` for independent estimates: roots of
     ``(t - ρc)² = q² (v_t + ρ² v_c)``; NaN when the set is unbounded."""
     a = c * c - q * q * vc

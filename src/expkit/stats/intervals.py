@@ -84,8 +84,8 @@ def proportion_arm(successes: ArrayLike, trials: ArrayLike) -> Arm:
     bad = reasons.array != ""
     with errstate():
         p = np.where(bad, np.nan, x / n)
-        return Arm(p, p * (1 - p) / n, np.where(bad, np.nan, n) + 0 * p, np.inf + 0 * p,
-                   reasons.array)
+        trials = np.where(bad, np.nan, np.broadcast_to(n, p.shape))
+        return Arm(p, p * (1 - p) / n, trials, np.full(p.shape, np.inf), reasons.array)
 
 
 def _unit_reasons(m: Moments) -> Reasons:
@@ -111,7 +111,7 @@ def ratio_arm(sums: Sums) -> Arm:
         lin = m.m2_a - 2 * r * m.c_ab + r * r * m.m2_b
         var = np.maximum(lin, 0.0) / (m.n - 1) / (m.n * m.mean_b**2)
         var = np.where(m.n < 2, np.nan, var)
-    return Arm(r, var, np.asarray(m.n), np.inf + 0 * r, reasons.array)
+    return Arm(r, var, np.asarray(m.n), np.full(np.shape(r), np.inf), reasons.array)
 
 
 def mean_arm(m: Moments, theta: ArrayLike = 0.0, centre_b: ArrayLike = 0.0) -> Arm:

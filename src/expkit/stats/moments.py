@@ -86,8 +86,14 @@ def _exact_scalar(v: Any) -> int | Fraction:
     return Fraction(v)
 
 
-def _is_exact(raw: NDArray[Any]) -> bool:
-    return raw.dtype.kind in "iuO"
+def _is_exact(raw: NDArray[Any], count: bool = False) -> bool:
+    """Integer/object sums are exact; a float count is too if it holds whole numbers."""
+    if raw.dtype.kind in "iuO":
+        return True
+    if count and raw.dtype.kind == "f":
+        with errstate():
+            return bool(np.all((raw == np.round(raw)) & (np.abs(raw) < 2.0**53)))
+    return False
 
 
 def _centred(
@@ -109,7 +115,7 @@ def _centred(
         bound = _ROUNDING * (np.abs(sab) + np.abs(mean_term))
         size = np.abs(c) if scale is None else scale
         unresolved = np.asarray((size < _RESOLUTION * bound) & (n > 0))
-    if not all(_is_exact(r) for r in (n_raw, a_raw, b_raw, ab_raw)):
+    if not (_is_exact(n_raw, count=True) and all(_is_exact(r) for r in (a_raw, b_raw, ab_raw))):
         # Float sums: an exact zero is taken as constant data, not as lost digits.
         return c, unresolved & (size != 0)
     if unresolved.any():
