@@ -33,6 +33,7 @@ from .compare import Comparison, compare_arms, compare_means, compare_proportion
 from .cuped import CupedFit, cuped_theta
 from .intervals import (
     PROPORTION_METHODS,
+    Arm,
     MeanEstimate,
     RatioEstimate,
     mean_estimate,
@@ -59,6 +60,7 @@ __all__ = [
     "ADJUST_METHODS",
     "PROPORTION_METHODS",
     "AnomalyResult",
+    "Arm",
     "Comparison",
     "CupedFit",
     "MeanEstimate",
