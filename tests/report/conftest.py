@@ -18,7 +18,7 @@ def report_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def daily_run(report_root: Path, tmp_path_factory: pytest.TempPathFactory) -> DailyResult:
-    """One real run of the seven test tiles (Papermill, nbconvert), shared by the slow tests.
+    """One real run of the eight test tiles (Papermill, nbconvert), shared by the slow tests.
 
     An empty report for the day before exists first, so the index gets a "previous" link.
     """

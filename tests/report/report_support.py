@@ -29,8 +29,8 @@ def tile(tile_id: str, section: str, notebook: str, timeout: float | None = None
 
 
 def make_tiles() -> list[Tile]:
-    """Seven tiles covering every outcome: ok, warn, breach, no_data, raise, time-out,
-    no sidecar."""
+    """Eight tiles covering every outcome: ok, warn, breach, no_data, raise, time-out,
+    no sidecar, no notebook."""
     return [
         tile("latency", "health", "chart.ipynb", status="ok"),
         tile("errors", "health", "plain.ipynb", status="breach"),
@@ -39,6 +39,7 @@ def make_tiles() -> list[Tile]:
         tile("cache", "health", "sleeps.ipynb", timeout=4),
         tile("ctr", "outcomes", "chart.ipynb", status="warn"),
         tile("recall", "outcomes", "no_sidecar.ipynb"),
+        tile("lift", "outcomes", "missing.ipynb"),
     ]
 
 

@@ -56,7 +56,7 @@ def test_index_in_browser(daily_run: DailyResult, browser: Browser) -> None:
     assert {f"tiles/{t}.html" for t in daily_run.tiles} <= set(links)
 
 
-@pytest.mark.parametrize("tile_id", ["latency", "errors", "volume", "fallback", "cache", "ctr", "recall"])
+@pytest.mark.parametrize("tile_id", ["latency", "errors", "volume", "fallback", "cache", "ctr", "recall", "lift"])
 def test_tile_page_in_browser(daily_run: DailyResult, browser: Browser, tile_id: str) -> None:
     page = daily_run.out_dir / "tiles" / f"{tile_id}.html"
     shot = ARTIFACTS / f"tile-{tile_id}.png" if tile_id in ("latency", "fallback") else None

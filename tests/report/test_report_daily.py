@@ -47,13 +47,15 @@ def test_every_outcome_and_failure_isolation(daily_run: DailyResult) -> None:
         "cache": "failed",
         "ctr": "warn",
         "recall": "failed",
+        "lift": "failed",
     }
     assert not daily_run.ok
-    assert sorted(daily_run.failed_tiles) == ["cache", "fallback", "recall"]
+    assert sorted(daily_run.failed_tiles) == ["cache", "fallback", "lift", "recall"]
     errors = {t.id: t.error for t in daily_run.tiles.values() if t.failed}
     assert errors["fallback"] == "ValueError: boom: bad <input> for 2026-11-05"
     assert errors["cache"].startswith("Timeout:") and "4 s" in errors["cache"]
     assert errors["recall"].startswith("NoSidecar:")
+    assert errors["lift"].startswith("FileNotFoundError:") and "missing.ipynb" in errors["lift"]
     for text in errors.values():
         assert "Traceback" not in text and "\n" not in text and len(text) <= 300
     # the time-out is per tile: the slow tile did not hold the others back
@@ -65,7 +67,7 @@ def test_layout(daily_run: DailyResult) -> None:
     assert day == daily_run.index.parent and day.name == DAY.isoformat()
     ids = set(daily_run.tiles)
     assert {p.stem for p in (day / "tiles").glob("*.html")} == ids
-    assert {p.stem for p in (day / "notebooks").glob("*.ipynb")} == ids
+    assert {p.stem for p in (day / "notebooks").glob("*.ipynb")} == ids - {"lift"}
     assert not [p for p in day.parent.iterdir() if p.name.startswith((".tmp-", ".old-"))]
     nb = nbformat.read(day / "notebooks" / "latency.ipynb", as_version=4)
     injected = nb.metadata["papermill"]["parameters"]
@@ -84,7 +86,16 @@ def test_summary_json_shape(daily_run: DailyResult) -> None:
     assert doc["code_version"]
     assert doc["params"]["experiment_id"] == "rec_ranker_v2"
     assert doc["ok"] is False
-    assert list(doc["tiles"]) == ["latency", "errors", "volume", "fallback", "cache", "ctr", "recall"]
+    assert list(doc["tiles"]) == [
+        "latency",
+        "errors",
+        "volume",
+        "fallback",
+        "cache",
+        "ctr",
+        "recall",
+        "lift",
+    ]
     latency = doc["tiles"]["latency"]
     assert latency["status"] == "ok" and latency["error"] is None
     assert latency["html"] == "tiles/latency.html"

@@ -155,8 +155,8 @@ def test_resolve_tiles(tmp_path: Path) -> None:
         resolve_tiles([a, a])
     with pytest.raises(ExpkitError, match="section"):
         resolve_tiles([Tile("x", "other", "X", NOTEBOOKS / "plain.ipynb")])
-    with pytest.raises(ExpkitError, match="does not exist"):
-        resolve_tiles([Tile("x", "health", "X", tmp_path / "nope.ipynb")])
+    # a missing notebook fails that tile when it runs, not the whole run
+    assert resolve_tiles([Tile("x", "health", "X", tmp_path / "nope.ipynb")])[0].id == "x"
 
 
 def test_short_error() -> None:

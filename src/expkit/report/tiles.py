@@ -69,7 +69,8 @@ def resolve_tiles(tiles: TilesArg = None) -> list[TileLike]:
     """Normalize ``tiles`` (a mapping, an iterable, or ``None`` for the registry) to a list.
 
     Health tiles come first, then outcomes, each in the order given. Raises
-    :class:`ExpkitError` on a duplicate id, an unknown section or a missing notebook.
+    :class:`ExpkitError` on a duplicate id or an unknown section. A missing notebook
+    is not an error here: that tile alone fails when it runs.
     """
     items = _as_list(tiles)
     seen: set[str] = set()
@@ -79,8 +80,6 @@ def resolve_tiles(tiles: TilesArg = None) -> list[TileLike]:
         seen.add(t.id)
         if t.section not in SECTIONS:
             raise ExpkitError(f"tile {t.id!r} has section {t.section!r}; expected one of {', '.join(SECTIONS)}")
-        if not Path(t.notebook).is_file():
-            raise ExpkitError(f"tile {t.id!r}: notebook {t.notebook} does not exist")
     return sorted(items, key=lambda t: SECTIONS.index(t.section))
 
 
