@@ -7,9 +7,9 @@
 10
 """
 
-from expkit.synth.warehouse import SynthConfig, generate
 from expkit.synth.incidents import INCIDENTS, Incident, IncidentInfo, parse_incident
 from expkit.synth.model import Model
+from expkit.synth.warehouse import SynthConfig, generate
 
 __all__ = ["INCIDENTS", "Incident", "IncidentInfo", "Model", "SynthConfig", "generate",
            "parse_incident"]

@@ -21,9 +21,9 @@ import numpy as np
 DAY_MS = 86_400_000
 BLOCK_USERS = 8192
 MAX_BLOCKS = 4096  # ids reserve 12 bits for the block
-# Upper bound of the time between a session's last request and its last event (latency cap,
-# click/save lag, play lag): sessions start early enough to end before midnight.
-TAIL_MS = 600_000
+# Sessions cross midnight: a day also simulates the sessions that started in the last
+# CARRY_MS of the previous day, and keeps only the events inside the day.
+CARRY_MS = 45 * 60_000
 
 # First element of every SeedSequence spawn_key: one independent stream per purpose.
 STREAM_CATALOG, STREAM_USERS, STREAM_DAY, STREAM_INCIDENT, STREAM_TRUTH = range(5)
@@ -70,20 +70,26 @@ class Model:
     requests_per_session: float = 14.0  # 1 + Poisson(mean - 1)
     request_gap_s: float = 25.0  # exponential, capped
     request_gap_cap_s: float = 120.0
-    cycle_amplitude: float = 0.6  # traffic = 1 + a cos(...), peak at peak_hour UTC
-    peak_hour: float = 20.0
-    cache_hit_rate: float = 0.93
+    # Relative traffic at each hour (UTC, interpolated per minute): night trough, evening peak.
+    hourly_traffic: tuple[float, ...] = (0.80, 0.62, 0.50, 0.43, 0.40, 0.42, 0.50, 0.60, 0.70,
+                                         0.78, 0.85, 0.90, 0.95, 0.97, 1.00, 1.05, 1.12, 1.25,
+                                         1.45, 1.62, 1.70, 1.62, 1.35, 1.05)
+    cache_hit_rate: float = 0.95
     warm_latency_ms: tuple[float, float] = (9.0, 0.45)  # lognormal median, sigma
     cold_latency_ms: tuple[float, float] = (40.0, 0.33)
     timeout_ms: float = 10_000.0
     fallback_share: tuple[float, ...] = (0.97, 0.02, 0.008, 0.002)
-    error_rate: float = 2e-5
+    error_rate: float = 1e-5
     error_components: tuple[str, ...] = ("ranker", "feature_store", "candidate_gen", "cache")
     error_component_share: tuple[float, ...] = (0.4, 0.3, 0.2, 0.1)
     error_severities: tuple[str, ...] = ("minor", "major", "critical")
     error_severity_share: tuple[float, ...] = (0.6, 0.3, 0.1)
-    short_rate: float = 0.002  # ok responses with fewer than k items (k//2 .. k-1)
-    empty_rate: float = 0.0002  # ok responses with no items
+    # Ok responses with 1..short_missing items fewer than k. Healthy responses are never
+    # empty, and short ones lose little, so Top-K fill and coverage hold even in 5-minute
+    # bins of a few dozen requests.
+    short_rate: float = 0.002
+    short_missing: int = 2
+    empty_rate: float = 0.0
     ingest_delay_s: tuple[float, float, float] = (20.0, 0.8, 600.0)  # median, sigma, cap
     click_lag_s: tuple[float, float, float] = (6.0, 0.8, 90.0)
     save_lag_s: tuple[float, float, float] = (15.0, 0.8, 120.0)
@@ -96,7 +102,7 @@ class Model:
     def k_returned_pmf(self, error_rate: float | None = None) -> np.ndarray:
         """P(k_returned = j), j = 0..k, of a request in healthy traffic."""
         err = self.error_rate if error_rate is None else error_rate
-        k, lo = self.k, self.k // 2
+        k, lo = self.k, self.k - self.short_missing
         pmf = np.zeros(k + 1)
         ok = 1.0 - err
         pmf[0] = err + ok * self.empty_rate
@@ -196,19 +202,25 @@ def make_users(model: Model, seed: int, block: int, n: int, allocation_cum: np.n
 
 
 def _cycle_cdf(model: Model) -> tuple[np.ndarray, np.ndarray]:
-    minute = np.arange(1440) + 0.5
-    pdf = 1.0 + model.cycle_amplitude * np.cos(2 * np.pi * (minute / 60.0 - model.peak_hour) / 24)
+    """Per-minute density of session starts over [-CARRY_MS, DAY_MS) (periodic in the day)."""
+    hours = np.arange(25) + 0.5  # weights sit at mid-hour; wrap around midnight
+    weights = np.r_[model.hourly_traffic, model.hourly_traffic[0]]
+    minute_h = (np.arange(1440) + 0.5) / 60.0
+    pdf = np.interp(np.where(minute_h < 0.5, minute_h + 24, minute_h), hours, weights)
     pdf /= pdf.sum()
+    carry = CARRY_MS // 60_000
+    pdf = np.r_[pdf[-carry:], pdf]
     return np.cumsum(pdf), pdf
 
 
-def sample_time_of_day(model: Model, u: np.ndarray) -> np.ndarray:
-    """Map uniforms to ms-of-day following the daily traffic cycle (piecewise per minute)."""
+def sample_session_starts(model: Model, u: np.ndarray) -> np.ndarray:
+    """Map uniforms to session start times in ms from 00:00 (negative: the day before)."""
     cdf, pdf = _cycle_cdf(model)
-    minute = np.minimum(np.searchsorted(cdf, u, side="right"), 1439)
+    u = u * cdf[-1]
+    minute = np.minimum(np.searchsorted(cdf, u, side="right"), len(cdf) - 1)
     before = np.where(minute > 0, cdf[minute - 1], 0.0)
     frac = np.clip((u - before) / pdf[minute], 0.0, 1.0 - 1e-9)
-    return ((minute + frac) * 60_000).astype(np.int64)
+    return ((minute + frac) * 60_000).astype(np.int64) - CARRY_MS
 
 
 @dataclass
@@ -282,27 +294,38 @@ def simulate_day(model: Model, catalog: Catalog, users: Users, day_start_ms: int
     ``arm_multiplier[arm]`` is 1 + the arm's true lift on click and save propensities.
     """
     k = model.k
-    # Sessions, sorted by start time so files are roughly time-ordered.
-    n_sess = rng.poisson(users.activity)
+    day_end = day_start_ms + DAY_MS
+    # Sessions (including those carried over from the previous evening), sorted by start
+    # time so files are roughly time-ordered.
+    cdf, _ = _cycle_cdf(model)
+    n_sess = rng.poisson(users.activity * cdf[-1])
     sess_user = np.repeat(np.arange(users.n, dtype=np.int32), n_sess)
-    s = len(sess_user)
-    start = sample_time_of_day(model, rng.random(s))
+    start = sample_session_starts(model, rng.random(len(sess_user)))
     order = np.argsort(start, kind="stable")
     sess_user, start = sess_user[order], start[order]
-    sess_shadow = rng.random(s) < shadow_share
-    n_req = 1 + rng.poisson(model.requests_per_session - 1.0, s)
+    sess_shadow = rng.random(len(start)) < shadow_share
+    n_req = 1 + rng.poisson(model.requests_per_session - 1.0, len(start))
     first = np.cumsum(n_req) - n_req
-    r = int(n_req.sum())
-    req_sess = np.repeat(np.arange(s, dtype=np.int32), n_req)
-    gap = np.minimum(rng.exponential(model.request_gap_s * 1000.0, r),
+    req_sess = np.repeat(np.arange(len(start), dtype=np.int32), n_req)
+    gap = np.minimum(rng.exponential(model.request_gap_s * 1000.0, len(req_sess)),
                      model.request_gap_cap_s * 1000.0).astype(np.int64)
     gap[first] = 0
     offset = np.cumsum(gap)
     offset -= np.repeat(offset[first], n_req)
-    span = offset[first + n_req - 1]
-    start = np.minimum(start, DAY_MS - TAIL_MS - span)
-    sess_start = day_start_ms + start
-    req_t = sess_start[req_sess] + offset
+    req_t = day_start_ms + start[req_sess] + offset
+    # Keep the day's requests (none so late that the response would fall on the next day),
+    # and the sessions that have any.
+    in_day = (req_t >= day_start_ms) & (req_t < day_end - int(model.timeout_ms))
+    kept = np.bincount(req_sess[in_day], minlength=len(start)) > 0
+    new_index = np.cumsum(kept) - 1
+    req_sess = new_index[req_sess[in_day]].astype(np.int32)
+    req_t = req_t[in_day]
+    sess_user, sess_shadow = sess_user[kept], sess_shadow[kept]
+    s, r = int(kept.sum()), len(req_t)
+    n_req = np.bincount(req_sess, minlength=s)
+    first = np.cumsum(n_req) - n_req
+    sess_start = req_t[first]
+    span = req_t[first + n_req - 1] - sess_start
     req_user = sess_user[req_sess]
 
     surface = _categorical(rng, model.surface_share, r)
@@ -338,6 +361,9 @@ def simulate_day(model: Model, catalog: Catalog, users: Users, day_start_ms: int
     op_t = sess_start[op_sess] + (rng.random(nop) * (span[op_sess] + 60_000)).astype(np.int64)
     op_source = (_categorical(rng, model.other_source_share, nop) + 1).astype(np.int8)
     op_delay = _lag_ms(rng, model.ingest_delay_s, nop)
+    keep_op = op_t < day_end
+    op_sess, op_item, op_t = op_sess[keep_op], op_item[keep_op], op_t[keep_op]
+    op_source, op_delay = op_source[keep_op], op_delay[keep_op]
 
     return LatentDay(day_start_ms, sess_user, sess_start, sess_shadow, req_sess, req_user, req_t,
                      surface, fallback, u_cache, z_latency, u_error, error_component,
@@ -391,7 +417,7 @@ def realize(model: Model, users: Users, day: LatentDay, ov: RequestOverrides) ->
     latency = np.minimum(np.exp(mu + sigma * day.z_latency) * ov.latency_factor, model.timeout_ms)
     err_rate = model.error_rate if ov.error_rate is None else ov.error_rate
     error = day.u_error < err_rate
-    lo = k // 2
+    lo = k - model.short_missing
     short = day.u_k < model.short_rate
     k_ret = np.full(len(day.u_k), k, dtype=np.int32)
     k_ret[short] = lo + (day.u_k[short] / model.short_rate * (k - lo)).astype(np.int32)
@@ -412,15 +438,19 @@ def realize(model: Model, users: Users, day: LatentDay, ov: RequestOverrides) ->
         imp_pos = (cells % k + 1).astype(np.int32)
         imp_item = day.items.reshape(-1)[cells]
 
+    day_end = day.day_start_ms + DAY_MS
+
     def shown(cells: np.ndarray, lag: np.ndarray):
+        """Latent events on an item that was shown, happening before the day ends."""
         req = cells // k
-        idx = np.flatnonzero(cells % k < k_ret[req])
-        req = req[idx]
-        return idx, req, day.items.reshape(-1)[cells[idx]], imp_t[req] + lag[idx]
+        t = imp_t[req] + lag
+        idx = np.flatnonzero((cells % k < k_ret[req]) & (t < day_end))
+        return idx, req[idx], day.items.reshape(-1)[cells[idx]], t[idx]
 
     clicks, click_req, click_item, click_t = shown(day.click_cell, day.click_lag)
     saves, save_req, save_item, save_t = shown(day.save_cell, day.save_lag)
     played = day.play_u[clicks] < users.p_play[day.req_user[click_req]]
+    played &= click_t + day.play_lag[clicks] < day_end
     rec_plays = np.flatnonzero(played)
     rec_play_t = click_t[rec_plays] + day.play_lag[clicks[rec_plays]]
     return RealizedDay(cache_hit, latency, error, k_ret, imp_t, imp_req, imp_pos, imp_item,
