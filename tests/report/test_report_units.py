@@ -189,3 +189,10 @@ def test_dates_accept_strings(tmp_path: Path) -> None:
 
     r = run_daily(tmp_path, "2026-11-05", tmp_path / "out", PARAMS, tiles=[])
     assert r.date == dt.date(2026, 11, 5)
+
+
+def test_summary_is_strict_json() -> None:
+    out = TileOutcome("x", "health", "X", "ok", {"lift": float("nan"), "ci": [float("-inf"), 1.5]})
+    doc = _summary([out])
+    text = json.dumps(doc, allow_nan=False)  # raises on NaN/Infinity
+    assert json.loads(text)["tiles"]["x"]["headline"] == {"lift": None, "ci": [None, 1.5]}

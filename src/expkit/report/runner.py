@@ -10,9 +10,11 @@ deadline covering the whole notebook, not just one cell.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import subprocess
+import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
@@ -87,7 +89,37 @@ class _Engine(NBClientEngine):
             stdout_file=stdout_file,
             stderr_file=stderr_file,
         )
-        return PapermillNotebookClient(nb_man, **final_kwargs).execute(**dict(launch_kwargs or {}))
+        client = PapermillNotebookClient(nb_man, **final_kwargs)
+        with _active_lock:
+            _active_clients.add(client)
+        try:
+            return client.execute(**dict(launch_kwargs or {}))
+        finally:
+            with _active_lock:
+                _active_clients.discard(client)
+
+
+_active_lock = threading.Lock()
+_active_clients: set[Any] = set()
+
+
+def kill_running_kernels() -> int:
+    """Kill the kernel process of every notebook this process is executing.
+
+    Used on Ctrl-C: the worker threads then see a dead kernel and stop at once instead
+    of running to their time-outs. Returns how many kernels were signalled.
+    """
+    with _active_lock:
+        clients = list(_active_clients)
+    n = 0
+    for client in clients:
+        km = getattr(client, "km", None)
+        proc = getattr(getattr(km, "provisioner", None), "process", None)
+        if proc is not None and proc.poll() is None:
+            with contextlib.suppress(OSError):
+                proc.kill()
+                n += 1
+    return n
 
 
 papermill_engines.register(ENGINE_NAME, _Engine)
@@ -199,9 +231,10 @@ def run_parallel(
 ) -> list[R]:
     """Apply ``fn`` to every item on ``workers`` threads; results in input order.
 
-    ``fn`` should handle its own failures (an exception from it propagates after the
-    running items finish). ``on_done`` is called in the calling thread as each item
-    completes (for progress). On Ctrl-C the queued items are cancelled.
+    ``fn`` should handle its own failures (an exception from it propagates; queued
+    items are cancelled). ``on_done`` is called in the calling thread as each item
+    completes (for progress). On Ctrl-C the queued items are cancelled and the running
+    notebooks' kernels killed.
     """
     if not items:
         return []
@@ -217,8 +250,15 @@ def run_parallel(
                 results[i] = fut.result()
                 if on_done is not None:
                     on_done(items[i], results[i])
-    except BaseException:
-        pool.shutdown(wait=False, cancel_futures=True)
+    except BaseException as exc:
+        if isinstance(exc, Exception):
+            pool.shutdown(wait=False, cancel_futures=True)
+        else:
+            # Ctrl-C, SystemExit: stop the running notebooks too, and let their threads
+            # finish (they do within a second or two of their kernel dying) so nothing
+            # writes into the report folder after the caller has cleaned it up.
+            kill_running_kernels()
+            pool.shutdown(wait=True, cancel_futures=True)
         raise
     pool.shutdown(wait=True)
     return results

@@ -19,6 +19,7 @@ import datetime as dt
 import functools
 import hashlib
 import json
+import math
 import subprocess
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -112,8 +113,19 @@ def iso_utc(t: dt.datetime) -> str:
 
 
 def jsonable(obj: Any) -> Any:
-    """``obj`` converted to plain JSON types (dates and other objects become strings)."""
-    return json.loads(json.dumps(obj, default=str))
+    """``obj`` as strict JSON data: dates and other objects become strings, NaN and
+    infinities become ``null`` (``summary.json`` must parse with any JSON reader)."""
+    return _finite(json.loads(json.dumps(obj, default=str)))
+
+
+def _finite(obj: Any) -> Any:
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {k: _finite(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_finite(v) for v in obj]
+    return obj
 
 
 @functools.lru_cache(maxsize=1)
