@@ -8,9 +8,9 @@ from pathlib import Path
 
 import nbformat
 import pytest
-from report_support import ALERTS, DAY, EVIL
+from report_support import ALERTS, DAY, EVIL, PARAMS, tile
 
-from expkit.report import DailyResult, summary_problems
+from expkit.report import DailyResult, run_tile, summary_problems
 
 pytestmark = pytest.mark.slow
 
@@ -149,3 +149,19 @@ def test_index_links_previous_day(daily_run: DailyResult) -> None:
     assert 'href="../2026-11-04/index.html"' in index
     prev = (daily_run.out_dir.parent / "2026-11-04" / "index.html").read_text()
     assert 'href="../2026-11-05/index.html"' in prev  # refreshed once this day existed
+
+
+def test_run_tile_ad_hoc_keeps_the_published_day_intact(tmp_path: Path) -> None:
+    day_dir = tmp_path / "reports" / DAY.isoformat()
+    (day_dir / "tiles").mkdir(parents=True)
+    (day_dir / "summary.json").write_text("{}")
+    published = day_dir / "tiles" / "volume.html"
+    published.write_text("published page")
+    t = tile("volume", "health", "plain.ipynb", status="warn")
+    outcome = run_tile(t, tmp_path / "wh", DAY, day_dir, PARAMS, parameters={"window": "7d"})
+    assert outcome.status == "warn" and outcome.error is None
+    assert outcome.html == "adhoc/tiles/volume.html"
+    page = (day_dir / outcome.html).read_text()
+    assert "7d" in page and 'href="../../index.html"' in page
+    assert (day_dir / outcome.notebook).is_file()
+    assert published.read_text() == "published page"

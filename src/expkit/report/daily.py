@@ -42,6 +42,7 @@ from expkit.report.tiles import TileLike, TilesArg, find_tile, resolve_tiles
 log = logging.getLogger("expkit.report")
 
 SUBDIRS = ("tiles", "notebooks", "sidecars", "logs")
+ADHOC_DIR = "adhoc"
 # Parameters the runner sets itself and that the page header does not show.
 _HIDDEN_PARAMS = {"sidecar_path"}
 
@@ -230,17 +231,22 @@ def run_tile(
 ) -> TileOutcome:
     """Run one tile with extra ``parameters`` (ad hoc; ``expkit tile``), no lock, no index.
 
-    Writes ``out/tiles/<id>.html``, ``out/notebooks/<id>.ipynb``, ``out/sidecars/<id>.json``
-    and ``out/logs/<id>.log`` (each file atomically) and returns the outcome.
+    Writes ``tiles/<id>.html``, ``notebooks/<id>.ipynb``, ``sidecars/<id>.json`` and
+    ``logs/<id>.log`` under ``out`` (each file atomically) and returns the outcome.
+    When ``out`` is a published daily report (it holds ``summary.json``), the files go
+    to ``out/adhoc/`` instead, so the day's pages keep matching its summary;
+    ``outcome.html`` and ``outcome.notebook`` are relative to ``out`` either way.
     """
     t = find_tile(tile, tiles)
     day = _as_date(date)
     warehouse, out, params_file = (Path(p).resolve() for p in (warehouse, out, params_file))
     params = load_params(params_file)
+    prefix = ADHOC_DIR if (out / "summary.json").is_file() else ""
+    target = out / prefix if prefix else out
     for sub in SUBDIRS:
-        (out / sub).mkdir(parents=True, exist_ok=True)
+        (target / sub).mkdir(parents=True, exist_ok=True)
     outcome = run_tile_into(
-        out,
+        target,
         t,
         warehouse=warehouse,
         date=day,
@@ -250,8 +256,11 @@ def run_tile(
         experiment_id=params.get("experiment_id"),
         started_at=utc_now(),
         version=code_version(),
-        index_href="../index.html" if (out / "index.html").is_file() else None,
+        index_href="../../index.html" if prefix else None,
     )
+    if prefix:
+        outcome.html = f"{prefix}/{outcome.html}" if outcome.html else None
+        outcome.notebook = f"{prefix}/{outcome.notebook}" if outcome.notebook else None
     return outcome
 
 
