@@ -142,6 +142,7 @@ def test_page_header(daily_run: DailyResult) -> None:
     assert "sidecar_path" not in html
     failed = (daily_run.out_dir / "tiles" / "fallback.html").read_text()
     assert "This tile failed" in failed and "boom: bad &lt;input&gt;" in failed
+    assert "<dd>24h</dd>" in failed  # the window comes from the notebook defaults
 
 
 def test_index_links_previous_day(daily_run: DailyResult) -> None:

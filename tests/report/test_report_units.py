@@ -100,6 +100,7 @@ def test_index_escapes_and_shows_everything() -> None:
     assert "error_rate_high" in html and "join_integrity" in html
     assert 'class="timeline"' in html
     assert "1 validation check failed" in html
+    assert "1 alert still firing at the end of the day: error_rate_high (P1)" in html
     empty = _summary([])
     empty["alerts"], empty["checks"] = [], []
     html = render_index(empty)

@@ -12,6 +12,7 @@ Layout of one day's report (``out/D``, built under a temporary name and swapped 
 
 from __future__ import annotations
 
+import ast
 import datetime as dt
 import json
 import logging
@@ -22,6 +23,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+import papermill
 
 from expkit.atomic import FileLock, atomic_write_json, building_dir
 from expkit.report.html import PageInfo, write_tile_page
@@ -315,7 +318,11 @@ def run_tile_into(
         data, error = read_sidecar(sidecar_path)
         sidecar = data or {}
     status = "failed" if error else str(sidecar["status"])
-    shown_params = {k: v for k, v in injected.items() if k not in _HIDDEN_PARAMS}
+    # What the notebook ran with: its own defaults, what was injected, what it reported.
+    shown_params = notebook_defaults(Path(tile.notebook))
+    shown_params.update(injected)
+    for key in _HIDDEN_PARAMS:
+        shown_params.pop(key, None)
     if isinstance(sidecar.get("params"), Mapping):
         shown_params.update(sidecar["params"])
     outcome = TileOutcome(
@@ -360,6 +367,25 @@ def run_tile_into(
         outcome.status, outcome.error = "failed", f"page rendering failed: {render_error}"
     outcome.duration_s = time.monotonic() - t0
     return outcome
+
+
+def notebook_defaults(notebook: Path) -> dict[str, Any]:
+    """The default values of a notebook's ``parameters`` cell (``{}`` if unreadable).
+
+    Literal defaults are returned as values, anything else as its source text.
+    """
+    try:
+        found = papermill.inspect_notebook(str(notebook))
+    except Exception:  # missing or broken notebook: its run reports the problem
+        return {}
+    out: dict[str, Any] = {}
+    for name, info in found.items():
+        source = str(info.get("default", ""))
+        try:
+            out[name] = ast.literal_eval(source)
+        except (ValueError, SyntaxError):
+            out[name] = source
+    return out
 
 
 def read_sidecar(path: Path) -> tuple[dict[str, Any] | None, str | None]:

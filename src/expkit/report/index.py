@@ -78,7 +78,7 @@ def alert_timeline(alerts: Sequence[Mapping[str, Any]], day: dt.date) -> Timelin
         return None
     start = dt.datetime.combine(day, dt.time(), tzinfo=dt.timezone.utc)
     end = start + dt.timedelta(days=1)
-    plot_x, plot_w = TIMELINE_LABEL_W, TIMELINE_WIDTH - TIMELINE_LABEL_W - 10
+    plot_x, plot_w = TIMELINE_LABEL_W, TIMELINE_WIDTH - TIMELINE_LABEL_W - 24
 
     def xpos(t: dt.datetime) -> float:
         frac = (min(max(t, start), end) - start) / (end - start)
@@ -160,6 +160,7 @@ def render_index(
             status_labels=STATUS_LABELS,
             checks=checks,
             failed_checks=[c for c in checks if c.get("status") == "fail"],
+            firing=[a for a in alerts_sorted if a.get("state") == "firing"],
             alerts=alerts_sorted,
             timeline=alert_timeline(alerts_sorted, day),
             as_of=_newest([t.get("as_of") for t in tiles.values()]),
