@@ -217,7 +217,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--warehouse", default="warehouse")
     p.add_argument("--out", default="reports")
     p.add_argument("--days", type=int, default=DEMO_DAYS)
-    p.add_argument("--users", type=int, default=20_000)
+    p.add_argument("--users", type=int, default=10_000)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--workers", type=int, default=None)
     p.add_argument("--timeout", type=float, default=600.0)

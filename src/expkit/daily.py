@@ -35,7 +35,7 @@ def _optional_step(module: str, function: str) -> Callable[..., Any] | None:
         if err.name and module.startswith(err.name):
             return None
         raise
-    return getattr(mod, function)
+    return getattr(mod, function, None)
 
 
 def default_steps() -> DailySteps:
