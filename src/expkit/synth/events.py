@@ -206,23 +206,27 @@ def _rows(spec: ChunkSpec, users: Users, day: LatentDay, real: RealizedDay
         "timestamp_ms": day.req_t, "ingest_ms": ingest, "shadow": shadow,
     }, day.req_sess)
 
-    ir = real.imp_req
-    iu = req_user[ir]
+    # Request columns copied to each shown item (impressions are in request order).
+    def rep(col: np.ndarray) -> np.ndarray:
+        return np.repeat(col, real.k_returned)
+
+    n_imp = len(real.imp_item)
+    item = real.imp_item
     impressions = Rows({
-        "request_id": req_id[ir], "user_id": user_id[iu], "session_id": sess_id[day.req_sess[ir]],
-        "experiment_id": np.zeros(len(ir), np.int8), "bucket": users.bucket[iu],
-        "item_id": real.imp_item.astype(np.int64) + 1, "position": real.imp_pos,
-        "genre": spec.catalog.genre[real.imp_item], "provider": spec.catalog.provider[real.imp_item],
-        "cohort": users.cohort[iu], "region": users.region[iu], "surface": day.surface[ir],
-        "client": users.client[iu], "timestamp_ms": real.imp_t[ir], "ingest_ms": ingest[ir],
-        "shadow": shadow[ir],
-    }, day.req_sess[ir])
+        "request_id": rep(req_id), "user_id": rep(user_id[req_user]),
+        "session_id": rep(sess_id[day.req_sess]), "experiment_id": np.zeros(n_imp, np.int8),
+        "bucket": rep(users.bucket[req_user]), "item_id": item + 1, "position": real.imp_pos,
+        "genre": spec.catalog.genre[item], "provider": spec.catalog.provider[item],
+        "cohort": rep(users.cohort[req_user]), "region": rep(users.region[req_user]),
+        "surface": rep(day.surface), "client": rep(users.client[req_user]),
+        "timestamp_ms": rep(real.imp_t), "ingest_ms": rep(ingest), "shadow": rep(shadow),
+    }, rep(day.req_sess))
 
     def engagement(id_name: str, latent: np.ndarray, req: np.ndarray, item: np.ndarray,
                    t: np.ndarray, delay: np.ndarray) -> Rows:
         return Rows({
             id_name: base + latent.astype(np.int64), "request_id": req_id[req],
-            "item_id": item.astype(np.int64) + 1, "user_id": user_id[req_user[req]],
+            "item_id": item + 1, "user_id": user_id[req_user[req]],
             "session_id": sess_id[day.req_sess[req]], "timestamp_ms": t,
             "ingest_ms": t + delay[latent], "shadow": shadow[req],
         }, day.req_sess[req])
@@ -242,7 +246,7 @@ def _rows(spec: ChunkSpec, users: Users, day: LatentDay, real: RealizedDay
         "play_id": base + np.concatenate([rp_latent, n_latent_clicks
                                           + np.arange(len(day.op_sess))]).astype(np.int64),
         "user_id": user_id[day.sess_user[play_sess]], "session_id": sess_id[play_sess],
-        "item_id": np.concatenate([real.click_item[rp], day.op_item]).astype(np.int64) + 1,
+        "item_id": np.concatenate([real.click_item[rp], day.op_item]) + 1,
         "source": np.concatenate([np.zeros(len(rp), np.int8), day.op_source]),
         "timestamp_ms": play_t,
         "ingest_ms": play_t + np.concatenate([day.play_delay[rp_latent], day.op_delay]),
@@ -268,7 +272,7 @@ def _orphans(spec: ChunkSpec, day: LatentDay, clicks: Rows, inj: Injector) -> Ro
         item[clash] = (item[clash] + 1) % spec.model.catalog_size
         clash = (grid == item[:, None]).any(axis=1)
     cols = dict(src.cols)
-    cols["item_id"] = item.astype(np.int64) + 1
+    cols["item_id"] = item + 1
     cols["click_id"] = base + len(day.click_cell) + np.arange(n, dtype=np.int64)
     jitter = rng.integers(1, 30_000, n)
     cols["timestamp_ms"] = src.cols["timestamp_ms"] + jitter

@@ -144,7 +144,7 @@ def make_catalog(model: Model, seed: int) -> Catalog:
     pop = np.arange(1, n + 1, dtype=np.float64) ** -model.popularity_exponent
     cdf = np.cumsum(pop / pop.sum())
     grid = (np.arange(65536) + 0.5) / 65536
-    lookup = np.minimum(np.searchsorted(cdf, grid, side="right"), n - 1).astype(np.int32)
+    lookup = np.minimum(np.searchsorted(cdf, grid, side="right"), n - 1).astype(np.int64)
     return Catalog(genre, provider, lookup)
 
 
@@ -265,25 +265,23 @@ class LatentDay:
     op_delay: np.ndarray
 
 
-def _distinct_items(rng: np.random.Generator, lookup: np.ndarray, n_items: int, n_rows: int,
-                    k: int) -> np.ndarray:
-    """(n_rows, k) popularity draws, duplicates within a row redrawn until all k differ; each
-    row is ordered by popularity rank (the ranker puts popular items first)."""
-    items = np.sort(lookup[rng.integers(0, 65536, (n_rows, k), dtype=np.uint16)], axis=1)
-    attempt = 0
-    while True:
-        dup = np.zeros(items.shape, dtype=bool)
-        dup[:, 1:] = items[:, 1:] == items[:, :-1]
-        rows = np.flatnonzero(dup.any(axis=1))
-        if len(rows) == 0:
-            return items
-        sub, d = items[rows], dup[rows]
-        count = int(d.sum())
-        # After a few rounds fall back to uniform draws so rows full of hits converge fast.
-        sub[d] = (lookup[rng.integers(0, 65536, count, dtype=np.uint16)] if attempt < 8
-                  else rng.integers(0, n_items, count).astype(items.dtype))
-        items[rows] = np.sort(sub, axis=1)
-        attempt += 1
+def _slates(rng: np.random.Generator, lookup: np.ndarray, n_items: int, n_rows: int,
+            k: int) -> np.ndarray:
+    """(n_rows, k) distinct item indices per request, most popular first.
+
+    Position j draws from the j-th of k equal-mass popularity strata, so items are
+    non-decreasing along a row and impressions as a whole follow the popularity law exactly;
+    an item straddling two strata may repeat, and is then pushed to the next item.
+    """
+    # Drawn position-major (k, n_rows): the column-wise pass runs over contiguous rows.
+    u = (rng.random((k, n_rows), dtype=np.float32)
+         + np.arange(k, dtype=np.float32)[:, None]) * (len(lookup) / k)
+    items = lookup[u.astype(np.int32)]
+    np.minimum(items, (n_items - k + np.arange(k))[:, None], out=items)  # room for pushes
+    for j in range(1, k):
+        np.maximum(items[j], items[j - 1] + 1, out=items[j])
+    items = np.ascontiguousarray(items.T)
+    return items
 
 
 def simulate_day(model: Model, catalog: Catalog, users: Users, day_start_ms: int,
@@ -338,7 +336,7 @@ def simulate_day(model: Model, catalog: Catalog, users: Users, day_start_ms: int
     u_k = rng.random(r)
     req_delay = _lag_ms(rng, model.ingest_delay_s, r)
 
-    items = _distinct_items(rng, catalog.lookup, model.catalog_size, r, k)
+    items = _slates(rng, catalog.lookup, model.catalog_size, r, k)
     w = model.position_weights().astype(np.float32)
     mult = np.asarray(arm_multiplier, dtype=np.float64)[users.bucket]
     pc = (users.p_click * mult).astype(np.float32)[req_user]
@@ -357,7 +355,7 @@ def simulate_day(model: Model, catalog: Catalog, users: Users, day_start_ms: int
     n_op = rng.poisson(users.other_rate[sess_user])
     op_sess = np.repeat(np.arange(s, dtype=np.int32), n_op)
     nop = len(op_sess)
-    op_item = rng.integers(0, model.catalog_size, nop).astype(np.int32)
+    op_item = rng.integers(0, model.catalog_size, nop)
     op_t = sess_start[op_sess] + (rng.random(nop) * (span[op_sess] + 60_000)).astype(np.int64)
     op_source = (_categorical(rng, model.other_source_share, nop) + 1).astype(np.int8)
     op_delay = _lag_ms(rng, model.ingest_delay_s, nop)

@@ -1,0 +1,116 @@
+"""Benchmark of the synthetic warehouse generator: impressions written per second, peak RSS.
+
+Each case generates one day into a temporary folder, in a fresh child process (so peak RSS
+is the case's own), and reports impressions/s over the whole ``generate`` call and over the
+event-writing phase alone (the rest is the truth computation, a fixed cost of about a second
+per arm, cached within a process).
+
+    .venv/bin/python benchmarks/bench_synth.py                 # ~1M impressions
+    .venv/bin/python benchmarks/bench_synth.py --size 10m      # ~10M impressions
+    .venv/bin/python benchmarks/bench_synth.py --size 1m 10m --record
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import platform
+import resource
+import shlex
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+# Users giving about 1M and 10M impressions in a day with the default model.
+SIZES = {"1m": 5_900, "10m": 59_000}
+
+
+def machine() -> str:
+    """One line describing the machine."""
+    return f"{platform.machine()}, {os.cpu_count()} CPUs, {platform.system()} " \
+           f"{platform.release()}, Python {platform.python_version()}"
+
+
+def child(users: int, seed: int) -> dict:
+    """Generate one day and return the figures (run in a fresh process)."""
+    from expkit.synth import generate
+
+    marks: dict[str, float] = {}
+
+    def progress(msg: str) -> None:
+        if msg == "computing truth":
+            marks["events_done"] = time.perf_counter()
+
+    with tempfile.TemporaryDirectory(prefix="bench_synth_") as tmp:
+        t0, c0 = time.perf_counter(), time.process_time()
+        truth = generate(Path(tmp) / "wh", days=1, end=dt.date(2026, 11, 14), users=users,
+                         seed=seed, progress=progress)
+        wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+        size = sum(f.stat().st_size for f in (Path(tmp) / "wh").rglob("*.parquet"))
+    imps = truth["tables"]["impressions"]
+    events = marks["events_done"] - t0
+    return {"users": users, "impressions": imps, "rows": sum(truth["tables"].values()),
+            "wall_s": wall, "events_s": events, "cpu_s": cpu,
+            "imps_per_s": imps / wall, "events_imps_per_s": imps / events,
+            "parquet_mb": size / 1e6,
+            "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the benchmark cases and print (and optionally record) the figures."""
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--size", nargs="+", choices=sorted(SIZES), default=["1m"],
+                    help="cases to run (default: 1m)")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--record", action="store_true",
+                    help="append the figures to docs/benchmarks.md")
+    ap.add_argument("--child", type=int, help=argparse.SUPPRESS)
+    args = ap.parse_args(argv)
+    if args.child:
+        print(json.dumps(child(args.child, args.seed)))
+        return 0
+    lines = []
+    for size in args.size:
+        out = subprocess.run([sys.executable, __file__, "--child", str(SIZES[size]),
+                              "--seed", str(args.seed)], check=True, capture_output=True,
+                             text=True)
+        r = json.loads(out.stdout.strip().splitlines()[-1])
+        line = (f"{size}: {r['impressions']:,} impressions ({r['rows']:,} rows, "
+                f"{r['parquet_mb']:.0f} MB) in {r['wall_s']:.2f} s = "
+                f"{r['imps_per_s'] / 1e6:.2f}M impressions/s overall, "
+                f"{r['events_imps_per_s'] / 1e6:.2f}M/s writing events "
+                f"({r['events_s']:.2f} s, CPU {r['cpu_s']:.2f} s); "
+                f"peak RSS {r['peak_rss_mb']:.0f} MB")
+        print(line, flush=True)
+        lines.append(line)
+    if args.record:
+        record(lines, "python benchmarks/bench_synth.py " + shlex.join(argv or sys.argv[1:]))
+    return 0
+
+
+def record(lines: list[str], command: str) -> None:
+    """Append one dated entry to ``docs/benchmarks.md``."""
+    path = REPO / "docs" / "benchmarks.md"
+    entry = [
+        f"\n## bench_synth · {dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M} UTC\n",
+        f"- machine: {machine()}",
+        f"- command: `{command.strip()}`",
+        *(f"- {line}" for line in lines),
+        "",
+    ]
+    new = not path.exists()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a", encoding="utf-8") as fh:
+        if new:
+            fh.write("# Benchmarks\n")
+        fh.write("\n".join(entry))
+    print(f"recorded in {path}")
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
