@@ -20,11 +20,10 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from expkit.atomic import FileLock, atomic_write_json, building_dir, clean_stale_temps
 from expkit.config import WINDOWS, ExperimentConfig
-from expkit.engines import Engine, get_engine
+from expkit.engines import Engine, get_engine, write_parquet, write_reader
 from expkit.histogram import LN_GAMMA, MIN_VALUE
 from expkit.schema import EVENT_TABLES
 from expkit.templates import TEMPLATES
@@ -54,6 +53,7 @@ RAW_ROLLUPS: tuple[RawRollup, ...] = (
     RawRollup("latency_hist", "latency_hist"),
     RawRollup("engagement_bins", "engagement_bins"),
     RawRollup("ingest_bins", "ingest_bins"),
+    RawRollup("item_hours", "item_hours"),
     RawRollup("user_day", "user_facts"),
     RawRollup("user_last_hour", "user_facts", span="last_hour"),
 )
@@ -87,15 +87,10 @@ def _params(template: str, start_ms: int, end_ms: int, config: ExperimentConfig)
     return t.bind(**{k: values[k] for k in t.params})
 
 
-def _write_partition(path: Path, reader: pa.RecordBatchReader) -> int:
-    """Stream ``reader`` into ``path/part-00000.parquet`` atomically; return the row count."""
-    rows = 0
+def _write_partition(path: Path, write: Callable[[Path], int]) -> int:
+    """Build one rollup partition atomically: ``write(file)`` fills it; return the row count."""
     with building_dir(path) as tmp:
-        with pq.ParquetWriter(tmp / "part-00000.parquet", reader.schema, compression="zstd") as w:
-            for batch in reader:
-                w.write_batch(batch)
-                rows += batch.num_rows
-    return rows
+        return write(tmp / "part-00000.parquet")
 
 
 def _event_sources(wh: Warehouse, day: dt.date) -> dict[str, list[Path] | pa.Schema]:
@@ -139,7 +134,7 @@ def build_stats(wh: Warehouse, engine: Engine, day: dt.date, config: ExperimentC
         tables.append(t.append_column("window_name", pa.array([window] * t.num_rows, pa.string())))
     table = pa.concat_tables(tables)
     reader = pa.RecordBatchReader.from_batches(table.schema, table.to_batches())
-    return _write_partition(wh.rollup_partition(STATS_ROLLUP, day), reader)
+    return _write_partition(wh.rollup_partition(STATS_ROLLUP, day), lambda f: write_reader(reader, f))
 
 
 def build_rollups(
@@ -162,8 +157,10 @@ def build_rollups(
         sources = _event_sources(wh, day)
         for r in RAW_ROLLUPS:
             lo = end - HOUR_MS if r.span == "last_hour" else start
-            reader = eng.query(TEMPLATES[r.template], _params(r.template, lo, end, config), sources)
-            result.rows[r.name] = _write_partition(wh.rollup_partition(r.name, day), reader)
+            template, values = TEMPLATES[r.template], _params(r.template, lo, end, config)
+            result.rows[r.name] = _write_partition(
+                wh.rollup_partition(r.name, day), lambda f: write_parquet(eng, template, values, sources, f)  # noqa: B023
+            )
             if progress:
                 progress(f"{day} {r.name}: {result.rows[r.name]:,} rows")
         result.rows[STATS_ROLLUP] = build_stats(wh, eng, day, config)

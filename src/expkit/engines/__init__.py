@@ -41,6 +41,35 @@ class Engine(Protocol):
     def close(self) -> None: ...
 
 
+def write_parquet(
+    engine: Engine,
+    template: Template,
+    params: Mapping[str, Any],
+    sources: Mapping[str, Sequence[Path] | pa.Schema],
+    path: Path,
+) -> int:
+    """Run ``template`` on ``engine`` into the Parquet file ``path``; return the row count.
+
+    Uses the engine's own writer when it has one (DuckDB's is parallel), else streams Arrow.
+    """
+    own = getattr(engine, "write_parquet", None)
+    if own is not None:
+        return int(own(template, params, sources, path))
+    return write_reader(engine.query(template, params, sources), path)
+
+
+def write_reader(reader: pa.RecordBatchReader, path: Path) -> int:
+    """Stream record batches into one zstd Parquet file; return the row count."""
+    import pyarrow.parquet as pq
+
+    rows = 0
+    with pq.ParquetWriter(path, reader.schema, compression="zstd") as w:
+        for batch in reader:
+            w.write_batch(batch)
+            rows += batch.num_rows
+    return rows
+
+
 ENGINES = ("duckdb", "spark")
 
 

@@ -48,6 +48,22 @@ class DuckDBEngine:
                 raise ExpkitError(f"cannot read table {name} from {files[:3]}...: {err}") from None
         self.con.register(name, rel)
 
+    def _prepare(
+        self, template: Template, params: Mapping[str, Any], sources: Mapping[str, Sequence[Path] | pa.Schema],
+        sql: str | None,
+    ) -> tuple[str, dict[str, Any]]:
+        """Register the sources; return the final SQL (64-bit counts) and its binding."""
+        for name, source in sources.items():
+            self._register(name, source)
+        text = sql if sql is not None else template.sql
+        bound = dict(params)
+        cols = self.con.execute(f"DESCRIBE {text}", bound).fetchall()
+        # DuckDB sums integers into 128-bit HUGEINT; rollups store 64-bit counts.
+        select = ", ".join(
+            f'CAST("{c[0]}" AS BIGINT) AS "{c[0]}"' if c[1] in _WIDE_INTEGERS else f'"{c[0]}"' for c in cols
+        )
+        return f"SELECT {select} FROM ({text}) AS q", bound
+
     def query(
         self,
         template: Template,
@@ -56,20 +72,26 @@ class DuckDBEngine:
         sql: str | None = None,
     ) -> pa.RecordBatchReader:
         """Run the template with bound ``params`` over ``sources``; stream the result."""
-        for name, source in sources.items():
-            self._register(name, source)
-        text = sql if sql is not None else template.sql
-        bound = dict(params)
         try:
-            cols = self.con.execute(f"DESCRIBE {text}", bound).fetchall()
-            # DuckDB sums integers into 128-bit HUGEINT; rollups store 64-bit counts.
-            select = ", ".join(
-                f'CAST("{c[0]}" AS BIGINT) AS "{c[0]}"' if c[1] in _WIDE_INTEGERS else f'"{c[0]}"'
-                for c in cols
-            )
-            return self.con.sql(f"SELECT {select} FROM ({text}) AS q", params=bound).to_arrow_reader(
-                1_000_000
-            )
+            text, bound = self._prepare(template, params, sources, sql)
+            return self.con.sql(text, params=bound).to_arrow_reader(1_000_000)
+        except duckdb.Error as err:
+            raise ExpkitError(f"template {template.name} failed in DuckDB: {err}") from None
+
+    def write_parquet(
+        self,
+        template: Template,
+        params: Mapping[str, Any],
+        sources: Mapping[str, Sequence[Path] | pa.Schema],
+        path: Path,
+        sql: str | None = None,
+    ) -> int:
+        """Run the template and write the result to ``path`` with DuckDB's own Parquet writer."""
+        try:
+            text, bound = self._prepare(template, params, sources, sql)
+            self.con.execute(f"COPY ({text}) TO $__path (FORMAT parquet, COMPRESSION zstd)",
+                             {**bound, "__path": str(path)})
+            return int(self.con.execute("SELECT count(*) FROM read_parquet($p)", {"p": str(path)}).fetchall()[0][0])
         except duckdb.Error as err:
             raise ExpkitError(f"template {template.name} failed in DuckDB: {err}") from None
 
