@@ -23,7 +23,7 @@ from expkit.schema import EVENT_TABLES
 from expkit.synth.events import ChunkSpec, build_chunk
 from expkit.synth.incidents import INCIDENTS, Incident, parse_incident
 from expkit.synth.model import BLOCK_USERS, DAY_MS, MAX_BLOCKS, Model, make_catalog
-from expkit.synth.truth import analytic_rate, monte_carlo
+from expkit.synth.truth import MonteCarloTruth, analytic_rate, monte_carlo
 
 DEFAULT_LIFT = 0.05
 _EPOCH = dt.date(1970, 1, 1)
@@ -184,12 +184,12 @@ def _chunk_job(spec: ChunkSpec, stage: Path) -> _ChunkSummary:
     return _ChunkSummary(res.bucket, res.exposed, rows, late_rows, res.counts)
 
 
-def _truth(cfg: SynthConfig, bucket: np.ndarray, exposed: np.ndarray,
-           incidents: list[dict], rows: dict[str, Counter], late_rows: Counter) -> dict:
+def _truth(cfg: SynthConfig, mc: Mapping[str, MonteCarloTruth], bucket: np.ndarray,
+           exposed: np.ndarray, incidents: list[dict], rows: dict[str, Counter],
+           late_rows: Counter) -> dict:
     m = cfg.model
     lift = dict(cfg.lift)
     mult = {a: 1.0 + lift.get(a, 0.0) for a in cfg.arms}
-    mc = {a: monte_carlo(m, mult[a], cfg.shadow_share) for a in cfg.arms}
     metrics = {
         "ctr": {a: analytic_rate(m, "click", mult[a]) for a in cfg.arms},
         "save_rate": {a: analytic_rate(m, "save", mult[a]) for a in cfg.arms},
@@ -287,6 +287,8 @@ def generate(out: Path | str, days: int, end: dt.date | str, users: int = 20_000
     # results are consumed in order, and a day is moved into place once all its blocks are.
     with ThreadPoolExecutor(max_workers=_WORKERS) as pool:
         futures = [submit(pool, *job) for job in jobs[: _WORKERS + 1]]
+        # The Monte-Carlo truth runs beside the chunks (it uses an idle worker on small runs).
+        mc_jobs = {m: pool.submit(monte_carlo, model, m, cfg.shadow_share) for m in set(mult)}
         for i, (day, b) in enumerate(jobs):
             res = futures[i].result()
             futures[i] = None  # type: ignore[call-overload]
@@ -312,7 +314,8 @@ def generate(out: Path | str, days: int, end: dt.date | str, users: int = 20_000
     for e in entries:
         e["injected"] = dict(injected.get(e["name"], {}))
     say("computing truth")
-    truth = _truth(cfg, bucket, exposed, entries, rows, late_rows)
+    mc = {a: mc_jobs[m].result() for a, m in zip(arms, mult, strict=True)}
+    truth = _truth(cfg, mc, bucket, exposed, entries, rows, late_rows)
     tmp = cfg.out / "truth.json.tmp"
     tmp.write_text(json.dumps(truth, indent=2, sort_keys=False) + "\n")
     os.replace(tmp, cfg.out / "truth.json")
