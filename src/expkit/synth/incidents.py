@@ -24,7 +24,9 @@ class IncidentInfo:
 
     ``default_start_minute`` counts minutes from 00:00 UTC of the last day; a negative value
     starts on an earlier day (``ctr_collapse`` starts at 00:00 of the day before the last).
-    ``params`` are the injected magnitudes, copied into ``truth.json``.
+    ``metrics`` are the health/outcome/validation measures pushed out of SLO or target,
+    ``alerts`` the SPEC §6 rules expected to fire, and ``params`` the injected magnitudes
+    (all copied into ``truth.json``).
     """
 
     name: str
@@ -33,21 +35,26 @@ class IncidentInfo:
     description: str
     tables: tuple[str, ...]
     metrics: tuple[str, ...]
+    alerts: tuple[str, ...]
     params: Mapping[str, object] = field(default_factory=dict)
 
     @property
-    def default_spec(self) -> str:
-        """The default window written as a spec (days before the last day shown as ``-Nd``)."""
+    def default_window(self) -> str:
+        """The default window as ``HH:MM/MINUTES`` on the last day, or a phrase if it starts
+        on an earlier day."""
         day, minute = divmod(self.default_start_minute, MINUTES_PER_DAY)
-        prefix = f"{day}d" if day else ""
-        return f"{self.name}@{prefix}{minute // 60:02d}:{minute % 60:02d}/{self.default_minutes}"
+        hhmm = f"{minute // 60:02d}:{minute % 60:02d}/{self.default_minutes}"
+        return hhmm if day == 0 else f"{hhmm} from {-day} day(s) before the last day"
 
 
 def _info(name: str, start: str, minutes: int, description: str, tables: tuple[str, ...],
-          metrics: tuple[str, ...], **params: object) -> IncidentInfo:
-    hh, mm = start.split(":")
-    return IncidentInfo(name, int(hh) * 60 + int(mm), minutes, description, tables, metrics,
-                        MappingProxyType(params))
+          metrics: tuple[str, ...], alerts: tuple[str, ...], **params: object) -> IncidentInfo:
+    """Registry entry; ``start`` is ``HH:MM`` on the last day, or ``-Nd HH:MM`` N days before."""
+    days, _, hhmm = start.rpartition(" ")
+    hh, mm = hhmm.split(":")
+    offset = int(days.rstrip("d")) * MINUTES_PER_DAY if days else 0
+    return IncidentInfo(name, offset + int(hh) * 60 + int(mm), minutes, description, tables,
+                        metrics, alerts, MappingProxyType(params))
 
 
 _ALL = ("requests", "impressions", "clicks", "saves", "plays")
@@ -57,37 +64,39 @@ INCIDENTS: Mapping[str, IncidentInfo] = MappingProxyType({
     for i in (
         _info("latency_spike", "14:00", 30,
               "All request latencies x8: p95 far above 100 ms; nothing else changes.",
-              ("requests",), ("latency_p95",), latency_factor=8.0),
+              ("requests",), ("latency_p95", "latency_p95_warm", "latency_p95_cold"),
+              ("latency_p95_high",), latency_factor=8.0),
         _info("error_burst", "19:30", 20,
               "3% of requests fail (k_returned = 0); coverage dips but stays >= 95%.",
-              ("requests", "impressions"), ("error_rate", "topk_fill"), error_rate=0.03),
+              ("requests", "impressions"), ("error_rate", "topk_fill"),
+              ("error_rate_high", "topk_fill_low"), error_rate=0.03),
         _info("cache_failure", "18:00", 30,
               "Cache hit rate falls to 20%; cold latency p95 stays below 100 ms.",
-              ("requests",), ("cache_hit_rate", "latency_p95_warm_cold_mix"),
-              cache_hit_rate=0.2),
+              ("requests",), ("cache_hit_rate",), ("cache_hit_low",), cache_hit_rate=0.2),
         _info("coverage_drop", "15:00", 30,
               "12% of ok requests return no items: coverage < 95%, Top-K fill drops.",
-              ("requests", "impressions"), ("coverage", "topk_fill"), empty_share=0.12),
+              ("requests", "impressions"), ("coverage", "topk_fill"),
+              ("coverage_low", "topk_fill_low"), empty_share=0.12),
         _info("stale_partition", "12:00", 60,
               "Impressions in the window land 45-90 min late (ingest delay >> 15 min).",
-              ("impressions",), ("freshness",), table="impressions",
+              ("impressions",), ("freshness",), ("data_stale",), table="impressions",
               delay_min_minutes=45, delay_max_minutes=90),
         _info("late_data", "20:00", 120,
               "25% of sessions in the window land 2-6 h after the day ended, in part-late files.",
-              _ALL, ("freshness", "late_data"), late_share=0.25,
+              _ALL, ("freshness", "late_data"), ("data_stale",), late_share=0.25,
               ingest_after_day_end_min_minutes=120, ingest_after_day_end_max_minutes=360),
         _info("traffic_imbalance", "00:00", 1440,
               "30% of non-control users' sessions are lost: allocation off plan, SRM p < 0.001.",
-              _ALL, ("allocation", "srm"), dropped_user_share=0.3),
-        IncidentInfo("ctr_collapse", -MINUTES_PER_DAY, 2 * MINUTES_PER_DAY,
-                     "Only 10% of clicks are logged, every arm: CTR < 0.5% for the last two days.",
-                     ("clicks",), ("ctr",), MappingProxyType({"click_keep_share": 0.1})),
+              _ALL, ("allocation", "srm"), ("traffic_imbalance",), dropped_user_share=0.3),
+        _info("ctr_collapse", "-1d 00:00", 2880,
+              "Only 10% of clicks are logged, every arm: CTR < 0.5% for the last two days.",
+              ("clicks",), ("ctr",), ("ctr_low",), click_keep_share=0.1),
         _info("orphan_clicks", "00:00", 1440,
               "3% extra clicks whose (request_id, item_id) matches no impression.",
-              ("clicks",), ("join_integrity",), orphan_rate=0.03),
+              ("clicks",), ("join_integrity",), (), orphan_rate=0.03),
         _info("duplicate_events", "00:00", 1440,
               "2% of clicks and impressions written twice with the same ids.",
-              ("clicks", "impressions"), ("duplicates",), duplicate_rate=0.02),
+              ("clicks", "impressions"), ("duplicates",), (), duplicate_rate=0.02),
     )
 })
 

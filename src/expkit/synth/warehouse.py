@@ -147,7 +147,8 @@ def _windows(cfg: SynthConfig) -> tuple[dict[str, list[tuple[int, int]]], list[d
             "name": inc.name, "start": _iso(start), "end": _iso(end), "start_ms": start,
             "end_ms": end, "minutes": (end - start) // 60_000, "clipped_to_data": clipped,
             "description": info.description, "tables": list(info.tables),
-            "metrics": list(info.metrics), "params": dict(info.params), "injected": {},
+            "metrics": list(info.metrics), "alerts": list(info.alerts),
+            "params": dict(info.params), "injected": {},
         })
     return windows, entries
 
@@ -191,8 +192,8 @@ def _truth(cfg: SynthConfig, mc: Mapping[str, MonteCarloTruth], bucket: np.ndarr
     lift = dict(cfg.lift)
     mult = {a: 1.0 + lift.get(a, 0.0) for a in cfg.arms}
     metrics = {
-        "ctr": {a: analytic_rate(m, "click", mult[a]) for a in cfg.arms},
-        "save_rate": {a: analytic_rate(m, "save", mult[a]) for a in cfg.arms},
+        "ctr": {a: float(analytic_rate(m, "click", mult[a])) for a in cfg.arms},
+        "save_rate": {a: float(analytic_rate(m, "save", mult[a])) for a in cfg.arms},
         "recall": {a: mc[a].recall for a in cfg.arms},
         "session_depth": {a: mc[a].session_depth for a in cfg.arms},
     }
