@@ -6,9 +6,12 @@ import datetime as dt
 import re
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from expkit.errors import ExpkitError
-from expkit.synth import INCIDENTS, Incident, generate, parse_incident
+from expkit.schema import EVENT_TABLES
+from expkit.synth import INCIDENTS, Incident, generate, parse_incident, warehouse
 
 SPEC_NAMES = ["latency_spike", "error_burst", "cache_failure", "coverage_drop", "stale_partition",
               "late_data", "traffic_imbalance", "ctr_collapse", "orphan_clicks",
@@ -93,3 +96,38 @@ def test_empty_existing_folder_is_fine(tmp_path) -> None:
     truth = generate(tmp_path / "wh", **GOOD)
     assert truth["users"] == 50
     assert not (tmp_path / "wh" / ".staging").exists()
+
+
+@given(hh=st.integers(0, 23), mm=st.integers(0, 59), minutes=st.integers(1, 1440),
+       name=st.sampled_from(SPEC_NAMES))
+def test_parse_incident_window_arithmetic(hh: int, mm: int, minutes: int, name: str) -> None:
+    spec = f"{name}@{hh:02d}:{mm:02d}/{minutes}"
+    if hh * 60 + mm + minutes > 1440:
+        with pytest.raises(ExpkitError, match="runs past the end of the last day"):
+            parse_incident(spec)
+        return
+    inc = parse_incident(spec)
+    assert inc == Incident(name, hh * 60 + mm, minutes)
+    start, end = inc.window_ms(1_000_000_000_000)
+    assert end - start == minutes * 60_000
+    assert parse_incident(inc) is inc
+
+
+def test_interrupted_run_leaves_no_partial_partition(tmp_path, monkeypatch) -> None:
+    """A run that dies during its second day leaves the first day complete, the second day
+    only in the staging folder, and no truth.json."""
+    real = warehouse.build_chunk
+
+    def failing(spec):
+        if spec.ordinal == dt.date(2026, 11, 14).toordinal():
+            raise RuntimeError("killed")
+        return real(spec)
+
+    monkeypatch.setattr(warehouse, "build_chunk", failing)
+    out = tmp_path / "wh"
+    with pytest.raises(RuntimeError, match="killed"):
+        generate(out, **(GOOD | {"days": 2}))
+    for table in EVENT_TABLES:
+        assert [p.name for p in (out / "events" / table).iterdir()] == ["event_date=2026-11-13"]
+    assert not (out / "truth.json").exists()
+    assert not list((out / "events").rglob("*.tmp"))

@@ -11,7 +11,8 @@ import pytest
 from synth_helpers import END, SEED, USERS, Warehouse, breaches
 
 from expkit.schema import EVENT_TABLES
-from expkit.synth import generate
+from expkit.synth import Model, generate
+from expkit.synth.truth import analytic_rate, monte_carlo
 
 
 def test_layout_and_schema(healthy: Warehouse) -> None:
@@ -245,3 +246,12 @@ def test_multi_arm_allocation(tmp_path) -> None:
     assert truth["metric_lift"]["ctr"]["b"] == pytest.approx(0.0)
     for arm, plan in buckets.items():
         assert abs(truth["realized_allocation"][arm]["share"] - plan) < 0.03
+
+
+def test_analytic_truth_agrees_with_monte_carlo() -> None:
+    """The analytic CTR and save rate match the simulation code's own Monte-Carlo estimate."""
+    model = Model()
+    for mult in (1.0, 1.05):
+        mc = monte_carlo(model, mult, 0.02)
+        assert abs(mc.ctr - analytic_rate(model, "click", mult)) < 4 * mc.ctr_se
+        assert abs(mc.save_rate - analytic_rate(model, "save", mult)) < 4 * mc.save_rate_se
