@@ -1,0 +1,551 @@
+"""The validation checks of spec §7, as data: one runner, one entry per check.
+
+Every check reads raw events through the ``check_*`` SQL templates (run by an engine, never
+loaded into pandas) or the rollup manifests, and returns :class:`CheckResult` rows. A check
+belongs to the cheapest cadence that runs it; each cadence runs its own checks and those of
+the cadences before it:
+
+=========  ==========================================================================
+``5m``     staleness, event_delay, partition_completeness, join_integrity
+``hourly`` + event_order, bucket_consistency, unique_ids, keys_not_null,
+           values_in_range, late_data
+``daily``  + rollup_freshness
+=========  ==========================================================================
+
+Time: ``now`` is when the data is judged. A day that has ended is judged, by default, as of
+its end with every row present (late rows included); a live day, or any day with an explicit
+``now``, sees only rows with ``ingest_ms <= now`` (what a check running at ``now`` saw).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import statistics
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import pyarrow as pa
+
+from expkit.config import ExperimentConfig
+from expkit.engines import Engine, get_engine
+from expkit.errors import ExpkitError
+from expkit.rollup import ROLLUP_NAMES, manifest_path, source_fingerprint
+from expkit.schema import EVENT_TABLES
+from expkit.validation.late import file_changes, scan_late_data
+from expkit.validation.query import event_sources, rows, run_template
+from expkit.validation.results import CADENCES, CheckResult, Thresholds
+from expkit.warehouse import DAY_MS, Warehouse, day_bounds_ms, ms_to_iso
+
+HOUR_MS = 3_600_000
+MINUTE_MS = 60_000
+ALL_VISIBLE = 2**62
+"""``visible_ms`` that hides nothing."""
+
+
+def _pct(x: float) -> str:
+    return f"{x:.2%}"
+
+
+def _minutes(ms: float | None) -> float | None:
+    return None if ms is None else round(float(ms) / MINUTE_MS, 2)
+
+
+def _hhmm(ms: int) -> str:
+    return ms_to_iso(ms)[11:16]
+
+
+@dataclass
+class CheckContext:
+    """One validation run's inputs and its cache of query results.
+
+    Attributes:
+        warehouse: the warehouse.
+        day: the event date checked.
+        now_ms: when the data is judged (staleness reference; only hours ended by then count).
+        visible_ms: rows with a later ``ingest_ms`` have not landed yet (``ALL_VISIBLE``: all rows).
+        thresholds: the limits.
+        engine: runs the templates.
+    """
+
+    warehouse: Warehouse
+    day: dt.date
+    now_ms: int
+    visible_ms: int
+    thresholds: Thresholds
+    engine: Engine
+    _cache: dict[tuple[Any, ...], pa.Table] = field(default_factory=dict)
+
+    @property
+    def start_ms(self) -> int:
+        return day_bounds_ms(self.day)[0]
+
+    @property
+    def end_ms(self) -> int:
+        return self.start_ms + DAY_MS
+
+    @property
+    def judged_ms(self) -> int:
+        """The time staleness and complete hours refer to: ``now``, at most the end of the day."""
+        return min(self.now_ms, self.end_ms)
+
+    def days_back(self, n: int) -> list[dt.date]:
+        """The ``n`` days before the checked day, oldest first."""
+        return [self.day - dt.timedelta(days=i) for i in range(n, 0, -1)]
+
+    def query(self, template: str, days: list[dt.date], **params: Any) -> list[dict[str, Any]]:
+        """Run ``template`` over the event files of ``days`` (cached per run)."""
+        key = (template, tuple(days), tuple(sorted(params.items())))
+        if key not in self._cache:
+            self._cache[key] = run_template(self.engine, template, event_sources(self.warehouse, days), **params)
+        return rows(self._cache[key])
+
+    def profile(self) -> dict[str, dict[int, dict[str, Any]]]:
+        """Rows and ingest delay per table and hour of the checked day (rows visible by now)."""
+        got = self.query("check_hourly_profile", [self.day], start_ms=self.start_ms, end_ms=self.end_ms,
+                         visible_ms=self.visible_ms, bin_ms=HOUR_MS)
+        out: dict[str, dict[int, dict[str, Any]]] = {t: {} for t in EVENT_TABLES}
+        for r in got:
+            out[r["event_table"]][int(r["bin_ms"])] = r
+        return out
+
+    def join_rows(self) -> dict[str, dict[str, Any]]:
+        """Join integrity and order counts per relation (children of the checked day)."""
+        got = self.query("check_join_integrity", [self.day - dt.timedelta(days=1), self.day],
+                         start_ms=self.start_ms, end_ms=self.join_end_ms, visible_ms=self.visible_ms)
+        return {r["relation"]: r for r in got}
+
+    @property
+    def join_end_ms(self) -> int:
+        """Children younger than the settle time are left out while their day is live."""
+        if self.visible_ms >= ALL_VISIBLE:
+            return self.end_ms
+        return max(self.start_ms, min(self.end_ms, self.visible_ms - int(self.thresholds.settle_min * MINUTE_MS)))
+
+    def row_rules(self) -> dict[str, dict[str, Any]]:
+        got = self.query("check_row_rules", [self.day], start_ms=self.start_ms, end_ms=self.end_ms,
+                         visible_ms=self.visible_ms)
+        return {r["event_table"]: r for r in got}
+
+
+# --- the checks ---------------------------------------------------------------------------
+
+
+def check_staleness(ctx: CheckContext) -> list[CheckResult]:
+    """Now − newest ingest per table, when that silence is longer than the table's arrival rate explains."""
+    th = ctx.thresholds
+    got = {r["event_table"]: r for r in ctx.query(
+        "check_staleness", [ctx.day - dt.timedelta(days=1), ctx.day], visible_ms=ctx.judged_ms, window_ms=HOUR_MS)}
+    out = []
+    for table in EVENT_TABLES:
+        r = got.get(table)
+        if r is None:
+            out.append(CheckResult("staleness", table, "fail", None, th.staleness_min,
+                                   f"no {table} rows had landed by {ms_to_iso(ctx.judged_ms)}",
+                                   {"as_of": ms_to_iso(ctx.judged_ms)}))
+            continue
+        newest = int(r["newest_ingest_ms"])
+        stale_min = max(0.0, (ctx.judged_ms - newest) / MINUTE_MS)
+        expected = float(r["recent_rows"]) * stale_min / 60.0
+        facts = {"as_of": ms_to_iso(ctx.judged_ms), "newest_ingest": ms_to_iso(newest),
+                 "rows_last_hour": int(r["recent_rows"]), "expected_rows_in_gap": round(expected, 1)}
+        base = (f"newest {table} row landed at {ms_to_iso(newest)}, "
+                f"{stale_min:.1f} min before {ms_to_iso(ctx.judged_ms)}")
+        if stale_min <= th.staleness_min:
+            status, detail = "pass", f"{base} (limit {th.staleness_min:g} min)"
+        elif expected >= th.stale_min_expected_rows:
+            status = "fail"
+            detail = (f"{base}: stale beyond {th.staleness_min:g} min; about {expected:,.0f} rows "
+                      f"were expected in that time at the last hour's rate")
+        else:
+            status = "pass"
+            detail = (f"{base}; the table is sparse ({int(r['recent_rows'])} rows in the hour before), "
+                      f"so the silence is not evidence of staleness")
+        out.append(CheckResult("staleness", table, status, round(stale_min, 2), th.staleness_min, detail, facts))
+    return out
+
+
+def check_event_delay(ctx: CheckContext) -> list[CheckResult]:
+    """p95 of ``ingest_ms − timestamp_ms`` in every hour of the day, per table."""
+    th = ctx.thresholds
+    limit_ms = th.delay_p95_min * MINUTE_MS
+    out = []
+    for table, hours in ctx.profile().items():
+        if not hours:
+            out.append(CheckResult("event_delay", table, "pass", None, th.delay_p95_min,
+                                   f"no {table} rows for {ctx.day} (see partition_completeness)"))
+            continue
+        slow = [h for h, r in sorted(hours.items()) if r["p95_delay_ms"] > limit_ms]
+        dense = [h for h in slow if hours[h]["n_rows"] >= th.min_rows_for_quantile]
+        worst = max(hours, key=lambda h: hours[h]["p95_delay_ms"])
+        worst_min = _minutes(hours[worst]["p95_delay_ms"])
+        facts = {
+            "worst_hour": ms_to_iso(worst), "worst_p95_min": worst_min,
+            "max_delay_min": _minutes(max(r["max_delay_ms"] for r in hours.values())),
+            "bad_hours": [ms_to_iso(h) for h in slow],
+            "hours": [{"hour": ms_to_iso(h), "rows": int(hours[h]["n_rows"]),
+                       "p95_min": _minutes(hours[h]["p95_delay_ms"])} for h in slow],
+        }
+        if not slow:
+            status = "pass"
+            detail = (f"p95 ingest delay within {th.delay_p95_min:g} min in every hour "
+                      f"(worst {_hhmm(worst)}: {worst_min} min)")
+        else:
+            status = "fail" if dense else "warn"
+            listed = ", ".join(f"{_hhmm(h)} {_minutes(hours[h]['p95_delay_ms'])} min ({int(hours[h]['n_rows']):,} rows)"
+                               for h in slow[:6])
+            more = f" and {len(slow) - 6} more" if len(slow) > 6 else ""
+            detail = f"p95 ingest delay above {th.delay_p95_min:g} min in {len(slow)} hour(s): {listed}{more}"
+            if not dense:
+                detail += f" (each with fewer than {th.min_rows_for_quantile} rows)"
+        out.append(CheckResult("event_delay", table, status, worst_min, th.delay_p95_min, detail, facts))
+    return out
+
+
+def _hour_baseline(ctx: CheckContext) -> dict[str, dict[int, float]]:
+    """Median rows per table and hour of day over the previous days that have the table's partition."""
+    th = ctx.thresholds
+    prev = ctx.days_back(th.baseline_days)
+    got = ctx.query("check_hourly_profile", prev, start_ms=day_bounds_ms(prev[0])[0], end_ms=ctx.start_ms,
+                    visible_ms=ALL_VISIBLE, bin_ms=HOUR_MS) if prev else []
+    counts: dict[tuple[str, dt.date, int], int] = {}
+    for r in got:
+        b = int(r["bin_ms"])
+        counts[(r["event_table"], dt.date(1970, 1, 1) + dt.timedelta(days=b // DAY_MS), (b % DAY_MS) // HOUR_MS)] = (
+            int(r["n_rows"]))
+    out: dict[str, dict[int, float]] = {}
+    for table in EVENT_TABLES:
+        days = [d for d in prev if ctx.warehouse.event_files(table, d)]
+        if days:
+            out[table] = {h: statistics.median(counts.get((table, d, h), 0) for d in days) for h in range(24)}
+    return out
+
+
+def check_partition_completeness(ctx: CheckContext) -> list[CheckResult]:
+    """The day's partition exists for every table and every (ended) hour has its usual rows."""
+    th = ctx.thresholds
+    complete = [ctx.start_ms + i * HOUR_MS for i in range(24) if ctx.start_ms + (i + 1) * HOUR_MS <= ctx.judged_ms]
+    profile, baseline = ctx.profile(), _hour_baseline(ctx)
+    out = []
+    for table in EVENT_TABLES:
+        files = ctx.warehouse.event_files(table, ctx.day)
+        if not files and complete:
+            out.append(CheckResult("partition_completeness", table, "fail", 0, 24, (
+                f"partition event_date={ctx.day} of {table} is missing "
+                f"({ctx.warehouse.event_partition(table, ctx.day)})"), {"missing_partition": True}))
+            continue
+        hours, base = profile[table], baseline.get(table)
+        day_mean = sum(int(r["n_rows"]) for r in hours.values()) / max(1, len(complete))
+        bad = []
+        for h in complete:
+            n = int(hours[h]["n_rows"]) if h in hours else 0
+            usual = base[(h - ctx.start_ms) // HOUR_MS] if base else None
+            if usual is not None and usual >= th.hour_min_baseline_rows:
+                if n < th.hour_min_share * usual:
+                    bad.append((h, n, usual))
+            elif n == 0 and (usual or day_mean) >= th.hour_min_baseline_rows:
+                bad.append((h, n, usual))
+        facts = {"hours_checked": len(complete), "baseline_days": len(base and ctx.days_back(th.baseline_days) or []),
+                 "bad_hours": [ms_to_iso(h) for h, _, _ in bad],
+                 "hours": [{"hour": ms_to_iso(h), "rows": n, "usual": u} for h, n, u in bad]}
+        ok_hours = len(complete) - len(bad)
+        against = "the same hour's median on previous days" if base else "the day's own volume (no history)"
+        if not bad:
+            detail = (f"partition present; {len(complete)} of 24 hours ended, each with its usual rows "
+                      f"(compared with {against})") if complete else "no hour of the day has ended yet"
+            status = "pass"
+        else:
+            status = "fail"
+            listed = ", ".join(f"{_hhmm(h)} {n:,} rows" + (f" vs usual {u:,.0f}" if u is not None else "")
+                               for h, n, u in bad[:6])
+            detail = (f"{len(bad)} missing or near-empty hour(s) (< {th.hour_min_share:.0%} of {against}): "
+                      f"{listed}{' …' if len(bad) > 6 else ''}")
+        out.append(CheckResult("partition_completeness", table, status, ok_hours, len(complete), detail, facts))
+    return out
+
+
+_RELATIONS = {"clicks": "impressions", "saves": "impressions", "impressions": "requests"}
+_KEYS = {"impressions": "(request_id, item_id)", "requests": "request_id"}
+
+
+def _orphan_sample(ctx: CheckContext) -> dict[str, list[list[int | None]]]:
+    got = ctx.query("check_orphan_sample", [ctx.day - dt.timedelta(days=1), ctx.day], start_ms=ctx.start_ms,
+                    end_ms=ctx.join_end_ms, visible_ms=ctx.visible_ms, sample_size=ctx.thresholds.sample_size)
+    out: dict[str, list[list[int | None]]] = {}
+    for r in got:
+        key = [r["request_id"]] if r["item_id"] is None else [r["request_id"], r["item_id"]]
+        out.setdefault(r["relation"], []).append(key)
+    return out
+
+
+def check_join_integrity(ctx: CheckContext) -> list[CheckResult]:
+    """Share of clicks, saves and impressions whose parent event exists (≥ 99%)."""
+    th = ctx.thresholds
+    joins = ctx.join_rows()
+    sample = _orphan_sample(ctx) if any(r["orphans"] for r in joins.values()) else {}
+    out = []
+    for child, parent in _RELATIONS.items():
+        r = joins.get(child, {"n_rows": 0, "orphans": 0})
+        n, orphans = int(r["n_rows"]), int(r["orphans"] or 0)
+        rate = orphans / n if n else 0.0
+        keys = sample.get(child, [])
+        facts = {"parent": parent, "rows": n, "orphans": orphans, "orphan_rate": rate, "integrity": 1 - rate,
+                 "sample_keys": keys}
+        what = f"{child}→{parent}: {orphans:,} of {n:,} {child} have no {parent[:-1]} with the same {_KEYS[parent]}"
+        if keys:
+            what += "; e.g. " + ", ".join(str(tuple(k)) if len(k) > 1 else str(k[0]) for k in keys)
+        if 1 - rate < th.join_min:
+            status = "fail"
+        elif rate > th.orphan_warn_rate:
+            status = "warn"
+        else:
+            status = "pass"
+        detail = f"{what} (orphan rate {_pct(rate)}, integrity {_pct(1 - rate)}; required ≥ {th.join_min:.0%})"
+        out.append(CheckResult("join_integrity", child, status, rate, round(1 - th.join_min, 6), detail, facts))
+    return out
+
+
+def check_event_order(ctx: CheckContext) -> list[CheckResult]:
+    """Clicks and saves after their impression, impressions not before their request."""
+    th = ctx.thresholds
+    out = []
+    for child, parent in _RELATIONS.items():
+        r = ctx.join_rows().get(child, {"n_rows": 0, "orphans": 0, "before_parent": 0})
+        joined = int(r["n_rows"]) - int(r["orphans"] or 0)
+        early = int(r["before_parent"] or 0)
+        rate = early / joined if joined else 0.0
+        status = "fail" if rate > th.order_fail_rate else "warn" if early else "pass"
+        detail = (f"{early:,} of {joined:,} {child} are timestamped before their {parent[:-1]} "
+                  f"({_pct(rate)}; fails above {_pct(th.order_fail_rate)})")
+        out.append(CheckResult("event_order", child, status, rate, th.order_fail_rate, detail,
+                               {"parent": parent, "rows": joined, "before_parent": early}))
+    return out
+
+
+def check_bucket_consistency(ctx: CheckContext) -> list[CheckResult]:
+    """Every user is in one bucket per experiment (requests and impressions of the day)."""
+    got = ctx.query("check_bucket_consistency", [ctx.day], start_ms=ctx.start_ms, end_ms=ctx.end_ms,
+                    visible_ms=ctx.visible_ms)
+    if not got:
+        return [CheckResult("bucket_consistency", "requests", "pass", 0, 0, f"no users on {ctx.day}")]
+    out = []
+    for r in got:
+        mixed, users = int(r["mixed_users"] or 0), int(r["users"])
+        facts = {"experiment_id": r["experiment_id"], "users": users, "mixed_users": mixed,
+                 "example_user_id": r["example_user_id"]}
+        detail = f"experiment {r['experiment_id']}: {mixed:,} of {users:,} users appear in more than one bucket"
+        if mixed:
+            detail += f" (e.g. user_id {r['example_user_id']})"
+        out.append(CheckResult("bucket_consistency", "requests", "fail" if mixed else "pass", mixed, 0, detail, facts))
+    return out
+
+
+def check_unique_ids(ctx: CheckContext) -> list[CheckResult]:
+    """Event ids (schema.EVENT_ID; impressions by request and item) are unique; duplicates counted."""
+    got = ctx.query("check_duplicates", [ctx.day], start_ms=ctx.start_ms, end_ms=ctx.end_ms,
+                    visible_ms=ctx.visible_ms, sample_size=ctx.thresholds.sample_size)
+    total = {t: sum(int(r["n_rows"]) for r in hours.values()) for t, hours in ctx.profile().items()}
+    out = []
+    for table in EVENT_TABLES:
+        dups = [r for r in got if r["event_table"] == table]
+        extra = int(dups[0]["extra_rows"]) if dups else 0
+        keys = int(dups[0]["duplicated_keys"]) if dups else 0
+        sample = [[r["key1"]] if r["key2"] is None else [r["key1"], r["key2"]] for r in dups]
+        rate = extra / total[table] if total[table] else 0.0
+        id_name = "(request_id, item_id)" if table == "impressions" else "id"
+        detail = f"{extra:,} duplicate {table} rows ({keys:,} {id_name}s seen more than once, {_pct(rate)} of rows)"
+        if sample:
+            detail += "; e.g. " + ", ".join(str(tuple(k)) if len(k) > 1 else str(k[0]) for k in sample)
+        out.append(CheckResult("unique_ids", table, "fail" if extra else "pass", extra, 0, detail,
+                               {"duplicate_rows": extra, "duplicated_keys": keys, "rows": total[table],
+                                "duplicate_rate": rate, "sample_keys": sample}))
+    return out
+
+
+RANGE_RULES: dict[str, str] = {
+    "ingest_before_event": "ingest_ms < timestamp_ms",
+    "outside_partition": "timestamp_ms outside the partition's day",
+    "k_returned": "k_returned not in 0..k_requested (or k_requested < 1)",
+    "latency": "latency_ms negative or NaN",
+    "fallback_level": "fallback_level not in 0-3",
+    "status": "status not ok/error",
+    "position": "position < 1",
+    "source": "source not rec/search/browse/continue",
+}
+"""Column of ``check_row_rules`` → the rule it counts (values in range)."""
+
+
+def check_keys_not_null(ctx: CheckContext) -> list[CheckResult]:
+    """No null ids, user, session, time or bucket."""
+    out = []
+    for table in EVENT_TABLES:
+        r = ctx.row_rules().get(table, {"n_rows": 0, "null_keys": 0})
+        bad = int(r["null_keys"] or 0)
+        out.append(CheckResult("keys_not_null", table, "fail" if bad else "pass", bad, 0,
+                               f"{bad:,} of {int(r['n_rows']):,} {table} rows have a null key column",
+                               {"rows": int(r["n_rows"]), "null_key_rows": bad}))
+    return out
+
+
+def check_values_in_range(ctx: CheckContext) -> list[CheckResult]:
+    """Per-row value rules of :data:`RANGE_RULES` (position ≥ 1, k_returned ≤ k_requested, …)."""
+    out = []
+    for table in EVENT_TABLES:
+        r = ctx.row_rules().get(table, {"n_rows": 0})
+        broken = {rule: int(r.get(rule) or 0) for rule in RANGE_RULES}
+        broken = {k: v for k, v in broken.items() if v}
+        total = sum(broken.values())
+        detail = (f"{total:,} rule violations in {int(r['n_rows']):,} {table} rows: "
+                  + "; ".join(f"{RANGE_RULES[k]}: {v:,}" for k, v in broken.items())) if total else (
+            f"all {int(r['n_rows']):,} {table} rows within range")
+        out.append(CheckResult("values_in_range", table, "fail" if total else "pass", total, 0, detail,
+                               {"rows": int(r["n_rows"]), "violations": broken}))
+    return out
+
+
+def check_late_data(ctx: CheckContext) -> list[CheckResult]:
+    """Rows that landed after their day was rolled up, over the checked day and the days before."""
+    th = ctx.thresholds
+    days = [*ctx.days_back(th.late_lookback_days), ctx.day]
+    scan = scan_late_data(ctx.warehouse, ctx.engine, days)
+    total = sum(d.total_late_rows for d in scan.late)
+    facts = {"affected_dates": [d.isoformat() for d in scan.affected_dates],
+             "dates": [d.to_dict() for d in scan.late],
+             "not_rolled_up": [d.isoformat() for d in scan.not_rolled_up],
+             "days_scanned": [days[0].isoformat(), days[-1].isoformat()]}
+    if not scan.late:
+        status = "pass"
+        detail = f"no rows landed after the rollups of {days[0]} to {days[-1]}"
+    else:
+        status = "fail" if total else "warn"
+        parts = [f"{d.day}: {d.total_late_rows:,} rows ("
+                 + ", ".join(f"{t} {n:,}" for t, n in d.late_rows.items() if n)
+                 + f"; {len(d.files)} file(s) new or changed)" for d in scan.late]
+        first, last = min(scan.affected_dates), max(scan.affected_dates)
+        detail = (f"late data after the rollup: {'; '.join(parts)}; rebuild with "
+                  f"'expkit rollup --backfill --date {first} --to {last}'")
+    if scan.not_rolled_up:
+        detail += f"; never rolled up: {', '.join(d.isoformat() for d in scan.not_rolled_up)}"
+    return [CheckResult("late_data", "all", status, total, 0, detail, facts)]
+
+
+def check_rollup_freshness(ctx: CheckContext) -> list[CheckResult]:
+    """Rollups of the day exist and are newer than its newest raw data (per the manifest)."""
+    wh, day = ctx.warehouse, ctx.day
+    path = manifest_path(wh, day)
+    if not path.is_file():
+        return [CheckResult("rollup_freshness", "all", "fail", None, 0,
+                            f"no rollup of {day} (manifest {path} missing); run 'expkit rollup --date {day}'",
+                            {"manifest": False})]
+    manifest = json.loads(path.read_text())
+    built = int(manifest.get("built_at_ms") or 0)
+    missing = [n for n in ROLLUP_NAMES if not wh.rollup_files(n, [day])]
+    current = source_fingerprint(wh, day)
+    changes = file_changes(manifest.get("sources", {}), current)
+    newest_mtime = max((int(e[2]) for files in current.values() for e in files), default=0) * 1000
+    behind_min = max(0.0, (newest_mtime - built) / MINUTE_MS)
+    facts = {"built_at": ms_to_iso(built), "newest_event_file": ms_to_iso(newest_mtime) if newest_mtime else None,
+             "missing_rollups": missing, "changed_files": [f"{c.table}/{c.name} ({c.change})" for c in changes]}
+    problems = []
+    if missing:
+        problems.append(f"rollup table(s) {', '.join(missing)} missing")
+    if changes:
+        problems.append(f"{len(changes)} event file(s) changed since the build, e.g. {facts['changed_files'][0]}")
+    elif behind_min > 0:
+        problems.append(f"event files are {behind_min:.1f} min newer than the build")
+    if problems:
+        detail = f"rollups of {day} built {ms_to_iso(built)} are out of date: " + "; ".join(problems) + (
+            f"; run 'expkit rollup --backfill --date {day}'")
+        return [CheckResult("rollup_freshness", "all", "fail", len(changes) + len(missing), 0, detail, facts)]
+    n_files = sum(len(v) for v in current.values())
+    detail = (f"all {len(ROLLUP_NAMES)} rollups of {day} built {ms_to_iso(built)}, "
+              f"after the last change to its {n_files} event files")
+    return [CheckResult("rollup_freshness", "all", "pass", 0, 0, detail, facts)]
+
+
+@dataclass(frozen=True)
+class CheckDef:
+    """One check: its name, the cheapest cadence that runs it, what it verifies, and its code."""
+
+    name: str
+    cadence: str
+    description: str
+    run: Callable[[CheckContext], list[CheckResult]]
+
+
+CHECKS: tuple[CheckDef, ...] = (
+    CheckDef("staleness", "5m", "now − newest ingest per table ≤ 15 min", check_staleness),
+    CheckDef("event_delay", "5m", "p95 ingest delay of every hour ≤ 15 min, per table", check_event_delay),
+    CheckDef("partition_completeness", "5m", "partition present; every hour has its usual rows",
+             check_partition_completeness),
+    CheckDef("join_integrity", "5m", "clicks/saves→impressions, impressions→requests ≥ 99%", check_join_integrity),
+    CheckDef("event_order", "hourly", "a click or save comes after its impression", check_event_order),
+    CheckDef("bucket_consistency", "hourly", "a user stays in one bucket", check_bucket_consistency),
+    CheckDef("unique_ids", "hourly", "event ids are unique (duplicates counted)", check_unique_ids),
+    CheckDef("keys_not_null", "hourly", "key columns are never null", check_keys_not_null),
+    CheckDef("values_in_range", "hourly", "position ≥ 1, k_returned ≤ k_requested, latency ≥ 0, …",
+             check_values_in_range),
+    CheckDef("late_data", "hourly", "no rows landed after their day was rolled up", check_late_data),
+    CheckDef("rollup_freshness", "daily", "rollups exist and are newer than the day's raw data",
+             check_rollup_freshness),
+)
+"""Every check, in the order results are reported."""
+
+
+def checks_for(cadence: str) -> list[CheckDef]:
+    """The checks a cadence runs (its own and those of the faster cadences)."""
+    if cadence not in CADENCES:
+        raise ExpkitError(f"unknown cadence {cadence!r}; choose one of {list(CADENCES)}")
+    level = CADENCES.index(cadence)
+    return [c for c in CHECKS if CADENCES.index(c.cadence) <= level]
+
+
+def resolve_now(day: dt.date, now: dt.datetime | int | None, wall_ms: int | None = None) -> tuple[int, int]:
+    """``(now_ms, visible_ms)`` for checking ``day``: see the module docstring."""
+    start, end = day_bounds_ms(day)
+    if now is None:
+        wall = int(time.time() * 1000) if wall_ms is None else wall_ms
+        return (end, ALL_VISIBLE) if wall >= end else (wall, wall)
+    if isinstance(now, dt.datetime):
+        aware = now if now.tzinfo else now.replace(tzinfo=dt.timezone.utc)
+        now = int(aware.timestamp() * 1000)
+    return int(now), int(now)
+
+
+def run_checks(
+    warehouse: Warehouse | str,
+    day: dt.date | str,
+    now: dt.datetime | int | None = None,
+    cadence: str = "daily",
+    config: ExperimentConfig | None = None,
+    *,
+    thresholds: Thresholds | None = None,
+    engine: Engine | None = None,
+) -> list[CheckResult]:
+    """Run the checks of ``cadence`` for ``day`` and return their results (nothing is stored).
+
+    Args:
+        warehouse: warehouse folder (or :class:`~expkit.warehouse.Warehouse`).
+        day: the event date checked.
+        now: when the data is judged (datetime, naive = UTC, or epoch ms); default: the end of
+            ``day`` if it has ended, else the wall clock.
+        cadence: ``5m``, ``hourly`` or ``daily`` (all checks).
+        config: the experiment (its freshness SLO sets the delay and staleness limits).
+        thresholds: override every limit at once.
+        engine: an open engine to reuse (default: a DuckDB engine for this call).
+    """
+    from expkit.warehouse import parse_date
+
+    wh = warehouse if isinstance(warehouse, Warehouse) else Warehouse.open(warehouse)
+    day = parse_date(day)
+    selected = checks_for(cadence)
+    now_ms, visible_ms = resolve_now(day, now)
+    eng = engine or get_engine("duckdb")
+    ctx = CheckContext(wh, day, now_ms, visible_ms, thresholds or Thresholds.from_config(config), eng)
+    try:
+        return [result for check in selected for result in check.run(ctx)]
+    finally:
+        if engine is None:
+            eng.close()

@@ -1,0 +1,112 @@
+"""Subcommands ``expkit validate`` and ``expkit selftest`` (registered by :mod:`expkit.cli`)."""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import re
+from collections.abc import Callable
+from pathlib import Path
+
+from expkit.errors import ExpkitError
+from expkit.validation.results import CADENCES, CheckResult
+
+AddCommand = Callable[[str, Callable[[argparse.Namespace], int], str], argparse.ArgumentParser]
+
+
+def parse_now(value: str | None, day: dt.date) -> dt.datetime | None:
+    """``--now``: an ISO-8601 time (UTC unless it has an offset) or ``HH:MM`` on ``day``."""
+    if value is None:
+        return None
+    text = value.strip()
+    if re.fullmatch(r"\d{1,2}:\d{2}(:\d{2})?", text):
+        text = f"{day.isoformat()}T{text}"
+    try:
+        t = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise ExpkitError(
+            f"--now {value!r} is not a time; use ISO-8601 such as 2026-11-14T12:30:00Z, or HH:MM on --date"
+        ) from None
+    return t if t.tzinfo else t.replace(tzinfo=dt.timezone.utc)
+
+
+def format_checks(checks: list[CheckResult], width: int = 110) -> str:
+    """A plain-text table of check results, failures first."""
+    order = {"fail": 0, "warn": 1, "pass": 2}
+    lines = []
+    for c in sorted(checks, key=lambda c: order[c.status]):
+        value = "-" if c.value is None else (f"{c.value:.4g}" if isinstance(c.value, float) else f"{c.value:,}")
+        detail = c.detail if c.status != "pass" else c.detail[:width] + ("…" if len(c.detail) > width else "")
+        lines.append(f"{c.status.upper():4}  {c.name:22} {c.table:11} {value:>10} {c.threshold!s:>6}  {detail}")
+    return "\n".join(lines)
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    from expkit.cli import _date, _params_file
+    from expkit.config import load_experiment
+    from expkit.validation.api import validate
+    from expkit.warehouse import Warehouse
+
+    day = _date(args.date)
+    now = parse_now(args.now, day)
+    config = load_experiment(_params_file(args))
+    wh = Warehouse.open(args.warehouse)
+    run = validate(wh, day, now=now, cadence=args.cadence, config=config, record=not args.no_record)
+    if args.json:
+        doc = run.to_dict()
+        print(json.dumps({k: doc[k] for k in ("date", "cadence", "as_of", "checked_at", "status", "checks")},
+                         default=str))
+    else:
+        warns = sum(c.status == "warn" for c in run.checks)
+        print(f"{day} {args.cadence} validation of {wh.root} as of {run.to_dict()['as_of']}: "
+              f"{len(run.failed)} failed, {warns} warning(s), {len(run.checks) - len(run.failed) - warns} passed "
+              f"({run.seconds:.1f} s)")
+        print(format_checks(list(run.checks)))
+    return 1 if run.failed else 0
+
+
+def cmd_selftest(args: argparse.Namespace) -> int:
+    from expkit.cli import DEMO_END, _date, _params_file, _progress
+    from expkit.synth import INCIDENTS
+    from expkit.validation.selftest import SelftestOptions, run_selftest
+
+    incidents = tuple(args.incident) if args.incident else tuple(INCIDENTS)
+    options = SelftestOptions(
+        incidents=incidents, days=args.days, users=args.users, seed=args.seed,
+        end=_date(args.end) if args.end else DEMO_END, report=not args.no_report,
+        workdir=Path(args.workdir) if args.workdir else None, params_file=_params_file(args),
+    )
+    report = run_selftest(options, progress=_progress(args.quiet))
+    if args.json:
+        print(json.dumps(report.to_dict(), default=str))
+    else:
+        print(report.format_table())
+    return 0 if report.ok else 1
+
+
+def add_commands(add: AddCommand) -> None:
+    """Register ``validate`` and ``selftest`` with the ``expkit`` parser."""
+    p = add("validate", cmd_validate,
+            "data validation: freshness, completeness, join integrity, consistency, late data")
+    p.add_argument("--warehouse", default=None, help="warehouse folder (default $EXPKIT_WAREHOUSE or ./warehouse)")
+    p.add_argument("--date", required=True, help="event date to check, YYYY-MM-DD")
+    p.add_argument("--now", help="judge the data as of this time (ISO-8601, or HH:MM on --date); "
+                   "default: the end of a past date, else the current time")
+    p.add_argument("--cadence", default="daily", choices=list(CADENCES),
+                   help="check set: 5m (freshness, completeness, joins), hourly (+ consistency, late data), "
+                   "daily (+ rollup freshness; default)")
+    p.add_argument("--json", action="store_true", help="print the results as JSON (summary.json 'checks' shape)")
+    p.add_argument("--no-record", action="store_true", help="do not append the run to state/validation/")
+
+    p = add("selftest", cmd_selftest, "synthetic-day test: generate days with known truth and injected incidents, "
+            "run rollup, validation, alerts and the report, and compare with the truth")
+    p.add_argument("--incident", action="append", metavar="NAME",
+                   help="incident to inject (repeatable; NAME or NAME@HH:MM/MINUTES); default: all")
+    p.add_argument("--days", type=int, default=3, help="days to generate (default 3; the last has the incidents)")
+    p.add_argument("--users", type=int, default=4000, help="user population (default 4000)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--end", help="last day, YYYY-MM-DD (default: the demo's)")
+    p.add_argument("--workdir", help="keep the warehouses and reports in this folder (default: a temporary one)")
+    p.add_argument("--no-report", action="store_true", help="skip the daily HTML report (Papermill)")
+    p.add_argument("--json", action="store_true", help="print the results as JSON")

@@ -1,0 +1,34 @@
+"""Running the ``check_*`` SQL templates: which files back each table, and one call per template."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+
+from expkit.engines import Engine
+from expkit.schema import EVENT_TABLES
+from expkit.templates import TEMPLATES
+from expkit.warehouse import Warehouse
+
+Sources = dict[str, list[Path] | pa.Schema]
+
+
+def event_sources(wh: Warehouse, days: Iterable[dt.date], tables: Iterable[str] = EVENT_TABLES) -> Sources:
+    """Every event table → the Parquet files of ``days`` (an empty table of its schema when none)."""
+    days = list(days)
+    return {t: [f for d in days for f in wh.event_files(t, d)] or EVENT_TABLES[t] for t in tables}
+
+
+def run_template(engine: Engine, name: str, sources: Sources, **params: Any) -> pa.Table:
+    """Run template ``name`` with bound ``params`` over ``sources``; the whole (small) result."""
+    template = TEMPLATES[name]
+    return engine.query(template, template.bind(**params), sources).read_all()
+
+
+def rows(table: pa.Table) -> list[dict[str, Any]]:
+    """A small query result as a list of row mappings."""
+    return table.to_pylist()

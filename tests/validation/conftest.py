@@ -1,0 +1,38 @@
+"""Fixtures of the validation tests.
+
+* ``scenario``: one synthetic-day self-test (3 days, 4000 users, four incidents on the last
+  day), shared by the whole session: generation, rollups with the late files held back, the
+  late files landing, validation of every day, detection, backfill and a second backfill.
+* ``tiny``: a hand-made warehouse of a few rows per table, for exact per-check assertions.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import pytest
+from val_support import MIN, T0, TinyWarehouse
+
+from expkit.validation.selftest import SelftestOptions, SelftestReport, run_selftest
+
+SCENARIO_INCIDENTS = ("orphan_clicks", "duplicate_events", "stale_partition", "late_data")
+END = dt.date(2026, 11, 14)
+
+
+@pytest.fixture(scope="session")
+def scenario(tmp_path_factory: pytest.TempPathFactory) -> SelftestReport:
+    """The self-test run every scenario test reads (tiles and report left to their own tests)."""
+    options = SelftestOptions(incidents=SCENARIO_INCIDENTS, days=3, users=4000, seed=1, end=END,
+                              report=False, tiles=False, workdir=tmp_path_factory.mktemp("selftest"))
+    return run_selftest(options)
+
+
+@pytest.fixture
+def tiny(tmp_path: Path) -> TinyWarehouse:
+    """A hand-made warehouse with one healthy request (impressions, a click, a save, a play) on DAY."""
+    wh = TinyWarehouse(tmp_path / "wh")
+    wh.healthy_request(1, T0 + 60 * MIN)
+    wh.write("saves", [{"request_id": 1, "item_id": 2, "timestamp_ms": T0 + 61 * MIN}])
+    wh.write("plays", [{"timestamp_ms": T0 + 62 * MIN}])
+    return wh
