@@ -77,6 +77,11 @@ class Injector:
             return np.zeros(len(ts), dtype=bool)
         return self.inside(name, ts) & (self.rng(name).random(len(ts)) < rate)
 
+    def minutes_ms(self, name: str, lo_key: str, hi_key: str, n: int) -> np.ndarray:
+        """``n`` uniform durations in ms between two of the incident's minute parameters."""
+        lo, hi = self.param(name, lo_key), self.param(name, hi_key)
+        return self.rng(name).integers(int(lo * _MINUTE), int(hi * _MINUTE), n)
+
     def override(self, name: str, ts: np.ndarray, value: float, default: float):
         """``value`` inside the windows, ``default`` elsewhere (a scalar when inactive)."""
         if not self.active(name):
@@ -184,7 +189,7 @@ def _rows(spec: ChunkSpec, users: Users, day: LatentDay, real: RealizedDay
           ) -> dict[str, Rows]:
     """Logged rows of every table (healthy logging)."""
     k = spec.model.k
-    base = np.int64(((spec.ordinal << 12) | spec.block) << 31)
+    base = _id_base(spec)
     r = len(day.req_t)
     user_id = np.int64(users.first + 1) + np.arange(users.n, dtype=np.int64)
     req_id = base + np.arange(r, dtype=np.int64)
@@ -256,29 +261,98 @@ def _rows(spec: ChunkSpec, users: Users, day: LatentDay, real: RealizedDay
             "saves": saves, "plays": plays}
 
 
-def _orphans(spec: ChunkSpec, day: LatentDay, clicks: Rows, inj: Injector) -> Rows:
-    """Copies of some clicks pointing at an item their request never showed."""
-    name = "orphan_clicks"
-    src = clicks.take(inj.pick(name, clicks.cols["timestamp_ms"], inj.param(name, "orphan_rate")))
+@dataclass
+class _Chunk:
+    """The state a logging fault works on."""
+
+    spec: ChunkSpec
+    users: Users
+    day: LatentDay
+    rows: dict[str, Rows]
+    inj: Injector
+    keep_sess: np.ndarray
+
+
+def _lose_clicks(c: _Chunk, name: str) -> None:
+    """ctr_collapse: most clicks in the window are never logged (plays still happen)."""
+    clicks = c.rows["clicks"]
+    lost = c.inj.pick(name, clicks.cols["timestamp_ms"],
+                      1.0 - c.inj.param(name, "click_keep_share"))
+    c.inj.counts[name]["clicks_not_logged"] += int(lost.sum())
+    c.rows["clicks"] = clicks.take(~lost)
+
+
+def _add_orphans(c: _Chunk, name: str) -> None:
+    """orphan_clicks: copies of some clicks pointing at an item their request never showed."""
+    clicks = c.rows["clicks"]
+    src = clicks.take(c.inj.pick(name, clicks.cols["timestamp_ms"],
+                                 c.inj.param(name, "orphan_rate")))
     n = len(src)
     if n == 0:
-        return src
-    rng = inj.rng(name)
-    base = np.int64(((spec.ordinal << 12) | spec.block) << 31)
-    grid = day.items[src.cols["request_id"] - base]  # the request's candidate items (0-based)
-    item = rng.integers(0, spec.model.catalog_size, n)
+        return
+    rng, catalog_size = c.inj.rng(name), c.spec.model.catalog_size
+    base = _id_base(c.spec)
+    grid = c.day.items[src.cols["request_id"] - base]  # the request's candidate items
+    item = rng.integers(0, catalog_size, n)
     clash = (grid == item[:, None]).any(axis=1)
     while clash.any():
-        item[clash] = (item[clash] + 1) % spec.model.catalog_size
+        item[clash] = (item[clash] + 1) % catalog_size
         clash = (grid == item[:, None]).any(axis=1)
-    cols = dict(src.cols)
-    cols["item_id"] = item + 1
-    cols["click_id"] = base + len(day.click_cell) + np.arange(n, dtype=np.int64)
     jitter = rng.integers(1, 30_000, n)
-    cols["timestamp_ms"] = src.cols["timestamp_ms"] + jitter
-    cols["ingest_ms"] = src.cols["ingest_ms"] + jitter
-    inj.counts[name]["orphan_clicks"] += n
-    return Rows(cols, src.sess)
+    cols = dict(src.cols, item_id=item + 1,
+                click_id=base + len(c.day.click_cell) + np.arange(n, dtype=np.int64),
+                timestamp_ms=src.cols["timestamp_ms"] + jitter,
+                ingest_ms=src.cols["ingest_ms"] + jitter)
+    c.rows["clicks"] = clicks.append(Rows(cols, src.sess))
+    c.inj.counts[name]["orphan_clicks"] += n
+
+
+def _duplicate(c: _Chunk, name: str) -> None:
+    """duplicate_events: some rows delivered twice (same ids, re-ingested a bit later)."""
+    for table in INCIDENTS[name].tables:
+        t = c.rows[table]
+        dup = t.take(c.inj.pick(name, t.cols["timestamp_ms"], c.inj.param(name, "duplicate_rate")))
+        if len(dup):
+            dup.cols["ingest_ms"] = dup.cols["ingest_ms"] + c.inj.rng(name).integers(
+                1_000, 10 * _MINUTE, len(dup))
+            c.rows[table] = t.append(dup)
+            c.inj.counts[name][table] += len(dup)
+
+
+def _delay(c: _Chunk, name: str) -> None:
+    """stale_partition: one table's rows in the window land much later than usual."""
+    table = str(INCIDENTS[name].params["table"])
+    t = c.rows[table]
+    late = c.inj.inside(name, t.cols["timestamp_ms"])
+    ingest = t.cols["ingest_ms"].copy()
+    ingest[late] = t.cols["timestamp_ms"][late] + c.inj.minutes_ms(
+        name, "delay_min_minutes", "delay_max_minutes", int(late.sum()))
+    t.cols["ingest_ms"] = ingest
+    c.inj.counts[name][table] += int(late.sum())
+
+
+def _drop_sessions(c: _Chunk, name: str) -> None:
+    """traffic_imbalance: a fixed share of non-control users lose their sessions."""
+    user_rng = rng_for(c.spec.seed, STREAM_INCIDENT, _INCIDENT_CODE[name], c.spec.block)
+    lost_user = (c.users.bucket != c.spec.control_code) & (
+        user_rng.random(c.users.n) < c.inj.param(name, "dropped_user_share"))
+    drop = c.inj.inside(name, c.day.sess_start) & lost_user[c.day.sess_user]
+    c.keep_sess &= ~drop
+    c.inj.counts[name]["sessions_dropped"] += int(drop.sum())
+    c.inj.counts[name]["users_affected"] += int(np.unique(c.day.sess_user[drop]).size)
+    for table, t in c.rows.items():
+        c.rows[table] = t.take(c.keep_sess[t.sess])
+
+
+# Faults in how events are logged, applied in this order after the service has acted.
+_LOGGING_FAULTS = {"ctr_collapse": _lose_clicks, "orphan_clicks": _add_orphans,
+                   "duplicate_events": _duplicate, "stale_partition": _delay,
+                   "traffic_imbalance": _drop_sessions}
+
+
+def _id_base(spec: ChunkSpec) -> np.int64:
+    """Ids are (date ordinal, block, local index) packed into 20 + 12 + 31 bits."""
+    return np.int64(((spec.ordinal << 12) | spec.block) << 31)
 
 
 def build_chunk(spec: ChunkSpec) -> ChunkResult:
@@ -291,71 +365,31 @@ def build_chunk(spec: ChunkSpec) -> ChunkResult:
     inj = Injector(spec.seed, spec.ordinal, spec.block, spec.day_start_ms, spec.windows)
     ov = _request_overrides(m, day, inj)
     real = realize(m, users, day, ov)
-    rows = _rows(spec, users, day, real)
     _count_request_effects(inj, day, real, ov)
+    c = _Chunk(spec, users, day, _rows(spec, users, day, real), inj,
+               np.ones(len(day.sess_start), dtype=bool))
+    for name, fault in _LOGGING_FAULTS.items():
+        if inj.active(name):
+            fault(c, name)
 
-    if inj.active("ctr_collapse"):
-        name = "ctr_collapse"
-        lost = inj.pick(name, rows["clicks"].cols["timestamp_ms"],
-                        1.0 - inj.param(name, "click_keep_share"))
-        inj.counts[name]["clicks_not_logged"] += int(lost.sum())
-        rows["clicks"] = rows["clicks"].take(~lost)
-    if inj.active("orphan_clicks"):
-        rows["clicks"] = rows["clicks"].append(_orphans(spec, day, rows["clicks"], inj))
-    if inj.active("duplicate_events"):
-        name = "duplicate_events"
-        for table in INCIDENTS[name].tables:
-            t = rows[table]
-            dup = t.take(inj.pick(name, t.cols["timestamp_ms"], inj.param(name, "duplicate_rate")))
-            if len(dup):
-                dup.cols["ingest_ms"] = dup.cols["ingest_ms"] + inj.rng(name).integers(
-                    1_000, 10 * _MINUTE, len(dup))
-                rows[table] = t.append(dup)
-                inj.counts[name][table] += len(dup)
-    if inj.active("stale_partition"):
-        name = "stale_partition"
-        table = str(INCIDENTS[name].params["table"])
-        t = rows[table]
-        late = inj.inside(name, t.cols["timestamp_ms"])
-        lo, hi = inj.param(name, "delay_min_minutes"), inj.param(name, "delay_max_minutes")
-        delay = inj.rng(name).integers(int(lo * _MINUTE), int(hi * _MINUTE), int(late.sum()))
-        t.cols["ingest_ms"] = t.cols["ingest_ms"].copy()
-        t.cols["ingest_ms"][late] = t.cols["timestamp_ms"][late] + delay
-        inj.counts[name][table] += int(late.sum())
-    keep_sess = np.ones(len(day.sess_start), dtype=bool)
-    if inj.active("traffic_imbalance"):
-        name = "traffic_imbalance"
-        user_rng = rng_for(spec.seed, STREAM_INCIDENT, _INCIDENT_CODE[name], spec.block)
-        lost_user = (users.bucket != spec.control_code) & (
-            user_rng.random(users.n) < inj.param(name, "dropped_user_share"))
-        drop = inj.inside(name, day.sess_start) & lost_user[day.sess_user]
-        keep_sess = ~drop
-        inj.counts[name]["sessions_dropped"] += int(drop.sum())
-        inj.counts[name]["users_affected"] += int(np.unique(day.sess_user[drop]).size)
-        for table in rows:
-            rows[table] = rows[table].take(keep_sess[rows[table].sess])
-    late_sess = None
-    if inj.active("late_data"):
-        name = "late_data"
-        late_sess = inj.pick(name, day.sess_start, inj.param(name, "late_share"))
-
+    # late_data: whole sessions of the window land after the day was closed.
+    late_sess = inj.pick("late_data", day.sess_start, inj.param("late_data", "late_share")) \
+        if inj.active("late_data") else None
     dictionaries = _dictionaries(spec)
     tables, late_tables = {}, {}
-    for table, t in rows.items():
-        if late_sess is not None:
+    for table, t in c.rows.items():
+        if late_sess is not None and late_sess[t.sess].any():
             is_late = late_sess[t.sess]
-            if is_late.any():
-                lt = t.take(is_late)
-                lo = inj.param("late_data", "ingest_after_day_end_min_minutes")
-                hi = inj.param("late_data", "ingest_after_day_end_max_minutes")
-                lt.cols["ingest_ms"] = spec.day_start_ms + DAY_MS + inj.rng("late_data").integers(
-                    int(lo * _MINUTE), int(hi * _MINUTE), len(lt))
-                late_tables[table] = to_arrow(table, lt, dictionaries)
-                inj.counts["late_data"][table] += len(lt)
-                t = t.take(~is_late)
+            lt = t.take(is_late)
+            lt.cols["ingest_ms"] = spec.day_start_ms + DAY_MS + inj.minutes_ms(
+                "late_data", "ingest_after_day_end_min_minutes",
+                "ingest_after_day_end_max_minutes", len(lt))
+            late_tables[table] = to_arrow(table, lt, dictionaries)
+            inj.counts["late_data"][table] += len(lt)
+            t = t.take(~is_late)
         tables[table] = to_arrow(table, t, dictionaries)
 
-    ok_req = keep_sess[day.req_sess] & ~day.sess_shadow[day.req_sess]
+    ok_req = c.keep_sess[day.req_sess] & ~day.sess_shadow[day.req_sess]
     exposed = np.zeros(users.n, dtype=bool)
     exposed[day.req_user[ok_req]] = True
     return ChunkResult(tables, late_tables, exposed, users.bucket, inj.counts)
