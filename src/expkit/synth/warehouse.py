@@ -170,13 +170,13 @@ class _ChunkSummary:
     counts: dict[str, Counter]
 
 
-def _chunk_job(spec: ChunkSpec, stage: Path) -> _ChunkSummary:
+def _chunk_job(spec: ChunkSpec, staging: Path, date: str) -> _ChunkSummary:
     """Build one chunk and write its files into the day's staging folders."""
     res = build_chunk(spec)
     rows, late_rows = Counter(), Counter()
     for kind, tables in (("part", res.tables), ("part-late", res.late)):
         for t, table in tables.items():
-            folder = Path(str(stage).format(table=t))
+            folder = staging / t / f"event_date={date}"
             folder.mkdir(parents=True, exist_ok=True)
             _write(table, folder / f"{kind}-{spec.block:05d}.parquet", t)
             rows[t] += table.num_rows
@@ -282,7 +282,7 @@ def generate(out: Path | str, days: int, end: dt.date | str, users: int = 20_000
         spec = ChunkSpec(model, catalog, cfg.seed, day.toordinal(), b, n, alloc_cum,
                          day_start_ms(day), cfg.experiment_id, arms, mult,
                          arms.index(cfg.control), cfg.shadow_share, windows)
-        return pool.submit(_chunk_job, spec, staging / "{table}" / f"event_date={day}")
+        return pool.submit(_chunk_job, spec, staging, day.isoformat())
 
     # Chunks are built and written by a small pool (numpy and Parquet release the GIL);
     # results are consumed in order, and a day is moved into place once all its blocks are.
