@@ -426,15 +426,14 @@ def realize(model: Model, users: Users, day: LatentDay, ov: RequestOverrides) ->
     imp_t = day.req_t + np.ceil(latency).astype(np.int64)
 
     r = len(k_ret)
+    imp_req = np.repeat(np.arange(r, dtype=np.int64), k_ret)
     if r and k_ret.min() == k:
-        imp_req = np.repeat(np.arange(r, dtype=np.int64), k)
         imp_pos = np.tile(np.arange(1, k + 1, dtype=np.int32), r)
         imp_item = day.items.reshape(-1)
     else:
-        cells = np.flatnonzero((np.arange(k) < k_ret[:, None]).reshape(-1))
-        imp_req = cells // k
-        imp_pos = (cells % k + 1).astype(np.int32)
-        imp_item = day.items.reshape(-1)[cells]
+        returned = np.arange(k) < k_ret[:, None]
+        imp_pos = np.broadcast_to(np.arange(1, k + 1, dtype=np.int32), (r, k))[returned]
+        imp_item = day.items[returned]
 
     day_end = day.day_start_ms + DAY_MS
 
