@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 
+import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -131,3 +132,12 @@ def test_interrupted_run_leaves_no_partial_partition(tmp_path, monkeypatch) -> N
         assert [p.name for p in (out / "events" / table).iterdir()] == ["event_date=2026-11-13"]
     assert not (out / "truth.json").exists()
     assert not list((out / "events").rglob("*.tmp"))
+
+
+def test_users_do_not_depend_on_warehouse_size() -> None:
+    from expkit.synth.model import Model, make_users
+
+    cum = np.array([0.5, 1.0])
+    small, large = (make_users(Model(), 3, 0, n, cum) for n in (100, 5000))
+    for field in ("bucket", "cohort", "activity", "p_click", "other_rate"):
+        assert np.array_equal(getattr(small, field), getattr(large, field)[:100]), field

@@ -179,19 +179,25 @@ def make_users(model: Model, seed: int, block: int, n: int, allocation_cum: np.n
     """Draw the users of a block. Arms come from one uniform per user against the cumulative
     planned allocation, so a user's arm is stable across days and runs."""
     rng = rng_for(seed, STREAM_USERS, block)
-    u_bucket = rng.random(n)
-    cohort = _categorical(rng, model.cohort_share, n)
-    region = _categorical(rng, model.region_share, n)
-    client = _categorical(rng, model.client_share, n)
+    # Draw a full block and keep the first n: a user's attributes do not depend on how many
+    # users the warehouse has.
+    full = BLOCK_USERS
+    u_bucket = rng.random(full)
+    cohort = _categorical(rng, model.cohort_share, full)
+    region = _categorical(rng, model.region_share, full)
+    client = _categorical(rng, model.client_share, full)
     shape = model.activity_shape
-    activity = rng.gamma(shape, 1.0, n) * (np.asarray(model.cohort_sessions)[cohort] / shape)
-    engagement = np.asarray(model.cohort_engagement)[cohort]
+    activity = rng.gamma(shape, 1.0, full) * (np.asarray(model.cohort_sessions)[cohort] / shape)
     kappa = model.propensity_concentration
+    engagement = np.asarray(model.cohort_engagement)[cohort]
     p_click = rng.beta(*beta_params(model.click_mean * engagement, kappa))
     p_save = rng.beta(*beta_params(model.save_mean * engagement, kappa))
-    p_play = rng.beta(*model.play_after_click, n)
+    p_play = rng.beta(*model.play_after_click, full)
     oshape = model.other_plays_shape
-    other_rate = rng.gamma(oshape, model.other_plays_mean / oshape, n)
+    other_rate = rng.gamma(oshape, model.other_plays_mean / oshape, full)
+    u_bucket, cohort, region, client, activity, p_click, p_save, p_play, other_rate = (
+        a[:n] for a in (u_bucket, cohort, region, client, activity, p_click, p_save, p_play,
+                        other_rate))
     if force_bucket is None:
         bucket = np.searchsorted(allocation_cum, u_bucket, side="right").astype(np.int8)
         bucket = np.minimum(bucket, len(allocation_cum) - 1).astype(np.int8)
@@ -270,8 +276,8 @@ def _slates(rng: np.random.Generator, lookup: np.ndarray, n_items: int, n_rows: 
     """(n_rows, k) distinct item indices per request, most popular first.
 
     Position j draws from the j-th of k equal-mass popularity strata, so items are
-    non-decreasing along a row and impressions as a whole follow the popularity law exactly;
-    an item straddling two strata may repeat, and is then pushed to the next item.
+    non-decreasing along a row and impressions as a whole follow the popularity law (up to
+    the rare item that straddles two strata and repeats: it is pushed to the next item).
     """
     # Drawn position-major (k, n_rows): the column-wise pass runs over contiguous rows.
     u = (rng.random((k, n_rows), dtype=np.float32)
