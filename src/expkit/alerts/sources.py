@@ -236,18 +236,20 @@ class WarehouseSource:
             if not self.wh.rollup_files(STATS_ROLLUP, [day]):
                 continue
             params = self._tile_params(day)
-            for m in OUTCOME_METRICS:
+            stats = {m: ratio_stats(params, m, window="24h", day=day) for m in OUTCOME_METRICS
+                     if m in wanted or (m == "session_depth" and {"allocation_deviation", "srm_pvalue"} & wanted)}
+            for m, frame in stats.items():
                 if m in wanted:
-                    est = estimate_frame(ratio_stats(params, m, window="24h", day=day))
+                    est = estimate_frame(frame)
                     for row in est[est["sum_den"] > 0].itertuples(index=False):
                         out.append(make_sample(m, t, float(row.estimate), bucket=str(row.bucket), **self._exp))
-            if {"allocation_deviation", "srm_pvalue"} & wanted:
-                out += self._allocation(params, day, t, wanted)
+            if "session_depth" in stats:
+                out += self._allocation(stats["session_depth"], t, wanted)
         return [s for s in out if math.isfinite(s.value)]
 
-    def _allocation(self, params: TileParams, day: dt.date, t: int, wanted: set[str]) -> list[Sample]:
+    def _allocation(self, session_depth: pd.DataFrame, t: int, wanted: set[str]) -> list[Sample]:
         # Users exposed that day per arm: every exposed user is a unit of session_depth.
-        users = ratio_stats(params, "session_depth", window="24h", day=day).set_index("bucket")["n"]
+        users = session_depth.set_index("bucket")["n"]
         arms = list(self.config.buckets)
         counts = np.asarray([float(users.get(a, 0)) for a in arms])
         if counts.sum() <= 0:

@@ -1,0 +1,153 @@
+"""Shared fixtures of the alert tests: synthetic warehouses (built once per session), a fresh
+state folder over them, and a real local HTTP server standing in for a webhook receiver."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import shutil
+import threading
+import time
+from collections import deque
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from expkit.config import ExperimentConfig, load_experiment
+from expkit.rollup import build_range
+from expkit.synth import generate
+
+ROOT = Path(__file__).resolve().parents[2]
+PARAMS = ROOT / "params" / "experiment.yaml"
+RULES = ROOT / "params" / "alerts.yaml"
+END = dt.date(2026, 11, 14)
+INCIDENTS = ["latency_spike", "error_burst", "cache_failure", "coverage_drop", "stale_partition",
+             "traffic_imbalance", "ctr_collapse"]
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Keep every alert test on one xdist worker, so each warehouse is built once."""
+    here = Path(__file__).parent
+    for item in items:
+        if here in Path(str(item.fspath)).parents:
+            item.add_marker(pytest.mark.xdist_group("alerts"))
+
+
+@pytest.fixture(scope="session")
+def config() -> ExperimentConfig:
+    return load_experiment(PARAMS)
+
+
+def _build(root: Path, config: ExperimentConfig, days: int, users: int, seed: int, incidents: list[str]) -> Path:
+    generate(root, days=days, end=END, users=users, seed=seed, incidents=incidents,
+             experiment_id=config.experiment_id, buckets=config.buckets, control=config.control)
+    build_range(root, END - dt.timedelta(days=days - 1), END, config)
+    return root
+
+
+@pytest.fixture(scope="session")
+def incident_wh(tmp_path_factory: pytest.TempPathFactory, config: ExperimentConfig) -> Path:
+    """Three days, 4000 users; the last day (and, for ctr_collapse, the one before) has the
+    seven incidents that map to alert rules, at their default times."""
+    return _build(tmp_path_factory.mktemp("incidents") / "wh", config, 3, 4000, 7, INCIDENTS)
+
+
+@pytest.fixture(scope="session")
+def truth(incident_wh: Path) -> dict[str, Any]:
+    return json.loads((incident_wh / "truth.json").read_text())
+
+
+@pytest.fixture(scope="session")
+def clean_week(tmp_path_factory: pytest.TempPathFactory, config: ExperimentConfig) -> Path:
+    """Seven healthy days, 3000 users."""
+    return _build(tmp_path_factory.mktemp("clean") / "wh", config, 7, 3000, 5, [])
+
+
+def fresh_state(source: Path, dest: Path) -> Path:
+    """A warehouse sharing ``source``'s events and rollups, with its own (empty) alert state."""
+    dest.mkdir(parents=True)
+    for name in ("events", "rollups"):
+        (dest / name).symlink_to(source / name, target_is_directory=True)
+    shutil.copytree(source / "state" / "rollups", dest / "state" / "rollups")
+    shutil.copy(source / "truth.json", dest / "truth.json")
+    return dest
+
+
+@pytest.fixture
+def fresh_wh(incident_wh: Path, tmp_path: Path) -> Path:
+    return fresh_state(incident_wh, tmp_path / "wh")
+
+
+def write_rules(path: Path, webhook_url: str | None = None, **notify: Any) -> Path:
+    """A copy of params/alerts.yaml whose webhook points at ``webhook_url`` (none if None)."""
+    doc = yaml.safe_load(RULES.read_text())
+    doc["notify"]["webhooks"] = [] if webhook_url is None else [
+        {"name": "test", "url": webhook_url, "timeout": "2s", "retries": 2, "backoff": "10ms"}]
+    doc["notify"].update(notify)
+    path.write_text(yaml.safe_dump(doc, sort_keys=False))
+    return path
+
+
+@dataclass
+class Receiver:
+    """A webhook receiver on 127.0.0.1: records every POST; answers from ``script`` (status
+    codes, or ``("sleep", seconds)``), else 200. ``hold_at`` (1-based) makes that request wait
+    until ``release`` is set."""
+
+    url: str = ""
+    received: list[dict[str, Any]] = field(default_factory=list)
+    headers: list[dict[str, str]] = field(default_factory=list)
+    script: deque = field(default_factory=deque)
+    hold_at: int | None = None
+    holding: threading.Event = field(default_factory=threading.Event)
+    release: threading.Event = field(default_factory=threading.Event)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def ids(self) -> list[str]:
+        return [h.get("X-Expkit-Notification-Id", "") for h in self.headers]
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    rec = Receiver()
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # noqa: N802 - http.server's name
+            body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+            with rec.lock:
+                rec.received.append(body)
+                rec.headers.append(dict(self.headers))
+                n = len(rec.received)
+                action = rec.script.popleft() if rec.script else 200
+            if rec.hold_at == n:
+                rec.holding.set()
+                rec.release.wait(30)
+            if isinstance(action, tuple):
+                time.sleep(action[1])
+                action = 200
+            try:
+                self.send_response(action)
+                self.end_headers()
+                self.wfile.write(b"{}")
+            except (BrokenPipeError, ConnectionResetError):
+                pass
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
+    rec.url = f"http://127.0.0.1:{server.server_address[1]}/alerts"
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield rec
+    finally:
+        rec.release.set()
+        server.shutdown()
+        server.server_close()
