@@ -12,6 +12,7 @@ filters; values are bound parameters, identifiers come from :mod:`expkit.schema`
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Mapping, Sequence
 
 import numpy as np
@@ -20,8 +21,8 @@ import pandas as pd
 from expkit.errors import ExpkitError
 from expkit.histogram import bucket_value
 from expkit.readers import connect
-from expkit.schema import REQUEST_SLICES
-from expkit.warehouse import DAY_MS, Warehouse
+from expkit.schema import EVENT_TABLES, REQUEST_SLICES
+from expkit.warehouse import BIN_MS, DAY_MS, Warehouse
 
 COUNT_COLUMNS = (
     "requests", "covered", "k_returned", "k_requested", "errors", "cache_hits",
@@ -109,6 +110,15 @@ def health_counts(
     return add_rates(df)
 
 
+def _quantile_columns() -> str:
+    """SQL for :data:`QUANTILES` over histogram rows with running ``cum`` and total ``tot``
+    (the order statistic of rank ``ceil(q N)``, numpy's ``inverted_cdf``)."""
+    return ", ".join(
+        f"min(CASE WHEN cum >= greatest(ceil({q} * tot), 1) THEN idx END) AS {name}"
+        for name, q in QUANTILES.items()
+    )
+
+
 def latency_quantiles(
     wh: Warehouse,
     start_ms: int,
@@ -150,10 +160,7 @@ def latency_quantiles(
     cols = ["bin_ms", "slice_value", "cache", "n", *QUANTILES]
     if not files:
         return pd.DataFrame(columns=cols)
-    quant_sql = ", ".join(
-        f"min(CASE WHEN cum >= greatest(ceil({q} * tot), 1) THEN idx END) AS {name}"
-        for name, q in QUANTILES.items()
-    )
+    quant_sql = _quantile_columns()
     sql = f"""
         WITH h AS (
             SELECT {group_bin} AS bin_ms, {sv} AS slice_value, cache_hit, idx, sum(n) AS n
@@ -186,6 +193,221 @@ def latency_quantiles(
     return df
 
 
+def _bound(sql: str, params: Mapping[str, object]) -> dict[str, object]:
+    """The parameters ``sql`` uses (DuckDB rejects unused ones)."""
+    return {k: v for k, v in params.items() if re.search(rf"\${k}\b", sql)}
+
+
+def hist_quantiles(hist: pd.DataFrame, keys: Sequence[str]) -> pd.DataFrame:
+    """:data:`QUANTILES` and counts of log-scale histograms given as rows ``keys…, idx, n``.
+
+    Rows may come in any order and repeat a bucket (they merge by adding counts). The order
+    statistic of rank ``ceil(q N)`` (numpy's ``inverted_cdf``) is found with one sort and one
+    cumulative sum in numpy, much faster than a SQL window over the same rows. Returns one row
+    per key combination, sorted by the keys.
+    """
+    keys = list(keys)
+    if hist.empty:
+        return pd.DataFrame(columns=[*keys, "n", *QUANTILES])
+    codes = [pd.factorize(hist[k], sort=True)[0] for k in keys]
+    idx = hist["idx"].to_numpy()
+    order = np.lexsort([idx, *reversed(codes)])
+    idx = idx[order]
+    n = hist["n"].to_numpy(dtype=float)[order]
+    sorted_codes = [c[order] for c in codes]
+    change = np.zeros(len(idx), bool)
+    change[0] = True
+    for c in sorted_codes:
+        change[1:] |= c[1:] != c[:-1]
+    starts = np.flatnonzero(change)
+    cum = np.cumsum(n)
+    before = np.r_[0.0, cum[starts[1:] - 1]]
+    total = np.add.reduceat(n, starts)
+    out = hist.iloc[order[starts]][keys].reset_index(drop=True)
+    out["n"] = total.astype(np.int64)
+    for name, q in QUANTILES.items():
+        rank = np.maximum(np.ceil(q * total), 1)
+        # the running count over all groups is nondecreasing: the first bucket reaching the
+        # group's start plus the rank lies inside the group
+        pos = np.searchsorted(cum, before + rank, side="left")
+        out[name] = bucket_value(idx[np.minimum(pos, len(idx) - 1)])
+    return out
+
+
+def ingest_quantiles(
+    wh: Warehouse,
+    start_ms: int,
+    end_ms: int,
+    per_bin: bool = True,
+    bin_ms: int | None = None,
+    as_of_ms: int | None = None,
+) -> pd.DataFrame:
+    """Ingest delay (``ingest_ms - timestamp_ms``, ms) per event table from merged histograms.
+
+    Columns: ``bin_ms`` (when ``per_bin``; bins of ``bin_ms`` ms, default 5 minutes, by event
+    time), ``event_table``, ``n`` (rows), ``p50``, ``p95``, ``p99`` (within 1%, as latency),
+    ``max_delay_ms``, ``max_ingest_ms`` and ``newest_ingest_ms``: the newest ingest time not
+    after ``as_of_ms`` (the report time; the rollup keeps the newest ingest per bin and delay
+    bucket, so rows that landed after ``as_of_ms`` are left out at that grain).
+    """
+    files = wh.rollup_files("ingest_bins", days_between(start_ms, end_ms))
+    keys = (["bin_ms"] if per_bin else []) + ["event_table"]
+    cols = [*keys, "n", *QUANTILES, "max_delay_ms", "max_ingest_ms", "newest_ingest_ms"]
+    if not files:
+        return pd.DataFrame(columns=cols)
+    params: dict = {"lo": start_ms, "hi": end_ms, "asof": int(as_of_ms if as_of_ms is not None else 2**62)}
+    group_bin = "bin_ms - (bin_ms % $g)" if per_bin else "0"
+    params["g"] = int(bin_ms or BIN_MS) if per_bin else 0
+    native = per_bin and params["g"] == BIN_MS
+    params["tables"] = list(EVENT_TABLES)
+    # integer table codes (strings would cost more than the quantiles); rows are already
+    # one per bucket at the rollup's 5-minute grain, so only coarser grains aggregate
+    code = "list_position($tables, event_table)"
+    hist_sql = (
+        f"SELECT bin_ms, {code} AS code, idx, n FROM t WHERE bin_ms >= $lo AND bin_ms < $hi" if native else
+        f"SELECT {group_bin} AS bin_ms, {code} AS code, idx, sum(n) AS n FROM t "
+        "WHERE bin_ms >= $lo AND bin_ms < $hi GROUP BY 1, 2, 3"
+    )
+    con = connect()
+    try:
+        con.execute("SET enable_progress_bar = false")
+        con.register("t", con.read_parquet([str(f) for f in files], union_by_name=True))
+        extremes_sql = (
+            f"SELECT {group_bin} AS bin_ms, {code} AS code, max(max_delay_ms) AS max_delay_ms, "
+            "max(max_ingest_ms) AS max_ingest_ms, "
+            "max(CASE WHEN max_ingest_ms <= $asof THEN max_ingest_ms END) AS newest_ingest_ms "
+            "FROM t WHERE bin_ms >= $lo AND bin_ms < $hi GROUP BY 1, 2"
+        )
+        hist = pd.DataFrame(con.execute(hist_sql, _bound(hist_sql, params)).fetchnumpy())
+        extremes = pd.DataFrame(con.execute(extremes_sql, _bound(extremes_sql, params)).fetchnumpy())
+    finally:
+        con.close()
+    if hist.empty:
+        return pd.DataFrame(columns=cols)
+    out = hist_quantiles(hist, ["bin_ms", "code"]).merge(extremes, on=["bin_ms", "code"])
+    out.insert(1, "event_table", np.asarray(list(EVENT_TABLES), dtype=object)[out.pop("code").to_numpy() - 1])
+    return out[cols]
+
+
+def error_counts(
+    wh: Warehouse,
+    start_ms: int,
+    end_ms: int,
+    slice_: str | None = None,
+    filters: Mapping[str, Sequence[str]] | None = None,
+    experiment_id: str | None = None,
+    per_bin: bool = True,
+) -> pd.DataFrame:
+    """Failed requests per bin (or for the whole range), slice value, component and severity.
+
+    Columns: ``bin_ms`` (when ``per_bin``), ``slice_value``, ``error_component``,
+    ``error_severity``, ``errors``. Divide by :func:`health_counts` ``requests`` for rates.
+    """
+    slice_ = _check_slice(slice_, REQUEST_SLICES)
+    where, params = _filter_sql(filters or {}, REQUEST_SLICES)
+    params.update({"lo": start_ms, "hi": end_ms})
+    if experiment_id:
+        where += " AND experiment_id = $e"
+        params["e"] = experiment_id
+    cols = (["bin_ms"] if per_bin else []) + ["slice_value", "error_component", "error_severity", "errors"]
+    files = wh.rollup_files("error_bins", days_between(start_ms, end_ms))
+    if not files:
+        return pd.DataFrame(columns=cols)
+    sv = slice_ if slice_ else "'all'"
+    keys = (["bin_ms"] if per_bin else []) + [f"{sv} AS slice_value", "error_component", "error_severity"]
+    groups = ", ".join(str(i + 1) for i in range(len(keys)))
+    sql = (
+        f"SELECT {', '.join(keys)}, CAST(sum(errors) AS BIGINT) AS errors FROM t "
+        f"WHERE bin_ms >= $lo AND bin_ms < $hi{where} GROUP BY {groups} ORDER BY {groups}"
+    )
+    con = connect()
+    try:
+        con.register("t", con.read_parquet([str(f) for f in files], union_by_name=True))
+        return con.execute(sql, params).df()[cols]
+    finally:
+        con.close()
+
+
+def engagement_counts(
+    wh: Warehouse,
+    start_ms: int,
+    end_ms: int,
+    buckets: Sequence[str] | None = None,
+    experiment_id: str | None = None,
+    per_bin: bool = True,
+    bin_ms: int | None = None,
+) -> pd.DataFrame:
+    """Impressions, clicks and saves per bin, arm and fallback level of the serving request.
+
+    Columns: ``bin_ms`` (when ``per_bin``; bins of ``bin_ms`` ms, default 5 minutes), ``bucket``,
+    ``fallback_level`` (-1: impressions whose request was not logged), ``impressions``,
+    ``clicks``, ``saves``. The rollup is kept per arm only: other slices and filters do not apply.
+    """
+    params: dict = {"lo": start_ms, "hi": end_ms}
+    where = ""
+    if buckets:
+        where += " AND list_contains($b, bucket)"
+        params["b"] = [str(b) for b in buckets]
+    if experiment_id:
+        where += " AND experiment_id = $e"
+        params["e"] = experiment_id
+    group_bin = "bin_ms - (bin_ms % $g)" if per_bin else "0"
+    if per_bin:
+        params["g"] = int(bin_ms or 300_000)
+    cols = (["bin_ms"] if per_bin else []) + ["bucket", "fallback_level", "impressions", "clicks", "saves"]
+    files = wh.rollup_files("engagement_bins", days_between(start_ms, end_ms))
+    if not files:
+        return pd.DataFrame(columns=cols)
+    sql = (
+        f"SELECT {group_bin} AS bin_ms, bucket, fallback_level, CAST(sum(impressions) AS BIGINT) AS impressions, "
+        "CAST(sum(clicks) AS BIGINT) AS clicks, CAST(sum(saves) AS BIGINT) AS saves FROM t "
+        f"WHERE bin_ms >= $lo AND bin_ms < $hi{where} GROUP BY 1, 2, 3 ORDER BY 1, 2, 3"
+    )
+    con = connect()
+    try:
+        con.register("t", con.read_parquet([str(f) for f in files], union_by_name=True))
+        return con.execute(sql, params).df()[cols]
+    finally:
+        con.close()
+
+
+def items_shown(
+    wh: Warehouse,
+    start_ms: int,
+    end_ms: int,
+    buckets: Sequence[str] | None = None,
+    experiment_id: str | None = None,
+    by_bucket: bool = False,
+) -> pd.DataFrame:
+    """Distinct items shown in the whole hours of ``[start_ms, end_ms)`` (exact, from ``item_hours``).
+
+    Columns: ``bucket`` (``all`` unless ``by_bucket``), ``items``, ``impressions``. Empty when the
+    rollup is missing (warehouses rolled up before ``item_hours`` existed: rebuild them).
+    """
+    params: dict = {"lo": start_ms, "hi": end_ms}
+    where = ""
+    if buckets:
+        where += " AND list_contains($b, bucket)"
+        params["b"] = [str(b) for b in buckets]
+    if experiment_id:
+        where += " AND experiment_id = $e"
+        params["e"] = experiment_id
+    files = wh.rollup_files("item_hours", days_between(start_ms, end_ms))
+    if not files:
+        return pd.DataFrame(columns=["bucket", "items", "impressions"])
+    key = "bucket" if by_bucket else "'all'"
+    sql = (
+        f"SELECT {key} AS bucket, count(DISTINCT item_id) AS items, CAST(sum(impressions) AS BIGINT) AS impressions "
+        f"FROM t WHERE hour_ms >= $lo AND hour_ms < $hi{where} GROUP BY 1 ORDER BY 1"
+    )
+    con = connect()
+    try:
+        con.register("t", con.read_parquet([str(f) for f in files], union_by_name=True))
+        return con.execute(sql, params).df()
+    finally:
+        con.close()
+
+
 def bin_times(df: pd.DataFrame, column: str = "bin_ms") -> pd.Series:
     """Bin start times as UTC timestamps (for charts and tables)."""
     return pd.to_datetime(df[column].astype("int64"), unit="ms", utc=True)
@@ -196,4 +418,7 @@ def full_bins(start_ms: int, end_ms: int, bin_ms: int = 300_000) -> np.ndarray:
     return np.arange(start_ms - start_ms % bin_ms, end_ms, bin_ms, dtype=np.int64)
 
 
-__all__ = ["DAY_MS", "add_rates", "bin_times", "days_between", "full_bins", "health_counts", "latency_quantiles"]
+__all__ = [
+    "DAY_MS", "add_rates", "bin_times", "days_between", "engagement_counts", "error_counts", "full_bins",
+    "health_counts", "hist_quantiles", "ingest_quantiles", "items_shown", "latency_quantiles",
+]

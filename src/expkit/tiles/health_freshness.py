@@ -1,0 +1,218 @@
+"""The data freshness tile: ingest delay per event table, staleness, partitions and hours present.
+
+Reads ``ingest_bins`` (a log-scale histogram of ``ingest_ms - timestamp_ms`` per table and
+5-minute bin of event time, every row counted, shadow included: freshness is about the
+pipeline). Validation results (spec §7) are shown and folded into the status when the caller
+passes them as ``checks``.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from expkit.errors import ExpkitError
+from expkit.series import ingest_quantiles
+from expkit.tiles.base import TileParams, TileResult
+from expkit.tiles.common import no_data_result
+from expkit.tiles.health_core import (
+    SECTION,
+    HealthContext,
+    Metric,
+    Rule,
+    bin_frame_times,
+    finish,
+    judge,
+    metric_chart,
+    same_time_baseline,
+    status_words,
+    summary_table,
+)
+from expkit.warehouse import DAY_MS, day_bounds_ms, ms_to_iso
+
+HOUR_MS = 3_600_000
+MIN_EXPECTED_ROWS = 10
+"""An empty hour counts as missing when it usually holds at least this many rows (P(0) < 1e-4)."""
+CHECK_LEVEL = {"fail": "breach", "warn": "warn"}
+
+DELAY_P95 = Metric("p95_min", "p95 ingest delay", n="n", fmt=".1f", unit=" min")
+DELAY_MAX = Metric("max_min", "max ingest delay", n="n", fmt=".1f", unit=" min", min_n=1)
+STALENESS = Metric("staleness_min", "staleness", n="n", fmt=".1f", unit=" min")
+
+
+def report_time_ms(end_ms: int, now_ms: int | None = None) -> int:
+    """The report time: the end of the window, or now when the window has not ended yet."""
+    now = int(time.time() * 1000) if now_ms is None else now_ms
+    return min(end_ms, now)
+
+
+def freshness_tile(
+    p: TileParams,
+    checks: Sequence[Mapping[str, Any]] | None = None,
+    now_ms: int | None = None,
+) -> TileResult:
+    """Ingest delay p50/p95/max per table, staleness, partitions and hours present, validation.
+
+    Rules (threshold ``slos.freshness_max_min``, 15 min), per event table: **breach** when a
+    5-minute bin (≥ 20 rows) has a p95 ingest delay above the threshold (the §7 event-delay
+    check), when staleness (report time − newest ingest, report time = the end of the day
+    for a past date) exceeds it (alert ``data_stale``), when a day of the window lacks rows of
+    the table (partition missing; days before the warehouse's first day are not expected), or
+    when an hour is empty that usually holds ≥ 10 rows (the median of the same hour over the
+    previous 7 days, or the table's share of the hour's requests without history). **warn**
+    when only some rows of a bin are late (max delay above the threshold) or the window's p95
+    is. ``checks`` (validation result rows ``name, table, status, value, threshold, detail``)
+    are listed, a ``fail`` breaches and a ``warn`` warns. Filters do not apply (tables, not
+    request slices, are the series).
+    """
+    if p.filters:
+        raise ExpkitError(
+            f"the freshness tile is per event table; filters ({sorted(p.filters)}) do not apply: remove them"
+        )
+    ctx = HealthContext.of(p)
+    ctx = HealthContext(p, ctx.start_ms, ctx.end_ms, {})
+    s = p.config.slos
+    limit = float(s.freshness_max_min)
+    report_ms = report_time_ms(ctx.end_ms, now_ms)
+    wh = p.warehouse
+    bins = ingest_quantiles(wh, ctx.start_ms, ctx.end_ms)
+    if bins.empty:
+        return no_data_result(p, p.tile, SECTION, "Data freshness",
+                              f"no ingest_bins rows in the {p.window} window {ctx.span()} (run 'expkit rollup')")
+    bins = _minutes(bins.rename(columns={"event_table": "series"}))
+    window = _minutes(ingest_quantiles(wh, ctx.start_ms, ctx.end_ms, per_bin=False, as_of_ms=report_ms)
+                      .rename(columns={"event_table": "series"}))
+    window["staleness_min"] = np.maximum(report_ms - window["newest_ingest_ms"].astype(float), 0) / 60_000
+    hours, gaps = _hours_present(ctx)
+    rules = [
+        Rule(DELAY_P95, "above", limit, "breach", "bin", "event_delay_p95"),
+        Rule(DELAY_MAX, "above", limit, "warn", "bin", "event_delay_max"),
+        Rule(STALENESS, "above", limit, "breach", "window", "data_stale"),
+        Rule(DELAY_P95, "above", limit, "warn", "window", "slo_event_delay"),
+    ]
+    check_rows = _check_findings(checks or [])
+    j = judge(bins, window, rules, extra=[*gaps, *check_rows])
+    missing = pd.DataFrame(gaps)
+    charts = [
+        metric_chart(j.bins, DELAY_P95, rules, "p95 ingest delay per 5-minute bin of event time, per table (min)"),
+        metric_chart(j.bins, DELAY_MAX, rules, "Largest ingest delay per 5-minute bin, per table (min)"),
+        _rows_chart(hours),
+    ]
+    window["newest ingest"] = window["newest_ingest_ms"].map(lambda v: ms_to_iso(v) if pd.notna(v) else None)
+    by_table = missing.groupby("series").size() if len(missing) else pd.Series(dtype=int)
+    window["gaps (days/hours missing)"] = window["series"].map(by_table).fillna(0).astype(int)
+    table = summary_table(
+        window.rename(columns={"n": "rows"}).assign(n=window["n"]), j,
+        [Metric("p50_min", "p50 delay", fmt=".2f", unit=" min"), DELAY_P95,
+         Metric("p99_min", "p99 delay", fmt=".2f", unit=" min"), DELAY_MAX, STALENESS],
+        "table", extra_cols=["rows", "newest ingest", "gaps (days/hours missing)"],
+    )
+    per_table = {
+        r.series: {"rows": int(r.n), "p50_min": r.p50_min, "p95_min": r.p95_min, "p99_min": r.p99_min,
+                   "max_min": r.max_min, "staleness_min": r.staleness_min,
+                   "gaps": int(by_table.get(r.series, 0))}
+        for r in window.itertuples()
+    }
+    worst_stale = float(window["staleness_min"].max())
+    worst_p95 = float(window["p95_min"].max())
+    summary = (f"p95 ingest delay ≤ {worst_p95:.1f} min, staleness ≤ {worst_stale:.1f} min "
+               f"(threshold {limit:g} min), {len(missing)} gap(s); {status_words(j)}")
+    headline: dict[str, Any] = {
+        "report_time": ms_to_iso(report_ms), "threshold_min": limit, "tables": per_table,
+        "max_staleness_min": worst_stale, "max_p95_delay_min": worst_p95,
+        "gaps": [{k: g[k] for k in ("series", "time", "rule")} for g in gaps[:200]],
+    }
+    tables = {"Missing partitions and hours": missing[["series", "time", "metric", "value", "limit", "rule"]]
+              .rename(columns={"series": "table", "value": "rows", "limit": "usual rows"}) if len(missing)
+              else missing}
+    notes = ["Staleness = report time − newest ingest time (report time: the end of the day for a past date)."]
+    if checks is not None:
+        cdf = pd.DataFrame([dict(c) for c in checks])
+        tables["Validation checks"] = cdf
+        counts = cdf["status"].value_counts().to_dict() if "status" in cdf else {}
+        headline["validation"] = {k: int(counts.get(k, 0)) for k in ("pass", "warn", "fail")}
+    else:
+        notes.append("Validation results are not shown: none were passed to the tile.")
+    if p.buckets and set(p.buckets) != set(p.config.buckets):
+        notes.append("Freshness covers every arm: the buckets parameter does not apply.")
+    return finish(ctx, "Data freshness", j, headline, summary, table, charts, rules, notes, tables)
+
+
+def _minutes(df: pd.DataFrame) -> pd.DataFrame:
+    """Delay columns in minutes (``p50_min`` … ``max_min``)."""
+    for q in ("p50", "p95", "p99"):
+        df[f"{q}_min"] = df[q] / 60_000
+    df["max_min"] = df["max_delay_ms"].astype(float) / 60_000
+    return df
+
+
+def _hours_present(ctx: HealthContext) -> tuple[pd.DataFrame, list[dict[str, Any]]]:
+    """Rows per table and hour of the window, and findings for missing partitions and hours."""
+    wh = ctx.p.warehouse
+    rolled = wh.rollup_dates("ingest_bins")
+    first_ms = ctx.start_ms
+    if rolled:
+        first_ms = max(ctx.start_ms, day_bounds_ms(rolled[0])[0])
+    lookback = max(ctx.start_ms - 7 * DAY_MS, first_ms - 7 * DAY_MS)
+    raw = ingest_quantiles(wh, lookback, ctx.end_ms, bin_ms=HOUR_MS)[["bin_ms", "event_table", "n"]]
+    tables = sorted(set(raw["event_table"])) if len(raw) else []
+    lo = min(first_ms, int(raw["bin_ms"].min()) if len(raw) else first_ms)
+    grid = np.arange(lo - lo % HOUR_MS, ctx.end_ms, HOUR_MS, dtype=np.int64)
+    idx = pd.MultiIndex.from_product([tables, grid], names=["series", "bin_ms"])
+    hours = (raw.rename(columns={"event_table": "series"}).set_index(["series", "bin_ms"])
+             .reindex(idx, fill_value=0).reset_index())
+    hours["usual"] = same_time_baseline(hours, "n", ctx.start_ms, HOUR_MS, days=7, min_days=1)
+    hours = hours[hours["bin_ms"] >= first_ms].copy()
+    # Without history, expect the table's share of the hour's requests.
+    req = hours[hours["series"] == "requests"].set_index("bin_ms")["n"]
+    totals = hours.groupby("series")["n"].sum()
+    share = totals / totals.get("requests", np.nan)
+    fallback = hours["bin_ms"].map(req).astype(float) * hours["series"].map(share).astype(float)
+    hours["usual"] = hours["usual"].fillna(fallback)
+    hours["day_ms"] = hours["bin_ms"] - hours["bin_ms"] % DAY_MS
+    day_rows = hours.groupby(["series", "day_ms"])["n"].sum()
+    gaps: list[dict[str, Any]] = []
+    missing_days = set()
+    for (table, day), rows in day_rows.items():
+        if rows == 0:
+            missing_days.add((table, day))
+            gaps.append(_gap(table, day, 0, np.nan, "partition_missing", "partition (day)"))
+    empty = hours[(hours["n"] == 0) & (hours["usual"] >= MIN_EXPECTED_ROWS)]
+    for r in empty.itertuples():
+        if (r.series, r.day_ms) not in missing_days:
+            gaps.append(_gap(r.series, r.bin_ms, 0, r.usual, "hour_missing", "hour"))
+    hours["status"] = np.where((hours["n"] == 0) & (hours["usual"] >= MIN_EXPECTED_ROWS), "breach", "ok")
+    return hours, gaps
+
+
+def _gap(table: str, at_ms: int, rows: int, usual: float, rule: str, what: str) -> dict[str, Any]:
+    return {"series": table, "bin_ms": int(at_ms), "time": ms_to_iso(int(at_ms)), "metric": f"rows per {what}",
+            "value": rows, "evidence": rows, "limit": usual, "n": rows, "level": "breach", "rule": rule}
+
+
+def _rows_chart(hours: pd.DataFrame) -> Any:
+    """Rows per hour and table (missing hours marked red)."""
+    from expkit.charts import series_chart
+
+    df = hours[["bin_ms", "series", "n", "status"]].rename(columns={"series": "table", "n": "rows"})
+    df["time"] = bin_frame_times(df)
+    df["missing"] = df["status"] == "breach"
+    return series_chart(df.drop(columns=["bin_ms", "status"]), "time", "rows", color="table",
+                        title="Rows per hour of event time, per table (missing hours marked)", value_format=",.0f",
+                        flag="missing")
+
+
+def _check_findings(checks: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Findings for validation checks that did not pass."""
+    out = []
+    for c in checks:
+        level = CHECK_LEVEL.get(str(c.get("status")))
+        if level:
+            out.append({"series": c.get("table") or "all", "bin_ms": None, "time": "window",
+                        "metric": f"check {c.get('name')}", "value": c.get("value"), "evidence": c.get("value"),
+                        "limit": c.get("threshold"), "n": None, "level": level, "rule": f"validation: {c.get('name')}"})
+    return out
