@@ -8,16 +8,12 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from pathlib import Path
 
 import pytest
-from val_support import MIN, T0, TinyWarehouse
+from val_support import END, MIN, SCENARIO_INCIDENTS, T0, TinyWarehouse
 
 from expkit.validation.selftest import SelftestOptions, SelftestReport, run_selftest
-
-SCENARIO_INCIDENTS = ("orphan_clicks", "duplicate_events", "stale_partition", "late_data")
-END = dt.date(2026, 11, 14)
 
 
 @pytest.fixture(scope="session")

@@ -20,7 +20,12 @@ _DEFAULTS: dict[str, Any] = {
     "user_id": 1, "session_id": 1, "item_id": 1, "request_id": 1,
 }
 
+SCENARIO_INCIDENTS = ("orphan_clicks", "duplicate_events", "stale_partition", "late_data")
+END = dt.date(2026, 11, 14)
+"""Last day of the scenario warehouse (the incident day)."""
+
 DAY = dt.date(2026, 11, 10)
+"""The day of the hand-made warehouse."""
 T0 = day_bounds_ms(DAY)[0]
 MIN = 60_000
 

@@ -74,7 +74,7 @@ def cmd_selftest(args: argparse.Namespace) -> int:
     incidents = tuple(args.incident) if args.incident else tuple(INCIDENTS)
     options = SelftestOptions(
         incidents=incidents, days=args.days, users=args.users, seed=args.seed,
-        end=_date(args.end) if args.end else DEMO_END, report=not args.no_report,
+        end=_date(args.end) if args.end else DEMO_END, report=not args.no_report, tiles=not args.no_tiles,
         workdir=Path(args.workdir) if args.workdir else None, params_file=_params_file(args),
     )
     report = run_selftest(options, progress=_progress(args.quiet))
@@ -103,10 +103,13 @@ def add_commands(add: AddCommand) -> None:
             "run rollup, validation, alerts and the report, and compare with the truth")
     p.add_argument("--incident", action="append", metavar="NAME",
                    help="incident to inject (repeatable; NAME or NAME@HH:MM/MINUTES); default: all")
-    p.add_argument("--days", type=int, default=3, help="days to generate (default 3; the last has the incidents)")
+    p.add_argument("--days", type=int, default=5,
+                   help="days to generate (default 5, the history the anomaly tile needs; the last has the incidents)")
     p.add_argument("--users", type=int, default=4000, help="user population (default 4000)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--end", help="last day, YYYY-MM-DD (default: the demo's)")
     p.add_argument("--workdir", help="keep the warehouses and reports in this folder (default: a temporary one)")
-    p.add_argument("--no-report", action="store_true", help="skip the daily HTML report (Papermill)")
+    p.add_argument("--no-report", action="store_true",
+                   help="skip the daily HTML report (Papermill); tiles are then run in-process")
+    p.add_argument("--no-tiles", action="store_true", help="skip the tiles and the report (validation and alerts only)")
     p.add_argument("--json", action="store_true", help="print the results as JSON")

@@ -94,7 +94,7 @@ class SelftestOptions:
     """
 
     incidents: tuple[str, ...] = ()
-    days: int = 3
+    days: int = 5
     users: int = 4000
     seed: int = 0
     end: dt.date = dt.date(2026, 11, 14)
