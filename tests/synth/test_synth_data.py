@@ -20,7 +20,7 @@ def test_layout_and_schema(healthy: Warehouse) -> None:
         parts = sorted((healthy.path / "events" / table).iterdir())
         assert [p.name for p in parts] == [f"event_date={END}"]
         files = sorted(parts[0].glob("*.parquet"))
-        assert [f.name for f in files] == ["part-00000.parquet"]
+        assert [f.name for f in files] == ["part-00000.parquet", "part-00001.parquet"]
         assert pq.read_schema(files[0]).remove_metadata() == schema, table
     assert not list(healthy.path.rglob("*.tmp"))
     assert not (healthy.path / ".staging").exists()

@@ -351,8 +351,8 @@ _LOGGING_FAULTS = {"ctr_collapse": _lose_clicks, "orphan_clicks": _add_orphans,
 
 
 def _id_base(spec: ChunkSpec) -> np.int64:
-    """Ids are (date ordinal, block, local index) packed into 20 + 12 + 31 bits."""
-    return np.int64(((spec.ordinal << 12) | spec.block) << 31)
+    """Ids are (date ordinal, block, local index) packed into 20 + 13 + 30 bits."""
+    return np.int64(((spec.ordinal << 13) | spec.block) << 30)
 
 
 def build_chunk(spec: ChunkSpec) -> ChunkResult:

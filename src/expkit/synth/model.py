@@ -19,8 +19,8 @@ from dataclasses import dataclass
 import numpy as np
 
 DAY_MS = 86_400_000
-BLOCK_USERS = 8192
-MAX_BLOCKS = 4096  # ids reserve 12 bits for the block
+BLOCK_USERS = 4096  # users per chunk: ~700k impressions a day, so two workers stay busy
+MAX_BLOCKS = 8192  # ids reserve 13 bits for the block
 # Sessions cross midnight: a day also simulates the sessions that started in the last
 # CARRY_MS of the previous day, and keeps only the events inside the day.
 CARRY_MS = 45 * 60_000

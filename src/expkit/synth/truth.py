@@ -41,7 +41,7 @@ from expkit.synth.model import (
 )
 
 MC_SEED = 20_261_101
-MC_BLOCKS = 4  # users per arm in the Monte-Carlo run = MC_BLOCKS * BLOCK_USERS
+MC_BLOCKS = 8  # users per arm in the Monte-Carlo run = MC_BLOCKS * BLOCK_USERS
 
 
 def _expected_min1(a: float, b: float, c: float) -> float:

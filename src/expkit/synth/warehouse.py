@@ -246,7 +246,7 @@ def generate(out: Path | str, days: int, end: dt.date | str, users: int = 20_000
 
     Events of the ``days`` days ending with ``end`` (inclusive) go to
     ``out/events/<table>/event_date=YYYY-MM-DD/part-NNNNN.parquet`` (one file per block of
-    8192 users; rows that land after their day closed, from ``late_data``, go to
+    4096 users; rows that land after their day closed, from ``late_data``, go to
     ``part-late-NNNNN.parquet``). Each day partition is built in ``out/.staging`` and renamed
     into place when complete. ``incidents`` are specs ``NAME@HH:MM/MINUTES`` on the last day
     (or ``NAME`` for its default window, see ``INCIDENTS``). ``lift`` is the true relative
