@@ -73,74 +73,120 @@ def series_chart(
     title: str = "",
     value_format: str = ",.3~f",
     x_type: str = "T",
-    flag: str | None = None,
-    dash: str | None = None,
 ) -> alt.Chart:
-    """A line per series over time, an optional interval band, threshold lines.
-
-    ``flag`` names a boolean column: those points are marked in red (e.g. bins that breach or
-    anomalies). ``dash`` names a column whose values get different dash patterns (e.g. a
-    baseline drawn dashed beside the observed series).
-    """
+    """A line per series over time, an optional interval band, threshold lines."""
     base = alt.Chart(df)
     enc_color = {"color": alt.Color(f"{color}:N")} if color else {}
-    enc_dash = {"strokeDash": alt.StrokeDash(f"{dash}:N", title=None)} if dash else {}
     line = base.mark_line(point=len(df) <= 60).encode(
         x=alt.X(f"{x}:{x_type}", title=None),
         y=alt.Y(f"{y}:Q", title=title or y, axis=alt.Axis(format=value_format)),
-        tooltip=[c for c in (x, y, color, dash) if c],
+        tooltip=[c for c in (x, y, color) if c],
         **enc_color,
-        **enc_dash,
     )
     chart = line
     if low and high:
         band = base.mark_area(opacity=0.2).encode(x=f"{x}:{x_type}", y=f"{low}:Q", y2=f"{high}:Q", **enc_color)
         chart = band + line
-    if flag:
-        marks = base.transform_filter(f"datum['{flag}']").mark_point(
-            color=STATUS_COLORS["breach"], filled=True, size=40
-        ).encode(x=f"{x}:{x_type}", y=f"{y}:Q", tooltip=[c for c in (x, y, color) if c])
-        chart = chart + marks
     if thresholds:
         chart = chart + _threshold_layer(thresholds, axis="y")
     return chart.properties(width=620, height=220, title=title)
 
 
-def stacked_area_chart(
+DAY_AXIS = alt.Axis(format="%b %d", tickCount="day", labelOverlap=True)
+"""A time axis labelled by day, never finer (for one point per day)."""
+
+
+def _flag_layer(base: alt.Chart, flag: str, **encoding: object) -> alt.Chart:
+    """Red rings on the rows where ``flag`` is true (e.g. an arm or a day with sample ratio mismatch)."""
+    return base.transform_filter(alt.datum[flag]).mark_point(
+        shape="circle", size=180, strokeWidth=2, color="#c62828", filled=False
+    ).encode(**encoding)
+
+
+def bands_chart(
     df: pd.DataFrame,
     x: str,
     y: str,
-    color: str,
+    bands: Sequence[tuple[str, str]] = (),
+    color: str | None = None,
+    flag: str | None = None,
+    thresholds: Sequence[tuple[str, float]] = (),
     title: str = "",
-    value_format: str = ".1%",
+    value_format: str = ",.3~f",
     x_type: str = "T",
+    reference: str | None = None,
+    facet: str | None = None,
+    x_axis: alt.Axis | None = None,
 ) -> alt.Chart:
-    """Shares (or counts) per category stacked over time, e.g. fallback levels or error components."""
-    chart = alt.Chart(df).mark_area(opacity=0.85).encode(
-        x=alt.X(f"{x}:{x_type}", title=None),
-        y=alt.Y(f"sum({y}):Q", stack="zero", title=title or y, axis=alt.Axis(format=value_format)),
-        color=alt.Color(f"{color}:N"),
-        tooltip=[x, color, alt.Tooltip(f"sum({y}):Q", format=value_format, title=y)],
-    )
+    """A line per series over time with nested interval bands (widest drawn lightest).
+
+    ``bands`` lists ``(low, high)`` column pairs from the widest (e.g. always-valid) to the
+    narrowest (e.g. fixed-horizon 95%); ``flag`` marks rows with a red ring; ``thresholds`` are
+    fixed horizontal lines (targets, planned shares). With ``facet`` the chart has one row per
+    value of that column, each with its own y scale; reference lines then come from the
+    ``reference`` column (e.g. each metric's target), since facets share one data set.
+    ``x_axis`` overrides the x axis (e.g. :data:`DAY_AXIS` for one point per day).
+    """
+    base = alt.Chart(df)
+    enc_color = {"color": alt.Color(f"{color}:N")} if color else {}
+    xenc = alt.X(f"{x}:{x_type}", title=None, **({"axis": x_axis} if x_axis is not None else {}))
+    layers = [
+        base.mark_area(opacity=0.12 + 0.13 * i).encode(x=xenc, y=f"{lo}:Q", y2=f"{hi}:Q", **enc_color)
+        for i, (lo, hi) in enumerate(bands)
+    ]
+    tooltip = [c for c in (x, color) if c] + [alt.Tooltip(f"{c}:Q", format=value_format)
+                                              for pair in ((y,), *bands) for c in pair]
+    yenc = alt.Y(f"{y}:Q", title=None, axis=alt.Axis(format=value_format), scale=alt.Scale(zero=False))
+    layers.append(base.mark_line(point=len(df) <= 240).encode(x=xenc, y=yenc, tooltip=tooltip, **enc_color))
+    if flag:
+        layers.append(_flag_layer(base, flag, x=xenc, y=yenc, tooltip=tooltip))
+    if reference:
+        layers.append(base.mark_rule(strokeDash=[6, 4], color="#c62828").encode(y=f"{reference}:Q"))
+    chart = alt.layer(*layers)
+    if thresholds:
+        chart = chart + _threshold_layer(thresholds, axis="y")
+    if facet:
+        return chart.properties(width=620, height=160).facet(row=alt.Row(f"{facet}:N", title=None)).resolve_scale(
+            y="independent").properties(title=title)
     return chart.properties(width=620, height=220, title=title)
 
 
-def bar_chart(
+def forest_chart(
     df: pd.DataFrame,
-    category: str,
-    value: str,
+    label: str,
+    estimate: str,
+    low: str,
+    high: str,
+    outer_low: str | None = None,
+    outer_high: str | None = None,
     color: str | None = None,
+    flag: str | None = None,
+    reference: float = 0.0,
     title: str = "",
-    value_format: str = ".2%",
+    value_format: str = ".1%",
 ) -> alt.Chart:
-    """Horizontal bars of one value per category (grouped by ``color`` when given)."""
-    enc_color = {"color": alt.Color(f"{color}:N")} if color else {}
-    y_off = {"yOffset": alt.YOffset(f"{color}:N")} if color and color != category else {}
-    chart = alt.Chart(df).mark_bar().encode(
-        y=alt.Y(f"{category}:N", title=None),
-        x=alt.X(f"{value}:Q", title=title or value, axis=alt.Axis(format=value_format)),
-        tooltip=[c for c in (category, color) if c] + [alt.Tooltip(f"{value}:Q", format=value_format)],
-        **enc_color,
-        **y_off,
-    )
-    return chart.properties(width=520, height=alt.Step(18), title=title)
+    """A forest plot: one row per ``label`` (offset by ``color``), the estimate with its interval
+    (thick) inside an optional wider interval (thin, e.g. always-valid), a line at ``reference``;
+    rows where ``flag`` is true get a red ring."""
+    base = alt.Chart(df)
+    y = alt.Y(f"{label}:N", title=None, sort=None)
+    enc = {"color": alt.Color(f"{color}:N")} if color else {}
+    off = {"yOffset": alt.YOffset(f"{color}:N")} if color else {}
+    xfmt = alt.Axis(format=value_format)
+    tooltip = [label, *([color] if color else [])] + [
+        alt.Tooltip(f"{c}:Q", format=value_format) for c in (estimate, low, high, outer_low, outer_high) if c
+    ]
+    layers = []
+    if outer_low and outer_high:
+        layers.append(base.mark_rule(strokeWidth=1, opacity=0.6).encode(
+            y=y, x=alt.X(f"{outer_low}:Q", title=None, axis=xfmt), x2=f"{outer_high}:Q", **enc, **off))
+    layers.append(base.mark_rule(strokeWidth=4).encode(
+        y=y, x=alt.X(f"{low}:Q", title=None, axis=xfmt), x2=f"{high}:Q", **enc, **off))
+    point_x = alt.X(f"{estimate}:Q", title=None, axis=xfmt)
+    layers.append(base.mark_point(filled=True, size=60, shape="diamond").encode(
+        y=y, x=point_x, tooltip=tooltip, **enc, **off))
+    if flag:
+        layers.append(_flag_layer(base, flag, y=y, x=point_x, tooltip=tooltip, **off))
+    ref = pd.DataFrame({"value": [reference]})
+    layers.append(alt.Chart(ref).mark_rule(color="#424242", strokeDash=[4, 3]).encode(x="value:Q"))
+    return alt.layer(*layers).properties(width=520, height=alt.Step(26), title=title)

@@ -65,18 +65,7 @@ def ratio_stats(p: TileParams, metric: str, window: str | None = None, day: dt.d
     window = window or p.window
     day = day or p.event_date
     slice_ = _slice_key(p.slice)
-    if metric in ("recall", "session_depth") and slice_ in EVENT_ATTRIBUTES:
-        raise ExpkitError(
-            f"{metric} is a per-user metric and cannot be sliced by {p.slice}; "
-            f"use one of bucket, {', '.join(USER_ATTRIBUTES)}"
-        )
-    attr_filters = {k: v for k, v in p.filters.items() if k in USER_ATTRIBUTES and k != slice_}
-    event_filters = {k: v for k, v in p.filters.items() if k in EVENT_ATTRIBUTES and k != slice_}
-    if event_filters:
-        raise ExpkitError(
-            f"filters on {list(event_filters)} need slice={list(event_filters)[0]}: per-user sums are "
-            "stored per single impression attribute; slice by it and filter its values instead"
-        )
+    attr_filters = _attribute_filters(p, metric, slice_)
     con = connect()
     try:
         if attr_filters:
@@ -92,12 +81,119 @@ def ratio_stats(p: TileParams, metric: str, window: str | None = None, day: dt.d
             ).df()
     finally:
         con.close()
+    return _narrow(df, p, slice_).sort_values(["slice_value", "bucket"]).reset_index(drop=True)
+
+
+def _attribute_filters(p: TileParams, metric: str, slice_: str) -> dict[str, list[str]]:
+    """Check that ``metric`` can be read for the tile's slice and filters; return the
+    user-attribute filters that need the per-user facts (the others apply to the result)."""
+    if metric in ("recall", "session_depth") and slice_ in EVENT_ATTRIBUTES:
+        raise ExpkitError(
+            f"{metric} is a per-user metric and cannot be sliced by {p.slice}; "
+            f"use one of bucket, {', '.join(USER_ATTRIBUTES)}"
+        )
+    attr_filters = {k: v for k, v in p.filters.items() if k in USER_ATTRIBUTES and k != slice_}
+    event_filters = {k: v for k, v in p.filters.items() if k in EVENT_ATTRIBUTES and k != slice_}
+    if event_filters:
+        raise ExpkitError(
+            f"filters on {list(event_filters)} need slice={list(event_filters)[0]}: per-user sums are "
+            "stored per single impression attribute; slice by it and filter its values instead"
+        )
+    return attr_filters
+
+
+def _narrow(df: pd.DataFrame, p: TileParams, slice_: str) -> pd.DataFrame:
+    """Keep the tile's arms, and the filtered values of ``bucket`` and of the sliced column."""
     df = df[df["bucket"].isin(p.buckets)]
     if "bucket" in p.filters:
         df = df[df["bucket"].isin(p.filters["bucket"])]
     if slice_ in p.filters:
         df = df[df["slice_value"].isin(p.filters[slice_])]
-    return df.sort_values(["slice_value", "bucket"]).reset_index(drop=True)
+    return df
+
+
+def ratio_stats_table(
+    p: TileParams,
+    metrics: Sequence[str],
+    windows: Sequence[str] | None = None,
+    days: Sequence[dt.date] | None = None,
+) -> pd.DataFrame:
+    """:func:`ratio_stats` of several metrics, windows (including ``cum``) and report days at once.
+
+    Returns columns ``day, window, metric, bucket, slice_value`` and :data:`STAT_COLUMNS`, one
+    row per combination present. Without user-attribute filters this is one query over the
+    ``outcome_stats`` partitions of ``days``; with them, one re-aggregation per day, window and
+    metric (as in :func:`ratio_stats`).
+    """
+    windows = [p.window] if windows is None else list(windows)
+    days = [p.event_date] if days is None else list(days)
+    slice_ = _slice_key(p.slice)
+    attr_filters = [_attribute_filters(p, m, slice_) for m in metrics][-1] if metrics else {}
+    key = ["day", "window", "metric", "bucket", "slice_value"]
+    if attr_filters:
+        parts = [
+            ratio_stats(p, m, w, d).assign(day=d, window=w, metric=m)
+            for d in days for w in windows for m in metrics
+        ]
+        df = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
+    else:
+        con = connect()
+        try:
+            files = p.warehouse.rollup_files(STATS_ROLLUP, days)
+            if not files:
+                return pd.DataFrame(columns=[*key, *STAT_COLUMNS])
+            con.register("outcome_stats", con.read_parquet([str(f) for f in files], union_by_name=True,
+                                                           hive_partitioning=True))
+            df = con.execute(
+                "SELECT CAST(event_date AS DATE) AS day, window_name AS window, metric, bucket, slice_value, "
+                + ", ".join(STAT_COLUMNS) + " FROM outcome_stats WHERE list_contains($w, window_name) "
+                "AND list_contains($m, metric) AND slice = $s AND experiment_id = $e",
+                {"w": windows, "m": list(metrics), "s": slice_, "e": p.config.experiment_id},
+            ).df()
+        finally:
+            con.close()
+        df = _narrow(df, p, slice_)
+    if df.empty:
+        return pd.DataFrame(columns=[*key, *STAT_COLUMNS])
+    df["day"] = pd.to_datetime(df["day"]).dt.date
+    return df[[*key, *STAT_COLUMNS]].sort_values(key).reset_index(drop=True)
+
+
+def arm_users(
+    p: TileParams, windows: Sequence[str] | None = None, days: Sequence[dt.date] | None = None
+) -> pd.DataFrame:
+    """Users per arm (and slice value) of each window and day: ``day, window, bucket, slice_value, users``.
+
+    Every exposed user has a row in every metric's statistics (with zero sums when she has no
+    impressions), so ``n`` of ``ctr`` counts the users of the window, each once, in the arm of
+    her first exposure.
+    """
+    df = ratio_stats_table(p, ["ctr"], windows, days)
+    return df.rename(columns={"n": "users"})[["day", "window", "bucket", "slice_value", "users"]]
+
+
+def slice_values(p: TileParams, column: str) -> list[str]:
+    """The values of slice ``column`` seen in the experiment up to the tile's day (``bucket``: its arms).
+
+    Read from the experiment-to-date (``cum``) statistics of ``event_date``; empty when that
+    day has no rollup.
+    """
+    if column == "bucket":
+        return list(p.config.buckets)
+    if column not in SLICE_COLUMNS:
+        raise ExpkitError(f"unknown slice column {column!r}; choose one of {list(SLICE_COLUMNS)}")
+    con = connect()
+    try:
+        if not _register(con, "outcome_stats", p.warehouse.rollup_files(STATS_ROLLUP, [p.event_date])):
+            return []
+        rows = con.execute(
+            "SELECT DISTINCT slice_value FROM outcome_stats WHERE window_name = 'cum' AND metric = 'ctr' "
+            "AND slice = $s AND experiment_id = $e ORDER BY 1",
+            {"s": column, "e": p.config.experiment_id},
+        ).fetchall()
+    finally:
+        con.close()
+    return [r[0] for r in rows]
 
 
 def _stats_from_user_facts(

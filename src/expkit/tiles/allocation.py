@@ -1,0 +1,263 @@
+"""Traffic allocation tile, and the sample-ratio-mismatch marks every outcome tile shows (spec §3, §4.3).
+
+Users per arm (each user once, in the arm of her first exposure in the window) against the
+planned shares: the relative deviation ``|observed share / planned share - 1|`` and Pearson's
+χ² test (:func:`expkit.stats.srm_test`), overall, per day and per slice value.
+
+Status of the allocation tile (window of the tile): ``breach`` when the SRM test flags
+(``p < srm_pvalue_threshold``) or an arm deviates by more than :data:`BREACH_DEVIATION`
+(spec §6 ``traffic_imbalance``), ``warn`` when an arm deviates by more than
+``targets.allocation_tolerance`` (±5%), ``ok`` otherwise.
+
+:func:`srm_check` / :func:`srm_flags` give the other tiles the arms whose results are
+untrustworthy: a treatment arm is flagged when its users against the control's mismatch the
+planned ratio of the two (pairwise χ²), the control when the test over all arms flags.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, replace
+
+import numpy as np
+import pandas as pd
+
+from expkit.charts import DAY_AXIS, bands_chart, interval_chart
+from expkit.readers import USER_ATTRIBUTES, arm_users
+from expkit.stats import proportion_interval, srm_test
+from expkit.tiles.base import TileParams, TileResult
+from expkit.tiles.common import data_as_of, no_data_result
+
+ALLOCATION_SLICES = ("bucket", *USER_ATTRIBUTES)
+"""Users are counted once per window; impression attributes (surface, genre, provider) would count
+a user in several values, so allocation is sliced by user attributes only."""
+BREACH_DEVIATION = 0.10
+"""Relative deviation of an arm's share above which allocation breaches (spec §6 traffic_imbalance)."""
+MAX_DAYS = 90
+"""The per-day view covers the experiment's days up to the report date, at most this many."""
+
+
+def srm_population(p: TileParams) -> TileParams:
+    """The population whose split is tested: every arm of the experiment, the tile's filters on
+    user attributes (the randomized population stays randomized), no slice."""
+    filters = {k: v for k, v in p.filters.items() if k in USER_ATTRIBUTES}
+    return replace(p, slice="bucket", filters=filters, buckets=list(p.config.buckets))
+
+
+@dataclass(frozen=True)
+class SrmCheck:
+    """Sample ratio mismatch of one window.
+
+    Attributes:
+        window: the window tested.
+        users: users per arm.
+        planned: planned share per arm.
+        pvalue: χ² p-value over all arms (NaN without users).
+        max_deviation: largest relative deviation of an arm's share.
+        arm_pvalue: per arm, the p-value behind its flag (pairwise against the control for a
+            treatment arm, over all arms for the control).
+        flags: per arm, ``arm_pvalue < threshold``.
+        threshold: the configured ``srm_pvalue_threshold``.
+    """
+
+    window: str
+    users: dict[str, int]
+    planned: dict[str, float]
+    pvalue: float
+    max_deviation: float
+    arm_pvalue: dict[str, float]
+    flags: dict[str, bool]
+    threshold: float
+
+    @property
+    def any(self) -> bool:
+        """True when some arm is flagged."""
+        return any(self.flags.values())
+
+    def note(self) -> str | None:
+        """The "untrustworthy" line for a tile's notes (None when no arm is flagged)."""
+        if not self.any:
+            return None
+        bad = [a for a, f in self.flags.items() if f]
+        counts = ", ".join(f"{a} {n:,}" for a, n in self.users.items())
+        plan = "/".join(f"{s:.0%}" for s in self.planned.values())
+        p = min(self.arm_pvalue[a] for a in bad)
+        return (
+            f"UNTRUSTWORTHY: sample ratio mismatch in the {self.window} window for {', '.join(bad)} "
+            f"(users {counts}; planned {plan}; χ² p = {p:.2g} < {self.threshold:g}). "
+            "Comparisons involving these arms are not to be trusted until the cause is found."
+        )
+
+
+def _pairwise(users: np.ndarray, shares: np.ndarray, control: int, alpha: float) -> np.ndarray:
+    """p-value per arm: each treatment against the control (shares renormalized to the pair);
+    the control gets the test over all arms."""
+    out = np.full(len(shares), np.nan)
+    out[control] = float(srm_test(users, shares, alpha).pvalue)
+    others = [i for i in range(len(shares)) if i != control]
+    if others:
+        pair_counts = np.array([[users[control], users[i]] for i in others], dtype=float)
+        pair_shares = np.array([[shares[control], shares[i]] for i in others])
+        pair_shares = pair_shares / pair_shares.sum(axis=1, keepdims=True)
+        out[others] = srm_test(pair_counts, pair_shares, alpha).pvalue
+    return out
+
+
+def srm_check(p: TileParams, window: str | None = None) -> SrmCheck:
+    """The SRM test of the tile's window (or ``window``) on :func:`srm_population`."""
+    window = window or p.window
+    cfg = p.config
+    arms = list(cfg.buckets)
+    df = arm_users(srm_population(p), [window])
+    counts = df.groupby("bucket")["users"].sum()
+    users = np.array([float(counts.get(a, 0)) for a in arms])
+    shares = np.array([cfg.buckets[a] for a in arms])
+    thr = cfg.srm_pvalue_threshold
+    res = srm_test(users, shares, thr)
+    arm_p = _pairwise(users, shares, arms.index(cfg.control), thr)
+    return SrmCheck(
+        window=window,
+        users={a: int(u) for a, u in zip(arms, users, strict=True)},
+        planned={a: float(s) for a, s in zip(arms, shares, strict=True)},
+        pvalue=float(res.pvalue),
+        max_deviation=float(res.max_relative_deviation),
+        arm_pvalue={a: float(v) for a, v in zip(arms, arm_p, strict=True)},
+        flags={a: bool(np.isfinite(v) and v < thr) for a, v in zip(arms, arm_p, strict=True)},
+        threshold=thr,
+    )
+
+
+def srm_flags(p: TileParams) -> dict[str, bool]:
+    """Arm → True when its results in the tile's window are untrustworthy (sample ratio mismatch)."""
+    return srm_check(p).flags
+
+
+def srm_label(arm: str, flagged: bool) -> str:
+    """How charts name an arm: flagged arms carry a visible warning."""
+    return f"{arm} ⚠ SRM: untrustworthy" if flagged else arm
+
+
+def allocation_frame(users: pd.DataFrame, p: TileParams, keys: list[str]) -> pd.DataFrame:
+    """Per group of ``keys`` and arm: users, planned and observed share with its Wilson interval,
+    relative deviation, SRM p-value of the group and its flag.
+
+    ``users`` has ``keys``, ``bucket`` and ``users`` (as from :func:`expkit.readers.arm_users`);
+    arms without users in a group count 0.
+    """
+    cfg = p.config
+    arms = list(cfg.buckets)
+    shares = np.array([cfg.buckets[a] for a in arms])
+    wide = users.pivot_table(index=keys, columns="bucket", values="users", aggfunc="sum", fill_value=0)
+    wide = wide.reindex(columns=arms, fill_value=0)
+    counts = wide.to_numpy(float)
+    res = srm_test(counts, shares, cfg.srm_pvalue_threshold)
+    total = counts.sum(axis=1, keepdims=True)
+    low, high = proportion_interval(counts, np.broadcast_to(total, counts.shape))
+    out = []
+    for j, arm in enumerate(arms):
+        part = wide.index.to_frame(index=False)
+        part["bucket"] = arm
+        part["users"] = counts[:, j].astype(int)
+        part["planned_share"] = shares[j]
+        part["share"] = res.observed_share[:, j]
+        part["share_low"], part["share_high"] = low[:, j], high[:, j]
+        part["deviation"] = res.relative_deviation[:, j]
+        part["srm_pvalue"] = res.pvalue
+        part["srm"] = res.flag
+        out.append(part)
+    return pd.concat(out, ignore_index=True).sort_values([*keys, "bucket"]).reset_index(drop=True)
+
+
+def allocation_status(max_deviation: float, srm: bool, tolerance: float) -> str:
+    """``breach`` on SRM or deviation > 10%, ``warn`` above the tolerance, else ``ok``.
+
+    >>> allocation_status(0.02, False, 0.05), allocation_status(0.07, False, 0.05)
+    ('ok', 'warn')
+    >>> allocation_status(0.12, False, 0.05), allocation_status(0.01, True, 0.05)
+    ('breach', 'breach')
+    """
+    if srm or max_deviation > BREACH_DEVIATION:
+        return "breach"
+    if max_deviation > tolerance:
+        return "warn"
+    return "ok"
+
+
+def experiment_days(p: TileParams, limit: int = MAX_DAYS) -> list[dt.date]:
+    """The experiment's days from its start date to the report date (the last ``limit`` of them)."""
+    first = max(p.config.start_date, p.event_date - dt.timedelta(days=limit - 1))
+    return [first + dt.timedelta(days=i) for i in range((p.event_date - first).days + 1)]
+
+
+def allocation_tile(p: TileParams) -> TileResult:
+    """Users per arm vs plan over the window, per day of the experiment and per slice value."""
+    title = "Traffic allocation"
+    pop = srm_population(p)
+    tol = p.config.targets.allocation_tolerance
+    users = arm_users(pop, [p.window])
+    if users["users"].sum() == 0:
+        return no_data_result(p, "allocation", "outcomes", title,
+                              f"no exposed users in the {p.window} window ending {p.event_date}")
+    window = allocation_frame(users.assign(scope="window"), p, ["scope"])
+    check = srm_check(p)
+    max_dev = float(window["deviation"].max())
+    status = allocation_status(max_dev, check.any, tol)
+    daily = allocation_frame(arm_users(pop, ["24h"], experiment_days(p)), p, ["day"])
+    sliced = pd.DataFrame()
+    if p.slice != "bucket":
+        sliced = allocation_frame(arm_users(replace(pop, slice=p.slice), [p.window]), p, ["slice_value"])
+
+    arms = {
+        r.bucket: {"estimate": r.share, "low": r.share_low, "high": r.share_high, "users": r.users,
+                   "planned_share": r.planned_share, "deviation": r.deviation, "srm": check.flags[r.bucket],
+                   "srm_pvalue": check.arm_pvalue[r.bucket]}
+        for r in window.itertuples()
+    }
+    headline = {
+        "window": p.window, "arms": arms, "srm_pvalue": check.pvalue, "srm": check.any,
+        "max_deviation": max_dev, "tolerance": tol, "breach_deviation": BREACH_DEVIATION,
+        "srm_pvalue_threshold": check.threshold,
+        "srm_days": sorted({str(d) for d in daily.loc[daily["srm"], "day"]}),
+        "srm_slices": sorted(set(sliced.loc[sliced["srm"], "slice_value"])) if not sliced.empty else [],
+        "interval": "Wilson 95% of the share of users",
+    }
+    summary = "; ".join(f"{a} {v['estimate']:.1%} (plan {v['planned_share']:.0%}, dev {v['deviation']:.1%})"
+                        for a, v in arms.items()) + f"; SRM p = {check.pvalue:.2g}"
+    notes = [n for n in [check.note()] if n]
+    if headline["srm_days"]:
+        notes.append("Days with sample ratio mismatch: " + ", ".join(headline["srm_days"]))
+    if headline["srm_slices"]:
+        notes.append(f"{p.slice} values with sample ratio mismatch: " + ", ".join(headline["srm_slices"]))
+
+    charts = [_daily_chart(daily, tol)]
+    if not sliced.empty:
+        labelled = sliced.assign(slice_value=[f"{v} ⚠ SRM" if f else v
+                                              for v, f in zip(sliced["slice_value"], sliced["srm"], strict=True)])
+        charts.append(interval_chart(
+            labelled, category="slice_value", estimate="share", low="share_low", high="share_high", color="bucket",
+            thresholds=[(f"planned {s:.0%}", s) for s in sorted(set(sliced["planned_share"]))],
+            title=f"Share of users per arm by {p.slice} ({p.window} window), Wilson 95%", value_format=".1%",
+        ))
+    table = pd.concat([
+        window.assign(scope=f"{p.window} window"),
+        daily.assign(scope="day " + daily["day"].astype(str)).drop(columns="day"),
+        *([sliced.assign(scope=f"{p.slice}=" + sliced["slice_value"]).drop(columns="slice_value")]
+          if not sliced.empty else []),
+    ], ignore_index=True)
+    return TileResult(
+        tile=p.tile, section="outcomes", title=title, status=status, headline=headline, summary=summary,
+        table=table, charts=charts, params=p.describe(), as_of=data_as_of(p),
+        experiment_id=p.config.experiment_id, notes=notes,
+    )
+
+
+def _daily_chart(daily: pd.DataFrame, tol: float) -> object:
+    """Observed share per arm and day with the planned ±tolerance band and the planned share lines."""
+    data = daily.assign(day=pd.to_datetime(daily["day"]), plan_low=daily["planned_share"] * (1 - tol),
+                        plan_high=daily["planned_share"] * (1 + tol))
+    return bands_chart(
+        data, x="day", y="share", bands=[("plan_low", "plan_high")], color="bucket", flag="srm",
+        thresholds=[(f"planned {s:.0%}", s) for s in sorted(set(daily["planned_share"]))],
+        value_format=".1%", x_axis=DAY_AXIS,
+        title=f"Share of users per arm per day vs plan (band: planned ±{tol:.0%}; red ring: SRM that day)",
+    )

@@ -1,0 +1,208 @@
+"""Lift vs control tile (spec §3, §4.2–4.4): every treatment arm × outcome metric (× slice value).
+
+Per comparison: absolute difference with its interval, relative lift with delta-method and
+Fieller intervals, the fixed-horizon p-value, its Benjamini–Hochberg adjustment over every
+comparison the tile shows, and the always-valid (confidence-sequence) interval and p-value,
+all from :func:`expkit.stats.compare_ratios` on per-user sums.
+
+The always-valid results use the mixture tuning ``N*`` of the experiment parameters
+(``sequential_tuning_n``, when the parameters file has that key) or :data:`DEFAULT_TUNING_N`.
+It must be fixed before the experiment starts: tuning it on the data seen breaks the
+any-time guarantee.
+
+Status: ``breach`` when an arm has a sample ratio mismatch in the window (its lifts are
+untrustworthy), ``warn`` when a metric is worse than control under the always-valid interval
+(which stays valid however often the report is read), ``ok`` otherwise, ``no_data`` when no
+comparison can be made.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+import pandas as pd
+
+from expkit.charts import forest_chart
+from expkit.errors import ExpkitError
+from expkit.readers import EVENT_ATTRIBUTES, STAT_COLUMNS, USER_ATTRIBUTES, ratio_stats_table
+from expkit.stats import adjust_pvalues, compare_ratios, srm_test
+from expkit.tiles.allocation import srm_check, srm_label
+from expkit.tiles.base import TileParams, TileResult
+from expkit.tiles.common import data_as_of, no_data_result
+from expkit.tiles.ratio import ALL_SLICES, RATIO_METRICS, arm_level
+
+LIFT_METRICS = ("ctr", "recall", "session_depth", "save_rate")
+"""The outcome metrics compared (spec §3), in display order."""
+PER_USER_METRICS = ("recall", "session_depth")
+"""Metrics that exist only per user (no impression-attribute slices)."""
+DEFAULT_TUNING_N = 5000
+"""Default mixture tuning ``N*`` (users in both arms at which the confidence sequence is tightest)."""
+ALPHA = 0.05
+LIFT_SLICES = ALL_SLICES
+
+
+def tuning_n(p: TileParams) -> int:
+    """The always-valid tuning ``N*``: ``sequential_tuning_n`` of the parameters file, else the default."""
+    return int(getattr(p.config, "sequential_tuning_n", None) or DEFAULT_TUNING_N)
+
+
+def metrics_for(slice_: str) -> list[str]:
+    """The metrics that can be compared for ``slice_``."""
+    return [m for m in LIFT_METRICS if not (slice_ in EVENT_ATTRIBUTES and m in PER_USER_METRICS)]
+
+
+def with_all_arms(p: TileParams) -> TileParams:
+    """``p`` reading every arm: the control is needed even when the tile does not show it."""
+    return replace(p, buckets=list(p.config.buckets), filters={k: v for k, v in p.filters.items() if k != "bucket"})
+
+
+def shown_treatments(p: TileParams) -> list[str]:
+    arms = [a for a in p.buckets if a in p.filters.get("bucket", p.buckets)]
+    shown = [a for a in arms if a != p.config.control]
+    if not shown:
+        raise ExpkitError(
+            f"the lift tile compares treatment arms with the control {p.config.control!r}; "
+            f"parameter buckets/filters leave no treatment arm (experiment arms: {list(p.config.buckets)})"
+        )
+    return shown
+
+
+def compare_frame(stats: pd.DataFrame, control: str, treatments: list[str], n_star: int) -> pd.DataFrame:
+    """One row per treatment arm × metric × slice value with every comparison field.
+
+    ``stats`` has ``metric, bucket, slice_value`` and :data:`~expkit.readers.STAT_COLUMNS`; the
+    comparisons run in one vectorized call.
+    """
+    key = ["metric", "slice_value"]
+    ctl = stats[stats["bucket"] == control][key + STAT_COLUMNS]
+    trt = stats[stats["bucket"].isin(treatments)][["bucket", *key, *STAT_COLUMNS]]
+    rows = trt.merge(ctl, on=key, how="inner", suffixes=("", "_c"))
+    if rows.empty:
+        return pd.DataFrame()
+    c = {s: rows[f"{s}_c"].to_numpy(float) for s in STAT_COLUMNS}
+    t = {s: rows[s].to_numpy(float) for s in STAT_COLUMNS}
+    r = compare_ratios(c, t, alpha=ALPHA, sequential=True, tuning_n=n_star)
+    out = rows[["bucket", *key]].copy()
+    out["users_control"], out["users_treatment"] = c["n"].astype(int), t["n"].astype(int)
+    fields = {
+        "control": r.control, "treatment": r.treatment, "abs_diff": r.diff, "diff_low": r.diff_low,
+        "diff_high": r.diff_high, "rel_lift": r.rel_lift, "rel_low": r.rel_low, "rel_high": r.rel_high,
+        "fieller_low": r.rel_low_fieller, "fieller_high": r.rel_high_fieller, "pvalue": r.pvalue,
+        "seq_low": r.seq_rel_low, "seq_high": r.seq_rel_high, "seq_diff_low": r.seq_low,
+        "seq_diff_high": r.seq_high, "seq_pvalue": r.seq_pvalue,
+    }
+    for name, values in fields.items():
+        out[name] = np.atleast_1d(values)
+    out["reason"] = np.atleast_1d(r.reason)
+    return out
+
+
+def _slice_srm(frame: pd.DataFrame, p: TileParams) -> np.ndarray:
+    """Per row of a user-attribute slice: SRM of the slice value's users (treatment vs control)."""
+    cfg = p.config
+    flags = np.zeros(len(frame), dtype=bool)
+    rows = frame["slice_value"].ne("all").to_numpy() & (p.slice in USER_ATTRIBUTES)
+    if rows.any():
+        counts = frame.loc[rows, ["users_control", "users_treatment"]].to_numpy(float)
+        shares = np.array([[cfg.buckets[cfg.control], cfg.buckets[a]] for a in frame.loc[rows, "bucket"]])
+        flags[rows] = srm_test(counts, shares / shares.sum(axis=1, keepdims=True), cfg.srm_pvalue_threshold).flag
+    return flags
+
+
+def lift_frame(p: TileParams) -> pd.DataFrame:
+    """Every comparison the tile shows: the overall rows (``slice_value == "all"``) and, when
+    sliced, one row per slice value; with ``adj_pvalue`` (BH over all rows), ``srm`` (the arm's
+    window SRM, or the slice value's own) and ``untrustworthy``."""
+    control, treatments, n_star = p.config.control, shown_treatments(p), tuning_n(p)
+    reads = [(arm_level(p), list(LIFT_METRICS))] + ([(p, metrics_for(p.slice))] if p.slice != "bucket" else [])
+    parts = [compare_frame(ratio_stats_table(with_all_arms(q), metrics), control, treatments, n_star)
+             for q, metrics in reads]
+    parts = [f for f in parts if not f.empty]
+    if not parts:
+        return pd.DataFrame()
+    frame = pd.concat(parts, ignore_index=True)
+    order = {m: i for i, m in enumerate(LIFT_METRICS)}
+    frame = frame.assign(_o=frame["metric"].map(order), _all=frame["slice_value"].ne("all")).sort_values(
+        ["bucket", "_o", "_all", "slice_value"]).drop(columns=["_o", "_all"]).reset_index(drop=True)
+    frame["adj_pvalue"] = adjust_pvalues(frame["pvalue"].to_numpy(float), "bh")
+    arm_srm = srm_check(p).flags
+    frame["arm_srm"] = frame["bucket"].map(arm_srm).fillna(False).astype(bool)
+    frame["srm"] = frame["arm_srm"] | _slice_srm(frame, p)
+    frame["untrustworthy"] = frame["srm"]
+    return frame
+
+
+def lift_status(frame: pd.DataFrame) -> str:
+    """``breach`` on SRM, ``warn`` on an always-valid significant loss (overall rows), else ``ok``."""
+    overall = frame[frame["slice_value"] == "all"]
+    if overall["pvalue"].isna().all():
+        return "no_data"
+    if overall["arm_srm"].any():
+        return "breach"
+    if (overall["seq_high"] < 0).any():
+        return "warn"
+    return "ok"
+
+
+def lift_tile(p: TileParams) -> TileResult:
+    """Build the lift tile for parameters ``p``."""
+    title = "Lift vs control"
+    frame = lift_frame(p)
+    if frame.empty or frame["pvalue"].isna().all():
+        return no_data_result(p, "lift", "outcomes", title,
+                              f"no comparable arms in the {p.window} window ending {p.event_date}")
+    check = srm_check(p)
+    status = lift_status(frame)
+    primary = p.config.primary_metric if p.config.primary_metric in LIFT_METRICS else LIFT_METRICS[0]
+    overall = frame[frame["slice_value"] == "all"]
+    keep = ["rel_lift", "rel_low", "rel_high", "fieller_low", "fieller_high", "pvalue", "adj_pvalue", "seq_low",
+            "seq_high", "seq_pvalue", "abs_diff", "diff_low", "diff_high", "control", "treatment", "reason"]
+    arms = {}
+    for arm, rows in overall.groupby("bucket", sort=False):
+        metrics = {r["metric"]: {k: r[k] for k in keep} for r in rows.to_dict("records")}
+        head = metrics.get(primary, {})
+        arms[arm] = {
+            "metric": primary, "estimate": head.get("rel_lift"), "low": head.get("rel_low"),
+            "high": head.get("rel_high"), "seq_low": head.get("seq_low"), "seq_high": head.get("seq_high"),
+            "untrustworthy": bool(check.flags.get(arm, False)), "srm_pvalue": check.arm_pvalue.get(arm),
+            "metrics": metrics,
+        }
+    headline = {
+        "control": p.config.control, "window": p.window, "arms": arms, "tuning_n": tuning_n(p),
+        "adjustment": f"Benjamini–Hochberg over the {len(frame)} comparisons shown",
+        "interval": "relative lift, delta method 95%; always-valid: asymptotic confidence sequence 95%",
+        "srm_pvalue": check.pvalue,
+    }
+    summary = "; ".join(
+        f"{srm_label(arm, a['untrustworthy'])}: {a['metric']} {_pct(a['estimate'])} "
+        f"[{_pct(a['low'])}, {_pct(a['high'])}], always-valid [{_pct(a['seq_low'])}, {_pct(a['seq_high'])}]"
+        for arm, a in arms.items()
+    )
+    notes = [n for n in [check.note()] if n]
+    sliced_bad = frame[frame["srm"] & ~frame["arm_srm"]]
+    if not sliced_bad.empty:
+        values = sorted(set(sliced_bad["slice_value"]))
+        notes.append(f"UNTRUSTWORTHY: sample ratio mismatch within {p.slice} = {', '.join(values)}")
+    return TileResult(
+        tile=p.tile, section="outcomes", title=title, status=status, headline=headline, summary=summary,
+        table=frame, charts=[_forest(frame, p)], params=p.describe(), as_of=data_as_of(p),
+        experiment_id=p.config.experiment_id, notes=notes,
+    )
+
+
+def _pct(v: float | None) -> str:
+    return "n/a" if v is None or not np.isfinite(v) else f"{v:+.1%}"
+
+
+def _forest(frame: pd.DataFrame, p: TileParams) -> object:
+    titles = {m: RATIO_METRICS[m].title for m in LIFT_METRICS}
+    label = [titles[m] + ("" if v == "all" else f" · {v}") for m, v in zip(frame["metric"], frame["slice_value"],
+                                                                          strict=True)]
+    data = frame.assign(row=label, arm=[srm_label(a, f) for a, f in zip(frame["bucket"], frame["srm"], strict=True)])
+    return forest_chart(
+        data, label="row", estimate="rel_lift", low="rel_low", high="rel_high", outer_low="seq_low",
+        outer_high="seq_high", color="arm", flag="untrustworthy",
+        title=f"Relative lift vs {p.config.control} ({p.window}): thick 95% delta method, thin always-valid; "
+              "red ring: untrustworthy (SRM)",
+    )
