@@ -1,0 +1,193 @@
+"""The templates of :mod:`expkit.templates` compiled for other SQL engines with SQLGlot.
+
+Every template is written once, in DuckDB's dialect with ``$name`` parameters. This module
+turns it into another dialect's SQL (Spark, Trino, BigQuery, ...) with that dialect's
+parameter markers, so that the same definition runs on DuckDB, on a Spark cluster, or is
+pasted into a Trino or BigQuery console:
+
+>>> from expkit.engines.dialects import compile_sql
+>>> sql = compile_sql("error_bins", "spark")
+>>> ":bin_ms" in sql and "$bin_ms" not in sql
+True
+>>> compile_template("error_bins", "trino").params[:3]
+('bin_ms', 'start_ms', 'end_ms')
+
+Parameter markers (values are always bound, never pasted into the text):
+
+=========  ==========  ============================================================
+dialect    marker      how to bind
+=========  ==========  ============================================================
+duckdb     ``$name``   ``con.execute(sql, {"name": value})``
+spark      ``:name``   ``spark.sql(sql, args={"name": value})`` (Spark >= 3.4)
+bigquery   ``@name``   query parameters of the job (``ScalarQueryParameter``)
+trino      ``?``       positional: ``cursor.execute(sql, compiled.bind(values))``
+=========  ==========  ============================================================
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, TextIO
+
+import sqlglot
+from sqlglot import exp
+from sqlglot.errors import SqlglotError
+
+from expkit.errors import ExpkitError
+from expkit.templates import TEMPLATES, Template
+
+SOURCE_DIALECT = "duckdb"
+"""The dialect the templates are written in."""
+DIALECTS = ("duckdb", "spark", "trino", "bigquery")
+"""Dialects that are tested to compile (other SQLGlot dialects are attempted on request)."""
+POSITIONAL = frozenset({"trino", "presto", "athena"})
+"""Dialects whose client libraries bind parameters by position (``?``), not by name."""
+
+
+@dataclass(frozen=True)
+class CompiledSQL:
+    """A template compiled for one dialect.
+
+    Attributes:
+        sql: the SQL text, with the dialect's parameter markers.
+        dialect: SQLGlot dialect name.
+        params: for positional dialects, the parameter name behind each ``?`` in order
+            (a name repeats where the template uses it several times); empty otherwise.
+    """
+
+    sql: str
+    dialect: str
+    params: tuple[str, ...] = ()
+
+    def bind(self, values: Mapping[str, Any]) -> dict[str, Any] | list[Any]:
+        """The binding to pass with :attr:`sql`: a list for positional dialects, else a dict."""
+        if self.params:
+            return [values[name] for name in self.params]
+        return dict(values)
+
+
+_TAG = re.compile(r":__expkit_param_(\d+)__")
+
+
+def _tag_placeholder(names: list[str], node: exp.Expression) -> exp.Expression:
+    """Give each ``$name`` a unique tag to find it in the generated text (see compile_template)."""
+    if not isinstance(node, exp.Placeholder):
+        return node
+    names.append(node.name)
+    return exp.Placeholder(this=f"__expkit_param_{len(names) - 1}__")
+
+
+def _resolve(template: Template | str) -> Template:
+    if isinstance(template, Template):
+        return template
+    try:
+        return TEMPLATES[template]
+    except KeyError:
+        raise ExpkitError(f"unknown template {template!r}; choose one of {sorted(TEMPLATES)}") from None
+
+
+@functools.lru_cache(maxsize=256)
+def _parse(sql: str) -> exp.Expression:
+    expressions = sqlglot.parse(sql, read=SOURCE_DIALECT)
+    if len(expressions) != 1 or expressions[0] is None:
+        raise ExpkitError(f"a template must hold exactly one SQL statement, found {len(expressions)}")
+    return expressions[0]
+
+
+def rename_tables(tree: exp.Expression, tables: Mapping[str, str]) -> exp.Expression:
+    """Point the table references of ``tree`` at other (possibly qualified) names.
+
+    Common table expressions of the query keep their names. An unaliased table gets its old
+    name as alias, so that columns qualified by it (``requests.user_id``) still resolve.
+    """
+    ctes = {cte.alias_or_name for cte in tree.find_all(exp.CTE)}
+
+    def swap(node: exp.Expression) -> exp.Expression:
+        if not isinstance(node, exp.Table) or node.db or node.name in ctes or node.name not in tables:
+            return node
+        new = exp.to_table(tables[node.name])
+        new.set("alias", node.args.get("alias") or exp.TableAlias(this=exp.to_identifier(node.name)))
+        return new
+
+    return tree.transform(swap)
+
+
+def compile_template(
+    template: Template | str,
+    dialect: str,
+    *,
+    sql: str | None = None,
+    tables: Mapping[str, str] | None = None,
+    pretty: bool = False,
+) -> CompiledSQL:
+    """Compile ``template`` (or a rewritten DuckDB-dialect ``sql`` of it) for ``dialect``.
+
+    Args:
+        template: a :class:`~expkit.templates.Template` or its name.
+        dialect: a SQLGlot dialect name (``spark``, ``trino``, ``bigquery``, ...).
+        sql: DuckDB-dialect text to compile instead of ``template.sql`` (e.g. with filters).
+        tables: table name in the template → name to use instead (``"hive.events.requests"``).
+        pretty: indent the output for reading.
+
+    Raises:
+        ExpkitError: the SQL does not parse, or SQLGlot cannot express it in ``dialect``.
+    """
+    t = _resolve(template)
+    text = t.sql if sql is None else sql
+    try:
+        tree = _parse(text).copy()
+        if tables:
+            tree = rename_tables(tree, tables)
+        if dialect == SOURCE_DIALECT:
+            return CompiledSQL(tree.sql(SOURCE_DIALECT, pretty=pretty, comments=False), dialect)
+        names: list[str] = []
+        if dialect in POSITIONAL:
+            tree = tree.transform(functools.partial(_tag_placeholder, names))
+        out = tree.sql(dialect, pretty=pretty, comments=False, unsupported_level=sqlglot.ErrorLevel.RAISE)
+        order: tuple[str, ...] = ()
+        if dialect in POSITIONAL:
+            # The order of the markers in the text is the binding order (not the tree's order:
+            # SQLGlot keeps WITH after SELECT in the tree), so read it off the text.
+            order = tuple(names[int(i)] for i in _TAG.findall(out))
+            out = _TAG.sub("?", out)
+    except SqlglotError as err:
+        raise ExpkitError(f"template {t.name} cannot be compiled for {dialect}: {err}") from None
+    except ValueError as err:  # unknown dialect name
+        raise ExpkitError(f"unknown SQL dialect {dialect!r}: {err}") from None
+    return CompiledSQL(out, dialect, order)
+
+
+def compile_sql(
+    template: Template | str, dialect: str, *, tables: Mapping[str, str] | None = None, pretty: bool = False
+) -> str:
+    """The SQL of ``template`` for ``dialect`` (see :func:`compile_template`)."""
+    return compile_template(template, dialect, tables=tables, pretty=pretty).sql
+
+
+def render_template(template: Template | str, dialect: str, tables: Mapping[str, str] | None = None) -> str:
+    """A template for ``dialect`` as a readable script: its documented header, then the SQL."""
+    t = _resolve(template)
+    compiled = compile_template(t, dialect, tables=tables, pretty=True)
+    header = []
+    for line in t.sql.splitlines():
+        if not line.startswith("--"):
+            break
+        header.append(line)
+    header.append(f"-- dialect: {dialect} (compiled from the DuckDB template by expkit.engines.dialects)")
+    if compiled.params:
+        header.append(f"-- positional parameters (?): {', '.join(compiled.params)}")
+    return "\n".join(header) + "\n" + compiled.sql + "\n"
+
+
+def print_template(
+    template: Template | str,
+    dialect: str,
+    tables: Mapping[str, str] | None = None,
+    file: TextIO | None = None,
+) -> None:
+    """Print :func:`render_template` (for a notebook or a shell: ``python -c ...``)."""
+    print(render_template(template, dialect, tables), file=file or sys.stdout, end="")

@@ -1,0 +1,307 @@
+"""The Apache Spark engine: the same templates as DuckDB, for events that outgrow one machine.
+
+Each template is compiled from its DuckDB text by :mod:`expkit.engines.dialects` (SQLGlot),
+run with ``spark.sql(sql, args=...)`` (parameters bound as ``:name`` markers, never pasted
+into the text) and collected as Arrow with the column names and types DuckDB returns, so
+the rollup tables are the same whichever engine wrote them.
+
+The session comes from the user's configuration, in this order: an active session (a job
+started by ``spark-submit`` or a notebook that already has one), ``SPARK_REMOTE`` (Spark
+Connect), a master URL (``master=``, ``EXPKIT_SPARK_MASTER``, or ``spark.master`` in
+``spark-defaults.conf``), else ``local[*]``. One session is created per process and stopped
+at exit; :meth:`SparkEngine.close` only drops the engine's temporary views. The session time
+zone is pinned to UTC and ANSI SQL mode is on (overflow is an error, as in DuckDB).
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import itertools
+import logging
+import os
+import re
+import shutil
+import threading
+import warnings
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+
+try:
+    import pyspark
+    from pyspark.sql import DataFrame, SparkSession
+except ImportError as err:  # get_engine("spark") turns this into an ExpkitError
+    raise ImportError(f"pyspark is not installed ({err}); install the Spark extra: pip install -e '.[spark]'") from err
+
+from expkit.engines.dialects import compile_template
+from expkit.errors import ExpkitError
+from expkit.templates import Template
+
+MIN_SPARK = (3, 5)
+if tuple(int(x) for x in pyspark.__version__.split(".")[:2]) < MIN_SPARK:
+    raise ImportError(f"pyspark {pyspark.__version__} is too old (need >= 3.5); upgrade: pip install -e '.[spark]'")
+LOCAL_DEFAULTS: dict[str, str] = {
+    "spark.driver.memory": "2g",
+    "spark.sql.shuffle.partitions": "4",
+    "spark.ui.enabled": "false",
+    "spark.ui.showConsoleProgress": "false",
+    "spark.driver.bindAddress": "127.0.0.1",
+    "spark.driver.host": "127.0.0.1",
+}
+"""Settings for a session expkit starts in local mode (a user's ``conf`` overrides them)."""
+SESSION_SETTINGS: dict[str, str] = {
+    "spark.sql.session.timeZone": "UTC",
+    "spark.sql.ansi.enabled": "true",
+}
+"""Runtime settings applied to every session the engine uses."""
+
+_PROPERTY = re.compile(r"^\s*([^\s=:#!]+)\s*[=:\s]\s*(.*)$")
+_lock = threading.Lock()
+_session: SparkSession | None = None
+_owned = False
+_engine_ids = itertools.count(1)
+
+
+@contextlib.contextmanager
+def _quiet() -> Iterator[None]:
+    """Silence pyspark's note on pandas versions (expkit moves data as Arrow, not pandas)."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*pandas", category=FutureWarning)
+        yield
+
+
+def _spark_error(err: BaseException) -> str:
+    """The first line of a Spark error (the JVM stack trace that follows helps nobody)."""
+    text = str(err).strip() or type(err).__name__
+    return text.splitlines()[0][:1000]
+
+
+def check_java() -> str:
+    """Return the ``java`` that Spark will start; raise :class:`ExpkitError` if there is none."""
+    home = os.environ.get("JAVA_HOME")
+    if home:
+        java = Path(home) / "bin" / "java"
+        if not os.access(java, os.X_OK):
+            raise ExpkitError(
+                f"JAVA_HOME={home} has no bin/java; point JAVA_HOME at a Java 17 or 21 installation "
+                "(Spark needs a JVM) or unset it to use the java on PATH"
+            )
+        return str(java)
+    found = shutil.which("java")
+    if not found:
+        raise ExpkitError(
+            "the Spark engine needs Java 17 or 21 and no java was found (JAVA_HOME unset, none on PATH); "
+            "install one (e.g. apt-get install openjdk-17-jre-headless) or set JAVA_HOME, "
+            "or use Spark Connect by setting SPARK_REMOTE"
+        )
+    return found
+
+
+def spark_defaults() -> dict[str, str]:
+    """Settings of ``spark-defaults.conf`` (in ``$SPARK_CONF_DIR`` or ``$SPARK_HOME/conf``), if any.
+
+    Spark reads this file itself when it starts; expkit looks at it to take ``spark.master``
+    from it and to leave the local-mode settings it sets to the user.
+    """
+    folder = os.environ.get("SPARK_CONF_DIR") or (
+        os.path.join(os.environ["SPARK_HOME"], "conf") if os.environ.get("SPARK_HOME") else None
+    )
+    path = Path(folder, "spark-defaults.conf") if folder else None
+    if path is None or not path.is_file():
+        return {}
+    out = {}
+    for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+        m = _PROPERTY.match(line)  # Java properties: "key value", "key=value" or "key: value"
+        if m and m.group(2).strip():
+            out[m.group(1)] = m.group(2).strip()
+    return out
+
+
+def _is_stopped(spark: SparkSession) -> bool:
+    stopped = getattr(spark, "is_stopped", None)  # Spark Connect
+    if isinstance(stopped, bool):
+        return stopped
+    try:
+        return spark.sparkContext._jsc is None
+    except Exception:  # noqa: BLE001 - a session that cannot answer is unusable
+        return True
+
+
+def _start_session(master: str | None, conf: Mapping[str, str]) -> tuple[SparkSession, bool]:
+    """Start (or join) a session as configured; return it and whether expkit owns it."""
+    active = SparkSession.getActiveSession()
+    if active is not None and not _is_stopped(active):
+        return active, False
+    builder = SparkSession.builder.appName("expkit")
+    remote = None if master else os.environ.get("SPARK_REMOTE")
+    under_submit = "PYSPARK_GATEWAY_PORT" in os.environ  # spark-submit started the JVM and set the master
+    local = False
+    if remote:
+        builder = builder.remote(remote)
+    elif not under_submit:
+        check_java()
+        defaults = spark_defaults()
+        master = master or os.environ.get("EXPKIT_SPARK_MASTER") or defaults.get("spark.master") or "local[*]"
+        builder = builder.master(master)
+        local = master.startswith("local")
+        if local:
+            for key, value in LOCAL_DEFAULTS.items():
+                if key not in defaults:
+                    builder = builder.config(key, value)
+    for key, value in conf.items():
+        builder = builder.config(key, value)
+    try:
+        spark = builder.getOrCreate()
+    except Exception as err:  # noqa: BLE001 - py4j and pyspark raise many kinds
+        where = f"Spark Connect at {remote}" if remote else "the Spark driver (a JVM)"
+        raise ExpkitError(
+            f"could not start {where}: {_spark_error(err)}; check JAVA_HOME (Java 17 or 21), "
+            "SPARK_REMOTE or EXPKIT_SPARK_MASTER"
+        ) from None
+    if local:
+        spark.sparkContext.setLogLevel("ERROR")
+        # pyspark logs every failed query with its stack; the ExpkitError raised here says it once.
+        logging.getLogger("SQLQueryContextLogger").setLevel(logging.CRITICAL)
+    return spark, True
+
+
+def get_session(master: str | None = None, conf: Mapping[str, str] | None = None) -> SparkSession:
+    """The process's Spark session, started on first use (see the module docstring).
+
+    ``master`` and ``conf`` apply only when the session is first started.
+    """
+    global _session, _owned
+    with _lock:
+        if _session is None or _is_stopped(_session):
+            with _quiet():
+                _session, _owned = _start_session(master, dict(conf or {}))
+        for key, value in SESSION_SETTINGS.items():
+            _session.conf.set(key, value)
+        return _session
+
+
+def stop_session() -> None:
+    """Stop the session if expkit started it (registered to run at exit)."""
+    global _session, _owned
+    with _lock:
+        if _session is not None and _owned and not _is_stopped(_session):
+            _session.stop()
+        _session, _owned = None, False
+
+
+atexit.register(stop_session)
+
+
+def _uri(path: Path) -> str:
+    """A local file as a URI, so that a cluster whose default file system is HDFS reads it too."""
+    text = str(path)
+    return text if "://" in text else "file://" + str(Path(text).resolve())
+
+
+def _duckdb_schema(schema: pa.Schema) -> pa.Schema:
+    """``schema`` with the Arrow types DuckDB returns: regular (not large) strings.
+
+    Every column is marked nullable: which columns are provably non-null is each engine's own
+    inference (DuckDB proves more), and a nullable column reads the same everywhere.
+    """
+    narrow = {pa.large_string(): pa.string(), pa.large_binary(): pa.binary()}
+    return pa.schema([pa.field(f.name, narrow.get(f.type, f.type), nullable=True) for f in schema])
+
+
+def _collect(df: DataFrame) -> pa.Table:
+    """All rows of ``df`` as an Arrow table (Spark >= 4: ``toArrow``; 3.5: its Arrow collector)."""
+    if hasattr(df, "toArrow"):
+        return df.toArrow()
+    from pyspark.sql.pandas.types import to_arrow_schema
+
+    schema = to_arrow_schema(df.schema)
+    if hasattr(df, "_collect_as_arrow"):  # classic Spark 3.5
+        return pa.Table.from_batches(df._collect_as_arrow(), schema=schema)
+    return pa.Table.from_pandas(df.toPandas(), schema=schema, preserve_index=False)  # Connect 3.5
+
+
+class SparkEngine:
+    """Run templates on Apache Spark (local mode, a cluster, or Spark Connect).
+
+    Args:
+        master: master URL for a session started here (default: see :func:`get_session`).
+        conf: extra Spark settings for a session started here (``{"spark.executor.memory": "8g"}``).
+        session: an existing session to use instead.
+    """
+
+    name = "spark"
+
+    def __init__(
+        self,
+        master: str | None = None,
+        conf: Mapping[str, str] | None = None,
+        session: SparkSession | None = None,
+    ):
+        self.spark = session if session is not None else get_session(master, conf)
+        if session is not None:
+            for key, value in SESSION_SETTINGS.items():
+                session.conf.set(key, value)
+        # Views get a per-engine prefix: they never replace a user's tables or another engine's views.
+        self._prefix = f"expkit_{os.getpid()}_{next(_engine_ids)}_"
+        self._views: dict[str, tuple[Any, ...]] = {}
+
+    def _view(self, name: str, source: Sequence[Path] | pa.Schema) -> str:
+        view = self._prefix + name
+        if isinstance(source, pa.Schema):
+            key: tuple[Any, ...] = ("schema", source)
+        else:
+            key = tuple((str(p), *_stamp(p)) for p in source)
+        if self._views.get(view) == key:
+            return view
+        if isinstance(source, pa.Schema):
+            with _quiet():
+                from pyspark.sql.pandas.types import from_arrow_schema
+
+            df = self.spark.createDataFrame([], schema=from_arrow_schema(source))
+        else:
+            files = [_uri(Path(p)) for p in source]
+            try:
+                df = self.spark.read.option("mergeSchema", "true").parquet(*files)
+            except Exception as err:  # noqa: BLE001 - pyspark and py4j errors alike
+                raise ExpkitError(f"cannot read table {name} from {files[:3]}...: {_spark_error(err)}") from None
+        df.createOrReplaceTempView(view)
+        self._views[view] = key
+        return view
+
+    def query(
+        self,
+        template: Template,
+        params: Mapping[str, Any],
+        sources: Mapping[str, Sequence[Path] | pa.Schema],
+        sql: str | None = None,
+    ) -> pa.RecordBatchReader:
+        """Run the template (or its rewritten DuckDB-dialect ``sql``) with bound ``params``."""
+        views = {name: self._view(name, source) for name, source in sources.items()}
+        compiled = compile_template(template, "spark", sql=sql, tables=views)
+        try:
+            with _quiet():
+                table = _collect(self.spark.sql(compiled.sql, args=dict(params)))
+        except Exception as err:  # noqa: BLE001 - py4j, pyspark and Connect errors alike
+            raise ExpkitError(f"template {template.name} failed in Spark: {_spark_error(err)}") from None
+        schema = _duckdb_schema(table.schema)
+        table = table.cast(schema)
+        return pa.RecordBatchReader.from_batches(schema, table.to_batches(max_chunksize=1_000_000))
+
+    def close(self) -> None:
+        """Drop this engine's temporary views (the session stays up for the next engine)."""
+        if not _is_stopped(self.spark):
+            for view in self._views:
+                self.spark.catalog.dropTempView(view)
+        self._views.clear()
+
+
+def _stamp(path: Path) -> tuple[int, int]:
+    """Size and modification time of ``path`` (so that a rewritten file is read afresh)."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return (-1, -1)
+    return (st.st_size, st.st_mtime_ns)
