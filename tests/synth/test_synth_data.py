@@ -11,7 +11,7 @@ import pytest
 from synth_helpers import END, SEED, USERS, Warehouse, breaches
 
 from expkit.schema import EVENT_TABLES
-from expkit.synth import Model, generate
+from expkit.synth import Model, generate, warehouse
 from expkit.synth.truth import analytic_rate, monte_carlo
 
 
@@ -50,11 +50,16 @@ def _tables(path) -> dict[str, object]:
             for f in sorted((path / "events").rglob("*.parquet"))}
 
 
-def test_reproducible(tmp_path) -> None:
-    kw = {"days": 2, "end": END, "users": 400, "incidents": ["late_data", "orphan_clicks",
-                                                               "duplicate_events"]}
-    a, b, c = (_tables_after(generate(tmp_path / n, seed=s, **kw), tmp_path / n)
-               for n, s in (("a", 1), ("b", 1), ("c", 2)))
+def test_reproducible(tmp_path, monkeypatch) -> None:
+    """Same arguments give identical rows (also with one worker instead of two); another seed
+    gives other rows."""
+    kw = {"days": 1, "end": END, "users": 4400, "incidents": ["late_data", "orphan_clicks",
+                                                                "duplicate_events"]}
+    a = _tables_after(generate(tmp_path / "a", seed=1, **kw), tmp_path / "a")
+    monkeypatch.setattr(warehouse, "_WORKERS", 1)
+    b = _tables_after(generate(tmp_path / "b", seed=1, **kw), tmp_path / "b")
+    c = _tables_after(generate(tmp_path / "c", seed=2, **kw), tmp_path / "c")
+    assert len(a[1]) == 5 * 2 * 2  # tables x blocks, on-time and late files
     assert a[1].keys() == b[1].keys()
     assert all(a[1][k].equals(b[1][k]) for k in a[1])
     assert a[0] == b[0]
