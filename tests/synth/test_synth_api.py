@@ -141,3 +141,25 @@ def test_users_do_not_depend_on_warehouse_size() -> None:
     small, large = (make_users(Model(), 3, 0, n, cum) for n in (100, 5000))
     for field in ("bucket", "cohort", "activity", "p_click", "other_rate"):
         assert np.array_equal(getattr(small, field), getattr(large, field)[:100]), field
+
+
+class _EdgeRng:
+    """A generator stub returning the extreme uniforms float32 can produce."""
+
+    def __init__(self, value: float) -> None:
+        self.value = value
+
+    def random(self, shape, dtype=np.float64):
+        return np.full(shape, self.value, dtype=dtype)
+
+
+@pytest.mark.parametrize("u", [0.0, float(np.nextafter(np.float32(1), np.float32(0)))])
+def test_slates_at_uniform_extremes(u: float) -> None:
+    from expkit.synth.model import Model, _slates, make_catalog
+
+    model = Model()
+    lookup = make_catalog(model, 0).lookup
+    items = _slates(_EdgeRng(u), lookup, model.catalog_size, 3, model.k)
+    assert items.shape == (3, model.k)
+    assert (np.diff(items, axis=1) > 0).all() and items.min() >= 0
+    assert items.max() < model.catalog_size

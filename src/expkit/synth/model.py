@@ -282,7 +282,8 @@ def _slates(rng: np.random.Generator, lookup: np.ndarray, n_items: int, n_rows: 
     # Drawn position-major (k, n_rows): the column-wise pass runs over contiguous rows.
     u = (rng.random((k, n_rows), dtype=np.float32)
          + np.arange(k, dtype=np.float32)[:, None]) * (len(lookup) / k)
-    items = lookup[u.astype(np.int32)]
+    # float32 rounds the top of the last stratum up to len(lookup): clip it back.
+    items = lookup[np.minimum(u.astype(np.int32), len(lookup) - 1)]
     np.minimum(items, (n_items - k + np.arange(k))[:, None], out=items)  # room for pushes
     for j in range(1, k):
         np.maximum(items[j], items[j - 1] + 1, out=items[j])
