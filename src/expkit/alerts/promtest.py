@@ -31,7 +31,7 @@ promtool, ``exp_annotations`` lists only the annotations to check.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -130,26 +130,29 @@ class RuleTestReport:
         return not self.failures
 
 
-def _samples(group: TestGroup, where: str) -> list[Sample]:
+def series_samples(series: Mapping[str, str], interval: int | None = None, where: str = "series") -> list[Sample]:
+    """Samples from promtool-style series: ``{'error_rate{experiment="e1"}': "0 0.03x2"}``.
+
+    Value ``i`` is evaluated at ``i × interval`` (default: the metric's step).
+    """
     out = []
-    for s in group.input_series:
+    for text, values_text in series.items():
         try:
-            sel = parse_selector(s.series)
-            values = expand_values(s.values)
+            sel = parse_selector(text)
+            values = expand_values(values_text)
         except ValueError as err:
-            raise ConfigError(f"{where}: series {s.series!r}: {err}") from None
+            raise ConfigError(f"{where}: series {text!r}: {err}") from None
         if sel.name not in METRICS:
             raise ConfigError(f"{where}: unknown metric {sel.name!r} in series; known: {', '.join(METRICS)}")
         if any(m.op != "=" for m in sel.matchers):
-            raise ConfigError(f"{where}: series {s.series!r} must give labels with '=' only")
+            raise ConfigError(f"{where}: series {text!r} must give labels with '=' only")
         info = METRICS[sel.name]
-        step = group.interval or info.step_ms
+        step = interval or info.step_ms
         labels = label_key({m.label: m.value for m in sel.matchers})
         for i, v in enumerate(values):
-            if v is None:
-                continue
-            t = i * step
-            out.append(Sample(sel.name, labels, t - info.step_ms if info.kind == "window" else t, t, v))
+            if v is not None:
+                t = i * step
+                out.append(Sample(sel.name, labels, t - info.step_ms if info.kind == "window" else t, t, v))
     return out
 
 
@@ -173,7 +176,9 @@ def run_rule_tests(path: str | Path) -> RuleTestReport:
     report = RuleTestReport(str(path))
     for gi, group in enumerate(doc.tests):
         where = f"{path}: test {group.name or gi + 1!r}"
-        samples = _samples(group, where)
+        samples: list[Sample] = []
+        for s in group.input_series:
+            samples += series_samples({s.series: s.values}, group.interval, where)
         horizon = max((c.eval_time for c in group.alert_rule_test), default=0)
         snapshots: dict[int, list[Alert]] = {}
 

@@ -58,8 +58,10 @@ def ingest_freshness(
     newest ingest time. As of time ``t``:
 
     * ``staleness_ms`` = ``t`` − the newest ingest time of a group that had fully landed by
-      ``t`` (the same grain as ``series.ingest_quantiles(as_of_ms=t)``; at most one bin
-      later than the exact value); NaN when nothing landed in the lookback;
+      ``t`` (the grain of ``series.ingest_quantiles(as_of_ms=t)``). It is never below the
+      exact staleness, and at most the exact staleness as of ``t − Δ`` plus ``Δ``, with
+      ``Δ`` = one bin + 2% of the delay (a group's rows land within that span); NaN when
+      nothing landed in the lookback;
     * ``arrival_p95_ms`` = p95 ingest delay of the rows landing in ``(t − 5 min, t]`` (a
       group's landing time is estimated as bin middle + its delay, capped by its newest
       ingest); NaN when none landed;
