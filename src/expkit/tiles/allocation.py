@@ -89,17 +89,21 @@ class SrmCheck:
         )
 
 
-def _pairwise(users: np.ndarray, shares: np.ndarray, control: int, alpha: float) -> np.ndarray:
+def arm_srm_pvalues(users: np.ndarray, shares: np.ndarray, control: int) -> np.ndarray:
     """p-value per arm: each treatment against the control (shares renormalized to the pair);
-    the control gets the test over all arms."""
+    the control gets the test over all arms.
+
+    >>> arm_srm_pvalues(np.array([5000, 2500, 2200]), np.array([0.5, 0.25, 0.25]), 0) < 0.001
+    array([ True, False,  True])
+    """
     out = np.full(len(shares), np.nan)
-    out[control] = float(srm_test(users, shares, alpha).pvalue)
+    out[control] = float(srm_test(users, shares).pvalue)
     others = [i for i in range(len(shares)) if i != control]
     if others:
         pair_counts = np.array([[users[control], users[i]] for i in others], dtype=float)
         pair_shares = np.array([[shares[control], shares[i]] for i in others])
         pair_shares = pair_shares / pair_shares.sum(axis=1, keepdims=True)
-        out[others] = srm_test(pair_counts, pair_shares, alpha).pvalue
+        out[others] = srm_test(pair_counts, pair_shares).pvalue
     return out
 
 
@@ -114,7 +118,7 @@ def srm_check(p: TileParams, window: str | None = None) -> SrmCheck:
     shares = np.array([cfg.buckets[a] for a in arms])
     thr = cfg.srm_pvalue_threshold
     res = srm_test(users, shares, thr)
-    arm_p = _pairwise(users, shares, arms.index(cfg.control), thr)
+    arm_p = arm_srm_pvalues(users, shares, arms.index(cfg.control))
     return SrmCheck(
         window=window,
         users={a: int(u) for a, u in zip(arms, users, strict=True)},

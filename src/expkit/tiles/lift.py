@@ -27,7 +27,7 @@ from expkit.charts import forest_chart
 from expkit.errors import ExpkitError
 from expkit.readers import EVENT_ATTRIBUTES, STAT_COLUMNS, USER_ATTRIBUTES, ratio_stats_table
 from expkit.stats import adjust_pvalues, compare_ratios, srm_test
-from expkit.tiles.allocation import srm_check, srm_label
+from expkit.tiles.allocation import SrmCheck, srm_check, srm_label
 from expkit.tiles.base import TileParams, TileResult
 from expkit.tiles.common import data_as_of, no_data_result
 from expkit.tiles.ratio import ALL_SLICES, RATIO_METRICS, arm_level
@@ -68,13 +68,16 @@ def shown_treatments(p: TileParams) -> list[str]:
     return shown
 
 
-def compare_frame(stats: pd.DataFrame, control: str, treatments: list[str], n_star: int) -> pd.DataFrame:
-    """One row per treatment arm × metric × slice value with every comparison field.
+def compare_frame(
+    stats: pd.DataFrame, control: str, treatments: list[str], n_star: int,
+    key: tuple[str, ...] = ("metric", "slice_value"),
+) -> pd.DataFrame:
+    """One row per treatment arm and ``key`` (metric × slice value, or also day) with every comparison field.
 
-    ``stats`` has ``metric, bucket, slice_value`` and :data:`~expkit.readers.STAT_COLUMNS`; the
+    ``stats`` has ``bucket``, the ``key`` columns and :data:`~expkit.readers.STAT_COLUMNS`; the
     comparisons run in one vectorized call.
     """
-    key = ["metric", "slice_value"]
+    key = list(key)
     ctl = stats[stats["bucket"] == control][key + STAT_COLUMNS]
     trt = stats[stats["bucket"].isin(treatments)][["bucket", *key, *STAT_COLUMNS]]
     rows = trt.merge(ctl, on=key, how="inner", suffixes=("", "_c"))
@@ -110,10 +113,10 @@ def _slice_srm(frame: pd.DataFrame, p: TileParams) -> np.ndarray:
     return flags
 
 
-def lift_frame(p: TileParams) -> pd.DataFrame:
+def lift_frame(p: TileParams, check: SrmCheck | None = None) -> pd.DataFrame:
     """Every comparison the tile shows: the overall rows (``slice_value == "all"``) and, when
     sliced, one row per slice value; with ``adj_pvalue`` (BH over all rows), ``srm`` (the arm's
-    window SRM, or the slice value's own) and ``untrustworthy``."""
+    window SRM as in ``check``, or the slice value's own) and ``untrustworthy``."""
     control, treatments, n_star = p.config.control, shown_treatments(p), tuning_n(p)
     reads = [(arm_level(p), list(LIFT_METRICS))] + ([(p, metrics_for(p.slice))] if p.slice != "bucket" else [])
     parts = [compare_frame(ratio_stats_table(with_all_arms(q), metrics), control, treatments, n_star)
@@ -126,7 +129,7 @@ def lift_frame(p: TileParams) -> pd.DataFrame:
     frame = frame.assign(_o=frame["metric"].map(order), _all=frame["slice_value"].ne("all")).sort_values(
         ["bucket", "_o", "_all", "slice_value"]).drop(columns=["_o", "_all"]).reset_index(drop=True)
     frame["adj_pvalue"] = adjust_pvalues(frame["pvalue"].to_numpy(float), "bh")
-    arm_srm = srm_check(p).flags
+    arm_srm = (check or srm_check(p)).flags
     frame["arm_srm"] = frame["bucket"].map(arm_srm).fillna(False).astype(bool)
     frame["srm"] = frame["arm_srm"] | _slice_srm(frame, p)
     frame["untrustworthy"] = frame["srm"]
@@ -148,11 +151,11 @@ def lift_status(frame: pd.DataFrame) -> str:
 def lift_tile(p: TileParams) -> TileResult:
     """Build the lift tile for parameters ``p``."""
     title = "Lift vs control"
-    frame = lift_frame(p)
+    check = srm_check(p)
+    frame = lift_frame(p, check)
     if frame.empty or frame["pvalue"].isna().all():
         return no_data_result(p, "lift", "outcomes", title,
                               f"no comparable arms in the {p.window} window ending {p.event_date}")
-    check = srm_check(p)
     status = lift_status(frame)
     primary = p.config.primary_metric if p.config.primary_metric in LIFT_METRICS else LIFT_METRICS[0]
     overall = frame[frame["slice_value"] == "all"]
