@@ -174,3 +174,14 @@ def test_tiles_read_rollups_only(clean: Built, tmp_path) -> None:
         full["params"].pop("warehouse")
         only["params"].pop("warehouse")
         assert json.dumps(full, sort_keys=True) == json.dumps(only, sort_keys=True), tile
+
+
+def test_buckets_narrow_what_is_shown(clean: Built) -> None:
+    """``buckets`` selects the arms shown; shares, SRM and lifts still use the control and every arm."""
+    assert set(clean.run("ctr", buckets=["treatment"]).headline["arms"]) == {"treatment"}
+    alloc = clean.run("allocation", buckets="treatment").headline["arms"]
+    assert set(alloc) == {"treatment"} and 0.45 < alloc["treatment"]["estimate"] < 0.55
+    assert set(clean.run("lift", buckets=["treatment"]).headline["arms"]) == {"treatment"}
+    timeline = clean.run("timeline", buckets=["control"])
+    assert set(timeline.headline["arms"]) == {"control"} and not timeline.headline["cumulative_lift"]
+    assert len(timeline.charts) == 1

@@ -207,9 +207,11 @@ def allocation_tile(p: TileParams) -> TileResult:
     max_dev = float(window["deviation"].max())
     status = allocation_status(max_dev, check.any, tol)
     daily = allocation_frame(arm_users(pop, ["24h"], experiment_days(p)), p, ["day"])
-    sliced = pd.DataFrame()
+    sliced = pd.DataFrame(columns=["slice_value", "bucket", "srm"])
     if p.slice != "bucket":
         sliced = allocation_frame(arm_users(replace(pop, slice=p.slice), [p.window]), p, ["slice_value"])
+    # Shares and tests are over every arm; the parameter buckets only narrows what is shown.
+    window, daily, sliced = (f[f["bucket"].isin(p.buckets)] for f in (window, daily, sliced))
 
     arms = {
         r.bucket: {"estimate": r.share, "low": r.share_low, "high": r.share_high, "users": r.users,
@@ -222,7 +224,7 @@ def allocation_tile(p: TileParams) -> TileResult:
         "max_deviation": max_dev, "tolerance": tol, "breach_deviation": BREACH_DEVIATION,
         "srm_pvalue_threshold": check.threshold,
         "srm_days": sorted({str(d) for d in daily.loc[daily["srm"], "day"]}),
-        "srm_slices": sorted(set(sliced.loc[sliced["srm"], "slice_value"])) if not sliced.empty else [],
+        "srm_slices": sorted(set(sliced.loc[sliced["srm"].astype(bool), "slice_value"])),
         "interval": "Wilson 95% of the share of users",
     }
     summary = "; ".join(f"{a} {v['estimate']:.1%} (plan {v['planned_share']:.0%}, dev {v['deviation']:.1%})"

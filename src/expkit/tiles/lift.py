@@ -40,6 +40,12 @@ DEFAULT_TUNING_N = 5000
 """Default mixture tuning ``N*`` (users in both arms at which the confidence sequence is tightest)."""
 ALPHA = 0.05
 LIFT_SLICES = ALL_SLICES
+TABLE_COLUMNS = [
+    "bucket", "metric", "slice_value", "users_control", "users_treatment", "control", "treatment", "abs_diff",
+    "diff_low", "diff_high", "rel_lift", "rel_low", "rel_high", "fieller_low", "fieller_high", "pvalue", "adj_pvalue",
+    "seq_low", "seq_high", "seq_pvalue", "untrustworthy", "reason",
+]
+"""The columns of the tile's table (:func:`lift_frame` has a few more)."""
 
 
 def tuning_n(p: TileParams) -> int:
@@ -58,14 +64,9 @@ def with_all_arms(p: TileParams) -> TileParams:
 
 
 def shown_treatments(p: TileParams) -> list[str]:
+    """The treatment arms the parameters ``buckets`` and ``filters`` leave to show."""
     arms = [a for a in p.buckets if a in p.filters.get("bucket", p.buckets)]
-    shown = [a for a in arms if a != p.config.control]
-    if not shown:
-        raise ExpkitError(
-            f"the lift tile compares treatment arms with the control {p.config.control!r}; "
-            f"parameter buckets/filters leave no treatment arm (experiment arms: {list(p.config.buckets)})"
-        )
-    return shown
+    return [a for a in arms if a != p.config.control]
 
 
 def compare_frame(
@@ -118,6 +119,11 @@ def lift_frame(p: TileParams, check: SrmCheck | None = None) -> pd.DataFrame:
     sliced, one row per slice value; with ``adj_pvalue`` (BH over all rows), ``srm`` (the arm's
     window SRM as in ``check``, or the slice value's own) and ``untrustworthy``."""
     control, treatments, n_star = p.config.control, shown_treatments(p), tuning_n(p)
+    if not treatments:
+        raise ExpkitError(
+            f"the lift tile compares treatment arms with the control {control!r}; parameter buckets/filters "
+            f"leave no treatment arm (experiment arms: {list(p.config.buckets)})"
+        )
     reads = [(arm_level(p), list(LIFT_METRICS))] + ([(p, metrics_for(p.slice))] if p.slice != "bucket" else [])
     parts = [compare_frame(ratio_stats_table(with_all_arms(q), metrics), control, treatments, n_star)
              for q, metrics in reads]
@@ -189,7 +195,7 @@ def lift_tile(p: TileParams) -> TileResult:
         notes.append(f"UNTRUSTWORTHY: sample ratio mismatch within {p.slice} = {', '.join(values)}")
     return TileResult(
         tile=p.tile, section="outcomes", title=title, status=status, headline=headline, summary=summary,
-        table=frame, charts=[_forest(frame, p)], params=p.describe(), as_of=data_as_of(p),
+        table=frame[TABLE_COLUMNS], charts=[_forest(frame, p)], params=p.describe(), as_of=data_as_of(p),
         experiment_id=p.config.experiment_id, notes=notes,
     )
 

@@ -39,8 +39,11 @@ def daily_values(p: TileParams) -> pd.DataFrame:
 def cumulative_lift(p: TileParams) -> pd.DataFrame:
     """Per day, treatment arm and metric: lift over the experiment to that day (window ``cum``)."""
     stats = ratio_stats_table(with_all_arms(arm_level(p)), list(LIFT_METRICS), ["cum"], experiment_days(p))
+    treatments = shown_treatments(p)
+    if not treatments:
+        return pd.DataFrame()
     key = ("day", "metric", "slice_value")
-    return compare_frame(stats, p.config.control, shown_treatments(p), tuning_n(p), key=key)
+    return compare_frame(stats, p.config.control, treatments, tuning_n(p), key=key)
 
 
 def timeline_tile(p: TileParams) -> TileResult:
