@@ -18,6 +18,7 @@ from expkit.engines.dialects import (
     print_template,
     rename_tables,
     render_template,
+    table_columns,
 )
 from expkit.errors import ExpkitError
 from expkit.templates import TEMPLATES
@@ -94,6 +95,29 @@ def test_rename_tables_keeps_ctes_and_qualified_columns() -> None:
 def test_tables_option_qualifies_names() -> None:
     sql = compile_sql("error_bins", "trino", tables={"requests": "hive.events.requests"})
     assert "FROM hive.events.requests AS requests" in sql
+
+
+def test_tables_option_takes_a_partition_filtered_query() -> None:
+    day = "SELECT * FROM hive.events.requests WHERE event_date = $day"
+    compiled = compile_template("error_bins", "trino", tables={"requests": day})
+    assert "FROM (SELECT * FROM hive.events.requests WHERE event_date = ?) AS requests" in compiled.sql
+    assert compiled.params == ("bin_ms", "day", "start_ms", "end_ms", "bin_ms")
+    spark = compile_sql("error_bins", "spark", tables={"requests": day})
+    assert "event_date = :day" in spark
+    sqlglot.parse_one(compiled.sql, read="trino")
+
+
+@pytest.mark.parametrize("dialect", TARGETS)
+def test_event_table_columns_make_valid_ddl(dialect: str) -> None:
+    from expkit.schema import EVENT_TABLES
+
+    for table in EVENT_TABLES:
+        columns = table_columns(table, dialect)
+        assert columns.endswith("event_date DATE")
+        ddl = sqlglot.parse_one(f"CREATE TABLE t ({columns})", read=dialect)
+        assert len(list(ddl.find_all(exp.ColumnDef))) == len(EVENT_TABLES[table]) + 1
+    with pytest.raises(ExpkitError, match="unknown event table"):
+        table_columns("nope", dialect)
 
 
 def test_render_and_print_template() -> None:

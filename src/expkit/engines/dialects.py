@@ -33,11 +33,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, TextIO
 
+import pyarrow as pa
 import sqlglot
 from sqlglot import exp
 from sqlglot.errors import SqlglotError
 
 from expkit.errors import ExpkitError
+from expkit.schema import EVENT_TABLES
 from expkit.templates import TEMPLATES, Template
 
 SOURCE_DIALECT = "duckdb"
@@ -99,18 +101,25 @@ def _parse(sql: str) -> exp.Expression:
 
 
 def rename_tables(tree: exp.Expression, tables: Mapping[str, str]) -> exp.Expression:
-    """Point the table references of ``tree`` at other (possibly qualified) names.
+    """Point the table references of ``tree`` at other tables, or at queries.
 
-    Common table expressions of the query keep their names. An unaliased table gets its old
-    name as alias, so that columns qualified by it (``requests.user_id``) still resolve.
+    A value of ``tables`` is a (possibly qualified) table name, or a ``SELECT`` in DuckDB's
+    dialect that takes the table's place, e.g. to add a partition filter that lets the engine
+    skip other days: ``"SELECT * FROM hive.events.requests WHERE event_date = $day"``.
+    Common table expressions of the query keep their names. The replacement is aliased with
+    the old name (unless aliased already), so qualified columns (``requests.user_id``) resolve.
     """
     ctes = {cte.alias_or_name for cte in tree.find_all(exp.CTE)}
 
     def swap(node: exp.Expression) -> exp.Expression:
         if not isinstance(node, exp.Table) or node.db or node.name in ctes or node.name not in tables:
             return node
-        new = exp.to_table(tables[node.name])
-        new.set("alias", node.args.get("alias") or exp.TableAlias(this=exp.to_identifier(node.name)))
+        alias = node.args.get("alias") or exp.TableAlias(this=exp.to_identifier(node.name))
+        target = tables[node.name]
+        if target.lstrip()[:6].upper() == "SELECT":
+            return exp.Subquery(this=sqlglot.parse_one(target, read=SOURCE_DIALECT), alias=alias)
+        new = exp.to_table(target)
+        new.set("alias", alias)
         return new
 
     return tree.transform(swap)
@@ -130,7 +139,9 @@ def compile_template(
         template: a :class:`~expkit.templates.Template` or its name.
         dialect: a SQLGlot dialect name (``spark``, ``trino``, ``bigquery``, ...).
         sql: DuckDB-dialect text to compile instead of ``template.sql`` (e.g. with filters).
-        tables: table name in the template → name to use instead (``"hive.events.requests"``).
+        tables: table name in the template → table name or ``SELECT`` to use instead (see
+            :func:`rename_tables`); ``$name`` parameters in a ``SELECT`` are bound like the
+            template's.
         pretty: indent the output for reading.
 
     Raises:
@@ -181,6 +192,29 @@ def render_template(template: Template | str, dialect: str, tables: Mapping[str,
     if compiled.params:
         header.append(f"-- positional parameters (?): {', '.join(compiled.params)}")
     return "\n".join(header) + "\n" + compiled.sql + "\n"
+
+
+_SQL_TYPES = {
+    pa.int64(): "BIGINT", pa.int32(): "INT", pa.float64(): "DOUBLE", pa.bool_(): "BOOLEAN",
+    pa.string(): "VARCHAR", pa.date32(): "DATE",
+}
+
+
+def table_columns(table: str, dialect: str) -> str:
+    """The column list of event ``table`` in ``dialect``'s types, ``event_date DATE`` last.
+
+    For engines that need it to map the Parquet folders to an external table (Trino's Hive
+    connector); Spark and BigQuery read the columns from the files themselves.
+
+    >>> table_columns("clicks", "trino").split(", ")[:3]
+    ['click_id BIGINT', 'request_id BIGINT', 'item_id BIGINT']
+    """
+    if table not in EVENT_TABLES:
+        raise ExpkitError(f"unknown event table {table!r}; choose one of {list(EVENT_TABLES)}")
+    fields = [(f.name, f.type) for f in EVENT_TABLES[table]] + [("event_date", pa.date32())]
+    return ", ".join(
+        f"{name} {exp.DataType.build(_SQL_TYPES[type_]).sql(dialect)}" for name, type_ in fields
+    )
 
 
 def print_template(
