@@ -15,7 +15,7 @@ from expkit.alerts.promtest import run_rule_tests
 from expkit.cli import main
 from expkit.errors import ConfigError
 
-from .conftest import RULES, ROOT
+from .conftest import ROOT, RULES
 
 MIN, HOUR, DAY = 60_000, 3_600_000, 86_400_000
 SPEC = {  # rule: (metric, op, threshold, for, severity, kill switch)

@@ -109,7 +109,8 @@ def test_incident_day_end_to_end(fresh_wh: Path, config: ExperimentConfig, recei
     resolved = {(a["fingerprint"], a["endsAt"]) for body in receiver.received for a in body["alerts"]
                 if a["status"] == "resolved"}
     assert resolved == {(a["fingerprint"], a["resolved_at"]) for a in notified if a["state"] == "resolved"}
-    log = [json.loads(line) for line in (fresh_wh / "state" / "alerts" / "notifications.jsonl").read_text().splitlines()]
+    log_path = fresh_wh / "state" / "alerts" / "notifications.jsonl"
+    log = [json.loads(line) for line in log_path.read_text().splitlines()]
     assert [r["id"] for r in log] == receiver.ids()
     # Replaying again delivers nothing new.
     evaluate_day(fresh_wh, END, config, PARAMS, rules_file=rules, notify=True)
