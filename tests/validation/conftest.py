@@ -11,9 +11,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from val_support import END, MIN, SCENARIO_INCIDENTS, T0, TinyWarehouse
 
 from expkit.validation.selftest import SelftestOptions, SelftestReport, run_selftest
+
+from .val_support import END, MIN, SCENARIO_INCIDENTS, T0, TinyWarehouse
 
 
 @pytest.fixture(scope="session")

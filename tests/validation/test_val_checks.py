@@ -5,12 +5,13 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
-from val_support import DAY, MIN, T0, TinyWarehouse, find
 
 from expkit.errors import ExpkitError
 from expkit.validation import CADENCES, CHECKS, checks_for, run_checks
 from expkit.validation.checks import ALL_VISIBLE, resolve_now
 from expkit.warehouse import DAY_MS
+
+from .val_support import DAY, MIN, T0, TinyWarehouse, find
 
 
 def _run(wh: TinyWarehouse, cadence: str = "hourly", **kw):

@@ -7,12 +7,13 @@ import json
 from pathlib import Path
 
 import pytest
-from val_support import END
 
 from expkit.cli import main
 from expkit.validation import load_runs
 from expkit.validation.commands import parse_now
 from expkit.validation.selftest import SelftestReport
+
+from .val_support import END
 
 CHECK_KEYS = {"name", "table", "status", "value", "threshold", "detail"}
 

@@ -7,10 +7,11 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
-from val_support import END, SCENARIO_INCIDENTS, find
 
 from expkit.validation import latest_run, load_runs, run_checks
 from expkit.validation.selftest import SelftestReport
+
+from .val_support import END, SCENARIO_INCIDENTS, find
 
 INCIDENT_DAY = END
 CLEAN_DAYS = (END - dt.timedelta(days=2), END - dt.timedelta(days=1))

@@ -8,11 +8,16 @@
 -- params: start_ms: int, end_ms: int, visible_ms: int
 -- reads: requests, impressions, clicks, saves
 -- grain: relation
-WITH imp AS (
-    SELECT request_id, item_id, min(timestamp_ms) AS parent_ms
-    FROM impressions
-    WHERE ingest_ms <= $visible_ms
-    GROUP BY request_id, item_id
+WITH wanted AS (
+    -- the impressions clicks and saves point at: aggregating only those is several times faster
+    SELECT request_id, item_id FROM clicks WHERE timestamp_ms >= $start_ms AND timestamp_ms < $end_ms
+    UNION SELECT request_id, item_id FROM saves WHERE timestamp_ms >= $start_ms AND timestamp_ms < $end_ms
+),
+imp AS (
+    SELECT i.request_id, i.item_id, min(i.timestamp_ms) AS parent_ms
+    FROM impressions AS i JOIN wanted AS w ON i.request_id = w.request_id AND i.item_id = w.item_id
+    WHERE i.ingest_ms <= $visible_ms
+    GROUP BY i.request_id, i.item_id
 ),
 req AS (
     SELECT request_id, min(timestamp_ms) AS parent_ms

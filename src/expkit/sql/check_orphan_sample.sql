@@ -5,8 +5,14 @@
 -- params: start_ms: int, end_ms: int, visible_ms: int, sample_size: int
 -- reads: requests, impressions, clicks, saves
 -- grain: relation, request_id, item_id
-WITH imp AS (
-    SELECT DISTINCT request_id, item_id FROM impressions WHERE ingest_ms <= $visible_ms
+WITH wanted AS (
+    SELECT request_id, item_id FROM clicks WHERE timestamp_ms >= $start_ms AND timestamp_ms < $end_ms
+    UNION SELECT request_id, item_id FROM saves WHERE timestamp_ms >= $start_ms AND timestamp_ms < $end_ms
+),
+imp AS (
+    SELECT DISTINCT i.request_id, i.item_id
+    FROM impressions AS i JOIN wanted AS w ON i.request_id = w.request_id AND i.item_id = w.item_id
+    WHERE i.ingest_ms <= $visible_ms
 ),
 req AS (
     SELECT DISTINCT request_id FROM requests WHERE ingest_ms <= $visible_ms

@@ -136,8 +136,10 @@ class CheckContext:
 def check_staleness(ctx: CheckContext) -> list[CheckResult]:
     """Now − newest ingest per table, when that silence is longer than the table's arrival rate explains."""
     th = ctx.thresholds
-    got = {r["event_table"]: r for r in ctx.query(
-        "check_staleness", [ctx.day - dt.timedelta(days=1), ctx.day], visible_ms=ctx.judged_ms, window_ms=HOUR_MS)}
+    # The day before only matters early in the day (its rows are older than the checked day's).
+    days = [ctx.day] if ctx.judged_ms - ctx.start_ms >= 2 * HOUR_MS else [ctx.day - dt.timedelta(days=1), ctx.day]
+    got = {r["event_table"]: r for r in ctx.query("check_staleness", days, visible_ms=ctx.judged_ms,
+                                                   window_ms=HOUR_MS)}
     out = []
     for table in EVENT_TABLES:
         r = got.get(table)
@@ -208,8 +210,8 @@ def _hour_baseline(ctx: CheckContext) -> dict[str, dict[int, float]]:
     """Median rows per table and hour of day over the previous days that have the table's partition."""
     th = ctx.thresholds
     prev = ctx.days_back(th.baseline_days)
-    got = ctx.query("check_hourly_profile", prev, start_ms=day_bounds_ms(prev[0])[0], end_ms=ctx.start_ms,
-                    visible_ms=ALL_VISIBLE, bin_ms=HOUR_MS) if prev else []
+    got = ctx.query("check_hourly_rows", prev, start_ms=day_bounds_ms(prev[0])[0], end_ms=ctx.start_ms,
+                    bin_ms=HOUR_MS) if prev else []
     counts: dict[tuple[str, dt.date, int], int] = {}
     for r in got:
         b = int(r["bin_ms"])
