@@ -19,10 +19,10 @@ import numpy as np
 import pandas as pd
 
 from expkit.errors import ExpkitError
-from expkit.histogram import bucket_value
-from expkit.readers import connect
+from expkit.histogram import bucket_value, quantile_from_counts
+from expkit.readers import connect, read_bins
 from expkit.schema import EVENT_TABLES, REQUEST_SLICES
-from expkit.warehouse import BIN_MS, DAY_MS, Warehouse
+from expkit.warehouse import BIN_MS, DAY_MS, Warehouse, day_bounds_ms
 
 COUNT_COLUMNS = (
     "requests", "covered", "k_returned", "k_requested", "errors", "cache_hits",
@@ -418,7 +418,99 @@ def full_bins(start_ms: int, end_ms: int, bin_ms: int = 300_000) -> np.ndarray:
     return np.arange(start_ms - start_ms % bin_ms, end_ms, bin_ms, dtype=np.int64)
 
 
+HOUR_MS = 3_600_000
+MISSING_HOUR_GRACE_MS = 15 * 60_000
+"""An hour counts as missing once it ended this long ago without rows (the freshness SLO)."""
+FRESHNESS_LOOKBACK_MS = DAY_MS
+
+
+def ingest_freshness(
+    wh: Warehouse,
+    eval_ms: Sequence[int],
+    tables: Sequence[str] = tuple(EVENT_TABLES),
+    lookback_ms: int = FRESHNESS_LOOKBACK_MS,
+    grace_ms: int = MISSING_HOUR_GRACE_MS,
+    arrival_window_ms: int = BIN_MS,
+) -> pd.DataFrame:
+    """Freshness of each event table as of each evaluation time, from ``ingest_bins``.
+
+    The rollup keeps, per table, 5-minute event bin and delay bucket, the row count and the
+    newest ingest time. As of time ``t``:
+
+    * ``staleness_ms`` = ``t`` − the newest ingest time of a group that had fully landed by
+      ``t`` (the grain of ``series.ingest_quantiles(as_of_ms=t)``). It is never below the
+      exact staleness, and at most the exact staleness as of ``t − Δ`` plus ``Δ``, with
+      ``Δ`` = one bin + 2% of the delay (a group's rows land within that span); NaN when
+      nothing landed in the lookback;
+    * ``arrival_p95_ms`` = p95 ingest delay of the rows landing in ``(t − 5 min, t]`` (a
+      group's landing time is estimated as bin middle + its delay, capped by its newest
+      ingest); NaN when none landed;
+    * ``arrived_rows`` = how many rows that was;
+    * ``missing_hours`` = hours in the ``lookback`` before ``t`` that ended at least
+      ``grace_ms`` before ``t``, on days whose rollups exist, with no row landed by ``t``
+      (a missing partition makes every hour missing).
+
+    Returns one row per evaluation time and table: ``t_ms, table, staleness_ms,
+    arrival_p95_ms, arrived_rows, missing_hours``.
+    """
+    evals = np.asarray(sorted({int(t) for t in eval_ms}), dtype=np.int64)
+    cols = ["t_ms", "table", "staleness_ms", "arrival_p95_ms", "arrived_rows", "missing_hours"]
+    if evals.size == 0:
+        return pd.DataFrame(columns=cols)
+    days = days_between(int(evals[0]) - lookback_ms, int(evals[-1]))
+    present = [d for d in days if wh.rollup_files("ingest_bins", [d])]
+    df = read_bins(wh, "ingest_bins", present, select="event_table, bin_ms, idx, n, max_ingest_ms")
+    hours = np.asarray([day_bounds_ms(d)[0] + h * HOUR_MS for d in present for h in range(24)], dtype=np.int64)
+    out = []
+    for table in tables:
+        sub = df[df["event_table"] == table] if not df.empty else df
+        out.append(_table_freshness(table, evals, sub, hours, lookback_ms, grace_ms, arrival_window_ms))
+    return pd.concat(out, ignore_index=True)[cols]
+
+
+def _table_freshness(table: str, evals: np.ndarray, sub: pd.DataFrame, hours: np.ndarray, lookback_ms: int,
+                     grace_ms: int, arrival_window_ms: int) -> pd.DataFrame:
+    n_eval = evals.size
+    staleness = np.full(n_eval, np.nan)
+    arrival = np.full(n_eval, np.nan)
+    arrived = np.zeros(n_eval, dtype=np.int64)
+    first_landed = np.full(hours.size, np.inf)
+    if not sub.empty:
+        newest = sub["max_ingest_ms"].to_numpy(np.int64)
+        bins = sub["bin_ms"].to_numpy(np.int64)
+        idx = sub["idx"].to_numpy(np.int64)
+        counts = sub["n"].to_numpy(np.int64)
+        landed = np.minimum(newest, bins + BIN_MS // 2 + bucket_value(idx)).astype(np.int64)
+        # Staleness: newest ingest among groups fully landed by t.
+        newest_sorted = np.sort(newest)
+        pos = np.searchsorted(newest_sorted, evals, side="right")
+        last = np.where(pos > 0, newest_sorted[np.maximum(pos - 1, 0)], np.iinfo(np.int64).min)
+        ok = (pos > 0) & (last >= evals - lookback_ms)
+        staleness[ok] = (evals - last)[ok]
+        # Arrival delay of what landed in the window before t.
+        order = np.argsort(landed, kind="stable")
+        landed_s, idx_s, counts_s = landed[order], idx[order], counts[order]
+        lo = np.searchsorted(landed_s, evals - arrival_window_ms, side="right")
+        hi = np.searchsorted(landed_s, evals, side="right")
+        for i in np.flatnonzero(hi > lo):
+            arrival[i] = quantile_from_counts(idx_s[lo[i]:hi[i]], counts_s[lo[i]:hi[i]], 0.95)
+            arrived[i] = counts_s[lo[i]:hi[i]].sum()
+        # First landing per hour of event time.
+        hour_of = bins - bins % HOUR_MS
+        firsts = pd.Series(landed).groupby(hour_of).min()
+        where = np.searchsorted(hours, firsts.index.to_numpy(np.int64))
+        inside = (where < hours.size) & (hours[np.minimum(where, hours.size - 1)] == firsts.index.to_numpy())
+        first_landed[where[inside]] = firsts.to_numpy()[inside]
+    ends = hours[None, :] + HOUR_MS
+    due = (ends + grace_ms <= evals[:, None]) & (ends > evals[:, None] - lookback_ms)
+    missing = (due & (first_landed[None, :] > evals[:, None])).sum(axis=1)
+    return pd.DataFrame({
+        "t_ms": evals, "table": table, "staleness_ms": staleness, "arrival_p95_ms": arrival,
+        "arrived_rows": arrived, "missing_hours": missing,
+    })
+
+
 __all__ = [
     "DAY_MS", "add_rates", "bin_times", "days_between", "engagement_counts", "error_counts", "full_bins",
-    "health_counts", "hist_quantiles", "ingest_quantiles", "items_shown", "latency_quantiles",
+    "health_counts", "hist_quantiles", "ingest_freshness", "ingest_quantiles", "items_shown", "latency_quantiles",
 ]

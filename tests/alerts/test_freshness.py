@@ -12,9 +12,10 @@ import numpy as np
 import pytest
 
 from expkit.alerts import evaluate_day
-from expkit.alerts.sources import eval_times, ingest_freshness
+from expkit.alerts.sources import eval_times
 from expkit.config import ExperimentConfig
 from expkit.rollup import build_rollups
+from expkit.series import ingest_freshness
 from expkit.synth import generate
 from expkit.warehouse import Warehouse, day_bounds_ms
 
