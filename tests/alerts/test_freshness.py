@@ -70,3 +70,15 @@ def test_missing_partition_fires_data_stale(tmp_path: Path, config: ExperimentCo
     assert start + 15 * MIN < fired <= start + 20 * MIN  # stale 15 min after the last play of the day before
     hours = ingest_freshness(Warehouse.open(root), [start + 6 * 3_600_000], tables=["plays"])["missing_hours"]
     assert hours.iloc[0] == 5  # 00:00-05:00 ended >= 15 min before 06:00
+
+
+def test_validation_rows_feed_data_stale(clean_week: Path, config: ExperimentConfig) -> None:
+    checks = [
+        {"name": "partition_completeness", "table": "clicks", "status": "fail", "value": 20, "threshold": 24},
+        {"name": "join_integrity", "table": "clicks", "status": "fail"},  # not a freshness check
+        {"name": "staleness", "table": "requests", "status": "pass"},
+    ]
+    stale = [a for a in evaluate_day(clean_week, END, config, PARAMS, checks=checks) if a["rule"] == "data_stale"]
+    assert [(a["labels"], a["state"], a["fired_at"]) for a in stale] == [
+        ({"experiment": "rec_ranker_v2", "table": "clicks", "check": "partition_completeness"}, "firing",
+         "2026-11-15T00:00:00Z")]
