@@ -136,7 +136,7 @@ def lift_frame(p: TileParams, check: SrmCheck | None = None) -> pd.DataFrame:
         ["bucket", "_o", "_all", "slice_value"]).drop(columns=["_o", "_all"]).reset_index(drop=True)
     frame["adj_pvalue"] = adjust_pvalues(frame["pvalue"].to_numpy(float), "bh")
     arm_srm = (check or srm_check(p)).flags
-    frame["arm_srm"] = frame["bucket"].map(arm_srm).fillna(False).astype(bool)
+    frame["arm_srm"] = [bool(arm_srm.get(a, False)) for a in frame["bucket"]]
     frame["srm"] = frame["arm_srm"] | _slice_srm(frame, p)
     frame["untrustworthy"] = frame["srm"]
     return frame

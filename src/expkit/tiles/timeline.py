@@ -38,12 +38,35 @@ def daily_values(p: TileParams) -> pd.DataFrame:
 
 def cumulative_lift(p: TileParams) -> pd.DataFrame:
     """Per day, treatment arm and metric: lift over the experiment to that day (window ``cum``)."""
-    stats = ratio_stats_table(with_all_arms(arm_level(p)), list(LIFT_METRICS), ["cum"], experiment_days(p))
     treatments = shown_treatments(p)
     if not treatments:
         return pd.DataFrame()
+    stats = ratio_stats_table(with_all_arms(arm_level(p)), list(LIFT_METRICS), ["cum"], experiment_days(p))
     key = ("day", "metric", "slice_value")
     return compare_frame(stats, p.config.control, treatments, tuning_n(p), key=key)
+
+
+def last_day(values: pd.DataFrame, p: TileParams) -> dict[str, dict[str, dict]]:
+    """Metric → arm → the last day's estimate, interval and status against the metric's target."""
+    out: dict[str, dict[str, dict]] = {}
+    for r in values[values["day"] == values["day"].max()].itertuples():
+        target = float(getattr(p.config.targets, RATIO_METRICS[r.metric].target_key))
+        out.setdefault(r.metric, {})[r.bucket] = {
+            "estimate": r.estimate, "low": r.low, "high": r.high, "target": target, "day": r.day,
+            "status": status_vs_floor(r.estimate, target, r.low),
+        }
+    return out
+
+
+def last_cumulative_lift(lift: pd.DataFrame) -> dict[str, dict[str, dict]]:
+    """Arm → metric → the cumulative lift of the last day with both intervals and p-values."""
+    out: dict[str, dict[str, dict]] = {}
+    if lift.empty:
+        return out
+    fields = ("rel_lift", "rel_low", "rel_high", "seq_low", "seq_high", "pvalue", "seq_pvalue")
+    for r in lift[lift["day"] == lift["day"].max()].to_dict("records"):
+        out.setdefault(r["bucket"], {})[r["metric"]] = {k: r[k] for k in fields}
+    return out
 
 
 def timeline_tile(p: TileParams) -> TileResult:
@@ -54,23 +77,10 @@ def timeline_tile(p: TileParams) -> TileResult:
         return no_data_result(p, "timeline", "outcomes", title,
                               f"no outcome data for {p.event_date} (experiment start {p.config.start_date})")
     check = srm_check(p)
-    last = values[values["day"] == values["day"].max()]
-    statuses, per_metric = [], {}
-    for metric, rows in last.groupby("metric", sort=False):
-        target = float(getattr(p.config.targets, RATIO_METRICS[metric].target_key))
-        per_metric[metric] = {}
-        for r in rows.itertuples():
-            st = status_vs_floor(r.estimate, target, r.low)
-            statuses.append(st)
-            per_metric[metric][r.bucket] = {"estimate": r.estimate, "low": r.low, "high": r.high, "status": st,
-                                            "target": target, "day": r.day}
+    per_metric = last_day(values, p)
     primary = p.config.primary_metric if p.config.primary_metric in per_metric else next(iter(per_metric))
     lift = cumulative_lift(p)
-    cum_last = lift[lift["day"] == lift["day"].max()] if not lift.empty else lift
-    cum = {}
-    for r in cum_last.to_dict("records"):
-        cum.setdefault(r["bucket"], {})[r["metric"]] = {
-            k: r[k] for k in ("rel_lift", "rel_low", "rel_high", "seq_low", "seq_high", "pvalue", "seq_pvalue")}
+    cum = last_cumulative_lift(lift)
     arms = {a: dict(v, srm=check.flags.get(a, False)) for a, v in per_metric[primary].items()}
     headline = {
         "metric": primary, "window": p.window, "arms": arms, "metrics": per_metric, "cumulative_lift": cum,
@@ -79,19 +89,19 @@ def timeline_tile(p: TileParams) -> TileResult:
     }
     summary = f"{RATIO_METRICS[primary].title} on {headline['last_day']}: " + "; ".join(
         f"{srm_label(a, v['srm'])} {v['estimate']:.4g} [{v['low']:.4g}, {v['high']:.4g}]" for a, v in arms.items())
-    if primary in next(iter(cum.values()), {}):
+    if cum:
         summary += "; cumulative lift " + "; ".join(
             f"{a} {m[primary]['rel_lift']:+.1%} (always-valid [{m[primary]['seq_low']:+.1%}, "
-            f"{m[primary]['seq_high']:+.1%}])" for a, m in cum.items())
+            f"{m[primary]['seq_high']:+.1%}])" for a, m in cum.items() if primary in m)
     charts = [_values_chart(values, p, check.flags)] + ([_lift_chart(lift, p, check.flags)] if not lift.empty else [])
-    table = pd.concat([
-        values.assign(kind=f"value ({p.window})")[["kind", "day", "metric", "bucket", "n", "estimate", "low", "high"]]
-        .rename(columns={"n": "users"}),
-        lift.assign(kind="cumulative lift").rename(columns={"users_treatment": "users", "rel_lift": "estimate",
-                                                            "rel_low": "low", "rel_high": "high"})[
-            ["kind", "day", "metric", "bucket", "users", "estimate", "low", "high", "seq_low", "seq_high", "pvalue",
-             "seq_pvalue"]] if not lift.empty else pd.DataFrame(),
-    ], ignore_index=True)
+    value_rows = values.assign(kind=f"value ({p.window})").rename(columns={"n": "users"})
+    lift_rows = lift.assign(kind="cumulative lift").rename(
+        columns={"users_treatment": "users", "rel_lift": "estimate", "rel_low": "low", "rel_high": "high"})
+    columns = ["kind", "day", "metric", "bucket", "users", "estimate", "low", "high"]
+    extra = ["seq_low", "seq_high", "pvalue", "seq_pvalue"]
+    table = pd.concat([value_rows[columns]] + ([lift_rows[columns + extra]] if not lift.empty else []),
+                      ignore_index=True)
+    statuses = [a["status"] for arms_ in per_metric.values() for a in arms_.values()]
     return TileResult(
         tile=p.tile, section="outcomes", title=title, status=worst(statuses), headline=headline, summary=summary,
         table=table, charts=charts, params=p.describe(), as_of=data_as_of(p),
