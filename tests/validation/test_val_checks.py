@@ -168,3 +168,11 @@ def test_resolve_now() -> None:
     assert resolve_now(DAY, None, wall_ms=start + 2 * DAY_MS) == (start + DAY_MS, ALL_VISIBLE)
     assert resolve_now(DAY, None, wall_ms=start + 600) == (start + 600, start + 600)
     assert resolve_now(DAY, dt.datetime(2026, 11, 10, 12)) == (start + 12 * 3_600_000,) * 2
+
+
+def test_unreadable_file_fails_the_checks_that_read_it(tiny: TinyWarehouse) -> None:
+    (tiny.root / "events" / "saves" / f"event_date={DAY}" / "part-99999.parquet").write_bytes(b"not parquet")
+    results = _run(tiny)
+    broken = [r for r in results if r.detail.startswith("check could not run")]
+    assert broken and all(r.status == "fail" and "saves" in r.facts["error"] for r in broken)
+    assert find(results, "late_data", "all").status == "pass"  # reads no event file of a rolled-up day

@@ -206,22 +206,26 @@ def check_event_delay(ctx: CheckContext) -> list[CheckResult]:
     return out
 
 
-def _hour_baseline(ctx: CheckContext) -> dict[str, dict[int, float]]:
-    """Median rows per table and hour of day over the previous days that have the table's partition."""
-    th = ctx.thresholds
-    prev = ctx.days_back(th.baseline_days)
+@dataclass(frozen=True)
+class HourBaseline:
+    """The usual rows of a table per hour of day: medians over the previous days that have it."""
+
+    days: int
+    usual: dict[int, float]
+
+
+def _hour_baseline(ctx: CheckContext) -> dict[str, HourBaseline]:
+    """:class:`HourBaseline` per table (tables without a partition on any previous day are absent)."""
+    prev = ctx.days_back(ctx.thresholds.baseline_days)
     got = ctx.query("check_hourly_rows", prev, start_ms=day_bounds_ms(prev[0])[0], end_ms=ctx.start_ms,
                     bin_ms=HOUR_MS) if prev else []
-    counts: dict[tuple[str, dt.date, int], int] = {}
-    for r in got:
-        b = int(r["bin_ms"])
-        counts[(r["event_table"], dt.date(1970, 1, 1) + dt.timedelta(days=b // DAY_MS), (b % DAY_MS) // HOUR_MS)] = (
-            int(r["n_rows"]))
-    out: dict[str, dict[int, float]] = {}
+    counts = {(r["event_table"], int(r["bin_ms"])): int(r["n_rows"]) for r in got}
+    out = {}
     for table in EVENT_TABLES:
-        days = [d for d in prev if ctx.warehouse.event_files(table, d)]
+        days = [day_bounds_ms(d)[0] for d in prev if ctx.warehouse.event_files(table, d)]
         if days:
-            out[table] = {h: statistics.median(counts.get((table, d, h), 0) for d in days) for h in range(24)}
+            out[table] = HourBaseline(len(days), {
+                h: statistics.median(counts.get((table, d + h * HOUR_MS), 0) for d in days) for h in range(24)})
     return out
 
 
@@ -243,13 +247,14 @@ def check_partition_completeness(ctx: CheckContext) -> list[CheckResult]:
         bad = []
         for h in complete:
             n = int(hours[h]["n_rows"]) if h in hours else 0
-            usual = base[(h - ctx.start_ms) // HOUR_MS] if base else None
-            if usual is not None and usual >= th.hour_min_baseline_rows:
-                if n < th.hour_min_share * usual:
-                    bad.append((h, n, usual))
-            elif n == 0 and (usual or day_mean) >= th.hour_min_baseline_rows:
+            if base is not None:  # near-empty against the usual volume, where there is enough to judge
+                usual: float | None = base.usual[(h - ctx.start_ms) // HOUR_MS]
+                short = usual >= th.hour_min_baseline_rows and n < th.hour_min_share * usual
+            else:  # no history: only an empty hour of a busy table
+                usual, short = None, n == 0 and day_mean >= th.hour_min_baseline_rows
+            if short:
                 bad.append((h, n, usual))
-        facts = {"hours_checked": len(complete), "baseline_days": len(base and ctx.days_back(th.baseline_days) or []),
+        facts = {"hours_checked": len(complete), "baseline_days": base.days if base else 0,
                  "bad_hours": [ms_to_iso(h) for h, _, _ in bad],
                  "hours": [{"hour": ms_to_iso(h), "rows": n, "usual": u} for h, n, u in bad]}
         ok_hours = len(complete) - len(bad)
@@ -505,6 +510,15 @@ def checks_for(cadence: str) -> list[CheckDef]:
     return [c for c in CHECKS if CADENCES.index(c.cadence) <= level]
 
 
+def _run_one(check: CheckDef, ctx: CheckContext) -> list[CheckResult]:
+    """A check's results; unreadable data (an :class:`ExpkitError`) fails that check only."""
+    try:
+        return check.run(ctx)
+    except ExpkitError as err:
+        return [CheckResult(check.name, "all", "fail", None, None, f"check could not run: {err}",
+                            {"error": str(err)})]
+
+
 def resolve_now(day: dt.date, now: dt.datetime | int | None, wall_ms: int | None = None) -> tuple[int, int]:
     """``(now_ms, visible_ms)`` for checking ``day``: see the module docstring."""
     start, end = day_bounds_ms(day)
@@ -548,7 +562,7 @@ def run_checks(
     eng = engine or get_engine("duckdb")
     ctx = CheckContext(wh, day, now_ms, visible_ms, thresholds or Thresholds.from_config(config), eng)
     try:
-        return [result for check in selected for result in check.run(ctx)]
+        return [result for check in selected for result in _run_one(check, ctx)]
     finally:
         if engine is None:
             eng.close()
