@@ -242,3 +242,15 @@ def test_usage_errors_exit_2(incident_wh: Path, tmp_path: Path) -> None:
     assert main([*base, "--date", str(END), "--rules", str(tmp_path / "missing.yaml")]) == 2
     assert main([*base, "--date", str(END - dt.timedelta(days=30))]) == 2
     assert main(["monitor", "--warehouse", str(incident_wh), "--every", "0"]) == 2
+
+
+def test_monitor_reports_a_failed_iteration_and_goes_on(fresh_wh: Path, config: ExperimentConfig,
+                                                        log_rules: Path) -> None:
+    state = fresh_wh / "state" / "alerts" / "state.json"
+    state.parent.mkdir(parents=True)
+    state.write_text("{not json")
+    errors: list[Exception] = []
+    reports = monitor(fresh_wh, config, PARAMS, load_alerts(log_rules), 60, iterations=2, start_ms=NOW,
+                      since_ms=SINCE, on_error=errors.append)
+    assert reports == [] and len(errors) == 2 and "is not valid JSON" in str(errors[0])
+    assert state.read_text() == "{not json"  # left for a person to look at, not overwritten

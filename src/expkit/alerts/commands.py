@@ -210,8 +210,12 @@ def cmd_monitor(args: argparse.Namespace) -> int:
                 "firing": [{"rule": a["rule"], "severity": a["severity"], "labels": a["labels"]} for a in r.firing]}
         print(json.dumps(line), flush=True)
 
+    def keep_going(err: Exception) -> None:
+        print(json.dumps({"error": f"{type(err).__name__}: {err}"}), flush=True)
+
     try:
-        reports = monitor(_warehouse(args), config, params, rules, args.every, iterations, start, since, show)
+        reports = monitor(_warehouse(args), config, params, rules, args.every, iterations, start, since, show,
+                          on_error=keep_going if iterations is None else None)
     except KeyboardInterrupt:
         print("monitor stopped", file=sys.stderr)
         return 0

@@ -392,20 +392,29 @@ def monitor(
     since_ms: int | None = None,
     report: Callable[[MonitorReport], None] | None = None,
     sleep: Callable[[float], None] = time.sleep,
+    on_error: Callable[[Exception], None] | None = None,
 ) -> list[MonitorReport]:
     """Evaluate every ``every_s`` seconds, ``iterations`` times (forever when ``None``).
 
     With ``start_ms`` the clock is simulated: iteration ``i`` runs at ``start_ms + i·every``
-    without sleeping (to replay a past day through the live path).
+    without sleeping (to replay a past day through the live path). With ``on_error``, an
+    iteration that fails (say, a rollup being rebuilt) is reported and the next one runs; the
+    saved state is untouched by the failed one.
     """
     reports = []
     i = 0
     while iterations is None or i < iterations:
         now = start_ms + int(i * every_s * 1000) if start_ms is not None else int(time.time() * 1000)
-        r = monitor_once(warehouse, config, params_file, rules, now, since_ms=since_ms)
-        reports.append(r)
-        if report is not None:
-            report(r)
+        try:
+            r = monitor_once(warehouse, config, params_file, rules, now, since_ms=since_ms)
+        except Exception as err:
+            if on_error is None:
+                raise
+            on_error(err)
+        else:
+            reports.append(r)
+            if report is not None:
+                report(r)
         i += 1
         if start_ms is None and (iterations is None or i < iterations):
             sleep(every_s)
