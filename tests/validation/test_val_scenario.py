@@ -112,3 +112,9 @@ def test_runs_are_stored_as_history(scenario: SelftestReport) -> None:
     assert find(list(latest.checks), "late_data", "all").status == "pass"  # the run after the backfill
     assert latest.to_dict()["checks"][0].keys() >= {"name", "table", "status", "value", "threshold", "detail"}
     assert latest_run(scenario.warehouse, dt.date(2020, 1, 1)) is None
+
+
+def test_rebuilding_gives_the_same_content(scenario: SelftestReport) -> None:
+    b = scenario.backfill
+    assert b is not None and b.forced.same_totals(b.after)
+    assert b.forced.mtimes != b.after.mtimes  # it was rebuilt
