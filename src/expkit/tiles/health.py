@@ -15,7 +15,7 @@ anomaly     robust/classic z of every series             warn: an anomaly lastin
 
 Warn-level rules (SLO targets over the window, softer per-bin targets) are in
 :mod:`expkit.tiles.health_core` and the tiles' docstrings. Bins with fewer than 20 requests
-never decide a status.
+(100 for a quantile) never decide a status.
 """
 
 from __future__ import annotations

@@ -32,6 +32,7 @@ from expkit.tiles.health_core import (
     status_words,
     summary_table,
 )
+from expkit.tiles.health_requests import MIN_QUANTILE_REQUESTS
 from expkit.warehouse import DAY_MS, day_bounds_ms, ms_to_iso
 
 HOUR_MS = 3_600_000
@@ -39,7 +40,7 @@ MIN_EXPECTED_ROWS = 10
 """An empty hour counts as missing when it usually holds at least this many rows (P(0) < 1e-4)."""
 CHECK_LEVEL = {"fail": "breach", "warn": "warn"}
 
-DELAY_P95 = Metric("p95_min", "p95 ingest delay", n="n", fmt=".1f", unit=" min")
+DELAY_P95 = Metric("p95_min", "p95 ingest delay", n="n", fmt=".1f", unit=" min", min_n=MIN_QUANTILE_REQUESTS)
 DELAY_MAX = Metric("max_min", "max ingest delay", n="n", fmt=".1f", unit=" min", min_n=1)
 STALENESS = Metric("staleness_min", "staleness", n="n", fmt=".1f", unit=" min")
 
@@ -58,7 +59,7 @@ def freshness_tile(
     """Ingest delay p50/p95/max per table, staleness, partitions and hours present, validation.
 
     Rules (threshold ``slos.freshness_max_min``, 15 min), per event table: **breach** when a
-    5-minute bin (≥ 20 rows) has a p95 ingest delay above the threshold (the §7 event-delay
+    5-minute bin (≥ 100 rows) has a p95 ingest delay above the threshold (the §7 event-delay
     check), when staleness (report time − newest ingest, report time = the end of the day
     for a past date) exceeds it (alert ``data_stale``), when a day of the window lacks rows of
     the table (partition missing; days before the warehouse's first day are not expected), or

@@ -57,9 +57,11 @@ VOLUME_MIN_BASELINE = 1000
 """Only hours that usually carry this many requests are judged (halving a smaller hour is chance)."""
 BASELINE_DAYS = 7
 
-P95 = Metric("p95_all", "p95", n="n_all", fmt=".1f", unit=" ms")
-P95_WARM = Metric("p95_warm", "warm p95", n="n_warm", fmt=".1f", unit=" ms")
-P95_COLD = Metric("p95_cold", "cold p95", n="n_cold", fmt=".1f", unit=" ms")
+MIN_QUANTILE_REQUESTS = 100
+"""A bin's p95 is judged only over at least 100 requests: below, it rests on one or two requests."""
+P95 = Metric("p95_all", "p95", n="n_all", fmt=".1f", unit=" ms", min_n=MIN_QUANTILE_REQUESTS)
+P95_WARM = Metric("p95_warm", "warm p95", n="n_warm", fmt=".1f", unit=" ms", min_n=MIN_QUANTILE_REQUESTS)
+P95_COLD = Metric("p95_cold", "cold p95", n="n_cold", fmt=".1f", unit=" ms", min_n=MIN_QUANTILE_REQUESTS)
 COVERAGE = Metric("coverage", "coverage", proportion=True)
 TOPK_FILL = Metric("topk_fill", "Top-K fill", proportion=True)
 ERROR_RATE = Metric("error_rate", "error rate", proportion=True, fmt=".3%")
@@ -108,9 +110,10 @@ def latency_tile(p: TileParams) -> TileResult:
     Rules: **breach** when a bin's p95 (all requests) exceeds ``slos.latency_p95_alert_ms``
     (100 ms, alert ``latency_p95_high``); **warn** when a bin's warm p95 exceeds
     ``latency_p95_warm_ms`` (50 ms) or its cold p95 ``latency_p95_cold_ms`` (200 ms), or the
-    window's warm or cold p95 does. A bin (or its warm/cold part) with fewer than 20 requests
-    is not judged. Quantiles come from log-scale histograms: within 1% of the exact value.
-    The cold share per bin shows a cache failure's effect on the latency mix.
+    window's warm or cold p95 does. A bin (or its warm/cold part) with fewer than 100
+    requests is not judged: its p95 would rest on one or two requests. Quantiles come from
+    log-scale histograms: within 1% of the exact value. The cold share per bin shows a cache
+    failure's effect on the latency mix.
     """
     ctx = HealthContext.of(p)
     s: Slos = p.config.slos
