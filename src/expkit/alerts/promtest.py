@@ -98,7 +98,7 @@ class AlertTestCase(_Strict):
     exp_alerts: list[ExpectedAlert] = Field(default_factory=list)
 
 
-class TestGroup(_Strict):
+class RuleTestGroup(_Strict):
     """Input series and the expected alerts."""
 
     name: str = ""
@@ -113,7 +113,7 @@ class RuleTestFile(_Strict):
 
     rule_files: list[str] = Field(default_factory=list)
     evaluation_interval: Duration | None = None
-    tests: list[TestGroup]
+    tests: list[RuleTestGroup]
 
 
 @dataclass

@@ -3,9 +3,9 @@
 Health metrics are read through :mod:`expkit.series` (``health_counts`` for coverage, Top-K
 fill, error and cache-hit rates; ``latency_quantiles`` for p95), outcome metrics through
 :func:`expkit.readers.ratio_stats` and :func:`expkit.tiles.ratio.estimate_frame`, allocation
-through :func:`expkit.stats.srm_test`, and freshness through :func:`ingest_freshness`, which
-judges the ingest rollup *as of* each evaluation time (a replayed day is judged as of that
-day, not as of today).
+through :func:`expkit.stats.srm_test`, and freshness through
+:func:`expkit.series.ingest_freshness`, which judges the ingest rollup *as of* each evaluation
+time (a replayed day is judged as of that day, not as of today).
 """
 
 from __future__ import annotations
