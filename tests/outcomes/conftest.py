@@ -75,9 +75,9 @@ def clean(tmp_path_factory: pytest.TempPathFactory) -> Built:
 
 @pytest.fixture(scope="session")
 def imbalance(tmp_path_factory: pytest.TempPathFactory) -> Built:
-    return build(tmp_path_factory.mktemp("imbalance"), days=2, users=2000, seed=12, incidents=["traffic_imbalance"])
+    return build(tmp_path_factory.mktemp("imbalance"), days=2, users=3000, seed=12, incidents=["traffic_imbalance"])
 
 
 @pytest.fixture(scope="session")
 def collapse(tmp_path_factory: pytest.TempPathFactory) -> Built:
-    return build(tmp_path_factory.mktemp("collapse"), days=2, users=2000, seed=13, incidents=["ctr_collapse"])
+    return build(tmp_path_factory.mktemp("collapse"), days=2, users=3000, seed=13, incidents=["ctr_collapse"])
