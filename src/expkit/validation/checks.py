@@ -30,12 +30,12 @@ from typing import Any
 import pyarrow as pa
 
 from expkit.config import ExperimentConfig
-from expkit.engines import Engine, get_engine
+from expkit.engines import Engine
 from expkit.errors import ExpkitError
 from expkit.rollup import ROLLUP_NAMES, manifest_path, source_fingerprint
 from expkit.schema import EVENT_TABLES
 from expkit.validation.late import file_changes, scan_late_data
-from expkit.validation.query import event_sources, rows, run_template
+from expkit.validation.query import event_sources, open_engine, rows, run_template
 from expkit.validation.results import CADENCES, CheckResult, Thresholds
 from expkit.warehouse import DAY_MS, Warehouse, day_bounds_ms, ms_to_iso
 
@@ -559,7 +559,7 @@ def run_checks(
     day = parse_date(day)
     selected = checks_for(cadence)
     now_ms, visible_ms = resolve_now(day, now)
-    eng = engine or get_engine("duckdb")
+    eng = engine or open_engine()
     ctx = CheckContext(wh, day, now_ms, visible_ms, thresholds or Thresholds.from_config(config), eng)
     try:
         return [result for check in selected for result in _run_one(check, ctx)]

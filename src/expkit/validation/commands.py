@@ -38,7 +38,8 @@ def format_checks(checks: list[CheckResult], width: int = 110) -> str:
     for c in sorted(checks, key=lambda c: order[c.status]):
         value = "-" if c.value is None else (f"{c.value:.4g}" if isinstance(c.value, float) else f"{c.value:,}")
         detail = c.detail if c.status != "pass" else c.detail[:width] + ("…" if len(c.detail) > width else "")
-        lines.append(f"{c.status.upper():4}  {c.name:22} {c.table:11} {value:>10} {c.threshold!s:>6}  {detail}")
+        threshold = "-" if c.threshold is None else f"{c.threshold:g}"
+        lines.append(f"{c.status.upper():4}  {c.name:22} {c.table:11} {value:>10} {threshold:>6}  {detail}")
     return "\n".join(lines)
 
 

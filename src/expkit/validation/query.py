@@ -9,7 +9,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from expkit.engines import Engine
+from expkit.engines import Engine, get_engine
 from expkit.schema import EVENT_TABLES
 from expkit.templates import TEMPLATES
 from expkit.warehouse import Warehouse
@@ -21,6 +21,16 @@ def event_sources(wh: Warehouse, days: Iterable[dt.date], tables: Iterable[str] 
     """Every event table → the Parquet files of ``days`` (an empty table of its schema when none)."""
     days = list(days)
     return {t: [f for d in days for f in wh.event_files(t, d)] or EVENT_TABLES[t] for t in tables}
+
+
+def open_engine(name: str = "duckdb") -> Engine:
+    """An engine for the checks, quiet: DuckDB's progress bar writes to stdout, which would break
+    ``expkit validate --json`` on queries longer than two seconds."""
+    engine = get_engine(name)
+    con = getattr(engine, "con", None)
+    if con is not None:
+        con.execute("SET enable_progress_bar = false")
+    return engine
 
 
 def run_template(engine: Engine, name: str, sources: Sources, **params: Any) -> pa.Table:

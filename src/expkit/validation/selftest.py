@@ -43,6 +43,7 @@ from expkit.config import ExperimentConfig, default_params_file, load_experiment
 from expkit.errors import ExpkitError
 from expkit.validation.api import validate
 from expkit.validation.history import ValidationRun
+from expkit.validation.query import open_engine
 from expkit.validation.results import CheckResult
 from expkit.warehouse import DAY_MS, Warehouse, day_bounds_ms
 
@@ -323,14 +324,13 @@ def _numbers(report: SelftestReport, incident: dict[str, Any], day: dt.date) -> 
 
 def _late_data_round_trip(report: SelftestReport, config: ExperimentConfig, day: dt.date, progress: Progress
                           ) -> None:
-    from expkit.engines import get_engine
     from expkit.rollup import build_range, build_rollups
     from expkit.validation.late import scan_late_data
 
     wh = Warehouse.open(report.warehouse)
     first = report.options.end - dt.timedelta(days=report.options.days - 1)
     days = [first + dt.timedelta(days=i) for i in range(report.options.days)]
-    engine = get_engine("duckdb")
+    engine = open_engine()
     try:
         scan = scan_late_data(wh, engine, days)
     finally:
