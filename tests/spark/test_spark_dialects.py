@@ -15,6 +15,7 @@ from expkit.engines.dialects import (
     CompiledSQL,
     compile_sql,
     compile_template,
+    expand_list_params,
     print_template,
     rename_tables,
     render_template,
@@ -79,6 +80,17 @@ def test_rewritten_sql_with_list_parameter() -> None:
     sql = TEMPLATES["ratio_stats"].sql.replace("/*attr_filter*/", "AND list_contains($f0, a.cohort)")
     out = compile_template("ratio_stats", "spark", sql=sql).sql
     assert "ARRAY_CONTAINS(:f0, a.cohort)" in out
+
+
+def test_list_parameters_become_arrays_of_scalar_markers() -> None:
+    sql = TEMPLATES["ratio_stats"].sql.replace("/*attr_filter*/", "AND list_contains($f0, a.cohort)")
+    scalars, lists = expand_list_params({"f0": ["new", "casual"]})
+    assert scalars == {"f0__0": "new", "f0__1": "casual"}
+    out = compile_template("ratio_stats", "spark", sql=sql, lists=lists).sql
+    assert "ARRAY_CONTAINS(CAST(ARRAY(:f0__0, :f0__1) AS ARRAY<STRING>), a.cohort)" in out
+    empty = compile_template("ratio_stats", "spark", sql=sql, lists=expand_list_params({"f0": []})[1]).sql
+    assert "CAST(ARRAY() AS ARRAY<STRING>)" in empty
+    assert expand_list_params({"x": [1, 2], "y": [1, 2.5]})[1] == {"x": (2, "BIGINT"), "y": (2, "DOUBLE")}
 
 
 def test_rename_tables_keeps_ctes_and_qualified_columns() -> None:

@@ -13,8 +13,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from spark_support import DAYS, END, Built, require_spark
-from test_spark_parity import columns, compare_tables
+from spark_support import DAYS, END, Built, columns, compare_tables, require_spark
 
 from expkit.config import ExperimentConfig
 from expkit.engines import get_engine

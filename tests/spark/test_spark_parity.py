@@ -10,19 +10,15 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
-from spark_support import DAYS, Built
+from spark_support import DAYS, Built, compare_tables
 
 from expkit.rollup import RAW_ROLLUPS, ROLLUP_NAMES, STATS_ROLLUP
 from expkit.templates import TEMPLATES
 
 pytestmark = [pytest.mark.spark, pytest.mark.slow, pytest.mark.xdist_group("spark")]
-
-RTOL = 1e-9
 
 
 def grain(rollup: str) -> tuple[str, ...]:
@@ -30,43 +26,6 @@ def grain(rollup: str) -> tuple[str, ...]:
     if rollup == STATS_ROLLUP:
         return (*TEMPLATES["ratio_stats"].grain, "window_name")
     return TEMPLATES[next(r.template for r in RAW_ROLLUPS if r.name == rollup)].grain
-
-
-def max_relative_diff(a: pa.Array, b: pa.Array) -> float:
-    """Largest ``|a - b| / max(|a|, |b|)`` over the rows (0 where both are 0; nulls must match)."""
-    x = a.to_numpy(zero_copy_only=False).astype(float)
-    y = b.to_numpy(zero_copy_only=False).astype(float)
-    assert np.array_equal(np.isnan(x), np.isnan(y)), "nulls or NaNs differ"
-    x, y = x[~np.isnan(x)], y[~np.isnan(y)]
-    scale = np.maximum(np.abs(x), np.abs(y))
-    diff = np.abs(x - y)
-    rel = np.divide(diff, scale, out=np.zeros_like(diff), where=scale > 0)
-    return float(rel.max(initial=0.0))
-
-
-def columns(table: pa.Table) -> list[tuple[str, pa.DataType]]:
-    return [(f.name, f.type) for f in table.schema]
-
-
-def compare_tables(expected: pa.Table, actual: pa.Table, keys: tuple[str, ...]) -> float:
-    """Assert ``actual`` equals ``expected`` row by row after sorting by ``keys``; return the max
-    relative difference of the floating columns."""
-    # Names and types must match; nullability is each engine's own inference (DuckDB proves more).
-    assert columns(actual) == columns(expected), f"schemas differ:\n{expected.schema}\nvs\n{actual.schema}"
-    assert actual.num_rows == expected.num_rows
-    unique = expected.group_by(list(keys)).aggregate([]).num_rows == expected.num_rows
-    order = [(k, "ascending") for k in (keys if unique else expected.column_names)]
-    expected, actual = expected.sort_by(order), actual.sort_by(order)
-    worst = 0.0
-    for name in expected.column_names:
-        e, a = expected.column(name).combine_chunks(), actual.column(name).combine_chunks()
-        if pa.types.is_floating(e.type):
-            worst = max(worst, max_relative_diff(e, a))
-        else:
-            mismatch = pc.sum(pc.invert(pc.fill_null(pc.equal(e, a), True))).as_py() or 0
-            assert mismatch == 0 and e.null_count == a.null_count, f"column {name}: {mismatch} rows differ"
-    assert worst <= RTOL, f"relative difference {worst:.3g} above {RTOL}"
-    return worst
 
 
 def read_partition(built: Built, engine: str, rollup: str, day: dt.date) -> pa.Table:

@@ -125,12 +125,48 @@ def rename_tables(tree: exp.Expression, tables: Mapping[str, str]) -> exp.Expres
     return tree.transform(swap)
 
 
+def expand_list_params(params: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, tuple[int, str]]]:
+    """Split list parameters into scalars, for engines that bind only scalars (Spark 3.5).
+
+    Returns the scalar binding (``f0`` = ``["a", "b"]`` becomes ``f0__0 = "a"``, ``f0__1 = "b"``)
+    and, per list parameter, its length and element type for :func:`compile_template`.
+
+    >>> expand_list_params({"n": 3, "f0": ["a", "b"]})
+    ({'n': 3, 'f0__0': 'a', 'f0__1': 'b'}, {'f0': (2, 'VARCHAR')})
+    """
+    scalars: dict[str, Any] = {}
+    lists: dict[str, tuple[int, str]] = {}
+    for name, value in params.items():
+        if isinstance(value, (list, tuple)):
+            lists[name] = (len(value), _element_type(value))
+            scalars.update({f"{name}__{i}": v for i, v in enumerate(value)})
+        else:
+            scalars[name] = value
+    return scalars, lists
+
+
+def _element_type(values: list[Any] | tuple[Any, ...]) -> str:
+    numbers = [v for v in values if isinstance(v, (int, float)) and not isinstance(v, bool)]
+    if not values or len(numbers) < len(values):
+        return "VARCHAR"
+    return "BIGINT" if all(isinstance(v, int) for v in numbers) else "DOUBLE"
+
+
+def _array_of_markers(lists: Mapping[str, tuple[int, str]], node: exp.Expression) -> exp.Expression:
+    if not isinstance(node, exp.Placeholder) or node.name not in lists:
+        return node
+    n, element = lists[node.name]
+    markers = [exp.Placeholder(this=f"{node.name}__{i}") for i in range(n)]
+    return exp.cast(exp.Array(expressions=markers), exp.DataType.build(f"ARRAY<{element}>"))
+
+
 def compile_template(
     template: Template | str,
     dialect: str,
     *,
     sql: str | None = None,
     tables: Mapping[str, str] | None = None,
+    lists: Mapping[str, tuple[int, str]] | None = None,
     pretty: bool = False,
 ) -> CompiledSQL:
     """Compile ``template`` (or a rewritten DuckDB-dialect ``sql`` of it) for ``dialect``.
@@ -142,6 +178,8 @@ def compile_template(
         tables: table name in the template → table name or ``SELECT`` to use instead (see
             :func:`rename_tables`); ``$name`` parameters in a ``SELECT`` are bound like the
             template's.
+        lists: list parameters to write as an array of scalar markers (length, element type),
+            from :func:`expand_list_params`.
         pretty: indent the output for reading.
 
     Raises:
@@ -153,6 +191,8 @@ def compile_template(
         tree = _parse(text).copy()
         if tables:
             tree = rename_tables(tree, tables)
+        if lists:
+            tree = tree.transform(functools.partial(_array_of_markers, lists))
         if dialect == SOURCE_DIALECT:
             return CompiledSQL(tree.sql(SOURCE_DIALECT, pretty=pretty, comments=False), dialect)
         names: list[str] = []

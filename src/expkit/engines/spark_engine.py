@@ -36,7 +36,7 @@ try:
 except ImportError as err:  # get_engine("spark") turns this into an ExpkitError
     raise ImportError(f"pyspark is not installed ({err}); install the Spark extra: pip install -e '.[spark]'") from err
 
-from expkit.engines.dialects import compile_template
+from expkit.engines.dialects import compile_template, expand_list_params
 from expkit.errors import ExpkitError
 from expkit.templates import Template
 
@@ -164,7 +164,8 @@ def _start_session(master: str | None, conf: Mapping[str, str]) -> tuple[SparkSe
     if local:
         spark.sparkContext.setLogLevel("ERROR")
         # pyspark logs every failed query with its stack; the ExpkitError raised here says it once.
-        logging.getLogger("SQLQueryContextLogger").setLevel(logging.CRITICAL)
+        for name in ("SQLQueryContextLogger", "DataFrameQueryContextLogger"):
+            logging.getLogger(name).setLevel(logging.CRITICAL)
     return spark, True
 
 
@@ -280,10 +281,12 @@ class SparkEngine:
     ) -> pa.RecordBatchReader:
         """Run the template (or its rewritten DuckDB-dialect ``sql``) with bound ``params``."""
         views = {name: self._view(name, source) for name, source in sources.items()}
-        compiled = compile_template(template, "spark", sql=sql, tables=views)
+        # Spark 3.5 binds only scalars: a list parameter becomes an array of scalar markers.
+        scalars, lists = expand_list_params(params)
+        compiled = compile_template(template, "spark", sql=sql, tables=views, lists=lists)
         try:
             with _quiet():
-                table = _collect(self.spark.sql(compiled.sql, args=dict(params)))
+                table = _collect(self.spark.sql(compiled.sql, args=scalars))
         except Exception as err:  # noqa: BLE001 - py4j, pyspark and Connect errors alike
             raise ExpkitError(f"template {template.name} failed in Spark: {_spark_error(err)}") from None
         schema = _duckdb_schema(table.schema)
