@@ -73,20 +73,36 @@ def series_chart(
     title: str = "",
     value_format: str = ",.3~f",
     x_type: str = "T",
+    flag: str | None = None,
+    dash: str | None = None,
+    y_title: str | None = None,
 ) -> alt.Chart:
-    """A line per series over time, an optional interval band, threshold lines."""
+    """A line per series over time, an optional interval band, threshold lines.
+
+    ``flag`` names a boolean column: those points are marked in red (e.g. bins that breach or
+    anomalies). ``dash`` names a column whose values get different dash patterns (e.g. a
+    baseline drawn dashed beside the observed series). ``y_title`` is the y axis title
+    (default: ``title``, or ``y``).
+    """
     base = alt.Chart(df)
     enc_color = {"color": alt.Color(f"{color}:N")} if color else {}
+    enc_dash = {"strokeDash": alt.StrokeDash(f"{dash}:N", title=None)} if dash else {}
     line = base.mark_line(point=len(df) <= 60).encode(
         x=alt.X(f"{x}:{x_type}", title=None),
-        y=alt.Y(f"{y}:Q", title=title or y, axis=alt.Axis(format=value_format)),
-        tooltip=[c for c in (x, y, color) if c],
+        y=alt.Y(f"{y}:Q", title=y_title or title or y, axis=alt.Axis(format=value_format)),
+        tooltip=[c for c in (x, y, color, dash) if c],
         **enc_color,
+        **enc_dash,
     )
     chart = line
     if low and high:
         band = base.mark_area(opacity=0.2).encode(x=f"{x}:{x_type}", y=f"{low}:Q", y2=f"{high}:Q", **enc_color)
         chart = band + line
+    if flag:
+        marks = base.transform_filter(f"datum['{flag}']").mark_point(
+            color=STATUS_COLORS["breach"], filled=True, size=40
+        ).encode(x=f"{x}:{x_type}", y=f"{y}:Q", tooltip=[c for c in (x, y, color) if c])
+        chart = chart + marks
     if thresholds:
         chart = chart + _threshold_layer(thresholds, axis="y")
     return chart.properties(width=620, height=220, title=title)
@@ -190,3 +206,52 @@ def forest_chart(
     ref = pd.DataFrame({"value": [reference]})
     layers.append(alt.Chart(ref).mark_rule(color="#424242", strokeDash=[4, 3]).encode(x="value:Q"))
     return alt.layer(*layers).properties(width=520, height=alt.Step(26), title=title)
+
+
+def stacked_area_chart(
+    df: pd.DataFrame,
+    x: str,
+    y: str,
+    color: str,
+    title: str = "",
+    value_format: str = ".1%",
+    x_type: str = "T",
+    bars: bool = False,
+    x_domain: tuple[str, str] | None = None,
+) -> alt.Chart:
+    """Shares (or counts) per category stacked over time, e.g. fallback levels or error components.
+
+    ``bars`` stacks bars instead of areas: right for sparse data (rows only where something
+    happened), which an area would interpolate across. ``x_domain`` fixes the time axis (e.g.
+    to the whole window when only a few bins have rows).
+    """
+    base = alt.Chart(df)
+    scale = {"scale": alt.Scale(domain=list(x_domain))} if x_domain else {}
+    chart = (base.mark_bar() if bars else base.mark_area(opacity=0.85)).encode(
+        x=alt.X(f"{x}:{x_type}", title=None, **scale),
+        y=alt.Y(f"sum({y}):Q", stack="zero", title=y, axis=alt.Axis(format=value_format)),
+        color=alt.Color(f"{color}:N"),
+        tooltip=[x, color, alt.Tooltip(f"sum({y}):Q", format=value_format, title=y)],
+    )
+    return chart.properties(width=620, height=220, title=title)
+
+
+def bar_chart(
+    df: pd.DataFrame,
+    category: str,
+    value: str,
+    color: str | None = None,
+    title: str = "",
+    value_format: str = ".2%",
+) -> alt.Chart:
+    """Horizontal bars of one value per category (grouped by ``color`` when given)."""
+    enc_color = {"color": alt.Color(f"{color}:N")} if color else {}
+    y_off = {"yOffset": alt.YOffset(f"{color}:N")} if color and color != category else {}
+    chart = alt.Chart(df).mark_bar().encode(
+        y=alt.Y(f"{category}:N", title=None),
+        x=alt.X(f"{value}:Q", title=value, axis=alt.Axis(format=value_format)),
+        tooltip=[c for c in (category, color) if c] + [alt.Tooltip(f"{value}:Q", format=value_format)],
+        **enc_color,
+        **y_off,
+    )
+    return chart.properties(width=520, height=alt.Step(18), title=title)

@@ -270,7 +270,6 @@ def ingest_quantiles(
     )
     con = connect()
     try:
-        con.execute("SET enable_progress_bar = false")
         con.register("t", con.read_parquet([str(f) for f in files], union_by_name=True))
         extremes_sql = (
             f"SELECT {group_bin} AS bin_ms, {code} AS code, max(max_delay_ms) AS max_delay_ms, "

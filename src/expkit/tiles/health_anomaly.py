@@ -208,6 +208,8 @@ def score_same_time(
     flag = np.zeros((s, d * t), bool)
     for k in range(d):
         idx = np.arange(k * t, (k + 1) * t)
+        if np.isnan(flat[:, idx]).all():
+            continue  # a day without data (before the warehouse's first day): all "missing"
         src = idx[:, None] - lags[None, :]
         ok = src >= 0
         safe = np.where(ok, src, 0)
@@ -394,7 +396,7 @@ def _z_chart(pts: pd.DataFrame) -> Any:
     return series_chart(df, "time", "robust z", color="series",
                         thresholds=[(f"+{THRESHOLD:g}", THRESHOLD), (f"−{THRESHOLD:g}", -THRESHOLD)],
                         title=f"Robust z of the overall series (clipped at ±{Z_CLIP:g}); flagged points in red",
-                        value_format=".1f", flag="flag")
+                        value_format=".1f", flag="flag", y_title="robust z")
 
 
 def _band_charts(pts: pd.DataFrame, flagged: pd.DataFrame, limit: int = 4) -> list[Any]:
@@ -414,5 +416,6 @@ def _band_charts(pts: pd.DataFrame, flagged: pd.DataFrame, limit: int = 4) -> li
         fmt = spec.fmt if spec.fmt.endswith("%") else ",.4~f"
         charts.append(series_chart(
             df, "time", "value", color="series", low="low", high="high", value_format=fmt, flag="flag",
+            y_title=spec.label,
             title=f"{spec.label} [{series}]: value and baseline band (median ± {THRESHOLD:g} robust scale)"))
     return charts

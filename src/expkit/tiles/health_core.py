@@ -350,7 +350,7 @@ def metric_chart(
     return series_chart(
         df.drop(columns=["bin_ms"]), x="time", y=metric.label, color="series",
         thresholds=[*thresholds_for(rules, metric), *extra_thresholds], title=title, value_format=fmt,
-        flag="flagged" if flag else None,
+        flag="flagged" if flag else None, y_title=metric.label + metric.unit,
     )
 
 

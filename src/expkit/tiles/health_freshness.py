@@ -196,15 +196,16 @@ def _gap(table: str, at_ms: int, rows: int, usual: float, rule: str, what: str) 
 
 
 def _rows_chart(hours: pd.DataFrame) -> Any:
-    """Rows per hour and table (missing hours marked red)."""
+    """Rows per hour and table against the usual rows of that hour (missing hours marked red)."""
     from expkit.charts import series_chart
 
-    df = hours[["bin_ms", "series", "n", "status"]].rename(columns={"series": "table", "n": "rows"})
+    df = hours[["bin_ms", "series", "n", "usual", "status"]].rename(columns={"series": "table"})
+    df["rows vs usual"] = df["n"] / df["usual"].where(df["usual"] > 0)
     df["time"] = bin_frame_times(df)
     df["missing"] = df["status"] == "breach"
-    return series_chart(df.drop(columns=["bin_ms", "status"]), "time", "rows", color="table",
-                        title="Rows per hour of event time, per table (missing hours marked)", value_format=",.0f",
-                        flag="missing")
+    return series_chart(df[["time", "table", "rows vs usual", "missing"]], "time", "rows vs usual", color="table",
+                        title="Rows per hour of event time vs the usual rows of that hour, per table "
+                              "(missing hours marked)", value_format=".0%", flag="missing", y_title="rows vs usual")
 
 
 def _check_findings(checks: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:

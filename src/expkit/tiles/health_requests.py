@@ -44,7 +44,7 @@ from expkit.tiles.health_core import (
     summary_table,
     with_series,
 )
-from expkit.warehouse import BIN_MS, DAY_MS
+from expkit.warehouse import BIN_MS, DAY_MS, ms_to_iso
 
 HOUR_MS = 3_600_000
 ERROR_RATE_ALERT = 0.01
@@ -141,11 +141,13 @@ def latency_tile(p: TileParams) -> TileResult:
         series_chart(_melt_times(overall_bins, {"p95_all": "all", "p95_warm": "warm", "p95_cold": "cold"},
                                  "p95 (ms)", "requests"),
                      x="time", y="p95 (ms)", color="requests", thresholds=thresholds,
-                     title="p95 latency per 5-minute bin: all, warm (cache hit), cold (ms)", value_format=",.0f"),
+                     title="p95 latency per 5-minute bin: all, warm (cache hit), cold (ms)", value_format=",.0f",
+                     y_title="p95 (ms)"),
         series_chart(_melt_times(overall_bins, {"p50_all": "p50", "p95_all": "p95", "p99_all": "p99"},
                                  "latency (ms)", "quantile"),
                      x="time", y="latency (ms)", color="quantile", thresholds=thresholds[1:2],
-                     title="p50 / p95 / p99 latency per 5-minute bin, all requests (ms)", value_format=",.0f"),
+                     title="p50 / p95 / p99 latency per 5-minute bin, all requests (ms)", value_format=",.0f",
+                     y_title="latency (ms)"),
         metric_chart(j.bins, P95, rules, f"p95 latency per 5-minute bin, per {p.slice} (ms)"),
         metric_chart(j.bins, Metric("cold_share", "cold share"), [], "Share of cold (cache miss) requests per bin",
                      flag=False),
@@ -285,7 +287,8 @@ def errors_tile(p: TileParams) -> TileResult:
         by_bin["error rate"] = by_bin["errors"] / by_bin["bin_ms"].map(req).astype(float)
         by_bin["time"] = bin_frame_times(by_bin)
         charts.append(stacked_area_chart(by_bin[["time", "kind", "error rate"]], "time", "error rate", "kind",
-                                         "Error rate per 5-minute bin by component · severity", ".2%"))
+                                         "Error rate per 5-minute bin by component · severity", ".2%", bars=True,
+                                         x_domain=(ms_to_iso(ctx.start_ms), ms_to_iso(ctx.end_ms))))
         n = float(window.set_index("series").loc[OVERALL, "requests"]) if not window.empty else np.nan
         breakdown = total.drop(columns=["slice_value"]).assign(
             share_of_errors=lambda d: d["errors"] / d["errors"].sum(), error_rate=lambda d: d["errors"] / n,
@@ -338,7 +341,8 @@ def cache_tile(p: TileParams) -> TileResult:
             split[["time", "cache", "p95"]].rename(columns={"p95": "p95 (ms)"}), "time", "p95 (ms)", "cache",
             thresholds=[(f"warm SLO {s.latency_p95_warm_ms:g} ms", s.latency_p95_warm_ms),
                         (f"cold SLO {s.latency_p95_cold_ms:g} ms", s.latency_p95_cold_ms)],
-            title="p95 latency per 5-minute bin: cache hits vs misses (ms)", value_format=",.0f"))
+            title="p95 latency per 5-minute bin: cache hits vs misses (ms)", value_format=",.0f",
+            y_title="p95 (ms)"))
         lat_table = qw.drop(columns=["slice_value"]).rename(columns={"n": "requests"})
         latency = {r.cache: {"p50": r.p50, "p95": r.p95, "p99": r.p99, "requests": int(r.requests)}
                    for r in lat_table.itertuples()}
@@ -446,7 +450,8 @@ def volume_tile(p: TileParams) -> TileResult:
     lines["time"] = bin_frame_times(lines)
     charts = [
         series_chart(lines.drop(columns=["bin_ms"]), "time", "requests", color="series", dash="kind",
-                     title=f"Requests per 5-minute bin, per {p.slice}, and the usual volume", value_format=",.0f"),
+                     title=f"Requests per 5-minute bin, per {p.slice}, and the usual volume", value_format=",.0f",
+                     y_title="requests per 5 minutes"),
         metric_chart(j.bins, VOLUME, rules, f"Requests per hour vs the same hour on previous days, per {p.slice}"),
     ]
     sliced = hours[hours["series"] != OVERALL]
