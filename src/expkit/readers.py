@@ -34,7 +34,9 @@ STAT_COLUMNS = ["n", "sum_num", "sum_den", "sum_num2", "sum_den2", "sum_numden"]
 
 def connect() -> duckdb.DuckDBPyConnection:
     """A DuckDB connection for reading rollups."""
-    return duckdb.connect(config={"threads": 2})
+    con = duckdb.connect(config={"threads": 2})
+    con.execute("SET enable_progress_bar = false")  # no stdout noise, no ipywidgets in kernels
+    return con
 
 
 def _register(con: duckdb.DuckDBPyConnection, name: str, files: Sequence[Path]) -> bool:

@@ -30,7 +30,9 @@ class DuckDBEngine:
     def __init__(
         self, threads: int | None = None, memory_limit: str | None = None, temp_dir: str | None = None
     ):
+        # No progress bar: it would write to stdout (breaking JSON output) or want ipywidgets.
         self.con = duckdb.connect(config={"preserve_insertion_order": False})
+        self.con.execute("SET enable_progress_bar = false")
         self.con.execute(f"SET threads = {int(threads or os.cpu_count() or 1)}")
         if memory_limit:
             self.con.execute("SET memory_limit = ?", [memory_limit])
