@@ -17,6 +17,7 @@ import duckdb
 import pandas as pd
 
 from expkit.config import WINDOWS
+from expkit.engines.duckdb_engine import quiet
 from expkit.errors import ExpkitError
 from expkit.rollup import STATS_ROLLUP, window_days
 from expkit.rollup_schema import USER_FACTS_SCHEMA
@@ -35,7 +36,7 @@ STAT_COLUMNS = ["n", "sum_num", "sum_den", "sum_num2", "sum_den2", "sum_numden"]
 def connect() -> duckdb.DuckDBPyConnection:
     """A DuckDB connection for reading rollups."""
     con = duckdb.connect(config={"threads": 2})
-    con.execute("SET enable_progress_bar = false")  # no stdout noise, no ipywidgets in kernels
+    quiet(con)
     return con
 
 

@@ -16,6 +16,18 @@ from expkit.templates import Template
 _WIDE_INTEGERS = ("HUGEINT", "UHUGEINT")
 
 
+def quiet(con: duckdb.DuckDBPyConnection) -> None:
+    """Turn DuckDB's progress bar off: on a terminal it writes to stdout (breaking JSON output).
+
+    Inside a Jupyter kernel without ipywidgets DuckDB refuses to touch the setting at all (and
+    shows no bar there), so a refusal is fine.
+    """
+    try:
+        con.execute("SET enable_progress_bar = false")
+    except duckdb.Error:
+        pass
+
+
 class DuckDBEngine:
     """Run templates with DuckDB.
 
@@ -32,7 +44,7 @@ class DuckDBEngine:
     ):
         # No progress bar: it would write to stdout (breaking JSON output) or want ipywidgets.
         self.con = duckdb.connect(config={"preserve_insertion_order": False})
-        self.con.execute("SET enable_progress_bar = false")
+        quiet(self.con)
         self.con.execute(f"SET threads = {int(threads or os.cpu_count() or 1)}")
         if memory_limit:
             self.con.execute("SET memory_limit = ?", [memory_limit])
