@@ -123,7 +123,7 @@ def cmd_daily(args: argparse.Namespace) -> int:
     result = daily(
         warehouse=Path(args.warehouse), day=_date(args.date), out=Path(args.out),
         params_file=_params_file(args), workers=args.workers, timeout=args.timeout,
-        progress=_progress(args.quiet),
+        progress=_progress(args.quiet), lock_timeout=args.lock_timeout, notify=args.notify,
     )
     print(result.index)
     return 0 if result.ok else 1
@@ -201,17 +201,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="reports")
     p.add_argument("--workers", type=int, default=None)
     p.add_argument("--timeout", type=float, default=600.0, help="seconds per tile notebook")
+    p.add_argument("--lock-timeout", type=float, default=3600.0,
+                   help="seconds to wait for another run of the same date (0: fail at once)")
+    p.add_argument("--notify", action="store_true",
+                   help="deliver alert notifications (when no live 'expkit monitor' runs)")
 
     import importlib
 
     for module in COMMAND_MODULES:
-        try:
-            mod = importlib.import_module(module)
-        except ModuleNotFoundError as err:
-            if err.name and module.startswith(err.name):
-                continue  # that part of expkit is not installed in this build
-            raise
-        mod.add_commands(add)
+        importlib.import_module(module).add_commands(add)
 
     p = add("demo", cmd_demo, "synthetic warehouse + daily report; prints the index page")
     p.add_argument("--warehouse", default="warehouse")

@@ -2,20 +2,22 @@
 
 :func:`daily` is what ``expkit daily`` and ``expkit demo`` call; the report layer
 (:mod:`expkit.report`) runs the notebooks and writes the pages, this module supplies the
-steps that read the warehouse.
+steps that read the warehouse. Validation results feed the alert replay (the ``data_stale``
+rule reads the freshness checks).
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import importlib
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from expkit.alerts import evaluate_day
 from expkit.config import load_experiment
 from expkit.report import DailyResult, DailySteps, ProgressEvent, run_daily
 from expkit.rollup import build_rollups, stale_dates
+from expkit.validation import validate_day
 from expkit.warehouse import Warehouse
 
 
@@ -27,32 +29,22 @@ def ensure_rollups(warehouse: Path, day: dt.date, params_file: Path) -> None:
         build_rollups(wh, day, load_experiment(params_file))
 
 
-def _optional_step(module: str, function: str) -> Callable[..., Any] | None:
-    """A step provided by an optional part of expkit (validation, alerts), if installed."""
-    try:
-        mod = importlib.import_module(module)
-    except ModuleNotFoundError as err:
-        if err.name and module.startswith(err.name):
-            return None
-        raise
-    return getattr(mod, function, None)
+def default_steps(notify: bool = False) -> DailySteps:
+    """Rollup if needed, validation, then the alert replay of the day fed with its checks.
 
+    With ``notify`` the replay also delivers notifications (where no live monitor runs).
+    """
+    checks: list[dict[str, Any]] = []
 
-def default_steps() -> DailySteps:
-    """Rollup if needed, then validation and alert replay for the day."""
-    validate = _optional_step("expkit.validation", "validate_day")
-    evaluate = _optional_step("expkit.alerts", "evaluate_day")
-    return DailySteps(
-        rollup=ensure_rollups,
-        validate=(
-            (lambda wh, day, params_file: validate(wh, day, config=load_experiment(params_file)))
-            if validate else None
-        ),
-        alerts=(
-            (lambda wh, day, params_file: evaluate(wh, day, load_experiment(params_file), params_file=params_file))
-            if evaluate else None
-        ),
-    )
+    def validate(warehouse: Path, day: dt.date, params_file: Path) -> list[dict[str, Any]]:
+        checks[:] = validate_day(warehouse, day, config=load_experiment(params_file))
+        return checks
+
+    def alerts(warehouse: Path, day: dt.date, params_file: Path) -> list[dict[str, Any]]:
+        return evaluate_day(warehouse, day, load_experiment(params_file), params_file=params_file,
+                            notify=notify, checks=checks)
+
+    return DailySteps(rollup=ensure_rollups, validate=validate, alerts=alerts)
 
 
 def daily(
@@ -64,6 +56,7 @@ def daily(
     timeout: float = 600.0,
     progress: Callable[[str], None] | None = None,
     lock_timeout: float | None = 3600,
+    notify: bool = False,
 ) -> DailyResult:
     """Run the daily job for ``day``; the report lands in ``out/<day>/index.html``."""
     load_experiment(params_file)  # reject a bad parameters file before anything runs
@@ -76,5 +69,5 @@ def daily(
 
     return run_daily(
         warehouse, day, out, params_file, workers=workers, timeout=timeout,
-        steps=default_steps(), progress=emit, lock_timeout=lock_timeout,
+        steps=default_steps(notify), progress=emit, lock_timeout=lock_timeout,
     )
