@@ -18,10 +18,18 @@ SIZES = {"1m": USERS_PER_1M_IMPRESSIONS, "10m": 10 * USERS_PER_1M_IMPRESSIONS, "
 
 
 def machine() -> str:
-    """One line describing the machine."""
+    """One line describing the machine (CPU model, cores, OS, Python)."""
     cpu = platform.processor() or platform.machine()
-    return (f"{os.cpu_count()} CPUs ({cpu}), {platform.system()} {platform.release()}, "
-            f"Python {platform.python_version()}")
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    return (f"{cpu}, {os.cpu_count()} CPUs, {platform.system()} {platform.release()}, "
+            f"Python {platform.python_version()}, load average {load:.1f} at start")
 
 
 def peak_rss_mb(children: bool = False) -> float:

@@ -18,9 +18,9 @@ import sys
 import tempfile
 from pathlib import Path
 
-from _common import REPO, SIZES, record
-
 from expkit.synth import generate
+
+from _common import REPO, SIZES, record
 
 DAY = dt.date(2026, 11, 14)
 SLICES = ("bucket", "region", "genre")

@@ -14,10 +14,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import os
-import platform
-import shlex
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -28,7 +25,8 @@ from nbformat.v4 import new_code_cell, new_notebook
 
 from expkit.report import DailyResult, Tile, run_daily
 
-REPO = Path(__file__).resolve().parents[1]
+from _common import REPO, record
+
 N_TILES = 15
 
 TRIVIAL_PARAMETERS = """event_date = None
@@ -106,15 +104,6 @@ def real(warehouse: Path, day: dt.date, out: Path, params_file: Path, workers: i
     return time.perf_counter() - t0, result
 
 
-def machine() -> str:
-    """A one-line description of this machine."""
-    cpu = platform.processor() or platform.machine()
-    return (
-        f"{platform.node()} · {os.cpu_count()} CPUs ({cpu}) · {platform.system()} "
-        f"{platform.release()} · Python {platform.python_version()}"
-    )
-
-
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--params", type=Path, default=REPO / "params" / "experiment.yaml")
@@ -149,26 +138,8 @@ def main(argv: list[str] | None = None) -> int:
     for line in lines:
         print(line)
     if args.record:
-        record(lines, " ".join(shlex.quote(a) for a in ["python", *sys.argv]))
+        record("daily report vs Papermill floor", lines)
     return 0
-
-
-def record(lines: list[str], command: str) -> None:
-    """Append one dated entry to ``docs/benchmarks.md``."""
-    path = REPO / "docs" / "benchmarks.md"
-    entry = [
-        f"\n## bench_report · {dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M} UTC\n",
-        f"- machine: {machine()}",
-        f"- command: `{command}`",
-        *(f"- {line}" for line in lines),
-        "",
-    ]
-    new = not path.exists()
-    with path.open("a", encoding="utf-8") as fh:
-        if new:
-            fh.write("# Benchmarks\n")
-        fh.write("\n".join(entry))
-    print(f"recorded in {path}")
 
 
 if __name__ == "__main__":

@@ -23,7 +23,6 @@ import time
 from pathlib import Path
 
 import duckdb
-from _common import REPO, SIZES, record
 
 from expkit.config import load_experiment
 from expkit.histogram import LN_GAMMA, MIN_VALUE
@@ -32,6 +31,8 @@ from expkit.schema import EVENT_TABLES
 from expkit.synth import generate
 from expkit.templates import TEMPLATES
 from expkit.warehouse import BIN_MS, Warehouse, day_bounds_ms
+
+from _common import REPO, SIZES, record
 
 PARAMS = REPO / "params" / "experiment.yaml"
 

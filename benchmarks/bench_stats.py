@@ -13,14 +13,8 @@ agree.
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import math
-import os
-import platform
-import shlex
-import sys
 import time
-from pathlib import Path
 
 import numpy as np
 from statsmodels.stats.multitest import multipletests
@@ -28,11 +22,7 @@ from statsmodels.stats.weightstats import _zconfint_generic, _zstat_generic
 
 import expkit.stats as st
 
-DOCS = Path(__file__).resolve().parents[1] / "docs" / "benchmarks.md"
-HEADER = (
-    "| date | machine | command | vectorized ms / 10k slices | per-slice loop ms / 10k |\n"
-    "|---|---|---|---|---|\n"
-)
+from _common import record
 
 
 def make_slices(slices: int, users: int, seed: int) -> tuple[dict, dict]:
@@ -87,19 +77,6 @@ def timed(fn, *args, repeat: int) -> tuple[float, tuple]:
     return float(np.median(times)), out
 
 
-def machine() -> str:
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return (f"{cpu}, {os.cpu_count()} cpu, Python {platform.python_version()}, "
-            f"numpy {np.__version__}")
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--slices", type=int, default=10_000, help="slices compared at once")
@@ -109,8 +86,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="slices for the per-slice loop (scaled to 10k)")
     parser.add_argument("--tuning-n", type=float, default=5000.0)
     parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--record", action="store_true", help="append a row to --docs")
-    parser.add_argument("--docs", type=Path, default=DOCS, help="benchmarks table (markdown)")
+    parser.add_argument("--record", action="store_true", help="append the figures to docs/benchmarks.md")
     args = parser.parse_args(argv)
 
     control, treatment = make_slices(args.slices, args.users, args.seed)
@@ -131,18 +107,11 @@ def main(argv: list[str] | None = None) -> int:
     print(f"per-slice statsmodels loop over {k} slices: {loop_ms:.0f} ms per 10k slices "
           f"({loop_ms / vec_ms:.0f}x slower); max abs difference of results {agree:.1e}")
     if args.record:
-        command = "python benchmarks/bench_stats.py " + shlex.join(argv or sys.argv[1:])
-        text = args.docs.read_text(encoding="utf-8") if args.docs.exists() else ""
-        args.docs.parent.mkdir(parents=True, exist_ok=True)
-        with args.docs.open("a", encoding="utf-8") as fh:
-            if not text:
-                fh.write("# Benchmarks\n\n" + HEADER)
-            elif HEADER.splitlines()[0] not in text:  # a file shared with other benchmarks
-                fh.write(("\n" if text.endswith("\n") else "\n\n")
-                         + "## expkit.stats (benchmarks/bench_stats.py)\n\n" + HEADER)
-            fh.write(f"| {dt.date.today().isoformat()} | {machine()} | `{command.strip()}` | "
-                     f"{vec_ms:.1f} | {loop_ms:.0f} |\n")
-        print(f"recorded in {args.docs}")
+        record("expkit.stats", [
+            f"compare_ratios(sequential=True) + BH: {vec_ms:.1f} ms per 10k slices "
+            f"(median of {args.repeat}); per-slice statsmodels loop {loop_ms:.0f} ms per 10k "
+            f"({loop_ms / vec_ms:.0f}x); max abs difference {agree:.1e}",
+        ])
     return 0
 
 

@@ -17,24 +17,14 @@ import argparse
 import datetime as dt
 import json
 import os
-import platform
 import resource
-import shlex
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-# Users giving about 1M and 10M impressions in a day with the default model.
-SIZES = {"1m": 5_900, "10m": 59_000}
-
-
-def machine() -> str:
-    """One line describing the machine."""
-    return f"{platform.machine()}, {os.cpu_count()} CPUs, {platform.system()} " \
-           f"{platform.release()}, Python {platform.python_version()}"
+from _common import SIZES, record
 
 
 def child(users: int, seed: int) -> dict:
@@ -91,27 +81,8 @@ def main(argv: list[str] | None = None) -> int:
         print(line, flush=True)
         lines.append(line)
     if args.record:
-        record(lines, "python benchmarks/bench_synth.py " + shlex.join(argv or sys.argv[1:]))
+        record("synth", lines)
     return 0
-
-
-def record(lines: list[str], command: str) -> None:
-    """Append one dated entry to ``docs/benchmarks.md``."""
-    path = REPO / "docs" / "benchmarks.md"
-    entry = [
-        f"\n## bench_synth · {dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M} UTC\n",
-        f"- machine: {machine()}",
-        f"- command: `{command.strip()}`",
-        *(f"- {line}" for line in lines),
-        "",
-    ]
-    new = not path.exists()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("a", encoding="utf-8") as fh:
-        if new:
-            fh.write("# Benchmarks\n")
-        fh.write("\n".join(entry))
-    print(f"recorded in {path}")
 
 
 if __name__ == "__main__":

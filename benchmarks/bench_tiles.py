@@ -18,13 +18,13 @@ import tempfile
 import time
 from pathlib import Path
 
-from _common import REPO, SIZES, record
-
 from expkit.config import load_experiment
 from expkit.rollup import build_rollups
 from expkit.synth import generate
 from expkit.tiles import run_tile
 from expkit.tiles.registry import TILES
+
+from _common import REPO, SIZES, record
 
 DAY = dt.date(2026, 11, 14)
 PARAMS = REPO / "params" / "experiment.yaml"
