@@ -174,3 +174,37 @@ def test_no_jvm_is_a_clear_error(case: str, synth_warehouse: Path, tmp_path: Pat
     assert last.startswith("expkit rollup: error:")
     assert "JAVA_HOME" in last
     assert not (root / "rollups").exists() or not any((root / "rollups").iterdir())
+
+
+CONNECT_SCRIPT = """
+import sys
+from expkit.engines import get_engine
+from expkit.templates import TEMPLATES
+from expkit.warehouse import Warehouse, day_bounds_ms
+from spark_support import compare_tables
+import datetime as dt
+
+wh, day = Warehouse.open(sys.argv[1]), dt.date.fromisoformat(sys.argv[2])
+start, end = day_bounds_ms(day)
+template = TEMPLATES["health_bins"]
+params = {"start_ms": start, "end_ms": end, "bin_ms": 300_000}
+sources = {"requests": wh.event_files("requests", day)}
+spark, duck = get_engine("spark"), get_engine("duckdb")
+assert type(spark.spark).__module__.startswith("pyspark.sql.connect"), type(spark.spark)
+compare_tables(duck.query(template, params, sources).read_all(), spark.query(template, params, sources).read_all(),
+               template.grain)
+print("connect ok")
+"""
+
+
+def test_spark_connect(synth_warehouse: Path) -> None:
+    """SPARK_REMOTE selects Spark Connect ("local" starts a Connect server in the background)."""
+    require_spark()
+    import importlib.util
+
+    if importlib.util.find_spec("grpc") is None:
+        pytest.skip("Spark Connect needs its client libraries: pip install 'pyspark[connect]'")
+    env = _clean_env(SPARK_REMOTE="local", PYTHONPATH=os.pathsep.join([str(Path(__file__).parent), *sys.path]))
+    proc = subprocess.run([sys.executable, "-c", CONNECT_SCRIPT, str(synth_warehouse), END.isoformat()], env=env,
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0 and "connect ok" in proc.stdout, proc.stderr[-3000:]
