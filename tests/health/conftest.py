@@ -18,6 +18,9 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import shutil
+import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -63,14 +66,23 @@ def config() -> ExperimentConfig:
     return load_experiment(PARAMS)
 
 
+@pytest.fixture(scope="session")
+def health_root() -> Iterator[Path]:
+    """A private temporary folder: pytest prunes its numbered base folders when other sessions
+    start, which must not remove warehouses that this session still reads."""
+    root = Path(tempfile.mkdtemp(prefix="expkit-health-"))
+    yield root
+    shutil.rmtree(root, ignore_errors=True)
+
+
 def _generate(root: Path, config: ExperimentConfig, days: int, incidents: tuple[str, ...] = ()) -> dict[str, Any]:
     return generate(root, days=days, end=END, users=USERS, seed=SEED, incidents=list(incidents),
                     experiment_id=config.experiment_id, buckets=config.buckets, control=config.control)
 
 
 @pytest.fixture(scope="session")
-def clean(tmp_path_factory: pytest.TempPathFactory, config: ExperimentConfig) -> SynthWarehouse:
-    root = tmp_path_factory.mktemp("health-clean") / "wh"
+def clean(health_root: Path, config: ExperimentConfig) -> SynthWarehouse:
+    root = health_root / "clean"
     truth = _generate(root, config, DAYS)
     build_range(root, END - dt.timedelta(days=DAYS - 1), END, config)
     return SynthWarehouse(root, truth)
@@ -92,13 +104,10 @@ def _last_day_variant(clean: SynthWarehouse, root: Path, config: ExperimentConfi
 
 
 @pytest.fixture(scope="session")
-def incidents(tmp_path_factory: pytest.TempPathFactory, clean: SynthWarehouse,
-              config: ExperimentConfig) -> SynthWarehouse:
-    return _last_day_variant(clean, tmp_path_factory.mktemp("health-incidents") / "wh", config, INCIDENTS)
+def incidents(health_root: Path, clean: SynthWarehouse, config: ExperimentConfig) -> SynthWarehouse:
+    return _last_day_variant(clean, health_root / "incidents", config, INCIDENTS)
 
 
 @pytest.fixture(scope="session")
-def imbalance(tmp_path_factory: pytest.TempPathFactory, clean: SynthWarehouse,
-              config: ExperimentConfig) -> SynthWarehouse:
-    return _last_day_variant(clean, tmp_path_factory.mktemp("health-imbalance") / "wh", config,
-                             ("traffic_imbalance",))
+def imbalance(health_root: Path, clean: SynthWarehouse, config: ExperimentConfig) -> SynthWarehouse:
+    return _last_day_variant(clean, health_root / "imbalance", config, ("traffic_imbalance",))

@@ -304,3 +304,17 @@ def test_freshness_shows_validation_checks(clean: SynthWarehouse) -> None:
     assert result.headline["validation"] == {"pass": 1, "warn": 0, "fail": 1}
     assert len(result.tables["Validation checks"]) == 2
     assert freshness_tile(p, checks=checks[:1]).status == "ok"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("incident", INCIDENTS)
+def test_single_incident_day_breaches_exactly_its_tiles(clean: SynthWarehouse, health_root: Path,
+                                                        config: object, incident: str) -> None:
+    from .conftest import _last_day_variant
+
+    wh = _last_day_variant(clean, health_root / f"single-{incident}", config, (incident,))
+    expected = expected_tiles(wh, incident)
+    for tile in HEALTH_IDS:
+        result = run(wh, tile)
+        want = "breach" if tile in expected else "warn" if tile == "anomaly" else "ok"
+        assert result.status == want, (incident, tile, result.summary)

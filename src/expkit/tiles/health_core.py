@@ -22,9 +22,7 @@ Status rules (spec §6), the same for every health tile:
 
 from __future__ import annotations
 
-import datetime as dt
 import html
-import math
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -453,10 +451,6 @@ def day_start(ms: int) -> int:
     return ms - ms % DAY_MS
 
 
-def to_date(ms: int) -> dt.date:
-    return dt.datetime.fromtimestamp(ms / 1000, dt.timezone.utc).date()
-
-
 def same_time_baseline(
     df: pd.DataFrame, value: str, start_ms: int, period_ms: int = BIN_MS, days: int = 7, min_days: int = 2,
 ) -> pd.Series:
@@ -486,7 +480,3 @@ def same_time_baseline(
         [series, full.columns], names=["series", "bin_ms"]))
     keys = pd.MultiIndex.from_arrays([df["series"], df["bin_ms"]])
     return pd.Series(base.reindex(keys).to_numpy(), index=df.index).where(df["bin_ms"] >= start_ms)
-
-
-def fmt_pct(v: float) -> str:
-    return "n/a" if v is None or not math.isfinite(v) else f"{v:.2%}"
