@@ -144,6 +144,36 @@ def test_failed_job_keeps_previous_partitions(
     assert manifest_path(wh, END).read_text() == manifest  # the date stays marked as built from old events
 
 
+def test_session_plan_follows_the_users_configuration(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    require_spark()
+    from expkit.engines.spark_engine import LOCAL_DEFAULTS, session_plan, spark_defaults
+
+    for var in ("SPARK_REMOTE", "EXPKIT_SPARK_MASTER", "PYSPARK_GATEWAY_PORT", "SPARK_HOME"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("SPARK_CONF_DIR", str(tmp_path))
+    plan = session_plan()
+    assert (plan.remote, plan.master, plan.local) == (None, "local[*]", True)
+    assert plan.settings == LOCAL_DEFAULTS
+
+    (tmp_path / "spark-defaults.conf").write_text(
+        "# comment\nspark.master   spark://head:7077\nspark.driver.memory=6g\n"
+        "spark.driver.extraJavaOptions -Da=b\n"
+    )
+    assert spark_defaults()["spark.driver.extraJavaOptions"] == "-Da=b"
+    assert session_plan().master == "spark://head:7077" and session_plan().settings == {}
+    monkeypatch.setenv("EXPKIT_SPARK_MASTER", "local[2]")
+    plan = session_plan(conf={"spark.sql.shuffle.partitions": "8"})
+    assert plan.master == "local[2]" and "spark.driver.memory" not in plan.settings  # the file's 6g stays
+    assert plan.settings["spark.sql.shuffle.partitions"] == "8"
+    assert session_plan(master="yarn").master == "yarn"
+    monkeypatch.setenv("SPARK_REMOTE", "sc://connect:15002")
+    assert session_plan().remote == "sc://connect:15002"
+    assert session_plan(master="local[1]").remote is None  # an explicit master wins
+    monkeypatch.delenv("SPARK_REMOTE")
+    monkeypatch.setenv("PYSPARK_GATEWAY_PORT", "12345")  # inside spark-submit: its settings rule
+    assert session_plan() == type(plan)(None, None, {})
+
+
 def _expkit(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "expkit.cli", *args], env=env, capture_output=True, text=True,
                           timeout=300)

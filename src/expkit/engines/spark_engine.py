@@ -25,6 +25,7 @@ import shutil
 import threading
 import warnings
 from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -130,38 +131,58 @@ def _is_stopped(spark: SparkSession) -> bool:
         return True
 
 
+@dataclass(frozen=True)
+class SessionPlan:
+    """How a new session will be started: Spark Connect, a master URL, or neither (spark-submit)."""
+
+    remote: str | None
+    master: str | None
+    settings: dict[str, str]
+
+    @property
+    def local(self) -> bool:
+        return self.master is not None and self.master.startswith("local")
+
+
+def session_plan(master: str | None = None, conf: Mapping[str, str] | None = None) -> SessionPlan:
+    """Resolve the user's configuration (see the module docstring) without starting anything."""
+    conf = dict(conf or {})
+    remote = None if master else os.environ.get("SPARK_REMOTE")
+    if remote:
+        return SessionPlan(remote, None, conf)
+    if "PYSPARK_GATEWAY_PORT" in os.environ:  # spark-submit started the JVM with its own settings
+        return SessionPlan(None, master, conf)
+    defaults = spark_defaults()
+    master = master or os.environ.get("EXPKIT_SPARK_MASTER") or defaults.get("spark.master") or "local[*]"
+    settings = {k: v for k, v in LOCAL_DEFAULTS.items() if k not in defaults} if master.startswith("local") else {}
+    return SessionPlan(None, master, {**settings, **conf})
+
+
 def _start_session(master: str | None, conf: Mapping[str, str]) -> tuple[SparkSession, bool]:
     """Start (or join) a session as configured; return it and whether expkit owns it."""
     active = SparkSession.getActiveSession()
     if active is not None and not _is_stopped(active):
         return active, False
+    plan = session_plan(master, conf)
     builder = SparkSession.builder.appName("expkit")
-    remote = None if master else os.environ.get("SPARK_REMOTE")
-    under_submit = "PYSPARK_GATEWAY_PORT" in os.environ  # spark-submit started the JVM and set the master
-    local = False
-    if remote:
-        builder = builder.remote(remote)
-    elif not under_submit:
-        check_java()
-        defaults = spark_defaults()
-        master = master or os.environ.get("EXPKIT_SPARK_MASTER") or defaults.get("spark.master") or "local[*]"
-        builder = builder.master(master)
-        local = master.startswith("local")
-        if local:
-            for key, value in LOCAL_DEFAULTS.items():
-                if key not in defaults:
-                    builder = builder.config(key, value)
-    for key, value in conf.items():
+    if plan.remote:
+        builder = builder.remote(plan.remote)
+    else:
+        if "PYSPARK_GATEWAY_PORT" not in os.environ:
+            check_java()
+        if plan.master:
+            builder = builder.master(plan.master)
+    for key, value in plan.settings.items():
         builder = builder.config(key, value)
     try:
         spark = builder.getOrCreate()
     except Exception as err:  # noqa: BLE001 - py4j and pyspark raise many kinds
-        where = f"Spark Connect at {remote}" if remote else "the Spark driver (a JVM)"
-        raise ExpkitError(
-            f"could not start {where}: {_spark_error(err)}; check JAVA_HOME (Java 17 or 21), "
-            "SPARK_REMOTE or EXPKIT_SPARK_MASTER"
-        ) from None
-    if local:
+        if plan.remote:
+            where, hint = f"Spark Connect at {plan.remote}", "check SPARK_REMOTE and that the Connect server runs"
+        else:
+            where, hint = "the Spark driver (a JVM)", "check JAVA_HOME (Java 17 or 21) and the master URL"
+        raise ExpkitError(f"could not start {where}: {_spark_error(err)}; {hint}") from None
+    if plan.local:
         spark.sparkContext.setLogLevel("ERROR")
         # pyspark logs every failed query with its stack; the ExpkitError raised here says it once.
         for name in ("SQLQueryContextLogger", "DataFrameQueryContextLogger"):
