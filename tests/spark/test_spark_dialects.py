@@ -116,6 +116,8 @@ def test_tables_option_takes_a_partition_filtered_query() -> None:
     assert compiled.params == ("bin_ms", "day", "start_ms", "end_ms", "bin_ms")
     spark = compile_sql("error_bins", "spark", tables={"requests": day})
     assert "event_date = :day" in spark
+    same_name = compile_sql("error_bins", "spark", tables={"requests": "SELECT * FROM requests WHERE x = 1"})
+    assert "FROM (SELECT * FROM requests WHERE x = 1) AS requests" in same_name  # not replaced again
     sqlglot.parse_one(compiled.sql, read="trino")
 
 
