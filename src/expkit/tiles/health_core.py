@@ -22,6 +22,7 @@ Status rules (spec §6), the same for every health tile:
 
 from __future__ import annotations
 
+import functools
 import html
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -153,6 +154,27 @@ class HealthContext:
         return f"{ms_to_iso(self.start_ms)} – {ms_to_iso(self.end_ms)}"
 
 
+@functools.lru_cache(maxsize=8)
+def _alert_thresholds(path: str, mtime: float) -> dict[str, float]:
+    from expkit.alerts.rules import load_alerts
+
+    return {r.name: float(r.condition.threshold) for r in load_alerts(path).rules}
+
+
+def alert_limit(p: TileParams, rule: str, default: float) -> float:
+    """The threshold of alert rule ``rule`` (§6) in ``alerts.yaml`` beside the parameters file.
+
+    Tiles breach on the same per-bin condition the alert rule fires on; without a rules file
+    (or without that rule) ``default`` applies.
+    """
+    from expkit.alerts.rules import default_rules_file
+
+    path = default_rules_file(p.params_file)
+    if not path.is_file():
+        return default
+    return _alert_thresholds(str(path), path.stat().st_mtime).get(rule, default)
+
+
 def check_filter_values(filters: Mapping[str, Sequence[str]]) -> None:
     """Reject filter values that cannot be slice values (quotes, semicolons, brackets ...).
 
@@ -262,7 +284,7 @@ def judge(
             fired = rule.crossed(evidence) & (n >= m.min_n)
         else:
             evidence = value
-            fired = rule.crossed(evidence) & (n > 0)
+            fired = rule.crossed(evidence) & (n >= max(m.min_n, 1))
         if not fired.any():
             continue
         hit = frame[fired]

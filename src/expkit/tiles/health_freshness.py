@@ -24,6 +24,7 @@ from expkit.tiles.health_core import (
     HealthContext,
     Metric,
     Rule,
+    alert_limit,
     bin_frame_times,
     finish,
     judge,
@@ -42,7 +43,10 @@ CHECK_LEVEL = {"fail": "breach", "warn": "warn"}
 
 DELAY_P95 = Metric("p95_min", "p95 ingest delay", n="n", fmt=".1f", unit=" min", min_n=MIN_QUANTILE_REQUESTS)
 DELAY_MAX = Metric("max_min", "max ingest delay", n="n", fmt=".1f", unit=" min", min_n=1)
-STALENESS = Metric("staleness_min", "staleness", n="n", fmt=".1f", unit=" min")
+STALENESS = Metric("staleness_min", "staleness", n="usual_last_hour", fmt=".1f", unit=" min",
+                   min_n=4 * MIN_EXPECTED_ROWS)
+"""Staleness is judged for tables that usually land ≥ 10 rows per 15 minutes at the window's end
+(a quiet table is stale by chance)."""
 
 
 def report_time_ms(end_ms: int, now_ms: int | None = None) -> int:
@@ -61,7 +65,8 @@ def freshness_tile(
     Rules (threshold ``slos.freshness_max_min``, 15 min), per event table: **breach** when a
     5-minute bin (≥ 100 rows) has a p95 ingest delay above the threshold (the §7 event-delay
     check), when staleness (report time − newest ingest, report time = the end of the day
-    for a past date) exceeds it (alert ``data_stale``), when a day of the window lacks rows of
+    for a past date) exceeds it (alert ``data_stale``; only for tables that usually land ≥ 10
+    rows per 15 minutes at that time of day), when a day of the window lacks rows of
     the table (partition missing; days before the warehouse's first day are not expected), or
     when an hour is empty that usually holds ≥ 10 rows (the median of the same hour over the
     previous 7 days, or the table's share of the hour's requests without history). **warn**
@@ -89,10 +94,13 @@ def freshness_tile(
                       .rename(columns={"event_table": "series"}))
     window["staleness_min"] = np.maximum(report_ms - window["newest_ingest_ms"].astype(float), 0) / 60_000
     hours, gaps = _hours_present(ctx)
+    last = hours[hours["bin_ms"] == ctx.end_ms - HOUR_MS].set_index("series")["usual"]
+    window["usual_last_hour"] = window["series"].map(last).fillna(0.0)
+    stale_limit = alert_limit(p, "data_stale", limit)
     rules = [
         Rule(DELAY_P95, "above", limit, "breach", "bin", "event_delay_p95"),
         Rule(DELAY_MAX, "above", limit, "warn", "bin", "event_delay_max"),
-        Rule(STALENESS, "above", limit, "breach", "window", "data_stale"),
+        Rule(STALENESS, "above", stale_limit, "breach", "window", "data_stale"),
         Rule(DELAY_P95, "above", limit, "warn", "window", "slo_event_delay"),
     ]
     check_rows = _check_findings(checks or [])

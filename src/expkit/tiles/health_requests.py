@@ -34,6 +34,7 @@ from expkit.tiles.health_core import (
     Judgement,
     Metric,
     Rule,
+    alert_limit,
     bin_frame_times,
     finish,
     judge,
@@ -48,9 +49,9 @@ from expkit.warehouse import BIN_MS, DAY_MS, ms_to_iso
 
 HOUR_MS = 3_600_000
 ERROR_RATE_ALERT = 0.01
-"""§6 ``error_rate_high``: error rate > 1% (not yet a key of ``slos`` in the parameters file)."""
+"""§6 ``error_rate_high``: error rate > 1% (when ``alerts.yaml`` does not say otherwise)."""
 CACHE_HIT_ALERT = 0.70
-"""§6 ``cache_hit_low``: cache hit rate < 70% (not yet a key of ``slos``)."""
+"""§6 ``cache_hit_low``: cache hit rate < 70% (when ``alerts.yaml`` does not say otherwise)."""
 VOLUME_LOST, VOLUME_LOW, VOLUME_HIGH = 0.05, 0.5, 2.0
 """Volume rules: an hour below 5% of its usual traffic breaches, below 50% or above 200% warns."""
 VOLUME_MIN_BASELINE = 1000
@@ -107,8 +108,8 @@ def _melt_times(df: pd.DataFrame, columns: dict[str, str], value: str, key: str)
 def latency_tile(p: TileParams) -> TileResult:
     """Latency p50/p95/p99 per 5-minute bin, overall and warm (cache hit) / cold, from merged histograms.
 
-    Rules: **breach** when a bin's p95 (all requests) exceeds ``slos.latency_p95_alert_ms``
-    (100 ms, alert ``latency_p95_high``); **warn** when a bin's warm p95 exceeds
+    Rules: **breach** when a bin's p95 (all requests) exceeds 100 ms (the threshold of alert
+    ``latency_p95_high`` in ``alerts.yaml``, else ``slos.latency_p95_alert_ms``); **warn** when a bin's warm p95 exceeds
     ``latency_p95_warm_ms`` (50 ms) or its cold p95 ``latency_p95_cold_ms`` (200 ms), or the
     window's warm or cold p95 does. A bin (or its warm/cold part) with fewer than 100
     requests is not judged: its p95 would rest on one or two requests. Quantiles come from
@@ -123,7 +124,8 @@ def latency_tile(p: TileParams) -> TileResult:
     bins = _wide_quantiles(q, ["series", "bin_ms"])
     window = _wide_quantiles(with_series(latency_quantiles, ctx, per_bin=False), ["series"])
     rules = [
-        Rule(P95, "above", s.latency_p95_alert_ms, "breach", "bin", "latency_p95_high"),
+        Rule(P95, "above", alert_limit(p, "latency_p95_high", s.latency_p95_alert_ms), "breach", "bin",
+             "latency_p95_high"),
         Rule(P95_WARM, "above", s.latency_p95_warm_ms, "warn", "bin", "slo_latency_p95_warm"),
         Rule(P95_COLD, "above", s.latency_p95_cold_ms, "warn", "bin", "slo_latency_p95_cold"),
         Rule(P95_WARM, "above", s.latency_p95_warm_ms, "warn", "window", "slo_latency_p95_warm"),
@@ -200,10 +202,10 @@ def _rate_tile(
 def coverage_tile(p: TileParams) -> TileResult:
     """Coverage (ok requests with ≥ 1 item / requests) and Top-K fill (Σ returned / Σ requested) per bin.
 
-    Rules: **breach** when a bin's coverage is below ``slos.coverage_min`` (95%, alert
-    ``coverage_low``) or its Top-K fill below ``slos.topk_fill_min`` (99%, alert
-    ``topk_fill_low``), with its 95% Wilson interval (at the request level) entirely below;
-    **warn** when the window's coverage or fill misses the target. Bins with fewer than 20
+    Rules: **breach** when a bin's coverage is below 95% (alert ``coverage_low``) or its Top-K
+    fill below 99% (alert ``topk_fill_low``; thresholds from ``alerts.yaml``, else ``slos``),
+    with its 95% Wilson interval (at the request level) entirely below; **warn** when the
+    window's coverage or fill misses the target (``slos.coverage_min``, ``slos.topk_fill_min``). Bins with fewer than 20
     requests are not judged. Failed requests return no items, so an error burst lowers the
     fill rate too. Secondary: catalog coverage = distinct items shown in the window / distinct
     items shown in the 30 days to the report date (the active catalog), per arm, exact (from
@@ -212,8 +214,8 @@ def coverage_tile(p: TileParams) -> TileResult:
     ctx = HealthContext.of(p)
     s = p.config.slos
     rules = [
-        Rule(COVERAGE, "below", s.coverage_min, "breach", "bin", "coverage_low"),
-        Rule(TOPK_FILL, "below", s.topk_fill_min, "breach", "bin", "topk_fill_low"),
+        Rule(COVERAGE, "below", alert_limit(p, "coverage_low", s.coverage_min), "breach", "bin", "coverage_low"),
+        Rule(TOPK_FILL, "below", alert_limit(p, "topk_fill_low", s.topk_fill_min), "breach", "bin", "topk_fill_low"),
         Rule(COVERAGE, "below", s.coverage_min, "warn", "window", "slo_coverage"),
         Rule(TOPK_FILL, "below", s.topk_fill_min, "warn", "window", "slo_topk_fill"),
     ]
@@ -263,14 +265,15 @@ def _catalog_coverage(ctx: HealthContext) -> tuple[pd.DataFrame, list[str]]:
 def errors_tile(p: TileParams) -> TileResult:
     """Error rate (failed / requests) per bin, by component × severity.
 
-    Rules: **breach** when a bin's error rate exceeds 1% (alert ``error_rate_high``) with its
-    95% Wilson interval entirely above; **warn** when the window's error rate reaches
+    Rules: **breach** when a bin's error rate exceeds 1% (alert ``error_rate_high``, threshold
+    from ``alerts.yaml``) with its 95% Wilson interval entirely above; **warn** when the window's error rate reaches
     ``slos.error_rate_max`` (0.1%): a 5-minute bin has too few requests to test a 0.1% target,
     so the SLO is an objective over the window. Bins with fewer than 20 requests are not judged.
     """
     ctx = HealthContext.of(p)
     rules = [
-        Rule(ERROR_RATE, "above", ERROR_RATE_ALERT, "breach", "bin", "error_rate_high"),
+        Rule(ERROR_RATE, "above", alert_limit(p, "error_rate_high", ERROR_RATE_ALERT), "breach", "bin",
+             "error_rate_high"),
         Rule(ERROR_RATE, "above", p.config.slos.error_rate_max, "warn", "window", "slo_error_rate"),
     ]
     counts = _counts(ctx)
@@ -308,8 +311,8 @@ def errors_tile(p: TileParams) -> TileResult:
 def cache_tile(p: TileParams) -> TileResult:
     """Cache hit rate per bin, and latency of hits vs misses.
 
-    Rules: **breach** when a bin's hit rate is below 70% (alert ``cache_hit_low``) with its
-    95% Wilson interval entirely below; **warn** when a bin's hit rate is below
+    Rules: **breach** when a bin's hit rate is below 70% (alert ``cache_hit_low``, threshold
+    from ``alerts.yaml``) with its 95% Wilson interval entirely below; **warn** when a bin's hit rate is below
     ``slos.cache_hit_min`` (85%) with its 99.9% interval entirely below, or the window's hit
     rate is below 85%. Bins with fewer than
     20 requests are not judged. The latency of hits vs misses is shown, not judged (the
@@ -318,7 +321,7 @@ def cache_tile(p: TileParams) -> TileResult:
     ctx = HealthContext.of(p)
     s = p.config.slos
     rules = [
-        Rule(CACHE_HIT, "below", CACHE_HIT_ALERT, "breach", "bin", "cache_hit_low"),
+        Rule(CACHE_HIT, "below", alert_limit(p, "cache_hit_low", CACHE_HIT_ALERT), "breach", "bin", "cache_hit_low"),
         Rule(CACHE_HIT, "below", s.cache_hit_min, "warn", "bin", "slo_cache_hit", confidence=0.999),
         Rule(CACHE_HIT, "below", s.cache_hit_min, "warn", "window", "slo_cache_hit"),
     ]
