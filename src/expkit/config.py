@@ -68,6 +68,8 @@ class ExperimentConfig(_Strict):
     windows: list[str] = Field(default_factory=lambda: list(WINDOWS))
     slices: list[str] = Field(default_factory=lambda: list(SLICE_COLUMNS))
     srm_pvalue_threshold: float = Field(default=0.001, gt=0, lt=1)
+    sequential_tuning_n: int = Field(default=5000, ge=1)
+    """N* of the always-valid confidence sequences: the sample size where they are tightest."""
     slos: Slos = Field(default_factory=Slos)
     targets: Targets = Field(default_factory=Targets)
 

@@ -30,7 +30,7 @@ from expkit.tiles.health_requests import (
     latency_tile,
     volume_tile,
 )
-from expkit.tiles.registry import Tile
+from expkit.tiles.spec import Tile
 
 REQUEST_TILE_SLICES = ("bucket", "cohort", "region", "surface", "client")
 """Request-level slices (genre and provider exist only on impressions)."""

@@ -15,7 +15,7 @@ from expkit.tiles.allocation import ALLOCATION_SLICES, allocation_tile
 from expkit.tiles.base import TileParams, TileResult
 from expkit.tiles.lift import LIFT_SLICES, lift_tile
 from expkit.tiles.ratio import RATIO_METRICS, ratio_tile
-from expkit.tiles.registry import Tile
+from expkit.tiles.spec import Tile
 from expkit.tiles.timeline import TIMELINE_SLICES, timeline_tile
 
 
