@@ -6,7 +6,7 @@ comparison the tile shows, and the always-valid (confidence-sequence) interval a
 all from :func:`expkit.stats.compare_ratios` on per-user sums.
 
 The always-valid results use the mixture tuning ``N*`` of the experiment parameters
-(``sequential_tuning_n``, when the parameters file has that key) or :data:`DEFAULT_TUNING_N`.
+(``sequential_tuning_n`` of the parameters file).
 It must be fixed before the experiment starts: tuning it on the data seen breaks the
 any-time guarantee.
 
@@ -36,8 +36,6 @@ LIFT_METRICS = ("ctr", "recall", "session_depth", "save_rate")
 """The outcome metrics compared (spec §3), in display order."""
 PER_USER_METRICS = ("recall", "session_depth")
 """Metrics that exist only per user (no impression-attribute slices)."""
-DEFAULT_TUNING_N = 5000
-"""Default mixture tuning ``N*`` (users in both arms at which the confidence sequence is tightest)."""
 ALPHA = 0.05
 LIFT_SLICES = ALL_SLICES
 TABLE_COLUMNS = [
@@ -49,8 +47,8 @@ TABLE_COLUMNS = [
 
 
 def tuning_n(p: TileParams) -> int:
-    """The always-valid tuning ``N*``: ``sequential_tuning_n`` of the parameters file, else the default."""
-    return int(getattr(p.config, "sequential_tuning_n", None) or DEFAULT_TUNING_N)
+    """The always-valid tuning ``N*``: ``sequential_tuning_n`` of the parameters file."""
+    return p.config.sequential_tuning_n
 
 
 def metrics_for(slice_: str) -> list[str]:
