@@ -5,16 +5,17 @@ BIN := $(VENV)/bin
 WAREHOUSE ?= warehouse
 REPORTS ?= reports
 PYTEST_WORKERS ?= 2
+EXTRAS ?= dev
 
 .PHONY: venv demo test test-fast lint bench notebooks clean
 
-$(BIN)/.installed: pyproject.toml
+$(BIN)/.installed-$(EXTRAS): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet -e '.[$(EXTRAS)]'
 	touch $@
 
-venv: $(BIN)/.installed
+venv: $(BIN)/.installed-$(EXTRAS)
 
 demo: venv  ## synthetic warehouse (two weeks) + the daily report; prints the index page
 	$(BIN)/expkit demo --warehouse $(WAREHOUSE) --out $(REPORTS)
