@@ -318,3 +318,16 @@ def test_single_incident_day_breaches_exactly_its_tiles(clean: SynthWarehouse, h
         result = run(wh, tile)
         want = "breach" if tile in expected else "warn" if tile == "anomaly" else "ok"
         assert result.status == want, (incident, tile, result.summary)
+
+
+def test_a_day_still_running_ends_at_now(clean: SynthWarehouse, monkeypatch: pytest.MonkeyPatch) -> None:
+    from expkit.tiles import health_core
+    from expkit.warehouse import day_bounds_ms
+
+    now = day_bounds_ms(END)[0] + (14 * 60 + 37) * 60_000  # 14:37 on the report date
+    monkeypatch.setattr(health_core, "now_ms", lambda: now)
+    for tile in HEALTH_IDS:
+        result = run(clean, tile)
+        assert result.status == "ok", (tile, result.summary)  # later hours are not "missing"
+        assert result.headline["end"] == f"{END}T14:35:00Z"
+    assert run(clean, "freshness").headline["report_time"] == f"{END}T14:37:00Z"

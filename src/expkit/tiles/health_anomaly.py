@@ -294,7 +294,8 @@ def score_all(long: pd.DataFrame, start_ms: int, end_ms: int, lookback_ms: int) 
             **{k: r[k].ravel() for k in ("median", "scale", "z", "robust_z", "state", "flag")},
             "sustained": sustained.ravel(),
         })
-        out = out[(out["bin_ms"] >= start_ms) & (out["bin_ms"] < end_ms) & out["value"].notna()]
+        # only whole points: an hour still running would read as a drop
+        out = out[(out["bin_ms"] >= start_ms) & (out["bin_ms"] + spec.period_ms <= end_ms) & out["value"].notna()]
         frames.append(out)
     if not frames:
         return pd.DataFrame()

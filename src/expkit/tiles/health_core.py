@@ -25,6 +25,7 @@ from __future__ import annotations
 import functools
 import html
 import re
+import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -33,6 +34,7 @@ import numpy as np
 import pandas as pd
 
 from expkit.charts import series_chart
+from expkit.config import WINDOWS
 from expkit.errors import ExpkitError
 from expkit.readers import window_bounds
 from expkit.stats import proportion_interval
@@ -47,6 +49,7 @@ MAX_LISTED_BINS = 500
 SAFE_VALUE = re.compile(r"^[\w.:\- ]+$")
 OVERALL = "all"
 SECTION = "health"
+HOUR_MS = 3_600_000
 
 Level = Literal["warn", "breach"]
 
@@ -114,23 +117,32 @@ class Rule:
             return evidence > self.limit if self.bad == "above" else evidence < self.limit
 
 
+def now_ms() -> int:
+    """The current time in epoch ms (tests replace it to replay a day that is not over yet)."""
+    return int(time.time() * 1000)
+
+
 @dataclass(frozen=True)
 class HealthContext:
     """A health tile's parameters resolved to a time range and effective filters.
 
     Attributes:
         p: the validated tile parameters.
-        start_ms, end_ms: the window ``[start, end)`` in epoch ms.
+        start_ms, end_ms: the window ``[start, end)`` in epoch ms, ending at the report time
+            (the end of ``event_date``, or, while that day is still running, the start of the
+            current 5-minute bin: later bins have no data yet, which is not missing data).
         filters: ``p.filters`` plus the chosen arms (``p.buckets``) when not all arms.
+        report_ms: the report time (end of the day, or now).
     """
 
     p: TileParams
     start_ms: int
     end_ms: int
     filters: dict[str, list[str]]
+    report_ms: int = 0
 
     @classmethod
-    def of(cls, p: TileParams) -> HealthContext:
+    def of(cls, p: TileParams, now: int | None = None) -> HealthContext:
         """Resolve ``p``; rejects filter values that no slice value can have (quotes etc.)."""
         check_filter_values(p.filters)
         filters = {k: list(v) for k, v in p.filters.items()}
@@ -138,7 +150,17 @@ class HealthContext:
             chosen = [b for b in p.buckets if b in filters.get("bucket", p.buckets)]
             filters["bucket"] = chosen
         start, end = window_bounds(p.event_date, p.window)
-        return cls(p, start, end, filters)
+        current = now_ms() if now is None else now
+        if end - DAY_MS <= current < end:
+            end = current - current % BIN_MS
+            start = end - WINDOWS[p.window]
+            return cls(p, start, end, filters, current)
+        return cls(p, start, end, filters, end)
+
+    @property
+    def hours_end(self) -> int:
+        """End of the window's last complete hour."""
+        return self.end_ms - self.end_ms % HOUR_MS
 
     @property
     def slice(self) -> str:

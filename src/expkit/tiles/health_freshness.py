@@ -8,7 +8,6 @@ passes them as ``checks``.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -49,12 +48,6 @@ STALENESS = Metric("staleness_min", "staleness", n="usual_last_hour", fmt=".1f",
 (a quiet table is stale by chance)."""
 
 
-def report_time_ms(end_ms: int, now_ms: int | None = None) -> int:
-    """The report time: the end of the window, or now when the window has not ended yet."""
-    now = int(time.time() * 1000) if now_ms is None else now_ms
-    return min(end_ms, now)
-
-
 def freshness_tile(
     p: TileParams,
     checks: Sequence[Mapping[str, Any]] | None = None,
@@ -79,11 +72,11 @@ def freshness_tile(
         raise ExpkitError(
             f"the freshness tile is per event table; filters ({sorted(p.filters)}) do not apply: remove them"
         )
-    ctx = HealthContext.of(p)
-    ctx = HealthContext(p, ctx.start_ms, ctx.end_ms, {})
+    ctx = HealthContext.of(p, now=now_ms)
+    ctx = HealthContext(p, ctx.start_ms, ctx.end_ms, {}, ctx.report_ms)
     s = p.config.slos
     limit = float(s.freshness_max_min)
-    report_ms = report_time_ms(ctx.end_ms, now_ms)
+    report_ms = ctx.report_ms
     wh = p.warehouse
     bins = ingest_quantiles(wh, ctx.start_ms, ctx.end_ms)
     if bins.empty:
@@ -94,7 +87,7 @@ def freshness_tile(
                       .rename(columns={"event_table": "series"}))
     window["staleness_min"] = np.maximum(report_ms - window["newest_ingest_ms"].astype(float), 0) / 60_000
     hours, gaps = _hours_present(ctx)
-    last = hours[hours["bin_ms"] == ctx.end_ms - HOUR_MS].set_index("series")["usual"]
+    last = hours[hours["bin_ms"] == ctx.hours_end - HOUR_MS].set_index("series")["usual"]
     window["usual_last_hour"] = window["series"].map(last).fillna(0.0)
     stale_limit = alert_limit(p, "data_stale", limit)
     rules = [
@@ -170,7 +163,7 @@ def _hours_present(ctx: HealthContext) -> tuple[pd.DataFrame, list[dict[str, Any
     raw = ingest_quantiles(wh, lookback, ctx.end_ms, bin_ms=HOUR_MS)[["bin_ms", "event_table", "n"]]
     tables = sorted(set(raw["event_table"])) if len(raw) else []
     lo = min(first_ms, int(raw["bin_ms"].min()) if len(raw) else first_ms)
-    grid = np.arange(lo - lo % HOUR_MS, ctx.end_ms, HOUR_MS, dtype=np.int64)
+    grid = np.arange(lo - lo % HOUR_MS, ctx.hours_end, HOUR_MS, dtype=np.int64)
     idx = pd.MultiIndex.from_product([tables, grid], names=["series", "bin_ms"])
     hours = (raw.rename(columns={"event_table": "series"}).set_index(["series", "bin_ms"])
              .reindex(idx, fill_value=0).reset_index())

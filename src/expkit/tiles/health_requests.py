@@ -425,14 +425,16 @@ def volume_tile(p: TileParams) -> TileResult:
     in_window = raw[raw["bin_ms"] >= ctx.start_ms] if not raw.empty else raw
     if in_window.empty or in_window["requests"].sum() == 0:
         return _no_data(ctx, "Request volume")
-    hours = _full_hours(raw, lookback, ctx.end_ms)
+    # whole hours only: the hour still running (today) is not a drop in traffic
+    hours = _full_hours(raw, lookback, ctx.hours_end)
     hours["baseline"] = same_time_baseline(hours, "requests", ctx.start_ms, HOUR_MS, BASELINE_DAYS)
     hours = hours[hours["bin_ms"] >= ctx.start_ms].copy()
     hours["volume_ratio"] = hours["requests"] / hours["baseline"].where(hours["baseline"] > 0)
-    window = hours.groupby("series", as_index=False)[["requests", "baseline"]].sum(min_count=1)
+    window = in_window.groupby("series", as_index=False)["requests"].sum()
+    usual = hours.groupby("series")["baseline"].sum(min_count=1)
     compared = hours[hours["baseline"].notna()].groupby("series")["requests"].sum()
-    total = window.set_index("series")["requests"].get(OVERALL, np.nan)
-    window["share"] = window["requests"] / total
+    window["baseline"] = window["series"].map(usual)
+    window["share"] = window["requests"] / window.set_index("series")["requests"].get(OVERALL, np.nan)
     # the window against its usual volume, over the hours that have one
     window["volume_ratio"] = window["series"].map(compared) / window["baseline"].where(window["baseline"] > 0)
     rules = [
