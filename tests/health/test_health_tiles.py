@@ -22,7 +22,7 @@ from expkit.tiles.base import TileResult
 from expkit.tiles.registry import HEALTH_IDS, TILES
 from expkit.warehouse import BIN_MS
 
-from .conftest import END, INCIDENTS, SynthWarehouse
+from .conftest import END, INCIDENTS, ROOT, SynthWarehouse
 
 METRIC_TILE = {
     "latency_p95": "latency",
@@ -73,10 +73,22 @@ def expected_tiles(wh: SynthWarehouse, incident: str) -> set[str]:
     return {METRIC_TILE[m] for m in inc["metrics"] if m in METRIC_TILE}
 
 
-def test_registry_lists_the_eight_health_tiles() -> None:
+def test_registry_lists_the_eight_health_tiles_with_current_thin_notebooks() -> None:
+    import sys
+
+    import nbformat
+
+    sys.path.insert(0, str(ROOT / "scripts"))
+    from make_notebooks import notebook_for
+
     assert [t for t in TILES if TILES[t].section == "health"] == list(HEALTH_IDS)
     for t in HEALTH_IDS:
-        assert TILES[t].notebook.is_file(), f"run scripts/make_notebooks.py: {TILES[t].notebook} missing"
+        path = ROOT / "notebooks" / "health" / f"{t}.ipynb"
+        assert TILES[t].notebook == path
+        nb = nbformat.read(path, as_version=4)
+        expected = notebook_for(t, TILES[t].title, "24h")
+        sources = [c.source for c in nb.cells]
+        assert sources == [c.source for c in expected.cells], f"run scripts/make_notebooks.py ({t})"
 
 
 def test_clean_day_every_health_tile_is_ok(clean_day: dict[str, TileResult]) -> None:
