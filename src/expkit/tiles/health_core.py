@@ -77,7 +77,11 @@ class Metric:
     min_n: int = MIN_BIN_REQUESTS
 
     def format(self, value: float | None) -> str:
-        """``value`` for people (``n/a`` for missing)."""
+        """``value`` for people (``n/a`` for missing).
+
+        >>> Metric("p95", "p95", fmt=".1f", unit=" ms").format(34.06), Metric("c", "c").format(float("nan"))
+        ('34.1 ms', 'n/a')
+        """
         if value is None or not np.isfinite(value):
             return "n/a"
         return f"{value:{self.fmt}}{self.unit}"
@@ -106,13 +110,21 @@ class Rule:
     confidence: float = 0.95
 
     def describe(self) -> str:
-        """E.g. ``p95 > 100 ms in a bin (breach)``."""
+        """What the rule checks.
+
+        >>> Rule(Metric("p95_all", "p95", fmt=".0f", unit=" ms"), "above", 100, "breach").describe()
+        'p95 > 100 ms in a bin (breach)'
+        """
         op = ">" if self.bad == "above" else "<"
         where = "in a bin" if self.scope == "bin" else "over the window"
         return f"{self.metric.label} {op} {self.metric.format(self.limit)} {where} ({self.level})"
 
     def crossed(self, evidence: np.ndarray) -> np.ndarray:
-        """Where ``evidence`` lies beyond the limit (NaN never does)."""
+        """Where ``evidence`` lies beyond the limit (NaN never does).
+
+        >>> Rule(Metric("coverage", "coverage"), "below", 0.95, "breach").crossed(np.array([0.9, 0.97, np.nan]))
+        array([ True, False, False])
+        """
         with np.errstate(invalid="ignore"):
             return evidence > self.limit if self.bad == "above" else evidence < self.limit
 
@@ -202,6 +214,12 @@ def check_filter_values(filters: Mapping[str, Sequence[str]]) -> None:
 
     Values are bound parameters either way; this turns a mistyped or injected value into a
     clear error instead of an empty tile.
+
+    >>> check_filter_values({"region": ["eu", "na"]})
+    >>> check_filter_values({"region": ["eu' OR 1=1 --"]})  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    expkit.errors.ExpkitError: parameter filters: value "eu' OR 1=1 --" of 'region' is not a slice value ...
     """
     for col, values in filters.items():
         for v in values:

@@ -205,11 +205,11 @@ def coverage_tile(p: TileParams) -> TileResult:
     Rules: **breach** when a bin's coverage is below 95% (alert ``coverage_low``) or its Top-K
     fill below 99% (alert ``topk_fill_low``; thresholds from ``alerts.yaml``, else ``slos``),
     with its 95% Wilson interval (at the request level) entirely below; **warn** when the
-    window's coverage or fill misses the target (``slos.coverage_min``, ``slos.topk_fill_min``). Bins with fewer than 20
-    requests are not judged. Failed requests return no items, so an error burst lowers the
-    fill rate too. Secondary: catalog coverage = distinct items shown in the window / distinct
-    items shown in the 30 days to the report date (the active catalog), per arm, exact (from
-    ``item_hours``), shown but not judged.
+    window's coverage or fill misses its target (``slos.coverage_min``,
+    ``slos.topk_fill_min``). Bins with fewer than 20 requests are not judged. Failed requests
+    return no items, so an error burst lowers the fill rate too. Secondary: catalog coverage =
+    distinct items shown in the window / distinct items shown in the 30 days to the report date
+    (the active catalog), per arm, exact (from ``item_hours``), shown but not judged.
     """
     ctx = HealthContext.of(p)
     s = p.config.slos
