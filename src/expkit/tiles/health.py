@@ -20,6 +20,7 @@ Warn-level rules (SLO targets over the window, softer per-bin targets) are in
 
 from __future__ import annotations
 
+from expkit.tiles.base import TileParams, TileResult
 from expkit.tiles.health_anomaly import anomaly_tile
 from expkit.tiles.health_freshness import freshness_tile
 from expkit.tiles.health_requests import (
@@ -31,9 +32,20 @@ from expkit.tiles.health_requests import (
     volume_tile,
 )
 from expkit.tiles.spec import Tile
+from expkit.validation import latest_run
+
+FRESHNESS_CHECKS = ("staleness", "event_delay", "partition_completeness", "late_data", "rollup_freshness")
+"""Validation checks the freshness tile shows (and folds into its status)."""
 
 REQUEST_TILE_SLICES = ("bucket", "cohort", "region", "surface", "client")
 """Request-level slices (genre and provider exist only on impressions)."""
+
+def freshness_with_checks(p: TileParams) -> TileResult:
+    """The freshness tile with the day's newest stored validation results (when validated)."""
+    run = latest_run(p.warehouse, p.event_date)
+    checks = [c.to_dict() for c in run.checks if c.name in FRESHNESS_CHECKS] if run else None
+    return freshness_tile(p, checks=checks)
+
 
 HEALTH_TILES: list[Tile] = [
     Tile("latency", "health", "Latency", REQUEST_TILE_SLICES, latency_tile),
@@ -42,6 +54,6 @@ HEALTH_TILES: list[Tile] = [
     Tile("fallback", "health", "Fallback analysis", REQUEST_TILE_SLICES, fallback_tile),
     Tile("cache", "health", "Cache efficacy", REQUEST_TILE_SLICES, cache_tile),
     Tile("volume", "health", "Request volume", REQUEST_TILE_SLICES, volume_tile),
-    Tile("freshness", "health", "Data freshness", ("bucket",), lambda p: freshness_tile(p)),
+    Tile("freshness", "health", "Data freshness", ("bucket",), lambda p: freshness_with_checks(p)),
     Tile("anomaly", "health", "Anomaly detection", REQUEST_TILE_SLICES, anomaly_tile),
 ]
