@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -231,6 +232,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ExpkitError as err:
         print(f"expkit {args.command}: error: {err}", file=sys.stderr)
         return err.exit_code
+    except BrokenPipeError:  # stdout piped into a reader that stopped early (e.g. head)
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
+    except OSError as err:  # full disk, read-only or missing folder, a file where a folder belongs
+        where = f" {err.filename}" if err.filename else ""
+        print(f"expkit {args.command}: error: file system error on{where}: {err.strerror or err}; "
+              "make sure the folder exists, is writable and has free space, or choose another path",
+              file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print(f"expkit {args.command}: interrupted", file=sys.stderr)
         return 130

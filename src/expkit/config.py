@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 
 from expkit.errors import ConfigError
 from expkit.schema import SLICE_COLUMNS
@@ -60,8 +60,8 @@ class ExperimentConfig(_Strict):
 
     experiment_id: str = Field(min_length=1)
     start_date: dt.date
-    control: str
     buckets: dict[str, float]
+    control: str  # after buckets: its validator checks it against them
     primary_metric: str = "ctr"
     guardrail_metrics: list[str] = Field(default_factory=list)
     top_k: int = Field(default=10, ge=1, le=1000)
@@ -102,13 +102,13 @@ class ExperimentConfig(_Strict):
             raise ValueError(f"unknown slice(s) {bad}; choose from {list(SLICE_COLUMNS)}")
         return v
 
-    @model_validator(mode="after")
-    def _control_known(self) -> ExperimentConfig:
-        if self.control not in self.buckets:
-            raise ValueError(
-                f"control bucket {self.control!r} is not one of the buckets {list(self.buckets)}"
-            )
-        return self
+    @field_validator("control")
+    @classmethod
+    def _control_known(cls, v: str, info: ValidationInfo) -> str:
+        buckets = info.data.get("buckets")
+        if buckets is not None and v not in buckets:
+            raise ValueError(f"control bucket {v!r} is not one of the buckets {list(buckets)}")
+        return v
 
     @property
     def treatments(self) -> list[str]:

@@ -1,11 +1,12 @@
 """Build the rollups of a date: raw events in, sufficient statistics and mergeable summaries out.
 
 ``build_rollups(warehouse, day, config)`` runs every template of :data:`RAW_ROLLUPS` over the
-day's event partitions, then :data:`STATS_ROLLUP` (``outcome_stats``) over the per-user facts of
-each window ending that day. Each rollup's day partition is written to a temporary folder and
-swapped in, so rerunning a date replaces exactly that date's partitions and a killed run leaves
-the previous partitions intact. A manifest per date (``state/rollups/<date>.json``) records
-what the rollup read, for late-data detection and backfill.
+day's event partitions, then :data:`STATS_ROLLUP` (``outcome_stats``) over the per-user and
+per (user, item) facts of each window ending that day (:func:`stats_sources`). Each rollup's
+day partition is written to a temporary folder and swapped in, so rerunning a date replaces
+exactly that date's partitions and a killed run leaves the previous partitions intact. A
+manifest per date (``state/rollups/<date>.json``) records what the rollup read, for late-data
+detection and backfill.
 
 Tiles and statistics read only these tables, never raw events.
 """
@@ -25,7 +26,8 @@ from expkit.atomic import FileLock, atomic_write_json, building_dir, clean_stale
 from expkit.config import WINDOWS, ExperimentConfig
 from expkit.engines import Engine, get_engine, write_parquet, write_reader
 from expkit.histogram import LN_GAMMA, MIN_VALUE
-from expkit.schema import EVENT_TABLES
+from expkit.rollup_schema import USER_FACTS_SCHEMA, USER_ITEMS_SCHEMA
+from expkit.schema import EVENT_TABLES, require_schema
 from expkit.templates import TEMPLATES
 from expkit.warehouse import BIN_MS, DAY_MS, Warehouse, day_bounds_ms
 
@@ -56,12 +58,19 @@ RAW_ROLLUPS: tuple[RawRollup, ...] = (
     RawRollup("item_hours", "item_hours"),
     RawRollup("user_day", "user_facts"),
     RawRollup("user_last_hour", "user_facts", span="last_hour"),
+    RawRollup("user_items", "user_items"),
+    RawRollup("user_items_last_hour", "user_items", span="last_hour"),
 )
 STATS_ROLLUP = "outcome_stats"
 """Per-window sufficient statistics of every outcome metric (windows of :data:`STATS_WINDOWS`)."""
 STATS_WINDOWS = (*WINDOWS, "cum")
 """``cum`` is the experiment to date (start_date through the day)."""
 ROLLUP_NAMES = tuple(r.name for r in RAW_ROLLUPS) + (STATS_ROLLUP,)
+STATS_INPUTS: dict[str, tuple[str, str]] = {
+    "user_facts": ("user_day", "user_last_hour"),
+    "user_items": ("user_items", "user_items_last_hour"),
+}
+"""Views that ``ratio_stats`` reads → (rollup of whole days, rollup of a day's last hour)."""
 
 
 @dataclass
@@ -118,18 +127,31 @@ def window_days(day: dt.date, window: str, start_date: dt.date | None = None) ->
     return [day - dt.timedelta(days=i) for i in range(n - 1, -1, -1)]
 
 
+def stats_sources(
+    wh: Warehouse, day: dt.date, window: str, start_date: dt.date | None = None
+) -> dict[str, list[Path] | pa.Schema]:
+    """The views of ``ratio_stats`` for ``window`` ending at the end of ``day``.
+
+    Each view of :data:`STATS_INPUTS` is read from the window's day partitions (``1h``: the
+    day's last-hour rollup); a view with no partition yet is an empty table of its schema.
+    """
+    schemas = {"user_facts": USER_FACTS_SCHEMA, "user_items": USER_ITEMS_SCHEMA}
+    out: dict[str, list[Path] | pa.Schema] = {}
+    for view, (days_rollup, hour_rollup) in STATS_INPUTS.items():
+        if window == "1h":
+            files = wh.rollup_files(hour_rollup, [day])
+        else:
+            files = wh.rollup_files(days_rollup, window_days(day, window, start_date))
+        out[view] = files or schemas[view]
+    return out
+
+
 def build_stats(wh: Warehouse, engine: Engine, day: dt.date, config: ExperimentConfig) -> int:
     """Write ``outcome_stats`` for ``day``: ratio statistics for every window ending that day."""
-    from expkit.rollup_schema import USER_FACTS_SCHEMA
-
     template = TEMPLATES["ratio_stats"]
     tables = []
     for window in STATS_WINDOWS:
-        if window == "1h":
-            files = wh.rollup_files("user_last_hour", [day])
-        else:
-            files = wh.rollup_files("user_day", window_days(day, window, config.start_date))
-        reader = engine.query(template, {}, {"user_facts": files or USER_FACTS_SCHEMA})
+        reader = engine.query(template, {}, stats_sources(wh, day, window, config.start_date))
         t = reader.read_all()
         tables.append(t.append_column("window_name", pa.array([window] * t.num_rows, pa.string())))
     table = pa.concat_tables(tables)
@@ -147,6 +169,8 @@ def build_rollups(
     """Build (or rebuild) every rollup of ``day``; idempotent."""
     wh = warehouse if isinstance(warehouse, Warehouse) else Warehouse.open(warehouse)
     wh.require_events(day)
+    # Footers only: a missing column or a wrong type is named before any partition is replaced.
+    require_schema({t: wh.event_files(t, day) for t in EVENT_TABLES})
     eng = get_engine(engine) if isinstance(engine, str) else engine
     result = RollupResult(day=day, engine=eng.name)
     t0 = time.perf_counter()

@@ -3,10 +3,13 @@
 One place defines them; the synthetic generator writes exactly these schemas and
 the rollups read them. All timestamps are epoch milliseconds, UTC. ``event_date``
 is not stored inside the files: it is the Hive partition directory
-``event_date=YYYY-MM-DD`` (derived from ``timestamp_ms``).
+``event_date=YYYY-MM-DD`` (derived from ``timestamp_ms``). :func:`schema_problems` checks
+files against these schemas from their Parquet footers (rollups and validation call it).
 """
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import pyarrow as pa
 
@@ -112,3 +115,54 @@ EVENT_ID = {
     "saves": "save_id",
     "plays": "play_id",
 }
+
+
+def _type_family(t: pa.DataType) -> str:
+    """Types DuckDB reads interchangeably (an int32 where int64 is expected is fine)."""
+    if pa.types.is_dictionary(t):
+        t = t.value_type
+    if pa.types.is_integer(t):
+        return "integer"
+    if pa.types.is_floating(t):
+        return "float"
+    if pa.types.is_string(t) or pa.types.is_large_string(t):
+        return "string"
+    return str(t)
+
+
+def schema_problems(table: str, files: list[Path]) -> list[str]:
+    """What is wrong with the Parquet ``files`` of event ``table``, one sentence per problem.
+
+    Reads only the footers. Extra columns are tolerated (the engines read by name); a missing
+    column, a column of another type family, or a file that is not Parquet is a problem.
+    """
+    import pyarrow.parquet as pq
+
+    expected = EVENT_TABLES[table]
+    problems = []
+    for f in files:
+        try:
+            found = pq.read_schema(f)
+        except (pa.ArrowException, OSError) as err:
+            problems.append(f"table {table}: file {f} is not a readable Parquet file ({err}); "
+                            "delete or rewrite it")
+            continue
+        for field in expected:
+            if field.name not in found.names:
+                problems.append(f"table {table}: file {f} has no column {field.name!r} "
+                                f"({field.type}, required by expkit/schema.py); rewrite the file with it")
+            elif _type_family(got := found.field(field.name).type) != _type_family(field.type):
+                problems.append(f"table {table}: file {f} column {field.name!r} is {got}, expected "
+                                f"{field.type} (expkit/schema.py); rewrite the file with that type")
+    return problems
+
+
+def require_schema(tables: dict[str, list[Path]]) -> None:
+    """Raise :class:`~expkit.errors.ExpkitError` on the first schema problem of ``tables``."""
+    from expkit.errors import ExpkitError
+
+    for table, files in tables.items():
+        problems = schema_problems(table, files)
+        if problems:
+            more = f" (and {len(problems) - 1} more problem(s))" if len(problems) > 1 else ""
+            raise ExpkitError(problems[0] + more)

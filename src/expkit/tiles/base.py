@@ -74,7 +74,12 @@ def _parse_filters(filters: Any) -> dict[str, list[str]]:
         try:
             filters = yaml.safe_load(filters)
         except yaml.YAMLError as err:
-            raise ExpkitError(f"parameter filters: not valid JSON/YAML ({err})") from None
+            mark = getattr(err, "problem_mark", None)
+            where = f" at column {mark.column + 1}" if mark else ""
+            raise ExpkitError(
+                f"parameter filters: not valid JSON/YAML{where} ({getattr(err, 'problem', None) or 'parse error'}); "
+                'write a mapping such as {"region": ["eu"]}'
+            ) from None
         if filters is None:
             return {}
     if not isinstance(filters, dict):

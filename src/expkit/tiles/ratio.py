@@ -102,6 +102,7 @@ def arm_summaries(est: pd.DataFrame, m: RatioMetric, target: float | None, srm: 
             "design_effect": row.design_effect, "users": int(row.n),
             m.numerator: row.sum_num, m.denominator: row.sum_den,
             "srm": srm.flags.get(row.bucket, False),
+            "reason": row.reason or None,  # why the interval is undefined (e.g. a single user)
         }
         if target is not None:
             arms[row.bucket]["status"] = status_vs_floor(row.estimate, target, row.low)
@@ -160,5 +161,6 @@ def ratio_tile(p: TileParams, m: RatioMetric, section: str = "outcomes") -> Tile
     return TileResult(
         tile=p.tile, section=section, title=m.title, status=status, headline=headline, summary=summary,
         table=table, charts=[chart], params=p.describe(), as_of=data_as_of(p),
-        experiment_id=p.config.experiment_id, notes=[n for n in [srm.note()] if n],
+        experiment_id=p.config.experiment_id,
+        notes=[n for n in [srm.note()] if n] + [f"{arm}: {a['reason']}" for arm, a in arms.items() if a["reason"]],
     )

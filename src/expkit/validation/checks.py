@@ -7,7 +7,7 @@ the cadences before it:
 
 =========  ==========================================================================
 ``5m``     staleness, event_delay, partition_completeness, join_integrity
-``hourly`` + event_order, bucket_consistency, unique_ids, keys_not_null,
+``hourly`` + schema, event_order, bucket_consistency, unique_ids, keys_not_null,
            values_in_range, late_data
 ``daily``  + rollup_freshness
 =========  ==========================================================================
@@ -33,7 +33,7 @@ from expkit.config import ExperimentConfig
 from expkit.engines import Engine
 from expkit.errors import ExpkitError
 from expkit.rollup import ROLLUP_NAMES, manifest_path, source_fingerprint
-from expkit.schema import EVENT_TABLES
+from expkit.schema import EVENT_TABLES, schema_problems
 from expkit.validation.late import file_changes, scan_late_data
 from expkit.validation.query import event_sources, open_engine, rows, run_template
 from expkit.validation.results import CADENCES, CheckResult, Thresholds
@@ -314,6 +314,19 @@ def check_join_integrity(ctx: CheckContext) -> list[CheckResult]:
     return out
 
 
+def check_schema(ctx: CheckContext) -> list[CheckResult]:
+    """Every event file of the day has the columns and types of ``expkit/schema.py`` (footers only)."""
+    out = []
+    for table in EVENT_TABLES:
+        files = ctx.warehouse.event_files(table, ctx.day)
+        problems = schema_problems(table, files)
+        detail = ("; ".join(problems[:3]) + (" …" if len(problems) > 3 else "")) if problems else (
+            f"{len(files)} file(s) have every column of expkit/schema.py (extra columns are ignored)")
+        out.append(CheckResult("schema", table, "fail" if problems else "pass", len(problems), 0, detail,
+                               {"problems": problems}))
+    return out
+
+
 def check_event_order(ctx: CheckContext) -> list[CheckResult]:
     """Clicks and saves after their impression, impressions not before their request."""
     th = ctx.thresholds
@@ -489,6 +502,7 @@ CHECKS: tuple[CheckDef, ...] = (
     CheckDef("partition_completeness", "5m", "partition present; every hour has its usual rows",
              check_partition_completeness),
     CheckDef("join_integrity", "5m", "clicks/saves→impressions, impressions→requests ≥ 99%", check_join_integrity),
+    CheckDef("schema", "hourly", "event files have the columns and types of expkit/schema.py", check_schema),
     CheckDef("event_order", "hourly", "a click or save comes after its impression", check_event_order),
     CheckDef("bucket_consistency", "hourly", "a user stays in one bucket", check_bucket_consistency),
     CheckDef("unique_ids", "hourly", "event ids are unique (duplicates counted)", check_unique_ids),
