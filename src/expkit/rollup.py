@@ -175,7 +175,8 @@ def build_rollups(
     result = RollupResult(day=day, engine=eng.name)
     t0 = time.perf_counter()
     with FileLock(wh.state / "locks" / "rollup.lock", what=f"rollups of {wh.root}"):
-        clean_stale_temps(wh.rollups)
+        for name in ROLLUP_NAMES:  # leftovers of killed runs sit beside each table's partitions
+            clean_stale_temps(wh.rollups / name)
         fingerprint = source_fingerprint(wh, day)
         start, end = day_bounds_ms(day)
         sources = _event_sources(wh, day)
