@@ -106,6 +106,10 @@ class DuckDBEngine:
             self.con.execute(f"COPY ({text}) TO $__path (FORMAT parquet, COMPRESSION zstd)",
                              {**bound, "__path": str(path)})
             return int(self.con.execute("SELECT count(*) FROM read_parquet($p)", {"p": str(path)}).fetchall()[0][0])
+        except duckdb.IOException as err:
+            raise ExpkitError(f"template {template.name} failed on file input/output (writing {path.parent}): {err}; "
+                              "if the disk is full or the folder read-only, free space or fix permissions and rerun"
+                              ) from None
         except duckdb.Error as err:
             raise ExpkitError(f"template {template.name} failed in DuckDB: {err}") from None
 
