@@ -26,7 +26,7 @@ import duckdb
 
 from expkit.config import load_experiment
 from expkit.histogram import LN_GAMMA, MIN_VALUE
-from expkit.rollup import HOUR_MS, RAW_ROLLUPS, STATS_WINDOWS, build_rollups, window_days
+from expkit.rollup import HOUR_MS, RAW_ROLLUPS, STATS_INPUTS, STATS_WINDOWS, build_rollups, window_days
 from expkit.schema import EVENT_TABLES
 from expkit.synth import generate
 from expkit.templates import TEMPLATES
@@ -59,12 +59,13 @@ def reference(wh: Warehouse, day: dt.date, out: Path, top_k: int, start_date: dt
         sql = literal_sql(TEMPLATES[r.template].sql, {k: values[k] for k in TEMPLATES[r.template].params})
         con.execute(f"COPY ({sql}) TO '{out / (r.name + '.parquet')}' (FORMAT parquet, COMPRESSION zstd)")
     for window in STATS_WINDOWS:
-        if window == "1h":
-            files = [str(out / "user_last_hour.parquet")]
-        else:  # earlier days come from the warehouse's rollups, the day itself from this run
-            earlier = [d for d in window_days(day, window, start_date) if d != day]
-            files = [str(p) for p in wh.rollup_files("user_day", earlier)] + [str(out / "user_day.parquet")]
-        con.execute(f"CREATE OR REPLACE VIEW user_facts AS SELECT * FROM read_parquet({files!r})")
+        for view, (days_rollup, hour_rollup) in STATS_INPUTS.items():
+            if window == "1h":
+                files = [str(out / f"{hour_rollup}.parquet")]
+            else:  # earlier days come from the warehouse's rollups, the day itself from this run
+                earlier = [d for d in window_days(day, window, start_date) if d != day]
+                files = [str(p) for p in wh.rollup_files(days_rollup, earlier)] + [str(out / f"{days_rollup}.parquet")]
+            con.execute(f"CREATE OR REPLACE VIEW {view} AS SELECT * FROM read_parquet({files!r})")
         con.execute(f"COPY ({TEMPLATES['ratio_stats'].sql}) TO '{out / f'stats_{window}.parquet'}' (FORMAT parquet)")
     con.close()
     return time.perf_counter() - t0
@@ -104,7 +105,7 @@ def main(argv: list[str] | None = None) -> int:
         wh = Warehouse.open(root)
         files = [str(p) for p in wh.event_files("impressions", args.date)]
         impressions = duckdb.sql(f"SELECT count(*) FROM read_parquet({files!r})").fetchall()[0][0]
-        build_rollups(wh, args.date, cfg)  # warm the file cache and create user_day for the windows
+        build_rollups(wh, args.date, cfg)  # warm the file cache and create the rollups the windows read
         ours, ref = [], []
         for i in range(args.repeat):
             ref_dir = Path(tmp) / f"ref{i}"

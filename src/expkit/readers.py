@@ -15,12 +15,12 @@ from typing import Any
 
 import duckdb
 import pandas as pd
+import pyarrow as pa
 
 from expkit.config import WINDOWS
 from expkit.engines.duckdb_engine import quiet
 from expkit.errors import ExpkitError
-from expkit.rollup import STATS_ROLLUP, window_days
-from expkit.rollup_schema import USER_FACTS_SCHEMA
+from expkit.rollup import STATS_ROLLUP, stats_sources
 from expkit.schema import SLICE_COLUMNS
 from expkit.templates import TEMPLATES
 from expkit.tiles.base import TileParams
@@ -63,7 +63,7 @@ def ratio_stats(p: TileParams, metric: str, window: str | None = None, day: dt.d
     Returns columns ``bucket, slice_value`` and :data:`STAT_COLUMNS`. Without filters (or with
     filters only on the sliced column or on ``bucket``) it reads the precomputed
     ``outcome_stats``; filters on user attributes (cohort, region, client) re-aggregate the
-    per-user facts of the window (still rollups, never events).
+    per-user and per (user, item) facts of the window (still rollups, never events).
     """
     window = window or p.window
     day = day or p.event_date
@@ -208,12 +208,11 @@ def _stats_from_user_facts(
     day: dt.date,
     attr_filters: dict[str, list[str]],
 ) -> pd.DataFrame:
-    if window == "1h":
-        files = p.warehouse.rollup_files("user_last_hour", [day])
-    else:
-        files = p.warehouse.rollup_files("user_day", window_days(day, window, p.config.start_date))
-    if not _register(con, "user_facts", files):
-        con.register("user_facts", con.from_arrow(USER_FACTS_SCHEMA.empty_table()))
+    for view, source in stats_sources(p.warehouse, day, window, p.config.start_date).items():
+        if isinstance(source, pa.Schema):
+            con.register(view, con.from_arrow(source.empty_table()))
+        else:
+            _register(con, view, source)
     clauses, params = [], {"m": metric, "s": slice_, "e": p.config.experiment_id}
     for i, (col, values) in enumerate(sorted(attr_filters.items())):
         if col not in SLICE_COLUMNS:  # identifiers only from the allow-list

@@ -20,7 +20,16 @@ USER_FACTS_SCHEMA = pa.schema(
         ("saves", pa.int64()),
         ("sessions", pa.int64()),
         ("depth", pa.int64()),
-        ("plays", pa.int64()),
-        ("hits", pa.int64()),
     ]
 )
+"""``user_day`` and ``user_last_hour`` (template ``user_facts``)."""
+
+USER_ITEMS_SCHEMA = pa.schema(
+    [
+        ("user_id", pa.int64()),
+        ("item_id", pa.int64()),
+        ("first_play_ms", pa.int64()),
+        ("first_topk_shown_ms", pa.int64()),
+    ]
+)
+"""``user_items`` and ``user_items_last_hour`` (template ``user_items``): the facts of Recall@K."""

@@ -19,7 +19,7 @@ from expkit.config import ExperimentConfig
 from expkit.engines import get_engine
 from expkit.errors import ExpkitError
 from expkit.rollup import ROLLUP_NAMES, build_rollups, manifest_path
-from expkit.rollup_schema import USER_FACTS_SCHEMA
+from expkit.rollup_schema import USER_FACTS_SCHEMA, USER_ITEMS_SCHEMA
 from expkit.schema import EVENT_TABLES
 from expkit.templates import TEMPLATES, Template
 from expkit.warehouse import DAY_MS, Warehouse, day_bounds_ms
@@ -80,7 +80,8 @@ def test_list_parameters_bind(built: Built, spark_engine: Any) -> None:
     sql = template.sql.replace("/*attr_filter*/", "AND list_contains($f0, a.cohort)")
     files = built.warehouses["duckdb"].rollup_files("user_day", list(DAYS))
     cohorts = sorted(set(pq.read_table(files[0], columns=["cohort"]).column(0).to_pylist()) - {None})[:1]
-    params, sources = {"f0": cohorts}, {"user_facts": files}
+    items = built.warehouses["duckdb"].rollup_files("user_items", list(DAYS))
+    params, sources = {"f0": cohorts}, {"user_facts": files, "user_items": items}
     duck = get_engine("duckdb")
     try:
         expected = _run(duck, template, params, sources, sql)
@@ -95,12 +96,13 @@ def test_list_parameters_bind(built: Built, spark_engine: Any) -> None:
 
 def test_empty_tables_keep_duckdb_types(spark_engine: Any) -> None:
     template = TEMPLATES["ratio_stats"]
+    empty = {"user_facts": USER_FACTS_SCHEMA, "user_items": USER_ITEMS_SCHEMA}
     duck = get_engine("duckdb")
     try:
-        expected = _run(duck, template, {}, {"user_facts": USER_FACTS_SCHEMA})
+        expected = _run(duck, template, {}, empty)
     finally:
         duck.close()
-    actual = _run(spark_engine, template, {}, {"user_facts": USER_FACTS_SCHEMA})
+    actual = _run(spark_engine, template, {}, empty)
     assert actual.num_rows == expected.num_rows == 0
     assert columns(actual) == columns(expected)
 

@@ -3,13 +3,15 @@
 --   window: n users, sum_num, sum_den, sum_num2, sum_den2, sum_numden of the per-user sums
 --   (what expkit.stats needs for the delta method). Reads per-user facts (a view "user_facts" of the
 --   window's days); a user seen on several days is one unit. A user's bucket and attributes are
---   those of their first exposure in the window.
+--   those of their first exposure in the window. Recall@K is taken over the whole window from the
+--   per (user, item) facts of its days (a view "user_items"): plays = distinct items played in the
+--   window, hits = those shown at position <= K before their first play in the window (SPEC §3).
 --   Metrics: ctr = clicks/impressions, save_rate = saves/impressions,
 --   saves_per_click = saves/clicks, recall = hits/plays, session_depth = depth/sessions.
 --   recall and session_depth exist for the user-level slices (all, cohort, region, client) only.
 --   /*attr_filter*/ is replaced by bound-parameter conditions on allow-listed attribute columns.
 -- params: (none besides the optional filter values)
--- reads: user_facts
+-- reads: user_facts, user_items
 -- grain: experiment_id, metric, bucket, slice, slice_value
 WITH attrs AS (
     SELECT
@@ -26,11 +28,29 @@ per_user AS (
     SELECT
         f.experiment_id, a.bucket, f.user_id, f.slice, f.slice_value, a.cohort, a.region, a.client,
         sum(f.impressions) AS impressions, sum(f.clicks) AS clicks, sum(f.saves) AS saves,
-        sum(f.sessions) AS sessions, sum(f.depth) AS depth, sum(f.plays) AS plays, sum(f.hits) AS hits
+        sum(f.sessions) AS sessions, sum(f.depth) AS depth
     FROM user_facts AS f
     JOIN attrs AS a ON a.experiment_id = f.experiment_id AND a.user_id = f.user_id
     WHERE 1 = 1 /*attr_filter*/
     GROUP BY f.experiment_id, a.bucket, f.user_id, f.slice, f.slice_value, a.cohort, a.region, a.client
+),
+played AS (
+    SELECT user_id, item_id, min(first_play_ms) AS first_play_ms
+    FROM user_items
+    WHERE first_play_ms IS NOT NULL
+    GROUP BY user_id, item_id
+),
+hit AS (
+    SELECT DISTINCT p.user_id, p.item_id
+    FROM played AS p
+    JOIN user_items AS i ON i.user_id = p.user_id AND i.item_id = p.item_id
+    WHERE i.first_topk_shown_ms < p.first_play_ms
+),
+recall AS (
+    SELECT p.user_id, count(*) AS plays, count(h.item_id) AS hits
+    FROM played AS p
+    LEFT JOIN hit AS h ON h.user_id = p.user_id AND h.item_id = p.item_id
+    GROUP BY p.user_id
 ),
 user_slices AS (
     SELECT * FROM (VALUES ('all'), ('cohort'), ('region'), ('client')) AS s (slice)
@@ -40,12 +60,15 @@ expanded AS (
         p.experiment_id, p.bucket, p.user_id, s.slice,
         CASE s.slice WHEN 'cohort' THEN p.cohort WHEN 'region' THEN p.region
             WHEN 'client' THEN p.client ELSE 'all' END AS slice_value,
-        p.impressions, p.clicks, p.saves, p.sessions, p.depth, p.plays, p.hits
-    FROM per_user AS p CROSS JOIN user_slices AS s
+        p.impressions, p.clicks, p.saves, p.sessions, p.depth,
+        coalesce(r.plays, 0) AS plays, coalesce(r.hits, 0) AS hits
+    FROM per_user AS p
+    CROSS JOIN user_slices AS s
+    LEFT JOIN recall AS r ON r.user_id = p.user_id
     WHERE p.slice = 'all'
     UNION ALL
     SELECT experiment_id, bucket, user_id, slice, slice_value,
-        impressions, clicks, saves, sessions, depth, plays, hits
+        impressions, clicks, saves, sessions, depth, 0 AS plays, 0 AS hits
     FROM per_user
     WHERE slice <> 'all'
 ),

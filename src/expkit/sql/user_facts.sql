@@ -3,11 +3,11 @@
 --   (delta method, CUPED), so that a window of several days treats a user as one unit.
 --   slice = 'all' has one row per exposed user (cohort/region/client: the user's attributes at
 --   first exposure); slice = 'surface' | 'genre' | 'provider' has one row per user and value with
---   that value's impressions, clicks and saves (sessions, depth, plays, hits are 0 there).
+--   that value's impressions, clicks and saves (sessions and depth are 0 there).
 --   sessions = distinct sessions with a request; depth = distinct (session, item) clicked, saved or
---   played in those sessions; plays = distinct items played; hits = played items shown at
---   position <= top_k earlier in the same period.
--- params: start_ms: int, end_ms: int, top_k: int
+--   played in those sessions. Recall@K is not a per-day sum: its facts are per (user, item), in
+--   user_items.
+-- params: start_ms: int, end_ms: int
 -- reads: requests, impressions, clicks, saves, plays
 -- grain: experiment_id, bucket, user_id, slice, slice_value
 WITH req AS (
@@ -39,8 +39,7 @@ sav AS (
 ),
 imp AS (
     SELECT
-        i.experiment_id, i.user_id, i.item_id, i.position, i.timestamp_ms,
-        i.surface, i.genre, i.provider,
+        i.experiment_id, i.user_id, i.surface, i.genre, i.provider,
         coalesce(clk.n, 0) AS clicks,
         coalesce(sav.n, 0) AS saves
     FROM impressions AS i
@@ -71,25 +70,6 @@ depth AS (
     JOIN sessions_seen AS s ON s.user_id = a.user_id AND s.session_id = a.session_id
     GROUP BY a.user_id
 ),
-played AS (
-    SELECT user_id, item_id, min(timestamp_ms) AS first_play_ms FROM plays
-    WHERE NOT shadow AND timestamp_ms >= $start_ms AND timestamp_ms < $end_ms
-    GROUP BY user_id, item_id
-),
-shown AS (
-    SELECT user_id, item_id, min(timestamp_ms) AS first_shown_ms FROM imp
-    WHERE position <= $top_k
-    GROUP BY user_id, item_id
-),
-recall AS (
-    SELECT
-        p.user_id,
-        count(*) AS plays,
-        sum(CASE WHEN s.first_shown_ms < p.first_play_ms THEN 1 ELSE 0 END) AS hits
-    FROM played AS p
-    LEFT JOIN shown AS s ON s.user_id = p.user_id AND s.item_id = p.item_id
-    GROUP BY p.user_id
-),
 event_slices AS (
     SELECT * FROM (VALUES ('surface'), ('genre'), ('provider')) AS s (slice)
 ),
@@ -109,18 +89,15 @@ SELECT
     coalesce(iu.clicks, 0) AS clicks,
     coalesce(iu.saves, 0) AS saves,
     u.sessions,
-    coalesce(d.depth, 0) AS depth,
-    coalesce(r.plays, 0) AS plays,
-    coalesce(r.hits, 0) AS hits
+    coalesce(d.depth, 0) AS depth
 FROM users AS u
 LEFT JOIN imp_user AS iu ON iu.experiment_id = u.experiment_id AND iu.user_id = u.user_id
 LEFT JOIN depth AS d ON d.user_id = u.user_id
-LEFT JOIN recall AS r ON r.user_id = u.user_id
 UNION ALL
 SELECT
     u.experiment_id, u.bucket, u.user_id, s.slice, s.slice_value,
     u.cohort, u.region, u.client, u.first_ms,
     s.impressions, s.clicks, s.saves,
-    0 AS sessions, 0 AS depth, 0 AS plays, 0 AS hits
+    0 AS sessions, 0 AS depth
 FROM imp_slice AS s
 JOIN users AS u ON u.experiment_id = s.experiment_id AND u.user_id = s.user_id

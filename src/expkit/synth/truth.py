@@ -76,16 +76,17 @@ class UserOutcomes:
     clicks: np.ndarray
     saves: np.ndarray
     plays: np.ndarray  # distinct items played in the day
-    hits: np.ndarray  # of which shown at position <= K before a play
+    hits: np.ndarray  # of which shown at position <= K before their first play
     sessions: np.ndarray
     depth: np.ndarray  # Σ over the user's sessions of distinct items clicked/saved/played
 
 
-def _unique_max(key: np.ndarray, t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _unique_min(key: np.ndarray, t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The distinct keys (sorted) and, for each, its smallest ``t``."""
     order = np.lexsort((t, key))
     key, t = key[order], t[order]
-    last = np.r_[key[1:] != key[:-1], True] if len(key) else np.zeros(0, dtype=bool)
-    return key[last], t[last]
+    first = np.r_[True, key[1:] != key[:-1]] if len(key) else np.zeros(0, dtype=bool)
+    return key[first], t[first]
 
 
 def user_outcomes(model: Model, users: Users, day: LatentDay, real: RealizedDay,
@@ -110,8 +111,9 @@ def user_outcomes(model: Model, users: Users, day: LatentDay, real: RealizedDay,
     play_ok = ok_sess[play_sess]
     play_user = day.sess_user[play_sess].astype(np.int64)
 
-    # Recall: distinct (user, item) played; hit if shown (position <= K) before the last play.
-    pkey, pmax = _unique_max((play_user * c + play_item)[play_ok], play_t[play_ok])
+    # Recall: distinct (user, item) played; hit if shown (position <= K) before its first play
+    # (SPEC §3; the rollup's definition, see expkit/sql/user_items.sql).
+    pkey, pfirst = _unique_min((play_user * c + play_item)[play_ok], play_t[play_ok])
     ikeep = imp_ok & (real.imp_pos <= top_k)
     ikey = imp_user.astype(np.int64) * c + real.imp_item
     cand = ikeep & np.isin(ikey, pkey, kind="table") if len(pkey) else np.zeros(0, bool)
@@ -121,7 +123,7 @@ def user_outcomes(model: Model, users: Users, day: LatentDay, real: RealizedDay,
     last = np.r_[ckey[1:] != ckey[:-1], True] if len(ckey) else np.zeros(0, dtype=bool)
     ckey, cmin = ckey[last], ct[last]
     pos = np.minimum(np.searchsorted(ckey, pkey), max(len(ckey) - 1, 0))
-    hit = (ckey[pos] == pkey) & (cmin[pos] < pmax) if len(ckey) else np.zeros(len(pkey), bool)
+    hit = (ckey[pos] == pkey) & (cmin[pos] < pfirst) if len(ckey) else np.zeros(len(pkey), bool)
     puser = pkey // c
 
     # Session depth: distinct items a session clicked, saved or played.
