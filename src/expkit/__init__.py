@@ -1,8 +1,8 @@
 """expkit: trustworthy daily answers for A/B experiments on a recommendation service.
 
 >>> import expkit
->>> sorted(expkit.TEMPLATES)[:2]
-['engagement_bins', 'error_bins']
+>>> expkit.TEMPLATES["health_bins"].params
+{'start_ms': 'int', 'end_ms': 'int', 'bin_ms': 'int'}
 """
 
 from expkit.templates import TEMPLATES

@@ -9,8 +9,8 @@ order statistic it stands for. Histograms of bins, slices and days merge by addi
 >>> idx = bucket_index([10.0, 100.0])
 >>> bool(abs(bucket_value(idx[0]) / 10.0 - 1) <= RELATIVE_ERROR)
 True
->>> round(float(quantile_from_counts(idx, [1, 1], 0.5)), 2)
-9.99
+>>> round(float(quantile_from_counts(idx, [1, 1], 0.5)), 2)  # the median's bucket midpoint
+10.07
 """
 
 from __future__ import annotations

@@ -10,7 +10,7 @@ import pytest
 
 import expkit.stats as st
 
-pytestmark = pytest.mark.filterwarnings("error")
+pytestmark = pytest.mark.filterwarnings("error::RuntimeWarning")
 
 
 def ratio_arm(n, num, den, num2, den2, numden):

@@ -19,7 +19,7 @@ import pytest
 import expkit.stats as st
 from expkit.stats.moments import PRECISION_REASON
 
-pytestmark = pytest.mark.filterwarnings("error")
+pytestmark = pytest.mark.filterwarnings("error::RuntimeWarning")
 
 N = 1000
 

@@ -102,7 +102,9 @@ def arm_summaries(est: pd.DataFrame, m: RatioMetric, target: float | None, srm: 
             "design_effect": row.design_effect, "users": int(row.n),
             m.numerator: row.sum_num, m.denominator: row.sum_den,
             "srm": srm.flags.get(row.bucket, False),
-            "reason": row.reason or None,  # why the interval is undefined (e.g. a single user)
+            # Why the delta-method interval is undefined (e.g. a single user). A metric that is not
+            # a proportion (session depth) has no Wilson view: that alone is not worth a note.
+            "reason": (row.reason or None) if not np.isfinite(row.low) else None,
         }
         if target is not None:
             arms[row.bucket]["status"] = status_vs_floor(row.estimate, target, row.low)
