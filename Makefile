@@ -30,8 +30,8 @@ test-fast: venv  ## unit tests only
 lint: venv
 	$(BIN)/ruff check src tests benchmarks scripts
 
-bench: venv  ## performance benchmarks (figures appended to docs/benchmarks.md)
-	$(BIN)/python benchmarks/run_all.py --record
+bench: venv  ## performance benchmarks at 1M and 10M impressions/day (figures appended to docs/benchmarks.md); LARGE=1 adds 100M
+	$(BIN)/python benchmarks/run_all.py --record $(if $(LARGE),--large,)
 
 notebooks: venv  ## regenerate the thin tile notebooks from the tile registry
 	$(BIN)/python scripts/make_notebooks.py

@@ -3,10 +3,12 @@
 The floor is 15 trivial notebooks (a parameters cell and a sidecar write) through the
 same runner, pool, nbconvert pages, index and summary as the daily job: what a report
 costs when the tiles themselves cost nothing (kernel starts dominate). With
-``--warehouse`` and ``--date`` the real daily run is timed too, and the ratio printed.
+``--warehouse`` (or ``--size`` to generate one) the 15 real tiles are timed through the same
+runner, and the ratio printed; then the whole daily job.
 
     python benchmarks/bench_report.py
-    python benchmarks/bench_report.py --warehouse warehouse --date 2026-11-05 --record
+    python benchmarks/bench_report.py --size 10m --record
+    python benchmarks/bench_report.py --warehouse warehouse --date 2026-11-05
 """
 
 from __future__ import annotations
@@ -23,9 +25,13 @@ import nbformat
 import papermill
 from nbformat.v4 import new_code_cell, new_notebook
 
+from expkit.config import load_experiment
+from expkit.daily import daily
 from expkit.report import DailyResult, Tile, run_daily
+from expkit.rollup import build_range
+from expkit.synth import generate
 
-from _common import REPO, record
+from _common import REPO, SIZES, record
 
 N_TILES = 15
 
@@ -92,16 +98,22 @@ def floor(params_file: Path, workers: int, repeat: int) -> tuple[float, float, D
         return statistics.median(times), bare, result
 
 
-def real(warehouse: Path, day: dt.date, out: Path, params_file: Path, workers: int) -> tuple[float, DailyResult]:
-    """Time the real daily job (with the default steps when the CLI module provides them)."""
+def real(warehouse: Path, day: dt.date, out: Path, params_file: Path, workers: int) -> tuple[float, float, DailyResult]:
+    """Time the 15 real tiles through the same runner (no steps), then the whole daily job."""
     t0 = time.perf_counter()
-    try:
-        from expkit.daily import daily
-    except ImportError:
-        result = run_daily(warehouse, day, out, params_file, workers=workers)
-    else:
-        result = daily(warehouse, day, out, params_file, workers=workers)
-    return time.perf_counter() - t0, result
+    result = run_daily(warehouse, day, out / "tiles-only", params_file, workers=workers)
+    tiles_s = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    daily(warehouse, day, out / "daily", params_file, workers=workers)
+    return tiles_s, time.perf_counter() - t0, result
+
+
+def warehouse_of(size: str, day: dt.date, folder: Path, params_file: Path) -> Path:
+    """A synthetic warehouse of 8 days ending ``day`` at ``size`` impressions a day, rolled up."""
+    wh = folder / f"wh-{size}"
+    generate(wh, days=8, end=day, users=SIZES[size], seed=4)
+    build_range(wh, day - dt.timedelta(days=7), day, load_experiment(params_file))
+    return wh
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -110,12 +122,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     ap.add_argument("--repeat", type=int, default=1, help="floor runs (the median is kept)")
     ap.add_argument("--warehouse", type=Path, help="time the real daily run on this warehouse")
-    ap.add_argument("--date", type=dt.date.fromisoformat, help="the day of the real run")
+    ap.add_argument("--size", choices=sorted(SIZES), help="or generate one (8 days) of this many impressions/day")
+    ap.add_argument("--date", type=dt.date.fromisoformat, help="the day of the real run (default 2026-11-14)")
     ap.add_argument("--out", type=Path, help="report folder of the real run (default: a temp dir)")
     ap.add_argument("--record", action="store_true", help="append the figures to docs/benchmarks.md")
     args = ap.parse_args(argv)
-    if (args.warehouse is None) != (args.date is None):
-        ap.error("--warehouse and --date go together")
+    if args.warehouse is not None and args.size is not None:
+        ap.error("--warehouse and --size exclude each other")
+    day = args.date or dt.date(2026, 11, 14)
 
     lines = []
     floor_s, bare_s, _ = floor(args.params, args.workers, args.repeat)
@@ -126,14 +140,16 @@ def main(argv: list[str] | None = None) -> int:
         f"{bare_s:.2f} s/notebook, {serial:.2f} s for {N_TILES} one by one "
         f"(floor/bare-serial {floor_s / serial:.2f})"
     )
-    if args.warehouse is not None:
+    if args.warehouse is not None or args.size is not None:
         with tempfile.TemporaryDirectory(prefix="expkit-bench-real-") as tmp:
+            wh = args.warehouse or warehouse_of(args.size, day, Path(tmp), args.params)
             out = args.out or Path(tmp)
-            real_s, result = real(args.warehouse, args.date, out, args.params, args.workers)
+            tiles_s, daily_s, result = real(wh, day, out, args.params, args.workers)
             lines.append(
-                f"real: daily run of {args.date} ({len(result.tiles)} tiles, "
-                f"{'ok' if result.ok else 'failed: ' + ', '.join(result.failed_tiles)}): "
-                f"{real_s:.2f} s; ratio real/floor {real_s / floor_s:.2f}"
+                f"real: the {len(result.tiles)} tiles of {day} ({args.size or wh} impressions/day; "
+                f"{'ok' if result.ok else 'failed: ' + ', '.join(result.failed_tiles)}) through the same runner: "
+                f"{tiles_s:.2f} s; ratio real/floor {tiles_s / floor_s:.2f}; the whole daily job "
+                f"(rollup check, validation, alert replay, tiles, report) {daily_s:.2f} s"
             )
     for line in lines:
         print(line)
