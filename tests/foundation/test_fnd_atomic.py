@@ -45,14 +45,15 @@ def _hold(path: str, seconds: float) -> None:
 
 def test_lock_excludes_other_process(tmp_path: Path) -> None:
     lock = tmp_path / "l.lock"
-    p = mp.get_context("spawn").Process(target=_hold, args=(str(lock), 3.0))
+    p = mp.get_context("spawn").Process(target=_hold, args=(str(lock), 2.0))
     p.start()
     try:
-        deadline = time.time() + 10
+        deadline = time.time() + 60
         while time.time() < deadline:  # wait for the child to take the lock
             try:
                 with FileLock(lock, timeout=0):
-                    time.sleep(0.05)
+                    pass
+                time.sleep(0.3)  # outside the lock, so the waiting child can take it
             except ExpkitError as err:
                 assert "locked by another run" in str(err)
                 break

@@ -11,7 +11,7 @@ from pathlib import Path
 import nbformat
 import papermill as pm
 import pytest
-from conftest import END, OUTCOME_IDS, WINDOWS, Built
+from outcomes_support import END, OUTCOME_IDS, WINDOWS, Built
 
 from expkit.tiles.registry import TILES
 

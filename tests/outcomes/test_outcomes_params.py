@@ -10,7 +10,7 @@ import os
 
 import duckdb
 import pytest
-from conftest import END, OUTCOME_IDS, WINDOWS, Built
+from outcomes_support import END, OUTCOME_IDS, WINDOWS, Built
 
 import expkit.readers
 from expkit.errors import ExpkitError

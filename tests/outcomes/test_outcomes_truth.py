@@ -6,7 +6,7 @@ import datetime as dt
 
 import duckdb
 import pytest
-from conftest import END, OUTCOME_IDS, RATIO_IDS, Built
+from outcomes_support import END, OUTCOME_IDS, RATIO_IDS, Built
 
 from expkit.tiles.allocation import srm_flags
 from expkit.tiles.base import resolve_params
