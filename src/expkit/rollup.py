@@ -207,7 +207,8 @@ def build_rollups(
 
 
 def stale_dates(wh: Warehouse, days: list[dt.date]) -> list[dt.date]:
-    """Dates whose event files changed since their rollup was built (late data), or never built."""
+    """Dates whose event files changed since their rollup was built (late data), never built, or
+    built before one of :data:`ROLLUP_NAMES` existed (e.g. ``user_items``: rebuilt by ``--backfill``)."""
     import json
 
     out = []
@@ -216,8 +217,8 @@ def stale_dates(wh: Warehouse, days: list[dt.date]) -> list[dt.date]:
         if not path.is_file():
             out.append(day)
             continue
-        recorded = json.loads(path.read_text())["sources"]
-        if recorded != source_fingerprint(wh, day):
+        manifest = json.loads(path.read_text())
+        if manifest["sources"] != source_fingerprint(wh, day) or set(ROLLUP_NAMES) - set(manifest.get("rows", {})):
             out.append(day)
     return out
 
