@@ -195,7 +195,7 @@ def test_clicks_cluster_by_user(healthy: Warehouse) -> None:
     ("ctr", "select user_id, count(*) v from clicks where not shadow group by 1", IMPS),
     ("save_rate", "select user_id, count(*) v from saves where not shadow group by 1", IMPS),
     ("recall", """select p.user_id, count(*) filter (where i.t < p.t) v
-        from (select user_id, item_id, max(timestamp_ms) t from plays where not shadow
+        from (select user_id, item_id, min(timestamp_ms) t from plays where not shadow
               group by 1, 2) p
         left join (select user_id, item_id, min(timestamp_ms) t from impressions
               where not shadow and position <= 10 group by 1, 2) i using (user_id, item_id)
