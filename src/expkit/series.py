@@ -14,6 +14,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -56,6 +57,16 @@ def _filter_sql(filters: Mapping[str, Sequence[str]], allowed: Sequence[str]) ->
     return (" AND " + " AND ".join(clauses)) if clauses else "", params
 
 
+def _query(files: Sequence[Path], sql: str, params: dict) -> pd.DataFrame:
+    """Run ``sql`` over rollup ``files`` (the table ``t``) with bound ``params``."""
+    con = connect()
+    try:
+        con.register("t", con.read_parquet([str(f) for f in files], union_by_name=True))
+        return con.execute(sql, params).df()
+    finally:
+        con.close()
+
+
 def add_rates(df: pd.DataFrame) -> pd.DataFrame:
     """Derive the health rates from the additive counts (NaN where a bin has no requests)."""
     req = df["requests"].astype(float).where(df["requests"] > 0)
@@ -88,25 +99,20 @@ def health_counts(
     if experiment_id:
         where += " AND experiment_id = $e"
         params["e"] = experiment_id
-    con = connect()
-    try:
-        files = wh.rollup_files("health_bins", days_between(start_ms, end_ms))
-        if not files:
-            return pd.DataFrame(columns=["bin_ms", "slice_value", *COUNT_COLUMNS])
-        con.register("h", con.read_parquet([str(f) for f in files], union_by_name=True))
-        sv = slice_ if slice_ else "'all'"
-        keys = (["bin_ms"] if per_bin else []) + [f"{sv}"]
-        sums = ", ".join(
-            f"sum({c}) AS {c}" if c == "latency_sum_ms" else f"CAST(sum({c}) AS BIGINT) AS {c}"
-            for c in COUNT_COLUMNS
-        )
-        sql = (
-            f"SELECT {', '.join(keys[:-1] + [f'{sv} AS slice_value'])}, {sums} FROM h "
-            f"WHERE bin_ms >= $lo AND bin_ms < $hi{where} GROUP BY {', '.join(keys)} ORDER BY 1"
-        )
-        df = con.execute(sql, params).df()
-    finally:
-        con.close()
+    files = wh.rollup_files("health_bins", days_between(start_ms, end_ms))
+    if not files:
+        return pd.DataFrame(columns=["bin_ms", "slice_value", *COUNT_COLUMNS])
+    sv = slice_ if slice_ else "'all'"
+    keys = (["bin_ms"] if per_bin else []) + [f"{sv}"]
+    sums = ", ".join(
+        f"sum({c}) AS {c}" if c == "latency_sum_ms" else f"CAST(sum({c}) AS BIGINT) AS {c}"
+        for c in COUNT_COLUMNS
+    )
+    sql = (
+        f"SELECT {', '.join(keys[:-1] + [f'{sv} AS slice_value'])}, {sums} FROM t "
+        f"WHERE bin_ms >= $lo AND bin_ms < $hi{where} GROUP BY {', '.join(keys)} ORDER BY 1"
+    )
+    df = _query(files, sql, params)
     return add_rates(df)
 
 
@@ -180,12 +186,7 @@ def latency_quantiles(
         SELECT bin_ms, slice_value, cache, CAST(max(tot) AS BIGINT) AS n, {quant_sql}
         FROM c GROUP BY 1, 2, 3 ORDER BY 1, 2, 3
     """
-    con = connect()
-    try:
-        con.register("t", con.read_parquet([str(f) for f in files], union_by_name=True))
-        df = con.execute(sql, params).df()
-    finally:
-        con.close()
+    df = _query(files, sql, params)
     for name in QUANTILES:
         df[name] = bucket_value(df[name].to_numpy(dtype=float))
     if not per_bin:
@@ -319,12 +320,7 @@ def error_counts(
         f"SELECT {', '.join(keys)}, CAST(sum(errors) AS BIGINT) AS errors FROM t "
         f"WHERE bin_ms >= $lo AND bin_ms < $hi{where} GROUP BY {groups} ORDER BY {groups}"
     )
-    con = connect()
-    try:
-        con.register("t", con.read_parquet([str(f) for f in files], union_by_name=True))
-        return con.execute(sql, params).df()[cols]
-    finally:
-        con.close()
+    return _query(files, sql, params)[cols]
 
 
 def engagement_counts(
@@ -362,12 +358,7 @@ def engagement_counts(
         "CAST(sum(clicks) AS BIGINT) AS clicks, CAST(sum(saves) AS BIGINT) AS saves FROM t "
         f"WHERE bin_ms >= $lo AND bin_ms < $hi{where} GROUP BY 1, 2, 3 ORDER BY 1, 2, 3"
     )
-    con = connect()
-    try:
-        con.register("t", con.read_parquet([str(f) for f in files], union_by_name=True))
-        return con.execute(sql, params).df()[cols]
-    finally:
-        con.close()
+    return _query(files, sql, params)[cols]
 
 
 def items_shown(
@@ -399,12 +390,7 @@ def items_shown(
         f"SELECT {key} AS bucket, count(DISTINCT item_id) AS items, CAST(sum(impressions) AS BIGINT) AS impressions "
         f"FROM t WHERE hour_ms >= $lo AND hour_ms < $hi{where} GROUP BY 1 ORDER BY 1"
     )
-    con = connect()
-    try:
-        con.register("t", con.read_parquet([str(f) for f in files], union_by_name=True))
-        return con.execute(sql, params).df()
-    finally:
-        con.close()
+    return _query(files, sql, params)
 
 
 def bin_times(df: pd.DataFrame, column: str = "bin_ms") -> pd.Series:
