@@ -137,18 +137,23 @@ def parse_experiment(data: Any, source: Path | str = "<parameters>") -> Experime
         raise ConfigError(_format_validation_error(source, err)) from None
 
 
-def load_experiment(path: str | Path) -> ExperimentConfig:
-    """Read and validate an experiment parameters file."""
+def read_yaml(path: str | Path, what: str, example: str) -> Any:
+    """Parse a YAML file; a missing file or malformed YAML is a :class:`ConfigError` naming the
+    file (and the line and column), ``what`` it should be and an ``example`` path."""
     path = Path(path)
     if not path.is_file():
-        raise ConfigError(f"parameters file {path} not found; pass an existing YAML file (e.g. params/experiment.yaml)")
+        raise ConfigError(f"{what} {path} not found; pass an existing YAML file (e.g. {example})")
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        return yaml.safe_load(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         raise ConfigError(f"{path}: malformed YAML{where}: {getattr(err, 'problem', err)}") from None
-    return parse_experiment(data, path)
+
+
+def load_experiment(path: str | Path) -> ExperimentConfig:
+    """Read and validate an experiment parameters file."""
+    return parse_experiment(read_yaml(path, "parameters file", "params/experiment.yaml"), path)
 
 
 def default_params_file() -> Path:

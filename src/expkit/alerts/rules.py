@@ -28,7 +28,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-import yaml
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from expkit.alerts.metrics import METRICS
@@ -474,16 +473,9 @@ def parse_alerts(data: Any, source: Path | str = "<alerts>") -> AlertsConfig:
 
 def load_alerts(path: str | Path) -> AlertsConfig:
     """Read and validate an alert rules file."""
-    path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"alert rules file {path} not found; pass --rules FILE (e.g. params/alerts.yaml)")
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as err:
-        mark = getattr(err, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        raise ConfigError(f"{path}: malformed YAML{where}: {getattr(err, 'problem', err)}") from None
-    return parse_alerts(data, path)
+    from expkit.config import read_yaml
+
+    return parse_alerts(read_yaml(path, "alert rules file", "params/alerts.yaml, or pass --rules FILE"), Path(path))
 
 
 def default_rules_file(params_file: str | Path | None = None) -> Path:
