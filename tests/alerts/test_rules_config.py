@@ -80,7 +80,7 @@ def _rule(doc: dict[str, Any], name: str) -> dict[str, Any]:
     (lambda d: _rule(d, "latency_p95_high").update(condition="above 100"),
      "rule 'latency_p95_high' key 'condition': bad condition 'above 100'"),
     (lambda d: _rule(d, "latency_p95_high")["annotations"].update(summary="p95 {p95}"),
-     "annotations.summary: unknown placeholder {p95}"),
+     "annotations.summary: unknown field {p95}"),
     (lambda d: _rule(d, "cache_hit_low")["kill_switch"].update(action="reboot"),
      "rule 'cache_hit_low' key 'kill_switch.action'"),
     (lambda d: _rule(d, "coverage_low")["labels"].pop("team"),

@@ -278,7 +278,7 @@ class Rule(_Strict):
             for _, field, _, _ in string.Formatter().parse(getattr(self.annotations, key)):
                 if field is not None and field.split(".")[0].split("[")[0] not in names:
                     raise ValueError(
-                        f"annotations.{key}: unknown placeholder {{{field}}}; use one of {sorted(names)}"
+                        f"annotations.{key}: unknown field {{{field}}}; use one of {sorted(names)}"
                     )
         return self
 
@@ -300,7 +300,7 @@ class Rule(_Strict):
     def render(self, template: str, labels: dict[str, str], value: float, metric: str = "") -> str:
         """Fill an annotation template; a missing label renders as empty text."""
         values: dict[str, Any] = {
-            **dict.fromkeys(self._placeholders(template), ""), **labels,
+            **dict.fromkeys(self._template_fields(template), ""), **labels,
             "value": value, "threshold": self.condition.threshold, "for": format_duration(self.for_),
             "rule": self.name, "metric": metric or self.metric.name,
         }
@@ -310,7 +310,7 @@ class Rule(_Strict):
             return template
 
     @staticmethod
-    def _placeholders(template: str) -> list[str]:
+    def _template_fields(template: str) -> list[str]:
         return [f.split(".")[0].split("[")[0] for _, f, _, _ in string.Formatter().parse(template) if f]
 
 

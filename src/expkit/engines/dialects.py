@@ -75,7 +75,7 @@ class CompiledSQL:
 _TAG = re.compile(r":__expkit_param_(\d+)__")
 
 
-def _tag_placeholder(names: list[str], node: exp.Expression) -> exp.Expression:
+def _tag_parameter(names: list[str], node: exp.Expression) -> exp.Expression:
     """Give each ``$name`` a unique tag to find it in the generated text (see compile_template)."""
     if not isinstance(node, exp.Placeholder):
         return node
@@ -197,7 +197,7 @@ def compile_template(
             return CompiledSQL(tree.sql(SOURCE_DIALECT, pretty=pretty, comments=False), dialect)
         names: list[str] = []
         if dialect in POSITIONAL:
-            tree = tree.transform(functools.partial(_tag_placeholder, names))
+            tree = tree.transform(functools.partial(_tag_parameter, names))
         out = tree.sql(dialect, pretty=pretty, comments=False, unsupported_level=sqlglot.ErrorLevel.RAISE)
         order: tuple[str, ...] = ()
         if dialect in POSITIONAL:
