@@ -40,7 +40,9 @@ def peak_rss_mb(children: bool = False) -> float:
 
 def command_line() -> str:
     """The command that is running, for the record."""
-    return " ".join(shlex.quote(a) for a in ["python", *sys.argv])
+    script = Path(sys.argv[0]).resolve()
+    shown = script.relative_to(REPO) if script.is_relative_to(REPO) else script
+    return " ".join(shlex.quote(str(a)) for a in ["python", shown, *sys.argv[1:]])
 
 
 def record(title: str, lines: list[str], command: str | None = None) -> None:
