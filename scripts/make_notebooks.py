@@ -19,13 +19,14 @@ filters = {{}}  # e.g. {{"region": ["eu", "na"]}}
 buckets = None  # e.g. ["control", "treatment"]; default: every arm
 params_file = None  # default: params/experiment.yaml
 warehouse = None  # default: $EXPKIT_WAREHOUSE or ./warehouse
-sidecar_path = None  # set by the daily report'''
+sidecar_path = None  # set by the daily report
+result_path = None  # set by the daily report: this tile, already computed by the report'''
 
 CALL = '''import expkit
 
 result = expkit.run_tile(
     "{tile}", event_date=event_date, window=window, slice=slice, filters=filters,
-    buckets=buckets, params_file=params_file, warehouse=warehouse,
+    buckets=buckets, params_file=params_file, warehouse=warehouse, result_path=result_path,
 )
 result.save_sidecar(sidecar_path)'''
 

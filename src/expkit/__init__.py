@@ -5,8 +5,18 @@
 {'start_ms': 'int', 'end_ms': 'int', 'bin_ms': 'int'}
 """
 
-from expkit.templates import TEMPLATES
+from typing import Any
+
 from expkit.tiles import run_tile
 
 __version__ = "0.1.0"
 __all__ = ["TEMPLATES", "run_tile", "__version__"]
+
+
+def __getattr__(name: str) -> Any:
+    # Loaded on first use: a report kernel that only shows a precomputed tile never needs it.
+    if name == "TEMPLATES":
+        from expkit.templates import TEMPLATES
+
+        return TEMPLATES
+    raise AttributeError(f"module 'expkit' has no attribute {name!r}")

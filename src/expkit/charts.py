@@ -7,9 +7,42 @@ Charts render offline as static SVG (vl-convert) in notebooks and reports: call
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import altair as alt
 import pandas as pd
+
+# Altair validates every channel object as it is built ("debug mode"), which costs more than
+# building the tiles' charts; their specs are checked by the tests (to_dict(validate=True))
+# and by rendering them instead.
+alt.utils.schemapi.disable_debug_mode()
+
+_CHANNELS = {
+    "x": alt.X, "y": alt.Y, "x2": alt.X2, "y2": alt.Y2, "color": alt.Color, "tooltip": alt.Tooltip,
+    "text": alt.Text, "yOffset": alt.YOffset, "strokeDash": alt.StrokeDash,
+}
+
+
+def _channel(name: str, value: object) -> object:
+    if isinstance(value, str) and name in _CHANNELS:
+        return _CHANNELS[name](value)
+    if isinstance(value, list):
+        return [_channel(name, v) for v in value]
+    return value
+
+
+class _Chart(alt.Chart):
+    """``alt.Chart`` whose ``encode`` takes shorthand strings the fast way.
+
+    Altair turns a plain string such as ``"value:Q"`` into its channel object by matching
+    it against its whole schema, hashing every class each time (about 5 ms a string, most
+    of the time spent building a tile's charts); constructing the channel class directly
+    gives the same object.
+    """
+
+    def encode(self, *args: object, **kwargs: object) -> Any:
+        return super().encode(*args, **{k: _channel(k, v) for k, v in kwargs.items()})
+
 
 STATUS_COLORS = {"ok": "#2e7d32", "warn": "#f9a825", "breach": "#c62828", "no_data": "#757575", "failed": "#6a1b9a"}
 
@@ -20,9 +53,20 @@ def enable_offline() -> None:
     alt.renderers.enable("svg")
 
 
+def svg_bundle(chart: alt.TopLevelMixin) -> dict[str, str]:
+    """``chart`` as the MIME bundle a notebook shows: ``{"image/svg+xml": ...}`` (vl-convert).
+
+    The spec is not validated against the Vega-Lite schema again (the builders here are
+    tested; validation costs about a fifth of the conversion).
+    """
+    enable_offline()
+    bundle = alt.renderers.get()(chart.to_dict(validate=False))
+    return {k: v for k, v in bundle.items() if isinstance(v, str)}
+
+
 def _threshold_layer(thresholds: Sequence[tuple[str, float]], axis: str = "y") -> alt.Chart:
     df = pd.DataFrame({"label": [t[0] for t in thresholds], "value": [t[1] for t in thresholds]})
-    base = alt.Chart(df)
+    base = _Chart(df)
     enc = {axis: alt.Y("value:Q") if axis == "y" else alt.X("value:Q")}
     rule = base.mark_rule(strokeDash=[6, 4], color="#c62828").encode(**enc, tooltip=["label", "value"])
     text = base.mark_text(align="left", dx=4, dy=-6, color="#c62828", fontSize=10).encode(
@@ -43,7 +87,7 @@ def interval_chart(
     value_format: str = ".2%",
 ) -> alt.Chart:
     """Point estimates with interval bars per category (horizontal), threshold lines across."""
-    base = alt.Chart(df)
+    base = _Chart(df)
     y = alt.Y(f"{category}:N", title=None)
     enc_color = {"color": alt.Color(f"{color}:N")} if color else {}
     y_off = {"yOffset": alt.YOffset(f"{color}:N")} if color and color != category else {}
@@ -84,7 +128,7 @@ def series_chart(
     baseline drawn dashed beside the observed series). ``y_title`` is the y axis title
     (default: ``title``, or ``y``).
     """
-    base = alt.Chart(df)
+    base = _Chart(df)
     enc_color = {"color": alt.Color(f"{color}:N")} if color else {}
     enc_dash = {"strokeDash": alt.StrokeDash(f"{dash}:N", title=None)} if dash else {}
     line = base.mark_line(point=len(df) <= 60).encode(
@@ -143,7 +187,7 @@ def bands_chart(
     ``reference`` column (e.g. each metric's target), since facets share one data set.
     ``x_axis`` overrides the x axis (e.g. :data:`DAY_AXIS` for one point per day).
     """
-    base = alt.Chart(df)
+    base = _Chart(df)
     enc_color = {"color": alt.Color(f"{color}:N")} if color else {}
     xenc = alt.X(f"{x}:{x_type}", title=None, **({"axis": x_axis} if x_axis is not None else {}))
     layers = [
@@ -184,7 +228,7 @@ def forest_chart(
     """A forest plot: one row per ``label`` (offset by ``color``), the estimate with its interval
     (thick) inside an optional wider interval (thin, e.g. always-valid), a line at ``reference``;
     rows where ``flag`` is true get a red ring."""
-    base = alt.Chart(df)
+    base = _Chart(df)
     y = alt.Y(f"{label}:N", title=None, sort=None)
     enc = {"color": alt.Color(f"{color}:N")} if color else {}
     off = {"yOffset": alt.YOffset(f"{color}:N")} if color else {}
@@ -204,7 +248,7 @@ def forest_chart(
     if flag:
         layers.append(_flag_layer(base, flag, y=y, x=point_x, tooltip=tooltip, **off))
     ref = pd.DataFrame({"value": [reference]})
-    layers.append(alt.Chart(ref).mark_rule(color="#424242", strokeDash=[4, 3]).encode(x="value:Q"))
+    layers.append(_Chart(ref).mark_rule(color="#424242", strokeDash=[4, 3]).encode(x="value:Q"))
     return alt.layer(*layers).properties(width=520, height=alt.Step(26), title=title)
 
 
@@ -225,7 +269,7 @@ def stacked_area_chart(
     happened), which an area would interpolate across. ``x_domain`` fixes the time axis (e.g.
     to the whole window when only a few bins have rows).
     """
-    base = alt.Chart(df)
+    base = _Chart(df)
     scale = {"scale": alt.Scale(domain=list(x_domain))} if x_domain else {}
     chart = (base.mark_bar() if bars else base.mark_area(opacity=0.85)).encode(
         x=alt.X(f"{x}:{x_type}", title=None, **scale),
@@ -247,7 +291,7 @@ def bar_chart(
     """Horizontal bars of one value per category (grouped by ``color`` when given)."""
     enc_color = {"color": alt.Color(f"{color}:N")} if color else {}
     y_off = {"yOffset": alt.YOffset(f"{color}:N")} if color and color != category else {}
-    chart = alt.Chart(df).mark_bar().encode(
+    chart = _Chart(df).mark_bar().encode(
         y=alt.Y(f"{category}:N", title=None),
         x=alt.X(f"{value}:Q", title=value, axis=alt.Axis(format=value_format)),
         tooltip=[c for c in (category, color) if c] + [alt.Tooltip(f"{value}:Q", format=value_format)],

@@ -9,6 +9,8 @@ allow-list of :mod:`expkit.schema`.
 from __future__ import annotations
 
 import datetime as dt
+import os
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -33,11 +35,24 @@ EVENT_ATTRIBUTES = ("surface", "genre", "provider")
 STAT_COLUMNS = ["n", "sum_num", "sum_den", "sum_num2", "sum_den2", "sum_numden"]
 
 
+_shared: tuple[int, duckdb.DuckDBPyConnection] | None = None
+_shared_lock = threading.Lock()
+
+
 def connect() -> duckdb.DuckDBPyConnection:
-    """A DuckDB connection for reading rollups."""
-    con = duckdb.connect(config={"threads": 2})
-    quiet(con)
-    return con
+    """A DuckDB connection for reading rollups; close it after use.
+
+    It is a cursor on one in-memory database per process: opening a database costs about
+    25 ms, a cursor 0.2 ms, and a tile runs a few queries. Cursors are independent
+    connections (their registered views and errors are their own), safe to use one per thread.
+    """
+    global _shared
+    with _shared_lock:
+        if _shared is None or _shared[0] != os.getpid():  # a forked child opens its own
+            con = duckdb.connect(config={"threads": 2})
+            quiet(con)
+            _shared = (os.getpid(), con)
+        return _shared[1].cursor()
 
 
 def _register(con: duckdb.DuckDBPyConnection, name: str, files: Sequence[Path]) -> bool:

@@ -15,6 +15,7 @@ import datetime as dt
 import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -57,12 +58,16 @@ def _filter_sql(filters: Mapping[str, Sequence[str]], allowed: Sequence[str]) ->
     return (" AND " + " AND ".join(clauses)) if clauses else "", params
 
 
-def _query(files: Sequence[Path], sql: str, params: dict) -> pd.DataFrame:
-    """Run ``sql`` over rollup ``files`` (the table ``t``) with bound ``params``."""
+def _query(files: Sequence[Path], sql: str, params: dict, numpy: bool = False) -> Any:
+    """Run ``sql`` over rollup ``files`` (the table ``t``) with bound ``params``.
+
+    Returns a DataFrame, or with ``numpy`` a dict of numpy arrays (much cheaper for many rows).
+    """
     con = connect()
     try:
         con.register("t", con.read_parquet([str(f) for f in files], union_by_name=True))
-        return con.execute(sql, params).df()
+        result = con.execute(sql, params)
+        return result.fetchnumpy() if numpy else result.df()
     finally:
         con.close()
 
@@ -116,15 +121,6 @@ def health_counts(
     return add_rates(df)
 
 
-def _quantile_columns() -> str:
-    """SQL for :data:`QUANTILES` over histogram rows with running ``cum`` and total ``tot``
-    (the order statistic of rank ``ceil(q N)``, numpy's ``inverted_cdf``)."""
-    return ", ".join(
-        f"min(CASE WHEN cum >= greatest(ceil({q} * tot), 1) THEN idx END) AS {name}"
-        for name, q in QUANTILES.items()
-    )
-
-
 def latency_quantiles(
     wh: Warehouse,
     start_ms: int,
@@ -166,29 +162,22 @@ def latency_quantiles(
     cols = ["bin_ms", "slice_value", "cache", "n", *QUANTILES]
     if not files:
         return pd.DataFrame(columns=cols)
-    quant_sql = _quantile_columns()
+    # counts per bucket, sorted, in SQL; quantiles of cold, warm and both in numpy (hist_quantiles)
     sql = f"""
-        WITH h AS (
-            SELECT {group_bin} AS bin_ms, {sv} AS slice_value, cache_hit, idx, sum(n) AS n
-            FROM t WHERE slice = $s AND bin_ms >= $lo AND bin_ms < $hi{where}
-            GROUP BY 1, 2, 3, 4
-        ),
-        split AS (
-            SELECT bin_ms, slice_value, CASE WHEN cache_hit THEN 'warm' ELSE 'cold' END AS cache, idx, n FROM h
-            UNION ALL
-            SELECT bin_ms, slice_value, 'all' AS cache, idx, sum(n) FROM h GROUP BY 1, 2, 3, 4
-        ),
-        c AS (
-            SELECT *, sum(n) OVER (PARTITION BY bin_ms, slice_value, cache ORDER BY idx) AS cum,
-                      sum(n) OVER (PARTITION BY bin_ms, slice_value, cache) AS tot
-            FROM (SELECT bin_ms, slice_value, cache, idx, sum(n) AS n FROM split GROUP BY 1, 2, 3, 4)
-        )
-        SELECT bin_ms, slice_value, cache, CAST(max(tot) AS BIGINT) AS n, {quant_sql}
-        FROM c GROUP BY 1, 2, 3 ORDER BY 1, 2, 3
+        SELECT {group_bin} AS bin_ms, {sv} AS slice_value, cache_hit, idx, sum(n) AS n
+        FROM t WHERE slice = $s AND bin_ms >= $lo AND bin_ms < $hi{where}
+        GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4
     """
-    df = _query(files, sql, params)
-    for name in QUANTILES:
-        df[name] = bucket_value(df[name].to_numpy(dtype=float))
+    hist = pd.DataFrame(_query(files, sql, params, numpy=True))
+    if hist.empty:
+        return pd.DataFrame(columns=cols if per_bin else cols[1:])
+    split = hist_quantiles(hist, ["bin_ms", "slice_value", "cache_hit"])
+    split.insert(2, "cache", np.where(split.pop("cache_hit").to_numpy(dtype=bool), "warm", "cold"))
+    codes = pd.factorize(hist["slice_value"], sort=True)[0]
+    merged = hist_quantiles(hist.iloc[np.lexsort((hist["idx"], codes, hist["bin_ms"]))], ["bin_ms", "slice_value"])
+    merged.insert(2, "cache", "all")
+    df = pd.concat([merged, split], ignore_index=True).sort_values(
+        ["bin_ms", "slice_value", "cache"], kind="stable", ignore_index=True)[cols]
     if not per_bin:
         df = df.drop(columns=["bin_ms"])
     return df
@@ -202,29 +191,26 @@ def _bound(sql: str, params: Mapping[str, object]) -> dict[str, object]:
 def hist_quantiles(hist: pd.DataFrame, keys: Sequence[str]) -> pd.DataFrame:
     """:data:`QUANTILES` and counts of log-scale histograms given as rows ``keys…, idx, n``.
 
-    Rows may come in any order and repeat a bucket (they merge by adding counts). The order
-    statistic of rank ``ceil(q N)`` (numpy's ``inverted_cdf``) is found with one sort and one
-    cumulative sum in numpy, much faster than a SQL window over the same rows. Returns one row
-    per key combination, sorted by the keys.
+    Rows must come sorted by the keys, then ``idx`` (``ORDER BY`` in the query: DuckDB sorts
+    in parallel); a bucket may repeat (counts add up). The order statistic of rank
+    ``ceil(q N)`` (numpy's ``inverted_cdf``) is then found with one cumulative sum, much faster
+    than a SQL window over the same rows. Returns one row per key combination, in order.
     """
     keys = list(keys)
     if hist.empty:
         return pd.DataFrame(columns=[*keys, "n", *QUANTILES])
-    codes = [pd.factorize(hist[k], sort=True)[0] for k in keys]
     idx = hist["idx"].to_numpy()
-    order = np.lexsort([idx, *reversed(codes)])
-    idx = idx[order]
-    n = hist["n"].to_numpy(dtype=float)[order]
-    sorted_codes = [c[order] for c in codes]
+    n = hist["n"].to_numpy(dtype=float)
     change = np.zeros(len(idx), bool)
     change[0] = True
-    for c in sorted_codes:
-        change[1:] |= c[1:] != c[:-1]
+    for k in keys:
+        values = hist[k].to_numpy()
+        change[1:] |= values[1:] != values[:-1]
     starts = np.flatnonzero(change)
     cum = np.cumsum(n)
     before = np.r_[0.0, cum[starts[1:] - 1]]
     total = np.add.reduceat(n, starts)
-    out = hist.iloc[order[starts]][keys].reset_index(drop=True)
+    out = hist.iloc[starts][keys].reset_index(drop=True)
     out["n"] = total.astype(np.int64)
     for name, q in QUANTILES.items():
         rank = np.maximum(np.ceil(q * total), 1)
@@ -268,7 +254,7 @@ def ingest_quantiles(
         f"SELECT bin_ms, {code} AS code, idx, n FROM t WHERE bin_ms >= $lo AND bin_ms < $hi" if native else
         f"SELECT {group_bin} AS bin_ms, {code} AS code, idx, sum(n) AS n FROM t "
         "WHERE bin_ms >= $lo AND bin_ms < $hi GROUP BY 1, 2, 3"
-    )
+    ) + " ORDER BY 1, 2, 3"
     con = connect()
     try:
         con.register("t", con.read_parquet([str(f) for f in files], union_by_name=True))

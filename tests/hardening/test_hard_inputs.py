@@ -15,6 +15,7 @@ import pytest
 from hard_support import END, PARAMS, Cli, assert_one_line_error, snapshot
 
 import expkit
+from expkit import readers
 from expkit.errors import ExpkitError
 from expkit.readers import ratio_stats, ratio_stats_table
 from expkit.tiles import resolve_params
@@ -114,6 +115,9 @@ class RecordingConnection:
 
     query = sql
 
+    def cursor(self) -> RecordingConnection:
+        return RecordingConnection(self._con.cursor(), self._log)
+
     def __getattr__(self, name: str) -> Any:
         return getattr(self._con, name)
 
@@ -124,6 +128,8 @@ def statements(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, Any]]:
     log: list[tuple[str, Any]] = []
     real = duckdb.connect
     monkeypatch.setattr(duckdb, "connect", lambda *a, **kw: RecordingConnection(real(*a, **kw), log))
+    # the readers share one database per process: open a recorded one for this test
+    monkeypatch.setattr(readers, "_shared", None)
     return log
 
 

@@ -13,9 +13,11 @@ Layout of one day's report (``out/D``, built under a temporary name and swapped 
 from __future__ import annotations
 
 import ast
+import contextlib
 import datetime as dt
 import json
 import logging
+import math
 import os
 import shutil
 import time
@@ -27,9 +29,10 @@ from typing import Any
 import papermill
 
 from expkit.atomic import FileLock, atomic_write_json, building_dir
+from expkit.report.compute import TileComputer, timeout_error
 from expkit.report.html import PageInfo, write_tile_page
-from expkit.report.index import refresh_nav, write_index
-from expkit.report.runner import NotebookJob, execute_notebook, run_parallel, short_error
+from expkit.report.index import refresh_nav, report_days, write_index
+from expkit.report.runner import NotebookJob, execute_notebook, longest_first, run_parallel, short_error
 from expkit.report.summary import (
     SIDECAR_STATUSES,
     TileOutcome,
@@ -47,7 +50,9 @@ log = logging.getLogger("expkit.report")
 SUBDIRS = ("tiles", "notebooks", "sidecars", "logs")
 ADHOC_DIR = "adhoc"
 # Parameters the runner sets itself and that the page header does not show.
-_HIDDEN_PARAMS = {"sidecar_path"}
+_HIDDEN_PARAMS = {"sidecar_path", "result_path"}
+# Tiles computed in the report's process wait here for their notebooks (never published).
+RESULTS_DIR = ".results"
 
 StepFn = Callable[[Path, dt.date, Path], Any]
 
@@ -164,6 +169,7 @@ def run_daily(
             total = len(tile_list)
             emit(ProgressEvent("tiles", f"running {total} tiles on {n_workers} workers", 0, total))
             done = 0
+            durations = previous_durations(out, day)
 
             def on_done(_tile: TileLike, outcome: TileOutcome) -> None:
                 nonlocal done
@@ -171,9 +177,8 @@ def run_daily(
                 msg = f"{outcome.id}: {outcome.status}" + (f" ({outcome.error})" if outcome.error else "")
                 emit(ProgressEvent("tile", msg, done, total, tile=outcome.id))
 
-            outcomes = run_parallel(
-                tile_list,
-                lambda t: run_tile_into(
+            inputs = {
+                t.id: tile_inputs(
                     tmp,
                     t,
                     warehouse=warehouse,
@@ -181,14 +186,36 @@ def run_daily(
                     params_file=params_file,
                     parameters=(overrides or {}).get(t.id),
                     timeout=timeout,
-                    experiment_id=params.get("experiment_id"),
-                    started_at=started_at,
-                    version=version,
-                    index_href="../index.html",
-                ),
-                n_workers,
-                on_done=on_done,
-            )
+                )
+                for t in tile_list
+            }
+
+            def cost(t: TileLike) -> float:
+                return durations.get(t.id, math.inf)
+
+            # Tiles are computed here, slowest first; each notebook runs once its tile is ready.
+            with TileComputer(n_workers) as computer:
+                slowest_first = longest_first(tile_list, cost)
+                for t in slowest_first:
+                    submit_tile(computer, t, inputs[t.id])
+                finished = run_parallel(
+                    computer.in_order_ready(slowest_first, lambda t: inputs[t.id].timeout),
+                    lambda t: run_tile_into(
+                        tmp,
+                        t,
+                        inputs[t.id],
+                        computer,
+                        date=day,
+                        experiment_id=params.get("experiment_id"),
+                        started_at=started_at,
+                        version=version,
+                        index_href="../index.html",
+                    ),
+                    n_workers,
+                    on_done=on_done,
+                )
+            by_id = {o.id: o for o in finished}
+            outcomes = [by_id[t.id] for t in tile_list]
             emit(ProgressEvent("index", "writing summary.json and index.html"))
             summary = build_summary(
                 date=day,
@@ -204,6 +231,7 @@ def run_daily(
             summary["started_at"] = started_at
             atomic_write_json(tmp / "summary.json", summary)
             write_index(tmp, summary, out)
+            _drop_results_dir(tmp)
         refresh_nav(out, day.isoformat())
     duration = time.monotonic() - started
     result = DailyResult(
@@ -248,26 +276,52 @@ def run_tile(
     target = out / prefix if prefix else out
     for sub in SUBDIRS:
         (target / sub).mkdir(parents=True, exist_ok=True)
-    outcome = run_tile_into(
-        target,
-        t,
-        warehouse=warehouse,
-        date=day,
-        params_file=params_file,
-        parameters=parameters,
-        timeout=timeout,
-        experiment_id=params.get("experiment_id"),
-        started_at=utc_now(),
-        version=code_version(),
-        index_href="../../index.html" if prefix else None,
+    inputs = tile_inputs(
+        target, t, warehouse=warehouse, date=day, params_file=params_file, parameters=parameters, timeout=timeout
     )
+    with TileComputer(1) as computer:
+        submit_tile(computer, t, inputs)
+        outcome = run_tile_into(
+            target,
+            t,
+            inputs,
+            computer,
+            date=day,
+            experiment_id=params.get("experiment_id"),
+            started_at=utc_now(),
+            version=code_version(),
+            index_href="../../index.html" if prefix else None,
+        )
+    _drop_results_dir(target)
     if prefix:
         outcome.html = f"{prefix}/{outcome.html}" if outcome.html else None
         outcome.notebook = f"{prefix}/{outcome.notebook}" if outcome.notebook else None
     return outcome
 
 
-def run_tile_into(
+@dataclass(frozen=True)
+class TileInputs:
+    """Where one tile's files go and what its notebook runs with.
+
+    Attributes:
+        injected: the Papermill parameters the runner passes.
+        nb_params: the notebook's own defaults overlaid with ``injected`` (what it runs with).
+        notebook_out, sidecar_path, log_path: the executed notebook, its sidecar, its kernel log.
+        result_path: where the report's process saves the computed tile (``None``: the
+            notebook computes it).
+        timeout: seconds for computing and the notebook together.
+    """
+
+    injected: dict[str, Any]
+    nb_params: dict[str, Any]
+    notebook_out: Path
+    sidecar_path: Path
+    log_path: Path
+    result_path: Path | None
+    timeout: float
+
+
+def tile_inputs(
     day_dir: Path,
     tile: TileLike,
     *,
@@ -276,19 +330,9 @@ def run_tile_into(
     params_file: Path,
     parameters: Mapping[str, Any] | None,
     timeout: float,
-    experiment_id: str | None,
-    started_at: str,
-    version: str,
-    index_href: str | None,
-) -> TileOutcome:
-    """Execute one tile into ``day_dir`` (see the module docstring for the layout).
-
-    Never raises for a tile's own failure: that becomes ``status="failed"``.
-    """
-    t0 = time.monotonic()
-    nb_out = day_dir / "notebooks" / f"{tile.id}.ipynb"
+) -> TileInputs:
+    """Plan tile ``tile`` into ``day_dir`` (see the module docstring for the layout)."""
     sidecar_path = day_dir / "sidecars" / f"{tile.id}.json"
-    sidecar_path.unlink(missing_ok=True)
     injected: dict[str, Any] = dict(getattr(tile, "parameters", None) or {})
     injected.update(parameters or {})
     injected.update(
@@ -297,21 +341,67 @@ def run_tile_into(
         params_file=str(params_file),
         sidecar_path=str(sidecar_path),
     )
-    tile_timeout = getattr(tile, "timeout", None) or timeout
-    try:
-        run = execute_notebook(
-            NotebookJob(
-                notebook=Path(tile.notebook).resolve(),
-                output=nb_out,
-                parameters=injected,
-                timeout=float(tile_timeout),
-                log_path=day_dir / "logs" / f"{tile.id}.log",
+    result_path = None
+    if getattr(tile, "prerender", None) is not None:
+        result_path = day_dir / RESULTS_DIR / f"{tile.id}.json"
+        injected["result_path"] = str(result_path)
+    return TileInputs(
+        injected=injected,
+        nb_params={**notebook_defaults(Path(tile.notebook)), **injected},
+        notebook_out=day_dir / "notebooks" / f"{tile.id}.ipynb",
+        sidecar_path=sidecar_path,
+        log_path=day_dir / "logs" / f"{tile.id}.log",
+        result_path=result_path,
+        timeout=float(getattr(tile, "timeout", None) or timeout),
+    )
+
+
+def submit_tile(computer: TileComputer, tile: TileLike, inputs: TileInputs) -> None:
+    """Queue ``tile`` for computing in this process, if it can be (it has ``prerender``)."""
+    prerender = getattr(tile, "prerender", None)
+    if prerender is not None and inputs.result_path is not None:
+        computer.submit(tile.id, prerender, inputs.nb_params, inputs.result_path)
+
+
+def run_tile_into(
+    day_dir: Path,
+    tile: TileLike,
+    inputs: TileInputs,
+    computer: TileComputer,
+    *,
+    date: dt.date,
+    experiment_id: str | None,
+    started_at: str,
+    version: str,
+    index_href: str | None,
+) -> TileOutcome:
+    """Finish one tile into ``day_dir``: wait for its computation, run its notebook, write its page.
+
+    Never raises for a tile's own failure: that becomes ``status="failed"``.
+    """
+    t0 = time.monotonic()
+    nb_out, sidecar_path = inputs.notebook_out, inputs.sidecar_path
+    sidecar_path.unlink(missing_ok=True)
+    error, computing_s = computer.wait(tile.id, inputs.timeout)
+    if error is None:
+        try:
+            run = execute_notebook(
+                NotebookJob(
+                    notebook=Path(tile.notebook).resolve(),
+                    output=nb_out,
+                    parameters=inputs.injected,
+                    timeout=max(1.0, inputs.timeout - computing_s),
+                    log_path=inputs.log_path,
+                )
             )
-        )
-        error = run.error
-    except Exception as exc:  # a bug here must not take the other tiles down
-        log.exception("tile %s: runner error", tile.id)
-        error = short_error(type(exc).__name__, exc)
+            error = run.error
+            if error is not None and error.startswith("Timeout:"):
+                error = timeout_error(inputs.timeout)  # the tile's whole budget, not what was left of it
+        except Exception as exc:  # a bug here must not take the other tiles down
+            log.exception("tile %s: runner error", tile.id)
+            error = short_error(type(exc).__name__, exc)
+    if inputs.result_path is not None:
+        inputs.result_path.unlink(missing_ok=True)
 
     sidecar: dict[str, Any] = {}
     if error is None:
@@ -319,8 +409,7 @@ def run_tile_into(
         sidecar = data or {}
     status = "failed" if error else str(sidecar["status"])
     # What the notebook ran with: its own defaults, what was injected, what it reported.
-    shown_params = notebook_defaults(Path(tile.notebook))
-    shown_params.update(injected)
+    shown_params = dict(inputs.nb_params)
     for key in _HIDDEN_PARAMS:
         shown_params.pop(key, None)
     if isinstance(sidecar.get("params"), Mapping):
@@ -352,7 +441,7 @@ def run_tile_into(
         as_of=outcome.as_of,
         code_version=version,
         generated_at=started_at,
-        duration_s=time.monotonic() - t0,
+        duration_s=time.monotonic() - t0 + computing_s,
         params=shown_params,
         index_href=index_href,
         notebook_href=f"../{outcome.notebook}" if outcome.notebook else None,
@@ -365,8 +454,30 @@ def run_tile_into(
     )
     if render_error and not outcome.failed:
         outcome.status, outcome.error = "failed", f"page rendering failed: {render_error}"
-    outcome.duration_s = time.monotonic() - t0
+    outcome.duration_s = time.monotonic() - t0 + computing_s
     return outcome
+
+
+def previous_durations(out: Path, day: dt.date) -> dict[str, float]:
+    """Each tile's run time in the newest report under ``out`` up to ``day`` (``{}`` if none).
+
+    The runner starts the slowest tiles first; a tile that is new or failed to read counts
+    as slowest (it starts early rather than last).
+    """
+    days = [d for d in report_days(out) if d <= day.isoformat()]
+    if not days:
+        return {}
+    try:
+        tiles = json.loads((out / days[-1] / "summary.json").read_text(encoding="utf-8"))["tiles"]
+        return {str(k): float(v["duration_s"]) for k, v in tiles.items() if v.get("duration_s") is not None}
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return {}
+
+
+def _drop_results_dir(day_dir: Path) -> None:
+    """Remove the (by now empty) folder of precomputed tiles; another run's files stay."""
+    with contextlib.suppress(OSError):
+        (day_dir / RESULTS_DIR).rmdir()
 
 
 def notebook_defaults(notebook: Path) -> dict[str, Any]:

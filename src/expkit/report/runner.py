@@ -16,7 +16,7 @@ import math
 import subprocess
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -223,33 +223,56 @@ def execute_notebook(job: NotebookJob) -> NotebookRun:
     return NotebookRun(job=job, error=error, duration_s=time.monotonic() - start)
 
 
+def longest_first(items: Iterable[T], cost: Callable[[T], float] | None) -> list[T]:
+    """``items`` costliest first (ties keep their order); unchanged without ``cost``.
+
+    >>> longest_first(["a", "bbb", "cc", "dd"], len)
+    ['bbb', 'cc', 'dd', 'a']
+    """
+    items = list(items)
+    return items if cost is None else sorted(items, key=lambda item: -cost(item))
+
+
 def run_parallel(
-    items: Sequence[T],
+    items: Iterable[T],
     fn: Callable[[T], R],
     workers: int | None = None,
     on_done: Callable[[T, R], None] | None = None,
+    cost: Callable[[T], float] | None = None,
 ) -> list[R]:
-    """Apply ``fn`` to every item on ``workers`` threads; results in input order.
+    """Apply ``fn`` to every item on ``workers`` threads; results in the order of ``items``.
 
     ``fn`` should handle its own failures (an exception from it propagates; queued
     items are cancelled). ``on_done`` is called in the calling thread as each item
-    completes (for progress). On Ctrl-C the queued items are cancelled and the running
-    notebooks' kernels killed.
+    completes (for progress). ``cost`` estimates an item's run time: the costliest
+    start first (longest-processing-time order, so one slow item does not run alone at
+    the end); ties keep the input order. ``items`` may be a lazy iterator: the next item is
+    taken only when a worker is free (without ``cost``), so an iterator that yields items as
+    they become ready decides what runs next. On Ctrl-C the queued items are cancelled and
+    the running notebooks' kernels killed.
     """
-    if not items:
-        return []
-    n = max(1, min(workers or 1, len(items)))
-    results: list[Any] = [None] * len(items)
+    source = iter(longest_first(enumerate(items), lambda pair: cost(pair[1])) if cost is not None else enumerate(items))
+    n = max(1, workers or 1)
+    results: dict[int, Any] = {}
     pool = ThreadPoolExecutor(max_workers=n, thread_name_prefix="expkit-nb")
     try:
-        pending = {pool.submit(fn, item): i for i, item in enumerate(items)}
-        while pending:
+        pending: dict[Any, tuple[int, T]] = {}
+        exhausted = False
+        while True:
+            while not exhausted and len(pending) < n:
+                nxt = next(source, None)
+                if nxt is None:
+                    exhausted = True
+                else:
+                    pending[pool.submit(fn, nxt[1])] = nxt
+            if not pending:
+                break
             done, _ = wait(pending, return_when=FIRST_COMPLETED)
             for fut in done:
-                i = pending.pop(fut)
+                i, item = pending.pop(fut)
                 results[i] = fut.result()
                 if on_done is not None:
-                    on_done(items[i], results[i])
+                    on_done(item, results[i])
     except BaseException as exc:
         if isinstance(exc, Exception):
             pool.shutdown(wait=False, cancel_futures=True)
@@ -261,4 +284,4 @@ def run_parallel(
             pool.shutdown(wait=True, cancel_futures=True)
         raise
     pool.shutdown(wait=True)
-    return results
+    return [results[i] for i in sorted(results)]

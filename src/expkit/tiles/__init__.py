@@ -1,19 +1,37 @@
-"""Dashboard tiles: one function per tile, one thin notebook per tile."""
+"""Dashboard tiles: one function per tile, one thin notebook per tile.
+
+Importing this package is cheap (the tile modules and the analysis stack load on first
+use), so a report kernel that only shows a precomputed tile stays light.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from expkit.errors import ExpkitError
-from expkit.tiles.base import TileParams, TileResult, resolve_params
+if TYPE_CHECKING:
+    from expkit.tiles.base import TileParams, TileResult, resolve_params
+    from expkit.tiles.rendered import RenderedTile
 
 
-def run_tile(tile: str, **params: Any) -> TileResult:
+def run_tile(tile: str, result_path: str | None = None, **params: Any) -> TileResult | RenderedTile:
     """Validate ``params`` and compute tile ``tile``; what every tile notebook calls.
 
     Parameters are those of the notebooks' parameters cell: ``event_date``, ``window``,
     ``slice``, ``filters``, ``buckets``, ``params_file``, ``warehouse``.
+
+    ``result_path`` (set by the daily report) names a rendering of this tile saved by the
+    report's own process (:class:`~expkit.tiles.rendered.RenderedTile`); when it exists and
+    was computed with exactly these parameters it is returned instead of computing again.
+    Either result has ``save_sidecar``, ``show``, ``status``, ``headline`` and ``summary``.
     """
+    if result_path:
+        from expkit.tiles.rendered import load_matching
+
+        found = load_matching(result_path, tile, params)
+        if found is not None:
+            return found
+    from expkit.errors import ExpkitError
+    from expkit.tiles.base import resolve_params
     from expkit.tiles.registry import TILES
 
     if tile not in TILES:
@@ -21,6 +39,14 @@ def run_tile(tile: str, **params: Any) -> TileResult:
     spec = TILES[tile]
     p = resolve_params(tile, spec.slices, **params)
     return spec.compute(p)
+
+
+def __getattr__(name: str) -> Any:
+    if name in ("TileParams", "TileResult", "resolve_params"):
+        from expkit.tiles import base
+
+        return getattr(base, name)
+    raise AttributeError(f"module 'expkit.tiles' has no attribute {name!r}")
 
 
 __all__ = ["TileParams", "TileResult", "resolve_params", "run_tile"]

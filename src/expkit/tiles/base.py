@@ -20,6 +20,7 @@ from expkit.atomic import atomic_write_json
 from expkit.config import WINDOWS, ExperimentConfig, default_params_file, load_experiment
 from expkit.errors import ExpkitError
 from expkit.schema import SLICE_COLUMNS
+from expkit.tiles.rendered import RenderedTile
 from expkit.warehouse import Warehouse, parse_date
 
 STATUSES = ("ok", "warn", "breach", "no_data", "failed")
@@ -193,11 +194,23 @@ class TileResult:
         if path:
             atomic_write_json(path, self.sidecar())
 
+    def outputs(self) -> list[dict[str, str]]:
+        """What the notebook shows, as MIME bundles: headline, charts (SVG), table."""
+        from expkit.tiles.display import result_outputs
+
+        return result_outputs(self)
+
+    def rendered(self, parameters: dict[str, Any] | None = None) -> RenderedTile:
+        """This result rendered for display (see :mod:`expkit.tiles.rendered`).
+
+        ``parameters``: the :data:`~expkit.tiles.rendered.TILE_ARGUMENTS` it was computed
+        with (recorded so a notebook can check it is showing what it asked for).
+        """
+        return RenderedTile(self.tile, self.sidecar(), tuple(self.outputs()), dict(parameters or {}))
+
     def show(self) -> None:
         """Display headline, charts and table (in a notebook)."""
-        from expkit.tiles.display import show_result
-
-        show_result(self)
+        self.rendered().show()
 
 
 def _json_safe(obj: Any) -> Any:

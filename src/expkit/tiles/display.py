@@ -1,13 +1,19 @@
-"""Show a :class:`~expkit.tiles.base.TileResult` in a notebook: headline, notes, charts, table."""
+"""Render a :class:`~expkit.tiles.base.TileResult` for display: headline, notes, charts, tables.
+
+Everything a tile shows is a list of MIME bundles (HTML and SVG, no JavaScript), so the
+same outputs can be shown live or saved and shown later (:mod:`expkit.tiles.rendered`).
+"""
 
 from __future__ import annotations
 
 import html
 from typing import TYPE_CHECKING
 
-from expkit.charts import STATUS_COLORS, enable_offline
+from expkit.charts import STATUS_COLORS, svg_bundle
 
 if TYPE_CHECKING:
+    import pandas as pd
+
     from expkit.tiles.base import TileResult
 
 
@@ -26,12 +32,16 @@ def headline_html(result: TileResult) -> str:
     )
 
 
-def show_result(result: TileResult) -> None:
-    from IPython.display import HTML, display
+def table_html(table: pd.DataFrame, title: str | None = None) -> str:
+    """A table (values escaped, numbers to 6 significant digits), under an optional bold title."""
+    head = f"<p><b>{html.escape(title)}</b></p>" if title else ""
+    return head + table.to_html(index=False, escape=True, float_format=lambda v: f"{v:.6g}")
 
-    enable_offline()
-    display(HTML(headline_html(result)))
-    for chart in result.charts:
-        display(chart)
+
+def result_outputs(result: TileResult) -> list[dict[str, str]]:
+    """The headline, each chart as SVG and the table, as MIME bundles in display order."""
+    out = [{"text/html": headline_html(result)}]
+    out.extend(svg_bundle(chart) for chart in result.charts)
     if not result.table.empty:
-        display(HTML(result.table.to_html(index=False, escape=True, float_format=lambda v: f"{v:.6g}")))
+        out.append({"text/html": table_html(result.table)})
+    return out

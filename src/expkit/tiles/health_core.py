@@ -23,7 +23,6 @@ Status rules (spec §6), the same for every health tile:
 from __future__ import annotations
 
 import functools
-import html
 import re
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -427,26 +426,21 @@ class HealthTileResult(TileResult):
     flagged: pd.DataFrame = field(default_factory=pd.DataFrame)
     tables: dict[str, pd.DataFrame] = field(default_factory=dict)
 
-    def show(self) -> None:
+    def outputs(self) -> list[dict[str, str]]:
         """Headline, charts, table, further tables, then the bins beyond thresholds (or "none")."""
-        from IPython.display import HTML, display
+        from expkit.tiles.display import table_html
 
-        super().show()
-        for title, table in self.tables.items():
-            if not table.empty:
-                display(HTML(f"<p><b>{html.escape(title)}</b></p>"
-                             + table.to_html(index=False, escape=True, float_format=lambda v: f"{v:.6g}")))
+        out = super().outputs()
+        out.extend({"text/html": table_html(t, title)} for title, t in self.tables.items() if not t.empty)
         if self.status in ("ok", "warn", "breach"):
             if self.flagged.empty:
-                display(HTML("<p><b>Bins beyond thresholds:</b> none.</p>"))
+                out.append({"text/html": "<p><b>Bins beyond thresholds:</b> none.</p>"})
             else:
                 shown = self.flagged.drop(columns=["bin_ms"], errors="ignore").head(200)
                 more = len(self.flagged) - len(shown)
-                display(HTML(
-                    "<p><b>Bins beyond thresholds</b>"
-                    + (f" (first 200 of {len(self.flagged)})" if more > 0 else "") + ":</p>"
-                    + shown.to_html(index=False, escape=True, float_format=lambda v: f"{v:.6g}")
-                ))
+                title = "Bins beyond thresholds" + (f" (first 200 of {len(self.flagged)})" if more > 0 else "") + ":"
+                out.append({"text/html": table_html(shown, title)})
+        return out
 
 
 def headline_bins(judgement: Judgement) -> dict[str, Any]:

@@ -7,11 +7,13 @@ without importing the registry that lists them.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from expkit.tiles.base import TileParams, TileResult
+from expkit.tiles.rendered import TILE_ARGUMENTS
 
 
 def notebooks_dir() -> Path:
@@ -47,3 +49,17 @@ class Tile:
     @property
     def notebook(self) -> Path:
         return notebooks_dir() / self.section / f"{self.id}.ipynb"
+
+    def prerender(self, parameters: Mapping[str, Any], path: Path) -> None:
+        """Compute this tile here and save it rendered at ``path`` for its notebook to show.
+
+        ``parameters`` are the notebook's (its defaults overlaid with what the report
+        injects); the tile arguments among them are what the notebook passes to
+        :func:`expkit.run_tile`, which then finds this file through ``result_path``
+        instead of computing again. Raises what the tile raises.
+        """
+        from expkit.tiles import run_tile
+
+        args = {k: parameters[k] for k in TILE_ARGUMENTS if k in parameters}
+        result = run_tile(self.id, **args)
+        result.rendered(args).save(path)
