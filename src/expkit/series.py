@@ -66,7 +66,7 @@ def _query(files: Sequence[Path], sql: str, params: dict, numpy: bool = False) -
     con = connect()
     try:
         con.register("t", con.read_parquet([str(f) for f in files], union_by_name=True))
-        result = con.execute(sql, params)
+        result = con.execute(sql, _bound(sql, params))
         return result.fetchnumpy() if numpy else result.df()
     finally:
         con.close()
@@ -162,19 +162,22 @@ def latency_quantiles(
     cols = ["bin_ms", "slice_value", "cache", "n", *QUANTILES]
     if not files:
         return pd.DataFrame(columns=cols)
-    # counts per bucket, sorted, in SQL; quantiles of cold, warm and both in numpy (hist_quantiles)
+    # bucket counts from SQL, quantiles of cold, warm and both in numpy (hist_quantiles); rows
+    # are one per bucket at the rollup's 5-minute grain, so only coarser grains aggregate first
     sql = f"""
         SELECT {group_bin} AS bin_ms, {sv} AS slice_value, cache_hit, idx, sum(n) AS n
         FROM t WHERE slice = $s AND bin_ms >= $lo AND bin_ms < $hi{where}
-        GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4
+        GROUP BY 1, 2, 3, 4
+    """ if not (per_bin and params["g"] == BIN_MS) else f"""
+        SELECT bin_ms, {sv} AS slice_value, cache_hit, idx, n
+        FROM t WHERE slice = $s AND bin_ms >= $lo AND bin_ms < $hi{where}
     """
     hist = pd.DataFrame(_query(files, sql, params, numpy=True))
     if hist.empty:
         return pd.DataFrame(columns=cols if per_bin else cols[1:])
     split = hist_quantiles(hist, ["bin_ms", "slice_value", "cache_hit"])
     split.insert(2, "cache", np.where(split.pop("cache_hit").to_numpy(dtype=bool), "warm", "cold"))
-    codes = pd.factorize(hist["slice_value"], sort=True)[0]
-    merged = hist_quantiles(hist.iloc[np.lexsort((hist["idx"], codes, hist["bin_ms"]))], ["bin_ms", "slice_value"])
+    merged = hist_quantiles(hist, ["bin_ms", "slice_value"])
     merged.insert(2, "cache", "all")
     df = pd.concat([merged, split], ignore_index=True).sort_values(
         ["bin_ms", "slice_value", "cache"], kind="stable", ignore_index=True)[cols]
@@ -191,26 +194,32 @@ def _bound(sql: str, params: Mapping[str, object]) -> dict[str, object]:
 def hist_quantiles(hist: pd.DataFrame, keys: Sequence[str]) -> pd.DataFrame:
     """:data:`QUANTILES` and counts of log-scale histograms given as rows ``keys…, idx, n``.
 
-    Rows must come sorted by the keys, then ``idx`` (``ORDER BY`` in the query: DuckDB sorts
-    in parallel); a bucket may repeat (counts add up). The order statistic of rank
-    ``ceil(q N)`` (numpy's ``inverted_cdf``) is then found with one cumulative sum, much faster
-    than a SQL window over the same rows. Returns one row per key combination, in order.
+    Rows may come in any order and repeat a bucket (they merge by adding counts). The rows are
+    ordered by one integer sort key (dense codes of the keys and ``idx``, cheaper than a
+    multi-column sort in SQL or numpy), then the order statistic of rank ``ceil(q N)``
+    (numpy's ``inverted_cdf``) is found with one cumulative sum. Returns one row per key
+    combination, sorted by the keys.
     """
     keys = list(keys)
     if hist.empty:
         return pd.DataFrame(columns=[*keys, "n", *QUANTILES])
-    idx = hist["idx"].to_numpy()
-    n = hist["n"].to_numpy(dtype=float)
-    change = np.zeros(len(idx), bool)
-    change[0] = True
-    for k in keys:
-        values = hist[k].to_numpy()
-        change[1:] |= values[1:] != values[:-1]
+    codes = [pd.factorize(hist[k], sort=True) for k in keys]
+    raw_idx = hist["idx"].to_numpy().astype(np.int64)
+    sort_key = np.ravel_multi_index(
+        [c for c, _ in codes] + [raw_idx - raw_idx.min()],
+        [len(u) for _, u in codes] + [int(raw_idx.max() - raw_idx.min()) + 1],
+    )
+    order = np.argsort(sort_key)
+    sort_key = sort_key[order]
+    idx = raw_idx[order]
+    n = hist["n"].to_numpy(dtype=float)[order]
+    group = sort_key // (int(raw_idx.max() - raw_idx.min()) + 1)
+    change = np.r_[True, group[1:] != group[:-1]]
     starts = np.flatnonzero(change)
     cum = np.cumsum(n)
     before = np.r_[0.0, cum[starts[1:] - 1]]
     total = np.add.reduceat(n, starts)
-    out = hist.iloc[starts][keys].reset_index(drop=True)
+    out = hist.iloc[order[starts]][keys].reset_index(drop=True)
     out["n"] = total.astype(np.int64)
     for name, q in QUANTILES.items():
         rank = np.maximum(np.ceil(q * total), 1)
@@ -245,16 +254,16 @@ def ingest_quantiles(
     params: dict = {"lo": start_ms, "hi": end_ms, "asof": int(as_of_ms if as_of_ms is not None else 2**62)}
     group_bin = "bin_ms - (bin_ms % $g)" if per_bin else "0"
     params["g"] = int(bin_ms or BIN_MS) if per_bin else 0
-    native = per_bin and params["g"] == BIN_MS
     params["tables"] = list(EVENT_TABLES)
     # integer table codes (strings would cost more than the quantiles); rows are already
     # one per bucket at the rollup's 5-minute grain, so only coarser grains aggregate
     code = "list_position($tables, event_table)"
     hist_sql = (
-        f"SELECT bin_ms, {code} AS code, idx, n FROM t WHERE bin_ms >= $lo AND bin_ms < $hi" if native else
+        f"SELECT bin_ms, {code} AS code, idx, n FROM t WHERE bin_ms >= $lo AND bin_ms < $hi"
+        if per_bin and params["g"] == BIN_MS else
         f"SELECT {group_bin} AS bin_ms, {code} AS code, idx, sum(n) AS n FROM t "
         "WHERE bin_ms >= $lo AND bin_ms < $hi GROUP BY 1, 2, 3"
-    ) + " ORDER BY 1, 2, 3"
+    )
     con = connect()
     try:
         con.register("t", con.read_parquet([str(f) for f in files], union_by_name=True))
