@@ -147,16 +147,35 @@ def stats_sources(
 
 
 def build_stats(wh: Warehouse, engine: Engine, day: dt.date, config: ExperimentConfig) -> int:
-    """Write ``outcome_stats`` for ``day``: ratio statistics for every window ending that day."""
+    """Write ``outcome_stats`` for ``day``: ratio statistics for every window ending that day.
+
+    Windows that read the very same rollup files (e.g. ``24h``, ``7d``, ``30d`` and ``cum`` on
+    an experiment's first day) have the same statistics: they are computed once.
+    """
     template = TEMPLATES["ratio_stats"]
     tables = []
+    done: dict[tuple[Any, ...], pa.Table] = {}
     for window in STATS_WINDOWS:
-        reader = engine.query(template, {}, stats_sources(wh, day, window, config.start_date))
-        t = reader.read_all()
+        sources = stats_sources(wh, day, window, config.start_date)
+        key = tuple((view, tuple(map(str, src)) if isinstance(src, list) else None) for view, src in sources.items())
+        if key not in done:
+            done[key] = engine.query(template, {}, sources).read_all()
+        t = done[key]
         tables.append(t.append_column("window_name", pa.array([window] * t.num_rows, pa.string())))
     table = pa.concat_tables(tables)
     reader = pa.RecordBatchReader.from_batches(table.schema, table.to_batches())
     return _write_partition(wh.rollup_partition(STATS_ROLLUP, day), lambda f: write_reader(reader, f))
+
+
+def open_engine(name: str, wh: Warehouse) -> Engine:
+    """The engine called ``name`` set up for rollups of ``wh``.
+
+    DuckDB spills what outgrows its memory limit into ``state/spill/`` of the warehouse (not
+    into the working directory, which may be read-only or on a small disk).
+    """
+    if name == "duckdb":
+        return get_engine(name, temp_dir=wh.state / "spill")
+    return get_engine(name)
 
 
 def build_rollups(
@@ -171,7 +190,7 @@ def build_rollups(
     wh.require_events(day)
     # Footers only: a missing column or a wrong type is named before any partition is replaced.
     require_schema({t: wh.event_files(t, day) for t in EVENT_TABLES})
-    eng = get_engine(engine) if isinstance(engine, str) else engine
+    eng = open_engine(engine, wh) if isinstance(engine, str) else engine
     result = RollupResult(day=day, engine=eng.name)
     t0 = time.perf_counter()
     with FileLock(wh.state / "locks" / "rollup.lock", what=f"rollups of {wh.root}"):
@@ -241,7 +260,7 @@ def build_range(
     days = [start + dt.timedelta(days=i) for i in range((end - start).days + 1)]
     days = [d for d in days if wh.event_files("requests", d)] if backfill else days
     targets = stale_dates(wh, days) if backfill else days
-    eng = get_engine(engine)
+    eng = open_engine(engine, wh)
     results = []
     try:
         for day in targets:

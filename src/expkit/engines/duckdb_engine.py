@@ -28,28 +28,44 @@ def quiet(con: duckdb.DuckDBPyConnection) -> None:
         pass
 
 
+DEFAULT_MEMORY_LIMIT = "2GB"
+"""DuckDB's memory limit unless told otherwise (``memory_limit=`` or ``EXPKIT_DUCKDB_MEMORY_LIMIT``).
+
+DuckDB's own default is 80% of the machine's RAM, which a large day's rollup would take (11 GB
+at 100M impressions); with a limit, aggregations and joins that outgrow it spill to the
+temporary folder instead. Raise it on a machine with memory to spare: the largest rollups run
+faster when they do not spill.
+"""
+
+
 class DuckDBEngine:
     """Run templates with DuckDB.
 
     Args:
         threads: worker threads (default: all cores).
         memory_limit: DuckDB's memory limit, e.g. ``"3GB"``; larger work spills to ``temp_dir``.
-        temp_dir: spill folder (default: DuckDB's own).
+            Default: ``EXPKIT_DUCKDB_MEMORY_LIMIT`` if set, else :data:`DEFAULT_MEMORY_LIMIT`.
+        temp_dir: spill folder (default: DuckDB's own, ``.tmp`` in the working directory).
     """
 
     name = "duckdb"
 
     def __init__(
-        self, threads: int | None = None, memory_limit: str | None = None, temp_dir: str | None = None
+        self, threads: int | None = None, memory_limit: str | None = None, temp_dir: str | Path | None = None
     ):
-        # No progress bar: it would write to stdout (breaking JSON output) or want ipywidgets.
+        # Insertion order is irrelevant to rollups (every table is a set of rows); dropping it
+        # lets DuckDB stream and spill without keeping rows in order.
         self.con = duckdb.connect(config={"preserve_insertion_order": False})
+        # No progress bar: it would write to stdout (breaking JSON output) or want ipywidgets.
         quiet(self.con)
         self.con.execute(f"SET threads = {int(threads or os.cpu_count() or 1)}")
-        if memory_limit:
-            self.con.execute("SET memory_limit = ?", [memory_limit])
+        limit = memory_limit or os.environ.get("EXPKIT_DUCKDB_MEMORY_LIMIT") or DEFAULT_MEMORY_LIMIT
+        try:
+            self.con.execute("SET memory_limit = ?", [limit])
+        except duckdb.Error as err:
+            raise ExpkitError(f"invalid DuckDB memory limit {limit!r} ({err}); write it like 2GB or 512MB") from None
         if temp_dir:
-            self.con.execute("SET temp_directory = ?", [temp_dir])
+            self.con.execute("SET temp_directory = ?", [str(temp_dir)])
 
     def _register(self, name: str, source: Sequence[Path] | pa.Schema) -> None:
         if isinstance(source, pa.Schema):
@@ -103,9 +119,9 @@ class DuckDBEngine:
         """Run the template and write the result to ``path`` with DuckDB's own Parquet writer."""
         try:
             text, bound = self._prepare(template, params, sources, sql)
-            self.con.execute(f"COPY ({text}) TO $__path (FORMAT parquet, COMPRESSION zstd)",
-                             {**bound, "__path": str(path)})
-            return int(self.con.execute("SELECT count(*) FROM read_parquet($p)", {"p": str(path)}).fetchall()[0][0])
+            written = self.con.execute(f"COPY ({text}) TO $__path (FORMAT parquet, COMPRESSION zstd)",
+                                       {**bound, "__path": str(path)}).fetchall()
+            return int(written[0][0])  # COPY reports the rows it wrote
         except duckdb.IOException as err:
             raise ExpkitError(f"template {template.name} failed on file input/output (writing {path.parent}): {err}; "
                               "if the disk is full or the folder read-only, free space or fix permissions and rerun"
