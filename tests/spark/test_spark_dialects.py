@@ -70,7 +70,7 @@ def test_known_function_differences_are_translated() -> None:
     assert "MIN_BY(" in compile_sql("user_facts", "spark")  # arg_min
     assert "MOD(" in compile_sql("health_bins", "bigquery")  # %
     assert "UNION DISTINCT" in compile_sql("user_facts", "bigquery")  # UNION means distinct
-    assert "UNNEST(" in compile_sql("latency_hist", "bigquery")  # VALUES ... AS s (slice)
+    assert "UNNEST(" in compile_sql("ratio_stats", "bigquery")  # VALUES ... AS s (slice)
     assert "FLOAT64" in compile_sql("ratio_stats", "bigquery")  # CAST AS DOUBLE
     spark = compile_sql("ingest_bins", "spark")
     assert "LN(GREATEST(" in spark and "AS INT)" in spark

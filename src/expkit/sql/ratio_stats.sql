@@ -24,15 +24,22 @@ WITH attrs AS (
     WHERE slice = 'all'
     GROUP BY experiment_id, user_id
 ),
+-- a user's rows of the window's days; attributes (one row per user) are joined afterwards
+facts AS (
+    SELECT
+        experiment_id, user_id, slice, slice_value,
+        sum(impressions) AS impressions, sum(clicks) AS clicks, sum(saves) AS saves,
+        sum(sessions) AS sessions, sum(depth) AS depth
+    FROM user_facts
+    GROUP BY experiment_id, user_id, slice, slice_value
+),
 per_user AS (
     SELECT
         f.experiment_id, a.bucket, f.user_id, f.slice, f.slice_value, a.cohort, a.region, a.client,
-        sum(f.impressions) AS impressions, sum(f.clicks) AS clicks, sum(f.saves) AS saves,
-        sum(f.sessions) AS sessions, sum(f.depth) AS depth
-    FROM user_facts AS f
+        f.impressions, f.clicks, f.saves, f.sessions, f.depth
+    FROM facts AS f
     JOIN attrs AS a ON a.experiment_id = f.experiment_id AND a.user_id = f.user_id
     WHERE 1 = 1 /*attr_filter*/
-    GROUP BY f.experiment_id, a.bucket, f.user_id, f.slice, f.slice_value, a.cohort, a.region, a.client
 ),
 played AS (
     SELECT user_id, item_id, min(first_play_ms) AS first_play_ms
@@ -57,44 +64,54 @@ user_slices AS (
 ),
 expanded AS (
     SELECT
-        p.experiment_id, p.bucket, p.user_id, s.slice,
+        p.experiment_id, p.bucket, s.slice,
         CASE s.slice WHEN 'cohort' THEN p.cohort WHEN 'region' THEN p.region
             WHEN 'client' THEN p.client ELSE 'all' END AS slice_value,
-        p.impressions, p.clicks, p.saves, p.sessions, p.depth,
-        coalesce(r.plays, 0) AS plays, coalesce(r.hits, 0) AS hits
+        CAST(p.impressions AS DOUBLE) AS impressions, CAST(p.clicks AS DOUBLE) AS clicks,
+        CAST(p.saves AS DOUBLE) AS saves, CAST(p.sessions AS DOUBLE) AS sessions,
+        CAST(p.depth AS DOUBLE) AS depth,
+        CAST(coalesce(r.plays, 0) AS DOUBLE) AS plays, CAST(coalesce(r.hits, 0) AS DOUBLE) AS hits
     FROM per_user AS p
     CROSS JOIN user_slices AS s
     LEFT JOIN recall AS r ON r.user_id = p.user_id
     WHERE p.slice = 'all'
     UNION ALL
-    SELECT experiment_id, bucket, user_id, slice, slice_value,
-        impressions, clicks, saves, sessions, depth, 0 AS plays, 0 AS hits
+    SELECT experiment_id, bucket, slice, slice_value,
+        CAST(impressions AS DOUBLE), CAST(clicks AS DOUBLE), CAST(saves AS DOUBLE),
+        CAST(sessions AS DOUBLE), CAST(depth AS DOUBLE), 0.0, 0.0
     FROM per_user
     WHERE slice <> 'all'
+),
+-- every metric's sums in one pass over the users, then one row per metric
+sums AS (
+    SELECT
+        experiment_id, bucket, slice, slice_value,
+        count(*) AS n,
+        sum(impressions) AS imp, sum(clicks) AS clk, sum(saves) AS sav,
+        sum(plays) AS pla, sum(hits) AS hit, sum(sessions) AS ses, sum(depth) AS dep,
+        sum(impressions * impressions) AS imp2, sum(clicks * clicks) AS clk2, sum(saves * saves) AS sav2,
+        sum(plays * plays) AS pla2, sum(hits * hits) AS hit2, sum(sessions * sessions) AS ses2,
+        sum(depth * depth) AS dep2,
+        sum(clicks * impressions) AS clk_imp, sum(saves * impressions) AS sav_imp,
+        sum(saves * clicks) AS sav_clk, sum(hits * plays) AS hit_pla, sum(depth * sessions) AS dep_ses
+    FROM expanded
+    GROUP BY experiment_id, bucket, slice, slice_value
 ),
 metrics AS (
     SELECT * FROM (VALUES ('ctr'), ('save_rate'), ('saves_per_click'), ('recall'), ('session_depth'))
         AS m (metric)
-),
-unit AS (
-    SELECT
-        e.experiment_id, m.metric, e.bucket, e.slice, e.slice_value,
-        CAST(CASE m.metric WHEN 'ctr' THEN e.clicks WHEN 'save_rate' THEN e.saves
-            WHEN 'saves_per_click' THEN e.saves WHEN 'recall' THEN e.hits
-            ELSE e.depth END AS DOUBLE) AS num,
-        CAST(CASE m.metric WHEN 'ctr' THEN e.impressions WHEN 'save_rate' THEN e.impressions
-            WHEN 'saves_per_click' THEN e.clicks WHEN 'recall' THEN e.plays
-            ELSE e.sessions END AS DOUBLE) AS den
-    FROM expanded AS e CROSS JOIN metrics AS m
-    WHERE NOT (m.metric IN ('recall', 'session_depth') AND e.slice IN ('surface', 'genre', 'provider'))
 )
 SELECT
-    experiment_id, metric, bucket, slice, slice_value,
-    count(*) AS n,
-    sum(num) AS sum_num,
-    sum(den) AS sum_den,
-    sum(num * num) AS sum_num2,
-    sum(den * den) AS sum_den2,
-    sum(num * den) AS sum_numden
-FROM unit
-GROUP BY experiment_id, metric, bucket, slice, slice_value
+    s.experiment_id, m.metric, s.bucket, s.slice, s.slice_value, s.n,
+    CASE m.metric WHEN 'ctr' THEN s.clk WHEN 'save_rate' THEN s.sav WHEN 'saves_per_click' THEN s.sav
+        WHEN 'recall' THEN s.hit ELSE s.dep END AS sum_num,
+    CASE m.metric WHEN 'ctr' THEN s.imp WHEN 'save_rate' THEN s.imp WHEN 'saves_per_click' THEN s.clk
+        WHEN 'recall' THEN s.pla ELSE s.ses END AS sum_den,
+    CASE m.metric WHEN 'ctr' THEN s.clk2 WHEN 'save_rate' THEN s.sav2 WHEN 'saves_per_click' THEN s.sav2
+        WHEN 'recall' THEN s.hit2 ELSE s.dep2 END AS sum_num2,
+    CASE m.metric WHEN 'ctr' THEN s.imp2 WHEN 'save_rate' THEN s.imp2 WHEN 'saves_per_click' THEN s.clk2
+        WHEN 'recall' THEN s.pla2 ELSE s.ses2 END AS sum_den2,
+    CASE m.metric WHEN 'ctr' THEN s.clk_imp WHEN 'save_rate' THEN s.sav_imp WHEN 'saves_per_click' THEN s.sav_clk
+        WHEN 'recall' THEN s.hit_pla ELSE s.dep_ses END AS sum_numden
+FROM sums AS s CROSS JOIN metrics AS m
+WHERE NOT (m.metric IN ('recall', 'session_depth') AND s.slice IN ('surface', 'genre', 'provider'))

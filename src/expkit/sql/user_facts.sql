@@ -27,29 +27,40 @@ users AS (
     FROM req
     GROUP BY experiment_id, user_id
 ),
-clk AS (
-    SELECT request_id, item_id, count(*) AS n FROM clicks
-    WHERE NOT shadow AND timestamp_ms >= $start_ms AND timestamp_ms < $end_ms
+-- clicks and saves per (request, item): one table, so the impressions are probed once
+act AS (
+    SELECT request_id, item_id, sum(is_click) AS clicks, sum(1 - is_click) AS saves
+    FROM (
+        SELECT request_id, item_id, 1 AS is_click FROM clicks
+        WHERE NOT shadow AND timestamp_ms >= $start_ms AND timestamp_ms < $end_ms
+        UNION ALL
+        SELECT request_id, item_id, 0 AS is_click FROM saves
+        WHERE NOT shadow AND timestamp_ms >= $start_ms AND timestamp_ms < $end_ms
+    ) AS a
     GROUP BY request_id, item_id
 ),
-sav AS (
-    SELECT request_id, item_id, count(*) AS n FROM saves
-    WHERE NOT shadow AND timestamp_ms >= $start_ms AND timestamp_ms < $end_ms
-    GROUP BY request_id, item_id
-),
+-- per user and surface, genre or provider, in one pass over the impressions
 imp AS (
     SELECT
-        i.experiment_id, i.user_id, i.surface, i.genre, i.provider,
-        coalesce(clk.n, 0) AS clicks,
-        coalesce(sav.n, 0) AS saves
+        i.experiment_id, i.user_id,
+        CASE WHEN grouping(i.surface) = 0 THEN 'surface' WHEN grouping(i.genre) = 0 THEN 'genre'
+            ELSE 'provider' END AS slice,
+        CASE WHEN grouping(i.surface) = 0 THEN i.surface WHEN grouping(i.genre) = 0 THEN i.genre
+            ELSE i.provider END AS slice_value,
+        count(*) AS impressions,
+        sum(coalesce(act.clicks, 0)) AS clicks,
+        sum(coalesce(act.saves, 0)) AS saves
     FROM impressions AS i
-    LEFT JOIN clk ON clk.request_id = i.request_id AND clk.item_id = i.item_id
-    LEFT JOIN sav ON sav.request_id = i.request_id AND sav.item_id = i.item_id
+    LEFT JOIN act ON act.request_id = i.request_id AND act.item_id = i.item_id
     WHERE NOT i.shadow AND i.timestamp_ms >= $start_ms AND i.timestamp_ms < $end_ms
+    GROUP BY GROUPING SETS (
+        (i.experiment_id, i.user_id, i.surface), (i.experiment_id, i.user_id, i.genre),
+        (i.experiment_id, i.user_id, i.provider))
 ),
+-- every impression has one surface (NULL included): a user's totals are the sum over surfaces
 imp_user AS (
-    SELECT experiment_id, user_id, count(*) AS impressions, sum(clicks) AS clicks, sum(saves) AS saves
-    FROM imp GROUP BY experiment_id, user_id
+    SELECT experiment_id, user_id, sum(impressions) AS impressions, sum(clicks) AS clicks, sum(saves) AS saves
+    FROM imp WHERE slice = 'surface' GROUP BY experiment_id, user_id
 ),
 sessions_seen AS (
     SELECT DISTINCT user_id, session_id FROM req
@@ -69,18 +80,6 @@ depth AS (
     FROM acts AS a
     JOIN sessions_seen AS s ON s.user_id = a.user_id AND s.session_id = a.session_id
     GROUP BY a.user_id
-),
-event_slices AS (
-    SELECT * FROM (VALUES ('surface'), ('genre'), ('provider')) AS s (slice)
-),
-imp_slice AS (
-    SELECT
-        experiment_id, user_id, slice,
-        CASE slice WHEN 'surface' THEN surface WHEN 'genre' THEN genre ELSE provider END AS slice_value,
-        count(*) AS impressions, sum(clicks) AS clicks, sum(saves) AS saves
-    FROM imp CROSS JOIN event_slices
-    GROUP BY experiment_id, user_id, slice,
-        CASE slice WHEN 'surface' THEN surface WHEN 'genre' THEN genre ELSE provider END
 )
 SELECT
     u.experiment_id, u.bucket, u.user_id, 'all' AS slice, 'all' AS slice_value,
@@ -99,5 +98,5 @@ SELECT
     u.cohort, u.region, u.client, u.first_ms,
     s.impressions, s.clicks, s.saves,
     0 AS sessions, 0 AS depth
-FROM imp_slice AS s
+FROM imp AS s
 JOIN users AS u ON u.experiment_id = s.experiment_id AND u.user_id = s.user_id
