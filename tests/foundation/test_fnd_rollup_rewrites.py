@@ -25,6 +25,38 @@ REPO = Path(__file__).resolve().parents[2]
 END = dt.date(2026, 11, 14)
 
 REFERENCE = {
+    "engagement_bins": """
+WITH clk AS (
+    SELECT request_id, item_id, count(*) AS n FROM clicks
+    WHERE NOT shadow AND timestamp_ms >= $start_ms AND timestamp_ms < $end_ms
+    GROUP BY request_id, item_id
+),
+sav AS (
+    SELECT request_id, item_id, count(*) AS n FROM saves
+    WHERE NOT shadow AND timestamp_ms >= $start_ms AND timestamp_ms < $end_ms
+    GROUP BY request_id, item_id
+),
+req AS (
+    SELECT request_id, min(fallback_level) AS fallback_level FROM requests
+    WHERE NOT shadow AND timestamp_ms >= $start_ms AND timestamp_ms < $end_ms
+    GROUP BY request_id
+)
+SELECT
+    i.experiment_id,
+    i.timestamp_ms - (i.timestamp_ms % $bin_ms) AS bin_ms,
+    i.bucket,
+    coalesce(req.fallback_level, -1) AS fallback_level,
+    count(*) AS impressions,
+    sum(coalesce(clk.n, 0)) AS clicks,
+    sum(coalesce(sav.n, 0)) AS saves
+FROM impressions AS i
+LEFT JOIN clk ON clk.request_id = i.request_id AND clk.item_id = i.item_id
+LEFT JOIN sav ON sav.request_id = i.request_id AND sav.item_id = i.item_id
+LEFT JOIN req ON req.request_id = i.request_id
+WHERE NOT i.shadow AND i.timestamp_ms >= $start_ms AND i.timestamp_ms < $end_ms
+GROUP BY i.experiment_id, i.timestamp_ms - (i.timestamp_ms % $bin_ms), i.bucket,
+    coalesce(req.fallback_level, -1)
+""",
     "latency_hist": """
 WITH r AS (
     SELECT
@@ -257,7 +289,7 @@ def _same_rows(engine: DuckDBEngine, ours: pa.Table, reference: pa.Table) -> Non
         assert extra[0][0] == 0, f"{extra[0][0]} rows of {a} are not in {b}"
 
 
-@pytest.mark.parametrize("template", ["latency_hist", "user_facts"])
+@pytest.mark.parametrize("template", ["latency_hist", "user_facts", "engagement_bins"])
 @pytest.mark.parametrize("span", ["day", "last_hour"])
 def test_event_rollups_match_their_reference(messy_wh, template: str, span: str) -> None:
     wh, config = messy_wh
