@@ -203,17 +203,18 @@ def hist_quantiles(hist: pd.DataFrame, keys: Sequence[str]) -> pd.DataFrame:
     keys = list(keys)
     if hist.empty:
         return pd.DataFrame(columns=[*keys, "n", *QUANTILES])
-    codes = [pd.factorize(hist[k], sort=True) for k in keys]
+    # a missing key value (e.g. a NULL slice value) is a group of its own, not an error
+    codes = [pd.factorize(hist[k], sort=True, use_na_sentinel=False) for k in keys]
     raw_idx = hist["idx"].to_numpy().astype(np.int64)
+    idx_span = int(raw_idx.max() - raw_idx.min()) + 1
     sort_key = np.ravel_multi_index(
-        [c for c, _ in codes] + [raw_idx - raw_idx.min()],
-        [len(u) for _, u in codes] + [int(raw_idx.max() - raw_idx.min()) + 1],
+        [c for c, _ in codes] + [raw_idx - raw_idx.min()], [len(u) for _, u in codes] + [idx_span]
     )
     order = np.argsort(sort_key)
     sort_key = sort_key[order]
     idx = raw_idx[order]
     n = hist["n"].to_numpy(dtype=float)[order]
-    group = sort_key // (int(raw_idx.max() - raw_idx.min()) + 1)
+    group = sort_key // idx_span
     change = np.r_[True, group[1:] != group[:-1]]
     starts = np.flatnonzero(change)
     cum = np.cumsum(n)
