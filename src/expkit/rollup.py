@@ -107,11 +107,43 @@ def _event_sources(wh: Warehouse, day: dt.date) -> dict[str, list[Path] | pa.Sch
 
 
 def source_fingerprint(wh: Warehouse, day: dt.date) -> dict[str, list[list[Any]]]:
-    """Name, size and modification time of every event file of ``day`` (for late-data checks)."""
+    """Name, size and modification time (ns) of every event file of ``day`` (for late-data checks).
+
+    Nanoseconds, not seconds: a file rewritten with the same size in the second of the build
+    would otherwise look unchanged.
+    """
     out = {}
     for t in EVENT_TABLES:
-        out[t] = [[p.name, p.stat().st_size, int(p.stat().st_mtime)] for p in wh.event_files(t, day)]
+        out[t] = [[p.name, (st := p.stat()).st_size, st.st_mtime_ns] for p in wh.event_files(t, day)]
     return out
+
+
+_SECONDS_BELOW = 10**12
+"""Manifests written before fingerprints held nanoseconds recorded whole seconds (< 10¹²)."""
+
+
+def fingerprint_changes(
+    recorded: dict[str, list[list[Any]]], current: dict[str, list[list[Any]]]
+) -> list[tuple[str, str, str]]:
+    """``(table, file name, "new" | "removed" | "changed")`` between two :func:`source_fingerprint`."""
+    out = []
+    for table in EVENT_TABLES:
+        before = {str(e[0]): (int(e[1]), int(e[2])) for e in recorded.get(table, [])}
+        now = {str(e[0]): (int(e[1]), int(e[2])) for e in current.get(table, [])}
+        out += [(table, n, "new") for n in sorted(now.keys() - before.keys())]
+        out += [(table, n, "removed") for n in sorted(before.keys() - now.keys())]
+        for n in sorted(now.keys() & before.keys()):
+            (size0, mtime0), (size1, mtime1) = before[n], now[n]
+            if mtime0 < _SECONDS_BELOW:
+                mtime1 //= 10**9
+            if (size0, mtime0) != (size1, mtime1):
+                out.append((table, n, "changed"))
+    return out
+
+
+def newest_source_ms(fingerprint: dict[str, list[list[Any]]]) -> int | None:
+    """The newest modification time in a :func:`source_fingerprint`, in epoch ms (None: no files)."""
+    return max((int(e[2]) // 10**6 for files in fingerprint.values() for e in files), default=None)
 
 
 def manifest_path(wh: Warehouse, day: dt.date) -> Path:
@@ -237,7 +269,9 @@ def stale_dates(wh: Warehouse, days: list[dt.date]) -> list[dt.date]:
             out.append(day)
             continue
         manifest = json.loads(path.read_text())
-        if manifest["sources"] != source_fingerprint(wh, day) or set(ROLLUP_NAMES) - set(manifest.get("rows", {})):
+        if fingerprint_changes(manifest["sources"], source_fingerprint(wh, day)) or (
+            set(ROLLUP_NAMES) - set(manifest.get("rows", {}))
+        ):
             out.append(day)
     return out
 

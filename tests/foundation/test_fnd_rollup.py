@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
+import shutil
 from pathlib import Path
 
 import duckdb
@@ -12,7 +14,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from expkit.readers import ratio_stats
-from expkit.rollup import ROLLUP_NAMES, build_rollups
+from expkit.rollup import ROLLUP_NAMES, build_rollups, manifest_path, source_fingerprint, stale_dates
 from expkit.series import latency_quantiles
 from expkit.stats import ratio_estimate
 from expkit.tiles import resolve_params
@@ -94,6 +96,29 @@ def test_rerunning_a_rollup_changes_nothing(small_wh: Path, config) -> None:
     assert content() == before
     assert len(list(wh.rollup_partition("health_bins", END).iterdir())) == 1
     assert not [p for p in wh.rollups.rglob(".tmp-*")]
+
+
+def test_a_file_rewritten_in_the_second_of_the_build_makes_the_day_stale(small_wh: Path, tmp_path: Path) -> None:
+    """Late data landing in the same wall-clock second as the build (same size) is still seen;
+    a manifest from before fingerprints held nanoseconds (whole seconds) is compared per second."""
+    copy = Path(shutil.copytree(small_wh, tmp_path / "wh"))
+    wh = Warehouse.open(copy)
+    late = sorted(wh.event_files("clicks", END))[0]
+    built_ns = 1_700_000_000_100_000_000  # 0.1 s into a second
+    os.utime(late, ns=(built_ns, built_ns))
+    manifest = json.loads(manifest_path(wh, END).read_text())
+    manifest["sources"] = source_fingerprint(wh, END)  # as if the build had just read it
+    manifest_path(wh, END).write_text(json.dumps(manifest))
+    assert stale_dates(wh, [END]) == []
+
+    os.utime(late, ns=(built_ns + 5_000_000, built_ns + 5_000_000))  # 5 ms later, same second
+    assert stale_dates(wh, [END]) == [END]
+
+    legacy = {t: [[n, size, mtime // 10**9] for n, size, mtime in files] for t, files in manifest["sources"].items()}
+    manifest_path(wh, END).write_text(json.dumps({**manifest, "sources": legacy}))
+    assert stale_dates(wh, [END]) == []  # whole seconds recorded: the same second is all it can tell
+    os.utime(late, ns=(built_ns + 10**9, built_ns + 10**9))
+    assert stale_dates(wh, [END]) == [END]
 
 
 @pytest.mark.parametrize("days_back", [1, 7])

@@ -32,7 +32,7 @@ import pyarrow as pa
 from expkit.config import ExperimentConfig
 from expkit.engines import Engine
 from expkit.errors import ExpkitError
-from expkit.rollup import ROLLUP_NAMES, manifest_path, source_fingerprint
+from expkit.rollup import ROLLUP_NAMES, manifest_path, newest_source_ms, source_fingerprint
 from expkit.schema import EVENT_TABLES, schema_problems
 from expkit.validation.late import file_changes, scan_late_data
 from expkit.validation.query import event_sources, open_engine, rows, run_template
@@ -465,7 +465,7 @@ def check_rollup_freshness(ctx: CheckContext) -> list[CheckResult]:
     missing = [n for n in ROLLUP_NAMES if not wh.rollup_files(n, [day])]
     current = source_fingerprint(wh, day)
     changes = file_changes(manifest.get("sources", {}), current)
-    newest_mtime = max((int(e[2]) for files in current.values() for e in files), default=0) * 1000
+    newest_mtime = newest_source_ms(current) or 0
     behind_min = max(0.0, (newest_mtime - built) / MINUTE_MS)
     facts = {"built_at": ms_to_iso(built), "newest_event_file": ms_to_iso(newest_mtime) if newest_mtime else None,
              "missing_rollups": missing, "changed_files": [f"{c.table}/{c.name} ({c.change})" for c in changes]}

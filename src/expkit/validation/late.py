@@ -19,7 +19,7 @@ import json
 from dataclasses import dataclass, field
 
 from expkit.engines import Engine
-from expkit.rollup import manifest_path, source_fingerprint
+from expkit.rollup import fingerprint_changes, manifest_path, source_fingerprint
 from expkit.schema import EVENT_TABLES
 from expkit.validation.query import event_sources, rows, run_template
 from expkit.warehouse import Warehouse, day_bounds_ms
@@ -82,14 +82,7 @@ class LateScan:
 
 def file_changes(recorded: dict[str, list[list[object]]], current: dict[str, list[list[object]]]) -> list[FileChange]:
     """Differences between two source fingerprints (name → size, mtime per table)."""
-    out = []
-    for table in EVENT_TABLES:
-        before = {str(e[0]): tuple(e[1:]) for e in recorded.get(table, [])}
-        now = {str(e[0]): tuple(e[1:]) for e in current.get(table, [])}
-        out += [FileChange(table, n, "new") for n in sorted(now.keys() - before.keys())]
-        out += [FileChange(table, n, "removed") for n in sorted(before.keys() - now.keys())]
-        out += [FileChange(table, n, "changed") for n in sorted(now.keys() & before.keys()) if now[n] != before[n]]
-    return out
+    return [FileChange(*c) for c in fingerprint_changes(recorded, current)]
 
 
 def _watermarks(wh: Warehouse, engine: Engine, day: dt.date) -> dict[str, int | None]:
