@@ -34,7 +34,7 @@ def test_ctr_notebook_runs_for_every_window(small_wh: Path, tmp_path: Path, wind
     for a in arms.values():
         assert a["low"] < a["estimate"] < a["high"]
     page = (tmp_path / outcome.html).read_text()
-    assert "<svg" in page and "CTR proxy" in page
+    assert 'class="expkit-chart-spec"' in page and 'data-expkit="chart-library"' in page and "CTR proxy" in page
     assert not REMOTE.search(page), REMOTE.search(page)
     assert "import expkit" not in page  # no code cells
 

@@ -9,6 +9,7 @@ import nbformat
 import pytest
 from outcomes_support import END, Built
 
+from expkit.charts import VEGALITE_MIME
 from expkit.report.daily import run_tile as report_tile
 from expkit.tiles import run_tile
 from expkit.tiles.registry import TILES
@@ -25,8 +26,9 @@ def test_report_notebook_shows_what_the_tile_computes(clean: Built, tile: str, t
     assert "result_path" not in outcome.params, "an internal parameter, not shown on the page"
     shown = [dict(o["data"]) for c in nb.cells for o in c.get("outputs", []) if o.get("output_type") == "display_data"]
     live = run_tile(tile, event_date=END.isoformat(), warehouse=str(clean.path), params_file=str(clean.params_file))
-    assert shown == live.outputs()
-    assert any("image/svg+xml" in b for b in shown), "charts shown as SVG"
+    assert shown == live.outputs(svg=False), "the report's pages draw the charts: no SVG in the notebook"
+    assert any(VEGALITE_MIME in b for b in shown), "charts shown as Vega-Lite specs"
+    assert not any("image/svg+xml" in b for b in shown)
     assert not (tmp_path / ".results").exists(), "the precomputed tiles are not left in the report folder"
 
 

@@ -160,9 +160,8 @@ class Browser:
         self.send("Page.navigate", {"url": url}, session)
         self.wait_event("Page.loadEventFired", session, start)
         time.sleep(0.2)  # let late console messages arrive
-        facts = self.send("Runtime.evaluate", {"expression": DOM_PROBE, "returnByValue": True}, session)["result"][
-            "value"
-        ]
+        probe = {"expression": DOM_PROBE, "returnByValue": True, "awaitPromise": True}
+        facts = self.send("Runtime.evaluate", probe, session)["result"]["value"]
         if screenshot is not None:
             shot = self.send("Page.captureScreenshot", {"format": "png", "captureBeyondViewport": True}, session)
             screenshot.parent.mkdir(parents=True, exist_ok=True)
@@ -206,11 +205,16 @@ class Browser:
         shutil.rmtree(self._profile, ignore_errors=True)
 
 
-DOM_PROBE = """(() => {
-  const svgs = Array.from(document.querySelectorAll('main svg, section svg'));
+DOM_PROBE = """(async () => {
+  if (window.expkitChartsReady) {  // charts drawn in the page by the inline chart library
+    await window.expkitChartsReady.catch(() => {});
+  }
+  const svgs = Array.from(document.querySelectorAll('main svg, section svg')).filter(s => !s.closest('summary'));
   return {
     title: document.title,
     scripts: document.scripts.length,
+    expkitScripts: Array.from(document.scripts).map(s => s.dataset.expkit || s.className || s.type || 'other'),
+    charts: Array.from(document.querySelectorAll('div.expkit-chart')).map(c => c.dataset.state || 'pending'),
     text: document.body.innerText,
     svgMarks: svgs.map(s => s.querySelectorAll('path, rect, line, circle, text').length),
     svgSizes: svgs.map(s => { const r = s.getBoundingClientRect(); return [r.width, r.height]; }),

@@ -4,6 +4,9 @@ the slowest-first order from the previous report, and the light path a report ke
 from __future__ import annotations
 
 import json
+import os
+import pickle
+import signal
 import subprocess
 import sys
 import threading
@@ -74,6 +77,75 @@ def test_computer_timeout_and_withdrawal(tmp_path: Path) -> None:
         release.set()
         time.sleep(0.3)
     assert not (tmp_path / "queued.json").exists(), "a withdrawn tile is not computed later"
+
+
+def _in_worker(parameters, path: Path) -> None:
+    """Module-level, so it pickles: what the worker process sees."""
+    if parameters.get("crash"):
+        os.kill(os.getpid(), signal.SIGKILL)
+    if parameters.get("hang"):
+        time.sleep(60)
+    if parameters.get("fail"):
+        raise ValueError("boom in the worker")
+    path.write_text(json.dumps({"pid": os.getpid(), "env": os.environ.get("EXPKIT_TEST_VALUE"), "cwd": os.getcwd()}))
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z" if Path(f"/proc/{pid}").exists() else True
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="checks processes through /proc")
+def test_processes_compute_in_a_worker_with_the_reports_environment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With processes, a tile is computed in a worker process that takes the report's environment
+    and folder at submission; failures are reported like on a thread; a crashed worker fails only
+    its tile and the next tile gets a new one; work that does not pickle runs on the thread."""
+    monkeypatch.setenv("EXPKIT_TEST_VALUE", "set after the worker started")
+    monkeypatch.chdir(tmp_path)
+    with TileComputer(workers=1, processes=True) as computer:
+        computer.submit("a", _in_worker, {}, tmp_path / "a.json")
+        computer.submit("bad", _in_worker, {"fail": True}, tmp_path / "bad.json")
+        computer.submit("crash", _in_worker, {"crash": True}, tmp_path / "crash.json")
+        computer.submit("b", _in_worker, {}, tmp_path / "b.json")
+        computer.submit("local", _writer(), {"x": 1}, tmp_path / "local.json")
+        for tile in ("a", "bad", "crash", "b", "local"):
+            assert computer.wait(tile, timeout=60)[0] is None, tile
+    a, b = (json.loads((tmp_path / f"{t}.json").read_text()) for t in "ab")
+    assert a["pid"] != os.getpid() and a["env"] == "set after the worker started" and a["cwd"] == str(tmp_path)
+    assert b["pid"] != a["pid"], "the crashed worker was replaced"
+    assert not (tmp_path / "bad.json").exists() and not (tmp_path / "crash.json").exists()
+    assert json.loads((tmp_path / "local.json").read_text()) == {"x": 1}, "a local function runs on the thread"
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="checks processes through /proc")
+def test_processes_a_worker_past_its_time_out_is_killed(tmp_path: Path) -> None:
+    with TileComputer(workers=1, processes=True) as computer:
+        computer.submit("first", _in_worker, {}, tmp_path / "first.json")
+        assert computer.wait("first", timeout=60)[0] is None
+        pid = json.loads((tmp_path / "first.json").read_text())["pid"]
+        computer.submit("hangs", _in_worker, {"hang": True}, tmp_path / "hangs.json")
+        error, _ = computer.wait("hangs", timeout=1.0)
+        assert error == "Timeout: the tile did not finish within 1 s"
+        deadline = time.monotonic() + 10
+        while _alive(pid) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not _alive(pid), "the hanging tile's worker process is gone"
+
+
+def test_registered_tiles_pickle_by_id() -> None:
+    """A registered tile (its compute may be a closure) pickles as its id; others by value."""
+    from expkit.tiles.registry import TILES
+    from expkit.tiles.spec import Tile
+
+    for tile in TILES.values():
+        assert pickle.loads(pickle.dumps(tile.prerender)).__self__ is tile
+    custom = Tile("custom", "health", "Custom", ("bucket",), compute=len)
+    assert pickle.loads(pickle.dumps(custom)) == custom
 
 
 def test_in_order_ready_yields_finished_tiles_first(tmp_path: Path) -> None:

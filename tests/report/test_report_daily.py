@@ -24,9 +24,12 @@ class _Refs(HTMLParser):
         super().__init__()
         self.refs: list[tuple[str, str]] = []
         self.tags: list[str] = []
+        self.scripts: list[dict[str, str | None]] = []
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         self.tags.append(tag)
+        if tag == "script":
+            self.scripts.append(dict(attrs))
         if tag in ("script", "link", "img", "iframe", "source", "video", "audio"):
             for name, value in attrs:
                 if name in ("src", "href", "srcset") and value:
@@ -115,7 +118,13 @@ def test_pages_are_offline_small_and_escaped(daily_run: DailyResult) -> None:
         assert len(raw) <= MAX_PAGE_BYTES, page
         parser = _Refs()
         parser.feed(raw.decode("utf-8"))
-        assert "script" not in parser.tags, page
+        # scripts: none, or the chart specs (JSON data), then one inline copy of the chart
+        # library and the script drawing the charts; nothing loaded by src
+        specs = [a for a in parser.scripts if a.get("type") == "application/json"]
+        code = [a.get("data-expkit") for a in parser.scripts if a.get("type") != "application/json"]
+        assert all(a.get("class") == "expkit-chart-spec" for a in specs), page
+        assert code == (["chart-library", "draw-charts"] if specs else []), page
+        assert not any("src" in a for a in parser.scripts), page
         remote = [r for r in parser.refs if r[1].lower().startswith(("http:", "https:", "//"))]
         assert remote == [], page
         text = raw.decode("utf-8")

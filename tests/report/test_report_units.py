@@ -197,3 +197,37 @@ def test_summary_is_strict_json() -> None:
     doc = _summary([out])
     text = json.dumps(doc, allow_nan=False)  # raises on NaN/Infinity
     assert json.loads(text)["tiles"]["x"]["headline"] == {"lift": None, "ci": [None, 1.5]}
+
+
+def test_chart_library_is_built_once_and_cached(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The Vega bundle (vl-convert) is built into the cache folder once, read back afterwards, and
+    can be inlined (no closing script tag in it); an unwritable cache only costs a rebuild."""
+    from expkit.report import vega
+
+    monkeypatch.setenv("EXPKIT_CACHE_DIR", str(tmp_path / "cache"))
+    vega.javascript_bundle.cache_clear()
+    try:
+        bundle = vega.javascript_bundle()
+        assert "window.vegaEmbed" in bundle and "</script" not in bundle.lower()
+        [cached] = (tmp_path / "cache").glob("vega-embed-vl*-vlconvert*.js")
+        assert f"vl{vega.vegalite_version()}" in cached.name
+        cached.write_text("window.vegaEmbed = 'from the cache';")
+        vega.javascript_bundle.cache_clear()
+        assert vega.javascript_bundle() == "window.vegaEmbed = 'from the cache';"
+
+        blocker = tmp_path / "not-a-folder"
+        blocker.write_text("")
+        monkeypatch.setenv("EXPKIT_CACHE_DIR", str(blocker / "cache"))
+        vega.javascript_bundle.cache_clear()
+        assert vega.javascript_bundle() == bundle
+    finally:
+        vega.javascript_bundle.cache_clear()
+
+
+def test_chart_specs_cannot_break_out_of_their_script() -> None:
+    from expkit.report.vega import spec_json
+
+    spec = {"datasets": {"d": [{"genre": "</script><script>alert(1)</script>", "x": "a & b \u2028"}]}}
+    text = spec_json(spec)
+    assert "<" not in text and ">" not in text and "&" not in text and "\u2028" not in text
+    assert json.loads(text) == spec

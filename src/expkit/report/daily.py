@@ -29,10 +29,10 @@ from typing import Any
 import papermill
 
 from expkit.atomic import FileLock, atomic_write_json, building_dir
-from expkit.report.compute import TileComputer, timeout_error
+from expkit.report.compute import TileComputer, timeout_error, warm_up
 from expkit.report.html import PageInfo, write_tile_page
 from expkit.report.index import refresh_nav, report_days, write_index
-from expkit.report.runner import NotebookJob, execute_notebook, longest_first, run_parallel, short_error
+from expkit.report.runner import NotebookJob, execute_notebook, run_parallel, short_error
 from expkit.report.summary import (
     SIDECAR_STATUSES,
     TileOutcome,
@@ -157,6 +157,8 @@ def run_daily(
     n_workers = max(1, workers or os.cpu_count() or 1)
     final = out / day.isoformat()
 
+    if any(getattr(t, "prerender", None) for t in tile_list):
+        warm_up(compute_workers(n_workers))  # the tile workers import the analysis stack while the steps run
     out.mkdir(parents=True, exist_ok=True)
     emit(ProgressEvent("lock", f"waiting for the lock of {day}"))
     with FileLock(out / f".{day}.lock", timeout=lock_timeout, what=f"the daily report for {day}"):
@@ -193,13 +195,15 @@ def run_daily(
             def cost(t: TileLike) -> float:
                 return durations.get(t.id, math.inf)
 
-            # Tiles are computed here, slowest first; each notebook runs once its tile is ready.
-            with TileComputer(n_workers) as computer:
-                slowest_first = longest_first(tile_list, cost)
-                for t in slowest_first:
+            # One worker process per two notebook workers computes the tiles, quickest first:
+            # the notebooks are the bottleneck and get their first tiles at once. Each notebook
+            # runs as soon as its tile is ready.
+            with TileComputer(compute_workers(n_workers), processes=True) as computer:
+                quickest_first = sorted(tile_list, key=cost)
+                for t in quickest_first:
                     submit_tile(computer, t, inputs[t.id])
                 finished = run_parallel(
-                    computer.in_order_ready(slowest_first, lambda t: inputs[t.id].timeout),
+                    computer.in_order_ready(quickest_first, lambda t: inputs[t.id].timeout),
                     lambda t: run_tile_into(
                         tmp,
                         t,
@@ -356,6 +360,12 @@ def tile_inputs(
     )
 
 
+def compute_workers(notebook_workers: int) -> int:
+    """Worker processes computing tiles for ``notebook_workers`` notebook workers: one per two,
+    so that computing and driving the notebooks each get about half the cores."""
+    return max(1, notebook_workers // 2)
+
+
 def submit_tile(computer: TileComputer, tile: TileLike, inputs: TileInputs) -> None:
     """Queue ``tile`` for computing in this process, if it can be (it has ``prerender``)."""
     prerender = getattr(tile, "prerender", None)
@@ -461,8 +471,8 @@ def run_tile_into(
 def previous_durations(out: Path, day: dt.date) -> dict[str, float]:
     """Each tile's run time in the newest report under ``out`` up to ``day`` (``{}`` if none).
 
-    The runner starts the slowest tiles first; a tile that is new or failed to read counts
-    as slowest (it starts early rather than last).
+    The report computes the quickest tiles first; a tile that is new or failed to read
+    counts as slowest.
     """
     days = [d for d in report_days(out) if d <= day.isoformat()]
     if not days:

@@ -3,7 +3,9 @@
 The page uses nbconvert's "lab" cell markup through a small template of our own
 (``templates/nbconvert/expkit_page``) that leaves out everything the stock templates
 fetch from CDNs (require.js, MathJax, Mermaid, widget managers, fonts). Altair charts
-arrive as static SVG (vl-convert) and are inlined, so the page needs no JavaScript.
+arrive as Vega-Lite specs and are drawn in the browser by one inline copy of the chart
+library per page (:mod:`expkit.report.vega`); a page without charts has no script at all.
+Static SVG outputs (notebooks run by hand) are inlined when they cannot run script.
 The header (experiment, date, window, parameters, as-of, code version, run time) is
 rendered by an autoescaping Jinja2 environment, so every data value shows as text.
 """
@@ -28,6 +30,8 @@ from traitlets.config import Config
 
 import expkit
 from expkit.atomic import atomic_write_text
+from expkit.charts import VEGALITE_MIME
+from expkit.report.vega import page_scripts, spec_json
 
 TEMPLATES = Path(__file__).parent / "templates"
 NBCONVERT_TEMPLATES = TEMPLATES / "nbconvert"
@@ -43,8 +47,9 @@ STATUS_LABELS: dict[str, str] = {
 }
 
 # Output types in order of preference. JavaScript and widget views are left out on
-# purpose: pages must work offline with no script.
+# purpose: the only script on a page is expkit's own chart library.
 DISPLAY_PRIORITY: list[str] = [
+    VEGALITE_MIME,
     "text/html",
     "text/markdown",
     "image/svg+xml",
@@ -146,8 +151,12 @@ def _make_exporter() -> HTMLExporter:
     c.TagRemovePreprocessor.remove_all_outputs_tags = set(REMOVE_OUTPUT_TAGS)
     exporter = HTMLExporter(config=c)
     exporter.register_filter("expkit_svg", clean_svg)
+    exporter.register_filter("expkit_chart_json", spec_json)
     return exporter
 
+
+_CHART_MARKUP = 'class="jp-OutputArea-output expkit-chart'
+_CHART_LIBRARY_MARKER = "<!-- expkit:chart-library -->"
 
 _local = threading.local()
 
@@ -204,10 +213,14 @@ def render_notebook_html(
             "css": stylesheet(),
             "header": header,
             "footer": footer,
+            "chart_mime": VEGALITE_MIME,
         },
     }
     body, _ = _exporter().from_notebook_node(nb, resources=resources)
-    return body
+    # The library goes in after nbconvert's own pass over the page (BeautifulSoup would
+    # parse its 0.9 MB again for every page).
+    scripts = page_scripts() if _CHART_MARKUP in body else ""
+    return body.replace(_CHART_LIBRARY_MARKER, scripts, 1)
 
 
 def render_failure_html(page: PageInfo) -> str:

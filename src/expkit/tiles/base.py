@@ -194,19 +194,24 @@ class TileResult:
         if path:
             atomic_write_json(path, self.sidecar())
 
-    def outputs(self) -> list[dict[str, str]]:
-        """What the notebook shows, as MIME bundles: headline, charts (SVG), table."""
+    def outputs(self, svg: bool = True) -> list[dict[str, Any]]:
+        """What the notebook shows, as MIME bundles: headline, charts, table.
+
+        Each chart carries its Vega-Lite spec, plus a static SVG when ``svg`` (see
+        :func:`expkit.charts.chart_bundle`).
+        """
         from expkit.tiles.display import result_outputs
 
-        return result_outputs(self)
+        return result_outputs(self, svg=svg)
 
-    def rendered(self, parameters: dict[str, Any] | None = None) -> RenderedTile:
+    def rendered(self, parameters: dict[str, Any] | None = None, svg: bool = True) -> RenderedTile:
         """This result rendered for display (see :mod:`expkit.tiles.rendered`).
 
         ``parameters``: the :data:`~expkit.tiles.rendered.TILE_ARGUMENTS` it was computed
-        with (recorded so a notebook can check it is showing what it asked for).
+        with (recorded so a notebook can check it is showing what it asked for). ``svg``:
+        charts also as static SVG (the daily report's pages draw the specs themselves).
         """
-        return RenderedTile(self.tile, self.sidecar(), tuple(self.outputs()), dict(parameters or {}))
+        return RenderedTile(self.tile, self.sidecar(), tuple(self.outputs(svg=svg)), dict(parameters or {}))
 
     def show(self) -> None:
         """Display headline, charts and table (in a notebook)."""

@@ -1,15 +1,16 @@
 """Render a :class:`~expkit.tiles.base.TileResult` for display: headline, notes, charts, tables.
 
-Everything a tile shows is a list of MIME bundles (HTML and SVG, no JavaScript), so the
-same outputs can be shown live or saved and shown later (:mod:`expkit.tiles.rendered`).
+Everything a tile shows is a list of MIME bundles (HTML, and per chart its Vega-Lite spec with
+an optional static SVG; no JavaScript), so the same outputs can be shown live or saved and
+shown later (:mod:`expkit.tiles.rendered`).
 """
 
 from __future__ import annotations
 
 import html
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from expkit.charts import STATUS_COLORS, svg_bundle
+from expkit.charts import STATUS_COLORS, chart_bundle
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -38,10 +39,11 @@ def table_html(table: pd.DataFrame, title: str | None = None) -> str:
     return head + table.to_html(index=False, escape=True, float_format=lambda v: f"{v:.6g}")
 
 
-def result_outputs(result: TileResult) -> list[dict[str, str]]:
-    """The headline, each chart as SVG and the table, as MIME bundles in display order."""
-    out = [{"text/html": headline_html(result)}]
-    out.extend(svg_bundle(chart) for chart in result.charts)
+def result_outputs(result: TileResult, svg: bool = True) -> list[dict[str, Any]]:
+    """The headline, each chart (:func:`~expkit.charts.chart_bundle`, with a static SVG when
+    ``svg``) and the table, as MIME bundles in display order."""
+    out: list[dict[str, Any]] = [{"text/html": headline_html(result)}]
+    out.extend(chart_bundle(chart, svg=svg) for chart in result.charts)
     if not result.table.empty:
         out.append({"text/html": table_html(result.table)})
     return out

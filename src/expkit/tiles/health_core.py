@@ -426,11 +426,11 @@ class HealthTileResult(TileResult):
     flagged: pd.DataFrame = field(default_factory=pd.DataFrame)
     tables: dict[str, pd.DataFrame] = field(default_factory=dict)
 
-    def outputs(self) -> list[dict[str, str]]:
+    def outputs(self, svg: bool = True) -> list[dict[str, Any]]:
         """Headline, charts, table, further tables, then the bins beyond thresholds (or "none")."""
         from expkit.tiles.display import table_html
 
-        out = super().outputs()
+        out = super().outputs(svg=svg)
         out.extend({"text/html": table_html(t, title)} for title, t in self.tables.items() if not t.empty)
         if self.status in ("ok", "warn", "breach"):
             if self.flagged.empty:

@@ -45,13 +45,13 @@ class RenderedTile:
         tile: tile id.
         sidecar_doc: the sidecar document (:meth:`TileResult.sidecar`, spec §12).
         outputs: display outputs in order, each a MIME bundle such as
-            ``{"text/html": ...}`` or ``{"image/svg+xml": ...}``.
+            ``{"text/html": ...}`` or a chart's ``{"application/vnd.vegalite.v6+json": spec, ...}``.
         parameters: the :data:`TILE_ARGUMENTS` it was computed with.
     """
 
     tile: str
     sidecar_doc: dict[str, Any]
-    outputs: tuple[dict[str, str], ...]
+    outputs: tuple[dict[str, Any], ...]
     parameters: dict[str, Any]
 
     @property

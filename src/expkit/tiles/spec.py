@@ -46,6 +46,15 @@ class Tile:
     slices: tuple[str, ...]
     compute: Callable[[TileParams], TileResult]
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # A registered tile pickles as its id (its compute function may be a closure), so the
+        # report can hand it to a worker process (expkit.report.compute).
+        from expkit.tiles.registry import TILES
+
+        if TILES.get(self.id) == self:
+            return (registered_tile, (self.id,))
+        return super().__reduce__()
+
     @property
     def notebook(self) -> Path:
         return notebooks_dir() / self.section / f"{self.id}.ipynb"
@@ -62,4 +71,11 @@ class Tile:
 
         args = {k: parameters[k] for k in TILE_ARGUMENTS if k in parameters}
         result = run_tile(self.id, **args)
-        result.rendered(args).save(path)
+        result.rendered(args, svg=False).save(path)  # the report's pages draw the charts themselves
+
+
+def registered_tile(tile_id: str) -> Tile:
+    """The registered tile ``tile_id`` (what a pickled registered :class:`Tile` loads as)."""
+    from expkit.tiles.registry import TILES
+
+    return TILES[tile_id]

@@ -1,0 +1,81 @@
+"""A worker process that computes tiles for the daily report (see :mod:`expkit.report.compute`).
+
+Started by the report (:func:`main`); it imports the analysis stack once, then
+reads jobs from stdin and answers on stdout, one length-prefixed pickle each way:
+
+* job: ``(payload, environment, working directory)``, where ``payload`` is the pickled
+  ``(prerender, parameters, path)``; the process takes the report's environment and folder
+  for the job, then calls ``prerender(parameters, path)``;
+* answer: ``None`` when done, else the error as ``"Type: message"``.
+
+``None`` as a job, or the end of stdin, stops it. Anything the tiles print goes to stderr,
+so it cannot corrupt the answers.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import struct
+import sys
+from typing import IO, Any
+
+PRELOAD = ("expkit.tiles.registry", "expkit.tiles.display", "expkit.charts", "expkit.alerts.runner")
+"""Imported at start, so that the first tile computes at once."""
+
+_LENGTH = struct.Struct("<Q")
+
+
+def send(stream: IO[bytes], obj: Any) -> None:
+    """Write ``obj`` as one message."""
+    data = pickle.dumps(obj)
+    stream.write(_LENGTH.pack(len(data)) + data)
+    stream.flush()
+
+
+def receive(stream: IO[bytes]) -> Any:
+    """Read one message; raises EOFError at the end of the stream."""
+    head = stream.read(_LENGTH.size)
+    if len(head) < _LENGTH.size:
+        raise EOFError("the other side closed the pipe")
+    size = _LENGTH.unpack(head)[0]
+    data = stream.read(size)
+    if len(data) < size:
+        raise EOFError("the other side closed the pipe mid-message")
+    return pickle.loads(data)
+
+
+def serve(jobs: IO[bytes], answers: IO[bytes]) -> None:
+    """Compute the jobs read from ``jobs`` until told to stop."""
+    while True:
+        try:
+            msg = receive(jobs)
+        except EOFError:
+            return
+        if msg is None:
+            return
+        payload, env, cwd = msg
+        os.environ.clear()
+        os.environ.update(env)
+        try:
+            os.chdir(cwd)
+            prerender, parameters, path = pickle.loads(payload)
+            prerender(parameters, path)
+            answer = None
+        except Exception as exc:  # the report's notebook computes it again and shows the real error
+            answer = f"{type(exc).__name__}: {exc}"
+        send(answers, answer)
+
+
+def main() -> None:
+    import importlib
+
+    for name in PRELOAD:
+        importlib.import_module(name)
+    answers = sys.stdout.buffer
+    sys.stdout = sys.stderr
+    serve(sys.stdin.buffer, answers)
+
+
+if __name__ == "__main__":
+    main()
