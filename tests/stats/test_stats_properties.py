@@ -92,3 +92,23 @@ def test_swapping_proportion_arms_mirrors_the_difference(xc, xt, alpha):
 def test_adjusted_pvalues_are_valid_and_not_smaller(p, method):
     adj = st.adjust_pvalues(p, method)
     assert np.all(adj >= np.asarray(p) - TOL) and np.all(adj <= 1)
+
+
+@SETTINGS
+@given(
+    rows=hs.lists(
+        hs.lists(hs.one_of(hs.floats(-1e6, 1e6, allow_nan=False), hs.just(float("nan"))), min_size=1, max_size=30),
+        min_size=1, max_size=8,
+    ).filter(lambda r: len({len(x) for x in r}) == 1)
+)
+def test_anomaly_median_equals_numpy_nanmedian(rows) -> None:
+    """The anomaly scores' sort-based median equals numpy's nanmedian exactly (NaN: missing)."""
+    import warnings
+
+    from expkit.stats.anomaly import _nanmedian_last
+
+    a = np.array(rows, dtype=float)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # numpy warns on an all-NaN row
+        expected = np.nanmedian(a, axis=-1)
+    np.testing.assert_array_equal(_nanmedian_last(a), expected)

@@ -74,6 +74,20 @@ class AnomalyResult(Result):
     reason: NDArray[np.object_]
 
 
+def _nanmedian_last(a: FloatArray) -> FloatArray:
+    """``np.nanmedian(a, axis=-1)`` by one sort (NaN sorts last) and the middle of each row's
+    values: numpy's nanmedian goes through masked arrays for short rows, ten times slower.
+
+    >>> _nanmedian_last(np.array([[3.0, np.nan, 1.0, 2.0], [np.nan] * 4, [4.0, 1.0, np.nan, 2.0]]))
+    array([2. , nan, 2. ])
+    """
+    s = np.sort(a, axis=-1)
+    n = (~np.isnan(s)).sum(axis=-1)
+    lo = np.take_along_axis(s, np.maximum(n - 1, 0)[..., None] // 2, axis=-1)[..., 0]
+    hi = np.take_along_axis(s, (n // 2)[..., None], axis=-1)[..., 0]
+    return np.where(n > 0, (lo + hi) / 2, np.nan)
+
+
 def _standardise(value: FloatArray, centre: FloatArray, scale: FloatArray) -> FloatArray:
     dev = value - centre
     # A constant baseline: equal points score 0, any departure is infinitely unusual.
@@ -108,9 +122,9 @@ def anomaly_scores(
         warnings.simplefilter("ignore", RuntimeWarning)
         mean = np.nansum(base, axis=-1) / count
         sd = np.sqrt(np.nansum((base - mean[..., None]) ** 2, axis=-1) / (count - 1))
-        median = np.nanmedian(base, axis=-1)
+        median = _nanmedian_last(base)
         abs_dev = np.abs(base - median[..., None])
-        mad = MAD_SCALE * np.nanmedian(abs_dev, axis=-1)
+        mad = MAD_SCALE * _nanmedian_last(abs_dev)
         mad = np.where(mad > 0, mad, MEAN_AD_SCALE * np.nansum(abs_dev, axis=-1) / count)
         z = _standardise(value, mean, sd)
         robust_z = _standardise(value, median, mad)
