@@ -1,9 +1,9 @@
 """Rollup time and peak memory for one day, next to hand-run reference queries.
 
 The reference runs the very same SQL text directly in DuckDB (``COPY (...) TO parquet`` with
-literal values), in the same process, right before or after expkit's rollup — so the ratio
-measures what expkit adds (engine layer, typed binding, Arrow streaming, atomic swap,
-manifest), independent of the machine's mood. Peak RSS is that of a separate
+literal values and the Parquet settings expkit writes with), in the same process, right before
+or after expkit's rollup — so the ratio measures what expkit adds (engine layer, typed binding,
+Arrow streaming, atomic swap, manifest), independent of the machine's mood. Peak RSS is that of a separate
 ``expkit rollup`` process.
 
     python benchmarks/bench_rollup.py --size 1m            # generates a 1M-impression day
@@ -25,6 +25,7 @@ from pathlib import Path
 import duckdb
 
 from expkit.config import load_experiment
+from expkit.engines.duckdb_engine import parquet_options
 from expkit.histogram import LN_GAMMA, MIN_VALUE
 from expkit.rollup import HOUR_MS, RAW_ROLLUPS, STATS_INPUTS, STATS_WINDOWS, build_rollups, window_days
 from expkit.schema import EVENT_TABLES
@@ -57,7 +58,8 @@ def reference(wh: Warehouse, day: dt.date, out: Path, top_k: int, start_date: dt
         values = {"start_ms": lo, "end_ms": end, "bin_ms": BIN_MS, "ln_gamma": LN_GAMMA,
                   "min_ms": MIN_VALUE, "top_k": top_k}
         sql = literal_sql(TEMPLATES[r.template].sql, {k: values[k] for k in TEMPLATES[r.template].params})
-        con.execute(f"COPY ({sql}) TO '{out / (r.name + '.parquet')}' (FORMAT parquet, COMPRESSION zstd)")
+        options = parquet_options([c[1] for c in con.execute(f"DESCRIBE {sql}").fetchall()])  # as expkit writes
+        con.execute(f"COPY ({sql}) TO '{out / (r.name + '.parquet')}' ({options})")
     for window in STATS_WINDOWS:
         for view, (days_rollup, hour_rollup) in STATS_INPUTS.items():
             if window == "1h":

@@ -27,7 +27,7 @@ users AS (
     FROM req
     GROUP BY experiment_id, user_id
 ),
--- clicks and saves per (request, item): one table, so the impressions are probed once
+-- clicks and saves per (request, item), clicks and saves together
 act AS (
     SELECT request_id, item_id, sum(is_click) AS clicks, sum(1 - is_click) AS saves
     FROM (
@@ -39,23 +39,47 @@ act AS (
     ) AS a
     GROUP BY request_id, item_id
 ),
--- per user and surface, genre or provider, in one pass over the impressions
-imp AS (
+-- impressions per user and surface, genre or provider, in one pass over the impressions; no join
+-- here: carrying every impression through a join with act doubled the cost, and few have a click
+shown AS (
+    SELECT
+        experiment_id, user_id,
+        CASE WHEN grouping(surface) = 0 THEN 'surface' WHEN grouping(genre) = 0 THEN 'genre'
+            ELSE 'provider' END AS slice,
+        CASE WHEN grouping(surface) = 0 THEN surface WHEN grouping(genre) = 0 THEN genre
+            ELSE provider END AS slice_value,
+        count(*) AS impressions
+    FROM impressions
+    WHERE NOT shadow AND timestamp_ms >= $start_ms AND timestamp_ms < $end_ms
+    GROUP BY GROUPING SETS (
+        (experiment_id, user_id, surface), (experiment_id, user_id, genre), (experiment_id, user_id, provider))
+),
+-- clicks and saves of the impressions that have any, per user and surface, genre or provider
+engaged AS (
     SELECT
         i.experiment_id, i.user_id,
         CASE WHEN grouping(i.surface) = 0 THEN 'surface' WHEN grouping(i.genre) = 0 THEN 'genre'
             ELSE 'provider' END AS slice,
         CASE WHEN grouping(i.surface) = 0 THEN i.surface WHEN grouping(i.genre) = 0 THEN i.genre
             ELSE i.provider END AS slice_value,
-        count(*) AS impressions,
-        sum(coalesce(act.clicks, 0)) AS clicks,
-        sum(coalesce(act.saves, 0)) AS saves
+        sum(act.clicks) AS clicks,
+        sum(act.saves) AS saves
     FROM impressions AS i
-    LEFT JOIN act ON act.request_id = i.request_id AND act.item_id = i.item_id
+    JOIN act ON act.request_id = i.request_id AND act.item_id = i.item_id
     WHERE NOT i.shadow AND i.timestamp_ms >= $start_ms AND i.timestamp_ms < $end_ms
     GROUP BY GROUPING SETS (
         (i.experiment_id, i.user_id, i.surface), (i.experiment_id, i.user_id, i.genre),
         (i.experiment_id, i.user_id, i.provider))
+),
+-- every group of engaged is a group of shown (NULL slice values included)
+imp AS (
+    SELECT
+        s.experiment_id, s.user_id, s.slice, s.slice_value, s.impressions,
+        coalesce(e.clicks, 0) AS clicks, coalesce(e.saves, 0) AS saves
+    FROM shown AS s
+    LEFT JOIN engaged AS e
+        ON e.experiment_id IS NOT DISTINCT FROM s.experiment_id AND e.user_id IS NOT DISTINCT FROM s.user_id
+        AND e.slice = s.slice AND e.slice_value IS NOT DISTINCT FROM s.slice_value
 ),
 -- every impression has one surface (NULL included): a user's totals are the sum over surfaces
 imp_user AS (
