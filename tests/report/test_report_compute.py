@@ -87,6 +87,9 @@ def _in_worker(parameters, path: Path) -> None:
         time.sleep(60)
     if parameters.get("fail"):
         raise ValueError("boom in the worker")
+    if parameters.get("noisy"):  # output on stdout must not corrupt the answers on the pipe
+        print("noise")
+        os.write(1, b"raw noise on fd 1\n")
     path.write_text(json.dumps({"pid": os.getpid(), "env": os.environ.get("EXPKIT_TEST_VALUE"), "cwd": os.getcwd()}))
 
 
@@ -108,7 +111,7 @@ def test_processes_compute_in_a_worker_with_the_reports_environment(
     monkeypatch.setenv("EXPKIT_TEST_VALUE", "set after the worker started")
     monkeypatch.chdir(tmp_path)
     with TileComputer(workers=1, processes=True) as computer:
-        computer.submit("a", _in_worker, {}, tmp_path / "a.json")
+        computer.submit("a", _in_worker, {"noisy": True}, tmp_path / "a.json")
         computer.submit("bad", _in_worker, {"fail": True}, tmp_path / "bad.json")
         computer.submit("crash", _in_worker, {"crash": True}, tmp_path / "crash.json")
         computer.submit("b", _in_worker, {}, tmp_path / "b.json")

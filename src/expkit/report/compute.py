@@ -104,7 +104,10 @@ def _worker(slot: int) -> _WorkerProcess:
     """The live worker process of ``slot``, started if there is none."""
     with _pool_lock:
         worker = _pool.get(slot)
-        if worker is None or not worker.alive():
+        if worker is not None and not worker.alive():
+            worker.stop()  # reaps it and closes its pipes
+            worker = None
+        if worker is None:
             worker = _pool[slot] = _WorkerProcess()
         return worker
 
@@ -118,12 +121,16 @@ def warm_up(workers: int) -> None:
 
 @atexit.register
 def stop_workers() -> None:
-    """Stop every worker process (at exit)."""
+    """Stop every worker process (at exit); one still computing (e.g. after Ctrl-C) is killed."""
     with _pool_lock:
         workers = list(_pool.values())
         _pool.clear()
     for worker in workers:
-        worker.stop()
+        if worker.lock.acquire(blocking=False):
+            worker.stop()
+            worker.lock.release()
+        else:
+            worker.kill()
 
 
 @dataclass

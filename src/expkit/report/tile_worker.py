@@ -8,8 +8,8 @@ reads jobs from stdin and answers on stdout, one length-prefixed pickle each way
   for the job, then calls ``prerender(parameters, path)``;
 * answer: ``None`` when done, else the error as ``"Type: message"``.
 
-``None`` as a job, or the end of stdin, stops it. Anything the tiles print goes to stderr,
-so it cannot corrupt the answers.
+``None`` as a job, or the end of stdin (the report's process is gone), stops it. Anything
+the tiles print goes to stderr, so it cannot corrupt the answers.
 """
 
 from __future__ import annotations
@@ -72,7 +72,11 @@ def main() -> None:
 
     for name in PRELOAD:
         importlib.import_module(name)
-    answers = sys.stdout.buffer
+    # the answers get their own copy of stdout; whatever a tile or a native library prints to
+    # stdout (Python or file descriptor 1) goes to stderr and cannot corrupt them
+    sys.stdout.flush()
+    answers = os.fdopen(os.dup(1), "wb")
+    os.dup2(2, 1)
     sys.stdout = sys.stderr
     serve(sys.stdin.buffer, answers)
 
