@@ -257,7 +257,8 @@ class TileComputer:
                 return worker.run(job.payload)
             except (EOFError, OSError) as exc:
                 worker.kill()
-                return f"the tile's worker process ended ({type(exc).__name__}, exit code {worker.process.poll()})"
+                code = worker.process.wait()  # reaped now, so the next tile gets a new worker
+                return f"the tile's worker process ended ({type(exc).__name__}, exit code {code})"
 
     def _work(self, slot: int) -> None:
         while (job := self._queue.get()) is not None:
