@@ -367,7 +367,7 @@ def compute_workers(notebook_workers: int) -> int:
 
 
 def submit_tile(computer: TileComputer, tile: TileLike, inputs: TileInputs) -> None:
-    """Queue ``tile`` for computing in this process, if it can be (it has ``prerender``)."""
+    """Queue ``tile`` for computing ahead of its notebook, if it can be (it has ``prerender``)."""
     prerender = getattr(tile, "prerender", None)
     if prerender is not None and inputs.result_path is not None:
         computer.submit(tile.id, prerender, inputs.nb_params, inputs.result_path)
