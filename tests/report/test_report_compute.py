@@ -17,7 +17,7 @@ import pytest
 
 from expkit.report.compute import TileComputer
 from expkit.report.daily import previous_durations
-from expkit.report.runner import longest_first, run_parallel
+from expkit.report.runner import run_parallel
 from expkit.tiles import run_tile
 from expkit.tiles.rendered import RenderedTile, load_matching
 
@@ -186,14 +186,6 @@ def test_run_parallel_takes_lazy_items_only_when_a_worker_is_free() -> None:
 
     assert run_parallel(source(), work, workers=2) == [0, 10, 20, 30, 40, 50]
     assert peak == 2
-
-
-def test_run_parallel_cost_starts_the_slowest_first() -> None:
-    started: list[str] = []
-    out = run_parallel(["a", "bbb", "cc"], lambda s: started.append(s) or s.upper(), workers=1, cost=len)
-    assert out == ["A", "BBB", "CC"], "results stay in input order"
-    assert started == ["bbb", "cc", "a"]
-    assert longest_first(["x", "yy"], None) == ["x", "yy"]
 
 
 def test_previous_durations(tmp_path: Path) -> None:

@@ -223,35 +223,22 @@ def execute_notebook(job: NotebookJob) -> NotebookRun:
     return NotebookRun(job=job, error=error, duration_s=time.monotonic() - start)
 
 
-def longest_first(items: Iterable[T], cost: Callable[[T], float] | None) -> list[T]:
-    """``items`` costliest first (ties keep their order); unchanged without ``cost``.
-
-    >>> longest_first(["a", "bbb", "cc", "dd"], len)
-    ['bbb', 'cc', 'dd', 'a']
-    """
-    items = list(items)
-    return items if cost is None else sorted(items, key=lambda item: -cost(item))
-
-
 def run_parallel(
     items: Iterable[T],
     fn: Callable[[T], R],
     workers: int | None = None,
     on_done: Callable[[T, R], None] | None = None,
-    cost: Callable[[T], float] | None = None,
 ) -> list[R]:
     """Apply ``fn`` to every item on ``workers`` threads; results in the order of ``items``.
 
     ``fn`` should handle its own failures (an exception from it propagates; queued
     items are cancelled). ``on_done`` is called in the calling thread as each item
-    completes (for progress). ``cost`` estimates an item's run time: the costliest
-    start first (longest-processing-time order, so one slow item does not run alone at
-    the end); ties keep the input order. ``items`` may be a lazy iterator: the next item is
-    taken only when a worker is free (without ``cost``), so an iterator that yields items as
-    they become ready decides what runs next. On Ctrl-C the queued items are cancelled and
+    completes (for progress). ``items`` may be a lazy iterator: the next item is taken
+    only when a worker is free, so an iterator that yields items as they become ready
+    decides what runs next. On Ctrl-C the queued items are cancelled and
     the running notebooks' kernels killed.
     """
-    source = iter(longest_first(enumerate(items), lambda pair: cost(pair[1])) if cost is not None else enumerate(items))
+    source = enumerate(items)
     n = max(1, workers or 1)
     results: dict[int, Any] = {}
     pool = ThreadPoolExecutor(max_workers=n, thread_name_prefix="expkit-nb")
