@@ -248,9 +248,11 @@ def generate(out: Path | str, days: int, end: dt.date | str, users: int = 20_000
     ``out/events/<table>/event_date=YYYY-MM-DD/part-NNNNN.parquet`` (one file per block of
     4096 users; rows that land after their day closed, from ``late_data``, go to
     ``part-late-NNNNN.parquet``). Each day partition is built in ``out/.staging`` and renamed
-    into place when complete. ``incidents`` are specs ``NAME@HH:MM/MINUTES`` on the last day
-    (or ``NAME`` for its default window, see ``INCIDENTS``). ``lift`` is the true relative
-    lift of click and save propensities per non-control arm (default 5% for each).
+    into place when complete, one table after the other (a kill between those renames leaves
+    the newest day in some of the tables only; a rerun refuses the folder). ``incidents`` are
+    specs ``NAME@HH:MM/MINUTES`` on the last day (or ``NAME`` for its default window, see
+    ``INCIDENTS``). ``lift`` is the true relative lift of click and save propensities per
+    non-control arm (default 5% for each).
 
     Raises :class:`~expkit.errors.ExpkitError` for an invalid call, before writing anything.
     """
