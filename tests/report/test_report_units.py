@@ -174,6 +174,28 @@ def test_execute_notebook_reports_a_broken_notebook(tmp_path: Path) -> None:
     assert not run.ok and run.error
 
 
+def test_kernels_listen_on_unix_sockets_not_tcp_ports(tmp_path: Path) -> None:
+    # Over TCP, ports picked by the manager can be taken before the kernel binds them
+    # ("Address already in use": the kernel dies before replying); socket files cannot collide.
+    import nbformat
+    from nbformat.v4 import new_code_cell, new_notebook
+
+    from expkit.report import runner
+
+    nb = new_notebook(metadata={"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}})
+    nb.cells = [new_code_cell("from ipykernel.kernelapp import IPKernelApp\n"
+                              "app = IPKernelApp.instance()\nprint(app.transport, app.ip)")]
+    nbformat.write(nb, tmp_path / "where.ipynb")
+    runs = runner.run_parallel([NotebookJob(tmp_path / "where.ipynb", tmp_path / f"out{i}.ipynb", timeout=60)
+                                for i in range(2)], execute_notebook, workers=2)
+    assert [r.error for r in runs] == [None, None]
+    seen = [nbformat.read(tmp_path / f"out{i}.ipynb", 4).cells[0].outputs[0]["text"].split() for i in range(2)]
+    assert {transport for transport, _ in seen} == {"ipc"}
+    prefixes = {ip for _, ip in seen}
+    assert len(prefixes) == 2 and all(Path(ip).parent == Path(runner._socket_dir or "") for ip in prefixes)
+    assert list(Path(runner._socket_dir or "").iterdir()) == []  # the kernels' sockets are removed
+
+
 def test_load_params_errors(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="cannot read"):
         load_params(tmp_path / "missing.yaml")

@@ -10,10 +10,14 @@ deadline covering the whole notebook, not just one cell.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import logging
 import math
+import os
+import shutil
 import subprocess
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -23,11 +27,13 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import papermill
+from jupyter_client.manager import AsyncKernelManager
 from nbclient.exceptions import CellTimeoutError, DeadKernelError
 from papermill.clientwrap import PapermillNotebookClient
 from papermill.engines import NBClientEngine, papermill_engines
 from papermill.exceptions import PapermillExecutionError
 from papermill.utils import merge_kwargs, remove_args
+from traitlets import default
 
 ENGINE_NAME = "expkit"
 
@@ -57,8 +63,41 @@ T = TypeVar("T")
 R = TypeVar("R")
 
 
+_socket_dir_lock = threading.Lock()
+_socket_dir: str | None = None
+
+
+def _kernel_socket_prefix() -> str:
+    """A fresh path prefix for one kernel's sockets, in a private folder of this process."""
+    global _socket_dir
+    with _socket_dir_lock:
+        if _socket_dir is None or not os.path.isdir(_socket_dir):
+            _socket_dir = tempfile.mkdtemp(prefix="expkit-kernels-")
+            atexit.register(shutil.rmtree, _socket_dir, True)
+        return os.path.join(_socket_dir, os.urandom(6).hex())
+
+
+class _IpcKernelManager(AsyncKernelManager):
+    """A kernel manager whose kernels listen on Unix sockets, not TCP ports.
+
+    Over TCP the manager picks five free ports and the kernel binds them a moment later;
+    with several kernels starting at once on a busy machine another process can take one
+    in between, and the kernel dies with "Address already in use" before replying
+    (jupyter_client's known race). Socket files under a per-kernel prefix cannot collide.
+    """
+
+    @default("transport")
+    def _transport_default(self) -> str:
+        return "ipc"
+
+    @default("ip")
+    def _ip_default(self) -> str:
+        return _kernel_socket_prefix()
+
+
 class _Engine(NBClientEngine):
-    """Papermill's nbclient engine, plus control over the kernel process's stdout/stderr.
+    """Papermill's nbclient engine, plus control over the kernel process's stdout/stderr
+    and kernels on Unix sockets (:class:`_IpcKernelManager`).
 
     Papermill gives no way to pass arguments to the kernel launch; without this the
     kernels' own chatter (e.g. transport warnings) lands on the scheduler's stderr.
@@ -88,6 +127,7 @@ class _Engine(NBClientEngine):
             log_output=log_output,
             stdout_file=stdout_file,
             stderr_file=stderr_file,
+            kernel_manager_class=_IpcKernelManager,
         )
         client = PapermillNotebookClient(nb_man, **final_kwargs)
         with _active_lock:
