@@ -29,7 +29,9 @@ from expkit.config import load_experiment
 from expkit.daily import daily
 from expkit.report import DailyResult, Tile, run_daily
 from expkit.rollup import build_range
+from expkit.series_cache import cache_folder
 from expkit.synth import generate
+from expkit.warehouse import Warehouse
 
 from _common import REPO, SIZES, record
 
@@ -105,17 +107,27 @@ def real(
     the seconds of each run of the tiles, of the daily job, and the last result.
 
     Like the floor, the tiles run ``repeat`` times into the same folder and the median is
-    kept: from the second run on the runner knows each tile's run time from the previous
-    report and starts the slowest first, as it does day after day.
+    kept. Before each run the per-day series cache loses the day before ``day``, so every run
+    computes what a report does on the morning after the previous one (that day and ``day``,
+    which is never cached) rather than reusing the previous run's work.
     """
     times = []
     for _ in range(repeat):
+        forget_yesterday(warehouse, day)
         t0 = time.perf_counter()
         result = run_daily(warehouse, day, out / "tiles-only", params_file, workers=workers)
         times.append(time.perf_counter() - t0)
+    forget_yesterday(warehouse, day)
     t0 = time.perf_counter()
     daily(warehouse, day, out / "daily", params_file, workers=workers)
     return times, time.perf_counter() - t0, result
+
+
+def forget_yesterday(warehouse: Path, day: dt.date) -> None:
+    """Drop the cached series of the day before ``day`` (see :mod:`expkit.series_cache`)."""
+    folder = cache_folder(Warehouse(Path(warehouse)))
+    for entry in folder.glob(f"*/*/{(day - dt.timedelta(days=1)).isoformat()}.parquet"):
+        entry.unlink()
 
 
 def warehouse_of(size: str, day: dt.date, folder: Path, params_file: Path) -> Path:
@@ -160,7 +172,8 @@ def main(argv: list[str] | None = None) -> int:
                 f"real: the {len(result.tiles)} tiles of {day} ({args.size or wh} impressions/day; "
                 f"{'ok' if result.ok else 'failed: ' + ', '.join(result.failed_tiles)}) through the same runner: "
                 f"{tiles_s:.2f} s (runs: {', '.join(f'{t:.2f}' for t in times)}; the first starts the tile worker "
-                f"processes, which the later runs of this process reuse); ratio real/floor {tiles_s / floor_s:.2f}; "
+                f"processes, which the later runs of this process reuse, and fills the series cache of the days "
+                f"before the day before {day}); ratio real/floor {tiles_s / floor_s:.2f}; "
                 f"the whole daily job (rollup check, validation, alert replay, tiles, report) {daily_s:.2f} s"
             )
     for line in lines:

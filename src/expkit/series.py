@@ -24,6 +24,7 @@ from expkit.errors import ExpkitError
 from expkit.histogram import bucket_value, quantile_from_counts
 from expkit.readers import connect, read_bins
 from expkit.schema import EVENT_TABLES, REQUEST_SLICES
+from expkit.series_cache import by_day
 from expkit.warehouse import BIN_MS, DAY_MS, Warehouse, day_bounds_ms
 
 COUNT_COLUMNS = (
@@ -136,7 +137,8 @@ def latency_quantiles(
     Columns: ``bin_ms`` (when ``per_bin``; bins of ``bin_ms`` ms, default 5 minutes),
     ``slice_value``, ``cache`` (``all``/``warm``/``cold``), ``n``, ``p50``, ``p95``, ``p99``.
     Histograms are stored per single slice column, so a filter must be on the sliced column
-    (or, unsliced, on one column).
+    (or, unsliced, on one column). Per bin, whole days before the newest day of the range are
+    read from the per-day cache when their rollup is unchanged (:mod:`expkit.series_cache`).
     """
     slice_ = _check_slice(slice_, REQUEST_SLICES)
     filters = dict(filters or {})
@@ -145,6 +147,26 @@ def latency_quantiles(
             "latency histograms are kept per single slice column: filter only on the sliced column "
             f"(slice={slice_ or 'bucket'}, filters on {sorted(filters)})"
         )
+    g = int(bin_ms or BIN_MS)
+    if per_bin and DAY_MS % g == 0:
+        key = {"slice": slice_, "filters": {k: sorted(map(str, v)) for k, v in filters.items()},
+               "experiment_id": experiment_id, "bin_ms": g}
+        return by_day(wh, "latency_hist", "latency_quantiles", key, start_ms, end_ms,
+                      lambda lo, hi: _latency_quantiles(wh, lo, hi, slice_, filters, experiment_id, True, g))
+    return _latency_quantiles(wh, start_ms, end_ms, slice_, filters, experiment_id, per_bin, g)
+
+
+def _latency_quantiles(
+    wh: Warehouse,
+    start_ms: int,
+    end_ms: int,
+    slice_: str | None,
+    filters: Mapping[str, Sequence[str]],
+    experiment_id: str | None,
+    per_bin: bool,
+    bin_ms: int,
+) -> pd.DataFrame:
+    """:func:`latency_quantiles` computed from the histograms (arguments checked)."""
     hist_slice = slice_ or (next(iter(filters)) if filters else "all")
     params: dict = {"lo": start_ms, "hi": end_ms, "s": hist_slice}
     where = ""
@@ -156,7 +178,7 @@ def latency_quantiles(
         params["e"] = experiment_id
     group_bin = "bin_ms - (bin_ms % $g)" if per_bin else "0"
     if per_bin:
-        params["g"] = int(bin_ms or 300_000)
+        params["g"] = bin_ms
     sv = "slice_value" if slice_ else "'all'"
     files = wh.rollup_files("latency_hist", days_between(start_ms, end_ms))
     cols = ["bin_ms", "slice_value", "cache", "n", *QUANTILES]
@@ -245,8 +267,21 @@ def ingest_quantiles(
     time), ``event_table``, ``n`` (rows), ``p50``, ``p95``, ``p99`` (within 1%, as latency),
     ``max_delay_ms``, ``max_ingest_ms`` and ``newest_ingest_ms``: the newest ingest time not
     after ``as_of_ms`` (the report time; the rollup keeps the newest ingest per bin and delay
-    bucket, so rows that landed after ``as_of_ms`` are left out at that grain).
+    bucket, so rows that landed after ``as_of_ms`` are left out at that grain). Per bin, whole
+    days before the newest come from the per-day cache, as for :func:`latency_quantiles`.
     """
+    g = int(bin_ms or BIN_MS)
+    if per_bin and DAY_MS % g == 0:
+        key = {"bin_ms": g, "as_of_ms": as_of_ms}
+        return by_day(wh, "ingest_bins", "ingest_quantiles", key, start_ms, end_ms,
+                      lambda lo, hi: _ingest_quantiles(wh, lo, hi, True, g, as_of_ms))
+    return _ingest_quantiles(wh, start_ms, end_ms, per_bin, g, as_of_ms)
+
+
+def _ingest_quantiles(
+    wh: Warehouse, start_ms: int, end_ms: int, per_bin: bool, bin_ms: int, as_of_ms: int | None
+) -> pd.DataFrame:
+    """:func:`ingest_quantiles` computed from the histograms."""
     files = wh.rollup_files("ingest_bins", days_between(start_ms, end_ms))
     keys = (["bin_ms"] if per_bin else []) + ["event_table"]
     cols = [*keys, "n", *QUANTILES, "max_delay_ms", "max_ingest_ms", "newest_ingest_ms"]
@@ -254,7 +289,7 @@ def ingest_quantiles(
         return pd.DataFrame(columns=cols)
     params: dict = {"lo": start_ms, "hi": end_ms, "asof": int(as_of_ms if as_of_ms is not None else 2**62)}
     group_bin = "bin_ms - (bin_ms % $g)" if per_bin else "0"
-    params["g"] = int(bin_ms or BIN_MS) if per_bin else 0
+    params["g"] = bin_ms if per_bin else 0
     params["tables"] = list(EVENT_TABLES)
     # integer table codes (strings would cost more than the quantiles); rows are already
     # one per bucket at the rollup's 5-minute grain, so only coarser grains aggregate
