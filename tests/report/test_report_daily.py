@@ -77,8 +77,9 @@ def test_layout(daily_run: DailyResult) -> None:
     assert injected["event_date"] == "2026-11-05"
     assert injected["params_file"].endswith("params/experiment.yaml")
     assert Path(injected["warehouse"]).is_absolute()
-    # a timed-out notebook is still kept, partially executed
-    assert (day / "notebooks" / "cache.ipynb").is_file()
+    # a timed-out notebook is still kept, saved when it stopped with the cells that ran
+    partial = nbformat.read(day / "notebooks" / "cache.ipynb", as_version=4)
+    assert [c.execution_count for c in partial.cells][:2] == [1, 2]
 
 
 def test_summary_json_shape(daily_run: DailyResult) -> None:

@@ -96,8 +96,8 @@ class _IpcKernelManager(AsyncKernelManager):
 
 
 class _Engine(NBClientEngine):
-    """Papermill's nbclient engine, plus control over the kernel process's stdout/stderr
-    and kernels on Unix sockets (:class:`_IpcKernelManager`).
+    """Papermill's nbclient engine, plus control over the kernel process's stdout/stderr,
+    kernels on Unix sockets (:class:`_IpcKernelManager`) and one save per notebook.
 
     Papermill gives no way to pass arguments to the kernel launch; without this the
     kernels' own chatter (e.g. transport warnings) lands on the scheduler's stderr.
@@ -132,8 +132,17 @@ class _Engine(NBClientEngine):
         client = PapermillNotebookClient(nb_man, **final_kwargs)
         with _active_lock:
             _active_clients.add(client)
+        # Papermill saves the whole notebook (a deep copy and a JSON dump) as each cell starts
+        # and completes; with a tile's charts that is most of the runner's work. Saving only
+        # at the end (papermill writes the result, with any cell error) or, when execution
+        # stops early (time-out, dead kernel), in papermill's notebook_complete keeps the
+        # same files for a fraction of the cost.
+        output_path, nb_man.output_path = nb_man.output_path, None
         try:
             return client.execute(**dict(launch_kwargs or {}))
+        except BaseException:
+            nb_man.output_path = output_path
+            raise
         finally:
             with _active_lock:
                 _active_clients.discard(client)
@@ -234,8 +243,8 @@ def execute_notebook(job: NotebookJob) -> NotebookRun:
             kernel_name=job.kernel_name,
             progress_bar=False,
             log_output=False,
-            # Papermill only saves a notebook that stopped on a time-out if it saves
-            # as it goes.
+            # Papermill only saves a notebook that stopped on a time-out if it knows the
+            # output path during execution (the engine still saves only once).
             request_save_on_cell_execute=True,
             start_timeout=max(1, min(60, math.ceil(job.timeout))),
             timeout_func=remaining,
