@@ -174,6 +174,34 @@ def test_execute_notebook_reports_a_broken_notebook(tmp_path: Path) -> None:
     assert not run.ok and run.error
 
 
+def test_page_carries_each_chart_spec_exactly_and_leaves_the_notebook_alone(tmp_path: Path) -> None:
+    import copy
+    import re
+
+    import nbformat
+    from nbformat.v4 import new_code_cell, new_notebook, new_output
+
+    from expkit.charts import VEGALITE_MIME
+    from expkit.report import PageInfo, render_notebook_html
+
+    specs = [{"mark": "bar", "data": {"values": [{"g": f"</script>{i} & <b>", "x": i / 3}]}} for i in range(2)]
+    nb = new_notebook(cells=[
+        new_code_cell("show()", outputs=[new_output("display_data", data={VEGALITE_MIME: specs[0]}),
+                                         new_output("display_data", data={"text/html": "<p>expkit-chart-0</p>"})]),
+        new_code_cell("show()", outputs=[new_output("display_data", data={VEGALITE_MIME: specs[1],
+                                                                          "text/plain": "chart"})]),
+    ])
+    before = copy.deepcopy(nb)
+    page = PageInfo("t", "T", "health", "ok", "2026-11-05")
+    nbformat.write(nb, tmp_path / "nb.ipynb")
+    for source in (nb, tmp_path / "nb.ipynb"):
+        html = render_notebook_html(source, page)
+        found = re.findall(r'<script[^>]*class="expkit-chart-spec"[^>]*>(.*?)</script>', html, re.S)
+        assert [json.loads(f) for f in found] == specs
+        assert "<p>expkit-chart-0</p>" in html and html.count('data-expkit="chart-library"') == 1
+    assert nb == before
+
+
 def test_kernels_listen_on_unix_sockets_not_tcp_ports(tmp_path: Path) -> None:
     # Over TCP, ports picked by the manager can be taken before the kernel binds them
     # ("Address already in use": the kernel dies before replying); socket files cannot collide.

@@ -16,6 +16,7 @@ import base64
 import functools
 import json
 import re
+import secrets
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -26,6 +27,7 @@ import jinja2
 import nbformat
 from markupsafe import Markup
 from nbconvert import HTMLExporter
+from nbformat.v4.nbjson import JSONReader
 from traitlets.config import Config
 
 import expkit
@@ -151,10 +153,10 @@ def _make_exporter() -> HTMLExporter:
     c.TagRemovePreprocessor.remove_all_outputs_tags = set(REMOVE_OUTPUT_TAGS)
     exporter = HTMLExporter(config=c)
     exporter.register_filter("expkit_svg", clean_svg)
-    exporter.register_filter("expkit_chart_json", spec_json)
     return exporter
 
 
+_NOTEBOOK_READER = JSONReader()
 _CHART_MARKUP = 'class="jp-OutputArea-output expkit-chart'
 _CHART_LIBRARY_MARKER = "<!-- expkit:chart-library -->"
 
@@ -201,10 +203,11 @@ def render_notebook_html(
     (they are embedded as data URIs). Raises what nbconvert raises on a broken
     notebook.
     """
-    if isinstance(notebook, (str, Path)):
-        nb = nbformat.read(str(notebook), as_version=4)
-    else:
-        nb = notebook
+    raw = json.loads(Path(notebook).read_text(encoding="utf-8")) if isinstance(notebook, (str, Path)) else notebook
+    if raw.get("nbformat") != 4:
+        raw = nbformat.reads(json.dumps(raw), as_version=4)  # an older format: upgrade first
+    lifted, charts = _lift_chart_specs(raw)
+    nb = _NOTEBOOK_READER.to_notebook(lifted)  # nbformat.read's steps after json.loads
     header, footer = render_page_parts(page)
     resources: dict[str, Any] = {
         "metadata": {"name": page.title, "path": str(source_dir or "")},
@@ -217,10 +220,33 @@ def render_notebook_html(
         },
     }
     body, _ = _exporter().from_notebook_node(nb, resources=resources)
-    # The library goes in after nbconvert's own pass over the page (BeautifulSoup would
-    # parse its 0.9 MB again for every page).
+    # The specs and the library go in after nbconvert's own passes over the page (copies,
+    # validation, BeautifulSoup), which would otherwise handle every spec several times and
+    # parse the library's 0.9 MB for every page.
+    for token, spec in charts.items():
+        body = body.replace(token, spec, 1)
     scripts = page_scripts() if _CHART_MARKUP in body else ""
     return body.replace(_CHART_LIBRARY_MARKER, scripts, 1)
+
+
+def _lift_chart_specs(nb: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
+    """A copy of notebook dict ``nb`` whose chart specs are replaced by unguessable tokens,
+    and the script-safe JSON of each spec by token (``nb`` itself is not changed)."""
+    nonce = secrets.token_hex(8)
+    charts: dict[str, str] = {}
+    cells = []
+    for cell in nb.get("cells", []):
+        outputs = cell.get("outputs") or []
+        if any(VEGALITE_MIME in (o.get("data") or {}) for o in outputs):
+            cell = dict(cell)
+            cell["outputs"] = [dict(o) for o in outputs]
+            for out in cell["outputs"]:
+                if VEGALITE_MIME in (out.get("data") or {}):
+                    token = f"expkit-chart-{nonce}-{len(charts)}"
+                    charts[token] = spec_json(out["data"][VEGALITE_MIME])
+                    out["data"] = {**out["data"], VEGALITE_MIME: token}
+        cells.append(cell)
+    return {**nb, "cells": cells}, charts
 
 
 def render_failure_html(page: PageInfo) -> str:
