@@ -1,0 +1,56 @@
+"""Chart data: the fast records transformer gives Altair's own values (rounded), and the
+vectorized rounding agrees with Python's ``format(v, ".6g")``."""
+
+from __future__ import annotations
+
+import math
+
+import altair as alt
+import numpy as np
+import pandas as pd
+from altair.vegalite.data import default_data_transformer
+from hypothesis import given
+from hypothesis import strategies as st
+
+from expkit.charts import CHART_DIGITS, VEGALITE_MIME, chart_bundle, chart_records, round_significant
+
+
+def _reference(df: pd.DataFrame) -> list[dict]:
+    """Altair's default transformer, then each float rounded by string formatting."""
+    rows = default_data_transformer(df, max_rows=None)["values"]
+    return [{k: float(format(v, f".{CHART_DIGITS}g")) if type(v) is float else v for k, v in r.items()} for r in rows]
+
+
+def test_records_equal_altairs_values_for_every_column_kind() -> None:
+    df = pd.DataFrame({
+        "f": [0.1234567891, np.nan, np.inf, -2.5e-9],
+        "i": np.array([1, 2, 3, 4], dtype=np.int32),
+        "b": [True, False, True, False],
+        "s": pd.array(["a", None, "c", "d"], dtype="string"),
+        "o": ["x", None, np.nan, "y"],
+        "c": pd.Categorical(["u", "v", None, "u"]),
+        "n": pd.array([1, None, 3, 4], dtype="Int64"),
+        "t": pd.to_datetime(["2026-11-14 00:05", "2026-11-14 00:10", None, "2026-11-14 00:20"]),
+        "mixed": [True, None, False, True],
+    })
+    assert chart_records(df)["values"] == _reference(df)
+    assert chart_records(df.iloc[:0])["values"] == []
+
+
+def test_a_chart_spec_carries_the_rounded_records() -> None:
+    df = pd.DataFrame({"x": [1, 2, 3], "y": [1 / 3, 2 / 3, math.pi]})
+    chart = alt.Chart(df).mark_line().encode(x="x:Q", y="y:Q")
+    spec = chart_bundle(chart + chart.mark_point(), svg=False)[VEGALITE_MIME]
+    (rows,) = spec["datasets"].values()  # layers share one dataset
+    assert rows == [{"x": 1, "y": 0.333333}, {"x": 2, "y": 0.666667}, {"x": 3, "y": 3.14159}]
+    assert alt.data_transformers.active != "expkit"  # the transformer is only used for the bundle
+
+
+@given(st.lists(st.floats(allow_nan=False, allow_infinity=False, min_value=-1e300, max_value=1e300), max_size=50))
+def test_round_significant_matches_string_formatting(values: list[float]) -> None:
+    got = round_significant(values)
+    for v, g in zip(values, got.tolist(), strict=True):
+        want = float(format(v, f".{CHART_DIGITS}g"))
+        # the same decimal, or at an exact tie of the binary value the neighbouring one
+        assert g == want or math.isclose(g, want, rel_tol=1.01 * 10 ** (1 - CHART_DIGITS))
+        assert len(repr(abs(g)).split("e")[0].replace(".", "").strip("0")) <= CHART_DIGITS
