@@ -7,8 +7,9 @@ newest day of the request (the one being looked at, the likeliest to get late da
 ``<warehouse>/state/cache/series/<series>/<key>/<date>.parquet``. The file records the
 fingerprint (names, sizes, nanosecond modification times) of the rollup files it was
 computed from, the parameters and :data:`CACHE_VERSION`; a day whose rollup was rebuilt is
-computed again. The cache is only an accelerator: a warehouse that cannot be written, or an
-unreadable entry, means computing as before, and the folder can be deleted at any time.
+computed again; only the newest :data:`KEEP_DAYS` days of each are kept. The cache is only an
+accelerator: a warehouse that cannot be written, or an unreadable entry, means computing as
+before, and the folder can be deleted at any time.
 
 The anomaly tile reads 8 days of these series every day; with the cache it computes one
 or two of them.
@@ -32,6 +33,9 @@ from expkit.warehouse import DAY_MS, Warehouse, day_bounds_ms
 
 CACHE_VERSION = 1
 """Bump when a cached series' computation changes (entries of other versions are recomputed)."""
+
+KEEP_DAYS = 45
+"""Entries kept per series and parameters (the newest days; enough for a 30-day window's baseline)."""
 
 _META_KEY = b"expkit.series_cache"
 
@@ -74,6 +78,8 @@ def _write(path: Path, df: pd.DataFrame, stamp: str) -> None:
             os.replace(tmp, path)
         finally:
             tmp.unlink(missing_ok=True)
+        for old in sorted(path.parent.glob("????-??-??.parquet"))[:-KEEP_DAYS]:
+            old.unlink(missing_ok=True)
     except (OSError, pa.ArrowException):
         pass  # a read-only or full warehouse: the series is simply computed next time too
 

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pandas as pd
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 
@@ -73,12 +74,14 @@ def test_a_rebuilt_day_is_computed_again(wh: Warehouse, series: str) -> None:
     day = WHOLE_PAST_DAYS[1]
     (f,) = wh.rollup_files(rollup, [day])
     table = pq.read_table(f)
-    half = table.slice(0, table.num_rows // 2)  # as a rebuild with other data would write it
+    # as a rebuild without one series' rows that day would write it
+    gone = (pc.equal(table["slice_value"], "eu") if series == "latency_quantiles"
+            else pc.equal(table["event_table"], "clicks"))
     f.unlink()
-    pq.write_table(half, f)
+    pq.write_table(table.filter(pc.invert(pc.fill_null(gone, False))), f)
     after = cached(wh)
     pd.testing.assert_frame_equal(after, computed(wh))
-    assert len(after) < len(before)
+    assert len(after) < len(before)  # the cached day was not served
 
 
 def test_bad_entries_and_an_unwritable_cache_only_cost_time(wh: Warehouse) -> None:
@@ -104,3 +107,12 @@ def test_other_parameters_are_other_entries(wh: Warehouse) -> None:
     again = latency_quantiles(wh, START_MS, END_MS, "region", experiment_id="rec_ranker_v2")
     pd.testing.assert_frame_equal(again, everything)
     assert len(list((cache_folder(wh) / "latency_quantiles").iterdir())) == 2
+
+
+def test_only_the_newest_days_are_kept(wh: Warehouse, monkeypatch: pytest.MonkeyPatch) -> None:
+    from expkit import series_cache
+
+    monkeypatch.setattr(series_cache, "KEEP_DAYS", 2)
+    cached, computed = SERIES["ingest_quantiles"]
+    pd.testing.assert_frame_equal(cached(wh), computed(wh))
+    assert _entries(wh, "ingest_quantiles") == [f"{d.isoformat()}.parquet" for d in WHOLE_PAST_DAYS[-2:]]
