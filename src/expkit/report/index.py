@@ -142,10 +142,9 @@ def history_notice(history: Any, all_tiles: Sequence[str]) -> HistoryNotice | No
     for part, tiles in parts.items():
         groups.setdefault(tuple(tiles), []).append(part)
     every = set(all_tiles)
-    tile_groups = [
-        ("; ".join(ps), ["every tile"] if every and set(tiles) >= every else list(tiles))
-        for tiles, ps in groups.items()
-    ]
+    tile_groups = [("; ".join(ps), list(tiles)) for tiles, ps in groups.items() if not set(tiles) >= every]
+    tile_groups += [("; ".join(ps), ["every tile, when run with that window"])
+                    for tiles, ps in groups.items() if every and set(tiles) >= every]
     return HistoryNotice(
         missing_days=[str(d) for d in history["missing_days"]],
         tile_groups=tile_groups,
