@@ -145,6 +145,7 @@ class HistoryPlan:
         stale: needed days with events whose rollups are missing or out of date.
         to_build: what :func:`build_history` builds, oldest first: the stale days and every
             needed day after the first of them (its windows read the days built before it).
+        start_date: the experiment's first day.
     """
 
     day: dt.date
@@ -153,11 +154,6 @@ class HistoryPlan:
     stale: tuple[dt.date, ...]
     to_build: tuple[dt.date, ...]
     start_date: dt.date
-
-    @property
-    def needed(self) -> tuple[dt.date, ...]:
-        """Every day some need reads, oldest first."""
-        return tuple(sorted({d for n in self.needs for d in n.days} | {self.day}))
 
     @property
     def earlier(self) -> tuple[dt.date, ...]:
@@ -249,7 +245,7 @@ def plan_history(
     ``rules`` are the alert rules (``None``: no alert look-backs).
     """
     needs = history_needs(day, config, rules)
-    needed = sorted({d for n in needs for d in n.days} | {day})
+    needed = sorted({d for n in needs for d in n.days} | {day})  # the report day, whatever it reads
     with_events = set(wh.event_dates())
     present = [d for d in needed if d in with_events]
     stale = stale_dates(wh, present) if present else []
