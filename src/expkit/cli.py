@@ -125,6 +125,7 @@ def cmd_daily(args: argparse.Namespace) -> int:
         warehouse=Path(args.warehouse), day=_date(args.date), out=Path(args.out),
         params_file=_params_file(args), workers=args.workers, timeout=args.timeout,
         progress=_progress(args.quiet), lock_timeout=args.lock_timeout, notify=args.notify,
+        history=not args.no_history,
     )
     print(result.index)
     return 0 if result.ok else 1
@@ -206,6 +207,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="seconds to wait for another run of the same date (0: fail at once)")
     p.add_argument("--notify", action="store_true",
                    help="deliver alert notifications (when no live 'expkit monitor' runs)")
+    p.add_argument("--no-history", action="store_true",
+                   help="build only the date's rollups, not the earlier days its windows, baselines and "
+                        "alert rules read; the report names what is missing")
 
     import importlib
 

@@ -1,5 +1,8 @@
 """The scheduled daily job with its default steps: rollup → validate → alerts → tiles → report.
 
+The rollup step builds the history the report reads (the earlier days of its windows,
+baselines and alert look-backs; :mod:`expkit.history`) unless told not to.
+
 :func:`daily` is what ``expkit daily`` and ``expkit demo`` call; the report layer
 (:mod:`expkit.report`) runs the notebooks and writes the pages, this module supplies the
 steps that read the warehouse. Validation results feed the alert replay (the ``data_stale``
@@ -14,25 +17,62 @@ from pathlib import Path
 from typing import Any
 
 from expkit.alerts import evaluate_day
+from expkit.alerts.rules import AlertsConfig, default_rules_file, load_alerts
 from expkit.config import load_experiment
+from expkit.errors import ExpkitError
+from expkit.history import HistoryGaps, build_history, plan_history
 from expkit.report import DailyResult, DailySteps, ProgressEvent, run_daily
-from expkit.rollup import build_rollups, stale_dates
+from expkit.rollup import build_rollups
 from expkit.validation import validate_day
 from expkit.warehouse import Warehouse
 
 
-def ensure_rollups(warehouse: Path, day: dt.date, params_file: Path) -> None:
-    """Build the rollups of ``day`` when they are missing or older than its events."""
+def ensure_rollups(
+    warehouse: Path,
+    day: dt.date,
+    params_file: Path,
+    history: bool = True,
+    progress: Callable[[str], None] | None = None,
+) -> HistoryGaps:
+    """Build the rollups the report of ``day`` reads; return what it still lacks.
+
+    With ``history``, every earlier day the report needs (its windows, the tiles' baselines,
+    the alert rules' look-backs; :func:`expkit.history.plan_history`) whose rollups are missing
+    or out of date is built, oldest first, then ``day``. Without it only ``day`` is built
+    (when missing or older than its events), and the returned gaps name the missing days.
+    """
     wh = Warehouse.open(warehouse)
     wh.require_events(day)
-    if stale_dates(wh, [day]):
-        build_rollups(wh, day, load_experiment(params_file))
+    config = load_experiment(params_file)
+    plan = plan_history(wh, day, config, _rules_or_none(params_file))
+    if history:
+        failed = build_history(wh, plan, config, progress=progress)
+        return plan.gaps(missing=failed)
+    if day in plan.stale:
+        build_rollups(wh, day, config)
+    gaps = plan.gaps()
+    if gaps.missing_days and progress:
+        progress(f"skipped (--no-history): {len(gaps.missing_days)} earlier days not rolled up: "
+                 + ", ".join(map(str, gaps.missing_days)))
+    return gaps
 
 
-def default_steps(notify: bool = False) -> DailySteps:
-    """Rollup if needed, validation, then the alert replay of the day fed with its checks.
+def _rules_or_none(params_file: Path) -> AlertsConfig | None:
+    """The alert rules beside ``params_file``; ``None`` when unreadable (the alerts step says why)."""
+    try:
+        return load_alerts(default_rules_file(params_file))
+    except ExpkitError:
+        return None
 
-    With ``notify`` the replay also delivers notifications (where no live monitor runs).
+
+def default_steps(
+    notify: bool = False, history: bool = True, progress: Callable[[str], None] | None = None
+) -> DailySteps:
+    """Rollup (with the history the report needs, see :func:`ensure_rollups`), validation, then
+    the alert replay of the day fed with its checks.
+
+    With ``notify`` the replay also delivers notifications (where no live monitor runs);
+    ``progress`` receives the history step's lines.
     """
     checks: list[dict[str, Any]] = []
 
@@ -44,7 +84,10 @@ def default_steps(notify: bool = False) -> DailySteps:
         return evaluate_day(warehouse, day, load_experiment(params_file), params_file=params_file,
                             notify=notify, checks=checks)
 
-    return DailySteps(rollup=ensure_rollups, validate=validate, alerts=alerts)
+    def rollup(warehouse: Path, day: dt.date, params_file: Path) -> HistoryGaps:
+        return ensure_rollups(warehouse, day, params_file, history=history, progress=progress)
+
+    return DailySteps(rollup=rollup, validate=validate, alerts=alerts)
 
 
 def daily(
@@ -57,8 +100,13 @@ def daily(
     progress: Callable[[str], None] | None = None,
     lock_timeout: float | None = 3600,
     notify: bool = False,
+    history: bool = True,
 ) -> DailyResult:
-    """Run the daily job for ``day``; the report lands in ``out/<day>/index.html``."""
+    """Run the daily job for ``day``; the report lands in ``out/<day>/index.html``.
+
+    ``history=False`` (``--no-history``) builds only ``day``'s rollups; the report then names
+    the earlier days it lacks and the tiles and alerts they feed.
+    """
     load_experiment(params_file)  # reject a bad parameters file before anything runs
     Warehouse.open(warehouse).require_events(day)
 
@@ -69,5 +117,6 @@ def daily(
 
     return run_daily(
         warehouse, day, out, params_file, workers=workers, timeout=timeout,
-        steps=default_steps(notify), progress=emit, lock_timeout=lock_timeout,
+        steps=default_steps(notify, history, lambda msg: emit(ProgressEvent("history", msg))),
+        progress=emit, lock_timeout=lock_timeout,
     )

@@ -29,6 +29,7 @@ from typing import Any
 import papermill
 
 from expkit.atomic import FileLock, atomic_write_json, building_dir
+from expkit.history import HistoryGaps
 from expkit.report.compute import TileComputer, timeout_error, warm_up
 from expkit.report.html import PageInfo, write_tile_page
 from expkit.report.index import refresh_nav, report_days, write_index
@@ -61,8 +62,10 @@ StepFn = Callable[[Path, dt.date, Path], Any]
 class DailySteps:
     """The steps run before the tiles, each called as ``step(warehouse, date, params_file)``.
 
-    ``rollup`` builds or refreshes the day's rollups (returns ``None``; an exception
-    aborts the run and leaves the previous report in place). ``validate`` returns the
+    ``rollup`` builds or refreshes the day's rollups and returns ``None`` or what the report
+    still lacks (an :class:`~expkit.history.HistoryGaps`, recorded as ``history`` in
+    ``summary.json`` and shown at the top of the index); an exception aborts the run and
+    leaves the previous report in place. ``validate`` returns the
     check records and ``alerts`` the alert records, in the ``summary.json`` shapes; if
     either raises, the error is shown on the index, the tiles still run and the run
     is not ``ok``. A step left as ``None`` is skipped.
@@ -75,7 +78,7 @@ class DailySteps:
 
 @dataclass(frozen=True)
 class ProgressEvent:
-    """A progress report: ``stage`` is one of ``lock``, ``rollup``, ``validate``,
+    """A progress report: ``stage`` is one of ``lock``, ``rollup``, ``history``, ``validate``,
     ``alerts``, ``tiles``, ``tile`` (one finished; ``done``/``total`` count them),
     ``index`` and ``done``."""
 
@@ -163,7 +166,7 @@ def run_daily(
     emit(ProgressEvent("lock", f"waiting for the lock of {day}"))
     with FileLock(out / f".{day}.lock", timeout=lock_timeout, what=f"the daily report for {day}"):
         clean_stale(out, day.isoformat())
-        checks, alerts, step_errors = _run_steps(steps, warehouse, day, params_file, emit)
+        checks, alerts, step_errors, history = _run_steps(steps, warehouse, day, params_file, emit)
         version = code_version()
         with building_dir(final) as tmp:
             for sub in SUBDIRS:
@@ -231,6 +234,7 @@ def run_daily(
                 run_seconds=time.monotonic() - started,
                 step_errors=step_errors,
                 version=version,
+                history=history.to_json() if history is not None else None,
             )
             summary["started_at"] = started_at
             atomic_write_json(tmp / "summary.json", summary)
@@ -556,11 +560,13 @@ def _run_steps(
     day: dt.date,
     params_file: Path,
     emit: ProgressFn,
-) -> tuple[list[dict[str, Any]], list[dict[str, Any]], dict[str, str]]:
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]], dict[str, str], HistoryGaps | None]:
     errors: dict[str, str] = {}
+    history = None
     if steps.rollup is not None:
         emit(ProgressEvent("rollup", f"building the rollups of {day}"))
-        steps.rollup(warehouse, day, params_file)
+        gaps = steps.rollup(warehouse, day, params_file)
+        history = gaps if isinstance(gaps, HistoryGaps) else None
     results: dict[str, list[dict[str, Any]]] = {"validate": [], "alerts": []}
     for name, fn, normalize in (
         ("validate", steps.validate, normalize_checks),
@@ -574,7 +580,7 @@ def _run_steps(
         except Exception as exc:
             log.exception("step %s failed", name)
             errors[name] = short_error(type(exc).__name__, exc)
-    return results["validate"], results["alerts"], errors
+    return results["validate"], results["alerts"], errors, history
 
 
 def _as_date(value: dt.date | str) -> dt.date:

@@ -115,6 +115,43 @@ def alert_timeline(alerts: Sequence[Mapping[str, Any]], day: dt.date) -> Timelin
     return Timeline(TIMELINE_WIDTH, height, plot_x, plot_w, bars, ticks)
 
 
+@dataclass(frozen=True)
+class HistoryNotice:
+    """The notice at the top of the index when the report lacks earlier days (``summary.json``
+    ``history``): the missing days, the affected tiles grouped by what of them is affected, and
+    the alert rules whose look-back misses days."""
+
+    missing_days: list[str]
+    tile_groups: list[tuple[str, list[str]]]
+    alerts: list[dict[str, Any]]
+
+
+def history_notice(history: Any, all_tiles: Sequence[str]) -> HistoryNotice | None:
+    """The notice for a ``summary.json`` ``history`` entry (``None`` when nothing is missing).
+
+    Tiles affected in the same way share a line; a part affecting every tile of the report
+    (a multi-day window) says "every tile" instead of listing them.
+    """
+    if not isinstance(history, Mapping) or not history.get("missing_days"):
+        return None
+    parts: dict[str, list[str]] = {}
+    for t in history.get("affected_tiles") or []:
+        for part in t.get("parts") or []:
+            parts.setdefault(str(part), []).append(str(t.get("tile")))
+    groups: dict[tuple[str, ...], list[str]] = {}
+    for part, tiles in parts.items():
+        groups.setdefault(tuple(tiles), []).append(part)
+    every = set(all_tiles)
+    tile_groups = [("; ".join(ps), list(tiles)) for tiles, ps in groups.items() if not set(tiles) >= every]
+    tile_groups += [("; ".join(ps), ["every tile, when run with that window"])
+                    for tiles, ps in groups.items() if every and set(tiles) >= every]
+    return HistoryNotice(
+        missing_days=[str(d) for d in history["missing_days"]],
+        tile_groups=tile_groups,
+        alerts=[dict(a) for a in history.get("affected_alerts") or [] if isinstance(a, Mapping)],
+    )
+
+
 def _newest(values: Sequence[Any]) -> str | None:
     times = [t for t in (parse_time(v) for v in values) if t is not None]
     return max(times).isoformat().replace("+00:00", "Z") if times else None
@@ -168,6 +205,7 @@ def render_index(
             prev_day=prev_day,
             run_seconds=summary.get("run_seconds"),
             step_errors=dict(summary.get("step_errors") or {}),
+            history=history_notice(summary.get("history"), list(tiles)),
             next_day=next_day,
             fmt=format_value,
             css=Markup(stylesheet()),

@@ -10,7 +10,9 @@ Shape (keys fixed by the spec; expkit adds a few, marked *extra*)::
      "alerts": [{"rule", "severity", "labels", "state", "active_at", "fired_at",
                  "resolved_at", "kill_switch"}],
      "checks": [{"name", "table", "status", "value", "threshold", "detail"}],
-     extra: "ok", "experiment_id", "run_seconds", "step_errors"}
+     extra: "ok", "experiment_id", "run_seconds", "step_errors",
+            "history": {"missing_days", "days_without_events", "affected_tiles": [{"tile", "parts",
+                        "days"}], "affected_alerts": [{"rule", "severity", "for", "days"}]} or null}
 """
 
 from __future__ import annotations
@@ -203,8 +205,13 @@ def build_summary(
     run_seconds: float,
     step_errors: Mapping[str, str] | None = None,
     version: str | None = None,
+    history: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Assemble the ``summary.json`` document (see the module docstring)."""
+    """Assemble the ``summary.json`` document (see the module docstring).
+
+    ``history`` is what the report lacks of the earlier days it reads
+    (:meth:`expkit.history.HistoryGaps.to_json`; ``null`` when no rollup step ran).
+    """
     step_errors = dict(step_errors or {})
     return {
         "date": date.isoformat(),
@@ -218,6 +225,7 @@ def build_summary(
         "experiment_id": params.get("experiment_id"),
         "run_seconds": round(run_seconds, 3),
         "step_errors": step_errors,
+        "history": jsonable(dict(history)) if history is not None else None,
     }
 
 

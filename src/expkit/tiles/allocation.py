@@ -189,8 +189,17 @@ def allocation_status(max_deviation: float, srm: bool, tolerance: float) -> str:
 
 def experiment_days(p: TileParams, limit: int = MAX_DAYS) -> list[dt.date]:
     """The experiment's days from its start date to the report date (the last ``limit`` of them)."""
-    first = max(p.config.start_date, p.event_date - dt.timedelta(days=limit - 1))
-    return [first + dt.timedelta(days=i) for i in range((p.event_date - first).days + 1)]
+    return experiment_span(p.config.start_date, p.event_date, limit)
+
+
+def experiment_span(start_date: dt.date, day: dt.date, limit: int = MAX_DAYS) -> list[dt.date]:
+    """The days from ``start_date`` to ``day`` (the last ``limit`` of them; none before the start).
+
+    >>> experiment_span(dt.date(2026, 11, 1), dt.date(2026, 11, 3))
+    [datetime.date(2026, 11, 1), datetime.date(2026, 11, 2), datetime.date(2026, 11, 3)]
+    """
+    first = max(start_date, day - dt.timedelta(days=limit - 1))
+    return [first + dt.timedelta(days=i) for i in range((day - first).days + 1)]
 
 
 def allocation_tile(p: TileParams) -> TileResult:

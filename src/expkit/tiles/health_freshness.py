@@ -39,6 +39,8 @@ HOUR_MS = 3_600_000
 MIN_EXPECTED_ROWS = 10
 """An empty hour counts as missing when it usually holds at least this many rows (P(0) < 1e-4)."""
 CHECK_LEVEL = {"fail": "breach", "warn": "warn"}
+BASELINE_DAYS = 7
+"""The usual rows per hour of a table: the same hour on the previous 7 days."""
 
 DELAY_P95 = Metric("p95_min", "p95 ingest delay", n="n", fmt=".1f", unit=" min", min_n=MIN_QUANTILE_REQUESTS)
 DELAY_MAX = Metric("max_min", "max ingest delay", n="n", fmt=".1f", unit=" min", min_n=1)
@@ -159,7 +161,7 @@ def _hours_present(ctx: HealthContext) -> tuple[pd.DataFrame, list[dict[str, Any
     first_ms = ctx.start_ms
     if rolled:
         first_ms = max(ctx.start_ms, day_bounds_ms(rolled[0])[0])
-    lookback = max(ctx.start_ms - 7 * DAY_MS, first_ms - 7 * DAY_MS)
+    lookback = max(ctx.start_ms, first_ms) - BASELINE_DAYS * DAY_MS
     raw = ingest_quantiles(wh, lookback, ctx.end_ms, bin_ms=HOUR_MS)[["bin_ms", "event_table", "n"]]
     tables = sorted(set(raw["event_table"])) if len(raw) else []
     lo = min(first_ms, int(raw["bin_ms"].min()) if len(raw) else first_ms)
@@ -167,7 +169,7 @@ def _hours_present(ctx: HealthContext) -> tuple[pd.DataFrame, list[dict[str, Any
     idx = pd.MultiIndex.from_product([tables, grid], names=["series", "bin_ms"])
     hours = (raw.rename(columns={"event_table": "series"}).set_index(["series", "bin_ms"])
              .reindex(idx, fill_value=0).reset_index())
-    hours["usual"] = same_time_baseline(hours, "n", ctx.start_ms, HOUR_MS, days=7, min_days=1)
+    hours["usual"] = same_time_baseline(hours, "n", ctx.start_ms, HOUR_MS, days=BASELINE_DAYS, min_days=1)
     hours = hours[hours["bin_ms"] >= first_ms].copy()
     # Without history, expect the table's share of the hour's requests.
     req = hours[hours["series"] == "requests"].set_index("bin_ms")["n"]

@@ -57,6 +57,8 @@ VOLUME_LOST, VOLUME_LOW, VOLUME_HIGH = 0.05, 0.5, 2.0
 VOLUME_MIN_BASELINE = 1000
 """Only hours that usually carry this many requests are judged (halving a smaller hour is chance)."""
 BASELINE_DAYS = 7
+CATALOG_ACTIVE_DAYS = 30
+"""Catalog coverage counts the items shown in the window among those shown in the last 30 days."""
 
 MIN_QUANTILE_REQUESTS = 100
 """A bin's p95 is judged only over at least 100 requests: below, it rests on one or two requests."""
@@ -246,7 +248,7 @@ def _catalog_coverage(ctx: HealthContext) -> tuple[pd.DataFrame, list[str]]:
     kw = dict(buckets=buckets, experiment_id=ctx.experiment_id)
     shown = pd.concat([items_shown(p.warehouse, ctx.start_ms, ctx.end_ms, **kw),
                        items_shown(p.warehouse, ctx.start_ms, ctx.end_ms, by_bucket=True, **kw)])
-    active = items_shown(p.warehouse, ctx.end_ms - 30 * DAY_MS, ctx.end_ms, **kw)
+    active = items_shown(p.warehouse, ctx.end_ms - CATALOG_ACTIVE_DAYS * DAY_MS, ctx.end_ms, **kw)
     notes = []
     other = sorted(set(ctx.filters) - {"bucket"})
     if other:
