@@ -182,7 +182,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--incident", action="append", help="NAME or NAME@HH:MM/MINUTES on the last day (repeatable)")
 
     p = add("rollup", cmd_rollup, "build (or rebuild) the rollups of a date or range")
-    p.add_argument("--warehouse", default=None, help="warehouse folder (default $EXPKIT_WAREHOUSE or ./warehouse)")
+    p.add_argument("--warehouse", default=None,
+                   help="warehouse folder (default: $EXPKIT_WAREHOUSE, else warehouse/ of the project root)")
     p.add_argument("--date", required=True)
     p.add_argument("--to", help="last date of a range (inclusive)")
     p.add_argument("--engine", default="duckdb", choices=["duckdb", "spark"])
