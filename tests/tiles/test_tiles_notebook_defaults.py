@@ -140,3 +140,15 @@ def test_missing_default_warehouse_names_the_notebook_parameter(tmp_path: Path, 
     assert str((project / "warehouse").resolve()) in message  # where the default pointed
     assert 'warehouse = "/path/to/warehouse" in the parameters cell' in message
     assert "EXPKIT_WAREHOUSE" in message
+
+
+def test_expkit_tile_and_daily_default_to_the_project_warehouse(tmp_path: Path) -> None:
+    """Without --warehouse, ``expkit tile`` and ``expkit daily`` use the same default as the notebooks."""
+    project = _copy_project(tmp_path / "empty")
+    expkit = Path(sys.executable).with_name("expkit")
+    for command in (["tile", "ctr"], ["daily", "--out", str(tmp_path / "reports")]):
+        run = subprocess.run([str(expkit), *command, "--date", END.isoformat(), "--quiet"],
+                             cwd=project / "notebooks", env=_kernel_env(), capture_output=True, text=True, timeout=120)
+        assert run.returncode == 2, (command, run.stderr)
+        assert "Traceback" not in run.stderr
+        assert f"warehouse {(project / 'warehouse').resolve()} has no events/ folder" in run.stderr, run.stderr
