@@ -18,7 +18,7 @@ slice = "bucket"  # a slice column this tile supports, see the error message for
 filters = {{}}  # e.g. {{"region": ["eu", "na"]}}
 buckets = None  # e.g. ["control", "treatment"]; default: every arm
 params_file = None  # default: params/experiment.yaml
-warehouse = None  # default: $EXPKIT_WAREHOUSE or ./warehouse
+warehouse = None  # default: $EXPKIT_WAREHOUSE, else warehouse/ of the project root (holding params/)
 sidecar_path = None  # set by the daily report
 result_path = None  # set by the daily report: this tile, already computed by the report'''
 

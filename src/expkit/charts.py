@@ -118,6 +118,48 @@ def round_significant(values: Any, digits: int = CHART_DIGITS) -> np.ndarray:
     return out
 
 
+def utc_iso(col: pd.Series) -> list[str | None]:
+    """Times as ISO-8601 strings in UTC with a ``Z`` (naive times are taken as UTC).
+
+    A browser parses an ISO date-time without an offset as *its own* local time, so every
+    time a chart carries says UTC explicitly (docs/reports.md, "Times on charts").
+
+    >>> utc_iso(pd.Series(pd.to_datetime(["2026-11-14 14:00", None])))
+    ['2026-11-14T14:00:00Z', None]
+    >>> utc_iso(pd.Series(pd.to_datetime(["2026-11-14T09:00:00-05:00"])))
+    ['2026-11-14T14:00:00Z']
+    """
+    t = col.dt.tz_localize("UTC") if col.dt.tz is None else col.dt.tz_convert("UTC")
+    text = t.dt.strftime("%Y-%m-%dT%H:%M:%S") + "Z"
+    return [None if missing else v for v, missing in zip(text.tolist(), t.isna().tolist(), strict=True)]
+
+
+UTC_SCALE = alt.Scale(type="utc")
+"""The scale of every time axis: ticks and labels in UTC whatever the viewer's time zone."""
+UTC_TOOLTIP_UNIT = "utcyearmonthdatehoursminutes"
+"""A time shown in a tooltip: to the minute, in UTC (a tooltip has no scale to say so)."""
+
+
+def _time_x(field: str, x_type: str, **kwargs: Any) -> alt.X:
+    """The x channel of ``field``; a time (``x_type`` ``T``) gets the UTC scale."""
+    if x_type == "T":
+        scale = kwargs.pop("scale", None)
+        domain = scale.to_dict().get("domain") if scale is not None else None
+        kwargs["scale"] = alt.Scale(type="utc", domain=domain) if domain else UTC_SCALE
+    return alt.X(f"{field}:{x_type}", **kwargs)
+
+
+def _tooltips(df: pd.DataFrame, fields: Sequence[Any]) -> list[Any]:
+    """Tooltip entries: time columns shown in UTC, others unchanged."""
+    out = []
+    for f in fields:
+        if isinstance(f, str) and f in df.columns and pd.api.types.is_datetime64_any_dtype(df[f].dtype):
+            out.append(alt.Tooltip(f"{f}:T", timeUnit=UTC_TOOLTIP_UNIT, title=f"{f} (UTC)"))
+        else:
+            out.append(f)
+    return out
+
+
 def _column_values(col: pd.Series) -> list[Any] | None:
     """One column as JSON-ready values (None for missing), or None for a kind left to Altair."""
     dtype = col.dtype
@@ -131,6 +173,8 @@ def _column_values(col: pd.Series) -> list[Any] | None:
         if not np.isfinite(x).all():
             values = [v if f else None for v, f in zip(values, np.isfinite(x).tolist(), strict=True)]
         return values
+    if pd.api.types.is_datetime64_any_dtype(dtype):
+        return utc_iso(col)
     if pd.api.types.is_string_dtype(dtype) or isinstance(dtype, pd.CategoricalDtype):
         obj = col.astype(object)
         if not all(v is None or isinstance(v, (str, float)) for v in obj.head(1000)):
@@ -234,21 +278,22 @@ def series_chart(
     base = _Chart(df)
     enc_color = {"color": alt.Color(f"{color}:N")} if color else {}
     enc_dash = {"strokeDash": alt.StrokeDash(f"{dash}:N", title=None)} if dash else {}
+    xenc = _time_x(x, x_type, title=None)
     line = base.mark_line(point=len(df) <= 60).encode(
-        x=alt.X(f"{x}:{x_type}", title=None),
+        x=xenc,
         y=alt.Y(f"{y}:Q", title=y_title or title or y, axis=alt.Axis(format=value_format)),
-        tooltip=[c for c in (x, y, color, dash) if c],
+        tooltip=_tooltips(df, [c for c in (x, y, color, dash) if c]),
         **enc_color,
         **enc_dash,
     )
     chart = line
     if low and high:
-        band = base.mark_area(opacity=0.2).encode(x=f"{x}:{x_type}", y=f"{low}:Q", y2=f"{high}:Q", **enc_color)
+        band = base.mark_area(opacity=0.2).encode(x=xenc, y=f"{low}:Q", y2=f"{high}:Q", **enc_color)
         chart = band + line
     if flag:
         marks = base.transform_filter(f"datum['{flag}']").mark_point(
             color=STATUS_COLORS["breach"], filled=True, size=40
-        ).encode(x=f"{x}:{x_type}", y=f"{y}:Q", tooltip=[c for c in (x, y, color) if c])
+        ).encode(x=xenc, y=f"{y}:Q", tooltip=_tooltips(df, [c for c in (x, y, color) if c]))
         chart = chart + marks
     if thresholds:
         chart = chart + _threshold_layer(thresholds, axis="y")
@@ -292,12 +337,12 @@ def bands_chart(
     """
     base = _Chart(df)
     enc_color = {"color": alt.Color(f"{color}:N")} if color else {}
-    xenc = alt.X(f"{x}:{x_type}", title=None, **({"axis": x_axis} if x_axis is not None else {}))
+    xenc = _time_x(x, x_type, title=None, **({"axis": x_axis} if x_axis is not None else {}))
     layers = [
         base.mark_area(opacity=0.12 + 0.13 * i).encode(x=xenc, y=f"{lo}:Q", y2=f"{hi}:Q", **enc_color)
         for i, (lo, hi) in enumerate(bands)
     ]
-    tooltip = [c for c in (x, color) if c] + [alt.Tooltip(f"{c}:Q", format=value_format)
+    tooltip = _tooltips(df, [c for c in (x, color) if c]) + [alt.Tooltip(f"{c}:Q", format=value_format)
                                               for pair in ((y,), *bands) for c in pair]
     yenc = alt.Y(f"{y}:Q", title=None, axis=alt.Axis(format=value_format), scale=alt.Scale(zero=False))
     layers.append(base.mark_line(point=len(df) <= 240).encode(x=xenc, y=yenc, tooltip=tooltip, **enc_color))
@@ -375,10 +420,10 @@ def stacked_area_chart(
     base = _Chart(df)
     scale = {"scale": alt.Scale(domain=list(x_domain))} if x_domain else {}
     chart = (base.mark_bar() if bars else base.mark_area(opacity=0.85)).encode(
-        x=alt.X(f"{x}:{x_type}", title=None, **scale),
+        x=_time_x(x, x_type, title=None, **scale),
         y=alt.Y(f"sum({y}):Q", stack="zero", title=y, axis=alt.Axis(format=value_format)),
         color=alt.Color(f"{color}:N"),
-        tooltip=[x, color, alt.Tooltip(f"sum({y}):Q", format=value_format, title=y)],
+        tooltip=[*_tooltips(df, [x]), color, alt.Tooltip(f"sum({y}):Q", format=value_format, title=y)],
     )
     return chart.properties(width=620, height=220, title=title)
 

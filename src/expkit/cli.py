@@ -39,6 +39,13 @@ def _params_file(args: argparse.Namespace) -> Path:
     return Path(args.params) if getattr(args, "params", None) else default_params_file()
 
 
+def _warehouse_path(args: argparse.Namespace) -> Path:
+    """``--warehouse``, else the default warehouse (docs/reports.md, "Running a tile by hand")."""
+    from expkit.warehouse import default_warehouse
+
+    return Path(args.warehouse) if args.warehouse else default_warehouse()
+
+
 def _parse_overrides(items: Sequence[str]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for item in items:
@@ -108,10 +115,11 @@ def cmd_tile(args: argparse.Namespace) -> int:
     day = _date(args.date)
     params_file = _params_file(args)
     # Fail fast, before a kernel starts, on parameters the tile would reject.
-    resolve_params(args.tile, TILES[args.tile].slices, event_date=day, warehouse=args.warehouse,
+    warehouse = _warehouse_path(args)
+    resolve_params(args.tile, TILES[args.tile].slices, event_date=day, warehouse=warehouse,
                    params_file=params_file, **overrides)
     out = Path(args.out) / day.isoformat()
-    outcome = run_tile(args.tile, Path(args.warehouse), day, out, params_file, parameters=overrides,
+    outcome = run_tile(args.tile, warehouse, day, out, params_file, parameters=overrides,
                        timeout=args.timeout)
     print(json.dumps({"tile": outcome.id, "status": outcome.status, "html": str(out / outcome.html)
                       if outcome.html else None, "error": outcome.error}))
@@ -122,7 +130,7 @@ def cmd_daily(args: argparse.Namespace) -> int:
     from expkit.daily import daily
 
     result = daily(
-        warehouse=Path(args.warehouse), day=_date(args.date), out=Path(args.out),
+        warehouse=_warehouse_path(args), day=_date(args.date), out=Path(args.out),
         params_file=_params_file(args), workers=args.workers, timeout=args.timeout,
         progress=_progress(args.quiet), lock_timeout=args.lock_timeout, notify=args.notify,
         history=not args.no_history,
@@ -183,7 +191,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--incident", action="append", help="NAME or NAME@HH:MM/MINUTES on the last day (repeatable)")
 
     p = add("rollup", cmd_rollup, "build (or rebuild) the rollups of a date or range")
-    p.add_argument("--warehouse", default=None, help="warehouse folder (default $EXPKIT_WAREHOUSE or ./warehouse)")
+    p.add_argument("--warehouse", default=None,
+                   help="warehouse folder (default: $EXPKIT_WAREHOUSE, else warehouse/ of the project root)")
     p.add_argument("--date", required=True)
     p.add_argument("--to", help="last date of a range (inclusive)")
     p.add_argument("--engine", default="duckdb", choices=["duckdb", "spark"])
@@ -191,14 +200,16 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = add("tile", cmd_tile, "run one tile notebook and render its page")
     p.add_argument("tile", help="tile id, e.g. ctr")
-    p.add_argument("--warehouse", default="warehouse")
+    p.add_argument("--warehouse", default=None,
+                   help="warehouse folder (default: $EXPKIT_WAREHOUSE, else warehouse/ of the project root)")
     p.add_argument("--date", required=True)
     p.add_argument("--out", default="reports")
     p.add_argument("-p", action="append", metavar="KEY=VALUE", help="parameter override (repeatable)")
     p.add_argument("--timeout", type=float, default=600.0, help="seconds for the notebook")
 
     p = add("daily", cmd_daily, "the scheduled daily job: rollup, validate, alerts, every tile, report")
-    p.add_argument("--warehouse", default="warehouse")
+    p.add_argument("--warehouse", default=None,
+                   help="warehouse folder (default: $EXPKIT_WAREHOUSE, else warehouse/ of the project root)")
     p.add_argument("--date", required=True)
     p.add_argument("--out", default="reports")
     p.add_argument("--workers", type=int, default=None)

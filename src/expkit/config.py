@@ -22,6 +22,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 
 from expkit.errors import ConfigError
+from expkit.project import project_root
 from expkit.schema import SLICE_COLUMNS
 
 WINDOWS: dict[str, int] = {"1h": 3_600_000, "24h": 86_400_000, "7d": 7 * 86_400_000, "30d": 30 * 86_400_000}
@@ -157,9 +158,11 @@ def load_experiment(path: str | Path) -> ExperimentConfig:
 
 
 def default_params_file() -> Path:
-    """``params/experiment.yaml`` of the checkout (or the working folder)."""
+    """``params/experiment.yaml`` of the working folder, else of the project root above it
+    (:func:`expkit.project.project_root`), else of the checkout expkit runs from."""
     here = Path(__file__).resolve()
-    for parent in [Path.cwd(), *here.parents]:
+    root = project_root()
+    for parent in [Path.cwd(), *([root] if root else []), *here.parents]:
         candidate = parent / "params" / "experiment.yaml"
         if candidate.is_file():
             return candidate

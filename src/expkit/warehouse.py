@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from expkit.errors import ExpkitError, NoDataError
+from expkit.project import project_root
 from expkit.schema import EVENT_TABLES
 
 DAY_MS = 86_400_000
@@ -51,9 +52,24 @@ def ms_to_iso(ms: int | float | None) -> str | None:
     return t.isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
+WAREHOUSE_ENV = "EXPKIT_WAREHOUSE"
+DEFAULT_RULE = f"${WAREHOUSE_ENV}, else warehouse/ in the project root (the folder holding params/ and pyproject.toml)"
+"""How the default warehouse is found, in words (for help texts and errors)."""
+
+
 def default_warehouse() -> Path:
-    """``$EXPKIT_WAREHOUSE`` or ``./warehouse``."""
-    return Path(os.environ.get("EXPKIT_WAREHOUSE", "warehouse"))
+    """The warehouse used when none is given (docs/reports.md, "Running a tile by hand").
+
+    ``$EXPKIT_WAREHOUSE`` when set; else ``warehouse/`` in the project root found by walking
+    up from the working folder (:func:`expkit.project.project_root`), so a notebook whose
+    kernel runs in ``notebooks/outcomes/`` finds the same warehouse as a shell in the
+    repository root; else ``./warehouse``.
+    """
+    env = os.environ.get(WAREHOUSE_ENV)
+    if env:
+        return Path(env)
+    root = project_root()
+    return root / "warehouse" if root is not None else Path("warehouse")
 
 
 @dataclass(frozen=True)
@@ -63,15 +79,22 @@ class Warehouse:
     root: Path
 
     @classmethod
-    def open(cls, root: str | os.PathLike[str] | None, must_exist: bool = True) -> Warehouse:
-        """Open a warehouse folder, with clear errors for a missing folder or a file."""
+    def open(
+        cls, root: str | os.PathLike[str] | None, must_exist: bool = True, fix: str = "pass --warehouse"
+    ) -> Warehouse:
+        """Open a warehouse folder, with clear errors for a missing folder or a file.
+
+        ``root`` None means :func:`default_warehouse`. ``fix`` ends the error message: how the
+        caller's user names another folder (a command-line option, a notebook parameter).
+        """
         path = Path(root) if root is not None else default_warehouse()
+        origin = "" if root is not None else f" (the default: {DEFAULT_RULE})"
         if path.exists() and not path.is_dir():
-            raise ExpkitError(f"warehouse path {path} is a file, not a folder; pass a folder")
+            raise ExpkitError(f"warehouse path {path} is a file, not a folder{origin}; {fix}")
         if must_exist and not (path / "events").is_dir():
             raise ExpkitError(
-                f"warehouse {path} has no events/ folder; create one with "
-                f"'expkit synth --out {path} ...' or pass --warehouse"
+                f"warehouse {path.absolute()} has no events/ folder{origin}; create one with "
+                f"'expkit synth --out {path} ...' or {fix}"
             )
         return cls(path)
 

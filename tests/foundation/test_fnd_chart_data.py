@@ -33,8 +33,25 @@ def test_records_equal_altairs_values_for_every_column_kind() -> None:
         "t": pd.to_datetime(["2026-11-14 00:05", "2026-11-14 00:10", None, "2026-11-14 00:20"]),
         "mixed": [True, None, False, True],
     })
-    assert chart_records(df)["values"] == _reference(df)
+    got = chart_records(df)["values"]
+    # times differ on purpose: Altair writes naive ISO strings, which a browser reads as its
+    # own local time; ours say UTC (test_times_are_utc_with_a_z below)
+    assert [{k: v for k, v in r.items() if k != "t"} for r in got] == [
+        {k: v for k, v in r.items() if k != "t"} for r in _reference(df)]
+    assert [r["t"] for r in got] == [v + "Z" if v else None for v in (r["t"] for r in _reference(df))]
     assert chart_records(df.iloc[:0])["values"] == []
+
+
+def test_times_are_utc_with_a_z_and_time_axes_and_tooltips_say_utc() -> None:
+    """Naive times are UTC; aware ones are converted; the spec's time scale and tooltip are UTC."""
+    from expkit.charts import UTC_TOOLTIP_UNIT, series_chart
+
+    df = pd.DataFrame({"t": pd.to_datetime(["2026-11-14 14:00"]).tz_localize("America/New_York"), "v": [1.0]})
+    assert chart_records(df)["values"] == [{"t": "2026-11-14T19:00:00Z", "v": 1.0}]
+    spec = chart_bundle(series_chart(df, "t", "v"), svg=False)[VEGALITE_MIME]
+    assert spec["encoding"]["x"]["scale"] == {"type": "utc"}
+    (tip,) = [t for t in spec["encoding"]["tooltip"] if t["field"] == "t"]
+    assert tip["timeUnit"] == UTC_TOOLTIP_UNIT
 
 
 def test_a_chart_spec_carries_the_rounded_records() -> None:

@@ -39,8 +39,10 @@ class PageVisit:
 class Browser:
     """One headless Chromium process, driven over the DevTools pipe."""
 
-    def __init__(self, timeout: float = 30.0):
+    def __init__(self, timeout: float = 30.0, tz: str | None = None):
+        """``tz``: the browser's time zone (``TZ`` of its environment; default: inherited)."""
         self.timeout = timeout
+        env = {**os.environ, "TZ": tz} if tz else None
         self._profile = tempfile.mkdtemp(prefix="expkit-chromium-")
         to_browser_r, self._to_browser = os.pipe()
         self._from_browser, from_browser_w = os.pipe()
@@ -75,6 +77,7 @@ class Browser:
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
+            env=env,
             preexec_fn=place_fds,  # noqa: PLW1509 - single-threaded test setup
             close_fds=False,
         )
@@ -147,9 +150,9 @@ class Browser:
 
     # -- pages ----------------------------------------------------------------------
 
-    def visit(self, path: Path, screenshot: Path | None = None) -> tuple[PageVisit, Any]:
+    def visit(self, path: Path, screenshot: Path | None = None, probe: str | None = None) -> tuple[PageVisit, Any]:
         """Open ``path`` from file:// in a fresh tab, wait for load, return the visit and
-        the DOM facts gathered by :data:`DOM_PROBE`."""
+        the DOM facts gathered by ``probe`` (a JavaScript expression; default :data:`DOM_PROBE`)."""
         url = path.resolve().as_uri()
         target = self.send("Target.createTarget", {"url": "about:blank"})["targetId"]
         session = self.send("Target.attachToTarget", {"targetId": target, "flatten": True})["sessionId"]
@@ -160,8 +163,8 @@ class Browser:
         self.send("Page.navigate", {"url": url}, session)
         self.wait_event("Page.loadEventFired", session, start)
         time.sleep(0.2)  # let late console messages arrive
-        probe = {"expression": DOM_PROBE, "returnByValue": True, "awaitPromise": True}
-        facts = self.send("Runtime.evaluate", probe, session)["result"]["value"]
+        evaluate = {"expression": probe or DOM_PROBE, "returnByValue": True, "awaitPromise": True}
+        facts = self.send("Runtime.evaluate", evaluate, session)["result"]["value"]
         if screenshot is not None:
             shot = self.send("Page.captureScreenshot", {"format": "png", "captureBeyondViewport": True}, session)
             screenshot.parent.mkdir(parents=True, exist_ok=True)

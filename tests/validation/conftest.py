@@ -4,17 +4,24 @@
   day), shared by the whole session: generation, rollups with the late files held back, the
   late files landing, validation of every day, detection, backfill and a second backfill.
 * ``tiny``: a hand-made warehouse of a few rows per table, for exact per-check assertions.
+* ``small``: 2 healthy rolled-up synthetic days of 1,000 users (copy it before changing it).
 """
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 
 import pytest
 
+from expkit.config import load_experiment
+from expkit.rollup import build_range
+from expkit.synth import generate
 from expkit.validation.selftest import SelftestOptions, SelftestReport, run_selftest
 
 from .val_support import END, MIN, SCENARIO_INCIDENTS, T0, TinyWarehouse
+
+PARAMS = Path(__file__).resolve().parents[2] / "params" / "experiment.yaml"
 
 
 @pytest.fixture(scope="session")
@@ -23,6 +30,15 @@ def scenario(tmp_path_factory: pytest.TempPathFactory) -> SelftestReport:
     options = SelftestOptions(incidents=SCENARIO_INCIDENTS, days=3, users=4000, seed=1, end=END,
                               report=False, tiles=False, workdir=tmp_path_factory.mktemp("selftest"))
     return run_selftest(options)
+
+
+@pytest.fixture(scope="session")
+def small(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A healthy synthetic warehouse: 2 days ending at END, 1,000 users, rolled up."""
+    wh = tmp_path_factory.mktemp("small") / "wh"
+    generate(wh, days=2, end=END, users=1000, seed=3)
+    build_range(wh, END - dt.timedelta(days=1), END, load_experiment(PARAMS))
+    return wh
 
 
 @pytest.fixture

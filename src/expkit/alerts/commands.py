@@ -274,7 +274,8 @@ def _sub(parent: argparse.ArgumentParser, dest: str) -> Callable[..., argparse.A
 
 
 def _common(p: argparse.ArgumentParser, rules: bool = True) -> None:
-    p.add_argument("--warehouse", default=None, help="warehouse folder (default $EXPKIT_WAREHOUSE or ./warehouse)")
+    p.add_argument("--warehouse", default=None,
+                   help="warehouse folder (default: $EXPKIT_WAREHOUSE, else warehouse/ of the project root)")
     if rules:
         p.add_argument("--rules", default=None, help="alert rules file (default: alerts.yaml beside --params)")
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import json
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -208,11 +209,28 @@ def render_index(
             history=history_notice(summary.get("history"), list(tiles)),
             next_day=next_day,
             fmt=format_value,
+            num=format_number,
             css=Markup(stylesheet()),
             version=expkit.__version__,
         )
     )
     return html
+
+
+def format_number(value: Any) -> str:
+    """A check's value or threshold for people: whole numbers with thousands separators, other
+    numbers (rates, minutes) to 3 significant digits; anything else as :func:`format_value`.
+
+    >>> [format_number(v) for v in (69597, 0.028982630272952854, 1.386, 0.001, 24.0, 12345.6, None)]
+    ['69,597', '0.029', '1.39', '0.001', '24', '12,346', 'null']
+    """
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return format_value(value)
+    if isinstance(value, int) or (math.isfinite(value) and value == int(value)):
+        return f"{int(value):,}"
+    if not math.isfinite(value) or abs(value) < 1000:
+        return f"{value:.3g}"
+    return f"{value:,.0f}"
 
 
 def report_days(out: Path) -> list[str]:

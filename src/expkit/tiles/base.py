@@ -21,9 +21,15 @@ from expkit.config import WINDOWS, ExperimentConfig, default_params_file, load_e
 from expkit.errors import ExpkitError
 from expkit.schema import SLICE_COLUMNS
 from expkit.tiles.rendered import RenderedTile
-from expkit.warehouse import Warehouse, parse_date
+from expkit.warehouse import WAREHOUSE_ENV, Warehouse, parse_date
 
 STATUSES = ("ok", "warn", "breach", "no_data", "failed")
+
+WAREHOUSE_FIX = (
+    'set the parameter warehouse (in a notebook: warehouse = "/path/to/warehouse" in the parameters cell; '
+    f"expkit tile: --warehouse; anywhere: ${WAREHOUSE_ENV})"
+)
+"""How a tile's user points it at another warehouse (ends the missing-warehouse error)."""
 
 
 @dataclass(frozen=True)
@@ -129,7 +135,7 @@ def resolve_params(
     unknown = [b for b in arms if b not in config.buckets]
     if unknown:
         raise ExpkitError(f"parameter buckets: unknown bucket(s) {unknown}; the experiment has {list(config.buckets)}")
-    wh = Warehouse.open(warehouse)
+    wh = Warehouse.open(warehouse, fix=WAREHOUSE_FIX)
     if event_date in (None, ""):
         days = wh.rollup_dates("health_bins") or wh.event_dates()
         if not days:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
+import logging
 import time
 from pathlib import Path
 from typing import Any
@@ -13,6 +15,8 @@ from expkit.validation.checks import resolve_now, run_checks
 from expkit.validation.history import ValidationRun, record_run
 from expkit.validation.results import Thresholds
 from expkit.warehouse import Warehouse, parse_date
+
+log = logging.getLogger(__name__)
 
 
 def _config(config: ExperimentConfig | str | Path | None) -> ExperimentConfig | None:
@@ -33,7 +37,9 @@ def validate(
     """Run the checks of ``cadence`` for ``day`` (see :func:`run_checks`) and store the run.
 
     ``config`` may be an :class:`~expkit.config.ExperimentConfig` or its parameters file.
-    With ``record`` the run is appended to ``state/validation/<day>/``.
+    With ``record`` the run is appended to ``state/validation/<day>/``. A history that cannot
+    be written (a read-only warehouse) costs the record, not the results: one warning is
+    logged and the run comes back with ``unrecorded`` saying why (docs/validation.md).
     """
     wh = warehouse if isinstance(warehouse, Warehouse) else Warehouse.open(warehouse)
     day = parse_date(day)
@@ -44,7 +50,12 @@ def validate(
     run = ValidationRun(day, cadence, checked_at, resolve_now(day, now, checked_at)[0], time.perf_counter() - t0,
                         tuple(checks))
     if record:
-        record_run(wh, run)
+        try:
+            record_run(wh, run)
+        except OSError as err:
+            reason = f"{type(err).__name__}: {err.strerror or err}" + (f" ({err.filename})" if err.filename else "")
+            log.warning("validation history of %s not recorded (%s); the checks' results stand", day, reason)
+            run = dataclasses.replace(run, unrecorded=reason)
     return run
 
 

@@ -25,6 +25,7 @@ import statistics
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
@@ -57,6 +58,13 @@ def _hhmm(ms: int) -> str:
     return ms_to_iso(ms)[11:16]
 
 
+def _no_rows(name: str, table: str, threshold: float | int | None, what: str,
+             facts: dict[str, Any]) -> CheckResult:
+    """A check with nothing to judge (0 of 0 rows): a warning without a value, never a pass."""
+    return CheckResult(name, table, "warn", None, threshold, f"no data: {what}; nothing to judge",
+                       {**facts, "no_data": True})
+
+
 @dataclass
 class CheckContext:
     """One validation run's inputs and its cache of query results.
@@ -77,6 +85,7 @@ class CheckContext:
     thresholds: Thresholds
     engine: Engine
     _cache: dict[tuple[Any, ...], pa.Table] = field(default_factory=dict)
+    _problems: dict[tuple[str, dt.date], dict[Path, list[str]]] = field(default_factory=dict)
 
     @property
     def start_ms(self) -> int:
@@ -95,11 +104,34 @@ class CheckContext:
         """The ``n`` days before the checked day, oldest first."""
         return [self.day - dt.timedelta(days=i) for i in range(n, 0, -1)]
 
+    def file_problems(self, table: str, day: dt.date) -> dict[Path, list[str]]:
+        """The files of ``table`` on ``day`` that do not match ``expkit/schema.py`` → their problems
+        (Parquet footers only; cached per run)."""
+        key = (table, day)
+        if key not in self._problems:
+            found = {f: schema_problems(table, [f]) for f in self.warehouse.event_files(table, day)}
+            self._problems[key] = {f: p for f, p in found.items() if p}
+        return self._problems[key]
+
+    def unjudged(self) -> dict[str, list[str]]:
+        """Tables with files that do not match the schema on the checked day or the day before
+        (where joins look for parents) → their problems. Queries leave such files out, as the
+        rollups refuse them, so the checks of these tables are not judged (docs/validation.md)."""
+        out = {}
+        for table in EVENT_TABLES:
+            problems = [p for d in (self.day - dt.timedelta(days=1), self.day)
+                        for found in self.file_problems(table, d).values() for p in found]
+            if problems:
+                out[table] = problems
+        return out
+
     def query(self, template: str, days: list[dt.date], **params: Any) -> list[dict[str, Any]]:
-        """Run ``template`` over the event files of ``days`` (cached per run)."""
+        """Run ``template`` over the event files of ``days`` that match the schema (cached per run)."""
         key = (template, tuple(days), tuple(sorted(params.items())))
         if key not in self._cache:
-            self._cache[key] = run_template(self.engine, template, event_sources(self.warehouse, days), **params)
+            skip = {f for t in EVENT_TABLES for d in days for f in self.file_problems(t, d)}
+            sources = event_sources(self.warehouse, days, skip=skip)
+            self._cache[key] = run_template(self.engine, template, sources, **params)
         return rows(self._cache[key])
 
     def profile(self) -> dict[str, dict[int, dict[str, Any]]]:
@@ -176,8 +208,8 @@ def check_event_delay(ctx: CheckContext) -> list[CheckResult]:
     out = []
     for table, hours in ctx.profile().items():
         if not hours:
-            out.append(CheckResult("event_delay", table, "pass", None, th.delay_p95_min,
-                                   f"no {table} rows for {ctx.day} (see partition_completeness)"))
+            out.append(_no_rows("event_delay", table, th.delay_p95_min,
+                                f"no {table} rows for {ctx.day} (see partition_completeness)", {}))
             continue
         slow = [h for h, r in sorted(hours.items()) if r["p95_delay_ms"] > limit_ms]
         dense = [h for h in slow if hours[h]["n_rows"] >= th.min_rows_for_quantile]
@@ -300,6 +332,10 @@ def check_join_integrity(ctx: CheckContext) -> list[CheckResult]:
         keys = sample.get(child, [])
         facts = {"parent": parent, "rows": n, "orphans": orphans, "orphan_rate": rate, "integrity": 1 - rate,
                  "sample_keys": keys}
+        if not n:
+            out.append(_no_rows("join_integrity", child, round(1 - th.join_min, 6),
+                                f"no {child} rows of {ctx.day} to look up in {parent}", facts))
+            continue
         what = f"{child}→{parent}: {orphans:,} of {n:,} {child} have no {parent[:-1]} with the same {_KEYS[parent]}"
         if keys:
             what += "; e.g. " + ", ".join(str(tuple(k)) if len(k) > 1 else str(k[0]) for k in keys)
@@ -335,12 +371,16 @@ def check_event_order(ctx: CheckContext) -> list[CheckResult]:
         r = ctx.join_rows().get(child, {"n_rows": 0, "orphans": 0, "before_parent": 0})
         joined = int(r["n_rows"]) - int(r["orphans"] or 0)
         early = int(r["before_parent"] or 0)
-        rate = early / joined if joined else 0.0
+        facts = {"parent": parent, "rows": joined, "before_parent": early}
+        if not joined:
+            out.append(_no_rows("event_order", child, th.order_fail_rate,
+                                f"no {child} of {ctx.day} with their {parent[:-1]}", facts))
+            continue
+        rate = early / joined
         status = "fail" if rate > th.order_fail_rate else "warn" if early else "pass"
         detail = (f"{early:,} of {joined:,} {child} are timestamped before their {parent[:-1]} "
                   f"({_pct(rate)}; fails above {_pct(th.order_fail_rate)})")
-        out.append(CheckResult("event_order", child, status, rate, th.order_fail_rate, detail,
-                               {"parent": parent, "rows": joined, "before_parent": early}))
+        out.append(CheckResult("event_order", child, status, rate, th.order_fail_rate, detail, facts))
     return out
 
 
@@ -374,13 +414,16 @@ def check_unique_ids(ctx: CheckContext) -> list[CheckResult]:
         keys = int(dups[0]["duplicated_keys"]) if dups else 0
         sample = [[r["key1"]] if r["key2"] is None else [r["key1"], r["key2"]] for r in dups]
         rate = extra / total[table] if total[table] else 0.0
+        facts = {"duplicate_rows": extra, "duplicated_keys": keys, "rows": total[table], "duplicate_rate": rate,
+                 "sample_keys": sample}
+        if not total[table]:
+            out.append(_no_rows("unique_ids", table, 0, f"no {table} rows on {ctx.day}", facts))
+            continue
         id_name = "(request_id, item_id)" if table == "impressions" else "id"
         detail = f"{extra:,} duplicate {table} rows ({keys:,} {id_name}s seen more than once, {_pct(rate)} of rows)"
         if sample:
             detail += "; e.g. " + ", ".join(str(tuple(k)) if len(k) > 1 else str(k[0]) for k in sample)
-        out.append(CheckResult("unique_ids", table, "fail" if extra else "pass", extra, 0, detail,
-                               {"duplicate_rows": extra, "duplicated_keys": keys, "rows": total[table],
-                                "duplicate_rate": rate, "sample_keys": sample}))
+        out.append(CheckResult("unique_ids", table, "fail" if extra else "pass", extra, 0, detail, facts))
     return out
 
 
@@ -403,9 +446,12 @@ def check_keys_not_null(ctx: CheckContext) -> list[CheckResult]:
     for table in EVENT_TABLES:
         r = ctx.row_rules().get(table, {"n_rows": 0, "null_keys": 0})
         bad = int(r["null_keys"] or 0)
+        facts = {"rows": int(r["n_rows"]), "null_key_rows": bad}
+        if not facts["rows"]:
+            out.append(_no_rows("keys_not_null", table, 0, f"no {table} rows on {ctx.day}", facts))
+            continue
         out.append(CheckResult("keys_not_null", table, "fail" if bad else "pass", bad, 0,
-                               f"{bad:,} of {int(r['n_rows']):,} {table} rows have a null key column",
-                               {"rows": int(r["n_rows"]), "null_key_rows": bad}))
+                               f"{bad:,} of {int(r['n_rows']):,} {table} rows have a null key column", facts))
     return out
 
 
@@ -417,6 +463,10 @@ def check_values_in_range(ctx: CheckContext) -> list[CheckResult]:
         broken = {rule: int(r.get(rule) or 0) for rule in RANGE_RULES}
         broken = {k: v for k, v in broken.items() if v}
         total = sum(broken.values())
+        if not int(r["n_rows"]):
+            out.append(_no_rows("values_in_range", table, 0, f"no {table} rows on {ctx.day}",
+                                {"rows": 0, "violations": broken}))
+            continue
         detail = (f"{total:,} rule violations in {int(r['n_rows']):,} {table} rows: "
                   + "; ".join(f"{RANGE_RULES[k]}: {v:,}" for k, v in broken.items())) if total else (
             f"all {int(r['n_rows']):,} {table} rows within range")
@@ -440,9 +490,11 @@ def check_late_data(ctx: CheckContext) -> list[CheckResult]:
         detail = f"no rows landed after the rollups of {days[0]} to {days[-1]}"
     else:
         status = "fail" if total else "warn"
-        parts = [f"{d.day}: {d.total_late_rows:,} rows ("
-                 + ", ".join(f"{t} {n:,}" for t, n in d.late_rows.items() if n)
-                 + f"; {len(d.files)} file(s) new or changed)" for d in scan.late]
+        parts = []
+        for d in scan.late:
+            per_table = ", ".join(f"{t} {n:,}" for t, n in d.late_rows.items() if n)
+            files = f"{len(d.files)} file(s) new or changed"
+            parts.append(f"{d.day}: {d.total_late_rows:,} rows ({f'{per_table}; ' if per_table else ''}{files})")
         first, last = min(scan.affected_dates), max(scan.affected_dates)
         detail = (f"late data after the rollup: {'; '.join(parts)}; rebuild with "
                   f"'expkit rollup --backfill --date {first} --to {last}'")
@@ -524,13 +576,43 @@ def checks_for(cadence: str) -> list[CheckDef]:
     return [c for c in CHECKS if CADENCES.index(c.cadence) <= level]
 
 
+def _first_line(text: str) -> str:
+    r"""The first line of a (possibly multi-line engine) error message.
+
+    >>> _first_line('Binder Error: Referenced column "item_id" not found!\nCandidate bindings: ...')
+    'Binder Error: Referenced column "item_id" not found!'
+    """
+    lines = [line.strip() for line in str(text).strip().splitlines() if line.strip()]
+    return lines[0] if lines else ""
+
+
+def _not_judged(result: CheckResult, unjudged: dict[str, list[str]]) -> CheckResult:
+    """``result`` replaced by a failure saying why it was not judged, when its table (or the
+    parent table of a join) has files that do not match the schema."""
+    table = next((t for t in (result.table, result.facts.get("parent")) if t in unjudged), None)
+    if table is None:
+        return result
+    problems = unjudged[table]
+    whose = "" if table == result.table else f"its parent table {table}: "
+    more = f" (and {len(problems) - 1} more problem(s))" if len(problems) > 1 else ""
+    return CheckResult(result.name, result.table, "fail", None, result.threshold,
+                       f"not judged: {whose}{_first_line(problems[0])}{more}",
+                       {"not_judged": True, "schema_problems": problems[:5]})
+
+
 def _run_one(check: CheckDef, ctx: CheckContext) -> list[CheckResult]:
-    """A check's results; unreadable data (an :class:`ExpkitError`) fails that check only."""
+    """A check's results; unreadable data (an :class:`ExpkitError`) fails that check only, with
+    the first line of the error (the whole error is in ``facts``). Results of tables with
+    files that do not match the schema are not judged (see :meth:`CheckContext.unjudged`)."""
     try:
-        return check.run(ctx)
+        results = check.run(ctx)
     except ExpkitError as err:
-        return [CheckResult(check.name, "all", "fail", None, None, f"check could not run: {err}",
+        return [CheckResult(check.name, "all", "fail", None, None, f"check could not run: {_first_line(str(err))}",
                             {"error": str(err)})]
+    if check.name == "schema":
+        return results
+    unjudged = ctx.unjudged()
+    return [_not_judged(r, unjudged) for r in results]
 
 
 def resolve_now(day: dt.date, now: dt.datetime | int | None, wall_ms: int | None = None) -> tuple[int, int]:

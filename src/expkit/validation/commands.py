@@ -90,7 +90,8 @@ def add_commands(add: AddCommand) -> None:
     """Register ``validate`` and ``selftest`` with the ``expkit`` parser."""
     p = add("validate", cmd_validate,
             "data validation: freshness, completeness, join integrity, consistency, late data")
-    p.add_argument("--warehouse", default=None, help="warehouse folder (default $EXPKIT_WAREHOUSE or ./warehouse)")
+    p.add_argument("--warehouse", default=None,
+                   help="warehouse folder (default: $EXPKIT_WAREHOUSE, else warehouse/ of the project root)")
     p.add_argument("--date", required=True, help="event date to check, YYYY-MM-DD")
     p.add_argument("--now", help="judge the data as of this time (ISO-8601, or HH:MM on --date); "
                    "default: the end of a past date, else the current time")

@@ -31,6 +31,8 @@ class ValidationRun:
         as_of_ms: the time the data was judged at (``now``).
         seconds: how long the checks took.
         checks: the results.
+        unrecorded: why the run could not be stored in the history (None when it was, or
+            was not asked to be); the results stand either way.
     """
 
     day: dt.date
@@ -39,6 +41,7 @@ class ValidationRun:
     as_of_ms: int
     seconds: float
     checks: tuple[CheckResult, ...]
+    unrecorded: str | None = None
 
     @property
     def failed(self) -> list[CheckResult]:

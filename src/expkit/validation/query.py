@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -17,10 +17,12 @@ from expkit.warehouse import Warehouse
 Sources = dict[str, list[Path] | pa.Schema]
 
 
-def event_sources(wh: Warehouse, days: Iterable[dt.date], tables: Iterable[str] = EVENT_TABLES) -> Sources:
-    """Every event table → the Parquet files of ``days`` (an empty table of its schema when none)."""
+def event_sources(wh: Warehouse, days: Iterable[dt.date], tables: Iterable[str] = EVENT_TABLES,
+                  skip: Collection[Path] = ()) -> Sources:
+    """Every event table → the Parquet files of ``days`` but those in ``skip`` (an empty table of
+    its schema when none is left)."""
     days = list(days)
-    return {t: [f for d in days for f in wh.event_files(t, d)] or EVENT_TABLES[t] for t in tables}
+    return {t: [f for d in days for f in wh.event_files(t, d) if f not in skip] or EVENT_TABLES[t] for t in tables}
 
 
 def open_engine(name: str = "duckdb") -> Engine:
