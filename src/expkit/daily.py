@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from expkit.alerts import evaluate_day
+from expkit.alerts.rules import default_rules_file, load_alerts
 from expkit.config import load_experiment
 from expkit.report import DailyResult, DailySteps, ProgressEvent, run_daily
 from expkit.rollup import build_rollups, stale_dates
@@ -21,18 +22,28 @@ from expkit.validation import validate_day
 from expkit.warehouse import Warehouse
 
 
-def ensure_rollups(warehouse: Path, day: dt.date, params_file: Path) -> None:
-    """Build the rollups of ``day`` when they are missing or older than its events."""
+def ensure_rollups(warehouse: Path, day: dt.date, params_file: Path) -> bool:
+    """Build the rollups of ``day`` when they are missing or older than its events; True if it did."""
     wh = Warehouse.open(warehouse)
     wh.require_events(day)
-    if stale_dates(wh, [day]):
-        build_rollups(wh, day, load_experiment(params_file))
+    if not stale_dates(wh, [day]):
+        return False
+    build_rollups(wh, day, load_experiment(params_file))
+    return True
 
 
-def default_steps(notify: bool = False) -> DailySteps:
+def check_inputs(params_file: Path, rules_file: Path | None = None) -> None:
+    """Reject a bad parameters file or alert rules file (``alerts.yaml`` beside the parameters
+    unless ``rules_file``) before anything runs: :class:`~expkit.errors.ExpkitError`, exit 2."""
+    load_experiment(params_file)
+    load_alerts(rules_file or default_rules_file(params_file))
+
+
+def default_steps(notify: bool = False, rules_file: Path | None = None) -> DailySteps:
     """Rollup if needed, validation, then the alert replay of the day fed with its checks.
 
-    With ``notify`` the replay also delivers notifications (where no live monitor runs).
+    With ``notify`` the replay also delivers notifications (where no live monitor runs);
+    ``rules_file`` replaces ``alerts.yaml`` beside the parameters file.
     """
     checks: list[dict[str, Any]] = []
 
@@ -42,7 +53,7 @@ def default_steps(notify: bool = False) -> DailySteps:
 
     def alerts(warehouse: Path, day: dt.date, params_file: Path) -> list[dict[str, Any]]:
         return evaluate_day(warehouse, day, load_experiment(params_file), params_file=params_file,
-                            notify=notify, checks=checks)
+                            rules_file=rules_file, notify=notify, checks=checks)
 
     return DailySteps(rollup=ensure_rollups, validate=validate, alerts=alerts)
 
@@ -57,9 +68,14 @@ def daily(
     progress: Callable[[str], None] | None = None,
     lock_timeout: float | None = 3600,
     notify: bool = False,
+    rules_file: Path | None = None,
 ) -> DailyResult:
-    """Run the daily job for ``day``; the report lands in ``out/<day>/index.html``."""
-    load_experiment(params_file)  # reject a bad parameters file before anything runs
+    """Run the daily job for ``day``; the report lands in ``out/<day>/index.html``.
+
+    The alert rules are ``rules_file``, else ``alerts.yaml`` beside ``params_file``; both
+    files are checked before anything runs.
+    """
+    check_inputs(params_file, rules_file)
     Warehouse.open(warehouse).require_events(day)
 
     def emit(event: ProgressEvent) -> None:
@@ -69,5 +85,5 @@ def daily(
 
     return run_daily(
         warehouse, day, out, params_file, workers=workers, timeout=timeout,
-        steps=default_steps(notify), progress=emit, lock_timeout=lock_timeout,
+        steps=default_steps(notify, rules_file), progress=emit, lock_timeout=lock_timeout,
     )

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from expkit.errors import ExpkitError, NoDataError
+from expkit.names import default_warehouse
 from expkit.schema import EVENT_TABLES
 
 DAY_MS = 86_400_000
@@ -49,11 +50,6 @@ def ms_to_iso(ms: int | float | None) -> str | None:
         return None
     t = dt.datetime.fromtimestamp(float(ms) / 1000, tz=dt.timezone.utc)
     return t.isoformat(timespec="seconds").replace("+00:00", "Z")
-
-
-def default_warehouse() -> Path:
-    """``$EXPKIT_WAREHOUSE`` or ``./warehouse``."""
-    return Path(os.environ.get("EXPKIT_WAREHOUSE", "warehouse"))
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import ast
 import contextlib
 import datetime as dt
+import hashlib
 import json
 import logging
 import math
@@ -61,8 +62,8 @@ StepFn = Callable[[Path, dt.date, Path], Any]
 class DailySteps:
     """The steps run before the tiles, each called as ``step(warehouse, date, params_file)``.
 
-    ``rollup`` builds or refreshes the day's rollups (returns ``None``; an exception
-    aborts the run and leaves the previous report in place). ``validate`` returns the
+    ``rollup`` builds or refreshes the day's rollups and returns whether it built any
+    (``None``: not said); an exception aborts the run and leaves the previous report in place. ``validate`` returns the
     check records and ``alerts`` the alert records, in the ``summary.json`` shapes; if
     either raises, the error is shown on the index, the tiles still run and the run
     is not ``ok``. A step left as ``None`` is skipped.
@@ -157,13 +158,18 @@ def run_daily(
     n_workers = max(1, workers or os.cpu_count() or 1)
     final = out / day.isoformat()
 
-    if any(getattr(t, "prerender", None) for t in tile_list):
-        warm_up(compute_workers(n_workers))  # the tile workers import the analysis stack while the steps run
+    def waiting(holder: int | None) -> None:
+        by = f" (held by process {holder})" if holder else ""
+        emit(ProgressEvent("lock", f"waiting for the lock of {day}{by}, up to {lock_timeout:g} s"
+                           if lock_timeout is not None else f"waiting for the lock of {day}{by}"))
+
     out.mkdir(parents=True, exist_ok=True)
-    emit(ProgressEvent("lock", f"waiting for the lock of {day}"))
-    with FileLock(out / f".{day}.lock", timeout=lock_timeout, what=f"the daily report for {day}"):
+    # The lock comes first: a run that has to wait (or give up) starts no worker or kernel.
+    with FileLock(out / f".{day}.lock", timeout=lock_timeout, what=f"the daily report for {day}", on_wait=waiting):
+        if any(getattr(t, "prerender", None) for t in tile_list):
+            warm_up(compute_workers(n_workers))  # the tile workers import the analysis stack while the steps run
         clean_stale(out, day.isoformat())
-        checks, alerts, step_errors = _run_steps(steps, warehouse, day, params_file, emit)
+        checks, alerts, step_errors, steps_run = _run_steps(steps, warehouse, day, params_file, emit)
         version = code_version()
         with building_dir(final) as tmp:
             for sub in SUBDIRS:
@@ -233,6 +239,7 @@ def run_daily(
                 version=version,
             )
             summary["started_at"] = started_at
+            summary["steps_run"] = steps_run
             atomic_write_json(tmp / "summary.json", summary)
             write_index(tmp, summary, out)
             _drop_results_dir(tmp)
@@ -266,6 +273,7 @@ def run_tile(
 ) -> TileOutcome:
     """Run one tile with extra ``parameters`` (ad hoc; ``expkit tile``), no lock, no index.
 
+    ``expkit tile`` passes ``out`` = :func:`adhoc_dir`, outside the published days.
     Writes ``tiles/<id>.html``, ``notebooks/<id>.ipynb``, ``sidecars/<id>.json`` and
     ``logs/<id>.log`` under ``out`` (each file atomically) and returns the outcome.
     When ``out`` is a published daily report (it holds ``summary.json``), the files go
@@ -301,6 +309,33 @@ def run_tile(
         outcome.html = f"{prefix}/{outcome.html}" if outcome.html else None
         outcome.notebook = f"{prefix}/{outcome.notebook}" if outcome.notebook else None
     return outcome
+
+
+def adhoc_dir(
+    out: Path,
+    tile_id: str,
+    date: dt.date,
+    parameters: Mapping[str, Any] | None,
+    *,
+    warehouse: Path,
+    params_file: Path,
+) -> Path:
+    """The folder of an ad-hoc run of ``tile_id`` (``expkit tile``): ``out/adhoc/<tile>-<date>-<hash>``.
+
+    Outside every published day (a daily run swaps ``out/<date>`` whole), and one folder per
+    distinct parameter set: the hash covers the tile, date, ``parameters``, warehouse and
+    parameters file, so a rerun with the same ones replaces its own pages and a run with
+    others gets a new folder (see docs/reports.md).
+    """
+    key = json.dumps({
+        "tile": tile_id,
+        "date": _as_date(date).isoformat(),
+        "parameters": {str(k): str(v) for k, v in (parameters or {}).items()},
+        "warehouse": str(Path(warehouse).resolve()),
+        "params_file": str(Path(params_file).resolve()),
+    }, sort_keys=True)
+    digest = hashlib.sha256(key.encode("utf-8")).hexdigest()[:10]
+    return Path(out) / ADHOC_DIR / f"{tile_id}-{_as_date(date).isoformat()}-{digest}"
 
 
 @dataclass(frozen=True)
@@ -370,7 +405,7 @@ def submit_tile(computer: TileComputer, tile: TileLike, inputs: TileInputs) -> N
     """Queue ``tile`` for computing ahead of its notebook, if it can be (it has ``prerender``)."""
     prerender = getattr(tile, "prerender", None)
     if prerender is not None and inputs.result_path is not None:
-        computer.submit(tile.id, prerender, inputs.nb_params, inputs.result_path)
+        computer.submit(tile.id, prerender, inputs.nb_params, inputs.result_path, inputs.log_path)
 
 
 def run_tile_into(
@@ -556,11 +591,20 @@ def _run_steps(
     day: dt.date,
     params_file: Path,
     emit: ProgressFn,
-) -> tuple[list[dict[str, Any]], list[dict[str, Any]], dict[str, str]]:
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]], dict[str, str], list[str]]:
+    """Run the steps; returns the checks, the alerts, the steps' errors and the steps that ran
+    to the end (the index says "no alerts" only when the alerts step is among them)."""
     errors: dict[str, str] = {}
+    ran: list[str] = []
     if steps.rollup is not None:
-        emit(ProgressEvent("rollup", f"building the rollups of {day}"))
-        steps.rollup(warehouse, day, params_file)
+        emit(ProgressEvent("rollup", f"checking the rollups of {day}"))
+        t0 = time.monotonic()
+        built = steps.rollup(warehouse, day, params_file)
+        if built is True:
+            emit(ProgressEvent("rollup", f"rebuilt the rollups of {day} in {time.monotonic() - t0:.1f} s"))
+        elif built is False:
+            emit(ProgressEvent("rollup", f"the rollups of {day} are up to date"))
+        ran.append("rollup")
     results: dict[str, list[dict[str, Any]]] = {"validate": [], "alerts": []}
     for name, fn, normalize in (
         ("validate", steps.validate, normalize_checks),
@@ -571,10 +615,11 @@ def _run_steps(
         emit(ProgressEvent(name, f"running {name} for {day}"))
         try:
             results[name] = normalize(fn(warehouse, day, params_file) or [])
+            ran.append(name)
         except Exception as exc:
             log.exception("step %s failed", name)
             errors[name] = short_error(type(exc).__name__, exc)
-    return results["validate"], results["alerts"], errors
+    return results["validate"], results["alerts"], errors, ran
 
 
 def _as_date(value: dt.date | str) -> dt.date:

@@ -168,6 +168,7 @@ def render_index(
             prev_day=prev_day,
             run_seconds=summary.get("run_seconds"),
             step_errors=dict(summary.get("step_errors") or {}),
+            alerts_evaluated=alerts_evaluated(summary),
             next_day=next_day,
             fmt=format_value,
             css=Markup(stylesheet()),
@@ -175,6 +176,17 @@ def render_index(
         )
     )
     return html
+
+
+def alerts_evaluated(summary: Mapping[str, Any]) -> bool:
+    """Whether the run evaluated the alert rules to the end (only then is "no alerts" true).
+
+    Summaries written before ``steps_run`` existed count as evaluated unless the step failed.
+    """
+    if "alerts" in (summary.get("step_errors") or {}):
+        return False
+    ran = summary.get("steps_run")
+    return True if ran is None else "alerts" in ran
 
 
 def report_days(out: Path) -> list[str]:
