@@ -45,7 +45,7 @@ class HelpFormatter(argparse.RawDescriptionHelpFormatter):
     def _get_help_string(self, action: argparse.Action) -> str:
         text = action.help or ""
         if ("default" in text or action.required or not action.option_strings
-                or action.default in (None, False, argparse.SUPPRESS)):
+                or any(action.default is v for v in (None, False, argparse.SUPPRESS))):
             return text
         return text + " (default: %(default)s)"
 

@@ -301,21 +301,21 @@ def add_commands(add: AddCommand) -> None:
     _common(p, rules=False)
     who = p.add_mutually_exclusive_group(required=True)
     who.add_argument("fingerprint", nargs="?", help="the alert's fingerprint (from eval --json or status)")
-    who.add_argument("--rule", help="acknowledge every firing alert of this rule")
+    who.add_argument("--rule", help="acknowledge every firing alert of this rule (default: the fingerprint's alert)")
     p.add_argument("--by", default=me, help="who acknowledges (default: the current user)")
     p.add_argument("--comment", default="", help="a note kept with the acknowledgement (default: none)")
 
     p = sub("silence", cmd_silence, "mute notifications of matching alerts until an expiry")
     _common(p, rules=False)
     p.add_argument("--match", action="append", help="label=value, label!=value, label=~regex (repeatable; "
-                                                    "rule=NAME matches the alert name)")
+                                                    "rule=NAME matches the alert name; default: none)")
     p.add_argument("--for", dest="duration", default="2h", help="how long, e.g. 30m, 2h, 1d (default: 2h)")
     p.add_argument("--until", help="or an end time, ISO-8601 (default: --start plus --for)")
     p.add_argument("--start", help="start time, ISO-8601 (default now)")
     p.add_argument("--by", default=me, help="who silences (default: the current user)")
     p.add_argument("--comment", default="", help="why (default: none)")
     p.add_argument("--list", action="store_true", help="list silences")
-    p.add_argument("--expire", metavar="ID", help="end a silence now")
+    p.add_argument("--expire", metavar="ID", help="end a silence now (default: add a silence)")
 
     p = sub("status", cmd_status, "the live monitor's state: active alerts, outbox, cursors")
     _common(p)
@@ -332,7 +332,8 @@ def add_commands(add: AddCommand) -> None:
     p.add_argument("--since", help="first run only: evaluate from this ISO time (default now - catch_up)")
 
     p = add("killswitch", cmd_killswitch, "kill switches: status, reset, approve, audit")
-    p.add_argument("action", choices=["status", "reset", "approve", "audit"])
+    p.add_argument("action", choices=["status", "reset", "approve", "audit"],
+                   help="status: the switches; reset, approve: change one (NAME); audit: the log")
     p.add_argument("name", nargs="?", help="switch key (disable_experiment/EXP), action name, or all")
     _common(p, rules=False)
     p.add_argument("--experiment", help="only this experiment's switches (default: every experiment)")
