@@ -119,7 +119,8 @@ class _IpcKernelManager(AsyncKernelManager):
     Over TCP the manager picks five free ports and the kernel binds them a moment later;
     with several kernels starting at once on a busy machine another process can take one
     in between, and the kernel dies with "Address already in use" before replying
-    (jupyter_client's known race). Socket files under a per-kernel prefix cannot collide.
+    (jupyter_client's known race). Socket files under a per-kernel prefix cannot collide. The
+    connection file goes in the same private folder.
     """
 
     @default("transport")
@@ -129,6 +130,11 @@ class _IpcKernelManager(AsyncKernelManager):
     @default("ip")
     def _ip_default(self) -> str:
         return _kernel_socket_prefix()
+
+    @default("connection_file")
+    def _connection_file_default(self) -> str:
+        # Beside the sockets (not a loose $TMPDIR/tmpXXXX.json): a killed run's are swept with them.
+        return f"{self.ip}-connection.json"
 
 
 class _Engine(NBClientEngine):
