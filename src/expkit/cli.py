@@ -15,6 +15,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from expkit import interrupts
 from expkit.cli_options import (
     DATE,
     LOCK_TIMEOUT,
@@ -290,7 +291,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     if "warehouse" in args and not args.warehouse:
         args.warehouse = str(default_warehouse())  # the same rule for every command
     try:
-        return int(args.func(args) or 0)
+        with interrupts.handling():
+            try:
+                return int(args.func(args) or 0)
+            except Exception:
+                if interrupts.interrupted():  # e.g. DuckDB's "Query interrupted" after Ctrl-C
+                    raise KeyboardInterrupt from None
+                raise
     except ExpkitError as err:
         print(f"expkit {args.command}: error: {err}", file=sys.stderr)
         return err.exit_code

@@ -14,14 +14,17 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
+import duckdb
 import pytest
 from report_support import DAY, PARAMS
 
+from expkit import interrupts
 from expkit.atomic import FileLock
 from expkit.cli import main
 from expkit.config import load_experiment
@@ -297,3 +300,59 @@ def test_adhoc_pages_survive_the_next_daily_run_and_do_not_overwrite_each_other(
     before = first.read_bytes()
     run_daily(small_warehouse, END, out, PARAMS, tiles=[])  # the next daily run of that day
     assert first.read_bytes() == before and second.is_file()
+
+
+# --- Ctrl-C inside a DuckDB query --------------------------------------------------------------
+
+LONG_QUERY = "select count(*) from range(100000000000) a"
+
+
+def _interrupt_soon() -> threading.Timer:
+    timer = threading.Timer(1.0, os.kill, (os.getpid(), signal.SIGINT))
+    timer.start()
+    return timer
+
+
+def test_ctrl_c_in_a_steps_query_stops_the_run_instead_of_failing_the_step(tmp_path: Path) -> None:
+    """DuckDB turns Ctrl-C into RuntimeError('Query interrupted'); the run must stop, not record
+    a failed validation and go on to the tiles."""
+
+    def validate(warehouse: Path, day: dt.date, params_file: Path) -> list:
+        duckdb.connect().execute(LONG_QUERY).fetchall()
+        return []
+
+    events: list[ProgressEvent] = []
+    with interrupts.handling(), pytest.raises(KeyboardInterrupt):
+        _interrupt_soon()
+        run_daily(tmp_path / "wh", DAY, tmp_path / "r", PARAMS, tiles=[], progress=events.append,
+                  steps=DailySteps(validate=validate))
+    assert "tiles" not in [e.stage for e in events]
+    assert [p.name for p in (tmp_path / "r").iterdir()] == [f".{DAY}.lock"]
+
+
+COMMAND_RUNNING_A_QUERY = f"""
+import duckdb, sys
+from expkit import cli
+
+def cmd_rollup(args):
+    con = duckdb.connect()
+    print("querying", flush=True)
+    con.execute({LONG_QUERY!r}).fetchall()
+
+cli.cmd_rollup = cmd_rollup
+sys.exit(cli.main(["rollup", "--date", "2026-11-14"]))
+"""
+
+
+@pytest.mark.slow  # DuckDB may take up to ~20 s to notice the interrupt on a loaded machine
+def test_ctrl_c_in_a_commands_query_is_one_line_and_exit_130(tmp_path: Path) -> None:
+    proc = subprocess.Popen([sys.executable, "-c", COMMAND_RUNNING_A_QUERY], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, start_new_session=True, cwd=tmp_path)
+    try:
+        assert proc.stdout is not None and proc.stdout.readline() == "querying\n"
+        time.sleep(0.5)
+        os.killpg(proc.pid, signal.SIGINT)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        _kill_group(proc.pid)
+    assert proc.returncode == 130 and err.strip().splitlines() == ["expkit rollup: interrupted"], err

@@ -30,6 +30,7 @@ from typing import Any
 import papermill
 
 from expkit.atomic import FileLock, atomic_write_json, building_dir
+from expkit.interrupts import interrupted
 from expkit.report.compute import TileComputer, timeout_error, warm_up
 from expkit.report.html import PageInfo, write_tile_page
 from expkit.report.index import refresh_nav, report_days, write_index
@@ -617,6 +618,8 @@ def _run_steps(
             results[name] = normalize(fn(warehouse, day, params_file) or [])
             ran.append(name)
         except Exception as exc:
+            if interrupted():  # Ctrl-C inside a query surfaces as an error (expkit.interrupts)
+                raise KeyboardInterrupt from exc
             log.exception("step %s failed", name)
             errors[name] = short_error(type(exc).__name__, exc)
     return results["validate"], results["alerts"], errors, ran
