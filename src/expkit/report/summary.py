@@ -10,7 +10,7 @@ Shape (keys fixed by the spec; expkit adds a few, marked *extra*)::
      "alerts": [{"rule", "severity", "labels", "state", "active_at", "fired_at",
                  "resolved_at", "kill_switch"}],
      "checks": [{"name", "table", "status", "value", "threshold", "detail"}],
-     extra: "ok", "experiment_id", "run_seconds", "step_errors"}
+     extra: "ok", "experiment_id", "run_seconds", "step_errors"; the report adds "started_at", "steps_run"}
 """
 
 from __future__ import annotations
