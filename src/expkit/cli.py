@@ -189,7 +189,7 @@ COMMAND_MODULES = ("expkit.validation.commands", "expkit.alerts.commands")
 
 
 def _tile_help() -> str:
-    return (f"tile ids -- health: {', '.join(HEALTH_IDS)}; outcomes: {', '.join(OUTCOME_IDS)}")
+    return f"tile ids -- health: {', '.join(HEALTH_IDS)}; outcomes: {', '.join(OUTCOME_IDS)}"
 
 
 def _p_help() -> str:

@@ -286,6 +286,8 @@ def test_ctrl_c_ends_daily_with_one_line_and_leaves_nothing(small_warehouse: Pat
 def test_adhoc_pages_survive_the_next_daily_run_and_do_not_overwrite_each_other(
     small_warehouse: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    """Also: a real ``expkit daily --quiet`` prints nothing on stderr (the tiles' warnings, e.g.
+    Altair's on an empty chart, go to their logs)."""
     out = tmp_path / "reports"
     run_daily(small_warehouse, END, out, PARAMS, tiles=[])  # a published day
     pages = []
@@ -298,8 +300,12 @@ def test_adhoc_pages_survive_the_next_daily_run_and_do_not_overwrite_each_other(
     assert first.parent.parent.parent == out / "adhoc" and out / END.isoformat() not in first.parents
     assert "<dd>7d</dd>" in first.read_text() and "<dd>24h</dd>" in second.read_text()
     before = first.read_bytes()
-    run_daily(small_warehouse, END, out, PARAMS, tiles=[])  # the next daily run of that day
+    daily = subprocess.run(  # the next daily run of that day
+        [str(EXPKIT), "daily", "--warehouse", str(small_warehouse), "--date", END.isoformat(), "--out", str(out),
+         "--workers", "2", "--quiet"], capture_output=True, text=True, timeout=600)
+    assert daily.returncode == 0 and daily.stderr == "", daily.stderr
     assert first.read_bytes() == before and second.is_file()
+    assert len(list((out / END.isoformat() / "tiles").glob("*.html"))) == 15
 
 
 # --- Ctrl-C inside a DuckDB query --------------------------------------------------------------
