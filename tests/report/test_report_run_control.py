@@ -63,7 +63,7 @@ def test_a_run_that_cannot_take_the_lock_starts_no_worker(tmp_path: Path) -> Non
 
 
 @pytest.mark.parametrize(("built", "message"), [
-    (True, re.compile(rf"rebuilt the rollups of {DAY} in \d+\.\d s")),
+    (True, re.compile(rf"built the rollups of {DAY} in \d+\.\d s")),
     (False, re.compile(rf"the rollups of {DAY} are up to date")),
 ])
 def test_progress_says_what_the_rollup_step_did(tmp_path: Path, built: bool, message: re.Pattern[str]) -> None:

@@ -63,11 +63,11 @@ StepFn = Callable[[Path, dt.date, Path], Any]
 class DailySteps:
     """The steps run before the tiles, each called as ``step(warehouse, date, params_file)``.
 
-    ``rollup`` builds or refreshes the day's rollups and returns whether it built any
-    (``None``: not said); an exception aborts the run and leaves the previous report in place. ``validate`` returns the
-    check records and ``alerts`` the alert records, in the ``summary.json`` shapes; if
-    either raises, the error is shown on the index, the tiles still run and the run
-    is not ``ok``. A step left as ``None`` is skipped.
+    ``rollup`` builds or refreshes the day's rollups and returns whether it built them
+    (``None``: not said); an exception aborts the run and leaves the previous report in
+    place. ``validate`` returns the check records and ``alerts`` the alert records, in the
+    ``summary.json`` shapes; if either raises, the error is shown on the index, the tiles
+    still run and the run is not ``ok``. A step left as ``None`` is skipped.
     """
 
     rollup: StepFn | None = None
@@ -77,9 +77,9 @@ class DailySteps:
 
 @dataclass(frozen=True)
 class ProgressEvent:
-    """A progress report: ``stage`` is one of ``lock``, ``rollup``, ``validate``,
-    ``alerts``, ``tiles``, ``tile`` (one finished; ``done``/``total`` count them),
-    ``index`` and ``done``."""
+    """A progress report: ``stage`` is one of ``lock`` (only when another run holds it),
+    ``rollup``, ``validate``, ``alerts``, ``tiles``, ``tile`` (one finished;
+    ``done``/``total`` count them), ``index`` and ``done``. Each says what happens."""
 
     stage: str
     message: str
@@ -602,7 +602,7 @@ def _run_steps(
         t0 = time.monotonic()
         built = steps.rollup(warehouse, day, params_file)
         if built is True:
-            emit(ProgressEvent("rollup", f"rebuilt the rollups of {day} in {time.monotonic() - t0:.1f} s"))
+            emit(ProgressEvent("rollup", f"built the rollups of {day} in {time.monotonic() - t0:.1f} s"))
         elif built is False:
             emit(ProgressEvent("rollup", f"the rollups of {day} are up to date"))
         ran.append("rollup")
