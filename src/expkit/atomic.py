@@ -17,7 +17,7 @@ import shutil
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -110,19 +110,24 @@ class FileLock:
     """An exclusive advisory lock on ``path`` (``fcntl.flock``; released if the process dies).
 
     ``timeout=None`` waits forever; ``timeout=0`` fails at once. On time-out it raises
-    :class:`~expkit.errors.ExpkitError` naming the lock and what holds it.
+    :class:`~expkit.errors.ExpkitError` naming the lock and what holds it. ``on_wait`` is
+    called once, with the holder's process id (``None`` if unknown), when the lock is
+    taken and this call is going to wait for it.
     """
 
-    def __init__(self, path: str | os.PathLike[str], timeout: float | None = None, what: str = ""):
+    def __init__(self, path: str | os.PathLike[str], timeout: float | None = None, what: str = "",
+                 on_wait: Callable[[int | None], None] | None = None):
         self.path = Path(path)
         self.timeout = timeout
         self.what = what or str(self.path)
+        self.on_wait = on_wait
         self._fh: Any = None
 
     def __enter__(self) -> FileLock:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._fh = open(self.path, "a+")  # noqa: SIM115 - held for the lock's lifetime
         deadline = None if self.timeout is None else time.monotonic() + self.timeout
+        waiting = False
         while True:
             try:
                 fcntl.flock(self._fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -135,12 +140,22 @@ class FileLock:
                         f"{self.what} is locked by another run (lock file {self.path}); "
                         "wait for it to finish or retry later"
                     ) from None
+                if not waiting and self.on_wait is not None:
+                    self.on_wait(self.holder())
+                waiting = True
                 time.sleep(0.1)
         self._fh.seek(0)
         self._fh.truncate()
         self._fh.write(f"{os.getpid()}\n")
         self._fh.flush()
         return self
+
+    def holder(self) -> int | None:
+        """The process id the holder wrote into the lock file (``None`` if unreadable)."""
+        try:
+            return int(self.path.read_text().split()[0])
+        except (OSError, ValueError, IndexError):
+            return None
 
     def __exit__(self, *exc: object) -> None:
         if self._fh is not None:

@@ -1,4 +1,4 @@
-"""The ``expkit`` command line (spec §11, §12).
+"""expkit: daily answers for A/B experiments, from event logs to HTML reports (docs/reports.md).
 
 Every user error is an :class:`~expkit.errors.ExpkitError`: printed on one line, exit status 2,
 nothing half-written. Long work reports progress on stderr.
@@ -15,7 +15,35 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from expkit import interrupts
+from expkit.cli_options import (
+    DATE,
+    LOCK_TIMEOUT,
+    OUT,
+    PARAMS,
+    QUIET,
+    RULES,
+    SEED,
+    TIMEOUT,
+    WAREHOUSE,
+    WORKERS,
+    Parser,
+    UsageError,
+    add_option,
+    incident_names,
+    positive_int,
+)
 from expkit.errors import ExpkitError
+from expkit.names import (
+    DEFAULT_SLICE,
+    DEFAULT_WINDOW,
+    HEALTH_IDS,
+    OUTCOME_IDS,
+    SLICE_COLUMNS,
+    TILE_PARAMETERS,
+    WINDOWS,
+    default_warehouse,
+)
 
 DEMO_END = dt.date(2026, 11, 14)
 DEMO_DAYS = 14
@@ -41,8 +69,6 @@ def _params_file(args: argparse.Namespace) -> Path:
 
 def _warehouse_path(args: argparse.Namespace) -> Path:
     """``--warehouse``, else the default warehouse (docs/reports.md, "Running a tile by hand")."""
-    from expkit.warehouse import default_warehouse
-
     return Path(args.warehouse) if args.warehouse else default_warehouse()
 
 
@@ -98,11 +124,9 @@ def cmd_rollup(args: argparse.Namespace) -> int:
     return 0
 
 
-TILE_PARAMETERS = ("window", "slice", "filters", "buckets")
-
-
 def cmd_tile(args: argparse.Namespace) -> int:
     from expkit.report import run_tile
+    from expkit.report.daily import adhoc_dir
     from expkit.tiles import resolve_params
     from expkit.tiles.registry import TILES
 
@@ -118,7 +142,7 @@ def cmd_tile(args: argparse.Namespace) -> int:
     warehouse = _warehouse_path(args)
     resolve_params(args.tile, TILES[args.tile].slices, event_date=day, warehouse=warehouse,
                    params_file=params_file, **overrides)
-    out = Path(args.out) / day.isoformat()
+    out = adhoc_dir(Path(args.out), args.tile, day, overrides, warehouse=warehouse, params_file=params_file)
     outcome = run_tile(args.tile, warehouse, day, out, params_file, parameters=overrides,
                        timeout=args.timeout)
     print(json.dumps({"tile": outcome.id, "status": outcome.status, "html": str(out / outcome.html)
@@ -134,6 +158,7 @@ def cmd_daily(args: argparse.Namespace) -> int:
         params_file=_params_file(args), workers=args.workers, timeout=args.timeout,
         progress=_progress(args.quiet), lock_timeout=args.lock_timeout, notify=args.notify,
         history=not args.no_history,
+        rules_file=Path(args.rules) if args.rules else None,
     )
     print(result.index)
     return 0 if result.ok else 1
@@ -141,11 +166,13 @@ def cmd_daily(args: argparse.Namespace) -> int:
 
 def cmd_demo(args: argparse.Namespace) -> int:
     from expkit.config import load_experiment
-    from expkit.daily import daily
+    from expkit.daily import check_inputs, daily
     from expkit.rollup import build_range
     from expkit.synth import generate
 
     progress = _progress(args.quiet)
+    rules_file = Path(args.rules) if args.rules else None
+    check_inputs(_params_file(args), rules_file)  # before minutes of generating data
     cfg = load_experiment(_params_file(args))
     wh = Path(args.warehouse)
     end = DEMO_END
@@ -155,7 +182,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
                  experiment_id=cfg.experiment_id, buckets=cfg.buckets, control=cfg.control, progress=progress)
     build_range(wh, start, end, cfg, progress=progress)
     result = daily(warehouse=wh, day=end, out=Path(args.out), params_file=_params_file(args),
-                   workers=args.workers, timeout=args.timeout, progress=progress)
+                   workers=args.workers, timeout=args.timeout, progress=progress, rules_file=rules_file)
     print(Path(result.index).resolve())
     return 0 if result.ok else 1
 
@@ -167,55 +194,76 @@ COMMAND_MODULES = ("expkit.validation.commands", "expkit.alerts.commands")
 ``add(name, func, help) -> argparse.ArgumentParser`` registers one (with --quiet and --params)."""
 
 
+def _tile_help() -> str:
+    return f"tile ids -- health: {', '.join(HEALTH_IDS)}; outcomes: {', '.join(OUTCOME_IDS)}"
+
+
+def _p_help() -> str:
+    return (
+        "tile parameter, repeatable. Keys: "
+        f"window ({', '.join(WINDOWS)}; default {DEFAULT_WINDOW}); "
+        f"slice (one of {', '.join(SLICE_COLUMNS)}; default {DEFAULT_SLICE}; each tile supports some); "
+        "filters (JSON or YAML mapping of slice column to a list of values, "
+        "e.g. filters='{\"region\": [\"eu\"]}'; default: none); "
+        "buckets (comma-separated arms; default: every arm of the experiment)"
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
-    """The argument parser of ``expkit``."""
+    """The argument parser of ``expkit``.
+
+    Builds from light modules only (argparse, :mod:`expkit.names`, :mod:`expkit.cli_options`);
+    each command imports what it needs when it runs, so ``--help`` stays fast.
+    """
     from expkit import __version__
 
-    parser = argparse.ArgumentParser(prog="expkit", description=__doc__.splitlines()[0])
+    parser = Parser(prog="expkit", description=__doc__.splitlines()[0],
+                    epilog=f"{_tile_help()}\nenvironment: $EXPKIT_WAREHOUSE is the default --warehouse\n"
+                           "'expkit COMMAND --help' lists each command's options and defaults")
     parser.add_argument("--version", action="version", version=f"expkit {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def add(name: str, fn: Callable[[argparse.Namespace], int], help_: str) -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=help_, description=help_)
         p.set_defaults(func=fn)
-        p.add_argument("--quiet", action="store_true", help="no progress messages")
-        p.add_argument("--params", help="experiment parameters file (default: params/experiment.yaml)")
+        add_option(p, QUIET)
+        add_option(p, PARAMS)
         return p
 
     p = add("synth", cmd_synth, "generate a synthetic warehouse with known truth")
-    p.add_argument("--out", required=True, help="warehouse folder to create")
-    p.add_argument("--days", type=int, required=True, help="number of days (>= 1)")
-    p.add_argument("--end", required=True, help="last day, YYYY-MM-DD")
-    p.add_argument("--users", type=int, default=20_000, help="user population (default 20000)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--incident", action="append", help="NAME or NAME@HH:MM/MINUTES on the last day (repeatable)")
+    p.add_argument("--out", metavar="DIR", required=True, help="warehouse folder to create")
+    p.add_argument("--days", type=positive_int("--days 14"), required=True, help="number of days (>= 1)")
+    p.add_argument("--end", metavar="YYYY-MM-DD", required=True, help="last day")
+    p.add_argument("--users", type=positive_int("--users 20000"), default=20_000, help="user population")
+    add_option(p, SEED)
+    p.add_argument("--incident", action="append", metavar="SPEC",
+                   help="incident on the last day, NAME or NAME@HH:MM/MINUTES (repeatable; default: none). "
+                   + incident_names())
 
     p = add("rollup", cmd_rollup, "build (or rebuild) the rollups of a date or range")
-    p.add_argument("--warehouse", default=None,
-                   help="warehouse folder (default: $EXPKIT_WAREHOUSE, else warehouse/ of the project root)")
-    p.add_argument("--date", required=True)
-    p.add_argument("--to", help="last date of a range (inclusive)")
-    p.add_argument("--engine", default="duckdb", choices=["duckdb", "spark"])
+    add_option(p, WAREHOUSE)
+    add_option(p, DATE)
+    p.add_argument("--to", metavar="YYYY-MM-DD", help="last date of a range, inclusive (default: --date)")
+    p.add_argument("--engine", default="duckdb", choices=["duckdb", "spark"], help="query engine")
     p.add_argument("--backfill", action="store_true", help="rebuild only dates whose events changed since their rollup")
 
-    p = add("tile", cmd_tile, "run one tile notebook and render its page")
-    p.add_argument("tile", help="tile id, e.g. ctr")
-    p.add_argument("--warehouse", default=None,
-                   help="warehouse folder (default: $EXPKIT_WAREHOUSE, else warehouse/ of the project root)")
-    p.add_argument("--date", required=True)
-    p.add_argument("--out", default="reports")
-    p.add_argument("-p", action="append", metavar="KEY=VALUE", help="parameter override (repeatable)")
-    p.add_argument("--timeout", type=float, default=600.0, help="seconds for the notebook")
+    p = add("tile", cmd_tile, "run one tile notebook and render its page (ad hoc, beside the daily reports)")
+    p.add_argument("tile", metavar="TILE", choices=[*HEALTH_IDS, *OUTCOME_IDS], help=_tile_help())
+    add_option(p, WAREHOUSE)
+    add_option(p, DATE)
+    add_option(p, OUT, help="report folder; the page goes to OUT/adhoc/TILE-DATE-HASH/, "
+                            "one folder per distinct set of parameters (see docs/reports.md)")
+    p.add_argument("-p", action="append", metavar="KEY=VALUE", help=_p_help())
+    add_option(p, TIMEOUT)
 
     p = add("daily", cmd_daily, "the scheduled daily job: rollup, validate, alerts, every tile, report")
-    p.add_argument("--warehouse", default=None,
-                   help="warehouse folder (default: $EXPKIT_WAREHOUSE, else warehouse/ of the project root)")
-    p.add_argument("--date", required=True)
-    p.add_argument("--out", default="reports")
-    p.add_argument("--workers", type=int, default=None)
-    p.add_argument("--timeout", type=float, default=600.0, help="seconds per tile notebook")
-    p.add_argument("--lock-timeout", type=float, default=3600.0,
-                   help="seconds to wait for another run of the same date (0: fail at once)")
+    add_option(p, WAREHOUSE)
+    add_option(p, DATE)
+    add_option(p, OUT)
+    add_option(p, WORKERS)
+    add_option(p, TIMEOUT)
+    add_option(p, LOCK_TIMEOUT)
+    add_option(p, RULES)
     p.add_argument("--notify", action="store_true",
                    help="deliver alert notifications (when no live 'expkit monitor' runs)")
     p.add_argument("--no-history", action="store_true",
@@ -227,23 +275,38 @@ def build_parser() -> argparse.ArgumentParser:
     for module in COMMAND_MODULES:
         importlib.import_module(module).add_commands(add)
 
-    p = add("demo", cmd_demo, "synthetic warehouse + daily report; prints the index page")
-    p.add_argument("--warehouse", default="warehouse")
-    p.add_argument("--out", default="reports")
-    p.add_argument("--days", type=int, default=DEMO_DAYS)
-    p.add_argument("--users", type=int, default=10_000)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--workers", type=int, default=None)
-    p.add_argument("--timeout", type=float, default=600.0)
+    p = add("demo", cmd_demo, "synthetic warehouse (generated if --warehouse has no events/) + daily report; "
+                              "prints the index page")
+    add_option(p, WAREHOUSE)
+    add_option(p, OUT)
+    p.add_argument("--days", type=positive_int("--days 14"), default=DEMO_DAYS,
+                   help=f"days of data, ending {DEMO_END}")
+    p.add_argument("--users", type=positive_int("--users 10000"), default=10_000, help="user population")
+    add_option(p, SEED)
+    add_option(p, WORKERS)
+    add_option(p, TIMEOUT)
+    add_option(p, RULES)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``expkit`` command."""
     parser = build_parser()
-    args = parser.parse_args(argv)
     try:
-        return int(args.func(args) or 0)
+        args = parser.parse_args(argv)
+    except UsageError as err:
+        print(err, file=sys.stderr)
+        return err.exit_code
+    if "warehouse" in args and not args.warehouse:
+        args.warehouse = str(default_warehouse())  # the same rule for every command
+    try:
+        with interrupts.handling():
+            try:
+                return int(args.func(args) or 0)
+            except Exception:
+                if interrupts.interrupted():  # e.g. DuckDB's "Query interrupted" after Ctrl-C
+                    raise KeyboardInterrupt from None
+                raise
     except ExpkitError as err:
         print(f"expkit {args.command}: error: {err}", file=sys.stderr)
         return err.exit_code

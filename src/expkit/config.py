@@ -22,11 +22,9 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 
 from expkit.errors import ConfigError
+from expkit.names import WINDOWS
 from expkit.project import project_root
 from expkit.schema import SLICE_COLUMNS
-
-WINDOWS: dict[str, int] = {"1h": 3_600_000, "24h": 86_400_000, "7d": 7 * 86_400_000, "30d": 30 * 86_400_000}
-"""Window name → length in milliseconds. Windows end at the report's end time."""
 
 
 class _Strict(BaseModel):

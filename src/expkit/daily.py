@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +34,7 @@ def ensure_rollups(
     params_file: Path,
     history: bool = True,
     progress: Callable[[str], None] | None = None,
+    rules_file: Path | None = None,
 ) -> HistoryGaps:
     """Build the rollups the report of ``day`` reads; return what it still lacks.
 
@@ -44,35 +46,47 @@ def ensure_rollups(
     wh = Warehouse.open(warehouse)
     wh.require_events(day)
     config = load_experiment(params_file)
-    plan = plan_history(wh, day, config, _rules_or_none(params_file))
+    plan = plan_history(wh, day, config, _rules_or_none(rules_file or default_rules_file(params_file)))
     if history:
         failed = build_history(wh, plan, config, progress=progress)
-        return plan.gaps(missing=failed)
-    if day in plan.stale:
+        return replace(plan.gaps(missing=failed), built=tuple(d for d in plan.to_build if d not in failed))
+    built = (day,) if day in plan.stale else ()
+    if built:
         build_rollups(wh, day, config)
-    gaps = plan.gaps()
+    gaps = replace(plan.gaps(), built=built)
     if gaps.missing_days and progress:
         progress(f"skipped (--no-history): {len(gaps.missing_days)} earlier days not rolled up: "
                  + ", ".join(map(str, gaps.missing_days)))
     return gaps
 
 
-def _rules_or_none(params_file: Path) -> AlertsConfig | None:
-    """The alert rules beside ``params_file``; ``None`` when unreadable (the alerts step says why)."""
+def _rules_or_none(rules_file: Path) -> AlertsConfig | None:
+    """The alert rules of ``rules_file``; ``None`` when unreadable (the alerts step says why)."""
     try:
-        return load_alerts(default_rules_file(params_file))
+        return load_alerts(rules_file)
     except ExpkitError:
         return None
 
 
+def check_inputs(params_file: Path, rules_file: Path | None = None) -> None:
+    """Reject a bad parameters file or alert rules file (``alerts.yaml`` beside the parameters
+    unless ``rules_file``) before anything runs: :class:`~expkit.errors.ExpkitError`, exit 2."""
+    load_experiment(params_file)
+    load_alerts(rules_file or default_rules_file(params_file))
+
+
 def default_steps(
-    notify: bool = False, history: bool = True, progress: Callable[[str], None] | None = None
+    notify: bool = False,
+    history: bool = True,
+    progress: Callable[[str], None] | None = None,
+    rules_file: Path | None = None,
 ) -> DailySteps:
     """Rollup (with the history the report needs, see :func:`ensure_rollups`), validation, then
     the alert replay of the day fed with its checks.
 
     With ``notify`` the replay also delivers notifications (where no live monitor runs);
-    ``progress`` receives the history step's lines.
+    ``progress`` receives the history step's lines; ``rules_file`` replaces ``alerts.yaml``
+    beside the parameters file.
     """
     checks: list[dict[str, Any]] = []
 
@@ -82,10 +96,10 @@ def default_steps(
 
     def alerts(warehouse: Path, day: dt.date, params_file: Path) -> list[dict[str, Any]]:
         return evaluate_day(warehouse, day, load_experiment(params_file), params_file=params_file,
-                            notify=notify, checks=checks)
+                            rules_file=rules_file, notify=notify, checks=checks)
 
     def rollup(warehouse: Path, day: dt.date, params_file: Path) -> HistoryGaps:
-        return ensure_rollups(warehouse, day, params_file, history=history, progress=progress)
+        return ensure_rollups(warehouse, day, params_file, history=history, progress=progress, rules_file=rules_file)
 
     return DailySteps(rollup=rollup, validate=validate, alerts=alerts)
 
@@ -101,13 +115,16 @@ def daily(
     lock_timeout: float | None = 3600,
     notify: bool = False,
     history: bool = True,
+    rules_file: Path | None = None,
 ) -> DailyResult:
     """Run the daily job for ``day``; the report lands in ``out/<day>/index.html``.
 
     ``history=False`` (``--no-history``) builds only ``day``'s rollups; the report then names
-    the earlier days it lacks and the tiles and alerts they feed.
+    the earlier days it lacks and the tiles and alerts they feed. The alert rules are
+    ``rules_file``, else ``alerts.yaml`` beside ``params_file``; both files are checked before
+    anything runs.
     """
-    load_experiment(params_file)  # reject a bad parameters file before anything runs
+    check_inputs(params_file, rules_file)
     Warehouse.open(warehouse).require_events(day)
 
     def emit(event: ProgressEvent) -> None:
@@ -117,6 +134,6 @@ def daily(
 
     return run_daily(
         warehouse, day, out, params_file, workers=workers, timeout=timeout,
-        steps=default_steps(notify, history, lambda msg: emit(ProgressEvent("history", msg))),
+        steps=default_steps(notify, history, lambda msg: emit(ProgressEvent("history", msg)), rules_file),
         progress=emit, lock_timeout=lock_timeout,
     )

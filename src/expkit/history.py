@@ -123,6 +123,9 @@ class HistoryGaps:
     days_without_events: tuple[dt.date, ...]
     affected_tiles: tuple[AffectedTile, ...]
     affected_alerts: tuple[AffectedAlert, ...]
+    built: tuple[dt.date, ...] = ()
+    """The days whose rollups this run built (for progress lines; not in ``summary.json``, whose
+    numbers must not depend on what earlier runs had already built)."""
 
     def to_json(self) -> dict[str, Any]:
         """The ``history`` entry of ``summary.json``."""

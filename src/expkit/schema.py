@@ -13,10 +13,8 @@ from pathlib import Path
 
 import pyarrow as pa
 
-# Slice columns a tile may group or filter by. Identifiers in SQL come only from here.
-REQUEST_SLICES = ("bucket", "cohort", "region", "surface", "client")
-IMPRESSION_SLICES = REQUEST_SLICES + ("genre", "provider")
-SLICE_COLUMNS = IMPRESSION_SLICES
+# Slice columns a tile may group or filter by (defined in expkit.names, light for the CLI's help).
+from expkit.names import IMPRESSION_SLICES, REQUEST_SLICES, SLICE_COLUMNS  # noqa: F401 - re-exported
 
 _COMMON = [
     ("timestamp_ms", pa.int64()),

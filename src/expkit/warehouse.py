@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from expkit.errors import ExpkitError, NoDataError
-from expkit.project import project_root
+from expkit.names import DEFAULT_RULE, default_warehouse
 from expkit.schema import EVENT_TABLES
 
 DAY_MS = 86_400_000
@@ -50,26 +50,6 @@ def ms_to_iso(ms: int | float | None) -> str | None:
         return None
     t = dt.datetime.fromtimestamp(float(ms) / 1000, tz=dt.timezone.utc)
     return t.isoformat(timespec="seconds").replace("+00:00", "Z")
-
-
-WAREHOUSE_ENV = "EXPKIT_WAREHOUSE"
-DEFAULT_RULE = f"${WAREHOUSE_ENV}, else warehouse/ in the project root (the folder holding params/ and pyproject.toml)"
-"""How the default warehouse is found, in words (for help texts and errors)."""
-
-
-def default_warehouse() -> Path:
-    """The warehouse used when none is given (docs/reports.md, "Running a tile by hand").
-
-    ``$EXPKIT_WAREHOUSE`` when set; else ``warehouse/`` in the project root found by walking
-    up from the working folder (:func:`expkit.project.project_root`), so a notebook whose
-    kernel runs in ``notebooks/outcomes/`` finds the same warehouse as a shell in the
-    repository root; else ``./warehouse``.
-    """
-    env = os.environ.get(WAREHOUSE_ENV)
-    if env:
-        return Path(env)
-    root = project_root()
-    return root / "warehouse" if root is not None else Path("warehouse")
 
 
 @dataclass(frozen=True)

@@ -26,8 +26,8 @@ HOSTILE = {
     "provider": "<img src=x onerror=alert(2)>",
     "region": '"><img src=x onerror=alert(3)>',
 }
-# Ad-hoc pages that show each column's values (run after the daily report, into adhoc/; one
-# page per tile id, so each tile appears once).
+# Ad-hoc pages that show each column's values (run after the daily report, into adhoc/, one
+# folder per tile and parameters).
 ADHOC = [("ctr", "genre"), ("save_rate", "provider"), ("allocation", "region"), ("latency", "region")]
 
 
@@ -70,7 +70,7 @@ def test_every_page_shows_markup_as_text(report: Path, cli: Cli, browser: Browse
         code, _, err = cli("tile", tile, "--warehouse", wh, "--date", END.isoformat(), "--out", out,
                            "-p", f"slice={column}", "--quiet")
         assert code == 0, err
-    pages = sorted((out / END.isoformat()).rglob("*.html"))
+    pages = sorted((out / END.isoformat()).rglob("*.html")) + sorted((out / "adhoc").rglob("*.html"))
     assert len(pages) >= 16 + 1  # index, one page per tile, the ad-hoc pages
     shown = set()
     for page in pages:

@@ -9,11 +9,24 @@
 See ``docs/alerts.md`` for the rules, the semantics and the runbook lines.
 """
 
-from expkit.alerts.engine import Alert, RuleEngine
-from expkit.alerts.promtest import run_rule_tests
-from expkit.alerts.rules import AlertsConfig, default_rules_file, load_alerts, parse_alerts
-from expkit.alerts.runner import evaluate_day, monitor, monitor_once, replay_day
-from expkit.alerts.state import AlertStore
+from importlib import import_module
+from typing import Any
+
+# Loaded on first use, so that ``expkit --help`` (which imports expkit.alerts.commands) does
+# not pull in the analysis stack.
+_LAZY = {
+    "Alert": "engine", "RuleEngine": "engine", "run_rule_tests": "promtest",
+    "AlertsConfig": "rules", "default_rules_file": "rules", "load_alerts": "rules", "parse_alerts": "rules",
+    "evaluate_day": "runner", "monitor": "runner", "monitor_once": "runner", "replay_day": "runner",
+    "AlertStore": "state",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(import_module(f"expkit.alerts.{_LAZY[name]}"), name)
+    raise AttributeError(f"module 'expkit.alerts' has no attribute {name!r}")
+
 
 __all__ = [
     "Alert",

@@ -17,6 +17,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from expkit.cli_options import DATE, PARAMS, QUIET, RULES, WAREHOUSE, add_option, positive_float, positive_int
 from expkit.errors import ExpkitError
 
 AddCommand = Callable[[str, Callable[[argparse.Namespace], int], str], argparse.ArgumentParser]
@@ -266,18 +267,17 @@ def _sub(parent: argparse.ArgumentParser, dest: str) -> Callable[..., argparse.A
         p = sub.add_parser(name, help=help_, description=help_)
         p.set_defaults(func=fn)
         # Also accepted after the action; SUPPRESS keeps a value given before it.
-        p.add_argument("--quiet", action="store_true", default=argparse.SUPPRESS, help="no progress messages")
-        p.add_argument("--params", default=argparse.SUPPRESS, help="experiment parameters file")
+        add_option(p, QUIET, default=argparse.SUPPRESS)
+        add_option(p, PARAMS, default=argparse.SUPPRESS)
         return p
 
     return add
 
 
 def _common(p: argparse.ArgumentParser, rules: bool = True) -> None:
-    p.add_argument("--warehouse", default=None,
-                   help="warehouse folder (default: $EXPKIT_WAREHOUSE, else warehouse/ of the project root)")
+    add_option(p, WAREHOUSE)
     if rules:
-        p.add_argument("--rules", default=None, help="alert rules file (default: alerts.yaml beside --params)")
+        add_option(p, RULES)
 
 
 def add_commands(add: AddCommand) -> None:
@@ -289,7 +289,7 @@ def add_commands(add: AddCommand) -> None:
     p = sub("eval", cmd_eval, "replay a day's bins and daily checks; print the alert timeline "
                               "(exit 1 when a P1/P2 fired)")
     _common(p)
-    p.add_argument("--date", required=True, help="YYYY-MM-DD")
+    add_option(p, DATE)
     p.add_argument("--json", action="store_true", help="print the timeline as JSON (summary.json's alerts)")
     p.add_argument("--notify", action="store_true",
                    help="also deliver notifications and kill switch requests not delivered before")
@@ -301,39 +301,42 @@ def add_commands(add: AddCommand) -> None:
     _common(p, rules=False)
     who = p.add_mutually_exclusive_group(required=True)
     who.add_argument("fingerprint", nargs="?", help="the alert's fingerprint (from eval --json or status)")
-    who.add_argument("--rule", help="acknowledge every firing alert of this rule")
+    who.add_argument("--rule", help="acknowledge every firing alert of this rule (default: the fingerprint's alert)")
     p.add_argument("--by", default=me, help="who acknowledges (default: the current user)")
-    p.add_argument("--comment", default="")
+    p.add_argument("--comment", default="", help="a note kept with the acknowledgement (default: none)")
 
     p = sub("silence", cmd_silence, "mute notifications of matching alerts until an expiry")
     _common(p, rules=False)
     p.add_argument("--match", action="append", help="label=value, label!=value, label=~regex (repeatable; "
-                                                    "rule=NAME matches the alert name)")
-    p.add_argument("--for", dest="duration", default="2h", help="how long (default 2h)")
-    p.add_argument("--until", help="or an end time, ISO-8601")
+                                                    "rule=NAME matches the alert name; default: none)")
+    p.add_argument("--for", dest="duration", default="2h", help="how long, e.g. 30m, 2h, 1d (default: 2h)")
+    p.add_argument("--until", help="or an end time, ISO-8601 (default: --start plus --for)")
     p.add_argument("--start", help="start time, ISO-8601 (default now)")
-    p.add_argument("--by", default=me)
-    p.add_argument("--comment", default="")
+    p.add_argument("--by", default=me, help="who silences (default: the current user)")
+    p.add_argument("--comment", default="", help="why (default: none)")
     p.add_argument("--list", action="store_true", help="list silences")
-    p.add_argument("--expire", metavar="ID", help="end a silence now")
+    p.add_argument("--expire", metavar="ID", help="end a silence now (default: add a silence)")
 
     p = sub("status", cmd_status, "the live monitor's state: active alerts, outbox, cursors")
     _common(p)
 
     p = add("monitor", cmd_monitor, "evaluate the newest bins every --every seconds and notify")
     _common(p)
-    p.add_argument("--every", type=float, default=60.0, help="seconds between evaluations (default 60)")
+    p.add_argument("--every", type=positive_float("--every 60"), default=60.0, help="seconds between evaluations")
     runs = p.add_mutually_exclusive_group()
     runs.add_argument("--once", action="store_true", help="one evaluation, then exit")
-    runs.add_argument("--iterations", type=int, default=None, help="evaluations before exiting")
-    p.add_argument("--now", help="simulate the clock from this ISO time (no sleeping); for replays and tests")
+    runs.add_argument("--iterations", type=positive_int("--iterations 10"), default=None,
+                      help="evaluations before exiting (default: run until stopped)")
+    p.add_argument("--now", help="simulate the clock from this ISO time (no sleeping); for replays and tests "
+                   "(default: the real clock)")
     p.add_argument("--since", help="first run only: evaluate from this ISO time (default now - catch_up)")
 
     p = add("killswitch", cmd_killswitch, "kill switches: status, reset, approve, audit")
-    p.add_argument("action", choices=["status", "reset", "approve", "audit"])
+    p.add_argument("action", choices=["status", "reset", "approve", "audit"],
+                   help="status: the switches; reset, approve: change one (NAME); audit: the log")
     p.add_argument("name", nargs="?", help="switch key (disable_experiment/EXP), action name, or all")
     _common(p, rules=False)
-    p.add_argument("--experiment", help="only this experiment's switches")
+    p.add_argument("--experiment", help="only this experiment's switches (default: every experiment)")
     p.add_argument("--by", default=me, help="who (default: the current user)")
-    p.add_argument("--reason", default="", help="why (kept in the audit log)")
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--reason", default="", help="why, kept in the audit log (default: none)")
+    p.add_argument("--json", action="store_true", help="print JSON")

@@ -68,11 +68,12 @@ class _WorkerProcess:
         )
         self.lock = threading.Lock()  # one job at a time
 
-    def run(self, payload: bytes) -> str | None:
-        """Compute one tile; returns its error (``None``: done). Raises EOFError or OSError if the
-        process died (killed at a time-out, or crashed)."""
+    def run(self, payload: bytes, log_path: Path | None = None) -> str | None:
+        """Compute one tile, its output going to ``log_path``; returns its error (``None``: done).
+        Raises EOFError or OSError if the process died (killed at a time-out, or crashed)."""
         assert self.process.stdin is not None and self.process.stdout is not None
-        tile_worker.send(self.process.stdin, (payload, dict(os.environ), os.getcwd()))
+        log = str(log_path) if log_path is not None else None
+        tile_worker.send(self.process.stdin, (payload, dict(os.environ), os.getcwd(), log))
         return tile_worker.receive(self.process.stdout)
 
     def alive(self) -> bool:
@@ -139,6 +140,7 @@ class _Job:
     prerender: Prerender
     parameters: Mapping[str, Any]
     path: Path
+    log_path: Path | None = None
     payload: bytes | None = None
     started: threading.Event = field(default_factory=threading.Event)
     done: threading.Event = field(default_factory=threading.Event)
@@ -169,11 +171,13 @@ class TileComputer:
         for t in self._threads:
             t.start()
 
-    def submit(self, tile_id: str, prerender: Prerender, parameters: Mapping[str, Any], path: Path) -> None:
-        """Queue ``prerender(parameters, path)`` for tile ``tile_id``."""
+    def submit(self, tile_id: str, prerender: Prerender, parameters: Mapping[str, Any], path: Path,
+               log_path: Path | None = None) -> None:
+        """Queue ``prerender(parameters, path)`` for tile ``tile_id``; in a worker process, what it
+        prints (warnings included) is appended to ``log_path`` (``None``: the report's stderr)."""
         path.parent.mkdir(parents=True, exist_ok=True)
         path.unlink(missing_ok=True)
-        job = _Job(tile_id, prerender, dict(parameters), path)
+        job = _Job(tile_id, prerender, dict(parameters), path, log_path)
         if self._processes:
             try:
                 job.payload = pickle.dumps((prerender, job.parameters, path))
@@ -254,7 +258,7 @@ class TileComputer:
         with worker.lock:
             job.worker = worker
             try:
-                return worker.run(job.payload)
+                return worker.run(job.payload, job.log_path)
             except (EOFError, OSError) as exc:
                 worker.kill()
                 code = worker.process.wait()  # reaped now, so the next tile gets a new worker

@@ -15,6 +15,7 @@ from __future__ import annotations
 import ast
 import contextlib
 import datetime as dt
+import hashlib
 import json
 import logging
 import math
@@ -30,6 +31,7 @@ import papermill
 
 from expkit.atomic import FileLock, atomic_write_json, building_dir
 from expkit.history import HistoryGaps
+from expkit.interrupts import interrupted
 from expkit.report.compute import TileComputer, timeout_error, warm_up
 from expkit.report.html import PageInfo, write_tile_page
 from expkit.report.index import refresh_nav, report_days, write_index
@@ -62,13 +64,13 @@ StepFn = Callable[[Path, dt.date, Path], Any]
 class DailySteps:
     """The steps run before the tiles, each called as ``step(warehouse, date, params_file)``.
 
-    ``rollup`` builds or refreshes the day's rollups and returns ``None`` or what the report
-    still lacks (an :class:`~expkit.history.HistoryGaps`, recorded as ``history`` in
-    ``summary.json`` and shown at the top of the index); an exception aborts the run and
-    leaves the previous report in place. ``validate`` returns the
-    check records and ``alerts`` the alert records, in the ``summary.json`` shapes; if
-    either raises, the error is shown on the index, the tiles still run and the run
-    is not ``ok``. A step left as ``None`` is skipped.
+    ``rollup`` builds or refreshes the day's rollups and returns what the report still lacks
+    (an :class:`~expkit.history.HistoryGaps`, recorded as ``history`` in ``summary.json`` and
+    shown at the top of the index; its ``built`` says what the step built), or whether it built
+    them (``True``/``False``), or ``None`` (not said); an exception aborts the run and leaves the
+    previous report in place. ``validate`` returns the check records and ``alerts`` the alert
+    records, in the ``summary.json`` shapes; if either raises, the error is shown on the index,
+    the tiles still run and the run is not ``ok``. A step left as ``None`` is skipped.
     """
 
     rollup: StepFn | None = None
@@ -78,9 +80,9 @@ class DailySteps:
 
 @dataclass(frozen=True)
 class ProgressEvent:
-    """A progress report: ``stage`` is one of ``lock``, ``rollup``, ``history``, ``validate``,
-    ``alerts``, ``tiles``, ``tile`` (one finished; ``done``/``total`` count them),
-    ``index`` and ``done``."""
+    """A progress report: ``stage`` is one of ``lock`` (only when another run holds it),
+    ``rollup``, ``history``, ``validate``, ``alerts``, ``tiles``, ``tile`` (one finished;
+    ``done``/``total`` count them), ``index`` and ``done``. Each says what happens."""
 
     stage: str
     message: str
@@ -160,13 +162,18 @@ def run_daily(
     n_workers = max(1, workers or os.cpu_count() or 1)
     final = out / day.isoformat()
 
-    if any(getattr(t, "prerender", None) for t in tile_list):
-        warm_up(compute_workers(n_workers))  # the tile workers import the analysis stack while the steps run
+    def waiting(holder: int | None) -> None:
+        by = f" (held by process {holder})" if holder else ""
+        emit(ProgressEvent("lock", f"waiting for the lock of {day}{by}, up to {lock_timeout:g} s"
+                           if lock_timeout is not None else f"waiting for the lock of {day}{by}"))
+
     out.mkdir(parents=True, exist_ok=True)
-    emit(ProgressEvent("lock", f"waiting for the lock of {day}"))
-    with FileLock(out / f".{day}.lock", timeout=lock_timeout, what=f"the daily report for {day}"):
+    # The lock comes first: a run that has to wait (or give up) starts no worker or kernel.
+    with FileLock(out / f".{day}.lock", timeout=lock_timeout, what=f"the daily report for {day}", on_wait=waiting):
+        if any(getattr(t, "prerender", None) for t in tile_list):
+            warm_up(compute_workers(n_workers))  # the tile workers import the analysis stack while the steps run
         clean_stale(out, day.isoformat())
-        checks, alerts, step_errors, history = _run_steps(steps, warehouse, day, params_file, emit)
+        checks, alerts, step_errors, steps_run, history = _run_steps(steps, warehouse, day, params_file, emit)
         version = code_version()
         with building_dir(final) as tmp:
             for sub in SUBDIRS:
@@ -237,6 +244,7 @@ def run_daily(
                 history=history.to_json() if history is not None else None,
             )
             summary["started_at"] = started_at
+            summary["steps_run"] = steps_run
             atomic_write_json(tmp / "summary.json", summary)
             write_index(tmp, summary, out)
             _drop_results_dir(tmp)
@@ -270,6 +278,7 @@ def run_tile(
 ) -> TileOutcome:
     """Run one tile with extra ``parameters`` (ad hoc; ``expkit tile``), no lock, no index.
 
+    ``expkit tile`` passes ``out`` = :func:`adhoc_dir`, outside the published days.
     Writes ``tiles/<id>.html``, ``notebooks/<id>.ipynb``, ``sidecars/<id>.json`` and
     ``logs/<id>.log`` under ``out`` (each file atomically) and returns the outcome.
     When ``out`` is a published daily report (it holds ``summary.json``), the files go
@@ -305,6 +314,33 @@ def run_tile(
         outcome.html = f"{prefix}/{outcome.html}" if outcome.html else None
         outcome.notebook = f"{prefix}/{outcome.notebook}" if outcome.notebook else None
     return outcome
+
+
+def adhoc_dir(
+    out: Path,
+    tile_id: str,
+    date: dt.date,
+    parameters: Mapping[str, Any] | None,
+    *,
+    warehouse: Path,
+    params_file: Path,
+) -> Path:
+    """The folder of an ad-hoc run of ``tile_id`` (``expkit tile``): ``out/adhoc/<tile>-<date>-<hash>``.
+
+    Outside every published day (a daily run swaps ``out/<date>`` whole), and one folder per
+    distinct parameter set: the hash covers the tile, date, ``parameters``, warehouse and
+    parameters file, so a rerun with the same ones replaces its own pages and a run with
+    others gets a new folder (see docs/reports.md).
+    """
+    key = json.dumps({
+        "tile": tile_id,
+        "date": _as_date(date).isoformat(),
+        "parameters": {str(k): str(v) for k, v in (parameters or {}).items()},
+        "warehouse": str(Path(warehouse).resolve()),
+        "params_file": str(Path(params_file).resolve()),
+    }, sort_keys=True)
+    digest = hashlib.sha256(key.encode("utf-8")).hexdigest()[:10]
+    return Path(out) / ADHOC_DIR / f"{tile_id}-{_as_date(date).isoformat()}-{digest}"
 
 
 @dataclass(frozen=True)
@@ -374,7 +410,7 @@ def submit_tile(computer: TileComputer, tile: TileLike, inputs: TileInputs) -> N
     """Queue ``tile`` for computing ahead of its notebook, if it can be (it has ``prerender``)."""
     prerender = getattr(tile, "prerender", None)
     if prerender is not None and inputs.result_path is not None:
-        computer.submit(tile.id, prerender, inputs.nb_params, inputs.result_path)
+        computer.submit(tile.id, prerender, inputs.nb_params, inputs.result_path, inputs.log_path)
 
 
 def run_tile_into(
@@ -560,13 +596,31 @@ def _run_steps(
     day: dt.date,
     params_file: Path,
     emit: ProgressFn,
-) -> tuple[list[dict[str, Any]], list[dict[str, Any]], dict[str, str], HistoryGaps | None]:
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]], dict[str, str], list[str], HistoryGaps | None]:
+    """Run the steps; returns the checks, the alerts, the steps' errors, the steps that ran to
+    the end (the index says "no alerts" only when the alerts step is among them) and what the
+    report lacks (None: the rollup step did not say)."""
     errors: dict[str, str] = {}
+    ran: list[str] = []
     history = None
     if steps.rollup is not None:
-        emit(ProgressEvent("rollup", f"building the rollups of {day}"))
-        gaps = steps.rollup(warehouse, day, params_file)
-        history = gaps if isinstance(gaps, HistoryGaps) else None
+        emit(ProgressEvent("rollup", f"checking the rollups of {day}"))
+        t0 = time.monotonic()
+        said = steps.rollup(warehouse, day, params_file)
+        took = time.monotonic() - t0
+        built: tuple[dt.date, ...] | None = None
+        if isinstance(said, HistoryGaps):
+            history, built = said, said.built
+        elif isinstance(said, bool):
+            built = (day,) if said else ()
+        if built == ():
+            emit(ProgressEvent("rollup", f"the rollups of {day} are up to date"))
+        elif built == (day,):
+            emit(ProgressEvent("rollup", f"built the rollups of {day} in {took:.1f} s"))
+        elif built:
+            emit(ProgressEvent("rollup", f"built the rollups of {len(built)} days ({built[0]} to {built[-1]}) "
+                               f"in {took:.1f} s"))
+        ran.append("rollup")
     results: dict[str, list[dict[str, Any]]] = {"validate": [], "alerts": []}
     for name, fn, normalize in (
         ("validate", steps.validate, normalize_checks),
@@ -577,10 +631,13 @@ def _run_steps(
         emit(ProgressEvent(name, f"running {name} for {day}"))
         try:
             results[name] = normalize(fn(warehouse, day, params_file) or [])
+            ran.append(name)
         except Exception as exc:
+            if interrupted():  # Ctrl-C inside a query surfaces as an error (expkit.interrupts)
+                raise KeyboardInterrupt from exc
             log.exception("step %s failed", name)
             errors[name] = short_error(type(exc).__name__, exc)
-    return results["validate"], results["alerts"], errors, history
+    return results["validate"], results["alerts"], errors, ran, history
 
 
 def _as_date(value: dt.date | str) -> dt.date:

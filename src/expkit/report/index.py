@@ -207,6 +207,7 @@ def render_index(
             run_seconds=summary.get("run_seconds"),
             step_errors=dict(summary.get("step_errors") or {}),
             history=history_notice(summary.get("history"), list(tiles)),
+            alerts_evaluated=alerts_evaluated(summary),
             next_day=next_day,
             fmt=format_value,
             num=format_number,
@@ -231,6 +232,17 @@ def format_number(value: Any) -> str:
     if not math.isfinite(value) or abs(value) < 1000:
         return f"{value:.3g}"
     return f"{value:,.0f}"
+
+
+def alerts_evaluated(summary: Mapping[str, Any]) -> bool:
+    """Whether the run evaluated the alert rules to the end (only then is "no alerts" true).
+
+    Summaries written before ``steps_run`` existed count as evaluated unless the step failed.
+    """
+    if "alerts" in (summary.get("step_errors") or {}):
+        return False
+    ran = summary.get("steps_run")
+    return True if ran is None else "alerts" in ran
 
 
 def report_days(out: Path) -> list[str]:

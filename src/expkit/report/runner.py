@@ -15,6 +15,7 @@ import contextlib
 import logging
 import math
 import os
+import re
 import shutil
 import subprocess
 import tempfile
@@ -65,14 +66,49 @@ R = TypeVar("R")
 
 _socket_dir_lock = threading.Lock()
 _socket_dir: str | None = None
+SOCKET_DIR_PREFIX = "expkit-kernels-"
+"""Kernel socket folders are ``$TMPDIR/expkit-kernels-<pid>-<random>``, one per report process."""
+_SOCKET_DIR = re.compile(re.escape(SOCKET_DIR_PREFIX) + r"(\d+)-")
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
+
+
+def sweep_orphan_socket_dirs(tmp: str | None = None) -> list[str]:
+    """Remove the kernel socket folders in ``tmp`` (default: the temp folder) that are ours and
+    whose process is gone (killed with SIGKILL, so its exit handler never ran); returns them."""
+    tmp = tmp or tempfile.gettempdir()
+    removed = []
+    with contextlib.suppress(OSError):
+        for entry in os.scandir(tmp):
+            m = _SOCKET_DIR.match(entry.name)
+            if not m or not entry.is_dir(follow_symlinks=False):
+                continue
+            with contextlib.suppress(OSError):
+                if entry.stat(follow_symlinks=False).st_uid == os.getuid() and not _pid_alive(int(m.group(1))):
+                    shutil.rmtree(entry.path)
+                    removed.append(entry.path)
+    return removed
 
 
 def _kernel_socket_prefix() -> str:
-    """A fresh path prefix for one kernel's sockets, in a private folder of this process."""
+    """A fresh path prefix for one kernel's sockets, in a private folder of this process.
+
+    The folder is removed at exit; the first call also sweeps the folders of killed runs.
+    """
     global _socket_dir
     with _socket_dir_lock:
         if _socket_dir is None or not os.path.isdir(_socket_dir):
-            _socket_dir = tempfile.mkdtemp(prefix="expkit-kernels-")
+            if _socket_dir is None:
+                sweep_orphan_socket_dirs()
+            _socket_dir = tempfile.mkdtemp(prefix=f"{SOCKET_DIR_PREFIX}{os.getpid()}-")
             atexit.register(shutil.rmtree, _socket_dir, True)
         return os.path.join(_socket_dir, os.urandom(6).hex())
 
@@ -83,7 +119,8 @@ class _IpcKernelManager(AsyncKernelManager):
     Over TCP the manager picks five free ports and the kernel binds them a moment later;
     with several kernels starting at once on a busy machine another process can take one
     in between, and the kernel dies with "Address already in use" before replying
-    (jupyter_client's known race). Socket files under a per-kernel prefix cannot collide.
+    (jupyter_client's known race). Socket files under a per-kernel prefix cannot collide. The
+    connection file goes in the same private folder.
     """
 
     @default("transport")
@@ -93,6 +130,11 @@ class _IpcKernelManager(AsyncKernelManager):
     @default("ip")
     def _ip_default(self) -> str:
         return _kernel_socket_prefix()
+
+    @default("connection_file")
+    def _connection_file_default(self) -> str:
+        # Beside the sockets (not a loose $TMPDIR/tmpXXXX.json): a killed run's are swept with them.
+        return f"{self.ip}-connection.json"
 
 
 class _Engine(NBClientEngine):

@@ -12,7 +12,8 @@ Shape (keys fixed by the spec; expkit adds a few, marked *extra*)::
      "checks": [{"name", "table", "status", "value", "threshold", "detail"}],
      extra: "ok", "experiment_id", "run_seconds", "step_errors",
             "history": {"missing_days", "days_without_events", "affected_tiles": [{"tile", "parts",
-                        "days"}], "affected_alerts": [{"rule", "severity", "for", "days"}]} or null}
+                        "days"}], "affected_alerts": [{"rule", "severity", "for", "days"}]} or null;
+            the report adds "started_at", "steps_run"}
 """
 
 from __future__ import annotations

@@ -3,21 +3,27 @@
 Started by the report (:func:`main`); it imports the analysis stack once, then
 reads jobs from stdin and answers on stdout, one length-prefixed pickle each way:
 
-* job: ``(payload, environment, working directory)``, where ``payload`` is the pickled
-  ``(prerender, parameters, path)``; the process takes the report's environment and folder
-  for the job, then calls ``prerender(parameters, path)``;
+* job: ``(payload, environment, working directory, log path)``, where ``payload`` is the
+  pickled ``(prerender, parameters, path)``; the process takes the report's environment and
+  folder for the job, then calls ``prerender(parameters, path)`` with its output (stdout,
+  stderr, warnings) appended to the log path (the tile's ``logs/<id>.log``; ``None``: stderr);
 * answer: ``None`` when done, else the error as ``"Type: message"``.
 
 ``None`` as a job, or the end of stdin (the report's process is gone), stops it. Anything
-the tiles print goes to stderr, so it cannot corrupt the answers.
+the tiles print goes to the log or stderr, so it cannot corrupt the answers. The process
+ignores SIGINT: on Ctrl-C the report stops it (see docs/reliability.md), so a terminal's
+interrupt, which reaches the whole process group, prints nothing from here.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pickle
+import signal
 import struct
 import sys
+from collections.abc import Iterator
 from typing import IO, Any
 
 PRELOAD = ("expkit.tiles.registry", "expkit.tiles.display", "expkit.charts", "expkit.alerts.runner")
@@ -45,6 +51,31 @@ def receive(stream: IO[bytes]) -> Any:
     return pickle.loads(data)
 
 
+@contextlib.contextmanager
+def output_to(log_path: str | None) -> Iterator[None]:
+    """Send file descriptors 1 and 2 (so ``print``, warnings and native libraries) to the end of
+    ``log_path`` until the block ends; ``None`` leaves them alone."""
+    if not log_path:
+        yield
+        return
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.makedirs(os.path.dirname(log_path) or ".", exist_ok=True)
+    saved_out, saved_err = os.dup(1), os.dup(2)
+    fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    try:
+        os.dup2(fd, 1)
+        os.dup2(fd, 2)
+        yield
+    finally:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os.dup2(saved_out, 1)
+        os.dup2(saved_err, 2)
+        for f in (saved_out, saved_err, fd):
+            os.close(f)
+
+
 def serve(jobs: IO[bytes], answers: IO[bytes]) -> None:
     """Compute the jobs read from ``jobs`` until told to stop."""
     while True:
@@ -54,13 +85,14 @@ def serve(jobs: IO[bytes], answers: IO[bytes]) -> None:
             return
         if msg is None:
             return
-        payload, env, cwd = msg
+        payload, env, cwd, log_path = msg
         os.environ.clear()
         os.environ.update(env)
         try:
             os.chdir(cwd)
-            prerender, parameters, path = pickle.loads(payload)
-            prerender(parameters, path)
+            with output_to(log_path):
+                prerender, parameters, path = pickle.loads(payload)
+                prerender(parameters, path)
             answer = None
         except Exception as exc:  # the report's notebook computes it again and shows the real error
             answer = f"{type(exc).__name__}: {exc}"
@@ -68,7 +100,10 @@ def serve(jobs: IO[bytes], answers: IO[bytes]) -> None:
 
 
 def main() -> None:
+    """Run a worker: preload, then :func:`serve` stdin → stdout."""
     import importlib
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
     for name in PRELOAD:
         importlib.import_module(name)

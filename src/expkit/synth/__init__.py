@@ -27,9 +27,21 @@ byte-identical rows.
 10
 """
 
+from importlib import import_module
+from typing import Any
+
 from expkit.synth.incidents import INCIDENTS, Incident, IncidentInfo, parse_incident
-from expkit.synth.model import Model
-from expkit.synth.warehouse import SynthConfig, generate
+
+# The generator (numpy, pyarrow) loads on first use, so that the incident names stay cheap to
+# import (``expkit --help`` lists them).
+_LAZY = {"Model": "expkit.synth.model", "SynthConfig": "expkit.synth.warehouse", "generate": "expkit.synth.warehouse"}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'expkit.synth' has no attribute {name!r}")
+
 
 __all__ = ["INCIDENTS", "Incident", "IncidentInfo", "Model", "SynthConfig", "generate",
            "parse_incident"]

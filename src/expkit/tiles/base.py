@@ -19,9 +19,10 @@ import pandas as pd
 from expkit.atomic import atomic_write_json
 from expkit.config import WINDOWS, ExperimentConfig, default_params_file, load_experiment
 from expkit.errors import ExpkitError
+from expkit.names import WAREHOUSE_ENV
 from expkit.schema import SLICE_COLUMNS
 from expkit.tiles.rendered import RenderedTile
-from expkit.warehouse import WAREHOUSE_ENV, Warehouse, parse_date
+from expkit.warehouse import Warehouse, parse_date
 
 STATUSES = ("ok", "warn", "breach", "no_data", "failed")
 

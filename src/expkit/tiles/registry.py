@@ -6,10 +6,8 @@ Tile ids are fixed by the spec (§12); the notebook of tile T is
 
 from __future__ import annotations
 
+from expkit.names import HEALTH_IDS, OUTCOME_IDS
 from expkit.tiles.spec import Tile, notebooks_dir
-
-HEALTH_IDS = ("latency", "coverage", "errors", "fallback", "cache", "volume", "freshness", "anomaly")
-OUTCOME_IDS = ("ctr", "recall", "session_depth", "save_rate", "lift", "allocation", "timeline")
 
 
 def _all_tiles() -> dict[str, Tile]:

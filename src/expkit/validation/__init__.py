@@ -8,11 +8,26 @@
 ['staleness', 'event_delay', 'partition_completeness', 'join_integrity']
 """
 
-from expkit.validation.api import validate, validate_day
-from expkit.validation.checks import CHECKS, CheckContext, CheckDef, checks_for, run_checks
-from expkit.validation.history import ValidationRun, latest_run, load_runs
-from expkit.validation.late import LateDay, LateScan, scan_late_data
-from expkit.validation.results import CADENCES, STATUSES, CheckResult, Thresholds
+from importlib import import_module
+from typing import Any
+
+# Loaded on first use, so that ``expkit --help`` (which imports expkit.validation.commands)
+# does not pull in DuckDB and pandas.
+_LAZY = {
+    "validate": "api", "validate_day": "api",
+    "CHECKS": "checks", "CheckContext": "checks", "CheckDef": "checks", "checks_for": "checks",
+    "run_checks": "checks",
+    "ValidationRun": "history", "latest_run": "history", "load_runs": "history",
+    "LateDay": "late", "LateScan": "late", "scan_late_data": "late",
+    "CADENCES": "results", "STATUSES": "results", "CheckResult": "results", "Thresholds": "results",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(import_module(f"expkit.validation.{_LAZY[name]}"), name)
+    raise AttributeError(f"module 'expkit.validation' has no attribute {name!r}")
+
 
 __all__ = [
     "CADENCES", "CHECKS", "STATUSES", "CheckContext", "CheckDef", "CheckResult", "LateDay", "LateScan",

@@ -8,9 +8,14 @@ import json
 import re
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+from expkit.cli_options import DATE, SEED, WAREHOUSE, add_option, incident_names, positive_int
 from expkit.errors import ExpkitError
-from expkit.validation.results import CADENCES, CheckResult
+from expkit.names import CADENCES
+
+if TYPE_CHECKING:
+    from expkit.validation.results import CheckResult
 
 AddCommand = Callable[[str, Callable[[argparse.Namespace], int], str], argparse.ArgumentParser]
 
@@ -90,9 +95,8 @@ def add_commands(add: AddCommand) -> None:
     """Register ``validate`` and ``selftest`` with the ``expkit`` parser."""
     p = add("validate", cmd_validate,
             "data validation: freshness, completeness, join integrity, consistency, late data")
-    p.add_argument("--warehouse", default=None,
-                   help="warehouse folder (default: $EXPKIT_WAREHOUSE, else warehouse/ of the project root)")
-    p.add_argument("--date", required=True, help="event date to check, YYYY-MM-DD")
+    add_option(p, WAREHOUSE)
+    add_option(p, DATE)
     p.add_argument("--now", help="judge the data as of this time (ISO-8601, or HH:MM on --date); "
                    "default: the end of a past date, else the current time")
     p.add_argument("--cadence", default="daily", choices=list(CADENCES),
@@ -104,11 +108,12 @@ def add_commands(add: AddCommand) -> None:
     p = add("selftest", cmd_selftest, "synthetic-day test: generate days with known truth and injected incidents, "
             "run rollup, validation, alerts and the report, and compare with the truth")
     p.add_argument("--incident", action="append", metavar="NAME",
-                   help="incident to inject (repeatable; NAME or NAME@HH:MM/MINUTES); default: all")
-    p.add_argument("--days", type=int, default=5,
+                   help="incident to inject (repeatable; NAME or NAME@HH:MM/MINUTES; default: all). "
+                   + incident_names())
+    p.add_argument("--days", type=positive_int("--days 5"), default=5,
                    help="days to generate (default 5, the history the anomaly tile needs; the last has the incidents)")
-    p.add_argument("--users", type=int, default=4000, help="user population (default 4000)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--users", type=positive_int("--users 4000"), default=4000, help="user population")
+    add_option(p, SEED)
     p.add_argument("--end", help="last day, YYYY-MM-DD (default: the demo's)")
     p.add_argument("--workdir", help="keep the warehouses and reports in this folder (default: a temporary one)")
     p.add_argument("--no-report", action="store_true",

@@ -7,11 +7,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from expkit.config import ExperimentConfig
+from expkit.names import CADENCES  # noqa: F401 - re-exported
 
 STATUSES = ("pass", "warn", "fail")
 """Check statuses, least severe first (spec §12)."""
-CADENCES = ("5m", "hourly", "daily")
-"""Check sets of the seed's three cadences; each includes the checks of the ones before it."""
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,63 @@
+"""The names and defaults users type: tile ids, windows, slice columns, cadences, the warehouse.
+
+Kept free of heavy imports (standard library only) so that ``expkit --help`` can list them
+without loading the analysis stack; the modules that use them (the tile registry, the
+experiment config, the event schema, validation) import them from here, so each list has
+one definition (see docs/reports.md, "Command line").
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from expkit.project import project_root
+
+WAREHOUSE_ENV = "EXPKIT_WAREHOUSE"
+"""Environment variable naming the default warehouse folder."""
+DEFAULT_WAREHOUSE = "warehouse"
+"""The warehouse folder when neither ``--warehouse`` nor ``$EXPKIT_WAREHOUSE`` is given."""
+
+
+DEFAULT_RULE = (f"${WAREHOUSE_ENV}, else {DEFAULT_WAREHOUSE}/ in the project root "
+                "(the folder holding params/ and pyproject.toml)")
+"""How the default warehouse is found, in words (for help texts and errors)."""
+
+
+def default_warehouse() -> Path:
+    """The warehouse used when none is given (docs/reports.md, "Running a tile by hand").
+
+    ``$EXPKIT_WAREHOUSE`` when set; else ``warehouse/`` in the project root found by walking
+    up from the working folder (:func:`expkit.project.project_root`), so a notebook whose
+    kernel runs in ``notebooks/outcomes/`` finds the same warehouse as a shell in the
+    repository root; else ``./warehouse``.
+    """
+    env = os.environ.get(WAREHOUSE_ENV)
+    if env:
+        return Path(env)
+    root = project_root()
+    return root / DEFAULT_WAREHOUSE if root is not None else Path(DEFAULT_WAREHOUSE)
+
+
+HEALTH_IDS = ("latency", "coverage", "errors", "fallback", "cache", "volume", "freshness", "anomaly")
+"""Health tile ids, in dashboard order (spec contract; never rename)."""
+OUTCOME_IDS = ("ctr", "recall", "session_depth", "save_rate", "lift", "allocation", "timeline")
+"""Outcome tile ids, in dashboard order (spec contract; never rename)."""
+
+WINDOWS: dict[str, int] = {"1h": 3_600_000, "24h": 86_400_000, "7d": 7 * 86_400_000, "30d": 30 * 86_400_000}
+"""Window name → length in milliseconds. Windows end at the report's end time."""
+DEFAULT_WINDOW = "24h"
+
+REQUEST_SLICES = ("bucket", "cohort", "region", "surface", "client")
+"""Slice columns of the request-level tables."""
+IMPRESSION_SLICES = REQUEST_SLICES + ("genre", "provider")
+"""Slice columns of the impression-level tables."""
+SLICE_COLUMNS = IMPRESSION_SLICES
+"""Slice columns a tile may group or filter by. Identifiers in SQL come only from here."""
+DEFAULT_SLICE = "bucket"
+
+TILE_PARAMETERS = ("window", "slice", "filters", "buckets")
+"""The keys ``expkit tile -p KEY=VALUE`` accepts."""
+
+CADENCES = ("5m", "hourly", "daily")
+"""Check sets of the seed's three cadences; each includes the checks of the ones before it."""
