@@ -16,17 +16,25 @@ from typing import Any
 from expkit.alerts import evaluate_day
 from expkit.config import load_experiment
 from expkit.report import DailyResult, DailySteps, ProgressEvent, run_daily
-from expkit.rollup import build_rollups, stale_dates
+from expkit.rollup import STATS_ROLLUP, open_engine, refresh, stale_dates
 from expkit.validation import validate_day
 from expkit.warehouse import Warehouse
 
 
 def ensure_rollups(warehouse: Path, day: dt.date, params_file: Path) -> None:
-    """Build the rollups of ``day`` when they are missing or older than its events."""
+    """Rebuild what is stale (:func:`expkit.rollup.stale_dates`) among ``day`` and the rolled-up
+    days before it (late data), so that every window of ``day`` reads current rollups."""
     wh = Warehouse.open(warehouse)
     wh.require_events(day)
-    if stale_dates(wh, [day]):
-        build_rollups(wh, day, load_experiment(params_file))
+    config = load_experiment(params_file)
+    built = [d for d in wh.rollup_dates(STATS_ROLLUP) if d < day]
+    stale = stale_dates(wh, [*built, day], config)
+    if stale:
+        eng = open_engine("duckdb", wh)
+        try:
+            refresh(wh, eng, stale, config)
+        finally:
+            eng.close()
 
 
 def default_steps(notify: bool = False) -> DailySteps:
