@@ -12,7 +12,6 @@ import argparse
 import datetime as dt
 import shutil
 import statistics
-import sys  # noqa: F401
 import tempfile
 import time
 from pathlib import Path
@@ -20,13 +19,42 @@ from pathlib import Path
 from bench_rollup import separate_process_rss
 
 from expkit.config import load_experiment
-from expkit.rollup import build_range, build_rollups
+from expkit.rollup import STATS_WINDOWS, build_range, build_rollups, open_engine, stats_sources
 from expkit.synth import generate
+from expkit.templates import TEMPLATES
 from expkit.warehouse import Warehouse
 
 from _common import REPO, SIZES, record
 
 PARAMS = REPO / "params" / "experiment.yaml"
+
+
+def breakdown(root: Path, days: list[dt.date], start: dt.date, repeat: int) -> list[str]:
+    """Where a day's statistics spend their time: ``ratio_stats`` per window, and its Recall@K
+    part alone (the hit join over the window's per (user, item) rows), medians of ``repeat``."""
+    wh = Warehouse.open(root)
+    eng = open_engine("duckdb", wh)
+    recall_only = TEMPLATES["ratio_stats"].sql.split("recall AS (")[0] + "SELECT count(*) FROM hit"
+    lines = []
+    try:
+        for day in days:
+            parts = []
+            for window in STATS_WINDOWS:
+                sources = stats_sources(wh, day, window, start)
+                for name, sql in (("all", None), ("recall", recall_only)):
+                    times = []
+                    for _ in range(repeat):
+                        t = time.perf_counter()
+                        if sql is None:
+                            eng.query(TEMPLATES["ratio_stats"], {}, sources).read_all()
+                        else:
+                            eng.query(TEMPLATES["ratio_stats"], {}, sources, sql=sql).read_all()
+                        times.append(time.perf_counter() - t)
+                    parts.append(f"{window} {name} {statistics.median(times):.2f}")
+            lines.append(f"ratio_stats of {day} (day {(day - start).days + 1}), seconds: " + "; ".join(parts))
+    finally:
+        eng.close()
+    return lines
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -37,7 +65,17 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--tmp", type=Path, default=Path(tempfile.gettempdir()), help="where the warehouse goes")
     ap.add_argument("--record", action="store_true", help="append the figures to docs/benchmarks.md")
+    ap.add_argument("--breakdown", type=Path, metavar="WAREHOUSE",
+                    help="only time ratio_stats per window on day 2 and the last day of this rolled-up warehouse")
     args = ap.parse_args(argv)
+    if args.breakdown:
+        start = args.end - dt.timedelta(days=args.days - 1)
+        lines = breakdown(args.breakdown, [start + dt.timedelta(days=1), args.end], start, args.repeat)
+        for line in lines:
+            print(line, flush=True)
+        if args.record:
+            record(f"rollup statistics by window and experiment age ({args.breakdown})", lines)
+        return 0
     cfg = load_experiment(PARAMS)
     start = args.end - dt.timedelta(days=args.days - 1)
     cfg = cfg.model_copy(update={"start_date": start})
