@@ -453,8 +453,9 @@ def report_inputs(wh: Warehouse, day: dt.date, start_date: dt.date | None = None
 def record_report(
     warehouse: Warehouse | str | Path, day: dt.date, folder: Path, start_date: dt.date | None = None
 ) -> None:
-    """Write ``inputs.json`` in a report's folder: the fingerprint of :func:`report_inputs`."""
-    wh = warehouse if isinstance(warehouse, Warehouse) else Warehouse.open(warehouse)
+    """Write ``inputs.json`` in a report's folder: the fingerprint of :func:`report_inputs`
+    (a warehouse without rollups records them all as absent)."""
+    wh = warehouse if isinstance(warehouse, Warehouse) else Warehouse.open(warehouse, must_exist=False)
     lineage.write_inputs(folder / "inputs.json", wh.root, report_inputs(wh, day, start_date), int(time.time() * 1000))
 
 
