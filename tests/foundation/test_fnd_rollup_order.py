@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 
 from expkit.config import load_experiment
 from expkit.daily import daily, ensure_rollups
-from expkit.rollup import STATS_ROLLUP, build_range, stale_dates
+from expkit.rollup import STATS_ROLLUP, build_range, report_staleness, stale_dates
 from expkit.synth import generate
 from expkit.warehouse import Warehouse
 
@@ -151,3 +151,6 @@ def test_daily_after_an_out_of_order_history_reports_the_clean_numbers(
     a = json.loads(got.summary_path.read_text())
     b = json.loads(want.summary_path.read_text())
     assert _numbers(a) and _numbers(a) == _numbers(b)
+    assert not report_staleness(Warehouse.open(root), got.out_dir).stale  # the report recorded what it read
+    build_range(root, DAYS[0], DAYS[0], config)
+    assert report_staleness(Warehouse.open(root), got.out_dir).stale
