@@ -5,8 +5,11 @@ day's event partitions, then :data:`STATS_ROLLUP` (``outcome_stats``) over the p
 per (user, item) facts of each window ending that day (:func:`stats_sources`). Each rollup's
 day partition is written to a temporary folder and swapped in, so rerunning a date replaces
 exactly that date's partitions and a killed run leaves the previous partitions intact. A
-manifest per date (``state/rollups/<date>.json``) records what the rollup read, for late-data
-detection and backfill.
+manifest per date (``state/rollups/<date>.json``), written last, records what each of the
+date's two artifacts read: its raw rollups the day's event files (``sources``), its statistics
+every per-user partition of its windows, absent ones included (``stats.inputs``).
+:func:`stale_dates` applies the one staleness rule of :mod:`expkit.lineage` to them, and
+:func:`refresh` rebuilds what is stale in date order (docs/architecture.md, "Lineage").
 
 Tiles and statistics read only these tables, never raw events.
 """

@@ -9,7 +9,9 @@ file's name, size and modification time). Data is late for day D when, since tha
 
 Watermarks compare event-clock times with event-clock times, so the test also holds for
 synthetic or replayed data whose ``ingest_ms`` is far from the wall clock of the build.
-``expkit rollup --backfill`` rebuilds exactly the days listed here.
+Which days changed is the lineage rule of the rollups (:func:`expkit.rollup.day_staleness`);
+``expkit rollup --backfill`` rebuilds exactly the days listed here, then refreshes the
+statistics of every later day whose windows read them.
 """
 
 from __future__ import annotations
