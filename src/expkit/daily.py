@@ -23,7 +23,7 @@ from expkit.config import load_experiment
 from expkit.errors import ExpkitError
 from expkit.history import HistoryGaps, build_history, plan_history
 from expkit.report import DailyResult, DailySteps, ProgressEvent, run_daily
-from expkit.rollup import build_rollups
+from expkit.rollup import STATS_ROLLUP, open_engine, refresh, stale_dates
 from expkit.validation import validate_day
 from expkit.warehouse import Warehouse
 
@@ -40,20 +40,27 @@ def ensure_rollups(
 
     With ``history``, every earlier day the report needs (its windows, the tiles' baselines,
     the alert rules' look-backs; :func:`expkit.history.plan_history`) whose rollups are missing
-    or out of date is built, oldest first, then ``day``. Without it only ``day`` is built
-    (when missing or older than its events), and the returned gaps name the missing days.
+    or stale (:func:`expkit.rollup.stale_dates`) is built, oldest first, then ``day``. Without
+    it, only what is stale among ``day`` and the days already rolled up before it (late data)
+    is rebuilt, and the returned gaps name the days never built.
     """
     wh = Warehouse.open(warehouse)
     wh.require_events(day)
     config = load_experiment(params_file)
-    plan = plan_history(wh, day, config, _rules_or_none(rules_file or default_rules_file(params_file)))
+    rules = _rules_or_none(rules_file or default_rules_file(params_file))
     if history:
+        plan = plan_history(wh, day, config, rules)
         failed = build_history(wh, plan, config, progress=progress)
         return replace(plan.gaps(missing=failed), built=tuple(d for d in plan.to_build if d not in failed))
-    built = (day,) if day in plan.stale else ()
-    if built:
-        build_rollups(wh, day, config)
-    gaps = replace(plan.gaps(), built=built)
+    rolled_up = [d for d in wh.rollup_dates(STATS_ROLLUP) if d < day]
+    stale = stale_dates(wh, [*rolled_up, day], config)
+    if stale:
+        eng = open_engine("duckdb", wh)
+        try:
+            refresh(wh, eng, stale, config)
+        finally:
+            eng.close()
+    gaps = replace(plan_history(wh, day, config, rules).gaps(), built=tuple(stale))
     if gaps.missing_days and progress:
         progress(f"skipped (--no-history): {len(gaps.missing_days)} earlier days not rolled up: "
                  + ", ".join(map(str, gaps.missing_days)))

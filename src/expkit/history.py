@@ -23,7 +23,7 @@ from expkit.alerts.sources import eval_times
 from expkit.config import ExperimentConfig
 from expkit.engines import Engine
 from expkit.errors import ExpkitError
-from expkit.rollup import build_rollups, open_engine, stale_dates, window_days
+from expkit.rollup import day_staleness, open_engine, rebuild_stale_day, stale_dates, window_days
 from expkit.tiles import health_anomaly, health_freshness, health_requests
 from expkit.tiles.allocation import experiment_span
 from expkit.tiles.registry import TILES
@@ -288,14 +288,20 @@ def build_history(
     failed: dict[dt.date, str] = {}
     try:
         for i, d in enumerate(plan.to_build, 1):
-            if d == plan.day:
-                if earlier and d not in plan.stale:
-                    say(f"rebuilding {d}: its windows read the days just built")
-                build_rollups(wh, d, config, eng)
+            # Each day is checked when its turn comes: a day rolled up before the days just built
+            # has statistics that read them (expkit.lineage), so only those are recomputed.
+            state = day_staleness(wh, d)
+            if not state.stale:
                 continue
-            say(f"building {d} ({i}/{len(earlier)})")
+            if d == plan.day:
+                if earlier and not state.raw.stale:
+                    say(f"rebuilding {d}: its windows read the days just built")
+                rebuild_stale_day(wh, eng, d, config)
+                continue
+            what = "building" if state.raw.stale else "refreshing the statistics of"
+            say(f"{what} {d} ({i}/{len(earlier)})")
             try:
-                build_rollups(wh, d, config, eng)
+                rebuild_stale_day(wh, eng, d, config)
             except ExpkitError as err:  # a broken earlier day leaves a gap the report names
                 failed[d] = str(err)
                 say(f"could not build {d}: {err}")

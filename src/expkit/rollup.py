@@ -5,8 +5,11 @@ day's event partitions, then :data:`STATS_ROLLUP` (``outcome_stats``) over the p
 per (user, item) facts of each window ending that day (:func:`stats_sources`). Each rollup's
 day partition is written to a temporary folder and swapped in, so rerunning a date replaces
 exactly that date's partitions and a killed run leaves the previous partitions intact. A
-manifest per date (``state/rollups/<date>.json``) records what the rollup read, for late-data
-detection and backfill.
+manifest per date (``state/rollups/<date>.json``), written last, records what each of the
+date's two artifacts read: its raw rollups the day's event files (``sources``), its statistics
+every per-user partition of its windows, absent ones included (``stats.inputs``).
+:func:`stale_dates` applies the one staleness rule of :mod:`expkit.lineage` to them, and
+:func:`refresh` rebuilds what is stale in date order (docs/architecture.md, "Lineage").
 
 Tiles and statistics read only these tables, never raw events.
 """
@@ -14,6 +17,7 @@ Tiles and statistics read only these tables, never raw events.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -22,6 +26,7 @@ from typing import Any
 
 import pyarrow as pa
 
+from expkit import lineage
 from expkit.atomic import FileLock, atomic_write_json, building_dir, clean_stale_temps
 from expkit.config import WINDOWS, ExperimentConfig
 from expkit.engines import Engine, get_engine, write_parquet, write_reader
@@ -107,43 +112,19 @@ def _event_sources(wh: Warehouse, day: dt.date) -> dict[str, list[Path] | pa.Sch
 
 
 def source_fingerprint(wh: Warehouse, day: dt.date) -> dict[str, list[list[Any]]]:
-    """Name, size and modification time (ns) of every event file of ``day`` (for late-data checks).
-
-    Nanoseconds, not seconds: a file rewritten with the same size in the second of the build
-    would otherwise look unchanged.
-    """
-    out = {}
-    for t in EVENT_TABLES:
-        out[t] = [[p.name, (st := p.stat()).st_size, st.st_mtime_ns] for p in wh.event_files(t, day)]
-    return out
+    """Fingerprint (:func:`expkit.lineage.fingerprint_files`) of every event file of ``day``, per table:
+    the recorded inputs of the day's raw rollups (``sources`` in its manifest)."""
+    return {t: lineage.fingerprint_files(wh.event_files(t, day)) for t in EVENT_TABLES}
 
 
-_SECONDS_BELOW = 10**12
-"""Manifests written before fingerprints held nanoseconds recorded whole seconds (< 10¹²)."""
+def event_input(table: str, day: dt.date) -> str:
+    """The lineage name of an event partition (relative to the warehouse root)."""
+    return f"events/{table}/event_date={day.isoformat()}"
 
 
-def fingerprint_changes(
-    recorded: dict[str, list[list[Any]]], current: dict[str, list[list[Any]]]
-) -> list[tuple[str, str, str]]:
-    """``(table, file name, "new" | "removed" | "changed")`` between two :func:`source_fingerprint`."""
-    out = []
-    for table in EVENT_TABLES:
-        before = {str(e[0]): (int(e[1]), int(e[2])) for e in recorded.get(table, [])}
-        now = {str(e[0]): (int(e[1]), int(e[2])) for e in current.get(table, [])}
-        out += [(table, n, "new") for n in sorted(now.keys() - before.keys())]
-        out += [(table, n, "removed") for n in sorted(before.keys() - now.keys())]
-        for n in sorted(now.keys() & before.keys()):
-            (size0, mtime0), (size1, mtime1) = before[n], now[n]
-            if mtime0 < _SECONDS_BELOW:
-                mtime1 //= 10**9
-            if (size0, mtime0) != (size1, mtime1):
-                out.append((table, n, "changed"))
-    return out
-
-
-def newest_source_ms(fingerprint: dict[str, list[list[Any]]]) -> int | None:
-    """The newest modification time in a :func:`source_fingerprint`, in epoch ms (None: no files)."""
-    return max((int(e[2]) // 10**6 for files in fingerprint.values() for e in files), default=None)
+def rollup_input(name: str, day: dt.date) -> str:
+    """The lineage name of a rollup partition (relative to the warehouse root)."""
+    return f"rollups/{name}/event_date={day.isoformat()}"
 
 
 def manifest_path(wh: Warehouse, day: dt.date) -> Path:
@@ -178,12 +159,26 @@ def stats_sources(
     return out
 
 
-def build_stats(wh: Warehouse, engine: Engine, day: dt.date, config: ExperimentConfig) -> int:
+def stats_inputs(day: dt.date, start_date: dt.date | None = None) -> list[str]:
+    """Every rollup partition that ``outcome_stats`` of ``day`` reads (its windows' days), present or not.
+
+    Recording the absent ones too is what makes a window stale once a day of it is rolled up.
+    """
+    days = sorted({d for w in STATS_WINDOWS if w != "1h" for d in window_days(day, w, start_date)})
+    hour = [rollup_input(r, day) for _, r in STATS_INPUTS.values()]
+    return hour + [rollup_input(r, d) for d in days for r, _ in STATS_INPUTS.values()]
+
+
+def build_stats(
+    wh: Warehouse, engine: Engine, day: dt.date, config: ExperimentConfig
+) -> tuple[int, lineage.Fingerprint]:
     """Write ``outcome_stats`` for ``day``: ratio statistics for every window ending that day.
 
+    Returns its row count and the fingerprint of the inputs it read (:func:`stats_inputs`).
     Windows that read the very same rollup files (e.g. ``24h``, ``7d``, ``30d`` and ``cum`` on
     an experiment's first day) have the same statistics: they are computed once.
     """
+    read = lineage.fingerprint(wh.root, stats_inputs(day, config.start_date))
     template = TEMPLATES["ratio_stats"]
     tables = []
     done: dict[tuple[Any, ...], pa.Table] = {}
@@ -196,7 +191,8 @@ def build_stats(wh: Warehouse, engine: Engine, day: dt.date, config: ExperimentC
         tables.append(t.append_column("window_name", pa.array([window] * t.num_rows, pa.string())))
     table = pa.concat_tables(tables)
     reader = pa.RecordBatchReader.from_batches(table.schema, table.to_batches())
-    return _write_partition(wh.rollup_partition(STATS_ROLLUP, day), lambda f: write_reader(reader, f))
+    rows = _write_partition(wh.rollup_partition(STATS_ROLLUP, day), lambda f: write_reader(reader, f))
+    return rows, read
 
 
 def open_engine(name: str, wh: Warehouse) -> Engine:
@@ -210,22 +206,23 @@ def open_engine(name: str, wh: Warehouse) -> Engine:
     return get_engine(name)
 
 
-def build_rollups(
-    warehouse: Warehouse | str | Path,
-    day: dt.date,
-    config: ExperimentConfig,
-    engine: str | Engine = "duckdb",
-    progress: Callable[[str], None] | None = None,
+def _lock(wh: Warehouse) -> FileLock:
+    return FileLock(wh.state / "locks" / "rollup.lock", what=f"rollups of {wh.root}")
+
+
+def _build_day(
+    wh: Warehouse, eng: Engine, day: dt.date, config: ExperimentConfig, raw: bool,
+    progress: Callable[[str], None] | None,
 ) -> RollupResult:
-    """Build (or rebuild) every rollup of ``day``; idempotent."""
-    wh = warehouse if isinstance(warehouse, Warehouse) else Warehouse.open(warehouse)
-    wh.require_events(day)
-    # Footers only: a missing column or a wrong type is named before any partition is replaced.
-    require_schema({t: wh.event_files(t, day) for t in EVENT_TABLES})
-    eng = open_engine(engine, wh) if isinstance(engine, str) else engine
+    """Under the rollup lock: the raw rollups of ``day`` (when ``raw``), then its statistics, then
+    its manifest (last, atomically: a run killed before it leaves the day detectably stale)."""
     result = RollupResult(day=day, engine=eng.name)
     t0 = time.perf_counter()
-    with FileLock(wh.state / "locks" / "rollup.lock", what=f"rollups of {wh.root}"):
+    path = manifest_path(wh, day)
+    manifest: dict[str, Any] = {}
+    if not raw:
+        manifest = _read_manifest(path) or {}
+    if raw:
         for name in ROLLUP_NAMES:  # leftovers of killed runs sit beside each table's partitions
             clean_stale_temps(wh.rollups / name)
         fingerprint = source_fingerprint(wh, day)
@@ -239,41 +236,193 @@ def build_rollups(
             )
             if progress:
                 progress(f"{day} {r.name}: {result.rows[r.name]:,} rows")
-        result.rows[STATS_ROLLUP] = build_stats(wh, eng, day, config)
-        result.seconds = time.perf_counter() - t0
-        atomic_write_json(
-            manifest_path(wh, day),
-            {
-                "date": day.isoformat(),
-                "engine": eng.name,
-                "built_at_ms": int(time.time() * 1000),
-                "seconds": round(result.seconds, 3),
-                "rows": result.rows,
-                "sources": fingerprint,
-            },
-        )
-    if isinstance(engine, str):
-        eng.close()
+        manifest = {"date": day.isoformat(), "engine": eng.name, "built_at_ms": int(time.time() * 1000),
+                    "sources": fingerprint}
+    else:
+        clean_stale_temps(wh.rollups / STATS_ROLLUP)
+    result.rows[STATS_ROLLUP], read = build_stats(wh, eng, day, config)
+    if progress and not raw:
+        progress(f"{day} {STATS_ROLLUP} refreshed")
+    result.seconds = time.perf_counter() - t0
+    manifest["rows"] = {**manifest.get("rows", {}), **result.rows}
+    if raw:
+        manifest["seconds"] = round(result.seconds, 3)
+    manifest["stats"] = {"built_at_ms": int(time.time() * 1000), "inputs": read}
+    atomic_write_json(path, manifest)
     return result
 
 
-def stale_dates(wh: Warehouse, days: list[dt.date]) -> list[dt.date]:
-    """Dates whose event files changed since their rollup was built (late data), never built, or
-    built before one of :data:`ROLLUP_NAMES` existed (e.g. ``user_items``: rebuilt by ``--backfill``)."""
-    import json
+def build_rollups(
+    warehouse: Warehouse | str | Path,
+    day: dt.date,
+    config: ExperimentConfig,
+    engine: str | Engine = "duckdb",
+    progress: Callable[[str], None] | None = None,
+) -> RollupResult:
+    """Build (or rebuild) every rollup of ``day``; idempotent.
 
+    Only ``day`` is built: later days whose statistics read it become stale (see
+    :func:`stale_dates`); :func:`build_range` refreshes them.
+    """
+    wh = warehouse if isinstance(warehouse, Warehouse) else Warehouse.open(warehouse)
+    wh.require_events(day)
+    # Footers only: a missing column or a wrong type is named before any partition is replaced.
+    require_schema({t: wh.event_files(t, day) for t in EVENT_TABLES})
+    eng = open_engine(engine, wh) if isinstance(engine, str) else engine
+    try:
+        with _lock(wh):
+            return _build_day(wh, eng, day, config, True, progress)
+    finally:
+        if isinstance(engine, str):
+            eng.close()
+
+
+def _read_manifest(path: Path) -> dict[str, Any] | None:
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def raw_built_at_ms(wh: Warehouse, day: dt.date) -> int | None:
+    """When the raw rollups of ``day`` were last built (wall clock; None: never)."""
+    m = _read_manifest(manifest_path(wh, day))
+    return int(m["built_at_ms"]) if m and m.get("built_at_ms") is not None else None
+
+
+RAW_ARTIFACT, STATS_ARTIFACT = "raw", "stats"
+"""A day's two artifacts: its raw rollups (inputs: its event files) and ``outcome_stats``
+(inputs: the per-user rollups of its windows' days)."""
+
+
+def artifact_name(kind: str, day: dt.date) -> str:
+    """The lineage name of one of a day's artifacts (``raw/2026-11-14``, ``stats/2026-11-14``)."""
+    return f"{kind}/{day.isoformat()}"
+
+
+def rollup_graph(wh: Warehouse) -> lineage.Graph:
+    """The rollup artifacts of ``wh`` as a :class:`expkit.lineage.Graph` (records from the manifests)."""
+    def load(artifact: str) -> lineage.Record | None:
+        kind, day = artifact.split("/", 1)
+        m = _read_manifest(wh.state / "rollups" / f"{day}.json")
+        if m is None:
+            return None
+        rows = m.get("rows", {})
+        if kind == RAW_ARTIFACT:
+            names = [r.name for r in RAW_ROLLUPS]
+            inputs = {f"events/{t}/event_date={day}": list(files) for t, files in m.get("sources", {}).items()}
+        else:
+            if "stats" not in m:
+                return None  # built before statistics recorded their inputs
+            names, inputs = [STATS_ROLLUP], m["stats"]["inputs"]
+        missing = tuple(n for n in names if n not in rows or not (wh.rollups / n / f"event_date={day}").is_dir())
+        return lineage.Record(inputs=inputs, missing_outputs=missing, built_at_ms=m.get("built_at_ms"))
+
+    def producer(name: str) -> str | None:
+        parts = name.split("/")
+        if len(parts) != 3 or parts[0] != "rollups":
+            return None
+        day = parts[2].split("=", 1)[1]
+        return f"{STATS_ARTIFACT if parts[1] == STATS_ROLLUP else RAW_ARTIFACT}/{day}"
+
+    return lineage.Graph(wh.root, load, producer)
+
+
+@dataclass(frozen=True)
+class DayStaleness:
+    """Why a day's rollups must be rebuilt: its raw rollups, its statistics, or both."""
+
+    day: dt.date
+    raw: lineage.Staleness
+    stats: lineage.Staleness
+
+    @property
+    def stale(self) -> bool:
+        return self.raw.stale or self.stats.stale
+
+    def reason(self) -> str:
+        """One line naming what is stale and why."""
+        parts = [f"{s.artifact}: {s.reason()}" for s in (self.raw, self.stats) if s.stale]
+        return "; ".join(parts)
+
+
+def day_staleness(wh: Warehouse, day: dt.date, graph: lineage.Graph | None = None) -> DayStaleness:
+    """The staleness of ``day``'s raw rollups and statistics (:mod:`expkit.lineage`'s rule)."""
+    g = graph or rollup_graph(wh)
+    return DayStaleness(day, g.staleness(artifact_name(RAW_ARTIFACT, day)),
+                        g.staleness(artifact_name(STATS_ARTIFACT, day)))
+
+
+def stale_dates(
+    wh: Warehouse, days: list[dt.date], config: ExperimentConfig | None = None
+) -> list[dt.date]:
+    """The dates among ``days`` whose rollups must be (re)built, in date order.
+
+    A date is stale when it was never rolled up, its event files changed (late data), a rollup
+    table of it is missing, or its statistics read a rollup partition that changed, appeared or
+    disappeared since or that is itself stale (transitively; :mod:`expkit.lineage`). ``config``
+    is accepted for callers that pass it; the recorded inputs are what is checked.
+    """
+    graph = rollup_graph(wh)
+    return [d for d in sorted(set(days)) if day_staleness(wh, d, graph).stale]
+
+
+def _rolled_up_after(wh: Warehouse, day: dt.date) -> list[dt.date]:
     out = []
-    for day in days:
-        path = manifest_path(wh, day)
-        if not path.is_file():
-            out.append(day)
+    for p in (wh.state / "rollups").glob("????-??-??.json"):
+        try:
+            d = dt.date.fromisoformat(p.stem)
+        except ValueError:
             continue
-        manifest = json.loads(path.read_text())
-        if fingerprint_changes(manifest["sources"], source_fingerprint(wh, day)) or (
-            set(ROLLUP_NAMES) - set(manifest.get("rows", {}))
-        ):
-            out.append(day)
-    return out
+        if d > day:
+            out.append(d)
+    return sorted(out)
+
+
+def rebuild_stale_day(
+    wh: Warehouse, eng: Engine, day: dt.date, config: ExperimentConfig,
+    progress: Callable[[str], None] | None = None,
+) -> RollupResult | None:
+    """Rebuild what is stale of ``day`` alone (:func:`day_staleness`): its raw rollups and
+    statistics, or its statistics only; ``None`` when the day is fresh. Later days are left to
+    :func:`refresh`; callers going through several days go oldest first."""
+    state = day_staleness(wh, day)
+    if not state.stale:
+        return None
+    if state.raw.stale:
+        wh.require_events(day)
+        require_schema({t: wh.event_files(t, day) for t in EVENT_TABLES})
+    with _lock(wh):
+        return _build_day(wh, eng, day, config, state.raw.stale, progress)
+
+
+def refresh(
+    wh: Warehouse, eng: Engine, days: list[dt.date], config: ExperimentConfig,
+    progress: Callable[[str], None] | None = None, force: bool = False,
+) -> list[RollupResult]:
+    """Rebuild the stale artifacts of ``days`` and of every later rolled-up day, in date order.
+
+    Each date gets only what is stale: its raw rollups and statistics, or its statistics alone
+    (e.g. a later day whose 7-day, 30-day or experiment-to-date window reads a rebuilt day).
+    With ``force`` every date of ``days`` is rebuilt whole. Dates are handled in order, so a
+    date's statistics are computed after every earlier date it reads.
+    """
+    results = []
+    todo = sorted(set(days))
+    later = [d for d in _rolled_up_after(wh, todo[-1]) if wh.event_files("requests", d)] if todo else []
+    graph = rollup_graph(wh)
+    with _lock(wh):
+        for day in [*todo, *later]:
+            state = day_staleness(wh, day, graph)
+            if not (force and day in days) and not state.stale:
+                continue
+            raw = (force and day in days) or state.raw.stale
+            if raw:
+                require_schema({t: wh.event_files(t, day) for t in EVENT_TABLES})
+            results.append(_build_day(wh, eng, day, config, raw, progress))
+            graph.forget([artifact_name(RAW_ARTIFACT, day), artifact_name(STATS_ARTIFACT, day)])
+    return results
 
 
 def build_range(
@@ -287,29 +436,49 @@ def build_range(
 ) -> list[RollupResult]:
     """Build the rollups of every date from ``start`` to ``end`` (in order: windows look back).
 
-    With ``backfill``, only dates whose events changed since their rollup (late data) are
-    rebuilt, and the window statistics of the 30 days after each are refreshed.
+    With ``backfill``, only the dates of the range that are stale (:func:`stale_dates`: never
+    built, late data, or statistics whose inputs changed) are rebuilt. Either way, every later
+    rolled-up date whose statistics became stale (its 7d, 30d or experiment-to-date window
+    reads a rebuilt date, however far back) gets them refreshed, in date order.
     """
     wh = warehouse if isinstance(warehouse, Warehouse) else Warehouse.open(warehouse)
     days = [start + dt.timedelta(days=i) for i in range((end - start).days + 1)]
-    days = [d for d in days if wh.event_files("requests", d)] if backfill else days
-    targets = stale_dates(wh, days) if backfill else days
+    if backfill:
+        days = [d for d in days if wh.event_files("requests", d)]
+    else:
+        for d in days:
+            wh.require_events(d)
     eng = open_engine(engine, wh)
-    results = []
     try:
-        for day in targets:
-            results.append(build_rollups(wh, day, config, eng, progress))
-        if backfill and targets:
-            later = sorted(
-                {t + dt.timedelta(days=i) for t in targets for i in range(1, 31)}
-                - set(targets)
-            )
-            for day in later:
-                if wh.rollup_dates(STATS_ROLLUP) and manifest_path(wh, day).is_file():
-                    with FileLock(wh.state / "locks" / "rollup.lock", what=f"rollups of {wh.root}"):
-                        build_stats(wh, eng, day, config)
-                    if progress:
-                        progress(f"{day} outcome_stats refreshed")
+        return refresh(wh, eng, days, config, progress, force=not backfill)
     finally:
         eng.close()
-    return results
+
+
+REPORT_LOOKBACK_DAYS = 7
+"""Days before the report's date whose rollups the health tiles read (the anomaly baseline)."""
+
+
+def report_inputs(wh: Warehouse, day: dt.date, start_date: dt.date | None = None) -> list[str]:
+    """The rollup partitions a report of ``day`` reads, present or not: every table of the
+    :data:`REPORT_LOOKBACK_DAYS` days before it and of the day, ``outcome_stats`` of every day
+    since the experiment's start (the timeline), and the per-user rollups of its windows (filters)."""
+    back = [day - dt.timedelta(days=i) for i in range(REPORT_LOOKBACK_DAYS, -1, -1)]
+    out = {rollup_input(n, d) for n in ROLLUP_NAMES for d in back}
+    out |= {rollup_input(STATS_ROLLUP, d) for d in window_days(day, "cum", start_date)}
+    out |= set(stats_inputs(day, start_date))
+    return sorted(out)
+
+
+def record_report(
+    warehouse: Warehouse | str | Path, day: dt.date, folder: Path, start_date: dt.date | None = None
+) -> None:
+    """Write ``inputs.json`` in a report's folder: the fingerprint of :func:`report_inputs`
+    (a warehouse without rollups records them all as absent)."""
+    wh = warehouse if isinstance(warehouse, Warehouse) else Warehouse.open(warehouse, must_exist=False)
+    lineage.write_inputs(folder / "inputs.json", wh.root, report_inputs(wh, day, start_date), int(time.time() * 1000))
+
+
+def report_staleness(wh: Warehouse, folder: Path) -> lineage.Staleness:
+    """Whether the report in ``folder`` is stale: the same rule as the rollups (never recorded: stale)."""
+    return rollup_graph(wh).check(f"report/{folder.name}", lineage.read_inputs(folder / "inputs.json"))

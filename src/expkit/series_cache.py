@@ -29,6 +29,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from expkit import lineage
 from expkit.warehouse import DAY_MS, Warehouse, day_bounds_ms
 
 CACHE_VERSION = 1
@@ -43,17 +44,6 @@ _META_KEY = b"expkit.series_cache"
 def cache_folder(wh: Warehouse) -> Path:
     """Where the derived series of ``wh`` are cached."""
     return wh.state / "cache" / "series"
-
-
-def _fingerprint(files: list[Path]) -> list[list[Any]] | None:
-    out = []
-    for f in files:
-        try:
-            st = f.stat()
-        except OSError:
-            return None
-        out.append([f.name, st.st_size, st.st_mtime_ns])
-    return out
 
 
 def _read(path: Path, stamp: str) -> pd.DataFrame | None:
@@ -116,7 +106,7 @@ def by_day(
         lo, hi = day_bounds_ms(day)
         if lo < start_ms or hi > end_ms:
             continue  # a partial day is never cached
-        files = _fingerprint(wh.rollup_files(rollup, [day]))
+        files = lineage.fingerprint_files(wh.rollup_files(rollup, [day]))
         if not files:
             continue  # no rollup (yet): nothing worth keeping
         stamps[day] = json.dumps({"version": CACHE_VERSION, "series": series, "key": key_json, "files": files})

@@ -197,6 +197,24 @@ def test_monitor_waits_for_rollups_built_after_the_bins(fresh_wh: Path, config: 
     assert {a["rule"] for a in second["firing"]} == {"ctr_low", "traffic_imbalance"}
 
 
+def test_monitor_waits_while_a_days_rollups_are_stale(fresh_wh: Path, log_rules: Path,
+                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    """The lineage rule of the rollups: a day whose event files changed since its rollup is not ready."""
+    manifest = fresh_wh / "state" / "rollups" / f"{END}.json"
+    doc = json.loads(manifest.read_text())
+    recorded = json.dumps(doc)
+    doc["sources"]["clicks"][0][2] -= 1  # the clicks file changed after the build (late data)
+    manifest.write_text(json.dumps(doc))
+    args = ["monitor", "--warehouse", str(fresh_wh), "--params", str(PARAMS), "--rules", str(log_rules),
+            "--now", "2026-11-15T00:10:00Z", "--since", "2026-11-13T23:00:00Z", "--once"]
+    assert main(args) == 0
+    first = json.loads(capsys.readouterr().out)
+    assert first["evaluated"]["5m"] == ["2026-11-13T23:00:00Z", "2026-11-14T00:00:00Z"]
+    manifest.write_text(recorded)  # rebuilt: ready again
+    assert main(args) == 0
+    assert json.loads(capsys.readouterr().out)["evaluated"]["5m"] == ["2026-11-14T00:00:00Z", "2026-11-15T00:00:00Z"]
+
+
 def test_status_ack_and_silence_commands(fresh_wh: Path, config: ExperimentConfig, log_rules: Path,
                                          capsys: pytest.CaptureFixture[str]) -> None:
     monitor_once(fresh_wh, config, PARAMS, load_alerts(log_rules), NOW, since_ms=SINCE)

@@ -78,8 +78,9 @@ def test_build_history_equals_a_fully_rolled_up_warehouse(
     assert "7d window" in lines[0] and "7-day baseline (anomaly)" in lines[0] and "alert ctr_low" in lines[0]
     assert lines[1:9] == [f"building {d} ({i}/8)" for i, d in enumerate(earlier, 1)]
     assert lines[9] == f"rebuilding {END}: its windows read the days just built"
-    # built in date order: each manifest is newer than the one of the day before
-    built = [json.loads(manifest_path(wh, d).read_text())["built_at_ms"] for d in days(FIRST, END)]
+    # built in date order: each day's statistics are newer than those of the day before (the
+    # report day, whose events did not change, gets its statistics recomputed, not its raw rollups)
+    built = [json.loads(manifest_path(wh, d).read_text())["stats"]["built_at_ms"] for d in days(FIRST, END)]
     assert built == sorted(built)
     for d in days(FIRST, END):  # every window of every day, 7d/30d/cum included
         assert stats_rows(last_day_only, d).equals(stats_rows(full_wh, d)), d
@@ -95,7 +96,8 @@ def test_a_day_rebuilt_in_the_middle_rebuilds_the_days_after_it(
     middle = dt.date(2026, 11, 10)
     manifest_path(wh, middle).unlink()  # as if its rollups had never been built
     plan = plan_history(wh, END, config, rules)
-    assert plan.stale == (middle,)
+    # the later days' windows read the middle day: their statistics are stale with it (expkit.lineage)
+    assert plan.stale == days(middle, END)
     assert plan.to_build == days(middle, END)
 
 

@@ -11,7 +11,6 @@ time (a replayed day is judged as of that day, not as of today).
 from __future__ import annotations
 
 import datetime as dt
-import json
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -21,10 +20,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from expkit import lineage
 from expkit.alerts.metrics import METRICS, Sample, make_sample
 from expkit.config import ExperimentConfig
 from expkit.readers import ratio_stats
-from expkit.rollup import STATS_ROLLUP, manifest_path
+from expkit.rollup import STATS_ROLLUP, day_staleness, raw_built_at_ms, rollup_graph
 from expkit.series import health_counts, ingest_freshness, latency_quantiles
 from expkit.stats import srm_test
 from expkit.tiles.base import TileParams
@@ -73,6 +73,10 @@ class WarehouseSource:
     checks: Sequence[CheckRow] = ()
     checks_at_ms: int | None = None
     _manifests: dict[dt.date, int | None] = field(default_factory=dict, repr=False)
+    _graph: lineage.Graph = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self._graph = rollup_graph(self.wh)
 
     def samples(self, metrics: Iterable[str], start_ms: int, end_ms: int) -> list[Sample]:
         """Samples of ``metrics`` evaluated at times in ``(start_ms, end_ms]``."""
@@ -171,15 +175,12 @@ class WarehouseSource:
         )
 
     def built_at_ms(self, day: dt.date) -> int | None:
-        """When the rollups of ``day`` were last built (``None`` if never)."""
+        """When the rollups of ``day`` were last built (``None`` if never, or if they are stale by
+        the lineage rule of :func:`expkit.rollup.day_staleness`: not ready until rebuilt)."""
         if day not in self._manifests:
-            path = manifest_path(self.wh, day)
-            built = None
-            if path.is_file():
-                try:
-                    built = int(json.loads(path.read_text())["built_at_ms"])
-                except (ValueError, KeyError, OSError):
-                    built = None
+            built = raw_built_at_ms(self.wh, day)
+            if built is not None and day_staleness(self.wh, day, self._graph).stale:
+                built = None
             self._manifests[day] = built
         return self._manifests[day]
 

@@ -30,6 +30,7 @@ from typing import Any
 import papermill
 
 from expkit.atomic import FileLock, atomic_write_json, building_dir
+from expkit.config import load_experiment
 from expkit.history import HistoryGaps
 from expkit.interrupts import interrupted
 from expkit.report.compute import TileComputer, timeout_error, warm_up
@@ -47,6 +48,7 @@ from expkit.report.summary import (
     utc_now,
 )
 from expkit.report.tiles import TileLike, TilesArg, find_tile, resolve_tiles
+from expkit.rollup import record_report
 
 log = logging.getLogger("expkit.report")
 
@@ -178,6 +180,7 @@ def run_daily(
         with building_dir(final) as tmp:
             for sub in SUBDIRS:
                 (tmp / sub).mkdir()
+            record_report(warehouse, day, tmp, load_experiment(params_file).start_date)
             total = len(tile_list)
             emit(ProgressEvent("tiles", f"running {total} tiles on {n_workers} workers", 0, total))
             done = 0

@@ -20,7 +20,6 @@ its end with every row present (late rows included); a live day, or any day with
 from __future__ import annotations
 
 import datetime as dt
-import json
 import statistics
 import time
 from collections.abc import Callable
@@ -30,12 +29,13 @@ from typing import Any
 
 import pyarrow as pa
 
+from expkit import lineage
 from expkit.config import ExperimentConfig
 from expkit.engines import Engine
 from expkit.errors import ExpkitError
-from expkit.rollup import ROLLUP_NAMES, manifest_path, newest_source_ms, source_fingerprint
+from expkit.rollup import ROLLUP_NAMES, day_staleness, manifest_path, raw_built_at_ms, source_fingerprint
 from expkit.schema import EVENT_TABLES, schema_problems
-from expkit.validation.late import file_changes, scan_late_data
+from expkit.validation.late import scan_late_data
 from expkit.validation.query import event_sources, open_engine, rows, run_template
 from expkit.validation.results import CADENCES, CheckResult, Thresholds
 from expkit.warehouse import DAY_MS, Warehouse, day_bounds_ms, ms_to_iso
@@ -505,22 +505,28 @@ def check_late_data(ctx: CheckContext) -> list[CheckResult]:
 
 
 def check_rollup_freshness(ctx: CheckContext) -> list[CheckResult]:
-    """Rollups of the day exist and are newer than its newest raw data (per the manifest)."""
+    """Rollups of the day exist and are not stale by the lineage rule (:func:`expkit.rollup.day_staleness`):
+    its event files unchanged since the build, every table present, and its window statistics
+    built from the current rollups of every day they read."""
     wh, day = ctx.warehouse, ctx.day
     path = manifest_path(wh, day)
     if not path.is_file():
         return [CheckResult("rollup_freshness", "all", "fail", None, 0,
                             f"no rollup of {day} (manifest {path} missing); run 'expkit rollup --date {day}'",
                             {"manifest": False})]
-    manifest = json.loads(path.read_text())
-    built = int(manifest.get("built_at_ms") or 0)
-    missing = [n for n in ROLLUP_NAMES if not wh.rollup_files(n, [day])]
+    state = day_staleness(wh, day)
+    built = raw_built_at_ms(wh, day) or 0
+    missing = [*state.raw.missing_outputs, *state.stats.missing_outputs]
+    changes = [c for c in state.raw.changes]
     current = source_fingerprint(wh, day)
-    changes = file_changes(manifest.get("sources", {}), current)
-    newest_mtime = newest_source_ms(current) or 0
+    newest_mtime = lineage.newest_ms(current) or 0
     behind_min = max(0.0, (newest_mtime - built) / MINUTE_MS)
+    stats_inputs = [f"{c.input} ({c.change})" for c in state.stats.changes] + [
+        f"{i} (stale)" for i in state.stats.stale_inputs]
     facts = {"built_at": ms_to_iso(built), "newest_event_file": ms_to_iso(newest_mtime) if newest_mtime else None,
-             "missing_rollups": missing, "changed_files": [f"{c.table}/{c.name} ({c.change})" for c in changes]}
+             "missing_rollups": missing,
+             "changed_files": [f"{c.input.split('/')[1]}/{c.name} ({c.change})" for c in changes],
+             "stale_stats_inputs": sorted(set(stats_inputs))}
     problems = []
     if missing:
         problems.append(f"rollup table(s) {', '.join(missing)} missing")
@@ -528,10 +534,16 @@ def check_rollup_freshness(ctx: CheckContext) -> list[CheckResult]:
         problems.append(f"{len(changes)} event file(s) changed since the build, e.g. {facts['changed_files'][0]}")
     elif behind_min > 0:
         problems.append(f"event files are {behind_min:.1f} min newer than the build")
+    if state.stats.stale and not state.stats.built:
+        problems.append("its window statistics record no inputs (built by an older version)")
+    elif stats_inputs:
+        problems.append(f"its window statistics read {len(facts['stale_stats_inputs'])} rollup partition(s) "
+                        f"that changed, appeared or are stale since, e.g. {facts['stale_stats_inputs'][0]}")
     if problems:
         detail = f"rollups of {day} built {ms_to_iso(built)} are out of date: " + "; ".join(problems) + (
             f"; run 'expkit rollup --backfill --date {day}'")
-        return [CheckResult("rollup_freshness", "all", "fail", len(changes) + len(missing), 0, detail, facts)]
+        value = len(changes) + len(missing) + len(stats_inputs) + int(not state.stats.built)
+        return [CheckResult("rollup_freshness", "all", "fail", value, 0, detail, facts)]
     n_files = sum(len(v) for v in current.values())
     detail = (f"all {len(ROLLUP_NAMES)} rollups of {day} built {ms_to_iso(built)}, "
               f"after the last change to its {n_files} event files")

@@ -9,17 +9,18 @@ file's name, size and modification time). Data is late for day D when, since tha
 
 Watermarks compare event-clock times with event-clock times, so the test also holds for
 synthetic or replayed data whose ``ingest_ms`` is far from the wall clock of the build.
-``expkit rollup --backfill`` rebuilds exactly the days listed here.
+Which days changed is the lineage rule of the rollups (:func:`expkit.rollup.day_staleness`);
+``expkit rollup --backfill`` rebuilds exactly the days listed here, then refreshes the
+statistics of every later day whose windows read them.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import json
 from dataclasses import dataclass, field
 
 from expkit.engines import Engine
-from expkit.rollup import fingerprint_changes, manifest_path, source_fingerprint
+from expkit.rollup import day_staleness, raw_built_at_ms, rollup_graph
 from expkit.schema import EVENT_TABLES
 from expkit.validation.query import event_sources, rows, run_template
 from expkit.warehouse import Warehouse, day_bounds_ms
@@ -80,11 +81,6 @@ class LateScan:
         return [d.day for d in self.late]
 
 
-def file_changes(recorded: dict[str, list[list[object]]], current: dict[str, list[list[object]]]) -> list[FileChange]:
-    """Differences between two source fingerprints (name → size, mtime per table)."""
-    return [FileChange(*c) for c in fingerprint_changes(recorded, current)]
-
-
 def _watermarks(wh: Warehouse, engine: Engine, day: dt.date) -> dict[str, int | None]:
     start, end = day_bounds_ms(day)
     files = wh.rollup_files("ingest_bins", [day])
@@ -107,18 +103,19 @@ def late_rows(wh: Warehouse, engine: Engine, day: dt.date, watermarks: dict[str,
 
 
 def scan_late_data(wh: Warehouse, engine: Engine, days: list[dt.date]) -> LateScan:
-    """Look for late data on ``days``: only days whose files changed since their rollup are queried."""
+    """Look for late data on ``days``: only days whose raw rollups are stale by the lineage rule
+    (:func:`expkit.rollup.day_staleness`: event files changed since the build) are queried."""
     late, never = [], []
+    graph = rollup_graph(wh)
     for day in days:
-        path = manifest_path(wh, day)
-        if not path.is_file():
+        raw = day_staleness(wh, day, graph).raw
+        if not raw.built:
             if wh.event_files("requests", day):
                 never.append(day)
             continue
-        manifest = json.loads(path.read_text())
-        changes = file_changes(manifest.get("sources", {}), source_fingerprint(wh, day))
+        changes = [FileChange(c.input.split("/")[1], c.name, c.change) for c in raw.changes]
         if not changes:
             continue
         marks = _watermarks(wh, engine, day)
-        late.append(LateDay(day, manifest.get("built_at_ms"), tuple(changes), late_rows(wh, engine, day, marks), marks))
+        late.append(LateDay(day, raw_built_at_ms(wh, day), tuple(changes), late_rows(wh, engine, day, marks), marks))
     return LateScan(tuple(days), tuple(late), tuple(never))
