@@ -96,7 +96,7 @@ TILE_PARAMETERS = ("window", "slice", "filters", "buckets")
 
 def cmd_tile(args: argparse.Namespace) -> int:
     from expkit.report import run_tile
-    from expkit.tiles import resolve_params
+    from expkit.tiles import check_params
     from expkit.tiles.registry import TILES
 
     overrides = _parse_overrides(args.p or [])
@@ -108,8 +108,7 @@ def cmd_tile(args: argparse.Namespace) -> int:
     day = _date(args.date)
     params_file = _params_file(args)
     # Fail fast, before a kernel starts, on parameters the tile would reject.
-    resolve_params(args.tile, TILES[args.tile].slices, event_date=day, warehouse=args.warehouse,
-                   params_file=params_file, **overrides)
+    check_params(args.tile, event_date=day, warehouse=args.warehouse, params_file=params_file, **overrides)
     out = Path(args.out) / day.isoformat()
     outcome = run_tile(args.tile, Path(args.warehouse), day, out, params_file, parameters=overrides,
                        timeout=args.timeout)

@@ -29,8 +29,23 @@ def ensure_rollups(warehouse: Path, day: dt.date, params_file: Path) -> None:
         build_rollups(wh, day, load_experiment(params_file))
 
 
+def experiment_notices(warehouse: Path, day: dt.date, params_file: Path) -> list[str]:
+    """One line when the parameters file's ``experiment_id`` is absent from the day's data
+    (every tile would then show no data with no hint why); none otherwise or without a rollup."""
+    from expkit.readers import experiment_users
+
+    config = load_experiment(params_file)
+    found = experiment_users(Warehouse.open(warehouse), day)
+    if found is None or found.get(config.experiment_id):
+        return []
+    others = ", ".join(found) or "none"
+    return [f"experiment_id {config.experiment_id!r} of {params_file} does not occur in the data up to {day} "
+            f"(experiments found: {others}): every tile shows no data; fix experiment_id in the parameters file"]
+
+
 def default_steps(notify: bool = False) -> DailySteps:
-    """Rollup if needed, validation, then the alert replay of the day fed with its checks.
+    """Rollup if needed, a notice if the experiment is absent from the data, validation, then the
+    alert replay of the day fed with its checks.
 
     With ``notify`` the replay also delivers notifications (where no live monitor runs).
     """
@@ -44,7 +59,7 @@ def default_steps(notify: bool = False) -> DailySteps:
         return evaluate_day(warehouse, day, load_experiment(params_file), params_file=params_file,
                             notify=notify, checks=checks)
 
-    return DailySteps(rollup=ensure_rollups, validate=validate, alerts=alerts)
+    return DailySteps(rollup=ensure_rollups, validate=validate, alerts=alerts, notices=experiment_notices)
 
 
 def daily(

@@ -65,12 +65,15 @@ class DailySteps:
     aborts the run and leaves the previous report in place). ``validate`` returns the
     check records and ``alerts`` the alert records, in the ``summary.json`` shapes; if
     either raises, the error is shown on the index, the tiles still run and the run
-    is not ``ok``. A step left as ``None`` is skipped.
+    is not ``ok``. ``notices`` (run after the rollup) returns lines a reader must see
+    before trusting the tiles (the experiment is absent from the data, say): each is
+    reported as progress and shown on the index page. A step left as ``None`` is skipped.
     """
 
     rollup: StepFn | None = None
     validate: StepFn | None = None
     alerts: StepFn | None = None
+    notices: StepFn | None = None
 
 
 @dataclass(frozen=True)
@@ -163,7 +166,7 @@ def run_daily(
     emit(ProgressEvent("lock", f"waiting for the lock of {day}"))
     with FileLock(out / f".{day}.lock", timeout=lock_timeout, what=f"the daily report for {day}"):
         clean_stale(out, day.isoformat())
-        checks, alerts, step_errors = _run_steps(steps, warehouse, day, params_file, emit)
+        checks, alerts, step_errors, notices = _run_steps(steps, warehouse, day, params_file, emit)
         version = code_version()
         with building_dir(final) as tmp:
             for sub in SUBDIRS:
@@ -233,6 +236,7 @@ def run_daily(
                 version=version,
             )
             summary["started_at"] = started_at
+            summary["notices"] = notices
             atomic_write_json(tmp / "summary.json", summary)
             write_index(tmp, summary, out)
             _drop_results_dir(tmp)
@@ -556,11 +560,14 @@ def _run_steps(
     day: dt.date,
     params_file: Path,
     emit: ProgressFn,
-) -> tuple[list[dict[str, Any]], list[dict[str, Any]], dict[str, str]]:
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]], dict[str, str], list[str]]:
     errors: dict[str, str] = {}
     if steps.rollup is not None:
         emit(ProgressEvent("rollup", f"building the rollups of {day}"))
         steps.rollup(warehouse, day, params_file)
+    notices = [str(n) for n in (steps.notices(warehouse, day, params_file) or [])] if steps.notices else []
+    for notice in notices:
+        emit(ProgressEvent("notice", notice))
     results: dict[str, list[dict[str, Any]]] = {"validate": [], "alerts": []}
     for name, fn, normalize in (
         ("validate", steps.validate, normalize_checks),
@@ -574,7 +581,7 @@ def _run_steps(
         except Exception as exc:
             log.exception("step %s failed", name)
             errors[name] = short_error(type(exc).__name__, exc)
-    return results["validate"], results["alerts"], errors
+    return results["validate"], results["alerts"], errors, notices
 
 
 def _as_date(value: dt.date | str) -> dt.date:

@@ -168,6 +168,7 @@ def render_index(
             prev_day=prev_day,
             run_seconds=summary.get("run_seconds"),
             step_errors=dict(summary.get("step_errors") or {}),
+            notices=list(summary.get("notices") or []),
             next_day=next_day,
             fmt=format_value,
             css=Markup(stylesheet()),

@@ -30,6 +30,7 @@ import yaml
 
 import expkit
 from expkit.errors import ConfigError, ExpkitError
+from expkit.yamlio import StrictLoader, yaml_error_text
 
 TILE_STATUSES: tuple[str, ...] = ("ok", "warn", "breach", "no_data", "failed")
 SIDECAR_STATUSES: tuple[str, ...] = ("ok", "warn", "breach", "no_data")
@@ -158,9 +159,9 @@ def load_params(params_file: Path) -> dict[str, Any]:
     except OSError as exc:
         raise ConfigError(f"cannot read the parameters file {params_file}: {exc.strerror}") from exc
     try:
-        data = yaml.safe_load(raw) or {}
+        data = yaml.load(raw, Loader=StrictLoader) or {}  # noqa: S506 - a SafeLoader subclass
     except yaml.YAMLError as exc:
-        raise ConfigError(f"{params_file} is not valid YAML: {exc}") from exc
+        raise ConfigError(f"{params_file} is not valid YAML: {yaml_error_text(exc)}") from None
     if not isinstance(data, Mapping):
         raise ConfigError(f"{params_file} must hold a mapping (experiment_id: ..., buckets: ...)")
     return {

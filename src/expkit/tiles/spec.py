@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from expkit.tiles.base import TileParams, TileResult
+from expkit.tiles.base import TileParams, TileResult, check_filter_characters
 from expkit.tiles.rendered import TILE_ARGUMENTS
 
 
@@ -38,6 +38,10 @@ class Tile:
         title: human title.
         slices: slice columns it supports (``bucket`` = per arm).
         compute: ``(TileParams) -> TileResult``.
+        check: ``(TileParams) -> None``, raising :class:`~expkit.errors.ExpkitError` on
+            parameters this tile cannot answer (filter values, filter columns); run by
+            :func:`expkit.tiles.check_params` before anything is computed or a kernel starts.
+            By default, filter values must be possible slice values.
     """
 
     id: str
@@ -45,6 +49,7 @@ class Tile:
     title: str
     slices: tuple[str, ...]
     compute: Callable[[TileParams], TileResult]
+    check: Callable[[TileParams], None] = lambda p: check_filter_characters(p.filters)
 
     def __reduce__(self) -> tuple[Any, ...]:
         # A registered tile pickles as its id (its compute function may be a closure), so the
