@@ -25,7 +25,7 @@ SLICE_VALUE_CHARS = "letters, digits, '_', '-', '.', ':' and spaces"
 
 
 def is_slice_value(text: str) -> bool:
-    """Whether ``text`` can be a slice value, experiment id or bucket name.
+    r"""Whether ``text`` can be a slice value, experiment id or bucket name.
 
     Only :data:`SLICE_VALUE_CHARS` (letters and digits of any script): quotes, semicolons,
     brackets, line breaks and invisible format characters such as the bidirectional controls

@@ -23,7 +23,7 @@ import datetime as dt
 import json
 import statistics
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -206,12 +206,55 @@ def check_event_delay(ctx: CheckContext) -> list[CheckResult]:
     return out
 
 
+CHI2_1_MEDIAN = 0.454936423119572
+"""Median of the χ² distribution with one degree of freedom (``scipy.stats.chi2.ppf(0.5, 1)``)."""
+
+
+def count_dispersion(days: Iterable[Sequence[float]]) -> float:
+    """How much more hourly counts vary than Poisson counts would: φ ≥ 1, robustly.
+
+    ``days`` are the hourly counts of whole days, in hour order. Rows come in clusters (a
+    session's impressions, a user's saves), so counts vary φ times more than Poisson. Within a
+    day the usual count changes smoothly from hour to hour, so the second difference
+    ``x[h-1] - 2 x[h] + x[h+1]`` is about 0 with variance φ·(μ[h-1] + 4 μ[h] + μ[h+1]), and
+    ``(x[h-1] - 2 x[h] + x[h+1])² / (x[h-1] + 4 x[h] + x[h+1])`` is about φ·χ²₁. φ is the
+    median of that over every hour of every day, divided by the median of χ²₁: a few broken
+    hours do not move a median, and a day that is low all day long (an incident on a previous
+    day) keeps its own smooth shape. At least 1; 1 when there are too few hours.
+
+    >>> count_dispersion([[100, 100, 100, 100]]), count_dispersion([[5, 5]])
+    (1.0, 1.0)
+    >>> round(count_dispersion([[100, 130, 100, 130, 100]]), 1)  # ratios 3600/720, 3600/660, 3600/720
+    11.0
+    """
+    ratios = [(x[h - 1] - 2 * x[h] + x[h + 1]) ** 2 / den
+              for x in days for h in range(1, len(x) - 1) if (den := x[h - 1] + 4 * x[h] + x[h + 1]) > 0]
+    return max(1.0, statistics.median(ratios) / CHI2_1_MEDIAN) if ratios else 1.0
+
+
+def count_shortfall_pvalue(observed: float, expected: float, dispersion: float) -> float:
+    """P(a count as low as ``observed``) when ``expected`` rows were due, counts varying ``dispersion``
+    times as much as Poisson counts: the Poisson lower tail in units of ``dispersion`` rows
+    (quasi-Poisson), ``P(N ≤ observed/φ)`` for ``N ~ Poisson(expected/φ)``.
+
+    >>> float(f"{count_shortfall_pvalue(12, 59, 1.0):.4g}")  # scipy.stats.poisson.cdf(12, 59)
+    1.104e-13
+    >>> round(count_shortfall_pvalue(0, 5, 1.0), 6)     # exp(-5)
+    0.006738
+    """
+    from scipy.special import gammaincc
+
+    return float(gammaincc(observed / dispersion + 1.0, expected / dispersion))
+
+
 @dataclass(frozen=True)
 class HourBaseline:
-    """The usual rows of a table per hour of day: medians over the previous days that have it."""
+    """The usual rows of a table per hour of day: medians over the previous days that have it,
+    and the dispersion of those days' hourly counts (:func:`count_dispersion`)."""
 
     days: int
     usual: dict[int, float]
+    dispersion: float
 
 
 def _hour_baseline(ctx: CheckContext) -> dict[str, HourBaseline]:
@@ -224,13 +267,23 @@ def _hour_baseline(ctx: CheckContext) -> dict[str, HourBaseline]:
     for table in EVENT_TABLES:
         days = [day_bounds_ms(d)[0] for d in prev if ctx.warehouse.event_files(table, d)]
         if days:
-            out[table] = HourBaseline(len(days), {
-                h: statistics.median(counts.get((table, d + h * HOUR_MS), 0) for d in days) for h in range(24)})
+            per_day = [[counts.get((table, d + h * HOUR_MS), 0) for h in range(24)] for d in days]
+            out[table] = HourBaseline(len(days), {h: statistics.median(row[h] for row in per_day) for h in range(24)},
+                                      count_dispersion(per_day))
     return out
 
 
 def check_partition_completeness(ctx: CheckContext) -> list[CheckResult]:
-    """The day's partition exists for every table and every (ended) hour has its usual rows."""
+    """The day's partition exists for every table and every (ended) hour has its usual rows.
+
+    An hour fails when it has fewer than ``hour_min_share`` of its usual rows *and* so few
+    that chance cannot explain it (:func:`count_shortfall_pvalue` below ``hour_alpha``, at the
+    dispersion of the previous days' counts, :func:`count_dispersion`). An hour whose usual rows
+    are too few for even an empty hour to be significant is "too few to judge" and passes.
+    Without a previous day only an empty hour can fail: when a quarter of the day's mean hour
+    (the dispersion then taken from the day itself) would make it significant. The rule is
+    documented in docs/validation.md.
+    """
     th = ctx.thresholds
     complete = [ctx.start_ms + i * HOUR_MS for i in range(24) if ctx.start_ms + (i + 1) * HOUR_MS <= ctx.judged_ms]
     profile, baseline = ctx.profile(), _hour_baseline(ctx)
@@ -243,32 +296,42 @@ def check_partition_completeness(ctx: CheckContext) -> list[CheckResult]:
                 f"({ctx.warehouse.event_partition(table, ctx.day)})"), {"missing_partition": True}))
             continue
         hours, base = profile[table], baseline.get(table)
+        rows = {h: int(hours[h]["n_rows"]) if h in hours else 0 for h in complete}
         day_mean = sum(int(r["n_rows"]) for r in hours.values()) / max(1, len(complete))
-        bad = []
-        for h in complete:
-            n = int(hours[h]["n_rows"]) if h in hours else 0
-            if base is not None:  # near-empty against the usual volume, where there is enough to judge
+        dispersion = base.dispersion if base is not None else count_dispersion([list(rows.values())])
+        bad, sparse = [], []
+        for h, n in rows.items():
+            if base is not None:  # near-empty against the usual volume, beyond chance
                 usual: float | None = base.usual[(h - ctx.start_ms) // HOUR_MS]
-                short = usual >= th.hour_min_baseline_rows and n < th.hour_min_share * usual
-            else:  # no history: only an empty hour of a busy table
-                usual, short = None, n == 0 and day_mean >= th.hour_min_baseline_rows
-            if short:
-                bad.append((h, n, usual))
+                if not n < th.hour_min_share * usual:
+                    continue
+                if count_shortfall_pvalue(0, usual, dispersion) >= th.hour_alpha:
+                    sparse.append((h, n, usual))  # not even an empty hour would be significant
+                elif count_shortfall_pvalue(n, usual, dispersion) < th.hour_alpha:
+                    bad.append((h, n, usual))
+            elif n == 0 and day_mean >= th.hour_min_baseline_rows and count_shortfall_pvalue(
+                    0, th.hour_min_share * day_mean, dispersion) < th.hour_alpha:  # no history: only an empty hour
+                bad.append((h, n, None))
         facts = {"hours_checked": len(complete), "baseline_days": base.days if base else 0,
+                 "dispersion": round(dispersion, 3), "alpha": th.hour_alpha,
                  "bad_hours": [ms_to_iso(h) for h, _, _ in bad],
-                 "hours": [{"hour": ms_to_iso(h), "rows": n, "usual": u} for h, n, u in bad]}
+                 "hours": [{"hour": ms_to_iso(h), "rows": n, "usual": u} for h, n, u in bad],
+                 "too_few_to_judge": [{"hour": ms_to_iso(h), "rows": n, "usual": u} for h, n, u in sparse]}
         ok_hours = len(complete) - len(bad)
         against = "the same hour's median on previous days" if base else "the day's own volume (no history)"
+        few = (f"; {len(sparse)} low hour(s) too few rows to judge ("
+               + ", ".join(f"{_hhmm(h)} {n:,} vs usual {u:,.0f}" for h, n, u in sparse[:3])
+               + f"{' …' if len(sparse) > 3 else ''}; counts vary {dispersion:.1f}x Poisson)") if sparse else ""
         if not bad:
             detail = (f"partition present; {len(complete)} of 24 hours ended, each with its usual rows "
-                      f"(compared with {against})") if complete else "no hour of the day has ended yet"
+                      f"(compared with {against}){few}") if complete else "no hour of the day has ended yet"
             status = "pass"
         else:
             status = "fail"
             listed = ", ".join(f"{_hhmm(h)} {n:,} rows" + (f" vs usual {u:,.0f}" if u is not None else "")
                                for h, n, u in bad[:6])
-            detail = (f"{len(bad)} missing or near-empty hour(s) (< {th.hour_min_share:.0%} of {against}): "
-                      f"{listed}{' …' if len(bad) > 6 else ''}")
+            detail = (f"{len(bad)} missing or near-empty hour(s) (< {th.hour_min_share:.0%} of {against}, "
+                      f"p < {th.hour_alpha:g}): {listed}{' …' if len(bad) > 6 else ''}{few}")
         out.append(CheckResult("partition_completeness", table, status, ok_hours, len(complete), detail, facts))
     return out
 
