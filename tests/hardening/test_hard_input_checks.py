@@ -205,3 +205,11 @@ def test_absent_experiment_is_said_in_one_line_and_on_the_index(base_wh: Path, t
 
 def test_no_notice_without_a_rollup(tmp_path: Path, base_wh: Path) -> None:
     assert experiment_notices(base_wh, END + dt.timedelta(days=1), PARAMS) == []
+
+
+def test_freshness_filters_fail_before_a_kernel_starts(base_wh: Path, tmp_path: Path, cli: Cli) -> None:
+    out = tmp_path / "out"
+    code, _, err = cli("tile", "freshness", "--warehouse", base_wh, "--date", END.isoformat(), "--out", out,
+                       "-p", 'filters={"region": ["eu"]}')
+    assert_one_line_error(code, err, "freshness", "region", "remove them")
+    assert not out.exists()

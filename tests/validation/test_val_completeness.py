@@ -29,8 +29,7 @@ DAYS = [END - dt.timedelta(days=i) for i in (2, 1, 0)]
 def test_dispersion_recovers_the_simulated_one(phi: float) -> None:
     """Counts ``phi * Poisson(mu / phi)`` have mean mu and variance phi * mu (quasi-Poisson by
     construction): over 20 simulated months of a smooth daily profile the estimate averages phi
-    within 10%. (At phi near 1 the profile's own curvature adds to it: it errs towards judging less.)
-    A whole day at a tenth of its volume (an incident the day before) barely moves it."""
+    within 10%. A whole day at a tenth of its volume (an incident the day before) barely moves it."""
     mu = 400 + 300 * np.sin(np.linspace(0, 2 * np.pi, 24, endpoint=False))
     clean, broken = [], []
     for seed in range(20):
@@ -72,10 +71,10 @@ def test_small_clean_data_passes_completeness_and_fires_no_page(small_clean: Pat
         paging = [a for a in alerts if a["severity"] in ("P1", "P2") and a["fired_at"]]
         assert not paging, paging
         assert not [a for a in alerts if a["kill_switch"]], alerts
-    # the quiet hour that used to fail is still reported, as too few to judge
+    # the quiet hour that used to fail is still reported, as within chance
     saves = next(c for c in validate_day(small_clean, END, config=config)
                  if c["name"] == "partition_completeness" and c["table"] == "saves")
-    assert saves["facts"]["too_few_to_judge"] and "too few rows to judge" in saves["detail"]
+    assert saves["facts"]["low_hours"] and "low hour(s) within chance" in saves["detail"]
 
 
 @pytest.mark.slow

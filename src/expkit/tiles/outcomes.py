@@ -21,14 +21,15 @@ from expkit.tiles.timeline import TIMELINE_SLICES, timeline_tile
 
 
 def check_filter_values(p: TileParams) -> None:
-    """Raise :class:`ExpkitError` when a filter value cannot be a slice value or never occurs in
-    the experiment up to ``event_date``.
+    """Raise :class:`ExpkitError` when a filter value never occurs in the experiment up to
+    ``event_date`` (the message lists the values that do).
 
     Without a rollup for the day only the characters are checked (the tile then reports no data).
     """
-    check_filter_characters(p.filters)
     for column, values in p.filters.items():
         known = slice_values(p, column)
+        if not known:
+            check_filter_characters({column: values})
         unknown = [v for v in values if v not in known]
         if known and unknown:
             raise ExpkitError(

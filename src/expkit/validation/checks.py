@@ -23,7 +23,7 @@ import datetime as dt
 import json
 import statistics
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -210,26 +210,35 @@ CHI2_1_MEDIAN = 0.454936423119572
 """Median of the χ² distribution with one degree of freedom (``scipy.stats.chi2.ppf(0.5, 1)``)."""
 
 
-def count_dispersion(days: Iterable[Sequence[float]]) -> float:
+def count_dispersion(days: Sequence[Sequence[float]]) -> float:
     """How much more hourly counts vary than Poisson counts would: φ ≥ 1, robustly.
 
     ``days`` are the hourly counts of whole days, in hour order. Rows come in clusters (a
-    session's impressions, a user's saves), so counts vary φ times more than Poisson. Within a
-    day the usual count changes smoothly from hour to hour, so the second difference
-    ``x[h-1] - 2 x[h] + x[h+1]`` is about 0 with variance φ·(μ[h-1] + 4 μ[h] + μ[h+1]), and
-    ``(x[h-1] - 2 x[h] + x[h+1])² / (x[h-1] + 4 x[h] + x[h+1])`` is about φ·χ²₁. φ is the
-    median of that over every hour of every day, divided by the median of χ²₁: a few broken
-    hours do not move a median, and a day that is low all day long (an incident on a previous
-    day) keeps its own smooth shape. At least 1; 1 when there are too few hours.
+    session's impressions, a user's saves), so counts vary φ times more than Poisson. Two
+    estimates, each the median of ratios that are about φ·χ²₁, divided by the median of χ²₁:
+
+    * between days: the same hour on consecutive days, ``(a − b)² / (a + b)``;
+    * within a day, where the usual count changes smoothly from hour to hour: the second
+      difference, ``(x[h-1] − 2 x[h] + x[h+1])² / (x[h-1] + 4 x[h] + x[h+1])``.
+
+    A median ignores a few broken hours. Each estimate errs high in its own case (between days
+    when a whole previous day was low, an incident yesterday; within a day when the profile is
+    not smooth, a table busy for a few hours only), so φ is the smaller of the two (the second
+    difference alone with a single day), and at least 1.
 
     >>> count_dispersion([[100, 100, 100, 100]]), count_dispersion([[5, 5]])
     (1.0, 1.0)
     >>> round(count_dispersion([[100, 130, 100, 130, 100]]), 1)  # ratios 3600/720, 3600/660, 3600/720
     11.0
+    >>> count_dispersion([[0, 50, 50, 0], [0, 50, 50, 0]])  # a pulse, the same on both days
+    1.0
     """
-    ratios = [(x[h - 1] - 2 * x[h] + x[h + 1]) ** 2 / den
+    within = [(x[h - 1] - 2 * x[h] + x[h + 1]) ** 2 / den
               for x in days for h in range(1, len(x) - 1) if (den := x[h - 1] + 4 * x[h] + x[h + 1]) > 0]
-    return max(1.0, statistics.median(ratios) / CHI2_1_MEDIAN) if ratios else 1.0
+    between = [(a - b) ** 2 / (a + b) for x, y in zip(days, days[1:], strict=False)
+               for a, b in zip(x, y, strict=True) if a + b > 0]
+    estimates = [statistics.median(r) / CHI2_1_MEDIAN for r in (within, between) if r]
+    return max(1.0, min(estimates)) if estimates else 1.0
 
 
 def count_shortfall_pvalue(observed: float, expected: float, dispersion: float) -> float:
@@ -299,15 +308,18 @@ def check_partition_completeness(ctx: CheckContext) -> list[CheckResult]:
         rows = {h: int(hours[h]["n_rows"]) if h in hours else 0 for h in complete}
         day_mean = sum(int(r["n_rows"]) for r in hours.values()) / max(1, len(complete))
         dispersion = base.dispersion if base is not None else count_dispersion([list(rows.values())])
-        bad, sparse = [], []
+        bad, low = [], []
         for h, n in rows.items():
             if base is not None:  # near-empty against the usual volume, beyond chance
                 usual: float | None = base.usual[(h - ctx.start_ms) // HOUR_MS]
                 if not n < th.hour_min_share * usual:
                     continue
+                pvalue = count_shortfall_pvalue(n, usual, dispersion)
                 if count_shortfall_pvalue(0, usual, dispersion) >= th.hour_alpha:
-                    sparse.append((h, n, usual))  # not even an empty hour would be significant
-                elif count_shortfall_pvalue(n, usual, dispersion) < th.hour_alpha:
+                    low.append((h, n, usual, None))  # too few to judge: not even an empty hour would be significant
+                elif pvalue >= th.hour_alpha:
+                    low.append((h, n, usual, pvalue))  # within chance
+                else:
                     bad.append((h, n, usual))
             elif n == 0 and day_mean >= th.hour_min_baseline_rows and count_shortfall_pvalue(
                     0, th.hour_min_share * day_mean, dispersion) < th.hour_alpha:  # no history: only an empty hour
@@ -316,12 +328,13 @@ def check_partition_completeness(ctx: CheckContext) -> list[CheckResult]:
                  "dispersion": round(dispersion, 3), "alpha": th.hour_alpha,
                  "bad_hours": [ms_to_iso(h) for h, _, _ in bad],
                  "hours": [{"hour": ms_to_iso(h), "rows": n, "usual": u} for h, n, u in bad],
-                 "too_few_to_judge": [{"hour": ms_to_iso(h), "rows": n, "usual": u} for h, n, u in sparse]}
+                 "low_hours": [{"hour": ms_to_iso(h), "rows": n, "usual": u, "pvalue": p} for h, n, u, p in low]}
         ok_hours = len(complete) - len(bad)
         against = "the same hour's median on previous days" if base else "the day's own volume (no history)"
-        few = (f"; {len(sparse)} low hour(s) too few rows to judge ("
-               + ", ".join(f"{_hhmm(h)} {n:,} vs usual {u:,.0f}" for h, n, u in sparse[:3])
-               + f"{' …' if len(sparse) > 3 else ''}; counts vary {dispersion:.1f}x Poisson)") if sparse else ""
+        few = (f"; {len(low)} low hour(s) within chance ("
+               + ", ".join(f"{_hhmm(h)} {n:,} vs usual {u:,.0f}: "
+                           + ("too few rows to judge" if p is None else f"p = {p:.2g}") for h, n, u, p in low[:3])
+               + f"{' …' if len(low) > 3 else ''}; counts vary {dispersion:.1f}x Poisson)") if low else ""
         if not bad:
             detail = (f"partition present; {len(complete)} of 24 hours ended, each with its usual rows "
                       f"(compared with {against}){few}") if complete else "no hour of the day has ended yet"
