@@ -234,9 +234,9 @@ def run_daily(
                 run_seconds=time.monotonic() - started,
                 step_errors=step_errors,
                 version=version,
+                notices=notices,
             )
             summary["started_at"] = started_at
-            summary["notices"] = notices
             atomic_write_json(tmp / "summary.json", summary)
             write_index(tmp, summary, out)
             _drop_results_dir(tmp)

@@ -10,7 +10,7 @@ Shape (keys fixed by the spec; expkit adds a few, marked *extra*)::
      "alerts": [{"rule", "severity", "labels", "state", "active_at", "fired_at",
                  "resolved_at", "kill_switch"}],
      "checks": [{"name", "table", "status", "value", "threshold", "detail"}],
-     extra: "ok", "experiment_id", "run_seconds", "step_errors"}
+     extra: "ok", "experiment_id", "run_seconds", "step_errors", "notices"}
 """
 
 from __future__ import annotations
@@ -204,6 +204,7 @@ def build_summary(
     run_seconds: float,
     step_errors: Mapping[str, str] | None = None,
     version: str | None = None,
+    notices: Sequence[str] = (),
 ) -> dict[str, Any]:
     """Assemble the ``summary.json`` document (see the module docstring)."""
     step_errors = dict(step_errors or {})
@@ -219,6 +220,7 @@ def build_summary(
         "experiment_id": params.get("experiment_id"),
         "run_seconds": round(run_seconds, 3),
         "step_errors": step_errors,
+        "notices": list(notices),
     }
 
 
