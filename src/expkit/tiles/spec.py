@@ -28,6 +28,11 @@ def notebooks_dir() -> Path:
     return Path.cwd() / "notebooks"
 
 
+def check_filter_characters_of(p: TileParams) -> None:
+    """The default :attr:`Tile.check`: filter values must be possible slice values."""
+    check_filter_characters(p.filters)
+
+
 @dataclass(frozen=True)
 class Tile:
     """One dashboard tile.
@@ -49,7 +54,7 @@ class Tile:
     title: str
     slices: tuple[str, ...]
     compute: Callable[[TileParams], TileResult]
-    check: Callable[[TileParams], None] = lambda p: check_filter_characters(p.filters)
+    check: Callable[[TileParams], None] = check_filter_characters_of
 
     def __reduce__(self) -> tuple[Any, ...]:
         # A registered tile pickles as its id (its compute function may be a closure), so the
