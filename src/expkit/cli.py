@@ -127,7 +127,7 @@ def cmd_rollup(args: argparse.Namespace) -> int:
 def cmd_tile(args: argparse.Namespace) -> int:
     from expkit.report import run_tile
     from expkit.report.daily import adhoc_dir
-    from expkit.tiles import resolve_params
+    from expkit.tiles import check_params
     from expkit.tiles.registry import TILES
 
     overrides = _parse_overrides(args.p or [])
@@ -140,8 +140,7 @@ def cmd_tile(args: argparse.Namespace) -> int:
     params_file = _params_file(args)
     # Fail fast, before a kernel starts, on parameters the tile would reject.
     warehouse = _warehouse_path(args)
-    resolve_params(args.tile, TILES[args.tile].slices, event_date=day, warehouse=warehouse,
-                   params_file=params_file, **overrides)
+    check_params(args.tile, event_date=day, warehouse=warehouse, params_file=params_file, **overrides)
     out = adhoc_dir(Path(args.out), args.tile, day, overrides, warehouse=warehouse, params_file=params_file)
     outcome = run_tile(args.tile, warehouse, day, out, params_file, parameters=overrides,
                        timeout=args.timeout)

@@ -3,7 +3,10 @@
 A parameters file names the experiment, its buckets with planned allocation, the control
 bucket, K for Top-K, the SLO thresholds and targets, and the windows and slices offered.
 Invalid files (unknown keys, allocations not summing to 1, unknown buckets, bad windows,
-malformed YAML) raise :class:`~expkit.errors.ConfigError` naming the file, key and reason.
+negative SLOs or targets, experiment ids or bucket names that could not be slice values,
+malformed YAML, a key given twice) raise :class:`~expkit.errors.ConfigError` naming the file,
+key and reason. Allocations within :data:`~expkit.shares.SHARE_SUM_TOLERANCE` of 1 are
+normalized to sum to 1.
 
 >>> cfg = ExperimentConfig.model_validate({"experiment_id": "e1", "start_date": "2026-01-01",
 ...     "control": "a", "buckets": {"a": 0.5, "b": 0.5}})
@@ -16,42 +19,56 @@ from __future__ import annotations
 import datetime as dt
 import math
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 
 from expkit.errors import ConfigError
 from expkit.names import WINDOWS
 from expkit.project import project_root
-from expkit.schema import SLICE_COLUMNS
+from expkit.schema import SLICE_COLUMNS, SLICE_VALUE_CHARS, is_slice_value
+from expkit.shares import normalized_shares, shares_sum_to_one
+from expkit.yamlio import read_yaml
 
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-class Slos(_Strict):
-    """Health SLO thresholds (spec §6)."""
+NonNegative = Annotated[float, Field(ge=0, allow_inf_nan=False)]
+"""A limit on a latency, a duration or a count: a finite number, 0 or more."""
+Share = Annotated[float, Field(ge=0, le=1, allow_inf_nan=False)]
+"""A limit on a rate or share: between 0 and 1."""
 
-    latency_p95_warm_ms: float = 50.0
-    latency_p95_cold_ms: float = 200.0
-    latency_p95_alert_ms: float = 100.0
-    coverage_min: float = 0.95
-    error_rate_max: float = 0.001
-    freshness_max_min: float = 15.0
-    cache_hit_min: float = 0.85
-    topk_fill_min: float = 0.99
+
+class Slos(_Strict):
+    """Health SLO thresholds (spec §6); none may be negative, rates and shares are at most 1."""
+
+    latency_p95_warm_ms: NonNegative = 50.0
+    latency_p95_cold_ms: NonNegative = 200.0
+    latency_p95_alert_ms: NonNegative = 100.0
+    coverage_min: Share = 0.95
+    error_rate_max: Share = 0.001
+    freshness_max_min: NonNegative = 15.0
+    cache_hit_min: Share = 0.85
+    topk_fill_min: Share = 0.99
 
 
 class Targets(_Strict):
-    """Outcome targets (spec §6)."""
+    """Outcome targets (spec §6); none may be negative."""
 
-    ctr_min: float = 0.010
-    recall_min: float = 0.15
-    session_depth_min: float = 5.0
-    save_rate_min: float = 0.002
-    allocation_tolerance: float = 0.05
+    ctr_min: Share = 0.010
+    recall_min: Share = 0.15
+    session_depth_min: NonNegative = 5.0
+    save_rate_min: Share = 0.002
+    allocation_tolerance: NonNegative = 0.05
+
+
+def _slice_value_problem(names: list[str], what: str) -> str | None:
+    bad = [n for n in names if not is_slice_value(n)]
+    if not bad:
+        return None
+    return f"{what} {bad[0]!r} may only contain {SLICE_VALUE_CHARS} (no quotes, control or bidi characters)"
 
 
 class ExperimentConfig(_Strict):
@@ -80,9 +97,20 @@ class ExperimentConfig(_Strict):
         bad = [k for k, share in v.items() if not (0 < share < 1)]
         if bad:
             raise ValueError(f"allocation of {bad} must be between 0 and 1")
-        total = sum(v.values())
-        if not math.isclose(total, 1.0, abs_tol=1e-6):
-            raise ValueError(f"allocations sum to {total:g}; they must sum to 1")
+        problem = _slice_value_problem(list(v), "bucket name")
+        if problem:
+            raise ValueError(problem)
+        total = math.fsum(v.values())
+        if not shares_sum_to_one(total):
+            raise ValueError(f"allocations sum to {total:.9g}; they must sum to 1")
+        return normalized_shares(v)
+
+    @field_validator("experiment_id")
+    @classmethod
+    def _experiment_id(cls, v: str) -> str:
+        problem = _slice_value_problem([v], "experiment_id")
+        if problem:
+            raise ValueError(problem)
         return v
 
     @field_validator("windows")
@@ -134,20 +162,6 @@ def parse_experiment(data: Any, source: Path | str = "<parameters>") -> Experime
         return ExperimentConfig.model_validate(data)
     except ValidationError as err:
         raise ConfigError(_format_validation_error(source, err)) from None
-
-
-def read_yaml(path: str | Path, what: str, example: str) -> Any:
-    """Parse a YAML file; a missing file or malformed YAML is a :class:`ConfigError` naming the
-    file (and the line and column), ``what`` it should be and an ``example`` path."""
-    path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"{what} {path} not found; pass an existing YAML file (e.g. {example})")
-    try:
-        return yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as err:
-        mark = getattr(err, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        raise ConfigError(f"{path}: malformed YAML{where}: {getattr(err, 'problem', err)}") from None
 
 
 def load_experiment(path: str | Path) -> ExperimentConfig:

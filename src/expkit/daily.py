@@ -75,6 +75,20 @@ def _rules_or_none(rules_file: Path) -> AlertsConfig | None:
         return None
 
 
+def experiment_notices(warehouse: Path, day: dt.date, params_file: Path) -> list[str]:
+    """One line when the parameters file's ``experiment_id`` is absent from the day's data
+    (every tile would then show no data with no hint why); none otherwise or without a rollup."""
+    from expkit.readers import experiment_users
+
+    config = load_experiment(params_file)
+    found = experiment_users(Warehouse.open(warehouse), day)
+    if found is None or found.get(config.experiment_id):
+        return []
+    others = ", ".join(found) or "none"
+    return [f"experiment_id {config.experiment_id!r} of {params_file} does not occur in the data up to {day} "
+            f"(experiments found: {others}): every tile shows no data; fix experiment_id in the parameters file"]
+
+
 def check_inputs(params_file: Path, rules_file: Path | None = None) -> None:
     """Reject a bad parameters file or alert rules file (``alerts.yaml`` beside the parameters
     unless ``rules_file``) before anything runs: :class:`~expkit.errors.ExpkitError`, exit 2."""
@@ -88,8 +102,9 @@ def default_steps(
     progress: Callable[[str], None] | None = None,
     rules_file: Path | None = None,
 ) -> DailySteps:
-    """Rollup (with the history the report needs, see :func:`ensure_rollups`), validation, then
-    the alert replay of the day fed with its checks.
+    """Rollup (with the history the report needs, see :func:`ensure_rollups`), a notice if the
+    experiment is absent from the data, validation, then the alert replay of the day fed with
+    its checks.
 
     With ``notify`` the replay also delivers notifications (where no live monitor runs);
     ``progress`` receives the history step's lines; ``rules_file`` replaces ``alerts.yaml``
@@ -108,7 +123,7 @@ def default_steps(
     def rollup(warehouse: Path, day: dt.date, params_file: Path) -> HistoryGaps:
         return ensure_rollups(warehouse, day, params_file, history=history, progress=progress, rules_file=rules_file)
 
-    return DailySteps(rollup=rollup, validate=validate, alerts=alerts)
+    return DailySteps(rollup=rollup, validate=validate, alerts=alerts, notices=experiment_notices)
 
 
 def daily(

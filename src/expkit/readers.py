@@ -190,11 +190,17 @@ def arm_users(
     return df.rename(columns={"n": "users"})[["day", "window", "bucket", "slice_value", "users"]]
 
 
+def _query_template(con: duckdb.DuckDBPyConnection, name: str, **params: Any) -> list[tuple[Any, ...]]:
+    """Rows of template ``name`` with bound ``params`` over the views registered on ``con``."""
+    template = TEMPLATES[name]
+    return con.execute(template.sql, template.bind(**params)).fetchall()
+
+
 def slice_values(p: TileParams, column: str) -> list[str]:
     """The values of slice ``column`` seen in the experiment up to the tile's day (``bucket``: its arms).
 
-    Read from the experiment-to-date (``cum``) statistics of ``event_date``; empty when that
-    day has no rollup.
+    Read from the experiment-to-date (``cum``) statistics of ``event_date`` (template
+    ``slice_values``); empty when that day has no rollup.
     """
     if column == "bucket":
         return list(p.config.buckets)
@@ -204,14 +210,23 @@ def slice_values(p: TileParams, column: str) -> list[str]:
     try:
         if not _register(con, "outcome_stats", p.warehouse.rollup_files(STATS_ROLLUP, [p.event_date])):
             return []
-        rows = con.execute(
-            "SELECT DISTINCT slice_value FROM outcome_stats WHERE window_name = 'cum' AND metric = 'ctr' "
-            "AND slice = $s AND experiment_id = $e ORDER BY 1",
-            {"s": column, "e": p.config.experiment_id},
-        ).fetchall()
+        rows = _query_template(con, "slice_values", slice_column=column, experiment_id=p.config.experiment_id)
     finally:
         con.close()
     return [r[0] for r in rows]
+
+
+def experiment_users(wh: Warehouse, day: dt.date) -> dict[str, int] | None:
+    """Experiment id → users exposed up to ``day``, from that day's statistics rollup (template
+    ``experiment_ids``); ``None`` when the day has no rollup."""
+    con = connect()
+    try:
+        if not _register(con, "outcome_stats", wh.rollup_files(STATS_ROLLUP, [day])):
+            return None
+        rows = _query_template(con, "experiment_ids")
+    finally:
+        con.close()
+    return {str(e): int(n) for e, n in rows}
 
 
 def _stats_from_user_facts(

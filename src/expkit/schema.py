@@ -9,12 +9,33 @@ files against these schemas from their Parquet footers (rollups and validation c
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pyarrow as pa
 
 # Slice columns a tile may group or filter by (defined in expkit.names, light for the CLI's help).
 from expkit.names import IMPRESSION_SLICES, REQUEST_SLICES, SLICE_COLUMNS  # noqa: F401 - re-exported
+
+_SLICE_VALUE = re.compile(r"[\w.:\- ]+")
+SLICE_VALUE_CHARS = "letters, digits, '_', '-', '.', ':' and spaces"
+"""What a slice value (and so an experiment id or a bucket name) may consist of."""
+
+
+def is_slice_value(text: str) -> bool:
+    r"""Whether ``text`` can be a slice value, experiment id or bucket name.
+
+    Only :data:`SLICE_VALUE_CHARS` (letters and digits of any script): quotes, semicolons,
+    brackets, line breaks and invisible format characters such as the bidirectional controls
+    (U+202E, U+2066..U+2069), which make a name display as another, are refused. Filters,
+    experiment ids and bucket names are all checked with this one rule.
+
+    >>> is_slice_value("eu-west 2"), is_slice_value("Île-de-France"), is_slice_value("eu\u202egnp.exe")
+    (True, True, False)
+    >>> is_slice_value("eu' OR 1=1"), is_slice_value("eu\n"), is_slice_value("")
+    (False, False, False)
+    """
+    return bool(_SLICE_VALUE.fullmatch(text))
 
 _COMMON = [
     ("timestamp_ms", pa.int64()),

@@ -44,6 +44,7 @@ from expkit.alerts.metrics import METRICS, Sample, label_key
 from expkit.alerts.rules import Duration, default_rules_file, format_duration, load_alerts, parse_selector
 from expkit.alerts.runner import plan_times, replay
 from expkit.errors import ConfigError
+from expkit.yamlio import StrictLoader, yaml_error_text
 
 _NUMBER = r"\d+\.?\d*(?:[eE][-+]?\d+)?"
 _TOKEN = re.compile(rf"^(?P<a>[-+]?(?:{_NUMBER}|\.\d+))(?:(?P<sign>[-+])(?P<b>{_NUMBER}))?x(?P<n>\d+)$")
@@ -166,8 +167,10 @@ def run_rule_tests(path: str | Path) -> RuleTestReport:
     if not path.is_file():
         raise ConfigError(f"rule test file {path} not found")
     try:
-        doc = RuleTestFile.model_validate(yaml.safe_load(path.read_text(encoding="utf-8")))
-    except (ValidationError, yaml.YAMLError) as err:
+        doc = RuleTestFile.model_validate(yaml.load(path.read_text(encoding="utf-8"), Loader=StrictLoader))  # noqa: S506
+    except yaml.YAMLError as err:
+        raise ConfigError(f"{path}: not a valid rule test file: {yaml_error_text(err)}") from None
+    except ValidationError as err:
         raise ConfigError(f"{path}: not a valid rule test file: {err}") from None
     if len(doc.rule_files) > 1:
         raise ConfigError(f"{path}: rule_files: give one rules file (expkit keeps all rules in one)")

@@ -473,7 +473,7 @@ def parse_alerts(data: Any, source: Path | str = "<alerts>") -> AlertsConfig:
 
 def load_alerts(path: str | Path) -> AlertsConfig:
     """Read and validate an alert rules file."""
-    from expkit.config import read_yaml
+    from expkit.yamlio import read_yaml
 
     return parse_alerts(read_yaml(path, "alert rules file", "params/alerts.yaml, or pass --rules FILE"), Path(path))
 

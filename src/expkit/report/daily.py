@@ -25,7 +25,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import papermill
 
@@ -70,14 +70,18 @@ class DailySteps:
     (an :class:`~expkit.history.HistoryGaps`, recorded as ``history`` in ``summary.json`` and
     shown at the top of the index; its ``built`` says what the step built), or whether it built
     them (``True``/``False``), or ``None`` (not said); an exception aborts the run and leaves the
-    previous report in place. ``validate`` returns the check records and ``alerts`` the alert
-    records, in the ``summary.json`` shapes; if either raises, the error is shown on the index,
-    the tiles still run and the run is not ``ok``. A step left as ``None`` is skipped.
+    previous report in place. ``notices`` (run after the rollup) returns lines a reader must see
+    before trusting the tiles (the experiment is absent from the data, say): each is reported
+    as progress and shown on the index page. ``validate`` returns the check records and
+    ``alerts`` the alert records, in the ``summary.json`` shapes; if either raises, the error is
+    shown on the index, the tiles still run and the run is not ``ok``. A step left as ``None``
+    is skipped.
     """
 
     rollup: StepFn | None = None
     validate: StepFn | None = None
     alerts: StepFn | None = None
+    notices: StepFn | None = None
 
 
 @dataclass(frozen=True)
@@ -175,7 +179,7 @@ def run_daily(
         if any(getattr(t, "prerender", None) for t in tile_list):
             warm_up(compute_workers(n_workers))  # the tile workers import the analysis stack while the steps run
         clean_stale(out, day.isoformat())
-        checks, alerts, step_errors, steps_run, history = _run_steps(steps, warehouse, day, params_file, emit)
+        ran = _run_steps(steps, warehouse, day, params_file, emit)
         version = code_version()
         with building_dir(final) as tmp:
             for sub in SUBDIRS:
@@ -239,15 +243,16 @@ def run_daily(
                 generated_at=utc_now(),
                 params=params,
                 tiles=outcomes,
-                alerts=alerts,
-                checks=checks,
+                alerts=ran.alerts,
+                checks=ran.checks,
                 run_seconds=time.monotonic() - started,
-                step_errors=step_errors,
+                step_errors=ran.errors,
                 version=version,
-                history=history.to_json() if history is not None else None,
+                history=ran.history.to_json() if ran.history is not None else None,
+                notices=ran.notices,
             )
             summary["started_at"] = started_at
-            summary["steps_run"] = steps_run
+            summary["steps_run"] = ran.steps_run
             atomic_write_json(tmp / "summary.json", summary)
             write_index(tmp, summary, out)
             _drop_results_dir(tmp)
@@ -261,7 +266,7 @@ def run_daily(
         tiles={t.id: t for t in outcomes},
         alerts=summary["alerts"],
         checks=summary["checks"],
-        step_errors=step_errors,
+        step_errors=ran.errors,
         duration_s=duration,
         summary=summary,
     )
@@ -593,16 +598,31 @@ def clean_stale(out: Path, day: str) -> list[Path]:
     return removed
 
 
+class StepsRun(NamedTuple):
+    """What :func:`_run_steps` gave the report."""
+
+    checks: list[dict[str, Any]]
+    """The validation checks (``summary.json`` ``checks``)."""
+    alerts: list[dict[str, Any]]
+    """The alert records (``summary.json`` ``alerts``)."""
+    errors: dict[str, str]
+    """Step name → error of the steps that raised (``step_errors``)."""
+    steps_run: list[str]
+    """The steps that ran to the end (the index says "no alerts" only when ``alerts`` is one)."""
+    history: HistoryGaps | None
+    """What the report lacks of the earlier days it reads (None: the rollup step did not say)."""
+    notices: list[str]
+    """Lines a reader must see before trusting the tiles."""
+
+
 def _run_steps(
     steps: DailySteps,
     warehouse: Path,
     day: dt.date,
     params_file: Path,
     emit: ProgressFn,
-) -> tuple[list[dict[str, Any]], list[dict[str, Any]], dict[str, str], list[str], HistoryGaps | None]:
-    """Run the steps; returns the checks, the alerts, the steps' errors, the steps that ran to
-    the end (the index says "no alerts" only when the alerts step is among them) and what the
-    report lacks (None: the rollup step did not say)."""
+) -> StepsRun:
+    """Run the steps (see :class:`DailySteps`) and say what they gave."""
     errors: dict[str, str] = {}
     ran: list[str] = []
     history = None
@@ -624,6 +644,9 @@ def _run_steps(
             emit(ProgressEvent("rollup", f"built the rollups of {len(built)} days ({built[0]} to {built[-1]}) "
                                f"in {took:.1f} s"))
         ran.append("rollup")
+    notices = [str(n) for n in (steps.notices(warehouse, day, params_file) or [])] if steps.notices else []
+    for notice in notices:
+        emit(ProgressEvent("notice", notice))
     results: dict[str, list[dict[str, Any]]] = {"validate": [], "alerts": []}
     for name, fn, normalize in (
         ("validate", steps.validate, normalize_checks),
@@ -640,7 +663,7 @@ def _run_steps(
                 raise KeyboardInterrupt from exc
             log.exception("step %s failed", name)
             errors[name] = short_error(type(exc).__name__, exc)
-    return results["validate"], results["alerts"], errors, ran, history
+    return StepsRun(results["validate"], results["alerts"], errors, ran, history, notices)
 
 
 def _as_date(value: dt.date | str) -> dt.date:

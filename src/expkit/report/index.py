@@ -208,6 +208,7 @@ def render_index(
             step_errors=dict(summary.get("step_errors") or {}),
             history=history_notice(summary.get("history"), list(tiles)),
             alerts_evaluated=alerts_evaluated(summary),
+            notices=list(summary.get("notices") or []),
             next_day=next_day,
             fmt=format_value,
             num=format_number,

@@ -10,7 +10,7 @@ Shape (keys fixed by the spec; expkit adds a few, marked *extra*)::
      "alerts": [{"rule", "severity", "labels", "state", "active_at", "fired_at",
                  "resolved_at", "kill_switch"}],
      "checks": [{"name", "table", "status", "value", "threshold", "detail"}],
-     extra: "ok", "experiment_id", "run_seconds", "step_errors",
+     extra: "ok", "experiment_id", "run_seconds", "step_errors", "notices",
             "history": {"missing_days", "days_without_events", "affected_tiles": [{"tile", "parts",
                         "days"}], "affected_alerts": [{"rule", "severity", "for", "days"}]} or null;
             the report adds "started_at", "steps_run"}
@@ -33,6 +33,7 @@ import yaml
 
 import expkit
 from expkit.errors import ConfigError, ExpkitError
+from expkit.yamlio import StrictLoader, yaml_error_text
 
 TILE_STATUSES: tuple[str, ...] = ("ok", "warn", "breach", "no_data", "failed")
 SIDECAR_STATUSES: tuple[str, ...] = ("ok", "warn", "breach", "no_data")
@@ -161,9 +162,9 @@ def load_params(params_file: Path) -> dict[str, Any]:
     except OSError as exc:
         raise ConfigError(f"cannot read the parameters file {params_file}: {exc.strerror}") from exc
     try:
-        data = yaml.safe_load(raw) or {}
+        data = yaml.load(raw, Loader=StrictLoader) or {}  # noqa: S506 - a SafeLoader subclass
     except yaml.YAMLError as exc:
-        raise ConfigError(f"{params_file} is not valid YAML: {exc}") from exc
+        raise ConfigError(f"{params_file} is not valid YAML: {yaml_error_text(exc)}") from None
     if not isinstance(data, Mapping):
         raise ConfigError(f"{params_file} must hold a mapping (experiment_id: ..., buckets: ...)")
     return {
@@ -207,6 +208,7 @@ def build_summary(
     step_errors: Mapping[str, str] | None = None,
     version: str | None = None,
     history: Mapping[str, Any] | None = None,
+    notices: Sequence[str] = (),
 ) -> dict[str, Any]:
     """Assemble the ``summary.json`` document (see the module docstring).
 
@@ -227,6 +229,7 @@ def build_summary(
         "run_seconds": round(run_seconds, 3),
         "step_errors": step_errors,
         "history": jsonable(dict(history)) if history is not None else None,
+        "notices": list(notices),
     }
 
 

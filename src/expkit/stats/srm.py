@@ -22,6 +22,8 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 from scipy import stats
 
+from expkit.shares import SHARE_SUM_TOLERANCE
+
 from ._common import FloatArray, Reasons, Result, as_float, errstate
 
 __all__ = ["SRMResult", "srm_test"]
@@ -63,8 +65,11 @@ def srm_test(
 ) -> SRMResult:
     """χ² test of observed units per arm against planned shares (last axis = arms).
 
-    ``planned_shares`` must be positive and sum to 1 along the arms axis (a
-    ``ValueError`` otherwise: that is a configuration error, not a data state).
+    ``planned_shares`` must be positive and sum to 1 along the arms axis within
+    :data:`~expkit.shares.SHARE_SUM_TOLERANCE`, the tolerance of the parameters file (a
+    ``ValueError`` otherwise: that is a configuration error, not a data state); they are
+    normalized to sum to 1 exactly, so a split written as ``0.3333333`` three ways is tested
+    as thirds.
 
     >>> r = srm_test([[3050, 2950, 4100], [0, 0, 0]], [0.3, 0.3, 0.4])
     >>> np.round(r.pvalue, 6), list(r.reason)
@@ -72,8 +77,9 @@ def srm_test(
     """
     counts = np.atleast_1d(as_float(observed_counts))
     shares = np.atleast_1d(as_float(planned_shares))
-    if np.any(~(shares > 0)) or np.any(np.abs(shares.sum(axis=-1) - 1) > 1e-9):
+    if np.any(~(shares > 0)) or np.any(np.abs(shares.sum(axis=-1) - 1) > SHARE_SUM_TOLERANCE):
         raise ValueError(f"planned shares must be positive and sum to 1, got {shares.tolist()}")
+    shares = shares / shares.sum(axis=-1, keepdims=True)
     counts, shares = np.broadcast_arrays(counts, shares)
     row_shape = counts.shape[:-1]
     k = counts.shape[-1]

@@ -30,6 +30,19 @@ def run_tile(tile: str, result_path: str | None = None, **params: Any) -> TileRe
         found = load_matching(result_path, tile, params)
         if found is not None:
             return found
+    from expkit.tiles.registry import TILES
+
+    return TILES[tile].compute(check_params(tile, **params))
+
+
+def check_params(tile: str, **params: Any) -> TileParams:
+    """Validate tile ``tile``'s parameters as :func:`run_tile` does, without computing it.
+
+    Every check that needs no computation runs here: windows, slices, buckets, the parameters
+    file, and the tile's own check (filter values against those the experiment has seen, filter
+    columns the tile cannot apply). ``expkit tile`` calls it before a kernel starts, so a bad
+    parameter is a one-line error (exit 2) with nothing written. Returns the resolved parameters.
+    """
     from expkit.errors import ExpkitError
     from expkit.tiles.base import resolve_params
     from expkit.tiles.registry import TILES
@@ -38,7 +51,8 @@ def run_tile(tile: str, result_path: str | None = None, **params: Any) -> TileRe
         raise ExpkitError(f"unknown tile {tile!r}; choose one of {list(TILES)}")
     spec = TILES[tile]
     p = resolve_params(tile, spec.slices, **params)
-    return spec.compute(p)
+    spec.check(p)
+    return p
 
 
 def __getattr__(name: str) -> Any:
@@ -49,4 +63,4 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module 'expkit.tiles' has no attribute {name!r}")
 
 
-__all__ = ["TileParams", "TileResult", "resolve_params", "run_tile"]
+__all__ = ["TileParams", "TileResult", "check_params", "resolve_params", "run_tile"]

@@ -20,7 +20,7 @@ from expkit.atomic import atomic_write_json
 from expkit.config import WINDOWS, ExperimentConfig, default_params_file, load_experiment
 from expkit.errors import ExpkitError
 from expkit.names import WAREHOUSE_ENV
-from expkit.schema import SLICE_COLUMNS
+from expkit.schema import SLICE_COLUMNS, SLICE_VALUE_CHARS, is_slice_value
 from expkit.tiles.rendered import RenderedTile
 from expkit.warehouse import Warehouse, parse_date
 
@@ -79,8 +79,10 @@ def _parse_filters(filters: Any) -> dict[str, list[str]]:
     if isinstance(filters, str):
         import yaml
 
+        from expkit.yamlio import StrictLoader
+
         try:
-            filters = yaml.safe_load(filters)
+            filters = yaml.load(filters, Loader=StrictLoader)  # noqa: S506 - a SafeLoader subclass
         except yaml.YAMLError as err:
             mark = getattr(err, "problem_mark", None)
             where = f" at column {mark.column + 1}" if mark else ""
@@ -105,6 +107,28 @@ def _parse_filters(filters: Any) -> dict[str, list[str]]:
             raise ExpkitError(f"parameter filters: {col!r} has an empty list of values")
         out[col] = [str(v) for v in vals]
     return out
+
+
+def check_filter_characters(filters: dict[str, list[str]]) -> None:
+    """Refuse filter values that cannot be slice values (quotes, semicolons, bidi controls ...).
+
+    Values are bound parameters either way; this turns a mistyped or injected value into a
+    clear error instead of an empty tile. The same rule (:func:`expkit.schema.is_slice_value`)
+    checks experiment ids and bucket names in the parameters file.
+
+    >>> check_filter_characters({"region": ["eu", "na"]})
+    >>> check_filter_characters({"region": ["eu' OR 1=1 --"]})  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    expkit.errors.ExpkitError: parameter filters: value "eu' OR 1=1 --" of 'region' is not a slice value ...
+    """
+    for col, values in filters.items():
+        for v in values:
+            if not is_slice_value(str(v)):
+                raise ExpkitError(
+                    f"parameter filters: value {v!r} of {col!r} is not a slice value (only {SLICE_VALUE_CHARS} "
+                    "occur); use a value as shown in the tile's table"
+                )
 
 
 def resolve_params(

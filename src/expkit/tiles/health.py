@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from expkit.tiles.base import TileParams, TileResult
 from expkit.tiles.health_anomaly import anomaly_tile
-from expkit.tiles.health_freshness import freshness_tile
+from expkit.tiles.health_freshness import check_freshness_params, freshness_tile
 from expkit.tiles.health_requests import (
     cache_tile,
     coverage_tile,
@@ -54,6 +54,7 @@ HEALTH_TILES: list[Tile] = [
     Tile("fallback", "health", "Fallback analysis", REQUEST_TILE_SLICES, fallback_tile),
     Tile("cache", "health", "Cache efficacy", REQUEST_TILE_SLICES, cache_tile),
     Tile("volume", "health", "Request volume", REQUEST_TILE_SLICES, volume_tile),
-    Tile("freshness", "health", "Data freshness", ("bucket",), lambda p: freshness_with_checks(p)),
+    Tile("freshness", "health", "Data freshness", ("bucket",), lambda p: freshness_with_checks(p),
+         check_freshness_params),
     Tile("anomaly", "health", "Anomaly detection", REQUEST_TILE_SLICES, anomaly_tile),
 ]

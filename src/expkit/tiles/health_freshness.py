@@ -50,6 +50,14 @@ STALENESS = Metric("staleness_min", "staleness", n="usual_last_hour", fmt=".1f",
 (a quiet table is stale by chance)."""
 
 
+def check_freshness_params(p: TileParams) -> None:
+    """The freshness tile is per event table: refuse filters (before a kernel starts, from ``expkit tile``)."""
+    if p.filters:
+        raise ExpkitError(
+            f"the freshness tile is per event table; filters ({sorted(p.filters)}) do not apply: remove them"
+        )
+
+
 def freshness_tile(
     p: TileParams,
     checks: Sequence[Mapping[str, Any]] | None = None,
@@ -70,10 +78,7 @@ def freshness_tile(
     are listed, a ``fail`` breaches and a ``warn`` warns. Filters do not apply (tables, not
     request slices, are the series).
     """
-    if p.filters:
-        raise ExpkitError(
-            f"the freshness tile is per event table; filters ({sorted(p.filters)}) do not apply: remove them"
-        )
+    check_freshness_params(p)
     ctx = HealthContext.of(p, now=now_ms)
     ctx = HealthContext(p, ctx.start_ms, ctx.end_ms, {}, ctx.report_ms)
     s = p.config.slos

@@ -1,18 +1,19 @@
 """The outcome tiles (spec §3, §5): CTR proxy, Recall@K, session depth, save rate,
 lift vs control, traffic allocation, experiment timeline.
 
-Every outcome tile first checks its filter values against the values the experiment has seen
-(a typo or a stray quote is an error naming the known values, not an empty tile).
+Every outcome tile checks its filter values, before it computes (and, from ``expkit tile``,
+before a kernel starts), against the values the experiment has seen (a typo or a stray quote
+is an error naming the known values, not an empty tile or a failed page). The lift tile
+refuses a filter on ``bucket``: it always compares every treatment arm with the control
+(choose the arms shown with ``buckets``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 from expkit.errors import ExpkitError
 from expkit.readers import slice_values
 from expkit.tiles.allocation import ALLOCATION_SLICES, allocation_tile
-from expkit.tiles.base import TileParams, TileResult
+from expkit.tiles.base import TileParams, check_filter_characters
 from expkit.tiles.lift import LIFT_SLICES, lift_tile
 from expkit.tiles.ratio import RATIO_METRICS, ratio_tile
 from expkit.tiles.spec import Tile
@@ -20,12 +21,15 @@ from expkit.tiles.timeline import TIMELINE_SLICES, timeline_tile
 
 
 def check_filter_values(p: TileParams) -> None:
-    """Raise :class:`ExpkitError` when a filter value never occurs in the experiment up to ``event_date``.
+    """Raise :class:`ExpkitError` when a filter value never occurs in the experiment up to
+    ``event_date`` (the message lists the values that do).
 
-    Without a rollup for the day nothing is checked (the tile then reports no data).
+    Without a rollup for the day only the characters are checked (the tile then reports no data).
     """
     for column, values in p.filters.items():
         known = slice_values(p, column)
+        if not known:
+            check_filter_characters({column: values})
         unknown = [v for v in values if v not in known]
         if known and unknown:
             raise ExpkitError(
@@ -34,17 +38,20 @@ def check_filter_values(p: TileParams) -> None:
             )
 
 
-def _checked(compute: Callable[[TileParams], TileResult]) -> Callable[[TileParams], TileResult]:
-    def run(p: TileParams) -> TileResult:
-        check_filter_values(p)
-        return compute(p)
-
-    return run
+def check_lift_params(p: TileParams) -> None:
+    """The lift tile's checks: those of every outcome tile, and no filter on ``bucket``."""
+    check_filter_values(p)
+    if "bucket" in p.filters:
+        raise ExpkitError(
+            f"parameter filters: the lift tile compares every treatment arm with the control {p.config.control!r} "
+            f"and cannot filter on bucket ({p.filters['bucket']}); choose the arms shown with -p buckets=... "
+            "(e.g. buckets=" + ",".join(p.config.treatments[:1] or list(p.config.buckets)) + ") instead"
+        )
 
 
 def _ratio(metric: str) -> Tile:
     m = RATIO_METRICS[metric]
-    return Tile(metric, "outcomes", m.title, m.slices, _checked(lambda p: ratio_tile(p, m)))
+    return Tile(metric, "outcomes", m.title, m.slices, lambda p: ratio_tile(p, m), check_filter_values)
 
 
 OUTCOME_TILES: list[Tile] = [
@@ -52,7 +59,7 @@ OUTCOME_TILES: list[Tile] = [
     _ratio("recall"),
     _ratio("session_depth"),
     _ratio("save_rate"),
-    Tile("lift", "outcomes", "Lift vs control", LIFT_SLICES, _checked(lift_tile)),
-    Tile("allocation", "outcomes", "Traffic allocation", ALLOCATION_SLICES, _checked(allocation_tile)),
-    Tile("timeline", "outcomes", "Experiment timeline", TIMELINE_SLICES, _checked(timeline_tile)),
+    Tile("lift", "outcomes", "Lift vs control", LIFT_SLICES, lift_tile, check_lift_params),
+    Tile("allocation", "outcomes", "Traffic allocation", ALLOCATION_SLICES, allocation_tile, check_filter_values),
+    Tile("timeline", "outcomes", "Experiment timeline", TIMELINE_SLICES, timeline_tile, check_filter_values),
 ]

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from expkit.tiles.base import TileParams, TileResult
+from expkit.tiles.base import TileParams, TileResult, check_filter_characters
 from expkit.tiles.rendered import TILE_ARGUMENTS
 
 
@@ -28,6 +28,11 @@ def notebooks_dir() -> Path:
     return Path.cwd() / "notebooks"
 
 
+def check_filter_characters_of(p: TileParams) -> None:
+    """The default :attr:`Tile.check`: filter values must be possible slice values."""
+    check_filter_characters(p.filters)
+
+
 @dataclass(frozen=True)
 class Tile:
     """One dashboard tile.
@@ -38,6 +43,10 @@ class Tile:
         title: human title.
         slices: slice columns it supports (``bucket`` = per arm).
         compute: ``(TileParams) -> TileResult``.
+        check: ``(TileParams) -> None``, raising :class:`~expkit.errors.ExpkitError` on
+            parameters this tile cannot answer (filter values, filter columns); run by
+            :func:`expkit.tiles.check_params` before anything is computed or a kernel starts.
+            By default, filter values must be possible slice values.
     """
 
     id: str
@@ -45,6 +54,7 @@ class Tile:
     title: str
     slices: tuple[str, ...]
     compute: Callable[[TileParams], TileResult]
+    check: Callable[[TileParams], None] = check_filter_characters_of
 
     def __reduce__(self) -> tuple[Any, ...]:
         # A registered tile pickles as its id (its compute function may be a closure), so the

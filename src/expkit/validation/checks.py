@@ -22,7 +22,7 @@ from __future__ import annotations
 import datetime as dt
 import statistics
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -238,12 +238,64 @@ def check_event_delay(ctx: CheckContext) -> list[CheckResult]:
     return out
 
 
+CHI2_1_MEDIAN = 0.454936423119572
+"""Median of the χ² distribution with one degree of freedom (``scipy.stats.chi2.ppf(0.5, 1)``)."""
+
+
+def count_dispersion(days: Sequence[Sequence[float]]) -> float:
+    """How much more hourly counts vary than Poisson counts would: φ ≥ 1, robustly.
+
+    ``days`` are the hourly counts of whole days, in hour order. Rows come in clusters (a
+    session's impressions, a user's saves), so counts vary φ times more than Poisson. Two
+    estimates, each the median of ratios that are about φ·χ²₁, divided by the median of χ²₁:
+
+    * between days: the same hour on consecutive days, ``(a − b)² / (a + b)``;
+    * within a day, where the usual count changes smoothly from hour to hour: the second
+      difference, ``(x[h-1] − 2 x[h] + x[h+1])² / (x[h-1] + 4 x[h] + x[h+1])``.
+
+    A median ignores a few broken hours. Each estimate errs high in its own case (between days
+    when a whole previous day was low, an incident yesterday; within a day when the profile is
+    not smooth, a table busy for a few hours only), so φ is the smaller of the two (the second
+    difference alone with a single day), and at least 1.
+
+    >>> count_dispersion([[100, 100, 100, 100]]), count_dispersion([[5, 5]])
+    (1.0, 1.0)
+    >>> round(count_dispersion([[100, 130, 100, 130, 100]]), 1)  # ratios 3600/720, 3600/660, 3600/720
+    11.0
+    >>> count_dispersion([[0, 50, 50, 0], [0, 50, 50, 0]])  # a pulse, the same on both days
+    1.0
+    """
+    within = [(x[h - 1] - 2 * x[h] + x[h + 1]) ** 2 / den
+              for x in days for h in range(1, len(x) - 1) if (den := x[h - 1] + 4 * x[h] + x[h + 1]) > 0]
+    between = [(a - b) ** 2 / (a + b) for x, y in zip(days, days[1:], strict=False)
+               for a, b in zip(x, y, strict=True) if a + b > 0]
+    estimates = [statistics.median(r) / CHI2_1_MEDIAN for r in (within, between) if r]
+    return max(1.0, min(estimates)) if estimates else 1.0
+
+
+def count_shortfall_pvalue(observed: float, expected: float, dispersion: float) -> float:
+    """P(a count as low as ``observed``) when ``expected`` rows were due, counts varying ``dispersion``
+    times as much as Poisson counts: the Poisson lower tail in units of ``dispersion`` rows
+    (quasi-Poisson), ``P(N ≤ observed/φ)`` for ``N ~ Poisson(expected/φ)``.
+
+    >>> float(f"{count_shortfall_pvalue(12, 59, 1.0):.4g}")  # scipy.stats.poisson.cdf(12, 59)
+    1.104e-13
+    >>> round(count_shortfall_pvalue(0, 5, 1.0), 6)     # exp(-5)
+    0.006738
+    """
+    from scipy.special import gammaincc
+
+    return float(gammaincc(observed / dispersion + 1.0, expected / dispersion))
+
+
 @dataclass(frozen=True)
 class HourBaseline:
-    """The usual rows of a table per hour of day: medians over the previous days that have it."""
+    """The usual rows of a table per hour of day: medians over the previous days that have it,
+    and the dispersion of those days' hourly counts (:func:`count_dispersion`)."""
 
     days: int
     usual: dict[int, float]
+    dispersion: float
 
 
 def _hour_baseline(ctx: CheckContext) -> dict[str, HourBaseline]:
@@ -256,13 +308,23 @@ def _hour_baseline(ctx: CheckContext) -> dict[str, HourBaseline]:
     for table in EVENT_TABLES:
         days = [day_bounds_ms(d)[0] for d in prev if ctx.warehouse.event_files(table, d)]
         if days:
-            out[table] = HourBaseline(len(days), {
-                h: statistics.median(counts.get((table, d + h * HOUR_MS), 0) for d in days) for h in range(24)})
+            per_day = [[counts.get((table, d + h * HOUR_MS), 0) for h in range(24)] for d in days]
+            out[table] = HourBaseline(len(days), {h: statistics.median(row[h] for row in per_day) for h in range(24)},
+                                      count_dispersion(per_day))
     return out
 
 
 def check_partition_completeness(ctx: CheckContext) -> list[CheckResult]:
-    """The day's partition exists for every table and every (ended) hour has its usual rows."""
+    """The day's partition exists for every table and every (ended) hour has its usual rows.
+
+    An hour fails when it has fewer than ``hour_min_share`` of its usual rows *and* so few
+    that chance cannot explain it (:func:`count_shortfall_pvalue` below ``hour_alpha``, at the
+    dispersion of the previous days' counts, :func:`count_dispersion`). An hour whose usual rows
+    are too few for even an empty hour to be significant is "too few to judge" and passes.
+    Without a previous day only an empty hour can fail: when a quarter of the day's mean hour
+    (the dispersion then taken from the day itself) would make it significant. The rule is
+    documented in docs/validation.md.
+    """
     th = ctx.thresholds
     complete = [ctx.start_ms + i * HOUR_MS for i in range(24) if ctx.start_ms + (i + 1) * HOUR_MS <= ctx.judged_ms]
     profile, baseline = ctx.profile(), _hour_baseline(ctx)
@@ -275,32 +337,46 @@ def check_partition_completeness(ctx: CheckContext) -> list[CheckResult]:
                 f"({ctx.warehouse.event_partition(table, ctx.day)})"), {"missing_partition": True}))
             continue
         hours, base = profile[table], baseline.get(table)
+        rows = {h: int(hours[h]["n_rows"]) if h in hours else 0 for h in complete}
         day_mean = sum(int(r["n_rows"]) for r in hours.values()) / max(1, len(complete))
-        bad = []
-        for h in complete:
-            n = int(hours[h]["n_rows"]) if h in hours else 0
-            if base is not None:  # near-empty against the usual volume, where there is enough to judge
+        dispersion = base.dispersion if base is not None else count_dispersion([list(rows.values())])
+        bad, low = [], []
+        for h, n in rows.items():
+            if base is not None:  # near-empty against the usual volume, beyond chance
                 usual: float | None = base.usual[(h - ctx.start_ms) // HOUR_MS]
-                short = usual >= th.hour_min_baseline_rows and n < th.hour_min_share * usual
-            else:  # no history: only an empty hour of a busy table
-                usual, short = None, n == 0 and day_mean >= th.hour_min_baseline_rows
-            if short:
-                bad.append((h, n, usual))
+                if not n < th.hour_min_share * usual:
+                    continue
+                pvalue = count_shortfall_pvalue(n, usual, dispersion)
+                if count_shortfall_pvalue(0, usual, dispersion) >= th.hour_alpha:
+                    low.append((h, n, usual, None))  # too few to judge: not even an empty hour would be significant
+                elif pvalue >= th.hour_alpha:
+                    low.append((h, n, usual, pvalue))  # within chance
+                else:
+                    bad.append((h, n, usual))
+            elif n == 0 and day_mean >= th.hour_min_baseline_rows and count_shortfall_pvalue(
+                    0, th.hour_min_share * day_mean, dispersion) < th.hour_alpha:  # no history: only an empty hour
+                bad.append((h, n, None))
         facts = {"hours_checked": len(complete), "baseline_days": base.days if base else 0,
+                 "dispersion": round(dispersion, 3), "alpha": th.hour_alpha,
                  "bad_hours": [ms_to_iso(h) for h, _, _ in bad],
-                 "hours": [{"hour": ms_to_iso(h), "rows": n, "usual": u} for h, n, u in bad]}
+                 "hours": [{"hour": ms_to_iso(h), "rows": n, "usual": u} for h, n, u in bad],
+                 "low_hours": [{"hour": ms_to_iso(h), "rows": n, "usual": u, "pvalue": p} for h, n, u, p in low]}
         ok_hours = len(complete) - len(bad)
         against = "the same hour's median on previous days" if base else "the day's own volume (no history)"
+        few = (f"; {len(low)} low hour(s) within chance ("
+               + ", ".join(f"{_hhmm(h)} {n:,} vs usual {u:,.0f}: "
+                           + ("too few rows to judge" if p is None else f"p = {p:.2g}") for h, n, u, p in low[:3])
+               + f"{' …' if len(low) > 3 else ''}; counts vary {dispersion:.1f}x Poisson)") if low else ""
         if not bad:
             detail = (f"partition present; {len(complete)} of 24 hours ended, each with its usual rows "
-                      f"(compared with {against})") if complete else "no hour of the day has ended yet"
+                      f"(compared with {against}){few}") if complete else "no hour of the day has ended yet"
             status = "pass"
         else:
             status = "fail"
             listed = ", ".join(f"{_hhmm(h)} {n:,} rows" + (f" vs usual {u:,.0f}" if u is not None else "")
                                for h, n, u in bad[:6])
-            detail = (f"{len(bad)} missing or near-empty hour(s) (< {th.hour_min_share:.0%} of {against}): "
-                      f"{listed}{' …' if len(bad) > 6 else ''}")
+            detail = (f"{len(bad)} missing or near-empty hour(s) (< {th.hour_min_share:.0%} of {against}, "
+                      f"p < {th.hour_alpha:g}): {listed}{' …' if len(bad) > 6 else ''}{few}")
         out.append(CheckResult("partition_completeness", table, status, ok_hours, len(complete), detail, facts))
     return out
 

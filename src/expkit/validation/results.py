@@ -79,9 +79,13 @@ class Thresholds:
         order_fail_rate: share of children earlier than their parent above which ``event_order``
             fails (any such row warns).
         hour_min_share: an hour with fewer rows than this share of the same hour's median on the
-            previous days is near-empty and fails completeness.
-        hour_min_baseline_rows: hours whose usual count is below this are too sparse to judge
-            (only a missing hour of a table that usually has rows fails).
+            previous days is near-empty and fails completeness, when chance cannot explain it
+            (see ``hour_alpha``).
+        hour_alpha: a near-empty hour fails only when a count that low has a probability below
+            this at the dispersion of the table's counts (quasi-Poisson lower tail); hours whose
+            usual count is too small for even an empty hour to reach it are too few to judge.
+        hour_min_baseline_rows: without any previous day, an empty hour fails only when the
+            table averages at least this many rows per hour that day.
         baseline_days: previous days compared in the completeness check.
         min_rows_for_quantile: hours with fewer rows only warn on a high p95 delay.
         late_lookback_days: days before the checked day searched for late data.
@@ -97,6 +101,7 @@ class Thresholds:
     orphan_warn_rate: float = 0.001
     order_fail_rate: float = 0.001
     hour_min_share: float = 0.25
+    hour_alpha: float = 1e-4
     hour_min_baseline_rows: int = 40
     baseline_days: int = 7
     min_rows_for_quantile: int = 20
