@@ -35,7 +35,6 @@ sit on a large offset (timestamps, 1e9 + small noise), so:
 from __future__ import annotations
 
 import dataclasses
-from decimal import Decimal
 from fractions import Fraction
 from typing import Any
 
@@ -84,9 +83,7 @@ def _exact_scalar(v: Any) -> int | Fraction:
     if isinstance(v, np.floating):
         # Exact for float32 and longdouble too, which Fraction() itself refuses.
         return Fraction(*v.as_integer_ratio())
-    if isinstance(v, (Decimal, float)):
-        return Fraction(v)
-    return Fraction(v)
+    return Fraction(v)  # float, Decimal, str
 
 
 def _is_exact(raw: NDArray[Any], count: bool = False) -> bool:
