@@ -7,7 +7,7 @@ REPORTS ?= reports
 PYTEST_WORKERS ?= 2
 EXTRAS ?= dev
 
-.PHONY: venv demo test test-fast lint bench notebooks clean
+.PHONY: venv demo test test-fast lint typecheck bench notebooks clean
 
 $(BIN)/.installed-$(EXTRAS): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -20,8 +20,9 @@ venv: $(BIN)/.installed-$(EXTRAS)
 demo: venv  ## synthetic warehouse (two weeks) + the daily report; prints the index page
 	$(BIN)/expkit demo --warehouse $(WAREHOUSE) --out $(REPORTS)
 
-test: venv  ## lint, then every test (slow end-to-end ones included)
+test: venv  ## lint, type check, then every test (slow end-to-end ones included)
 	$(BIN)/ruff check src tests benchmarks scripts
+	$(BIN)/mypy
 	$(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadgroup
 
 test-fast: venv  ## unit tests only
@@ -29,6 +30,9 @@ test-fast: venv  ## unit tests only
 
 lint: venv
 	$(BIN)/ruff check src tests benchmarks scripts
+
+typecheck: venv  ## mypy over src/expkit as configured in pyproject.toml ([tool.mypy]; strict for expkit.stats)
+	$(BIN)/mypy
 
 bench: venv  ## performance benchmarks at 1M and 10M impressions/day (figures appended to docs/benchmarks.md); LARGE=1 adds 100M
 	$(BIN)/python benchmarks/run_all.py --record $(if $(LARGE),--large,)

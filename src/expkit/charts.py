@@ -10,7 +10,7 @@ from a CDN.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Final
 
 import altair as alt
 import numpy as np
@@ -29,7 +29,7 @@ _CHANNELS = {
 }
 
 
-def _channel(name: str, value: object) -> object:
+def _channel(name: str, value: Any) -> Any:
     if isinstance(value, str) and name in _CHANNELS:
         return _CHANNELS[name](value)
     if isinstance(value, list):
@@ -46,7 +46,7 @@ class _Chart(alt.Chart):
     gives the same object.
     """
 
-    def encode(self, *args: object, **kwargs: object) -> Any:
+    def encode(self, *args: Any, **kwargs: Any) -> Any:
         return super().encode(*args, **{k: _channel(k, v) for k, v in kwargs.items()})
 
 
@@ -84,7 +84,10 @@ def chart_bundle(chart: alt.TopLevelMixin, svg: bool = True) -> dict[str, Any]:
     title = title.get("text") if isinstance(title, dict) else title
     bundle: dict[str, Any] = {VEGALITE_MIME: spec, "text/plain": f"<chart: {title or 'untitled'}>"}
     if svg:
-        drawn = alt.renderers.get()(spec)
+        render = alt.renderers.get()
+        assert render is not None, "enable_offline() enables the svg renderer"
+        drawn = render(spec)
+        assert isinstance(drawn, dict), "the svg renderer returns a plain MIME bundle"
         bundle.update({k: v for k, v in drawn.items() if k == "image/svg+xml"})
     return bundle
 
@@ -136,7 +139,7 @@ def utc_iso(col: pd.Series) -> list[str | None]:
 
 UTC_SCALE = alt.Scale(type="utc")
 """The scale of every time axis: ticks and labels in UTC whatever the viewer's time zone."""
-UTC_TOOLTIP_UNIT = "utcyearmonthdatehoursminutes"
+UTC_TOOLTIP_UNIT: Final = "utcyearmonthdatehoursminutes"
 """A time shown in a tooltip: to the minute, in UTC (a tooltip has no scale to say so)."""
 
 
@@ -195,7 +198,8 @@ def chart_records(data: Any) -> Any:
     {'values': [{'x': 0.983068, 'n': 3, 's': 'a'}, {'x': None, 'n': 4, 's': None}]}
     """
     if not isinstance(data, pd.DataFrame) or isinstance(data.columns, pd.MultiIndex):
-        return default_data_transformer(data, max_rows=None)
+        # max_rows=None (no limit) works at run time; Altair's overloads only admit an int.
+        return default_data_transformer(data, max_rows=None)  # type: ignore[call-overload]
     names, columns = [], []
     for name in data.columns:
         values = _column_values(data[name]) if isinstance(name, str) else None

@@ -65,6 +65,18 @@ def test_exact_integer_sums_keep_the_variance():
     assert st.moments_from_sums(as_decimal, "y").m2_a == exact_m2(ts)
 
 
+def test_exact_sums_held_as_numpy_scalars_of_any_float_width():
+    # An object array of numpy scalars (e.g. a row of a mixed-dtype DataFrame) is
+    # summed exactly; a float32 or long-double count is as whole as a float64 one.
+    rng = np.random.default_rng(17)
+    ts = [1_700_000_000_000 + int(v) for v in rng.integers(-3_600_000, 3_600_000, N)]
+    for width in (np.float32, np.longdouble):
+        sums = {"n": np.array([width(N)], dtype=object),
+                "sum_y": np.array([sum(ts)], dtype=object),
+                "sum_y2": np.array([sum(t * t for t in ts)], dtype=object)}
+        assert st.moments_from_sums(sums, "y").m2_a[0] == exact_m2(ts)
+
+
 def test_int64_sums_are_exact_and_vectorized():
     rng = np.random.default_rng(13)
     y = 1_000_000 + rng.integers(-3, 4, size=(5, N))  # Σy² ≈ 1e15 fits in int64

@@ -116,8 +116,8 @@ class KillSwitchStore:
             return False
         key = f"{req.action}/{req.experiment}"
         current = doc["switches"].get(key)
-        state = "engaged" if req.mode == "automatic" or (current and current["state"] == "engaged") \
-            else "pending_approval"
+        engaged = req.mode == "automatic" or (current and current["state"] == "engaged")
+        state: Literal["engaged", "pending_approval"] = "engaged" if engaged else "pending_approval"
         event = {"engaged": "engage", "pending_approval": "request_approval"}[state]
         record = {"event": event, "key": key, "action": req.action, "experiment": req.experiment,
                   "rule": req.rule, "incident": req.incident, "reason": req.reason,

@@ -107,7 +107,9 @@ class WarehouseSource:
             df = health_counts(self.wh, lo, hi, experiment_id=self.config.experiment_id)
             for row in df.itertuples(index=False):
                 for m in names:
-                    out.append(make_sample(m, int(row.bin_ms) + BIN_MS, getattr(row, m), **self._exp))
+                    # pandas-stubs type an itertuples field as any scalar; bin_ms is an integer column.
+                    bin_ms = int(row.bin_ms)  # type: ignore[arg-type]
+                    out.append(make_sample(m, bin_ms + BIN_MS, getattr(row, m), **self._exp))
         if "latency_p95_ms" in wanted:
             q = latency_quantiles(self.wh, lo, hi, experiment_id=self.config.experiment_id)
             q = q[q["cache"] == "all"]

@@ -95,7 +95,7 @@ def _resolve(template: Template | str) -> Template:
 @functools.lru_cache(maxsize=256)
 def _parse(sql: str) -> exp.Expression:
     expressions = sqlglot.parse(sql, read=SOURCE_DIALECT)
-    if len(expressions) != 1 or expressions[0] is None:
+    if len(expressions) != 1 or not isinstance(expressions[0], exp.Expression):  # None: empty
         raise ExpkitError(f"a template must hold exactly one SQL statement, found {len(expressions)}")
     return expressions[0]
 

@@ -241,7 +241,8 @@ def _collect(df: DataFrame) -> pa.Table:
 
     schema = to_arrow_schema(df.schema)
     if hasattr(df, "_collect_as_arrow"):  # classic Spark 3.5
-        return pa.Table.from_batches(df._collect_as_arrow(), schema=schema)
+        # A private method, which pyspark's stubs read as a column (DataFrame.__getattr__).
+        return pa.Table.from_batches(df._collect_as_arrow(), schema=schema)  # type: ignore[operator]
     return pa.Table.from_pandas(df.toPandas(), schema=schema, preserve_index=False)  # Connect 3.5
 
 

@@ -42,14 +42,21 @@ import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from expkit.report import tile_worker
 
 log = logging.getLogger("expkit.report")
 
 Prerender = Callable[[Mapping[str, Any], Path], None]
-T = TypeVar("T")
+
+
+class _HasId(Protocol):
+    @property
+    def id(self) -> str: ...
+
+
+T = TypeVar("T", bound=_HasId)
 
 
 def timeout_error(timeout: float) -> str:
@@ -85,16 +92,18 @@ class _WorkerProcess:
 
     def stop(self) -> None:
         """Ask the process to finish, killing it if it does not within 5 s."""
-        with contextlib.suppress(OSError, ValueError):
-            tile_worker.send(self.process.stdin, None)
+        if self.process.stdin is not None:
+            with contextlib.suppress(OSError, ValueError):
+                tile_worker.send(self.process.stdin, None)
         try:
             self.process.wait(timeout=5)
         except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.wait()
         for stream in (self.process.stdin, self.process.stdout):
-            with contextlib.suppress(OSError):
-                stream.close()
+            if stream is not None:
+                with contextlib.suppress(OSError):
+                    stream.close()
 
 
 _pool: dict[int, _WorkerProcess] = {}

@@ -26,10 +26,14 @@ class TileLike(Protocol):
     Papermill parameters for this tile) and ``timeout`` (seconds, overrides the run's).
     """
 
-    id: str
-    section: str
-    title: str
-    notebook: Path
+    @property
+    def id(self) -> str: ...
+    @property
+    def section(self) -> str: ...
+    @property
+    def title(self) -> str: ...
+    @property
+    def notebook(self) -> Path: ...
 
 
 @dataclass(frozen=True)
@@ -50,7 +54,7 @@ TilesArg = Mapping[str, TileLike] | Iterable[TileLike] | None
 def default_tiles() -> dict[str, TileLike]:
     """The project's tile registry (``expkit.tiles.registry.TILES``)."""
     try:
-        from expkit.tiles.registry import TILES  # type: ignore[import-not-found]
+        from expkit.tiles.registry import TILES
     except ImportError as exc:
         raise ExpkitError(
             f"the tile registry expkit.tiles.registry could not be imported ({exc}); "

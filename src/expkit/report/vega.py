@@ -65,15 +65,17 @@ def javascript_bundle() -> str:
     import vl_convert
 
     vl = vegalite_version()
-    path = cache_dir() / f"vega-embed-vl{vl}-vlconvert{vl_convert.__version__}.js"
+    vlc = vl_convert.__version__  # type: ignore[attr-defined]  # missing from vl-convert's stubs
+    path = cache_dir() / f"vega-embed-vl{vl}-vlconvert{vlc}.js"
     try:
         return path.read_text(encoding="utf-8")
     except OSError:
         pass
     supported = getattr(vl_convert, "get_vegalite_versions", lambda: [vl])()
-    bundle = vl_convert.javascript_bundle(vl_version=vl if vl in supported else None)
+    # The snippet argument is optional at run time; vl-convert's stubs say otherwise.
+    bundle = vl_convert.javascript_bundle(vl_version=vl if vl in supported else None)  # type: ignore[call-arg]
     if "</script" in bundle.lower():  # would end the inline <script> early
-        raise RuntimeError(f"the vl-convert {vl_convert.__version__} chart library cannot be inlined in a page")
+        raise RuntimeError(f"the vl-convert {vlc} chart library cannot be inlined in a page")
     try:
         atomic_write_text(path, bundle)
     except OSError:

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -26,6 +26,7 @@ from scipy import special
 
 FloatArray = NDArray[np.float64]
 Sums = Mapping[str, Any]
+_R = TypeVar("_R", bound="Result")
 
 
 def as_float(x: ArrayLike) -> FloatArray:
@@ -103,6 +104,6 @@ class Result:
         return pd.DataFrame(cols, index=[0] if scalar_only else None)
 
     @classmethod
-    def build(cls, **fields: Any) -> Any:
+    def build(cls: type[_R], **fields: Any) -> _R:
         """Construct with 0-d arrays turned into numpy scalars."""
         return cls(**{k: scalarize(v) for k, v in fields.items()})

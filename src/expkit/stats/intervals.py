@@ -124,7 +124,7 @@ def mean_arm(m: Moments, theta: ArrayLike = 0.0, centre_b: ArrayLike = 0.0) -> A
     theta = as_float(theta)
     adjusted = theta != 0
     with errstate():
-        est = m.mean_a - np.where(adjusted, theta * (m.mean_b - centre_b), 0.0)
+        est = m.mean_a - np.where(adjusted, theta * (m.mean_b - as_float(centre_b)), 0.0)
         est = np.where(reasons.array != "", np.nan, est)
         reasons.add(m.n < 2, "fewer than 2 units: no variance")
         ss = m.m2_a - np.where(adjusted, 2 * theta * m.c_ab - theta * theta * m.m2_b, 0.0)

@@ -35,7 +35,6 @@ sit on a large offset (timestamps, 1e9 + small noise), so:
 from __future__ import annotations
 
 import dataclasses
-from decimal import Decimal
 from fractions import Fraction
 from typing import Any
 
@@ -81,9 +80,10 @@ class Moments(Result):
 def _exact_scalar(v: Any) -> int | Fraction:
     if isinstance(v, (int, np.integer)):
         return int(v)
-    if isinstance(v, (Decimal, float, np.floating)):
-        return Fraction(v)
-    return Fraction(v)
+    if isinstance(v, np.floating):
+        # Exact for float32 and longdouble too, which Fraction() itself refuses.
+        return Fraction(*v.as_integer_ratio())
+    return Fraction(v)  # float, Decimal, str
 
 
 def _is_exact(raw: NDArray[Any], count: bool = False) -> bool:
@@ -147,9 +147,9 @@ def moments_from_sums(sums: Sums, a: str, b: str | None = None, cross: str | Non
     """
     raw = {k: np.asarray(v) for k, v in sums.items()}
     keys = ["n", f"sum_{a}", f"sum_{a}2"]
+    cross_key = cross or f"sum_{a}{b}"
     if b is not None:
-        cross = cross or f"sum_{a}{b}"
-        keys += [f"sum_{b}", f"sum_{b}2", cross]
+        keys += [f"sum_{b}", f"sum_{b}2", cross_key]
     missing = [k for k in keys if k not in raw]
     if missing:
         raise KeyError(f"sums mapping lacks {missing}; it has {sorted(raw)}")
@@ -159,6 +159,8 @@ def moments_from_sums(sums: Sums, a: str, b: str | None = None, cross: str | Non
     with errstate():
         m2_a, bad_a = _centred(raw["n"], raw[f"sum_{a}"], raw[f"sum_{a}"], raw[f"sum_{a}2"])
         mean_a = as_float(raw.get(f"shift_{a}", 0.0)) + as_float(raw[f"sum_{a}"]) / n
+        bad_b: NDArray[np.bool_] | bool
+        bad_ab: NDArray[np.bool_] | bool
         if b is None:
             nan = np.full(shape, np.nan)
             mean_b, m2_b, c_ab, bad_b, bad_ab = nan, nan, nan, False, False
@@ -166,7 +168,7 @@ def moments_from_sums(sums: Sums, a: str, b: str | None = None, cross: str | Non
             m2_b, bad_b = _centred(raw["n"], raw[f"sum_{b}"], raw[f"sum_{b}"], raw[f"sum_{b}2"])
             limit = np.sqrt(np.maximum(m2_a, 0) * np.maximum(m2_b, 0))
             c_ab, bad_ab = _centred(
-                raw["n"], raw[f"sum_{a}"], raw[f"sum_{b}"], raw[cross], scale=limit
+                raw["n"], raw[f"sum_{a}"], raw[f"sum_{b}"], raw[cross_key], scale=limit
             )
             mean_b = as_float(raw.get(f"shift_{b}", 0.0)) + as_float(raw[f"sum_{b}"]) / n
             # Cauchy-Schwarz: with a constant variable the cross moment is exactly 0.

@@ -102,7 +102,8 @@ def power_proportions(
         pbar = (p1 + p2) / 2
         num = np.sqrt(n) * np.abs(p2 - p1) - special.ndtri(1 - alpha / 2) * np.sqrt(
             2 * pbar * (1 - pbar))
-        return special.ndtr(num / np.sqrt(p1 * (1 - p1) + p2 * (1 - p2)))[()]
+        power: FloatArray = special.ndtr(num / np.sqrt(p1 * (1 - p1) + p2 * (1 - p2)))[()]
+        return power
 
 
 def sample_size_proportions(

@@ -41,7 +41,8 @@ def mixing_rho2(alpha: float = 0.05, tuning_n: ArrayLike = 5000) -> FloatArray:
     0.0015872309
     """
     la = np.log(alpha)
-    return (-2 * la + np.log(1 - 2 * la)) / as_float(tuning_n)
+    rho2: FloatArray = (-2 * la + np.log(1 - 2 * la)) / as_float(tuning_n)
+    return rho2
 
 
 def confidence_sequence(
@@ -84,5 +85,5 @@ def sequential_pvalue(
     with errstate():
         nr2 = as_float(n) * mixing_rho2(alpha, tuning_n)
         z2 = (as_float(estimate) - as_float(null)) ** 2 / as_float(variance)
-        p = np.sqrt(nr2 + 1) * np.exp(-z2 * nr2 / (2 * (nr2 + 1)))
-        return np.minimum(p, 1.0)
+        p: FloatArray = np.minimum(np.sqrt(nr2 + 1) * np.exp(-z2 * nr2 / (2 * (nr2 + 1))), 1.0)
+        return p

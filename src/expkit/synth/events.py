@@ -82,7 +82,7 @@ class Injector:
         lo, hi = self.param(name, lo_key), self.param(name, hi_key)
         return self.rng(name).integers(int(lo * _MINUTE), int(hi * _MINUTE), n)
 
-    def override(self, name: str, ts: np.ndarray, value: float, default: float):
+    def override(self, name: str, ts: np.ndarray, value: float, default: float) -> float | np.ndarray:
         """``value`` inside the windows, ``default`` elsewhere (a scalar when inactive)."""
         if not self.active(name):
             return default

@@ -444,7 +444,7 @@ def realize(model: Model, users: Users, day: LatentDay, ov: RequestOverrides) ->
 
     day_end = day.day_start_ms + DAY_MS
 
-    def shown(cells: np.ndarray, lag: np.ndarray):
+    def shown(cells: np.ndarray, lag: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """Latent events on an item that was shown, happening before the day ends."""
         req = cells // k
         t = imp_t[req] + lag

@@ -173,7 +173,8 @@ class _ChunkSummary:
 def _chunk_job(spec: ChunkSpec, staging: Path, date: str) -> _ChunkSummary:
     """Build one chunk and write its files into the day's staging folders."""
     res = build_chunk(spec)
-    rows, late_rows = Counter(), Counter()
+    rows: Counter[str] = Counter()
+    late_rows: Counter[str] = Counter()
     for kind, tables in (("part", res.tables), ("part-late", res.late)):
         for t, table in tables.items():
             folder = staging / t / f"event_date={date}"
