@@ -42,7 +42,10 @@ Share = Annotated[float, Field(ge=0, le=1, allow_inf_nan=False)]
 
 
 class Slos(_Strict):
-    """Health SLO thresholds (spec §6); none may be negative, rates and shares are at most 1."""
+    """Health SLO thresholds (docs/metrics.md, "SLOs and targets").
+
+    None may be negative; rates and shares are at most 1.
+    """
 
     latency_p95_warm_ms: NonNegative = 50.0
     latency_p95_cold_ms: NonNegative = 200.0
@@ -55,7 +58,7 @@ class Slos(_Strict):
 
 
 class Targets(_Strict):
-    """Outcome targets (spec §6); none may be negative."""
+    """Outcome targets (docs/metrics.md, "SLOs and targets"); none may be negative."""
 
     ctr_min: Share = 0.010
     recall_min: Share = 0.15

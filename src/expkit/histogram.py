@@ -1,4 +1,4 @@
-"""Mergeable log-scale histograms for latency and ingest delay (spec §3).
+"""Mergeable log-scale histograms for latency and ingest delay (docs/metrics.md, "Health metrics").
 
 Values are counted in buckets whose bounds grow geometrically by ``GAMMA = (1 + a)/(1 - a)``
 with ``a = RELATIVE_ERROR`` (1%): bucket ``i`` holds values in ``(GAMMA**(i-1), GAMMA**i]``.

@@ -1,4 +1,4 @@
-"""The event tables of the warehouse (spec §2.2): column names and Arrow types.
+"""The event tables of the warehouse (docs/architecture.md): column names and Arrow types.
 
 One place defines them; the synthetic generator writes exactly these schemas and
 the rollups read them. All timestamps are epoch milliseconds, UTC. ``event_date``

@@ -1,4 +1,4 @@
-"""The warehouse folder: where event tables, rollups and state live (spec §2.1).
+"""The warehouse folder: where event tables, rollups and state live (docs/architecture.md).
 
 ::
 

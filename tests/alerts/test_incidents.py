@@ -1,6 +1,6 @@
 """End to end on synthetic data: every injected incident fires its rule with the right
 severity and labels within 5 minutes of its condition holding for ``for``, and resolves after
-the incident ends; a clean week fires nothing (spec §6)."""
+the incident ends; a clean week fires nothing (docs/alerts.md)."""
 
 from __future__ import annotations
 

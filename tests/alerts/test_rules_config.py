@@ -1,4 +1,4 @@
-"""params/alerts.yaml holds the ten rules of spec §6, and bad rule files are rejected with the
+"""params/alerts.yaml holds the ten rules of docs/alerts.md, and bad rule files are rejected with the
 file, the rule and the key; the promtool-style tests shipped with the rules pass."""
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """Invalid parameters files, through the real command line: exit 2, one line naming the file
-and the key, nothing written (spec §2.3)."""
+and the key, nothing written (docs/reliability.md, "Parameters files")."""
 
 from __future__ import annotations
 

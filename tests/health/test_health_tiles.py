@@ -1,4 +1,4 @@
-"""The eight health tiles on synthetic warehouses with known incidents (spec §3, §5, §6, §12).
+"""The eight health tiles on synthetic warehouses with known incidents (docs/metrics.md, docs/alerts.md).
 
 Every tile is called through ``expkit.run_tile`` exactly as its notebook calls it; the
 warehouses come from ``conftest.py`` (clean history, one day with five incidents at distinct

@@ -1,5 +1,5 @@
 """The outcome notebooks: current, thin, run by Papermill for every window, and bad input as the
-first output; ``expkit tile`` exit codes (SPEC §5, §10, §12)."""
+first output; ``expkit tile`` exit codes (docs/reports.md, "Running a tile by hand")."""
 
 from __future__ import annotations
 

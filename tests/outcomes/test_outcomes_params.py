@@ -1,5 +1,5 @@
 """Every outcome tile for every window and supported slice; bad input; bound filter values;
-no data; rollups only (SPEC §5, §9, §12)."""
+no data; rollups only (docs/reports.md, "The tile side of the contract")."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Outcome tiles against the generator's truth, and the incidents that must show (SPEC §3, §4, §8)."""
+"""Outcome tiles against the generator's truth, and the incidents that must show (docs/metrics.md)."""
 
 from __future__ import annotations
 
@@ -129,7 +129,7 @@ def test_multi_day_window_counts_each_user_once(clean: Built) -> None:
 
 
 def test_recall_multi_day_definition(clean: Built) -> None:
-    """Recall@K over 7 days as SPEC §3 defines it, from the raw events, equals the tile's: an item
+    """Recall@K over 7 days as docs/metrics.md defines it, from the raw events, equals the tile's: an item
     shown on one day and played on a later day is a hit, an item played on several days counts once,
     and "before the play" means before its first play in the window."""
     tile = clean.run("recall", window="7d").headline["arms"]

@@ -1,4 +1,4 @@
-"""Calibration by simulation (SPEC §4.6): the CTR ratio metric on user-randomized arms.
+"""Calibration by simulation (docs/statistics.md, "Calibration"): the CTR ratio metric on user-randomized arms.
 
 Users are heterogeneous: activity λ_u ~ Gamma(0.8, scale 25) (impressions ~
 Poisson(λ_u)), and click propensity CTR_u ~ Beta(0.5, 15), independent of

@@ -1,4 +1,4 @@
-"""Numerical stability: large offsets keep their true variance (SPEC §4).
+"""Numerical stability: large offsets keep their true variance (docs/statistics.md).
 
 Per-user values around 1e9 (or epoch-millisecond timestamps ~1.7e12) with a small
 spread: ``Σy² - (Σy)²/n`` in float64 cancels to garbage. expkit must either get

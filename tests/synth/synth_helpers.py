@@ -39,7 +39,7 @@ class Warehouse:
         return (day - dt.date(1970, 1, 1)).days * 86_400_000
 
     def health_bins(self, day: dt.date = END) -> pd.DataFrame:
-        """SPEC §3 health metrics per 5-minute bin of ``day`` (non-shadow requests)."""
+        """Health metrics (docs/metrics.md) per 5-minute bin of ``day`` (non-shadow requests)."""
         return self.df(f"""
             select timestamp_ms // {BIN_MS} * {BIN_MS} as bin_ms, count(*) as n,
               quantile_cont(latency_ms, 0.95) as p95,
@@ -63,7 +63,7 @@ class Warehouse:
             from ({parts}) group by all order by 1, 2""", [day])
 
 
-# SLO of SPEC §6 per metric: (column, passes(value)). Error rate is held to the 1% alert
+# SLO (docs/metrics.md) per metric: (column, passes(value)). Error rate is held to the 1% alert
 # threshold per bin (a single error in a bin of < 1000 requests exceeds 0.1%); the 0.1% SLO
 # is checked on the whole day.
 HEALTH_SLOS = {

@@ -1,4 +1,4 @@
-"""Alerts: ten rules as data, Prometheus/Alertmanager semantics, kill switches (spec §6).
+"""Alerts: ten rules as data, Prometheus/Alertmanager semantics, kill switches (docs/alerts.md).
 
 * :func:`evaluate_day` — the day's alert timeline by batch replay (what ``expkit daily`` and
   ``expkit alerts eval`` use); no side effects unless ``notify=True``.

@@ -1,5 +1,5 @@
 """Command line of the alerts: ``expkit alerts eval|test|ack|silence|status``, ``expkit monitor``,
-``expkit killswitch status|reset|approve|audit`` (spec §11, §12).
+``expkit killswitch status|reset|approve|audit`` (docs/alerts.md, "Commands" and "Kill switches").
 
 ``alerts eval`` exits 1 when a P1 or P2 alert fired during the day (whether or not it has
 resolved since) and ``alerts test`` when a rule test fails; user errors exit 2.

@@ -1,4 +1,4 @@
-"""Alert rules as data: ``params/alerts.yaml`` parsed and validated (spec §6).
+"""Alert rules as data: ``params/alerts.yaml`` parsed and validated (docs/alerts.md, "The rules").
 
 A rule names a metric (a selector such as ``staleness_minutes{table!="saves"}``), a condition
 (``"> 15"``), optional further ``or`` conditions, a ``for`` duration, labels (``severity``

@@ -114,7 +114,7 @@ def replay(
 
 
 def alert_record(alert: Alert, planner: Planner) -> dict[str, Any]:
-    """The §12 alert dict (plus extras) of an incident."""
+    """The summary.json alert dict (plus extras) of an incident."""
     rule = planner.config.rule(alert.rule)
     ann = planner.annotations(alert)
     series = {k: v for k, v in alert.labels.items() if k not in rule.labels}
@@ -222,10 +222,10 @@ def evaluate_day(
     notify: bool = False,
     checks: Sequence[Mapping[str, Any]] | None = None,
 ) -> list[dict[str, Any]]:
-    """The alert timeline of ``day`` by batch replay (spec §12 ``alerts`` dicts).
+    """The alert timeline of ``day`` by batch replay (``alerts`` dicts of summary.json).
 
     ``params_file`` is the experiment's parameters file; the rules are ``alerts.yaml``
-    beside it unless ``rules_file`` is given. ``checks`` (validation check rows, §12) feed
+    beside it unless ``rules_file`` is given. ``checks`` (validation check rows, as in summary.json) feed
     the ``validation_failed`` metric at the day's end. With ``notify``, notifications and kill
     switch requests not delivered before are delivered (deduplicated against the state).
     """

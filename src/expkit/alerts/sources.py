@@ -46,7 +46,7 @@ def eval_times(start_ms: int, end_ms: int, step_ms: int) -> list[int]:
 
 @dataclass(frozen=True)
 class CheckRow:
-    """A validation check row (spec §12 ``checks``) as the alert hook reads it."""
+    """A validation check row (``checks`` of summary.json) as the alert hook reads it."""
 
     name: str
     table: str | None
@@ -54,7 +54,7 @@ class CheckRow:
 
     @classmethod
     def from_mapping(cls, row: Mapping[str, Any]) -> CheckRow:
-        """From a §12 check dict."""
+        """From a summary.json check dict."""
         return cls(str(row.get("name", "")), row.get("table"), str(row.get("status", "")))
 
 
@@ -62,7 +62,7 @@ class CheckRow:
 class WarehouseSource:
     """Samples from a warehouse's rollups for one experiment.
 
-    ``checks`` is the hook for validation results: each check row (spec §12) becomes a
+    ``checks`` is the hook for validation results: each check row (as in summary.json) becomes a
     ``validation_failed{table, check}`` sample (1 for ``fail``, else 0) at ``checks_at_ms``,
     the evaluation time the validation describes (for a day: its end).
     """

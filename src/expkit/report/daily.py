@@ -3,7 +3,7 @@
 Layout of one day's report (``out/D``, built under a temporary name and swapped in)::
 
     index.html            Health and Outcomes cards, alert timeline, validation table
-    summary.json          SPEC §12 document (see expkit.report.summary)
+    summary.json          the summary.json contract (docs/reports.md, expkit.report.summary)
     tiles/<id>.html       one page per tile, no code
     notebooks/<id>.ipynb  the executed notebooks
     sidecars/<id>.json    what each tile reported about itself

@@ -1,4 +1,4 @@
-"""``summary.json``: the machine-readable record of one day's report (SPEC §12).
+"""``summary.json``: the machine-readable record of one day's report (docs/reports.md, "Reading `summary.json`").
 
 Shape (keys fixed by the spec; expkit adds a few, marked *extra*)::
 
@@ -187,12 +187,12 @@ def _records(items: Iterable[Any], keys: Sequence[str], what: str) -> list[dict[
 
 
 def normalize_alerts(alerts: Iterable[Mapping[str, Any]] | None) -> list[dict[str, Any]]:
-    """Alert records with every §12 key present (missing ones as ``null``); extras kept."""
+    """Alert records with every key of the summary.json contract present (missing ones as ``null``); extras kept."""
     return _records(alerts or [], ALERT_KEYS, "alert")
 
 
 def normalize_checks(checks: Iterable[Mapping[str, Any]] | None) -> list[dict[str, Any]]:
-    """Check records with every §12 key present (missing ones as ``null``); extras kept."""
+    """Check records with every key of the summary.json contract present (missing ones as ``null``); extras kept."""
     return _records(checks or [], CHECK_KEYS, "check")
 
 
@@ -234,7 +234,7 @@ def build_summary(
 
 
 def summary_problems(doc: Any) -> list[str]:
-    """Every way ``doc`` departs from the §12 ``summary.json`` contract (empty if none)."""
+    """Every way ``doc`` departs from the ``summary.json`` contract (empty if none)."""
     problems: list[str] = []
     if not isinstance(doc, Mapping):
         return ["summary is not a JSON object"]

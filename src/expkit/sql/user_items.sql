@@ -1,5 +1,5 @@
 -- name: user_items
--- description: Per (user, item) facts over [start_ms, end_ms) that Recall@K needs (SPEC §3), so that
+-- description: Per (user, item) facts over [start_ms, end_ms) that Recall@K needs (docs/metrics.md), so that
 --   a window of several days is evaluated exactly rather than as a sum of days. One row per
 --   distinct (user, item) that the user played or was shown at position <= top_k in the period
 --   (non-shadow): first_play_ms = the first play (NULL: not played), first_topk_shown_ms = the first

@@ -1,4 +1,4 @@
-"""Statistics for experiment analysis, from sufficient statistics (SPEC §4).
+"""Statistics for experiment analysis, from sufficient statistics (docs/statistics.md).
 
 Pure, vectorized functions: every argument may be a scalar or an array with one
 element per slice, and every result field has the broadcast shape of the inputs

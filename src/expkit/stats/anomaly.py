@@ -1,4 +1,4 @@
-"""Anomaly scores of a series against its own seasonal baseline (SPEC §4.5).
+"""Anomaly scores of a series against its own seasonal baseline (docs/statistics.md).
 
 Each point is scored against a baseline of earlier values at the same phase of
 the season: the same hour of day (health series, ``season = 24`` for hourly

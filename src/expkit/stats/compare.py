@@ -1,4 +1,6 @@
-"""Two-arm comparisons: difference, relative lift, p-values, always-valid intervals (SPEC §4.2).
+"""Two-arm comparisons: difference, relative lift, p-values, always-valid intervals.
+
+Methods and references: docs/statistics.md, "Two-arm comparisons".
 
 All three entry points reduce each arm to an estimate and the variance of that
 estimate, then share one comparison core:

@@ -1,4 +1,4 @@
-"""Intervals for one proportion, one ratio metric or one mean (SPEC §4.1).
+"""Intervals for one proportion, one ratio metric or one mean (docs/statistics.md).
 
 * :func:`proportion_interval`: Wilson (default), Wald, Agresti–Coull,
   Clopper–Pearson and Jeffreys intervals, delegated to statsmodels'

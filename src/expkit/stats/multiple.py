@@ -1,4 +1,4 @@
-"""Multiple-comparison adjustment of p-values over slices and metrics (SPEC §4.4).
+"""Multiple-comparison adjustment of p-values over slices and metrics (docs/statistics.md).
 
 A thin wrapper around statsmodels' ``multipletests`` with R's ``p.adjust``
 names and R's NaN handling: NaN p-values (undefined comparisons) pass through as

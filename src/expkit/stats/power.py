@@ -1,4 +1,4 @@
-"""Power, sample size and minimum detectable effect for the planned sample (SPEC §4.4).
+"""Power, sample size and minimum detectable effect for the planned sample (docs/statistics.md).
 
 Closed forms of the two-sided normal-approximation test, vectorized over slices.
 As in R's ``power.prop.test`` (default ``strict = FALSE``), power counts only

@@ -1,10 +1,10 @@
-"""Always-valid inference: asymptotic confidence sequences with normal mixing (SPEC §4.4).
+"""Always-valid inference: asymptotic confidence sequences with normal mixing (docs/statistics.md).
 
 Stakeholders look at the lift every day; a fixed-horizon 95% interval checked
 daily is wrong far more than 5% of the time. The asymptotic confidence sequence
 of Waudby-Smith, Wu, Ramdas, Karampatziakis & Mineiro ("Time-uniform central
 limit theory and asymptotic confidence sequences", arXiv:2103.06476, eq. 9 and
-the optimal mixing of §B, eq. 161), as GrowthBook implements it, is valid at
+the optimal mixing of its appendix B, eq. 161), as GrowthBook implements it, is valid at
 every look simultaneously (Howard et al. 2021 for the normal-mixture boundary).
 
 With ``N`` observations in total (both arms), the estimate's variance ``v`` and

@@ -1,4 +1,4 @@
-"""Sample ratio mismatch: are units split across arms as planned? (SPEC §4.3)
+"""Sample ratio mismatch: are units split across arms as planned? (docs/statistics.md)
 
 Pearson's χ² goodness-of-fit test of the observed units per arm against the
 planned shares (``scipy.stats.chisquare``), any number of arms, vectorized over

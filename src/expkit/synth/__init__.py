@@ -1,8 +1,8 @@
-"""Synthetic warehouse generator: events with known truth and injected incidents (SPEC §8).
+"""Synthetic warehouse generator: events with known truth and injected incidents.
 
 ``generate(out, days, end, ...)`` writes ``out/events/<table>/event_date=D/*.parquet`` with
 exactly the schemas of :mod:`expkit.schema`, and ``out/truth.json``. The model
-(:class:`Model`, defaults chosen to meet every SLO and target of SPEC §6):
+(:class:`Model`, defaults chosen to meet every SLO and target of docs/metrics.md):
 
 - users are randomized once into arms by the planned allocation; each has a fixed cohort
   (new/casual/power), region and client, a Gamma activity (sessions per day) and Beta

@@ -25,7 +25,7 @@ class IncidentInfo:
     ``default_start_minute`` counts minutes from 00:00 UTC of the last day; a negative value
     starts on an earlier day (``ctr_collapse`` starts at 00:00 of the day before the last).
     ``metrics`` are the health/outcome/validation measures pushed out of SLO or target,
-    ``alerts`` the SPEC §6 rules expected to fire, and ``params`` the injected magnitudes
+    ``alerts`` the alert rules (docs/alerts.md) expected to fire, and ``params`` the injected magnitudes
     (all copied into ``truth.json``).
     """
 

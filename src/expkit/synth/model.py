@@ -36,7 +36,7 @@ def rng_for(seed: int, *key: int) -> np.random.Generator:
 
 @dataclass(frozen=True)
 class Model:
-    """Parameters of the healthy service (the defaults meet every SLO and target of SPEC §6)."""
+    """Parameters of the healthy service (the defaults meet every SLO and target of docs/metrics.md)."""
 
     k: int = 10
     catalog_size: int = 5_000

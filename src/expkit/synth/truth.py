@@ -112,7 +112,7 @@ def user_outcomes(model: Model, users: Users, day: LatentDay, real: RealizedDay,
     play_user = day.sess_user[play_sess].astype(np.int64)
 
     # Recall: distinct (user, item) played; hit if shown (position <= K) before its first play
-    # (SPEC §3; the rollup's definition, see expkit/sql/user_items.sql).
+    # (docs/metrics.md; the rollup's definition, see expkit/sql/user_items.sql).
     pkey, pfirst = _unique_min((play_user * c + play_item)[play_ok], play_t[play_ok])
     ikeep = imp_ok & (real.imp_pos <= top_k)
     ikey = imp_user.astype(np.int64) * c + real.imp_item

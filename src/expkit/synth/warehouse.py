@@ -225,7 +225,7 @@ def _truth(cfg: SynthConfig, mc: Mapping[str, MonteCarloTruth], bucket: np.ndarr
             "ctr": "analytic", "save_rate": "analytic", "recall": "monte_carlo",
             "session_depth": "monte_carlo", "monte_carlo_users_per_arm": mc[cfg.control].users,
             "recall_window": "one day (event_date); K = model k",
-            "note": "expected values for healthy, non-shadow data (SPEC §3 definitions); "
+            "note": "expected values for healthy, non-shadow data (definitions in docs/metrics.md); "
                     "incidents are not included",
         },
         "top_k": m.k,

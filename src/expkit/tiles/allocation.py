@@ -1,4 +1,6 @@
-"""Traffic allocation tile, and the sample-ratio-mismatch marks every outcome tile shows (spec §3, §4.3).
+"""Traffic allocation tile, and the sample-ratio-mismatch marks every outcome tile shows.
+
+Definitions: docs/metrics.md, "Outcome metrics"; the test: docs/statistics.md, "Sample ratio mismatch".
 
 Users per arm (each user once, in the arm of her first exposure in the window) against the
 planned shares: the relative deviation ``|observed share / planned share - 1|`` and Pearson's
@@ -6,7 +8,7 @@ planned shares: the relative deviation ``|observed share / planned share - 1|`` 
 
 Status of the allocation tile (window of the tile): ``breach`` when the SRM test flags
 (``p < srm_pvalue_threshold``) or an arm deviates by more than :data:`BREACH_DEVIATION`
-(spec §6 ``traffic_imbalance``), ``warn`` when an arm deviates by more than
+(alert rule ``traffic_imbalance``, docs/alerts.md), ``warn`` when an arm deviates by more than
 ``targets.allocation_tolerance`` (±5%), ``ok`` otherwise.
 
 :func:`srm_check` / :func:`srm_flags` give the other tiles the arms whose results are
@@ -32,7 +34,7 @@ ALLOCATION_SLICES = ("bucket", *USER_ATTRIBUTES)
 """Users are counted once per window; impression attributes (surface, genre, provider) would count
 a user in several values, so allocation is sliced by user attributes only."""
 BREACH_DEVIATION = 0.10
-"""Relative deviation of an arm's share above which allocation breaches (spec §6 traffic_imbalance)."""
+"""Relative deviation of an arm's share above which allocation breaches (alert rule traffic_imbalance)."""
 MAX_DAYS = 90
 """The per-day view covers the experiment's days up to the report date, at most this many."""
 

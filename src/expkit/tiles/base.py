@@ -2,7 +2,8 @@
 
 A tile is a function ``tile(params: TileParams) -> TileResult``. Its notebook only declares
 the parameters, calls :func:`expkit.run_tile` and shows the result; the daily report reads
-the JSON sidecar the result writes (spec §12), never the HTML.
+the JSON sidecar the result writes (docs/reports.md, "The tile side of the contract"), never
+the HTML.
 """
 
 from __future__ import annotations
@@ -206,7 +207,7 @@ class TileResult:
             raise ValueError(f"status {self.status!r} not in {STATUSES}")
 
     def sidecar(self) -> dict[str, Any]:
-        """The machine-readable headline document (spec §5, §12)."""
+        """The machine-readable headline document (docs/reports.md, "The tile side of the contract")."""
         return {
             "tile": self.tile,
             "section": self.section,

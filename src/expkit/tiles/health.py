@@ -1,4 +1,4 @@
-"""The health tiles (spec §3 health, §5): registered here, computed in ``health_*`` modules.
+"""The health tiles (docs/metrics.md, "Health metrics"): registered here, computed in ``health_*`` modules.
 
 =========== ============================================ ==================================
 tile        shows                                        status (details in each docstring)
@@ -6,7 +6,7 @@ tile        shows                                        status (details in each
 latency     p50/p95/p99 all, warm, cold per 5-min bin    breach: a bin's p95 > 100 ms
 coverage    coverage, Top-K fill per bin; catalog cov.   breach: a bin's coverage < 95% or fill < 99%
 errors      error rate per bin, component × severity     breach: a bin's error rate > 1%
-fallback    share per fallback level; CTR per level      informational (no SLO in §6)
+fallback    share per fallback level; CTR per level      informational (no SLO)
 cache       hit rate per bin; latency hit vs miss        breach: a bin's hit rate < 70%
 volume      requests per bin/slice vs previous days      breach: an hour < 5% of its usual volume
 freshness   ingest delay, staleness, partitions, hours   breach: p95 delay or staleness > 15 min, gaps

@@ -1,6 +1,6 @@
 """The anomaly tile: every health series and the hourly outcome series against their own past.
 
-Method (spec §4.5, scores from :func:`expkit.stats.anomaly_scores`):
+Method (docs/statistics.md, "Anomaly scores"; scores from :func:`expkit.stats.anomaly_scores`):
 
 * **Series.** Per 5-minute bin, for the overall traffic and each value of the tile's slice:
   latency p95 (all, warm, cold), coverage, Top-K fill, error rate, cache hit rate, the share

@@ -1,6 +1,6 @@
 """What the health tiles share: the window, per-bin threshold rules, status, charts, result.
 
-Status rules (spec §6), the same for every health tile:
+Status rules (docs/metrics.md, "SLOs and targets"; docs/alerts.md), the same for every health tile:
 
 * A **bin rule** compares a metric of each 5-minute bin (or hour, for volume) of each series
   (the overall series ``all`` and every value of the tile's slice) with a limit. A bin with
@@ -14,7 +14,7 @@ Status rules (spec §6), the same for every health tile:
 * A **window rule** compares the value of the whole window with an SLO target (an objective
   over the window, like an error budget): a 5-minute bin has too few requests to test a
   0.1% error-rate target.
-* ``breach``: a rule of level breach fired (the per-bin conditions of the alert rules of §6,
+* ``breach``: a rule of level breach fired (the per-bin conditions of the alert rules of docs/alerts.md,
   e.g. p95 > 100 ms or error rate > 1% in a bin). ``warn``: only warn-level rules fired
   (e.g. the window missed an SLO target). ``ok``: nothing fired. ``no_data``: the window holds
   no requests (never shown as a zero).
@@ -93,7 +93,7 @@ class Rule:
         limit: the threshold.
         level: ``breach`` or ``warn`` when it fires.
         scope: ``bin`` (each judged bin) or ``window`` (the whole window's value).
-        name: the §6 rule or SLO it stands for (``latency_p95_high``, ``slo_error_rate``).
+        name: the alert rule or SLO it stands for (``latency_p95_high``, ``slo_error_rate``).
         confidence: of the Wilson interval that must lie beyond the limit (proportions, bins).
     """
 
@@ -192,7 +192,7 @@ def _alert_thresholds(path: str, mtime: float) -> dict[str, float]:
 
 
 def alert_limit(p: TileParams, rule: str, default: float) -> float:
-    """The threshold of alert rule ``rule`` (§6) in ``alerts.yaml`` beside the parameters file.
+    """The threshold of alert rule ``rule`` (docs/alerts.md) in ``alerts.yaml`` beside the parameters file.
 
     Tiles breach on the same per-bin condition the alert rule fires on; without a rules file
     (or without that rule) ``default`` applies.

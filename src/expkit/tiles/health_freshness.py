@@ -2,7 +2,7 @@
 
 Reads ``ingest_bins`` (a log-scale histogram of ``ingest_ms - timestamp_ms`` per table and
 5-minute bin of event time, every row counted, shadow included: freshness is about the
-pipeline). Validation results (spec §7) are shown and folded into the status when the caller
+pipeline). Validation results (docs/validation.md) are shown and folded into the status when the caller
 passes them as ``checks``.
 """
 
@@ -66,7 +66,7 @@ def freshness_tile(
     """Ingest delay p50/p95/max per table, staleness, partitions and hours present, validation.
 
     Rules (threshold ``slos.freshness_max_min``, 15 min), per event table: **breach** when a
-    5-minute bin (≥ 100 rows) has a p95 ingest delay above the threshold (the §7 event-delay
+    5-minute bin (≥ 100 rows) has a p95 ingest delay above the threshold (the validation event-delay
     check), when staleness (report time − newest ingest, report time = the end of the day
     for a past date) exceeds it (alert ``data_stale``; only for tables that usually land ≥ 10
     rows per 15 minutes at that time of day), when a day of the window lacks rows of

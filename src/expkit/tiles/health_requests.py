@@ -49,9 +49,9 @@ from expkit.warehouse import BIN_MS, DAY_MS, ms_to_iso
 
 HOUR_MS = 3_600_000
 ERROR_RATE_ALERT = 0.01
-"""§6 ``error_rate_high``: error rate > 1% (when ``alerts.yaml`` does not say otherwise)."""
+"""Alert rule ``error_rate_high``: error rate > 1% (when ``alerts.yaml`` does not say otherwise)."""
 CACHE_HIT_ALERT = 0.70
-"""§6 ``cache_hit_low``: cache hit rate < 70% (when ``alerts.yaml`` does not say otherwise)."""
+"""Alert rule ``cache_hit_low``: cache hit rate < 70% (when ``alerts.yaml`` does not say otherwise)."""
 VOLUME_LOST, VOLUME_LOW, VOLUME_HIGH = 0.05, 0.5, 2.0
 """Volume rules: an hour below 5% of its usual traffic breaches, below 50% or above 200% warns."""
 VOLUME_MIN_BASELINE = 1000
@@ -362,7 +362,7 @@ def cache_tile(p: TileParams) -> TileResult:
 def fallback_tile(p: TileParams) -> TileResult:
     """Share of requests per fallback level (0 = primary model … 3 = static list) per bin; CTR per level.
 
-    §6 sets no SLO or alert on fallback usage, so the status is ``ok`` whenever the window
+    No SLO or alert rule applies to fallback usage, so the status is ``ok`` whenever the window
     has requests (``no_data`` otherwise); fallback trouble surfaces on the coverage, error and
     latency tiles and as an anomaly. CTR per level (clicks / impressions of responses served
     at that level) measures each level's effectiveness; it comes from ``engagement_bins``,
@@ -406,7 +406,7 @@ def fallback_tile(p: TileParams) -> TileResult:
                + ", ".join(f"{k} {v:.2%}" for k, v in shares.items() if k != "level 0"))
     headline = {"shares": shares, "non_primary_share": w["non_primary"], "requests": int(w["requests"]),
                 "ctr_by_level": ctr_level, "slo": None}
-    notes.append("No SLO applies to fallback usage (§6): the status is informational.")
+    notes.append("No SLO applies to fallback usage: the status is informational.")
     return finish(ctx, "Fallback analysis", j, headline, summary, table, charts, [], notes,
                   {"CTR per fallback level (effectiveness)": ctr})
 
@@ -418,7 +418,7 @@ def volume_tile(p: TileParams) -> TileResult:
     least 2 days with data). Rules, per hour and series: **breach** when an hour carries less
     than 5% of its usual volume (traffic lost or data missing); **warn** when it carries less
     than 50% or more than 200%. Only hours that usually carry ≥ 1,000 requests are judged (a
-    halving of a smaller hour can be chance: requests come in sessions). §6 sets no SLO on
+    halving of a smaller hour can be chance: requests come in sessions). No SLO applies to
     volume; a shift between arms is the allocation tile's job (SRM), not this one's.
     """
     ctx = HealthContext.of(p)

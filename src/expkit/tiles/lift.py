@@ -1,4 +1,4 @@
-"""Lift vs control tile (spec §3, §4.2–4.4): every treatment arm × outcome metric (× slice value).
+"""Lift vs control tile (docs/statistics.md): every treatment arm × outcome metric (× slice value).
 
 Per comparison: absolute difference with its interval, relative lift with delta-method and
 Fieller intervals, the fixed-horizon p-value, its Benjamini–Hochberg adjustment over every
@@ -33,7 +33,7 @@ from expkit.tiles.common import data_as_of, no_data_result
 from expkit.tiles.ratio import ALL_SLICES, RATIO_METRICS, arm_level
 
 LIFT_METRICS = ("ctr", "recall", "session_depth", "save_rate")
-"""The outcome metrics compared (spec §3), in display order."""
+"""The outcome metrics compared (docs/metrics.md), in display order."""
 PER_USER_METRICS = ("recall", "session_depth")
 """Metrics that exist only per user (no impression-attribute slices)."""
 ALPHA = 0.05

@@ -1,4 +1,4 @@
-"""The outcome tiles (spec §3, §5): CTR proxy, Recall@K, session depth, save rate,
+"""The outcome tiles (docs/metrics.md, "Outcome metrics"): CTR proxy, Recall@K, session depth, save rate,
 lift vs control, traffic allocation, experiment timeline.
 
 Every outcome tile checks its filter values, before it computes (and, from ``expkit tile``,

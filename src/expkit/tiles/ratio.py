@@ -1,11 +1,11 @@
-"""Outcome ratio-metric tiles: CTR proxy, save/add rate, Recall@K, session depth (spec §3).
+"""Outcome ratio-metric tiles: CTR proxy, save/add rate, Recall@K, session depth (docs/metrics.md).
 
 One function serves all four: per-user sufficient statistics from the rollups, the
 delta-method interval per arm (and slice), Wilson at the effective sample size beside it,
 status against the metric's target, an interval chart with the target line, and a table.
 
 Status (per arm, the tile takes the worst): ``breach`` when the estimate is below the target
-of spec §6, ``warn`` when only the interval's low end is, ``ok`` otherwise, ``no_data`` when
+(docs/metrics.md, "SLOs and targets"), ``warn`` when only the interval's low end is, ``ok`` otherwise, ``no_data`` when
 the window has no denominator. Arms with a sample ratio mismatch in the window are marked
 untrustworthy (notes, headline, chart labels) whatever their status.
 """
@@ -57,7 +57,7 @@ RATIO_METRICS = {
 SECONDARY_METRICS = {
     "saves_per_click": RatioMetric("saves_per_click", "Saves per click", "saves", "clicks", None, ALL_SLICES),
 }
-"""Metrics shown beside a tile's own (spec §3: saves per click beside the save rate); no target."""
+"""Metrics shown beside a tile's own (docs/metrics.md: saves per click beside the save rate); no target."""
 
 
 def estimate_frame(stats: pd.DataFrame, alpha: float = 0.05) -> pd.DataFrame:

@@ -1,6 +1,6 @@
 """The dashboard's tiles: id → section, title, notebook and the function that computes it.
 
-Tile ids are fixed by the spec (§12); the notebook of tile T is
+Tile ids are fixed (docs/metrics.md, "Tiles"); the notebook of tile T is
 ``notebooks/<section>/T.ipynb``.
 """
 

@@ -43,7 +43,7 @@ class RenderedTile:
 
     Attributes:
         tile: tile id.
-        sidecar_doc: the sidecar document (:meth:`TileResult.sidecar`, spec §12).
+        sidecar_doc: the sidecar document (:meth:`TileResult.sidecar`; docs/reports.md).
         outputs: display outputs in order, each a MIME bundle such as
             ``{"text/html": ...}`` or a chart's ``{"application/vnd.vegalite.v6+json": spec, ...}``.
         parameters: the :data:`TILE_ARGUMENTS` it was computed with.

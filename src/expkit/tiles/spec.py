@@ -38,7 +38,7 @@ class Tile:
     """One dashboard tile.
 
     Attributes:
-        id: tile id (spec §12).
+        id: tile id (docs/metrics.md, "Tiles").
         section: ``health`` or ``outcomes``.
         title: human title.
         slices: slice columns it supports (``bucket`` = per arm).

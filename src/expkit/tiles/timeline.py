@@ -1,4 +1,4 @@
-"""Experiment timeline tile (spec §3): every outcome metric per day and arm over the experiment's
+"""Experiment timeline tile (docs/metrics.md): every outcome metric per day and arm over the experiment's
 life, and the cumulative lift with its fixed-horizon and always-valid bands.
 
 Each day's point is the tile's window ending that day (``24h``: that day; ``7d``: the week to
@@ -8,7 +8,7 @@ compares the arms over the experiment to that day (rollup window ``cum``), with 
 delta-method interval and the always-valid confidence sequence: only the latter may be read
 every day without inflating false positives.
 
-Status: that of the last day's values against the targets of spec §6 (as the ratio tiles:
+Status: that of the last day's values against the targets (docs/metrics.md, "SLOs and targets"; as the ratio tiles:
 ``breach`` below target, ``warn`` when the interval reaches below it), worst over metrics and
 arms; arms with a sample ratio mismatch in the window are marked untrustworthy.
 """

@@ -1,4 +1,4 @@
-"""Data validation (spec §7): freshness, completeness, join integrity, consistency, late data.
+"""Data validation (docs/validation.md): freshness, completeness, join integrity, consistency, late data.
 
 ``run_checks`` returns the results of one cadence's checks; ``validate`` also stores them
 (``state/validation/<date>/``); ``validate_day`` is the daily report's step.

@@ -1,4 +1,4 @@
-"""The validation checks of spec §7, as data: one runner, one entry per check.
+"""The validation checks (docs/validation.md, "Checks"), as data: one runner, one entry per check.
 
 Every check reads raw events through the ``check_*`` SQL templates (run by an engine, never
 loaded into pandas) or the rollup manifests, and returns :class:`CheckResult` rows. A check

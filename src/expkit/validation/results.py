@@ -10,12 +10,12 @@ from expkit.config import ExperimentConfig
 from expkit.names import CADENCES  # noqa: F401 - re-exported
 
 STATUSES = ("pass", "warn", "fail")
-"""Check statuses, least severe first (spec §12)."""
+"""Check statuses, least severe first (the summary.json contract)."""
 
 
 @dataclass(frozen=True)
 class CheckResult:
-    """One check of one table (spec §12 ``checks`` entry).
+    """One check of one table (a ``checks`` entry of summary.json).
 
     Attributes:
         name: check name, e.g. ``join_integrity``.
@@ -44,7 +44,7 @@ class CheckResult:
         return self.status == "fail"
 
     def to_dict(self) -> dict[str, Any]:
-        """The §12 shape ``{"name", "table", "status", "value", "threshold", "detail"}`` plus ``facts``."""
+        """The summary.json shape ``{"name", "table", "status", "value", "threshold", "detail"}`` plus ``facts``."""
         value = self.value
         if isinstance(value, float) and not math.isfinite(value):
             value = None
@@ -67,7 +67,7 @@ class CheckResult:
 
 @dataclass(frozen=True)
 class Thresholds:
-    """Limits of the validation checks (spec §7); defaults follow the spec and the seed.
+    """Limits of the validation checks (docs/validation.md, "Checks"); defaults follow the seed.
 
     Attributes:
         delay_p95_min: largest p95 ingest delay of any hour, minutes (the freshness SLO).
