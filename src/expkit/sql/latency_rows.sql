@@ -4,7 +4,7 @@
 --   reads of a filtered slice merge its values). See latency_rows_binned for coarser bins.
 -- params: start_ms: int, end_ms: int, slice: str, sliced: bool
 -- reads: latency_hist
--- grain: experiment_id, bin_ms, slice_value, cache_hit, idx
+-- grain: bin_ms, slice_value, cache_hit, idx
 -- filters: where: slice_value, experiment_id
 SELECT
     bin_ms, CASE WHEN $sliced THEN slice_value ELSE 'all' END AS slice_value, cache_hit, idx, n
