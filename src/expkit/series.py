@@ -181,12 +181,18 @@ def _latency_quantiles(
         rows = _query(files, "latency_rows", where, numpy=True, **values)
     else:
         rows = _query(files, "latency_rows_binned", where, numpy=True, bin_ms=bin_ms, per_bin=per_bin, **values)
+    keys = ["bin_ms", "slice_value"] if slice_ else ["bin_ms"]
+    if not slice_:  # one merged value, left unnamed (NULL) by the template: named on the result rows
+        rows.pop("slice_value")
     hist = pd.DataFrame(rows)
     if hist.empty:
         return pd.DataFrame(columns=cols if per_bin else cols[1:])
-    split = hist_quantiles(hist, ["bin_ms", "slice_value", "cache_hit"])
+    split = hist_quantiles(hist, [*keys, "cache_hit"])
+    merged = hist_quantiles(hist, keys)
+    if not slice_:
+        split.insert(1, "slice_value", "all")
+        merged.insert(1, "slice_value", "all")
     split.insert(2, "cache", np.where(split.pop("cache_hit").to_numpy(dtype=bool), "warm", "cold"))
-    merged = hist_quantiles(hist, ["bin_ms", "slice_value"])
     merged.insert(2, "cache", "all")
     df = pd.concat([merged, split], ignore_index=True).sort_values(
         ["bin_ms", "slice_value", "cache"], kind="stable", ignore_index=True)[cols]
