@@ -1,9 +1,10 @@
 """Read rollups for tiles: small aggregates out, with bound parameters only.
 
 Tiles call these functions; they open DuckDB over the rollup Parquet (never raw events) and
-return pandas frames of sufficient statistics or per-bin counts. User-supplied values (dates,
-filter values, bucket names) are bound parameters; identifiers (slice columns) come from the
-allow-list of :mod:`expkit.schema`.
+return pandas frames of sufficient statistics or per-bin counts. Every query is a named
+template of :mod:`expkit.templates` (:func:`run_template`): user-supplied values (dates,
+filter values, bucket names) are bound parameters, and the only columns a filter can name
+are those its template allows.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 import threading
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -62,6 +63,20 @@ def _register(con: duckdb.DuckDBPyConnection, name: str, files: Sequence[Path]) 
     return True
 
 
+def run_template(
+    con: duckdb.DuckDBPyConnection, name: str, filters: Mapping[str, str | Sequence[str]] | None = None,
+    **values: Any,
+) -> duckdb.DuckDBPyConnection:
+    """Execute template ``name`` on ``con`` (its tables registered) with bound ``values`` and
+    ``filters`` (:meth:`expkit.templates.Template.render`); fetch the rows from the result."""
+    return con.execute(*TEMPLATES[name].render(filters, **values))
+
+
+def _query_template(con: duckdb.DuckDBPyConnection, name: str, **params: Any) -> list[tuple[Any, ...]]:
+    """Rows of template ``name`` with bound ``params`` over the views registered on ``con``."""
+    return run_template(con, name, **params).fetchall()
+
+
 def window_bounds(day: dt.date, window: str) -> tuple[int, int]:
     """[start, end) epoch ms of ``window`` ending at the end of ``day``."""
     _, end = day_bounds_ms(day)
@@ -89,17 +104,29 @@ def ratio_stats(p: TileParams, metric: str, window: str | None = None, day: dt.d
         if attr_filters:
             df = _stats_from_user_facts(con, p, metric, slice_, window, day, attr_filters)
         else:
-            files = p.warehouse.rollup_files(STATS_ROLLUP, [day])
-            if not _register(con, "outcome_stats", files):
+            df = _stats_rows(con, p, [metric], slice_, [window], [day])
+            if df is None:
                 return pd.DataFrame(columns=["bucket", "slice_value", *STAT_COLUMNS])
-            df = con.execute(
-                "SELECT bucket, slice_value, " + ", ".join(STAT_COLUMNS) + " FROM outcome_stats "
-                "WHERE window_name = $w AND metric = $m AND slice = $s AND experiment_id = $e",
-                {"w": window, "m": metric, "s": slice_, "e": p.config.experiment_id},
-            ).df()
+            df = df[["bucket", "slice_value", *STAT_COLUMNS]]
     finally:
         con.close()
     return _narrow(df, p, slice_).sort_values(["slice_value", "bucket"]).reset_index(drop=True)
+
+
+def _stats_rows(
+    con: duckdb.DuckDBPyConnection, p: TileParams, metrics: Sequence[str], slice_: str, windows: Sequence[str],
+    days: Sequence[dt.date],
+) -> pd.DataFrame | None:
+    """The precomputed statistics of ``metrics`` and ``windows`` of ``days`` (template ``stats_rows``):
+    ``event_date`` (the day, from the partition folder), ``window_name``, ``metric``, ``bucket``,
+    ``slice_value`` and :data:`STAT_COLUMNS`; ``None`` when no day has a rollup."""
+    files = p.warehouse.rollup_files(STATS_ROLLUP, list(days))
+    if not files:
+        return None
+    con.register("outcome_stats", con.read_parquet([str(f) for f in files], union_by_name=True,
+                                                   hive_partitioning=True))
+    return run_template(con, "stats_rows", windows=list(windows), metrics=list(metrics), slice=slice_,
+                        experiment_id=p.config.experiment_id).df()
 
 
 def _attribute_filters(p: TileParams, metric: str, slice_: str) -> dict[str, list[str]]:
@@ -157,20 +184,12 @@ def ratio_stats_table(
     else:
         con = connect()
         try:
-            files = p.warehouse.rollup_files(STATS_ROLLUP, days)
-            if not files:
-                return pd.DataFrame(columns=[*key, *STAT_COLUMNS])
-            con.register("outcome_stats", con.read_parquet([str(f) for f in files], union_by_name=True,
-                                                           hive_partitioning=True))
-            df = con.execute(
-                "SELECT CAST(event_date AS DATE) AS day, window_name AS window, metric, bucket, slice_value, "
-                + ", ".join(STAT_COLUMNS) + " FROM outcome_stats WHERE list_contains($w, window_name) "
-                "AND list_contains($m, metric) AND slice = $s AND experiment_id = $e",
-                {"w": windows, "m": list(metrics), "s": slice_, "e": p.config.experiment_id},
-            ).df()
+            df = _stats_rows(con, p, metrics, slice_, windows, days)
         finally:
             con.close()
-        df = _narrow(df, p, slice_)
+        if df is None:
+            return pd.DataFrame(columns=[*key, *STAT_COLUMNS])
+        df = _narrow(df.rename(columns={"event_date": "day", "window_name": "window"}), p, slice_)
     if df.empty:
         return pd.DataFrame(columns=[*key, *STAT_COLUMNS])
     df["day"] = pd.to_datetime(df["day"]).dt.date
@@ -243,30 +262,23 @@ def _stats_from_user_facts(
             con.register(view, con.from_arrow(source.empty_table()))
         else:
             _register(con, view, source)
-    clauses, params = [], {"m": metric, "s": slice_, "e": p.config.experiment_id}
-    for i, (col, values) in enumerate(sorted(attr_filters.items())):
-        if col not in SLICE_COLUMNS:  # identifiers only from the allow-list
-            raise ExpkitError(f"unknown filter column {col!r}")
-        clauses.append(f"AND list_contains($f{i}, a.{col})")
-        params[f"f{i}"] = list(values)
-    sql = TEMPLATES["ratio_stats"].sql.replace("/*attr_filter*/", " ".join(clauses))
-    return con.execute(
-        "SELECT bucket, slice_value, " + ", ".join(STAT_COLUMNS) + f" FROM ({sql}) AS q "
-        "WHERE metric = $m AND slice = $s AND experiment_id = $e",
-        params,
-    ).df()
+    # every metric and slice of the filtered users; the filters on metric, slice and experiment
+    # (allowed by the template at its last step) spare computing the others
+    filters: dict[str, str | list[str]] = {"metric": metric, "slice": slice_, "experiment_id": p.config.experiment_id}
+    filters.update({col: [str(v) for v in values] for col, values in attr_filters.items()})
+    return run_template(con, "ratio_stats", filters).df()[["bucket", "slice_value", *STAT_COLUMNS]]
 
 
-def read_bins(
-    wh: Warehouse, rollup: str, days: Sequence[dt.date], where: str = "", params: dict[str, Any] | None = None,
-    select: str = "*",
-) -> pd.DataFrame:
-    """Rows of a per-bin rollup for ``days`` (``where`` uses only bound ``$params``)."""
+def ingest_watermark(wh: Warehouse, day: dt.date) -> int | None:
+    """The newest ingest time (epoch ms) of ``day``'s events, from its ``ingest_bins`` rollup (template
+    ``check_rollup_watermark``); ``None`` when the day has no rollup or no rows."""
     con = connect()
     try:
-        if not _register(con, "t", wh.rollup_files(rollup, list(days))):
-            return pd.DataFrame()
-        sql = f"SELECT {select} FROM t" + (f" WHERE {where}" if where else "")
-        return con.execute(sql, params or {}).df()
+        if not _register(con, "ingest_bins", wh.rollup_files("ingest_bins", [day])):
+            return None
+        start, end = day_bounds_ms(day)
+        rows = _query_template(con, "check_rollup_watermark", start_ms=start, end_ms=end)
     finally:
         con.close()
+    marks = [int(w) for _, _, w in rows if w is not None]
+    return max(marks) if marks else None

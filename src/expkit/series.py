@@ -6,13 +6,14 @@ k_requested``, ``error_rate = errors / requests``, ``cache_hit_rate = cache_hits
 latency quantiles from merged log-scale histograms (within 1% of the exact quantile).
 
 Every function takes a time range ``[start_ms, end_ms)`` and an optional slice column and
-filters; values are bound parameters, identifiers come from :mod:`expkit.schema`.
+filters, and runs named templates (``health_series``, ``latency_rows``, ...; see
+:mod:`expkit.templates`): values are bound parameters, and the columns that group or filter
+are chosen among those the template allows, never pasted in.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -22,9 +23,10 @@ import pandas as pd
 
 from expkit.errors import ExpkitError
 from expkit.histogram import bucket_value, quantile_from_counts
-from expkit.readers import connect, read_bins
+from expkit.readers import connect, run_template
 from expkit.schema import EVENT_TABLES, REQUEST_SLICES
 from expkit.series_cache import by_day
+from expkit.templates import TEMPLATES
 from expkit.warehouse import BIN_MS, DAY_MS, Warehouse, day_bounds_ms
 
 COUNT_COLUMNS = (
@@ -49,25 +51,33 @@ def _check_slice(slice_: str | None, allowed: Sequence[str]) -> str | None:
     return slice_
 
 
-def _filter_sql(filters: Mapping[str, Sequence[str]], allowed: Sequence[str]) -> tuple[str, dict]:
-    clauses, params = [], {}
-    for i, (col, values) in enumerate(sorted(filters.items())):
+def _filters(
+    filters: Mapping[str, Sequence[str]], allowed: Sequence[str], experiment_id: str | None = None
+) -> dict[str, str | list[str]]:
+    """Template filters: the values of each (allowed) slice column, and the experiment."""
+    out: dict[str, str | list[str]] = {}
+    for col, values in filters.items():
         if col not in allowed:
             raise ExpkitError(f"cannot filter on {col!r} here; filter on one of {list(allowed)}")
-        clauses.append(f"list_contains($f{i}, {col})")
-        params[f"f{i}"] = [str(v) for v in values]
-    return (" AND " + " AND ".join(clauses)) if clauses else "", params
+        out[col] = [str(v) for v in values]
+    if experiment_id:
+        out["experiment_id"] = experiment_id
+    return out
 
 
-def _query(files: Sequence[Path], sql: str, params: dict, numpy: bool = False) -> Any:
-    """Run ``sql`` over rollup ``files`` (the table ``t``) with bound ``params``.
+def _query(
+    files: Sequence[Path], template: str, filters: Mapping[str, str | Sequence[str]] | None = None,
+    numpy: bool = False, **values: Any,
+) -> Any:
+    """Run ``template`` over rollup ``files`` (the table it reads) with bound ``values`` and ``filters``.
 
     Returns a DataFrame, or with ``numpy`` a dict of numpy arrays (much cheaper for many rows).
     """
     con = connect()
     try:
-        con.register("t", con.read_parquet([str(f) for f in files], union_by_name=True))
-        result = con.execute(sql, _bound(sql, params))
+        (table,) = TEMPLATES[template].reads
+        con.register(table, con.read_parquet([str(f) for f in files], union_by_name=True))
+        result = run_template(con, template, filters, **values)
         return result.fetchnumpy() if numpy else result.df()
     finally:
         con.close()
@@ -100,26 +110,13 @@ def health_counts(
     Columns: ``bin_ms`` (when ``per_bin``), ``slice_value``, :data:`COUNT_COLUMNS`, rates.
     """
     slice_ = _check_slice(slice_, REQUEST_SLICES)
-    where, params = _filter_sql(filters or {}, REQUEST_SLICES)
-    params.update({"lo": start_ms, "hi": end_ms})
-    if experiment_id:
-        where += " AND experiment_id = $e"
-        params["e"] = experiment_id
+    where = _filters(filters or {}, REQUEST_SLICES, experiment_id)
     files = wh.rollup_files("health_bins", days_between(start_ms, end_ms))
     if not files:
         return pd.DataFrame(columns=["bin_ms", "slice_value", *COUNT_COLUMNS])
-    sv = slice_ if slice_ else "'all'"
-    keys = (["bin_ms"] if per_bin else []) + [f"{sv}"]
-    sums = ", ".join(
-        f"sum({c}) AS {c}" if c == "latency_sum_ms" else f"CAST(sum({c}) AS BIGINT) AS {c}"
-        for c in COUNT_COLUMNS
-    )
-    sql = (
-        f"SELECT {', '.join(keys[:-1] + [f'{sv} AS slice_value'])}, {sums} FROM t "
-        f"WHERE bin_ms >= $lo AND bin_ms < $hi{where} GROUP BY {', '.join(keys)} ORDER BY 1"
-    )
-    df = _query(files, sql, params)
-    return add_rates(df)
+    df = _query(files, "health_series", where, start_ms=start_ms, end_ms=end_ms, slice=slice_ or "all",
+                per_bin=per_bin)
+    return add_rates(df if per_bin else df.drop(columns=["bin_ms"]))
 
 
 def latency_quantiles(
@@ -168,49 +165,40 @@ def _latency_quantiles(
 ) -> pd.DataFrame:
     """:func:`latency_quantiles` computed from the histograms (arguments checked)."""
     hist_slice = slice_ or (next(iter(filters)) if filters else "all")
-    params: dict = {"lo": start_ms, "hi": end_ms, "s": hist_slice}
-    where = ""
+    where: dict[str, str | list[str]] = {}
     if filters:
-        where = " AND list_contains($vals, slice_value)"
-        params["vals"] = [str(v) for v in next(iter(filters.values()))]
+        where["slice_value"] = [str(v) for v in next(iter(filters.values()))]
     if experiment_id:
-        where += " AND experiment_id = $e"
-        params["e"] = experiment_id
-    group_bin = "bin_ms - (bin_ms % $g)" if per_bin else "0"
-    if per_bin:
-        params["g"] = bin_ms
-    sv = "slice_value" if slice_ else "'all'"
+        where["experiment_id"] = experiment_id
     files = wh.rollup_files("latency_hist", days_between(start_ms, end_ms))
     cols = ["bin_ms", "slice_value", "cache", "n", *QUANTILES]
     if not files:
         return pd.DataFrame(columns=cols)
     # bucket counts from SQL, quantiles of cold, warm and both in numpy (hist_quantiles); rows
     # are one per bucket at the rollup's 5-minute grain, so only coarser grains aggregate first
-    sql = f"""
-        SELECT {group_bin} AS bin_ms, {sv} AS slice_value, cache_hit, idx, sum(n) AS n
-        FROM t WHERE slice = $s AND bin_ms >= $lo AND bin_ms < $hi{where}
-        GROUP BY 1, 2, 3, 4
-    """ if not (per_bin and params["g"] == BIN_MS) else f"""
-        SELECT bin_ms, {sv} AS slice_value, cache_hit, idx, n
-        FROM t WHERE slice = $s AND bin_ms >= $lo AND bin_ms < $hi{where}
-    """
-    hist = pd.DataFrame(_query(files, sql, params, numpy=True))
+    values = {"start_ms": start_ms, "end_ms": end_ms, "slice": hist_slice, "sliced": slice_ is not None}
+    if per_bin and bin_ms == BIN_MS:
+        rows = _query(files, "latency_rows", where, numpy=True, **values)
+    else:
+        rows = _query(files, "latency_rows_binned", where, numpy=True, bin_ms=bin_ms, per_bin=per_bin, **values)
+    keys = ["bin_ms", "slice_value"] if slice_ else ["bin_ms"]
+    if not slice_:  # one merged value, left unnamed (NULL) by the template: named on the result rows
+        rows.pop("slice_value")
+    hist = pd.DataFrame(rows)
     if hist.empty:
         return pd.DataFrame(columns=cols if per_bin else cols[1:])
-    split = hist_quantiles(hist, ["bin_ms", "slice_value", "cache_hit"])
+    split = hist_quantiles(hist, [*keys, "cache_hit"])
+    merged = hist_quantiles(hist, keys)
+    if not slice_:
+        split.insert(1, "slice_value", "all")
+        merged.insert(1, "slice_value", "all")
     split.insert(2, "cache", np.where(split.pop("cache_hit").to_numpy(dtype=bool), "warm", "cold"))
-    merged = hist_quantiles(hist, ["bin_ms", "slice_value"])
     merged.insert(2, "cache", "all")
     df = pd.concat([merged, split], ignore_index=True).sort_values(
         ["bin_ms", "slice_value", "cache"], kind="stable", ignore_index=True)[cols]
     if not per_bin:
         df = df.drop(columns=["bin_ms"])
     return df
-
-
-def _bound(sql: str, params: Mapping[str, object]) -> dict[str, object]:
-    """The parameters ``sql`` uses (DuckDB rejects unused ones)."""
-    return {k: v for k, v in params.items() if re.search(rf"\${k}\b", sql)}
 
 
 def hist_quantiles(hist: pd.DataFrame, keys: Sequence[str]) -> pd.DataFrame:
@@ -287,32 +275,22 @@ def _ingest_quantiles(
     cols = [*keys, "n", *QUANTILES, "max_delay_ms", "max_ingest_ms", "newest_ingest_ms"]
     if not files:
         return pd.DataFrame(columns=cols)
-    params: dict = {"lo": start_ms, "hi": end_ms, "asof": int(as_of_ms if as_of_ms is not None else 2**62)}
-    group_bin = "bin_ms - (bin_ms % $g)" if per_bin else "0"
-    params["g"] = bin_ms if per_bin else 0
-    params["tables"] = list(EVENT_TABLES)
     # integer table codes (strings would cost more than the quantiles); rows are already
     # one per bucket at the rollup's 5-minute grain, so only coarser grains aggregate
-    code = "list_position($tables, event_table)"
-    hist_sql = (
-        f"SELECT bin_ms, {code} AS code, idx, n FROM t WHERE bin_ms >= $lo AND bin_ms < $hi"
-        if per_bin and params["g"] == BIN_MS else
-        f"SELECT {group_bin} AS bin_ms, {code} AS code, idx, sum(n) AS n FROM t "
-        "WHERE bin_ms >= $lo AND bin_ms < $hi GROUP BY 1, 2, 3"
-    )
+    values = {"start_ms": start_ms, "end_ms": end_ms, "tables": list(EVENT_TABLES)}
+    binned = {"bin_ms": bin_ms, "per_bin": per_bin}
     con = connect()
     try:
-        con.register("t", con.read_parquet([str(f) for f in files], union_by_name=True))
-        extremes_sql = (
-            f"SELECT {group_bin} AS bin_ms, {code} AS code, max(max_delay_ms) AS max_delay_ms, "
-            "max(max_ingest_ms) AS max_ingest_ms, "
-            "max(CASE WHEN max_ingest_ms <= $asof THEN max_ingest_ms END) AS newest_ingest_ms "
-            "FROM t WHERE bin_ms >= $lo AND bin_ms < $hi GROUP BY 1, 2"
-        )
-        hist = pd.DataFrame(con.execute(hist_sql, _bound(hist_sql, params)).fetchnumpy())
-        extremes = pd.DataFrame(con.execute(extremes_sql, _bound(extremes_sql, params)).fetchnumpy())
+        con.register("ingest_bins", con.read_parquet([str(f) for f in files], union_by_name=True))
+        if per_bin and bin_ms == BIN_MS:
+            hist = run_template(con, "ingest_rows", **values).fetchnumpy()
+        else:
+            hist = run_template(con, "ingest_rows_binned", **values, **binned).fetchnumpy()
+        as_of = int(as_of_ms if as_of_ms is not None else 2**62)
+        extremes = pd.DataFrame(run_template(con, "ingest_extremes", **values, **binned, as_of_ms=as_of).fetchnumpy())
     finally:
         con.close()
+    hist = pd.DataFrame(hist)
     if hist.empty:
         return pd.DataFrame(columns=cols)
     out = hist_quantiles(hist, ["bin_ms", "code"]).merge(extremes, on=["bin_ms", "code"])
@@ -335,23 +313,13 @@ def error_counts(
     ``error_severity``, ``errors``. Divide by :func:`health_counts` ``requests`` for rates.
     """
     slice_ = _check_slice(slice_, REQUEST_SLICES)
-    where, params = _filter_sql(filters or {}, REQUEST_SLICES)
-    params.update({"lo": start_ms, "hi": end_ms})
-    if experiment_id:
-        where += " AND experiment_id = $e"
-        params["e"] = experiment_id
+    where = _filters(filters or {}, REQUEST_SLICES, experiment_id)
     cols = (["bin_ms"] if per_bin else []) + ["slice_value", "error_component", "error_severity", "errors"]
     files = wh.rollup_files("error_bins", days_between(start_ms, end_ms))
     if not files:
         return pd.DataFrame(columns=cols)
-    sv = slice_ if slice_ else "'all'"
-    keys = (["bin_ms"] if per_bin else []) + [f"{sv} AS slice_value", "error_component", "error_severity"]
-    groups = ", ".join(str(i + 1) for i in range(len(keys)))
-    sql = (
-        f"SELECT {', '.join(keys)}, CAST(sum(errors) AS BIGINT) AS errors FROM t "
-        f"WHERE bin_ms >= $lo AND bin_ms < $hi{where} GROUP BY {groups} ORDER BY {groups}"
-    )
-    return _query(files, sql, params)[cols]
+    return _query(files, "error_series", where, start_ms=start_ms, end_ms=end_ms, slice=slice_ or "all",
+                  per_bin=per_bin)[cols]
 
 
 def engagement_counts(
@@ -369,27 +337,13 @@ def engagement_counts(
     ``fallback_level`` (-1: impressions whose request was not logged), ``impressions``,
     ``clicks``, ``saves``. The rollup is kept per arm only: other slices and filters do not apply.
     """
-    params: dict = {"lo": start_ms, "hi": end_ms}
-    where = ""
-    if buckets:
-        where += " AND list_contains($b, bucket)"
-        params["b"] = [str(b) for b in buckets]
-    if experiment_id:
-        where += " AND experiment_id = $e"
-        params["e"] = experiment_id
-    group_bin = "bin_ms - (bin_ms % $g)" if per_bin else "0"
-    if per_bin:
-        params["g"] = int(bin_ms or 300_000)
+    where = _filters({"bucket": buckets} if buckets else {}, ("bucket",), experiment_id)
     cols = (["bin_ms"] if per_bin else []) + ["bucket", "fallback_level", "impressions", "clicks", "saves"]
     files = wh.rollup_files("engagement_bins", days_between(start_ms, end_ms))
     if not files:
         return pd.DataFrame(columns=cols)
-    sql = (
-        f"SELECT {group_bin} AS bin_ms, bucket, fallback_level, CAST(sum(impressions) AS BIGINT) AS impressions, "
-        "CAST(sum(clicks) AS BIGINT) AS clicks, CAST(sum(saves) AS BIGINT) AS saves FROM t "
-        f"WHERE bin_ms >= $lo AND bin_ms < $hi{where} GROUP BY 1, 2, 3 ORDER BY 1, 2, 3"
-    )
-    return _query(files, sql, params)[cols]
+    return _query(files, "engagement_series", where, start_ms=start_ms, end_ms=end_ms,
+                  bin_ms=int(bin_ms or BIN_MS), per_bin=per_bin)[cols]
 
 
 def items_shown(
@@ -405,23 +359,11 @@ def items_shown(
     Columns: ``bucket`` (``all`` unless ``by_bucket``), ``items``, ``impressions``. Empty when the
     rollup is missing (warehouses rolled up before ``item_hours`` existed: rebuild them).
     """
-    params: dict = {"lo": start_ms, "hi": end_ms}
-    where = ""
-    if buckets:
-        where += " AND list_contains($b, bucket)"
-        params["b"] = [str(b) for b in buckets]
-    if experiment_id:
-        where += " AND experiment_id = $e"
-        params["e"] = experiment_id
+    where = _filters({"bucket": buckets} if buckets else {}, ("bucket",), experiment_id)
     files = wh.rollup_files("item_hours", days_between(start_ms, end_ms))
     if not files:
         return pd.DataFrame(columns=["bucket", "items", "impressions"])
-    key = "bucket" if by_bucket else "'all'"
-    sql = (
-        f"SELECT {key} AS bucket, count(DISTINCT item_id) AS items, CAST(sum(impressions) AS BIGINT) AS impressions "
-        f"FROM t WHERE hour_ms >= $lo AND hour_ms < $hi{where} GROUP BY 1 ORDER BY 1"
-    )
-    return _query(files, sql, params)
+    return _query(files, "items_shown", where, start_ms=start_ms, end_ms=end_ms, by_bucket=by_bucket)
 
 
 def bin_times(df: pd.DataFrame, column: str = "bin_ms") -> pd.Series:
@@ -475,11 +417,15 @@ def ingest_freshness(
         return pd.DataFrame(columns=cols)
     days = days_between(int(evals[0]) - lookback_ms, int(evals[-1]))
     present = [d for d in days if wh.rollup_files("ingest_bins", [d])]
-    df = read_bins(wh, "ingest_bins", present, select="event_table, bin_ms, idx, n, max_ingest_ms")
+    if present:  # every row of the present days (a partition holds its day's event bins)
+        df = _query(wh.rollup_files("ingest_bins", present), "ingest_landings", start_ms=day_bounds_ms(present[0])[0],
+                    end_ms=day_bounds_ms(present[-1])[1], tables=list(tables))
+    else:
+        df = pd.DataFrame(columns=["bin_ms", "code", "idx", "n", "max_ingest_ms"])
     hours = np.asarray([day_bounds_ms(d)[0] + h * HOUR_MS for d in present for h in range(24)], dtype=np.int64)
     out = []
-    for table in tables:
-        sub = df[df["event_table"] == table] if not df.empty else df
+    for code, table in enumerate(tables, start=1):
+        sub = df[df["code"] == code]
         out.append(_table_freshness(table, evals, sub, hours, lookback_ms, grace_ms, arrival_window_ms))
     return pd.concat(out, ignore_index=True)[cols]
 

@@ -8,10 +8,18 @@ says what it computes, its parameters and their types, the tables it reads and i
     -- params: start_ms: int, end_ms: int, bin_ms: int
     -- reads: requests
     -- grain: experiment_id, bin_ms, ...
+    -- filters: where: bucket, region, experiment_id
 
 The SQL is written once, in DuckDB's dialect, with ``$name`` parameters; engines bind values
 (never paste them into the text) and other engines get a compiled copy (see
-:mod:`expkit.engines`). A data scientist can call any template from a notebook:
+:mod:`expkit.engines`). Every query expkit runs is a template: no module pastes SQL together.
+
+Optional filters are the one part of a template's text that varies: a slot ``/*where*/`` in
+the SQL is filled by :meth:`Template.render` with bound-parameter conditions on the columns its
+``filters`` header allows (``slot: column, table.column, ...``; a filter is named by the bare
+column). Column names come only from that header, values only as parameters.
+
+A data scientist can call any template from a notebook:
 
 >>> from expkit.templates import TEMPLATES
 >>> TEMPLATES["health_bins"].params
@@ -24,7 +32,8 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from importlib import resources
 from typing import Any
 
@@ -36,6 +45,7 @@ _TYPES: dict[str, tuple[type, ...]] = {
     "str": (str,),
     "date": (dt.date,),
     "list[str]": (list, tuple),
+    "bool": (bool,),
 }
 
 
@@ -46,10 +56,13 @@ class Template:
     Attributes:
         name: template name (also the rollup table name for rollups).
         description: what the rows mean.
-        params: parameter name → type name (``int``, ``float``, ``str``, ``date``, ``list[str]``).
+        params: parameter name → type name (``int``, ``float``, ``str``, ``date``, ``list[str]``,
+            ``bool``).
         reads: tables or views the SQL refers to.
         grain: the columns that identify a row.
         sql: the SQL text with ``$name`` parameters.
+        filters: the optional filters :meth:`render` accepts: column name → (slot, the column as
+            the SQL at the slot refers to it, e.g. ``a.cohort``).
     """
 
     name: str
@@ -58,6 +71,7 @@ class Template:
     reads: tuple[str, ...]
     grain: tuple[str, ...]
     sql: str
+    filters: dict[str, tuple[str, str]] = field(default_factory=dict)
 
     def bind(self, **values: Any) -> dict[str, Any]:
         """Check that ``values`` has every parameter with the right type; return the binding."""
@@ -81,6 +95,42 @@ class Template:
                 )
         return {k: (list(v) if isinstance(v, tuple) else v) for k, v in values.items()}
 
+    def render(
+        self, filters: Mapping[str, str | Sequence[str]] | None = None, **values: Any
+    ) -> tuple[str, dict[str, Any]]:
+        """The SQL and its binding: ``values`` checked by :meth:`bind`, and each of ``filters``
+        (a column the ``filters`` header allows → one value, or a list of values to keep) as a
+        bound-parameter condition in its slot.
+
+        >>> sql, binding = TEMPLATES["health_series"].render(
+        ...     {"region": ["eu"]}, start_ms=0, end_ms=1, slice="all", per_bin=True)
+        >>> "AND list_contains($filter_region, region)" in sql, binding["filter_region"]
+        (True, ['eu'])
+        """
+        binding = self.bind(**values)
+        clauses: dict[str, list[str]] = {slot: [] for slot, _ in self.filters.values()}
+        for key, value in sorted((filters or {}).items()):
+            if key not in self.filters:
+                raise ExpkitError(
+                    f"template {self.name} cannot filter on {key!r}; it filters on {sorted(self.filters)}"
+                )
+            slot, column = self.filters[key]
+            param = f"filter_{key}"
+            if isinstance(value, str):
+                clauses[slot].append(f"AND {column} = ${param}")
+                binding[param] = value
+            elif isinstance(value, (list, tuple)) and all(isinstance(v, str) for v in value):
+                clauses[slot].append(f"AND list_contains(${param}, {column})")
+                binding[param] = list(value)
+            else:
+                raise ExpkitError(
+                    f"template {self.name}: filter {key} must be a string or a list of strings, got {value!r}"
+                )
+        sql = self.sql
+        for slot, conditions in clauses.items():
+            sql = sql.replace(f"/*{slot}*/", " ".join(conditions))
+        return sql, binding
+
 
 def _parse(text: str) -> Template:
     header: dict[str, str] = {}
@@ -89,7 +139,7 @@ def _parse(text: str) -> Template:
         if not line.startswith("--"):
             break
         body = line[2:].strip()
-        m = re.match(r"^(name|description|params|reads|grain):\s*(.*)$", body)
+        m = re.match(r"^(name|description|params|reads|grain|filters):\s*(.*)$", body)
         if m:
             key = m.group(1)
             header[key] = m.group(2)
@@ -102,6 +152,13 @@ def _parse(text: str) -> Template:
             name, _, type_name = part.partition(":")
             params[name.strip()] = type_name.strip()
     split = lambda s: tuple(x.strip() for x in s.split(",") if x.strip())  # noqa: E731
+    filters: dict[str, tuple[str, str]] = {}
+    for part in header.get("filters", "").split(";"):
+        slot, _, columns = part.partition(":")
+        for column in split(columns):
+            if not re.fullmatch(r"(\w+\.)?\w+", column) or f"/*{slot.strip()}*/" not in text:
+                raise ExpkitError(f"template {header['name']}: bad filter {column!r} in slot {slot.strip()!r}")
+            filters[column.rpartition(".")[2]] = (slot.strip(), column)
     return Template(
         name=header["name"],
         description=header.get("description", ""),
@@ -109,6 +166,7 @@ def _parse(text: str) -> Template:
         reads=split(header.get("reads", "")),
         grain=split(header.get("grain", "")),
         sql=text,
+        filters=filters,
     )
 
 

@@ -35,7 +35,8 @@ def _params(template: Template, day: dt.date) -> dict[str, Any]:
     start, end = day_bounds_ms(day)
     known = {"start_ms": start, "end_ms": end, "visible_ms": end + 2 * DAY_MS, "bin_ms": 3_600_000,
              "window_ms": 3_600_000, "sample_size": 20, "top_k": 10, "ln_gamma": 0.02, "min_ms": 0.01}
-    by_type = {"int": start + DAY_MS // 2, "float": 1.0, "str": "control", "date": day, "list[str]": ["control"]}
+    by_type = {"int": start + DAY_MS // 2, "float": 1.0, "str": "control", "date": day, "list[str]": ["control"],
+               "bool": True}
     return {p: known.get(p, by_type[t]) for p, t in template.params.items()}
 
 

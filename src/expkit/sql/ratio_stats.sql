@@ -9,10 +9,12 @@
 --   Metrics: ctr = clicks/impressions, save_rate = saves/impressions,
 --   saves_per_click = saves/clicks, recall = hits/plays, session_depth = depth/sessions.
 --   recall and session_depth exist for the user-level slices (all, cohort, region, client) only.
---   /*attr_filter*/ is replaced by bound-parameter conditions on allow-listed attribute columns.
+--   Optional filters (expkit.templates.Template.render): on the user's attributes (the users kept), and
+--   on the metric, slice and experiment of the rows (the readers ask for one; the rollup for all).
 -- params: (none besides the optional filter values)
 -- reads: user_facts, user_items
 -- grain: experiment_id, metric, bucket, slice, slice_value
+-- filters: attr_filter: a.cohort, a.region, a.client; row_filter: m.metric, s.slice, s.experiment_id
 WITH attrs AS (
     SELECT
         experiment_id, user_id,
@@ -114,4 +116,4 @@ SELECT
     CASE m.metric WHEN 'ctr' THEN s.clk_imp WHEN 'save_rate' THEN s.sav_imp WHEN 'saves_per_click' THEN s.sav_clk
         WHEN 'recall' THEN s.hit_pla ELSE s.dep_ses END AS sum_numden
 FROM sums AS s CROSS JOIN metrics AS m
-WHERE NOT (m.metric IN ('recall', 'session_depth') AND s.slice IN ('surface', 'genre', 'provider'))
+WHERE NOT (m.metric IN ('recall', 'session_depth') AND s.slice IN ('surface', 'genre', 'provider')) /*row_filter*/

@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-from expkit.readers import read_bins
+from expkit.readers import ingest_watermark
 from expkit.tiles.base import TileParams, TileResult
 from expkit.warehouse import ms_to_iso
 
 
 def data_as_of(p: TileParams) -> str | None:
     """ISO time of the newest ingested event of the report date (from ``ingest_bins``)."""
-    df = read_bins(p.warehouse, "ingest_bins", [p.event_date], select="max(max_ingest_ms) AS t")
-    if df.empty or df["t"].isna().all():
-        return None
-    return ms_to_iso(int(df["t"].iloc[0]))
+    newest = ingest_watermark(p.warehouse, p.event_date)
+    return None if newest is None else ms_to_iso(newest)
 
 
 def no_data_result(p: TileParams, tile: str, section: str, title: str, why: str) -> TileResult:
