@@ -104,10 +104,10 @@ def ratio_stats(p: TileParams, metric: str, window: str | None = None, day: dt.d
         if attr_filters:
             df = _stats_from_user_facts(con, p, metric, slice_, window, day, attr_filters)
         else:
-            df = _stats_rows(con, p, [metric], slice_, [window], [day])
-            if df is None:
+            rows = _stats_rows(con, p, [metric], slice_, [window], [day])
+            if rows is None:
                 return pd.DataFrame(columns=["bucket", "slice_value", *STAT_COLUMNS])
-            df = df[["bucket", "slice_value", *STAT_COLUMNS]]
+            df = rows[["bucket", "slice_value", *STAT_COLUMNS]]
     finally:
         con.close()
     return _narrow(df, p, slice_).sort_values(["slice_value", "bucket"]).reset_index(drop=True)
@@ -207,12 +207,6 @@ def arm_users(
     """
     df = ratio_stats_table(p, ["ctr"], windows, days)
     return df.rename(columns={"n": "users"})[["day", "window", "bucket", "slice_value", "users"]]
-
-
-def _query_template(con: duckdb.DuckDBPyConnection, name: str, **params: Any) -> list[tuple[Any, ...]]:
-    """Rows of template ``name`` with bound ``params`` over the views registered on ``con``."""
-    template = TEMPLATES[name]
-    return con.execute(template.sql, template.bind(**params)).fetchall()
 
 
 def slice_values(p: TileParams, column: str) -> list[str]:

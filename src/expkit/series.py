@@ -1,4 +1,4 @@
-"""Health metric series per 5-minute bin, read from the rollups (spec §3, health).
+"""Health metric series per 5-minute bin, read from the rollups (docs/metrics.md, "Health metrics").
 
 Shared by the health tiles, the anomaly scores and the alert rules, so a metric means the
 same thing everywhere: ``coverage = covered / requests``, ``topk_fill = k_returned /
@@ -217,9 +217,9 @@ def hist_quantiles(hist: pd.DataFrame, keys: Sequence[str]) -> pd.DataFrame:
     codes = [pd.factorize(hist[k], sort=True, use_na_sentinel=False) for k in keys]
     raw_idx = hist["idx"].to_numpy().astype(np.int64)
     idx_span = int(raw_idx.max() - raw_idx.min()) + 1
-    sort_key = np.ravel_multi_index(
+    sort_key = np.asarray(np.ravel_multi_index(
         [c for c, _ in codes] + [raw_idx - raw_idx.min()], [len(u) for _, u in codes] + [idx_span]
-    )
+    ))
     order = np.argsort(sort_key)
     sort_key = sort_key[order]
     idx = raw_idx[order]
@@ -277,8 +277,8 @@ def _ingest_quantiles(
         return pd.DataFrame(columns=cols)
     # integer table codes (strings would cost more than the quantiles); rows are already
     # one per bucket at the rollup's 5-minute grain, so only coarser grains aggregate
-    values = {"start_ms": start_ms, "end_ms": end_ms, "tables": list(EVENT_TABLES)}
-    binned = {"bin_ms": bin_ms, "per_bin": per_bin}
+    values: dict[str, Any] = {"start_ms": start_ms, "end_ms": end_ms, "tables": list(EVENT_TABLES)}
+    binned: dict[str, Any] = {"bin_ms": bin_ms, "per_bin": per_bin}
     con = connect()
     try:
         con.register("ingest_bins", con.read_parquet([str(f) for f in files], union_by_name=True))

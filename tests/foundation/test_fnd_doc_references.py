@@ -11,12 +11,8 @@ ROOT = Path(__file__).resolve().parents[2]
 SCANNED = (ROOT / "src" / "expkit", ROOT / "notebooks", ROOT / "scripts")
 SUFFIXES = {".py", ".sql", ".ipynb", ".md", ".yaml", ".yml", ".txt", ".html", ".js"}
 
-# Files still citing section numbers, being rewritten elsewhere; remove an entry once its
-# file cites docs/*.md instead. Nothing may be added.
-ALLOWED_SECTION_SIGNS = frozenset({
-    "src/expkit/series.py",
-    "src/expkit/sql/ratio_stats.sql",
-})
+# Files allowed to cite section numbers: none (code cites docs/*.md).
+ALLOWED_SECTION_SIGNS: frozenset[str] = frozenset()
 
 DOC_PATH = re.compile(r"docs/([A-Za-z0-9_.-]+?\.md)\b")
 DOC_SECTION = re.compile(r'docs/([A-Za-z0-9_.-]+?\.md),\s*"([^"\n]+)"')

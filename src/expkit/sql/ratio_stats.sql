@@ -5,7 +5,7 @@
 --   window's days); a user seen on several days is one unit. A user's bucket and attributes are
 --   those of their first exposure in the window. Recall@K is taken over the whole window from the
 --   per (user, item) facts of its days (a view "user_items"): plays = distinct items played in the
---   window, hits = those shown at position <= K before their first play in the window (SPEC §3).
+--   window, hits = those shown at position <= K before their first play in the window (docs/metrics.md, "Outcome metrics").
 --   Metrics: ctr = clicks/impressions, save_rate = saves/impressions,
 --   saves_per_click = saves/clicks, recall = hits/plays, session_depth = depth/sessions.
 --   recall and session_depth exist for the user-level slices (all, cohort, region, client) only.
