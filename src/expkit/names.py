@@ -44,7 +44,12 @@ HEALTH_IDS = ("latency", "coverage", "errors", "fallback", "cache", "volume", "f
 OUTCOME_IDS = ("ctr", "recall", "session_depth", "save_rate", "lift", "allocation", "timeline")
 """Outcome tile ids, in dashboard order (spec contract; never rename)."""
 
-WINDOWS: dict[str, int] = {"1h": 3_600_000, "24h": 86_400_000, "7d": 7 * 86_400_000, "30d": 30 * 86_400_000}
+MINUTE_MS = 60_000
+HOUR_MS = 60 * MINUTE_MS
+DAY_MS = 24 * HOUR_MS
+"""Time units in milliseconds: every time in the tables is epoch milliseconds (UTC)."""
+
+WINDOWS: dict[str, int] = {"1h": HOUR_MS, "24h": DAY_MS, "7d": 7 * DAY_MS, "30d": 30 * DAY_MS}
 """Window name → length in milliseconds. Windows end at the report's end time."""
 DEFAULT_WINDOW = "24h"
 

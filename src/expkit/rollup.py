@@ -31,12 +31,11 @@ from expkit.atomic import FileLock, atomic_write_json, building_dir, clean_stale
 from expkit.config import WINDOWS, ExperimentConfig
 from expkit.engines import Engine, get_engine, write_parquet, write_reader
 from expkit.histogram import LN_GAMMA, MIN_VALUE
+from expkit.names import HOUR_MS
 from expkit.rollup_schema import USER_FACTS_SCHEMA, USER_ITEMS_SCHEMA
 from expkit.schema import EVENT_TABLES, require_schema
 from expkit.templates import TEMPLATES
 from expkit.warehouse import BIN_MS, DAY_MS, Warehouse, day_bounds_ms
-
-HOUR_MS = 3_600_000
 
 
 @dataclass(frozen=True)

@@ -23,6 +23,7 @@ import pandas as pd
 
 from expkit.errors import ExpkitError
 from expkit.histogram import bucket_value, quantile_from_counts
+from expkit.names import HOUR_MS
 from expkit.readers import connect, run_template
 from expkit.schema import EVENT_TABLES, REQUEST_SLICES
 from expkit.series_cache import by_day
@@ -376,7 +377,6 @@ def full_bins(start_ms: int, end_ms: int, bin_ms: int = 300_000) -> np.ndarray:
     return np.arange(start_ms - start_ms % bin_ms, end_ms, bin_ms, dtype=np.int64)
 
 
-HOUR_MS = 3_600_000
 MISSING_HOUR_GRACE_MS = 15 * 60_000
 """An hour counts as missing once it ended this long ago without rows (the freshness SLO)."""
 FRESHNESS_LOOKBACK_MS = DAY_MS

@@ -16,10 +16,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from expkit.errors import ExpkitError, NoDataError
-from expkit.names import DEFAULT_RULE, default_warehouse
+from expkit.names import DAY_MS, DEFAULT_RULE, default_warehouse
 from expkit.schema import EVENT_TABLES
 
-DAY_MS = 86_400_000
 BIN_MS = 300_000
 """Health measurement bin: 5 minutes."""
 

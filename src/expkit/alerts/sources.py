@@ -23,6 +23,7 @@ import pandas as pd
 from expkit import lineage
 from expkit.alerts.metrics import METRICS, Sample, make_sample
 from expkit.config import ExperimentConfig
+from expkit.names import MINUTE_MS
 from expkit.readers import ratio_stats
 from expkit.rollup import STATS_ROLLUP, day_staleness, raw_built_at_ms, rollup_graph
 from expkit.series import health_counts, ingest_freshness, latency_quantiles
@@ -31,7 +32,6 @@ from expkit.tiles.base import TileParams
 from expkit.tiles.ratio import estimate_frame
 from expkit.warehouse import BIN_MS, DAY_MS, Warehouse
 
-MINUTE_MS = 60_000
 HEALTH_METRICS = ("coverage", "topk_fill", "error_rate", "cache_hit_rate", "requests")
 FRESHNESS_METRICS = {"staleness_minutes": "staleness_ms", "arrival_delay_p95_minutes": "arrival_p95_ms",
                      "missing_hours": "missing_hours"}

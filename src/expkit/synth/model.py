@@ -18,7 +18,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-DAY_MS = 86_400_000
+from expkit.names import DAY_MS
+
 BLOCK_USERS = 4096  # users per chunk: ~700k impressions a day, so two workers stay busy
 MAX_BLOCKS = 8192  # ids reserve 13 bits for the block
 # Sessions cross midnight: a day also simulates the sessions that started in the last

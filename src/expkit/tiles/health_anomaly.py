@@ -39,6 +39,7 @@ import pandas as pd
 
 from expkit.charts import series_chart
 from expkit.errors import ExpkitError
+from expkit.names import HOUR_MS
 from expkit.series import engagement_counts, health_counts, ingest_quantiles, latency_quantiles
 from expkit.stats import anomaly_scores, proportion_interval
 from expkit.tiles.base import TileParams, TileResult
@@ -58,7 +59,6 @@ from expkit.tiles.health_core import (
 from expkit.tiles.health_requests import VOLUME_MIN_BASELINE
 from expkit.warehouse import BIN_MS, DAY_MS, ms_to_iso
 
-HOUR_MS = 3_600_000
 THRESHOLD = 3.0
 BASELINE_DAYS = 7
 MIN_HISTORY_DAYS = 4

@@ -33,6 +33,7 @@ import pandas as pd
 
 from expkit.charts import series_chart
 from expkit.config import WINDOWS
+from expkit.names import HOUR_MS
 from expkit.readers import window_bounds
 from expkit.stats import proportion_interval
 from expkit.tiles.base import TileParams, TileResult, check_filter_characters, worst
@@ -45,7 +46,6 @@ MAX_LISTED_BINS = 500
 """At most this many bin times per status in the headline (the count is always given)."""
 OVERALL = "all"
 SECTION = "health"
-HOUR_MS = 3_600_000
 
 Level = Literal["warn", "breach"]
 

@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from expkit.errors import ExpkitError
+from expkit.names import HOUR_MS
 from expkit.series import ingest_quantiles
 from expkit.tiles.base import TileParams, TileResult
 from expkit.tiles.common import no_data_result
@@ -35,7 +36,6 @@ from expkit.tiles.health_core import (
 from expkit.tiles.health_requests import MIN_QUANTILE_REQUESTS
 from expkit.warehouse import DAY_MS, day_bounds_ms, ms_to_iso
 
-HOUR_MS = 3_600_000
 MIN_EXPECTED_ROWS = 10
 """An empty hour counts as missing when it usually holds at least this many rows (P(0) < 1e-4)."""
 CHECK_LEVEL = {"fail": "breach", "warn": "warn"}

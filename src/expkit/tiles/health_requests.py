@@ -18,6 +18,7 @@ from expkit.charts import bar_chart, series_chart, stacked_area_chart
 from expkit.config import Slos
 from expkit.errors import ExpkitError
 from expkit.histogram import RELATIVE_ERROR
+from expkit.names import HOUR_MS
 from expkit.series import (
     engagement_counts,
     error_counts,
@@ -47,7 +48,6 @@ from expkit.tiles.health_core import (
 )
 from expkit.warehouse import BIN_MS, DAY_MS, ms_to_iso
 
-HOUR_MS = 3_600_000
 ERROR_RATE_ALERT = 0.01
 """Alert rule ``error_rate_high``: error rate > 1% (when ``alerts.yaml`` does not say otherwise)."""
 CACHE_HIT_ALERT = 0.70

@@ -33,6 +33,7 @@ from expkit import lineage
 from expkit.config import ExperimentConfig
 from expkit.engines import Engine
 from expkit.errors import ExpkitError
+from expkit.names import HOUR_MS, MINUTE_MS
 from expkit.rollup import ROLLUP_NAMES, day_staleness, manifest_path, raw_built_at_ms, source_fingerprint
 from expkit.schema import EVENT_TABLES, schema_problems
 from expkit.validation.late import scan_late_data
@@ -40,8 +41,6 @@ from expkit.validation.query import event_sources, open_engine, rows, run_templa
 from expkit.validation.results import CADENCES, CheckResult, Thresholds
 from expkit.warehouse import DAY_MS, Warehouse, day_bounds_ms, ms_to_iso
 
-HOUR_MS = 3_600_000
-MINUTE_MS = 60_000
 ALL_VISIBLE = 2**62
 """``visible_ms`` that hides nothing."""
 

@@ -41,6 +41,7 @@ from scipy.stats import norm
 
 from expkit.config import ExperimentConfig, default_params_file, load_experiment
 from expkit.errors import ExpkitError
+from expkit.names import HOUR_MS
 from expkit.validation.api import validate
 from expkit.validation.history import ValidationRun
 from expkit.validation.query import open_engine
@@ -257,7 +258,7 @@ def _overlaps(check: CheckResult, start_ms: int, end_ms: int) -> bool:
     if not hours:
         return True
     starts = [int(dt.datetime.fromisoformat(h.replace("Z", "+00:00")).timestamp() * 1000) for h in hours]
-    return any(s < end_ms and s + 3_600_000 > start_ms for s in starts)
+    return any(s < end_ms and s + HOUR_MS > start_ms for s in starts)
 
 
 def _alert_fired(alerts: list[dict[str, Any]], rule: str) -> list[dict[str, Any]]:
