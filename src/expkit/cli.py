@@ -52,7 +52,14 @@ DEMO_DAYS = 14
 def _progress(quiet: bool) -> Callable[[str], None] | None:
     if quiet:
         return None
-    return lambda msg: print(f"[expkit] {msg}", file=sys.stderr, flush=True)
+
+    def say(msg: str) -> None:
+        # One write per line: print() writes the text and the newline separately, and a Ctrl-C
+        # between the two would glue the next message onto a half-finished line.
+        sys.stderr.write(f"[expkit] {msg}\n")
+        sys.stderr.flush()
+
+    return say
 
 
 def _date(value: str) -> dt.date:
