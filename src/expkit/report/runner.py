@@ -133,7 +133,7 @@ class _IpcKernelManager(AsyncKernelManager):
 
     @default("connection_file")
     def _connection_file_default(self) -> str:
-        # Beside the sockets (not a loose $TMPDIR/tmpXXXX.json): a killed run's are swept with them.
+        # Beside the sockets (not a loose $TMPDIR/tmp*.json file): a killed run's are swept with them.
         return f"{self.ip}-connection.json"
 
 
