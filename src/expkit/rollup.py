@@ -116,11 +116,6 @@ def source_fingerprint(wh: Warehouse, day: dt.date) -> dict[str, list[list[Any]]
     return {t: lineage.fingerprint_files(wh.event_files(t, day)) for t in EVENT_TABLES}
 
 
-def event_input(table: str, day: dt.date) -> str:
-    """The lineage name of an event partition (relative to the warehouse root)."""
-    return f"events/{table}/event_date={day.isoformat()}"
-
-
 def rollup_input(name: str, day: dt.date) -> str:
     """The lineage name of a rollup partition (relative to the warehouse root)."""
     return f"rollups/{name}/event_date={day.isoformat()}"
