@@ -101,6 +101,20 @@ def test_index_escapes_and_shows_everything() -> None:
     assert 'class="timeline"' in html
     assert "1 validation check failed" in html
     assert "1 alert still firing at the end of the day: error_rate_high (P1)" in html
+    # a P2 that resolved before midnight still reaches the banner, and so does the kill switch
+    assert "latency_p95_high (P2) fired 14:10, resolved 14:45 UTC" in html
+    assert "disable_experiment pulled by error_rate_high at 20:10 UTC" in html
+
+
+def test_banner_lists_a_p1_that_resolved_and_its_kill_switch() -> None:
+    doc = _summary([])
+    doc["checks"] = []
+    doc["alerts"] = [{**ALERTS[1], "state": "resolved", "resolved_at": "2026-11-05T21:00:00Z"}]
+    html = render_index(doc)
+    banner = html.split('<div class="banner bad" role="alert">', 1)[1].split("</div>\n  </div>", 1)[0]
+    assert "error_rate_high (P1) fired 20:10, resolved 21:00 UTC" in banner
+    assert "disable_experiment pulled by error_rate_high at 20:10 UTC" in banner
+    assert "still firing" not in banner
     empty = _summary([])
     empty["alerts"], empty["checks"] = [], []
     html = render_index(empty)

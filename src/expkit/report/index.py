@@ -179,7 +179,7 @@ def render_index(
         for card in cards:
             counts[card["status"]] += 1
     checks = [{k: c.get(k) for k in CHECK_KEYS} for c in summary.get("checks") or []]
-    alerts = [{k: a.get(k) for k in ALERT_KEYS} for a in summary.get("alerts") or []]
+    alerts = [{k: a.get(k) for k in (*ALERT_KEYS, "kill_switch_mode")} for a in summary.get("alerts") or []]
     alerts_sorted = sorted(
         alerts,
         key=lambda a: (
@@ -199,6 +199,8 @@ def render_index(
             checks=checks,
             failed_checks=[c for c in checks if c.get("status") == "fail"],
             firing=[a for a in alerts_sorted if a.get("state") == "firing"],
+            serious=serious_alerts(alerts_sorted),
+            switches=kill_switches_pulled(alerts_sorted),
             alerts=alerts_sorted,
             timeline=alert_timeline(alerts_sorted, day),
             as_of=_newest([t.get("as_of") for t in tiles.values()]),
@@ -217,6 +219,60 @@ def render_index(
         )
     )
     return html
+
+
+SERIOUS_SEVERITIES = ("P1", "P2")
+"""Severities the top banner lists whenever they fired that day, resolved or not."""
+
+
+def _clock(iso: Any) -> str:
+    """``HH:MM`` of an ISO-8601 UTC time (``?`` when absent)."""
+    text = str(iso or "")
+    return text[11:16] if len(text) >= 16 else "?"
+
+
+def serious_alerts(alerts: Sequence[Mapping[str, Any]]) -> list[str]:
+    """One line per P1/P2 alert that fired that day, resolved or not (the banner must not hide
+    an incident because it ended before midnight).
+
+    >>> serious_alerts([{"rule": "error_rate_high", "severity": "P1", "state": "resolved",
+    ...                  "fired_at": "2026-11-05T08:10:00Z", "resolved_at": "2026-11-05T08:40:00Z"},
+    ...                 {"rule": "cache_hit_low", "severity": "P3", "state": "firing",
+    ...                  "fired_at": "2026-11-05T09:00:00Z", "resolved_at": None},
+    ...                 {"rule": "latency_p95_high", "severity": "P2", "state": "pending",
+    ...                  "fired_at": None, "resolved_at": None}])
+    ['error_rate_high (P1) fired 08:10, resolved 08:40 UTC']
+    """
+    out = []
+    for a in alerts:
+        if a.get("severity") not in SERIOUS_SEVERITIES or not a.get("fired_at"):
+            continue
+        end = "still firing" if a.get("state") == "firing" else f"resolved {_clock(a.get('resolved_at'))} UTC"
+        out.append(f"{a.get('rule')} ({a.get('severity')}) fired {_clock(a.get('fired_at'))}, {end}")
+    return out
+
+
+def kill_switches_pulled(alerts: Sequence[Mapping[str, Any]]) -> list[str]:
+    """One line per kill switch an alert pulled (or asked for, in approval mode) that day.
+
+    >>> kill_switches_pulled([{"rule": "error_rate_high", "state": "resolved", "kill_switch": "disable_experiment",
+    ...                        "kill_switch_mode": "automatic", "fired_at": "2026-11-05T08:10:00Z"},
+    ...                       {"rule": "cache_hit_low", "state": "firing", "kill_switch": "bypass_cache",
+    ...                        "kill_switch_mode": "approval", "fired_at": "2026-11-05T09:00:00Z"},
+    ...                       {"rule": "coverage_low", "state": "pending", "kill_switch": "serve_cached",
+    ...                        "fired_at": None}])
+    ['disable_experiment pulled by error_rate_high at 08:10 UTC', 'bypass_cache requested by cache_hit_low at 09:00 UTC (needs approval)']
+    """
+    out = []
+    for a in alerts:
+        if not a.get("kill_switch") or not a.get("fired_at"):
+            continue
+        at = _clock(a.get("fired_at"))
+        if a.get("kill_switch_mode") == "approval":
+            out.append(f"{a['kill_switch']} requested by {a.get('rule')} at {at} UTC (needs approval)")
+        else:
+            out.append(f"{a['kill_switch']} pulled by {a.get('rule')} at {at} UTC")
+    return out
 
 
 def format_number(value: Any) -> str:
