@@ -260,8 +260,9 @@ def kill_switches_pulled(alerts: Sequence[Mapping[str, Any]]) -> list[str]:
     ...                       {"rule": "cache_hit_low", "state": "firing", "kill_switch": "bypass_cache",
     ...                        "kill_switch_mode": "approval", "fired_at": "2026-11-05T09:00:00Z"},
     ...                       {"rule": "coverage_low", "state": "pending", "kill_switch": "serve_cached",
-    ...                        "fired_at": None}])
-    ['disable_experiment pulled by error_rate_high at 08:10 UTC', 'bypass_cache requested by cache_hit_low at 09:00 UTC (needs approval)']
+    ...                        "fired_at": None}])  # doctest: +NORMALIZE_WHITESPACE
+    ['disable_experiment pulled by error_rate_high at 08:10 UTC',
+     'bypass_cache requested by cache_hit_low at 09:00 UTC (needs approval)']
     """
     out = []
     for a in alerts:

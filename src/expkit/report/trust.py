@@ -1,0 +1,141 @@
+"""Trust gates: may the day's outcome numbers be believed at all? (docs/statistics.md, "Trust gates").
+
+A gate fails when something that invalidates a comparison happened: a sample ratio mismatch
+(overall or on any day of the window; a mismatch within one slice value is shown by the
+allocation tile but does not fail the gate, since many slice values are tested), a validation check that failed on the
+experiment's event tables that day, users seen in more than one arm, or a P1/P2 alert or a
+kill switch that fired that day (an incident that ended before midnight still touched the
+data). A failed gate makes the readout's verdict ``untrustworthy`` with the gate named.
+
+Gates are judged from the day's ``summary.json`` parts (the allocation tile's headline, the
+validation checks and the alert records), so the readout needs no second pass over the data
+and states exactly what it relied on. A gate whose evidence is missing (the allocation tile
+failed, validation did not run) is ``not_judged``: the verdict says so instead of trusting it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any, Literal, NamedTuple
+
+GateStatus = Literal["pass", "fail", "not_judged"]
+
+SERIOUS_SEVERITIES = ("P1", "P2")
+"""Alert severities whose firing makes the day's comparison untrustworthy."""
+
+DATA_CHECKS = (
+    "join_integrity", "unique_ids", "keys_not_null", "schema", "staleness", "partition_completeness",
+    "event_delay", "late_data", "rollup_freshness", "values_in_range", "event_order",
+)
+"""Validation checks (docs/validation.md) whose failure on the experiment's tables breaks the comparison."""
+
+
+class TrustGate(NamedTuple):
+    """One trust gate's judgement.
+
+    Attributes:
+        gate: ``srm``, ``validation``, ``bucket_consistency`` or ``alerts``.
+        status: ``pass``, ``fail`` or ``not_judged`` (its evidence is missing).
+        detail: one plain sentence: what was checked, or what failed.
+    """
+
+    gate: str
+    status: GateStatus
+    detail: str
+
+
+def srm_gate(allocation: Mapping[str, Any] | None) -> TrustGate:
+    """The sample-ratio-mismatch gate from the allocation tile's summary entry.
+
+    >>> srm_gate({"status": "ok", "headline": {"srm": False, "srm_pvalue": 0.48, "srm_days": [],
+    ...           "srm_slices": [], "srm_pvalue_threshold": 0.001}}).status
+    'pass'
+    >>> srm_gate({"status": "breach", "headline": {"srm": True, "srm_pvalue": 1e-9, "srm_days": ["2026-11-10"],
+    ...           "srm_slices": [], "srm_pvalue_threshold": 0.001}}).detail
+    'sample ratio mismatch overall (p = 1e-09 < 0.001) and on 2026-11-10'
+    >>> srm_gate(None).status
+    'not_judged'
+    """
+    head = (allocation or {}).get("headline") or {}
+    if not head or "srm" not in head:
+        return TrustGate("srm", "not_judged", "the allocation tile has no result, so the split of users is unchecked")
+    threshold = head.get("srm_pvalue_threshold")
+    parts = []
+    if head.get("srm"):
+        parts.append(f"overall (p = {head.get('srm_pvalue'):.2g} < {threshold:g})")
+    days = [str(d) for d in head.get("srm_days") or []]
+    if days:
+        parts.append("on " + ", ".join(days))
+    if parts:
+        return TrustGate("srm", "fail", "sample ratio mismatch " + " and ".join(parts))
+    return TrustGate("srm", "pass", f"users split as planned (p = {head.get('srm_pvalue'):.2g})")
+
+
+def _failed(checks: Sequence[Mapping[str, Any]], names: Sequence[str]) -> list[str]:
+    return sorted({f"{c.get('name')} ({c.get('table')})" for c in checks
+                   if c.get("status") == "fail" and c.get("name") in names})
+
+
+def validation_gate(checks: Sequence[Mapping[str, Any]] | None) -> TrustGate:
+    """Failed data checks on the day's event tables.
+
+    >>> validation_gate([{"name": "join_integrity", "table": "clicks", "status": "fail"}]).detail
+    'validation failed: join_integrity (clicks)'
+    >>> validation_gate([]).status
+    'not_judged'
+    """
+    if not checks:
+        return TrustGate("validation", "not_judged", "validation did not run for this day")
+    failed = _failed(checks, DATA_CHECKS)
+    if failed:
+        return TrustGate("validation", "fail", "validation failed: " + ", ".join(failed))
+    return TrustGate("validation", "pass", "the data checks passed")
+
+
+def bucket_gate(checks: Sequence[Mapping[str, Any]] | None) -> TrustGate:
+    """Users seen in more than one arm (the ``bucket_consistency`` check)."""
+    mine = [c for c in checks or [] if c.get("name") == "bucket_consistency"]
+    if not mine:
+        return TrustGate("bucket_consistency", "not_judged", "users in several arms were not checked")
+    bad = [c for c in mine if c.get("status") == "fail"]
+    if bad:
+        return TrustGate("bucket_consistency", "fail",
+                         "users seen in more than one arm: " + "; ".join(str(c.get("detail") or "") for c in bad))
+    return TrustGate("bucket_consistency", "pass", "every user stayed in one arm")
+
+
+def alerts_gate(alerts: Sequence[Mapping[str, Any]] | None, evaluated: bool) -> TrustGate:
+    """A P1/P2 alert or a kill switch that fired that day, resolved or not.
+
+    >>> alerts_gate([{"rule": "error_rate_high", "severity": "P1", "fired_at": "2026-11-05T08:10:00Z",
+    ...               "state": "resolved", "kill_switch": "disable_experiment"}], True).detail
+    'error_rate_high (P1) fired at 08:10 UTC and pulled disable_experiment'
+    """
+    if not evaluated:
+        return TrustGate("alerts", "not_judged", "the alert rules were not evaluated for this day")
+    hits = []
+    for a in alerts or []:
+        if not a.get("fired_at") or not (a.get("severity") in SERIOUS_SEVERITIES or a.get("kill_switch")):
+            continue
+        text = f"{a.get('rule')} ({a.get('severity')}) fired at {str(a.get('fired_at'))[11:16]} UTC"
+        if a.get("kill_switch"):
+            text += f" and pulled {a['kill_switch']}"
+        hits.append(text)
+    if hits:
+        return TrustGate("alerts", "fail", "; ".join(hits))
+    return TrustGate("alerts", "pass", "no P1/P2 alert or kill switch fired")
+
+
+def trust_gates(
+    tiles: Mapping[str, Mapping[str, Any]],
+    checks: Sequence[Mapping[str, Any]] | None,
+    alerts: Sequence[Mapping[str, Any]] | None,
+    alerts_evaluated: bool,
+) -> list[TrustGate]:
+    """Every gate, from the day's tile summaries, validation checks and alert records."""
+    return [
+        srm_gate(tiles.get("allocation")),
+        validation_gate(checks),
+        bucket_gate(checks),
+        alerts_gate(alerts, alerts_evaluated),
+    ]
