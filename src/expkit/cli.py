@@ -18,6 +18,8 @@ from typing import Any
 from expkit import interrupts
 from expkit.cli_options import (
     DATE,
+    DEMO_DAYS,
+    DEMO_END,
     LOCK_TIMEOUT,
     OUT,
     PARAMS,
@@ -31,7 +33,9 @@ from expkit.cli_options import (
     UsageError,
     add_option,
     incident_names,
+    params_file_of,
     positive_int,
+    progress_printer,
 )
 from expkit.errors import ExpkitError
 from expkit.names import (
@@ -45,33 +49,11 @@ from expkit.names import (
     default_warehouse,
 )
 
-DEMO_END = dt.date(2026, 11, 14)
-DEMO_DAYS = 14
-
-
-def _progress(quiet: bool) -> Callable[[str], None] | None:
-    if quiet:
-        return None
-
-    def say(msg: str) -> None:
-        # One write per line: print() writes the text and the newline separately, and a Ctrl-C
-        # between the two would glue the next message onto a half-finished line.
-        sys.stderr.write(f"[expkit] {msg}\n")
-        sys.stderr.flush()
-
-    return say
-
 
 def _date(value: str) -> dt.date:
     from expkit.warehouse import parse_date
 
     return parse_date(value)
-
-
-def _params_file(args: argparse.Namespace) -> Path:
-    from expkit.config import default_params_file
-
-    return Path(args.params) if getattr(args, "params", None) else default_params_file()
 
 
 def _warehouse_path(args: argparse.Namespace) -> Path:
@@ -96,11 +78,11 @@ def cmd_synth(args: argparse.Namespace) -> int:
     from expkit.config import load_experiment
     from expkit.synth import generate
 
-    cfg = load_experiment(_params_file(args))
+    cfg = load_experiment(params_file_of(args))
     truth = generate(
         Path(args.out), days=args.days, end=_date(args.end), users=args.users, seed=args.seed,
         incidents=args.incident or (), experiment_id=cfg.experiment_id, buckets=cfg.buckets,
-        control=cfg.control, progress=_progress(args.quiet),
+        control=cfg.control, progress=progress_printer(args.quiet),
     )
     summary = {"out": str(args.out), "tables": truth.get("tables"), "incidents": truth.get("incidents")}
     print(json.dumps(summary, default=str))
@@ -112,7 +94,7 @@ def cmd_rollup(args: argparse.Namespace) -> int:
     from expkit.rollup import build_range
     from expkit.warehouse import Warehouse
 
-    cfg = load_experiment(_params_file(args))
+    cfg = load_experiment(params_file_of(args))
     wh = Warehouse.open(args.warehouse)
     start = _date(args.date)
     end = _date(args.to) if args.to else start
@@ -122,7 +104,7 @@ def cmd_rollup(args: argparse.Namespace) -> int:
         for day in (start + dt.timedelta(days=i) for i in range((end - start).days + 1)):
             wh.require_events(day)
     results = build_range(wh, start, end, cfg, engine=args.engine, backfill=args.backfill,
-                          progress=_progress(args.quiet))
+                          progress=progress_printer(args.quiet))
     for r in results:
         seconds = round(r.seconds, 2)
         print(json.dumps({"date": r.day.isoformat(), "engine": r.engine, "seconds": seconds, "rows": r.rows}))
@@ -132,7 +114,7 @@ def cmd_rollup(args: argparse.Namespace) -> int:
 
 
 def cmd_tile(args: argparse.Namespace) -> int:
-    from expkit.report import run_tile
+    from expkit.report import run_tile_page
     from expkit.report.daily import adhoc_dir
     from expkit.tiles import check_params
     from expkit.tiles.registry import TILES
@@ -144,12 +126,12 @@ def cmd_tile(args: argparse.Namespace) -> int:
     if args.tile not in TILES:
         raise ExpkitError(f"unknown tile {args.tile!r}; choose one of {list(TILES)}")
     day = _date(args.date)
-    params_file = _params_file(args)
+    params_file = params_file_of(args)
     # Fail fast, before a kernel starts, on parameters the tile would reject.
     warehouse = _warehouse_path(args)
     check_params(args.tile, event_date=day, warehouse=warehouse, params_file=params_file, **overrides)
     out = adhoc_dir(Path(args.out), args.tile, day, overrides, warehouse=warehouse, params_file=params_file)
-    outcome = run_tile(args.tile, warehouse, day, out, params_file, parameters=overrides,
+    outcome = run_tile_page(args.tile, warehouse, day, out, params_file, parameters=overrides,
                        timeout=args.timeout)
     print(json.dumps({"tile": outcome.id, "status": outcome.status, "html": str(out / outcome.html)
                       if outcome.html else None, "error": outcome.error}))
@@ -161,13 +143,31 @@ def cmd_daily(args: argparse.Namespace) -> int:
 
     result = daily(
         warehouse=_warehouse_path(args), day=_date(args.date), out=Path(args.out),
-        params_file=_params_file(args), workers=args.workers, timeout=args.timeout,
-        progress=_progress(args.quiet), lock_timeout=args.lock_timeout, notify=args.notify,
+        params_file=params_file_of(args), workers=args.workers, timeout=args.timeout,
+        progress=progress_printer(args.quiet), lock_timeout=args.lock_timeout, notify=args.notify,
         history=not args.no_history,
         rules_file=Path(args.rules) if args.rules else None,
     )
     print(result.index)
     return 0 if result.ok else 1
+
+
+def cmd_selftest(args: argparse.Namespace) -> int:
+    from expkit.selftest import SelftestOptions, run_selftest
+    from expkit.synth import INCIDENTS
+
+    incidents = tuple(args.incident) if args.incident else tuple(INCIDENTS)
+    options = SelftestOptions(
+        incidents=incidents, days=args.days, users=args.users, seed=args.seed,
+        end=_date(args.end) if args.end else DEMO_END, report=not args.no_report, tiles=not args.no_tiles,
+        workdir=Path(args.workdir) if args.workdir else None, params_file=params_file_of(args),
+    )
+    report = run_selftest(options, progress=progress_printer(args.quiet))
+    if args.json:
+        print(json.dumps(report.to_dict(), default=str))
+    else:
+        print(report.format_table())
+    return 0 if report.ok else 1
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -176,10 +176,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from expkit.rollup import build_range
     from expkit.synth import generate
 
-    progress = _progress(args.quiet)
+    progress = progress_printer(args.quiet)
     rules_file = Path(args.rules) if args.rules else None
-    check_inputs(_params_file(args), rules_file)  # before minutes of generating data
-    cfg = load_experiment(_params_file(args))
+    check_inputs(params_file_of(args), rules_file)  # before minutes of generating data
+    cfg = load_experiment(params_file_of(args))
     wh = Path(args.warehouse)
     end = DEMO_END
     start = end - dt.timedelta(days=args.days - 1)
@@ -187,7 +187,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         generate(wh, days=args.days, end=end, users=args.users, seed=args.seed,
                  experiment_id=cfg.experiment_id, buckets=cfg.buckets, control=cfg.control, progress=progress)
     build_range(wh, start, end, cfg, progress=progress)
-    result = daily(warehouse=wh, day=end, out=Path(args.out), params_file=_params_file(args),
+    result = daily(warehouse=wh, day=end, out=Path(args.out), params_file=params_file_of(args),
                    workers=args.workers, timeout=args.timeout, progress=progress, rules_file=rules_file)
     print(Path(result.index).resolve())
     return 0 if result.ok else 1
@@ -280,6 +280,22 @@ def build_parser() -> argparse.ArgumentParser:
 
     for module in COMMAND_MODULES:
         importlib.import_module(module).add_commands(add)
+
+    p = add("selftest", cmd_selftest, "synthetic-day test: generate days with known truth and injected incidents, "
+            "run rollup, validation, alerts and the report, and compare with the truth")
+    p.add_argument("--incident", action="append", metavar="NAME",
+                   help="incident to inject (repeatable; NAME or NAME@HH:MM/MINUTES; default: all). "
+                   + incident_names())
+    p.add_argument("--days", type=positive_int("--days 5"), default=5,
+                   help="days to generate (default 5, the history the anomaly tile needs; the last has the incidents)")
+    p.add_argument("--users", type=positive_int("--users 4000"), default=4000, help="user population")
+    add_option(p, SEED)
+    p.add_argument("--end", help="last day, YYYY-MM-DD (default: the demo's)")
+    p.add_argument("--workdir", help="keep the warehouses and reports in this folder (default: a temporary one)")
+    p.add_argument("--no-report", action="store_true",
+                   help="skip the daily HTML report (Papermill); tiles are then run in-process")
+    p.add_argument("--no-tiles", action="store_true", help="skip the tiles and the report (validation and alerts only)")
+    p.add_argument("--json", action="store_true", help="print the results as JSON")
 
     p = add("demo", cmd_demo, "synthetic warehouse (generated if --warehouse has no events/) + daily report; "
                               "prints the index page")

@@ -12,13 +12,21 @@ analysis stack.
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import math
 import os
+import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, NamedTuple
 
 from expkit.errors import ExpkitError
 from expkit.names import DEFAULT_RULE
+
+DEMO_END = dt.date(2026, 11, 14)
+"""The last day of the demo's synthetic data (``expkit demo``, ``expkit selftest``)."""
+DEMO_DAYS = 14
+"""Days of synthetic data the demo generates."""
 
 
 class UsageError(ExpkitError):
@@ -138,3 +146,24 @@ def incident_names() -> str:
 
     names = "; ".join(f"{name} ({info.default_window})" for name, info in INCIDENTS.items())
     return f"Names (default start/minutes): {names}"
+
+
+def progress_printer(quiet: bool) -> Callable[[str], None] | None:
+    """The progress callback of a command: ``[expkit] message`` lines on stderr, ``None`` with ``--quiet``."""
+    if quiet:
+        return None
+
+    def say(msg: str) -> None:
+        # One write per line: print() writes the text and the newline separately, and a Ctrl-C
+        # between the two would glue the next message onto a half-finished line.
+        sys.stderr.write(f"[expkit] {msg}\n")
+        sys.stderr.flush()
+
+    return say
+
+
+def params_file_of(args: argparse.Namespace) -> Path:
+    """The parameters file a command reads: ``--params``, else the default (docs/reports.md)."""
+    from expkit.config import default_params_file
+
+    return Path(args.params) if getattr(args, "params", None) else default_params_file()

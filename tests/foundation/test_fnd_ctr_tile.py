@@ -13,7 +13,7 @@ import pytest
 
 import expkit
 from expkit.config import load_experiment
-from expkit.report import run_tile
+from expkit.report import run_tile_page
 from expkit.rollup import build_rollups
 
 REPO = Path(__file__).resolve().parents[2]
@@ -25,7 +25,7 @@ REMOTE = re.compile(r"""(?:src|href)\s*=\s*["']?\s*(?:https?:)?//""", re.I)
 @pytest.mark.slow
 @pytest.mark.parametrize("window", ["1h", "24h", "7d", "30d"])
 def test_ctr_notebook_runs_for_every_window(small_wh: Path, tmp_path: Path, window: str) -> None:
-    outcome = run_tile("ctr", small_wh, END, tmp_path, PARAMS, parameters={"window": window}, timeout=300)
+    outcome = run_tile_page("ctr", small_wh, END, tmp_path, PARAMS, parameters={"window": window}, timeout=300)
     assert outcome.status == "ok", outcome.error
     sidecar = json.loads((tmp_path / "sidecars" / "ctr.json").read_text())
     assert sidecar["params"]["window"] == window

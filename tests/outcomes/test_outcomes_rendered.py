@@ -10,7 +10,7 @@ import pytest
 from outcomes_support import END, Built
 
 from expkit.charts import VEGALITE_MIME
-from expkit.report.daily import run_tile as report_tile
+from expkit.report.daily import run_tile_page as report_tile
 from expkit.tiles import run_tile
 from expkit.tiles.registry import TILES
 

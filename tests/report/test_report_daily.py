@@ -10,7 +10,7 @@ import nbformat
 import pytest
 from report_support import ALERTS, DAY, EVIL, PARAMS, tile
 
-from expkit.report import DailyResult, run_tile, summary_problems
+from expkit.report import DailyResult, run_tile_page, summary_problems
 
 pytestmark = pytest.mark.slow
 
@@ -169,7 +169,7 @@ def test_run_tile_ad_hoc_keeps_the_published_day_intact(tmp_path: Path) -> None:
     published = day_dir / "tiles" / "volume.html"
     published.write_text("published page")
     t = tile("volume", "health", "plain.ipynb", status="warn")
-    outcome = run_tile(t, tmp_path / "wh", DAY, day_dir, PARAMS, parameters={"window": "7d"})
+    outcome = run_tile_page(t, tmp_path / "wh", DAY, day_dir, PARAMS, parameters={"window": "7d"})
     assert outcome.status == "warn" and outcome.error is None
     assert outcome.html == "adhoc/tiles/volume.html"
     page = (day_dir / outcome.html).read_text()

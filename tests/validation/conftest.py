@@ -16,8 +16,8 @@ import pytest
 
 from expkit.config import load_experiment
 from expkit.rollup import build_range
+from expkit.selftest import SelftestOptions, SelftestReport, run_selftest
 from expkit.synth import generate
-from expkit.validation.selftest import SelftestOptions, SelftestReport, run_selftest
 
 from .val_support import END, MIN, SCENARIO_INCIDENTS, T0, TinyWarehouse
 

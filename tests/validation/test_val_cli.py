@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 
 from expkit.cli import main
+from expkit.selftest import SelftestReport
 from expkit.validation import load_runs
 from expkit.validation.commands import parse_now
-from expkit.validation.selftest import SelftestReport
 
 from .val_support import END
 

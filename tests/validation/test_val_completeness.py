@@ -17,9 +17,9 @@ from scipy import stats
 from expkit.alerts import evaluate_day
 from expkit.cli import main
 from expkit.config import default_params_file, load_experiment
+from expkit.selftest import SelftestOptions, run_selftest
 from expkit.validation import validate_day
 from expkit.validation.checks import count_dispersion, count_shortfall_pvalue
-from expkit.validation.selftest import SelftestOptions, run_selftest
 
 END = dt.date(2026, 11, 14)
 DAYS = [END - dt.timedelta(days=i) for i in (2, 1, 0)]

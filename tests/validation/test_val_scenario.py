@@ -8,8 +8,8 @@ import datetime as dt
 
 import pytest
 
+from expkit.selftest import SelftestReport
 from expkit.validation import latest_run, load_runs, run_checks
-from expkit.validation.selftest import SelftestReport
 
 from .val_support import END, SCENARIO_INCIDENTS, find
 

@@ -1,7 +1,7 @@
 """Daily HTML reports: tile notebooks through Papermill, pages, index and summary.json.
 
 Entry points: :func:`run_daily` (the scheduled job, ``expkit daily``) and
-:func:`run_tile` (one tile ad hoc, ``expkit tile``). See ``docs/reports.md``.
+:func:`run_tile_page` (one tile ad hoc, ``expkit tile``). See ``docs/reports.md``.
 """
 
 from expkit.report.daily import (
@@ -11,7 +11,7 @@ from expkit.report.daily import (
     clean_stale,
     read_sidecar,
     run_daily,
-    run_tile,
+    run_tile_page,
 )
 from expkit.report.html import PageInfo, render_notebook_html
 from expkit.report.index import render_index
@@ -40,6 +40,6 @@ __all__ = [
     "resolve_tiles",
     "run_daily",
     "run_parallel",
-    "run_tile",
+    "run_tile_page",
     "summary_problems",
 ]

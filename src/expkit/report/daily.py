@@ -274,7 +274,7 @@ def run_daily(
     return result
 
 
-def run_tile(
+def run_tile_page(
     tile: str | TileLike,
     warehouse: Path,
     date: dt.date,

@@ -1,4 +1,4 @@
-"""Subcommands ``expkit validate`` and ``expkit selftest`` (registered by :mod:`expkit.cli`)."""
+"""Subcommand ``expkit validate`` (registered by :mod:`expkit.cli`)."""
 
 from __future__ import annotations
 
@@ -7,10 +7,9 @@ import datetime as dt
 import json
 import re
 from collections.abc import Callable
-from pathlib import Path
 from typing import TYPE_CHECKING
 
-from expkit.cli_options import DATE, SEED, WAREHOUSE, add_option, incident_names, positive_int
+from expkit.cli_options import DATE, WAREHOUSE, add_option
 from expkit.errors import ExpkitError
 from expkit.names import CADENCES
 
@@ -49,14 +48,14 @@ def format_checks(checks: list[CheckResult], width: int = 110) -> str:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    from expkit.cli import _date, _params_file
+    from expkit.cli_options import params_file_of
     from expkit.config import load_experiment
     from expkit.validation.api import validate
-    from expkit.warehouse import Warehouse
+    from expkit.warehouse import Warehouse, parse_date
 
-    day = _date(args.date)
+    day = parse_date(args.date)
     now = parse_now(args.now, day)
-    config = load_experiment(_params_file(args))
+    config = load_experiment(params_file_of(args))
     wh = Warehouse.open(args.warehouse)
     run = validate(wh, day, now=now, cadence=args.cadence, config=config, record=not args.no_record)
     if args.json:
@@ -72,27 +71,8 @@ def cmd_validate(args: argparse.Namespace) -> int:
     return 1 if run.failed else 0
 
 
-def cmd_selftest(args: argparse.Namespace) -> int:
-    from expkit.cli import DEMO_END, _date, _params_file, _progress
-    from expkit.synth import INCIDENTS
-    from expkit.validation.selftest import SelftestOptions, run_selftest
-
-    incidents = tuple(args.incident) if args.incident else tuple(INCIDENTS)
-    options = SelftestOptions(
-        incidents=incidents, days=args.days, users=args.users, seed=args.seed,
-        end=_date(args.end) if args.end else DEMO_END, report=not args.no_report, tiles=not args.no_tiles,
-        workdir=Path(args.workdir) if args.workdir else None, params_file=_params_file(args),
-    )
-    report = run_selftest(options, progress=_progress(args.quiet))
-    if args.json:
-        print(json.dumps(report.to_dict(), default=str))
-    else:
-        print(report.format_table())
-    return 0 if report.ok else 1
-
-
 def add_commands(add: AddCommand) -> None:
-    """Register ``validate`` and ``selftest`` with the ``expkit`` parser."""
+    """Register ``validate`` with the ``expkit`` parser."""
     p = add("validate", cmd_validate,
             "data validation: freshness, completeness, join integrity, consistency, late data")
     add_option(p, WAREHOUSE)
@@ -105,18 +85,3 @@ def add_commands(add: AddCommand) -> None:
     p.add_argument("--json", action="store_true", help="print the results as JSON (summary.json 'checks' shape)")
     p.add_argument("--no-record", action="store_true", help="do not append the run to state/validation/")
 
-    p = add("selftest", cmd_selftest, "synthetic-day test: generate days with known truth and injected incidents, "
-            "run rollup, validation, alerts and the report, and compare with the truth")
-    p.add_argument("--incident", action="append", metavar="NAME",
-                   help="incident to inject (repeatable; NAME or NAME@HH:MM/MINUTES; default: all). "
-                   + incident_names())
-    p.add_argument("--days", type=positive_int("--days 5"), default=5,
-                   help="days to generate (default 5, the history the anomaly tile needs; the last has the incidents)")
-    p.add_argument("--users", type=positive_int("--users 4000"), default=4000, help="user population")
-    add_option(p, SEED)
-    p.add_argument("--end", help="last day, YYYY-MM-DD (default: the demo's)")
-    p.add_argument("--workdir", help="keep the warehouses and reports in this folder (default: a temporary one)")
-    p.add_argument("--no-report", action="store_true",
-                   help="skip the daily HTML report (Papermill); tiles are then run in-process")
-    p.add_argument("--no-tiles", action="store_true", help="skip the tiles and the report (validation and alerts only)")
-    p.add_argument("--json", action="store_true", help="print the results as JSON")

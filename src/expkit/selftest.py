@@ -1,4 +1,4 @@
-"""Synthetic-day testing (docs/validation.md, the seed's "synthetic day testing"): ``expkit selftest``.
+"""Synthetic-day testing (docs/validation.md, "Synthetic-day testing"): ``expkit selftest``.
 
 In a work folder, generate days with known truth and injected incidents on the last day,
 then run the pipeline the way production would see it and compare with the truth:
@@ -10,20 +10,18 @@ then run the pipeline the way production would see it and compare with the truth
    injected numbers (orphan rate, duplicate count) recovered;
 4. late data: detected for exactly the incident's day, backfilled, rollups changed by the
    late rows, then clean; a second backfill changes nothing;
-5. alerts, when ``expkit.alerts.evaluate_day`` exists: each incident with an alert rule fires
-   it, clean days fire nothing;
-6. tiles: every tile has data on the last day (from the daily report's ``summary.json`` when
-   ``expkit.daily.daily`` exists, else by running the tiles in-process), and on a clean day
-   the true per-arm CTR, save rate, Recall@K and session depth lie inside the tiles' intervals.
+5. alerts: each incident with an alert rule fires it, clean days fire nothing;
+6. tiles: every tile has data on the last day (from the daily report's ``summary.json``, or,
+   with ``--no-report``, by running the tiles in-process), and on a clean day the true per-arm
+   CTR, save rate, Recall@K and session depth lie inside the tiles' intervals.
 
-Parts of expkit that are not installed are reported as ``skip``, never as a pass.
+It drives the whole pipeline, so it sits beside the daily job, above every part it runs.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import importlib
 import json
 import math
 import shutil
@@ -206,17 +204,6 @@ class SelftestReport:
 # --- helpers ------------------------------------------------------------------------------
 
 
-def _optional(module: str, name: str) -> Callable[..., Any] | None:
-    """``module.name`` if that part of expkit is installed."""
-    try:
-        mod = importlib.import_module(module)
-    except ModuleNotFoundError as err:
-        if err.name and module.startswith(err.name):
-            return None
-        raise
-    return getattr(mod, name, None)
-
-
 def hold_back_late_files(wh: Warehouse, store: Path) -> list[Path]:
     """Move every ``part-late-*.parquet`` out of the warehouse into ``store``; return their homes."""
     moved = []
@@ -375,8 +362,9 @@ def _late_data_round_trip(report: SelftestReport, config: ExperimentConfig, day:
 def _tile_statuses(report: SelftestReport, day: dt.date, params_file: Path, progress: Progress
                    ) -> tuple[str, dict[str, tuple[str, str | None]]]:
     """Tile → (status, error) from the daily report (when installed and asked for) or in-process runs."""
-    daily = _optional("expkit.daily", "daily") if report.options.report else None
-    if daily is not None:
+    if report.options.report:
+        from expkit.daily import daily
+
         _say(progress, f"daily report of {day}")
         out = report.workdir / "reports"
         daily(warehouse=report.warehouse, day=day, out=out, params_file=params_file, timeout=300)
@@ -437,9 +425,9 @@ def truth_in_intervals(report: SelftestReport, day: dt.date, params_file: Path) 
 
 
 def _alerts(report: SelftestReport, day: dt.date, config: ExperimentConfig, params_file: Path) -> None:
-    evaluate = _optional("expkit.alerts", "evaluate_day")
-    if evaluate is not None:
-        report.alerts[day] = list(evaluate(report.warehouse, day, config, params_file=params_file) or [])
+    from expkit.alerts import evaluate_day
+
+    report.alerts[day] = list(evaluate_day(report.warehouse, day, config, params_file=params_file) or [])
 
 
 def _say(progress: Progress, msg: str) -> None:
