@@ -7,7 +7,7 @@
 
 from typing import Any
 
-from expkit.tiles import run_tile
+from expkit.api import run_tile
 
 __version__ = "0.1.0"
 __all__ = ["TEMPLATES", "run_tile", "__version__"]

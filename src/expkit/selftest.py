@@ -370,7 +370,7 @@ def _tile_statuses(report: SelftestReport, day: dt.date, params_file: Path, prog
         daily(warehouse=report.warehouse, day=day, out=out, params_file=params_file, timeout=300)
         summary = json.loads((out / day.isoformat() / "summary.json").read_text())
         return "daily report", {t: (v.get("status"), v.get("error")) for t, v in summary.get("tiles", {}).items()}
-    from expkit.tiles import run_tile
+    from expkit import run_tile
     from expkit.tiles.registry import TILES
 
     out: dict[str, tuple[str, str | None]] = {}
@@ -401,7 +401,7 @@ def _tiles(report: SelftestReport, last: dt.date, clean: list[dt.date], params_f
 
 def truth_in_intervals(report: SelftestReport, day: dt.date, params_file: Path) -> None:
     """True per-arm metric values inside the tiles' intervals (widened to ``options.coverage``) on ``day``."""
-    from expkit.tiles import run_tile
+    from expkit import run_tile
 
     scale = norm.ppf(0.5 + report.options.coverage / 2) / norm.ppf(0.975)
     truth, truth_se = report.truth["metrics"], report.truth.get("metric_se", {})

@@ -9,10 +9,11 @@ from typing import Any
 
 import yaml
 
+from expkit import run_tile
 from expkit.config import load_experiment
 from expkit.rollup import build_range
 from expkit.synth import generate
-from expkit.tiles import TileResult, run_tile
+from expkit.tiles import TileResult
 
 END = dt.date(2026, 11, 14)
 WINDOWS = ("1h", "24h", "7d", "30d")

@@ -9,9 +9,9 @@ import nbformat
 import pytest
 from outcomes_support import END, Built
 
+from expkit import run_tile
 from expkit.charts import VEGALITE_MIME
 from expkit.report.daily import run_tile_page as report_tile
-from expkit.tiles import run_tile
 from expkit.tiles.registry import TILES
 
 

@@ -15,10 +15,10 @@ from pathlib import Path
 
 import pytest
 
+from expkit import run_tile
 from expkit.report.compute import TileComputer
 from expkit.report.daily import previous_durations
 from expkit.report.runner import run_parallel
-from expkit.tiles import run_tile
 from expkit.tiles.rendered import RenderedTile, load_matching
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -140,15 +140,17 @@ def test_processes_a_worker_past_its_time_out_is_killed(tmp_path: Path) -> None:
         assert not _alive(pid), "the hanging tile's worker process is gone"
 
 
-def test_registered_tiles_pickle_by_id() -> None:
-    """A registered tile (its compute may be a closure) pickles as its id; others by value."""
+def test_registered_tiles_reach_a_worker_by_id() -> None:
+    """What the report sends a worker process for a registered tile (its compute may be a
+    closure) is the tile's id and a module-level function; a notebook-only tile is not sent."""
+    from expkit.report.tiles import Tile as NotebookOnly
+    from expkit.report.tiles import prerender_of
     from expkit.tiles.registry import TILES
-    from expkit.tiles.spec import Tile
 
     for tile in TILES.values():
-        assert pickle.loads(pickle.dumps(tile.prerender)).__self__ is tile
-    custom = Tile("custom", "health", "Custom", ("bucket",), compute=len)
-    assert pickle.loads(pickle.dumps(custom)) == custom
+        sent = pickle.loads(pickle.dumps(prerender_of(tile)))
+        assert sent.args == (tile.id,) and sent.func.__name__ == "prerender_tile"
+    assert prerender_of(NotebookOnly("plain", "health", "Plain", Path("plain.ipynb"))) is None
 
 
 def test_in_order_ready_yields_finished_tiles_first(tmp_path: Path) -> None:

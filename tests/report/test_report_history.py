@@ -18,13 +18,13 @@ import pytest
 from report_browser import CHROMIUM, Browser
 from report_support import ARTIFACTS, REPO
 
+from expkit import run_tile
 from expkit.alerts import evaluate_day
 from expkit.cli import main
 from expkit.config import load_experiment
 from expkit.report.summary import jsonable, normalize_alerts
 from expkit.rollup import build_range, build_rollups, manifest_path
 from expkit.synth import generate
-from expkit.tiles import run_tile
 from expkit.warehouse import Warehouse
 
 pytestmark = pytest.mark.slow

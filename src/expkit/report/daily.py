@@ -47,7 +47,7 @@ from expkit.report.summary import (
     normalize_checks,
     utc_now,
 )
-from expkit.report.tiles import TileLike, TilesArg, find_tile, resolve_tiles
+from expkit.report.tiles import TileLike, TilesArg, find_tile, prerender_of, resolve_tiles
 from expkit.rollup import record_report
 
 log = logging.getLogger("expkit.report")
@@ -176,7 +176,7 @@ def run_daily(
     out.mkdir(parents=True, exist_ok=True)
     # The lock comes first: a run that has to wait (or give up) starts no worker or kernel.
     with FileLock(out / f".{day}.lock", timeout=lock_timeout, what=f"the daily report for {day}", on_wait=waiting):
-        if any(getattr(t, "prerender", None) for t in tile_list):
+        if any(prerender_of(t) for t in tile_list):
             warm_up(compute_workers(n_workers))  # the tile workers import the analysis stack while the steps run
         clean_stale(out, day.isoformat())
         ran = _run_steps(steps, warehouse, day, params_file, emit)
@@ -394,7 +394,7 @@ def tile_inputs(
         sidecar_path=str(sidecar_path),
     )
     result_path = None
-    if getattr(tile, "prerender", None) is not None:
+    if prerender_of(tile) is not None:
         result_path = day_dir / RESULTS_DIR / f"{tile.id}.json"
         injected["result_path"] = str(result_path)
     return TileInputs(
@@ -415,8 +415,8 @@ def compute_workers(notebook_workers: int) -> int:
 
 
 def submit_tile(computer: TileComputer, tile: TileLike, inputs: TileInputs) -> None:
-    """Queue ``tile`` for computing ahead of its notebook, if it can be (it has ``prerender``)."""
-    prerender = getattr(tile, "prerender", None)
+    """Queue ``tile`` for computing ahead of its notebook, if it can be (:func:`prerender_of`)."""
+    prerender = prerender_of(tile)
     if prerender is not None and inputs.result_path is not None:
         computer.submit(tile.id, prerender, inputs.nb_params, inputs.result_path, inputs.log_path)
 

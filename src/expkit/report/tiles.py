@@ -8,7 +8,8 @@ tests and ad-hoc runs can pass their own.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+import functools
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
@@ -49,6 +50,17 @@ class Tile:
 
 
 TilesArg = Mapping[str, TileLike] | Iterable[TileLike] | None
+
+
+def prerender_of(tile: TileLike) -> Callable[[Mapping[str, Any], Path], None] | None:
+    """How the report computes ``tile`` ahead of its notebook (:mod:`expkit.report.compute`):
+    a registered tile (it has ``compute``) through :func:`expkit.api.prerender_tile`; ``None``
+    for a notebook-only tile, whose notebook then computes it."""
+    if getattr(tile, "compute", None) is None:
+        return None
+    from expkit.api import prerender_tile
+
+    return functools.partial(prerender_tile, tile.id)
 
 
 def default_tiles() -> dict[str, TileLike]:

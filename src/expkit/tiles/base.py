@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -48,6 +49,11 @@ class TileParams:
         config: the experiment definition.
         params_file: where ``config`` came from.
         warehouse: the warehouse folder.
+        alert_limits: alert rule name → its threshold (docs/alerts.md): a health tile breaches on
+            the per-bin condition the rule fires on; a rule missing here falls back to the
+            tile's default limit. Gathered by :func:`expkit.run_tile`, never read by a tile.
+        checks: the day's stored validation results (``summary.json`` check shape), ``None``
+            when the day was not validated. Gathered by :func:`expkit.run_tile`.
     """
 
     tile: str
@@ -59,6 +65,8 @@ class TileParams:
     config: ExperimentConfig
     params_file: Path
     warehouse: Warehouse
+    alert_limits: Mapping[str, float] = field(default_factory=dict)
+    checks: tuple[Mapping[str, Any], ...] | None = None
 
     def describe(self) -> dict[str, Any]:
         """JSON-friendly parameters for the page header and the sidecar."""

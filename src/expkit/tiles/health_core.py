@@ -22,7 +22,6 @@ Status rules (docs/metrics.md, "SLOs and targets"; docs/alerts.md), the same for
 
 from __future__ import annotations
 
-import functools
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -184,25 +183,13 @@ class HealthContext:
         return f"{ms_to_iso(self.start_ms)} – {ms_to_iso(self.end_ms)}"
 
 
-@functools.lru_cache(maxsize=8)
-def _alert_thresholds(path: str, mtime: float) -> dict[str, float]:
-    from expkit.alerts.rules import load_alerts
-
-    return {r.name: float(r.condition.threshold) for r in load_alerts(path).rules}
-
-
 def alert_limit(p: TileParams, rule: str, default: float) -> float:
-    """The threshold of alert rule ``rule`` (docs/alerts.md) in ``alerts.yaml`` beside the parameters file.
+    """The threshold of alert rule ``rule`` (docs/alerts.md), as gathered into ``p.alert_limits``.
 
     Tiles breach on the same per-bin condition the alert rule fires on; without a rules file
     (or without that rule) ``default`` applies.
     """
-    from expkit.alerts.rules import default_rules_file
-
-    path = default_rules_file(p.params_file)
-    if not path.is_file():
-        return default
-    return _alert_thresholds(str(path), path.stat().st_mtime).get(rule, default)
+    return float(p.alert_limits.get(rule, default))
 
 
 def with_series(

@@ -89,12 +89,6 @@ class RenderedTile:
         """True when this is tile ``tile`` computed with exactly ``parameters``."""
         return self.tile == tile and normalized(self.parameters) == normalized(parameters)
 
-    def live(self) -> Any:
-        """Compute the tile again with the same parameters: the full ``TileResult`` for a deep dive."""
-        from expkit.tiles import run_tile
-
-        return run_tile(self.tile, **self.parameters)
-
     def save(self, path: str | Path) -> Path:
         """Write this rendering atomically to ``path`` (JSON)."""
         return atomic_write_json(path, {

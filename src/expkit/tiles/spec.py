@@ -7,13 +7,11 @@ without importing the registry that lists them.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from expkit.tiles.base import TileParams, TileResult, check_filter_characters
-from expkit.tiles.rendered import TILE_ARGUMENTS
 
 
 def notebooks_dir() -> Path:
@@ -56,36 +54,6 @@ class Tile:
     compute: Callable[[TileParams], TileResult]
     check: Callable[[TileParams], None] = check_filter_characters_of
 
-    def __reduce__(self) -> tuple[Any, ...]:
-        # A registered tile pickles as its id (its compute function may be a closure), so the
-        # report can hand it to a worker process (expkit.report.compute).
-        from expkit.tiles.registry import TILES
-
-        if TILES.get(self.id) == self:
-            return (registered_tile, (self.id,))
-        return super().__reduce__()
-
     @property
     def notebook(self) -> Path:
         return notebooks_dir() / self.section / f"{self.id}.ipynb"
-
-    def prerender(self, parameters: Mapping[str, Any], path: Path) -> None:
-        """Compute this tile here and save it rendered at ``path`` for its notebook to show.
-
-        ``parameters`` are the notebook's (its defaults overlaid with what the report
-        injects); the tile arguments among them are what the notebook passes to
-        :func:`expkit.run_tile`, which then finds this file through ``result_path``
-        instead of computing again. Raises what the tile raises.
-        """
-        from expkit.tiles import run_tile
-
-        args = {k: parameters[k] for k in TILE_ARGUMENTS if k in parameters}
-        result = run_tile(self.id, **args)
-        result.rendered(args, svg=False).save(path)  # the report's pages draw the charts themselves
-
-
-def registered_tile(tile_id: str) -> Tile:
-    """The registered tile ``tile_id`` (what a pickled registered :class:`Tile` loads as)."""
-    from expkit.tiles.registry import TILES
-
-    return TILES[tile_id]
