@@ -1,4 +1,4 @@
-"""Synthetic-day testing (docs/validation.md, "Synthetic-day testing"): ``expkit selftest``.
+"""Synthetic-day testing (docs/validation.md, "Synthetic-day test: `expkit selftest`").
 
 In a work folder, generate days with known truth and injected incidents on the last day,
 then run the pipeline the way production would see it and compare with the truth:

@@ -1,4 +1,4 @@
-"""Trust gates: may the day's outcome numbers be believed at all? (docs/statistics.md, "Trust gates").
+"""Trust gates: may the day's outcome numbers be believed at all? (docs/readout.md, "Trust gates").
 
 A gate fails when something that invalidates a comparison happened: a sample ratio mismatch
 (overall or on any day of the window; a mismatch within one slice value is shown by the
