@@ -358,3 +358,33 @@ def test_user_lift_combines_segment_and_novelty() -> None:
     # control: 0; eu treatment at age 0: initial 0.6; na at age 0: 0.6; na at age 2:
     # 0.1 + 0.5 * 2**-1 = 0.35; eu not exposed yet: its segment lift 0.2.
     assert lift == pytest.approx([0.0, 0.6, 0.6, 0.35, 0.2])
+
+
+def test_traffic_imbalance_limited_to_control(tmp_path, small: dict[str, Warehouse]) -> None:
+    """Named arm: that arm's users lose their sessions, control included; the other arm's
+    requests are those of the same run without the incident, row for row."""
+    wh = synth(tmp_path / "wh", "--incident", "traffic_imbalance:control", **SMALL)
+    default = small["default"]
+    rows = "select * from read_parquet('{}/events/requests/*/*.parquet') where bucket = '{}'"
+    diff = wh.df(f"""select (select count(*) from ({rows.format(wh.path, 'treatment')} except all
+        {rows.format(default.path, 'treatment')})) + (select count(*) from
+        ({rows.format(default.path, 'treatment')} except all {rows.format(wh.path, 'treatment')})) n""")
+    assert diff.n[0] == 0
+    users = "select count(distinct user_id) n from requests where bucket = 'control' and not shadow"
+    kept, before = wh.df(users).n[0], default.df(users).n[0]
+    # Each control user loses the day with probability 0.3 (dropped_user_share), independently:
+    # kept ~ Binomial(before, 0.7).
+    assert abs(kept - 0.7 * before) < Z * math.sqrt(0.21 * before), (kept, before)
+    # The truth counts users whose sessions were dropped, shadow-only users too.
+    assert wh.truth["incidents"][0]["injected"]["users_affected"] >= before - kept
+
+
+def test_lift_names_some_arms_the_others_keep_the_default(tmp_path) -> None:
+    params = tmp_path / "experiment.yaml"
+    params.write_text(PARAMS.read_text().replace(
+        "  control: 0.5\n  treatment: 0.5\n", "  control: 0.5\n  a: 0.25\n  b: 0.25\n"))
+    code = main(["synth", "--out", str(tmp_path / "wh"), "--days", "1", "--end", END.isoformat(),
+                 "--users", "50", "--params", str(params), "--quiet", "--lift", "a=0.2"])
+    assert code == 0
+    truth = json.loads((tmp_path / "wh" / "truth.json").read_text())
+    assert truth["true_lift"] == {"a": 0.2, "b": 0.05}
