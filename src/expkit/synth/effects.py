@@ -43,6 +43,7 @@ def slice_values(model: Model) -> dict[str, tuple[str, ...]]:
     values = {"cohort": model.cohorts, "region": model.regions, "client": model.clients}
     return {k: values[k] for k in USER_SLICES}
 
+
 NOVELTY_FORMULA = ("lift(a) = base + (initial - base) * 2 ** (-a / half_life_days), where a is "
                    "the number of days since the user's first exposure (0 on the day of the "
                    "user's first non-shadow request of the experiment) and base is the user's "
