@@ -33,6 +33,7 @@ from expkit.cli_options import (
     UsageError,
     add_option,
     incident_names,
+    non_negative_int,
     params_file_of,
     positive_int,
     progress_printer,
@@ -77,12 +78,18 @@ def _parse_overrides(items: Sequence[str]) -> dict[str, Any]:
 def cmd_synth(args: argparse.Namespace) -> int:
     from expkit.config import load_experiment
     from expkit.synth import generate
+    from expkit.synth.effects import from_flags
+    from expkit.synth.warehouse import DEFAULT_LIFT
 
     cfg = load_experiment(params_file_of(args))
+    flags = from_flags(list(cfg.buckets), cfg.control, DEFAULT_LIFT,
+                       lift=args.lift or (), incidents=args.incident or (),
+                       segment_lift=args.segment_lift or (), novelty=args.novelty or ())
     truth = generate(
         Path(args.out), days=args.days, end=_date(args.end), users=args.users, seed=args.seed,
-        incidents=args.incident or (), experiment_id=cfg.experiment_id, buckets=cfg.buckets,
-        control=cfg.control, progress=progress_printer(args.quiet),
+        incidents=flags.incidents, experiment_id=cfg.experiment_id, buckets=cfg.buckets,
+        control=cfg.control, lift=flags.lift, progress=progress_printer(args.quiet), pre_days=args.pre_days,
+        segment_lifts=flags.effects.segments, novelty=flags.effects.novelty,
     )
     summary = {"out": str(args.out), "tables": truth.get("tables"), "incidents": truth.get("incidents")}
     print(json.dumps(summary, default=str))
@@ -243,8 +250,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--users", type=positive_int("--users 20000"), default=20_000, help="user population")
     add_option(p, SEED)
     p.add_argument("--incident", action="append", metavar="SPEC",
-                   help="incident on the last day, NAME or NAME@HH:MM/MINUTES (repeatable; default: none). "
+                   help="incident on the last day, NAME or NAME@HH:MM/MINUTES, optionally :ARM to hit only that "
+                        "arm's users, e.g. error_burst@08:00/600:treatment (repeatable; default: none). "
                    + incident_names())
+    p.add_argument("--lift", action="append", metavar="ARM=VALUE",
+                   help="true relative lift of a non-control arm on clicks and saves, e.g. treatment=0.1; "
+                        "treatment=0 gives an A/A test (repeatable; default: 0.05 for every non-control arm)")
+    p.add_argument("--pre-days", type=non_negative_int("--pre-days 14"), default=0, metavar="N",
+                   help="days of pre-experiment traffic before the first day: same users and arms, no "
+                        "treatment effect, no incidents (default: 0)")
+    p.add_argument("--segment-lift", action="append", metavar="SLICE=VALUE:LIFT",
+                   help="lift of the non-control arms within a user segment (SLICE: cohort, region or "
+                        "client), e.g. region=eu:0.15 (repeatable; default: none)")
+    p.add_argument("--novelty", action="append", metavar="ARM=INITIAL:HALF_LIFE_DAYS",
+                   help="lift of ARM that is INITIAL on a user's first day of exposure and halves its "
+                        "distance to the arm's lift every HALF_LIFE_DAYS, e.g. treatment=0.2:3 "
+                        "(repeatable, one per arm; default: none)")
 
     p = add("rollup", cmd_rollup, "build (or rebuild) the rollups of a date or range")
     add_option(p, WAREHOUSE)

@@ -16,9 +16,11 @@ exactly the schemas of :mod:`expkit.schema`, and ``out/truth.json``. The model
   Recall@10 ~0.31, session depth ~7.8;
 - a share of sessions (2%) is shadow traffic; ingest delay is lognormal (median 20 s).
 
-Incidents (``INCIDENTS``, specs ``NAME@HH:MM/MINUTES`` on the last day) change only the
-events inside their window, drawing from their own random streams. Same arguments give
-byte-identical rows.
+Incidents (``INCIDENTS``, specs ``NAME@HH:MM/MINUTES[:ARM]`` on the last day) change only the
+events inside their window (of the users of ``ARM`` when given), drawing from their own random
+streams. Planted effects beyond the per-arm ``lift`` (:mod:`expkit.synth.effects`,
+docs/synthetic.md): pre-experiment days, segment lifts and a novelty effect. Same arguments
+give byte-identical rows.
 
 >>> from expkit.synth import INCIDENTS, parse_incident
 >>> parse_incident("error_burst@16:00/20").minutes
@@ -34,7 +36,8 @@ from expkit.synth.incidents import INCIDENTS, Incident, IncidentInfo, parse_inci
 
 # The generator (numpy, pyarrow) loads on first use, so that the incident names stay cheap to
 # import (``expkit --help`` lists them).
-_LAZY = {"Model": "expkit.synth.model", "SynthConfig": "expkit.synth.warehouse", "generate": "expkit.synth.warehouse"}
+_LAZY = {"Model": "expkit.synth.model", "SynthConfig": "expkit.synth.warehouse", "generate": "expkit.synth.warehouse",
+         "Novelty": "expkit.synth.effects", "SegmentLift": "expkit.synth.effects"}
 
 
 def __getattr__(name: str) -> Any:
@@ -43,5 +46,5 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module 'expkit.synth' has no attribute {name!r}")
 
 
-__all__ = ["INCIDENTS", "Incident", "IncidentInfo", "Model", "SynthConfig", "generate",
-           "parse_incident"]
+__all__ = ["INCIDENTS", "Incident", "IncidentInfo", "Model", "Novelty", "SegmentLift", "SynthConfig",
+           "generate", "parse_incident"]

@@ -30,24 +30,33 @@ from expkit.synth.model import (
 _INCIDENT_CODE = {name: i for i, name in enumerate(INCIDENTS)}
 _MINUTE = 60_000
 
-Windows = Mapping[str, Sequence[tuple[int, int]]]
+ALL_ARMS = -1
+"""Arm code of an incident window that applies to every arm."""
+Windows = Mapping[str, Sequence[tuple[int, int, int]]]
+"""Incident name → its windows ``(start_ms, end_ms, arm code or ALL_ARMS)``."""
 
 
 class Injector:
     """Decides which events fall inside an incident's windows on one chunk.
 
     Each incident draws from its own stream keyed by (seed, incident, date, block), so the
-    main simulation's draws, and hence all data outside the windows, never change.
+    main simulation's draws, and hence all data outside the windows, never change. Every
+    method takes the arm code of each event (its user's arm): a window limited to one arm
+    leaves the other arms' events alone; the random draws are the same either way.
     """
 
     def __init__(self, seed: int, ordinal: int, block: int, day_start_ms: int,
                  windows: Windows) -> None:
         day_end = day_start_ms + DAY_MS
-        self._windows = {n: [(s, e) for s, e in ws if s < day_end and e > day_start_ms]
+        self._windows = {n: [(s, e, a) for s, e, a in ws if s < day_end and e > day_start_ms]
                          for n, ws in windows.items()}
         self._key = (seed, ordinal, block)
         self._rngs: dict[str, np.random.Generator] = {}
         self.counts: dict[str, Counter] = {n: Counter() for n in self._windows if self.active(n)}
+
+    def windows(self, name: str) -> list[tuple[int, int, int]]:
+        """The incident's windows that overlap this day."""
+        return self._windows.get(name, [])
 
     def active(self, name: str) -> bool:
         """Whether the incident has a window overlapping this day."""
@@ -64,29 +73,34 @@ class Injector:
             self._rngs[name] = rng_for(seed, STREAM_INCIDENT, _INCIDENT_CODE[name], ordinal, block)
         return self._rngs[name]
 
-    def inside(self, name: str, ts: np.ndarray) -> np.ndarray:
-        """Events whose time lies in one of the incident's windows."""
+    def inside(self, name: str, ts: np.ndarray, arm: np.ndarray) -> np.ndarray:
+        """Events whose time lies in one of the incident's windows (and whose arm is the
+        window's, when it names one)."""
         mask = np.zeros(len(ts), dtype=bool)
-        for start, end in self._windows.get(name, ()):
-            mask |= (ts >= start) & (ts < end)
+        for start, end, window_arm in self._windows.get(name, ()):
+            hit = (ts >= start) & (ts < end)
+            if window_arm != ALL_ARMS:
+                hit &= arm == window_arm
+            mask |= hit
         return mask
 
-    def pick(self, name: str, ts: np.ndarray, rate: float) -> np.ndarray:
+    def pick(self, name: str, ts: np.ndarray, rate: float, arm: np.ndarray) -> np.ndarray:
         """A random share ``rate`` of the events inside the windows (one draw per event)."""
         if not self.active(name):
             return np.zeros(len(ts), dtype=bool)
-        return self.inside(name, ts) & (self.rng(name).random(len(ts)) < rate)
+        return self.inside(name, ts, arm) & (self.rng(name).random(len(ts)) < rate)
 
     def minutes_ms(self, name: str, lo_key: str, hi_key: str, n: int) -> np.ndarray:
         """``n`` uniform durations in ms between two of the incident's minute parameters."""
         lo, hi = self.param(name, lo_key), self.param(name, hi_key)
         return self.rng(name).integers(int(lo * _MINUTE), int(hi * _MINUTE), n)
 
-    def override(self, name: str, ts: np.ndarray, value: float, default: float) -> float | np.ndarray:
+    def override(self, name: str, ts: np.ndarray, value: float, default: float,
+                 arm: np.ndarray) -> float | np.ndarray:
         """``value`` inside the windows, ``default`` elsewhere (a scalar when inactive)."""
         if not self.active(name):
             return default
-        return np.where(self.inside(name, ts), value, default)
+        return np.where(self.inside(name, ts, arm), value, default)
 
 
 @dataclass
@@ -128,6 +142,9 @@ class ChunkSpec:
     control_code: int
     shadow_share: float
     windows: Windows = field(default_factory=dict)
+    # Per-user factors 1 + lift of the block's users on this day, when they differ from
+    # ``arm_multiplier`` (segment lifts, novelty); None: every user gets their arm's.
+    user_multiplier: np.ndarray | None = None
 
 
 @dataclass
@@ -168,19 +185,20 @@ def to_arrow(table: str, rows: Rows, dictionaries: Mapping[str, list[str]]) -> p
     return pa.Table.from_arrays(arrays, names=EVENT_TABLES[table].names)
 
 
-def _request_overrides(model: Model, day: LatentDay, inj: Injector) -> RequestOverrides:
+def _request_overrides(model: Model, day: LatentDay, inj: Injector, arm: np.ndarray
+                       ) -> RequestOverrides:
     t = day.req_t
     force_empty = None
     if inj.active("coverage_drop"):
-        force_empty = inj.pick("coverage_drop", t, inj.param("coverage_drop", "empty_share"))
+        force_empty = inj.pick("coverage_drop", t, inj.param("coverage_drop", "empty_share"), arm)
     return RequestOverrides(
         cache_hit_rate=inj.override("cache_failure", t, inj.param("cache_failure",
                                                                   "cache_hit_rate"),
-                                    model.cache_hit_rate),
+                                    model.cache_hit_rate, arm),
         latency_factor=inj.override("latency_spike", t, inj.param("latency_spike",
-                                                                  "latency_factor"), 1.0),
+                                                                  "latency_factor"), 1.0, arm),
         error_rate=inj.override("error_burst", t, inj.param("error_burst", "error_rate"),
-                                model.error_rate),
+                                model.error_rate, arm),
         force_empty=force_empty,
     )
 
@@ -271,13 +289,18 @@ class _Chunk:
     rows: dict[str, Rows]
     inj: Injector
     keep_sess: np.ndarray
+    sess_arm: np.ndarray  # arm code of each session's user
+
+    def arm(self, rows: Rows) -> np.ndarray:
+        """The arm code of each row's user."""
+        return self.sess_arm[rows.sess]
 
 
 def _lose_clicks(c: _Chunk, name: str) -> None:
     """ctr_collapse: most clicks in the window are never logged (plays still happen)."""
     clicks = c.rows["clicks"]
     lost = c.inj.pick(name, clicks.cols["timestamp_ms"],
-                      1.0 - c.inj.param(name, "click_keep_share"))
+                      1.0 - c.inj.param(name, "click_keep_share"), c.arm(clicks))
     c.inj.counts[name]["clicks_not_logged"] += int(lost.sum())
     c.rows["clicks"] = clicks.take(~lost)
 
@@ -286,7 +309,7 @@ def _add_orphans(c: _Chunk, name: str) -> None:
     """orphan_clicks: copies of some clicks pointing at an item their request never showed."""
     clicks = c.rows["clicks"]
     src = clicks.take(c.inj.pick(name, clicks.cols["timestamp_ms"],
-                                 c.inj.param(name, "orphan_rate")))
+                                 c.inj.param(name, "orphan_rate"), c.arm(clicks)))
     n = len(src)
     if n == 0:
         return
@@ -311,7 +334,8 @@ def _duplicate(c: _Chunk, name: str) -> None:
     """duplicate_events: some rows delivered twice (same ids, re-ingested a bit later)."""
     for table in INCIDENTS[name].tables:
         t = c.rows[table]
-        dup = t.take(c.inj.pick(name, t.cols["timestamp_ms"], c.inj.param(name, "duplicate_rate")))
+        dup = t.take(c.inj.pick(name, t.cols["timestamp_ms"], c.inj.param(name, "duplicate_rate"),
+                                c.arm(t)))
         if len(dup):
             dup.cols["ingest_ms"] = dup.cols["ingest_ms"] + c.inj.rng(name).integers(
                 1_000, 10 * _MINUTE, len(dup))
@@ -323,7 +347,7 @@ def _delay(c: _Chunk, name: str) -> None:
     """stale_partition: one table's rows in the window land much later than usual."""
     table = str(INCIDENTS[name].params["table"])
     t = c.rows[table]
-    late = c.inj.inside(name, t.cols["timestamp_ms"])
+    late = c.inj.inside(name, t.cols["timestamp_ms"], c.arm(t))
     ingest = t.cols["ingest_ms"].copy()
     ingest[late] = t.cols["timestamp_ms"][late] + c.inj.minutes_ms(
         name, "delay_min_minutes", "delay_max_minutes", int(late.sum()))
@@ -332,11 +356,15 @@ def _delay(c: _Chunk, name: str) -> None:
 
 
 def _drop_sessions(c: _Chunk, name: str) -> None:
-    """traffic_imbalance: a fixed share of non-control users lose their sessions."""
+    """traffic_imbalance: a fixed share of non-control users lose their sessions (of the
+    window's arm, control included, when the window names one)."""
     user_rng = rng_for(c.spec.seed, STREAM_INCIDENT, _INCIDENT_CODE[name], c.spec.block)
-    lost_user = (c.users.bucket != c.spec.control_code) & (
-        user_rng.random(c.users.n) < c.inj.param(name, "dropped_user_share"))
-    drop = c.inj.inside(name, c.day.sess_start) & lost_user[c.day.sess_user]
+    lost = user_rng.random(c.users.n) < c.inj.param(name, "dropped_user_share")
+    bucket, ts = c.users.bucket, c.day.sess_start
+    drop = np.zeros(len(ts), dtype=bool)
+    for start, end, window_arm in c.inj.windows(name):
+        arm_users = bucket != c.spec.control_code if window_arm == ALL_ARMS else bucket == window_arm
+        drop |= (ts >= start) & (ts < end) & (lost & arm_users)[c.day.sess_user]
     c.keep_sess &= ~drop
     c.inj.counts[name]["sessions_dropped"] += int(drop.sum())
     c.inj.counts[name]["users_affected"] += int(np.unique(c.day.sess_user[drop]).size)
@@ -361,20 +389,22 @@ def build_chunk(spec: ChunkSpec) -> ChunkResult:
     users = make_users(m, spec.seed, spec.block, spec.n_users, np.asarray(spec.allocation_cum))
     rng = rng_for(spec.seed, STREAM_DAY, spec.ordinal, spec.block)
     day = simulate_day(m, spec.catalog, users, spec.day_start_ms, rng,
-                       np.asarray(spec.arm_multiplier), spec.shadow_share)
+                       np.asarray(spec.arm_multiplier), spec.shadow_share, spec.user_multiplier)
     inj = Injector(spec.seed, spec.ordinal, spec.block, spec.day_start_ms, spec.windows)
-    ov = _request_overrides(m, day, inj)
+    sess_arm = users.bucket[day.sess_user]
+    req_arm = sess_arm[day.req_sess]
+    ov = _request_overrides(m, day, inj, req_arm)
     real = realize(m, users, day, ov)
-    _count_request_effects(inj, day, real, ov)
+    _count_request_effects(inj, day, real, ov, req_arm)
     c = _Chunk(spec, users, day, _rows(spec, users, day, real), inj,
-               np.ones(len(day.sess_start), dtype=bool))
+               np.ones(len(day.sess_start), dtype=bool), sess_arm)
     for name, fault in _LOGGING_FAULTS.items():
         if inj.active(name):
             fault(c, name)
 
     # late_data: whole sessions of the window land after the day was closed.
-    late_sess = inj.pick("late_data", day.sess_start, inj.param("late_data", "late_share")) \
-        if inj.active("late_data") else None
+    late_sess = inj.pick("late_data", day.sess_start, inj.param("late_data", "late_share"),
+                         sess_arm) if inj.active("late_data") else None
     dictionaries = _dictionaries(spec)
     tables, late_tables = {}, {}
     for table, t in c.rows.items():
@@ -396,13 +426,14 @@ def build_chunk(spec: ChunkSpec) -> ChunkResult:
 
 
 def _count_request_effects(inj: Injector, day: LatentDay, real: RealizedDay,
-                           ov: RequestOverrides) -> None:
+                           ov: RequestOverrides, arm: np.ndarray) -> None:
     t = day.req_t
     for name in ("latency_spike", "cache_failure", "error_burst"):
         if inj.active(name):
-            inj.counts[name]["requests_in_window"] += int(inj.inside(name, t).sum())
+            inj.counts[name]["requests_in_window"] += int(inj.inside(name, t, arm).sum())
     if inj.active("error_burst"):
-        inj.counts["error_burst"]["errors"] += int((real.error & inj.inside("error_burst", t)).sum())
+        inj.counts["error_burst"]["errors"] += int(
+            (real.error & inj.inside("error_burst", t, arm)).sum())
     if ov.force_empty is not None:
         inj.counts["coverage_drop"]["emptied_requests"] += int((ov.force_empty & ~real.error).sum())
 

@@ -1,9 +1,10 @@
-"""The faults the synthetic generator can inject, and the ``NAME@HH:MM/MINUTES`` spec parser.
+"""The faults the synthetic generator can inject, and the ``NAME@HH:MM/MINUTES:ARM`` spec parser.
 
 An incident is a time window (relative to 00:00 UTC of the last generated day) plus an
-effect. Every effect is applied by the generator to the events whose time falls inside the
-window, with its own random stream, so the data outside the window is byte-identical to a
-run without the incident.
+effect, on every arm or on the users of one arm. Every effect is applied by the generator to
+the events whose time falls inside the window (and whose user is in the arm), with its own
+random stream, so the data outside the window is byte-identical to a run without the
+incident.
 """
 
 from __future__ import annotations
@@ -104,11 +105,13 @@ INCIDENTS: Mapping[str, IncidentInfo] = MappingProxyType({
 @dataclass(frozen=True)
 class Incident:
     """One injected incident: ``minutes`` long, starting ``start_minute_of_day`` minutes after
-    00:00 UTC of the last generated day (negative: on an earlier day)."""
+    00:00 UTC of the last generated day (negative: on an earlier day); ``arm``: only the
+    requests (and their events) of users in that arm, ``None`` for every arm."""
 
     name: str
     start_minute_of_day: int
     minutes: int
+    arm: str | None = None
 
     @property
     def info(self) -> IncidentInfo:
@@ -121,19 +124,25 @@ class Incident:
         return start, start + self.minutes * 60_000
 
 
-_SPEC = re.compile(r"^(?P<name>[a-z_]+)(?:@(?P<hh>\d{1,2}):(?P<mm>\d{2})(?:/(?P<minutes>\d+))?)?$")
+# The arm comes last, after a colon; it may itself contain colons (bucket names may).
+_SPEC = re.compile(r"^(?P<name>[a-z_]+)(?:@(?P<hh>\d{1,2}):(?P<mm>\d{2})(?:/(?P<minutes>\d+))?)?"
+                   r"(?::(?P<arm>\S.*))?$")
 
 
 def parse_incident(spec: str | Incident) -> Incident:
-    """Parse ``NAME``, ``NAME@HH:MM`` or ``NAME@HH:MM/MINUTES`` (time on the last day, UTC).
+    """Parse ``NAME[@HH:MM[/MINUTES]][:ARM]`` (time on the last day, UTC).
 
     ``NAME`` alone uses the incident's default window (see ``INCIDENTS``); ``@HH:MM`` without
     minutes keeps the default duration. A window given explicitly must end by 24:00.
+    ``:ARM`` limits the incident to the users of that arm (checked against the experiment's
+    arms by the generator).
 
     >>> parse_incident("latency_spike@14:00/30")
-    Incident(name='latency_spike', start_minute_of_day=840, minutes=30)
+    Incident(name='latency_spike', start_minute_of_day=840, minutes=30, arm=None)
     >>> parse_incident("ctr_collapse")
-    Incident(name='ctr_collapse', start_minute_of_day=-1440, minutes=2880)
+    Incident(name='ctr_collapse', start_minute_of_day=-1440, minutes=2880, arm=None)
+    >>> parse_incident("error_burst@08:00/600:treatment").arm
+    'treatment'
     """
     if isinstance(spec, Incident):
         if spec.name not in INCIDENTS:
@@ -146,14 +155,16 @@ def parse_incident(spec: str | Incident) -> Incident:
     m = _SPEC.match(text)
     if not m:
         raise ExpkitError(f"malformed incident spec {spec!r}: write NAME or NAME@HH:MM/MINUTES, "
-                          "e.g. latency_spike@14:00/30")
+                          "optionally followed by :ARM, e.g. latency_spike@14:00/30 or "
+                          "error_burst@08:00/600:treatment")
     name = m["name"]
     if name not in INCIDENTS:
         raise ExpkitError(f"unknown incident {name!r} in {spec!r}; valid names: "
                           + ", ".join(INCIDENTS))
     info = INCIDENTS[name]
+    arm = m["arm"]
     if m["hh"] is None:
-        return Incident(name, info.default_start_minute, info.default_minutes)
+        return Incident(name, info.default_start_minute, info.default_minutes, arm)
     hh, mm = int(m["hh"]), int(m["mm"])
     minutes = int(m["minutes"]) if m["minutes"] is not None else info.default_minutes
     if hh > 23 or mm > 59:
@@ -166,4 +177,4 @@ def parse_incident(spec: str | Incident) -> Incident:
         raise ExpkitError(f"incident {spec!r} runs past the end of the last day "
                           f"({hh:02d}:{mm:02d} + {minutes} min > 24:00); shorten MINUTES "
                           "or start earlier")
-    return Incident(name, start, minutes)
+    return Incident(name, start, minutes, arm)

@@ -292,14 +292,28 @@ def _slates(rng: np.random.Generator, lookup: np.ndarray, n_items: int, n_rows: 
     return items
 
 
-def simulate_day(model: Model, catalog: Catalog, users: Users, day_start_ms: int,
-                 rng: np.random.Generator, arm_multiplier: np.ndarray,
-                 shadow_share: float) -> LatentDay:
-    """Draw one day of latent events for a block of users (vectorized; no per-row Python).
+@dataclass
+class Sessions:
+    """The sessions and requests of one day of a block of users (the first draws of a day)."""
 
-    ``arm_multiplier[arm]`` is 1 + the arm's true lift on click and save propensities.
-    """
-    k = model.k
+    sess_user: np.ndarray  # int32 local user index, sessions sorted by start time
+    sess_shadow: np.ndarray
+    sess_start: np.ndarray  # epoch ms of the session's first kept request
+    span: np.ndarray  # ms from the first to the last kept request
+    req_sess: np.ndarray
+    req_user: np.ndarray
+    req_t: np.ndarray
+
+    def exposed(self, n_users: int) -> np.ndarray:
+        """Users with a non-shadow request in the day."""
+        out = np.zeros(n_users, dtype=bool)
+        out[self.req_user[~self.sess_shadow[self.req_sess]]] = True
+        return out
+
+
+def draw_sessions(model: Model, users: Users, day_start_ms: int, rng: np.random.Generator,
+                  shadow_share: float) -> Sessions:
+    """The day's sessions and requests: the first draws of :func:`simulate_day` from ``rng``."""
     day_end = day_start_ms + DAY_MS
     # Sessions (including those carried over from the previous evening), sorted by start
     # time so files are roughly time-ordered.
@@ -327,12 +341,28 @@ def simulate_day(model: Model, catalog: Catalog, users: Users, day_start_ms: int
     req_sess = new_index[req_sess[in_day]].astype(np.int32)
     req_t = req_t[in_day]
     sess_user, sess_shadow = sess_user[kept], sess_shadow[kept]
-    s, r = int(kept.sum()), len(req_t)
-    n_req = np.bincount(req_sess, minlength=s)
+    n_req = np.bincount(req_sess, minlength=int(kept.sum()))
     first = np.cumsum(n_req) - n_req
     sess_start = req_t[first]
     span = req_t[first + n_req - 1] - sess_start
-    req_user = sess_user[req_sess]
+    return Sessions(sess_user, sess_shadow, sess_start, span, req_sess, sess_user[req_sess], req_t)
+
+
+def simulate_day(model: Model, catalog: Catalog, users: Users, day_start_ms: int,
+                 rng: np.random.Generator, arm_multiplier: np.ndarray,
+                 shadow_share: float, user_multiplier: np.ndarray | None = None) -> LatentDay:
+    """Draw one day of latent events for a block of users (vectorized; no per-row Python).
+
+    ``arm_multiplier[arm]`` is 1 + the arm's true lift on click and save propensities;
+    ``user_multiplier``, when given, is that factor for each user instead (segment lifts,
+    novelty: :mod:`expkit.synth.effects`).
+    """
+    k = model.k
+    day_end = day_start_ms + DAY_MS
+    ses = draw_sessions(model, users, day_start_ms, rng, shadow_share)
+    sess_user, sess_shadow, sess_start, span = ses.sess_user, ses.sess_shadow, ses.sess_start, ses.span
+    req_sess, req_user, req_t = ses.req_sess, ses.req_user, ses.req_t
+    s, r = len(sess_start), len(req_t)
 
     surface = _categorical(rng, model.surface_share, r)
     fallback = _categorical(rng, model.fallback_share, r)
@@ -346,7 +376,10 @@ def simulate_day(model: Model, catalog: Catalog, users: Users, day_start_ms: int
 
     items = _slates(rng, catalog.lookup, model.catalog_size, r, k)
     w = model.position_weights().astype(np.float32)
-    mult = np.asarray(arm_multiplier, dtype=np.float64)[users.bucket]
+    if user_multiplier is None:
+        mult = np.asarray(arm_multiplier, dtype=np.float64)[users.bucket]
+    else:
+        mult = np.asarray(user_multiplier, dtype=np.float64)
     pc = (users.p_click * mult).astype(np.float32)[req_user]
     click_cell = np.flatnonzero(rng.random((r, k), dtype=np.float32) < pc[:, None] * w)
     ps = (users.p_save * mult).astype(np.float32)[req_user]

@@ -53,14 +53,17 @@ def _expected_min1(a: float, b: float, c: float) -> float:
     return c * mean * float(betainc(a + 1, b, t)) + (1.0 - float(betainc(a, b, t)))
 
 
-def analytic_rate(model: Model, kind: str, multiplier: float) -> float:
-    """Expected Σevents / Σimpressions of clicks (``kind="click"``) or saves ("save")."""
+def analytic_rate(model: Model, kind: str, multiplier: float, cohort: int | None = None) -> float:
+    """Expected Σevents / Σimpressions of clicks (``kind="click"``) or saves ("save"), over
+    every user or over the users of one ``cohort`` (its code in ``model.cohorts``)."""
     base = model.click_mean if kind == "click" else model.save_mean
     pmf = model.k_returned_pmf()
     at_least = pmf[::-1].cumsum()[::-1][1:]  # P(k_returned >= j), j = 1..k
     f = at_least / at_least.sum()
     w = model.position_weights()
     share = np.asarray(model.cohort_share) * np.asarray(model.cohort_sessions)
+    if cohort is not None:
+        share = np.where(np.arange(len(share)) == cohort, share, 0.0)
     total = 0.0
     for pi_a, eng in zip(share, model.cohort_engagement, strict=True):
         a, b = beta_params(base * eng, model.propensity_concentration)

@@ -20,9 +20,28 @@ import pyarrow.parquet as pq
 
 from expkit.errors import ExpkitError
 from expkit.schema import EVENT_TABLES
-from expkit.synth.events import ChunkSpec, build_chunk
+from expkit.synth.effects import (
+    NOVELTY_FORMULA,
+    USER_SLICES,
+    Effects,
+    Novelty,
+    SegmentLift,
+    check_effects,
+    slice_values,
+)
+from expkit.synth.events import ALL_ARMS, ChunkSpec, build_chunk
 from expkit.synth.incidents import INCIDENTS, Incident, parse_incident
-from expkit.synth.model import BLOCK_USERS, DAY_MS, MAX_BLOCKS, Model, make_catalog
+from expkit.synth.model import (
+    BLOCK_USERS,
+    DAY_MS,
+    MAX_BLOCKS,
+    STREAM_DAY,
+    Model,
+    draw_sessions,
+    make_catalog,
+    make_users,
+    rng_for,
+)
 from expkit.synth.truth import MonteCarloTruth, analytic_rate, monte_carlo
 
 DEFAULT_LIFT = 0.05
@@ -51,11 +70,19 @@ class SynthConfig:
     lift: tuple[tuple[str, float], ...]
     shadow_share: float
     model: Model = Model()
+    pre_days: int = 0
+    effects: Effects = Effects()
 
     @property
     def dates(self) -> list[dt.date]:
-        """The generated days, oldest first."""
+        """The experiment's days, oldest first (the first is its start date)."""
         return [self.end - dt.timedelta(days=self.days - 1 - i) for i in range(self.days)]
+
+    @property
+    def pre_dates(self) -> list[dt.date]:
+        """The pre-experiment days before the start date, oldest first."""
+        start = self.dates[0]
+        return [start - dt.timedelta(days=self.pre_days - i) for i in range(self.pre_days)]
 
     @property
     def arms(self) -> tuple[str, ...]:
@@ -76,9 +103,13 @@ def _iso(ms: int) -> str:
 def _validate(out: Path | str, days: int, end: dt.date | str, users: int, seed: int,
               incidents: Sequence[str | Incident], experiment_id: str,
               buckets: Mapping[str, float], control: str, lift: Mapping[str, float] | None,
-              shadow_share: float) -> SynthConfig:
+              shadow_share: float, pre_days: int = 0,
+              segment_lifts: Sequence[SegmentLift | str] = (),
+              novelty: Sequence[Novelty | str] = ()) -> SynthConfig:
     if isinstance(days, bool) or not isinstance(days, int) or days < 1:
         raise ExpkitError(f"days must be a whole number >= 1 (got {days!r})")
+    if isinstance(pre_days, bool) or not isinstance(pre_days, int) or pre_days < 0:
+        raise ExpkitError(f"pre_days must be a whole number >= 0 (got {pre_days!r})")
     max_users = MAX_BLOCKS * BLOCK_USERS
     if isinstance(users, bool) or not isinstance(users, int) or not 1 <= users <= max_users:
         raise ExpkitError(f"users must be a whole number from 1 to {max_users:,} (got {users!r})")
@@ -118,9 +149,22 @@ def _validate(out: Path | str, days: int, end: dt.date | str, users: int, seed: 
             raise ExpkitError(f"lift of {a!r} must be a relative change > -1 (got {v!r})")
     if not 0.0 <= float(shadow_share) < 0.5:
         raise ExpkitError(f"shadow_share must be in [0, 0.5) (got {shadow_share!r})")
+    if (end - _EPOCH).days < days + pre_days:
+        raise ExpkitError(f"the {days} day(s) ending {end} and {pre_days} pre-experiment day(s) "
+                          "would start before 1970-01-02; choose a later end date")
     if isinstance(incidents, (str, Incident)):
         incidents = [incidents]
     parsed = tuple(parse_incident(s) for s in incidents)
+    for inc in parsed:
+        if inc.arm is not None and inc.arm not in buckets:
+            raise ExpkitError(f"incident {inc.name!r} names arm {inc.arm!r}, which is not a bucket; "
+                              f"the arms are {', '.join(a for a, _ in arms)}")
+    if isinstance(segment_lifts, (str, SegmentLift)):
+        segment_lifts = [segment_lifts]
+    if isinstance(novelty, (str, Novelty)):
+        novelty = [novelty]
+    effects = check_effects([a for a, _ in arms], control, slice_values(Model()), segment_lifts,
+                            novelty)
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise ExpkitError(f"output {out} is a file; choose a folder path for the warehouse")
@@ -129,22 +173,24 @@ def _validate(out: Path | str, days: int, end: dt.date | str, users: int, seed: 
         raise ExpkitError(f"{out} already contains events; choose an empty folder or delete it")
     return SynthConfig(out, days, end, users, seed, parsed, experiment_id, tuple(arms), control,
                        tuple((a, float(lift.get(a, 0.0))) for a in treatments),
-                       float(shadow_share))
+                       float(shadow_share), pre_days=pre_days, effects=effects)
 
 
-def _windows(cfg: SynthConfig) -> tuple[dict[str, list[tuple[int, int]]], list[dict]]:
-    """Incident windows in epoch ms (clipped to the generated days) and their truth entries."""
+def _windows(cfg: SynthConfig) -> tuple[dict[str, list[tuple[int, int, int]]], list[dict]]:
+    """Incident windows in epoch ms (clipped to the experiment's days: the pre-experiment days
+    stay healthy) with their arm codes, and their truth entries."""
     first, last = day_start_ms(cfg.dates[0]), day_start_ms(cfg.end)
-    windows: dict[str, list[tuple[int, int]]] = {}
+    windows: dict[str, list[tuple[int, int, int]]] = {}
     entries = []
     for inc in cfg.incidents:
         start, end = inc.window_ms(last)
         clipped = start < first
         start = max(start, first)
-        windows.setdefault(inc.name, []).append((start, end))
+        arm = ALL_ARMS if inc.arm is None else cfg.arms.index(inc.arm)
+        windows.setdefault(inc.name, []).append((start, end, arm))
         info = INCIDENTS[inc.name]
         entries.append({
-            "name": inc.name, "start": _iso(start), "end": _iso(end), "start_ms": start,
+            "name": inc.name, "arm": inc.arm, "start": _iso(start), "end": _iso(end), "start_ms": start,
             "end_ms": end, "minutes": (end - start) // 60_000, "clipped_to_data": clipped,
             "description": info.description, "tables": list(info.tables),
             "metrics": list(info.metrics), "alerts": list(info.alerts),
@@ -186,9 +232,54 @@ def _chunk_job(spec: ChunkSpec, staging: Path, date: str) -> _ChunkSummary:
     return _ChunkSummary(res.bucket, res.exposed, rows, late_rows, res.counts)
 
 
+def _segment_truth(cfg: SynthConfig, bucket: np.ndarray, attributes: Mapping[str, np.ndarray]
+                   ) -> list[dict]:
+    """Truth entries of the segment lifts: planted lift, users, and CTR / save rate per arm."""
+    m = cfg.model
+    values = slice_values(m)
+    out = []
+    for seg in cfg.effects.segments:
+        code = values[seg.slice].index(seg.value)
+        members = attributes[seg.slice] == code
+        users = np.bincount(bucket[members], minlength=len(cfg.arms))
+        # Cohort changes the propensity mix; region and client are independent of it.
+        cohort = code if seg.slice == "cohort" else None
+        mult = {a: 1.0 if a == cfg.control else 1.0 + seg.lift for a in cfg.arms}
+        metrics = {kind_name: {a: float(analytic_rate(m, kind, mult[a], cohort)) for a in cfg.arms}
+                   for kind_name, kind in (("ctr", "click"), ("save_rate", "save"))}
+        out.append({
+            "slice": seg.slice, "value": seg.value, "lift": seg.lift,
+            "arms": [a for a in cfg.arms if a != cfg.control],
+            "users": {a: int(users[i]) for i, a in enumerate(cfg.arms)},
+            "metrics": metrics,
+            "metric_lift": {k: {a: v[a] / v[cfg.control] - 1.0 for a in cfg.arms if a != cfg.control}
+                            for k, v in metrics.items()},
+        })
+    return out
+
+
+def _novelty_truth(cfg: SynthConfig) -> dict[str, dict]:
+    """Truth entries of the novelty effects: the formula and the lift by exposure day."""
+    m = cfg.model
+    base_ctr = analytic_rate(m, "click", 1.0)
+    lift = dict(cfg.lift)
+    out = {}
+    for nov in cfg.effects.novelty:
+        base = lift.get(nov.arm, 0.0)
+        by_day = [float(nov.lift(base, a)) for a in range(cfg.days)]
+        out[nov.arm] = {
+            "initial": nov.initial, "half_life_days": nov.half_life_days, "base_lift": base,
+            "formula": NOVELTY_FORMULA,
+            "lift_by_exposure_day": by_day,
+            "ctr_lift_by_exposure_day": [float(analytic_rate(m, "click", 1.0 + v) / base_ctr - 1.0)
+                                         for v in by_day],
+        }
+    return out
+
+
 def _truth(cfg: SynthConfig, mc: Mapping[str, MonteCarloTruth], bucket: np.ndarray,
            exposed: np.ndarray, incidents: list[dict], rows: dict[str, Counter],
-           late_rows: Counter) -> dict:
+           late_rows: Counter, attributes: Mapping[str, np.ndarray]) -> dict:
     m = cfg.model
     lift = dict(cfg.lift)
     mult = {a: 1.0 + lift.get(a, 0.0) for a in cfg.arms}
@@ -207,6 +298,8 @@ def _truth(cfg: SynthConfig, mc: Mapping[str, MonteCarloTruth], bucket: np.ndarr
         "start_date": cfg.dates[0].isoformat(),
         "end_date": cfg.end.isoformat(),
         "days": cfg.days,
+        "pre_days": cfg.pre_days,
+        "pre_start_date": cfg.pre_dates[0].isoformat() if cfg.pre_days else None,
         "users": cfg.users,
         "planned_allocation": dict(cfg.buckets),
         "realized_allocation": {
@@ -216,6 +309,8 @@ def _truth(cfg: SynthConfig, mc: Mapping[str, MonteCarloTruth], bucket: np.ndarr
             for i, a in enumerate(cfg.arms)},
         "control": cfg.control,
         "true_lift": {a: lift.get(a, 0.0) for a in cfg.arms if a != cfg.control},
+        "segment_lifts": _segment_truth(cfg, bucket, attributes),
+        "novelty": _novelty_truth(cfg),
         "metrics": metrics,
         "metric_lift": {k: {a: v[a] / v[cfg.control] - 1.0 for a in cfg.arms if a != cfg.control}
                         for k, v in metrics.items()},
@@ -227,6 +322,11 @@ def _truth(cfg: SynthConfig, mc: Mapping[str, MonteCarloTruth], bucket: np.ndarr
             "recall_window": "one day (event_date); K = model k",
             "note": "expected values for healthy, non-shadow data (definitions in docs/metrics.md); "
                     "incidents are not included",
+            "effects": "metrics and metric_lift are at each arm's base lift (true_lift): outside "
+                       "the segments of segment_lifts, and once a novelty effect has decayed; the "
+                       "pre-experiment days (pre_days) have no treatment effect in any arm; a "
+                       "segment's entry assumes its users get its own lift (a user in several "
+                       "segments gets the last one's)",
         },
         "top_k": m.k,
         "shadow_share": cfg.shadow_share,
@@ -238,11 +338,50 @@ def _truth(cfg: SynthConfig, mc: Mapping[str, MonteCarloTruth], bucket: np.ndarr
     }
 
 
+class _BlockEffects:
+    """Per-user lifts of the experiment's days when segment lifts or novelty are planted."""
+
+    def __init__(self, cfg: SynthConfig, alloc_cum: tuple[float, ...], n_blocks: int) -> None:
+        model, self.cfg = cfg.model, cfg
+        self.users = [make_users(model, cfg.seed, b, min(BLOCK_USERS, cfg.users - b * BLOCK_USERS),
+                                 np.asarray(alloc_cum)) for b in range(n_blocks)]
+        self.arm_lift = np.array([dict(cfg.lift).get(a, 0.0) for a in cfg.arms])
+        self.codes = {k: {v: i for i, v in enumerate(vs)} for k, vs in slice_values(model).items()}
+        self.arm_codes = {a: i for i, a in enumerate(cfg.arms)}
+        # The experiment day (0 = start date) of each user's first non-shadow request: the
+        # same draws as the day's simulation (draw_sessions), so it matches the data.
+        self.first: list[np.ndarray | None] = [None] * n_blocks
+        if cfg.effects.novelty:
+            for b, users in enumerate(self.users):
+                first = np.full(users.n, -1, dtype=np.int64)
+                for i, day in enumerate(cfg.dates):
+                    rng = rng_for(cfg.seed, STREAM_DAY, day.toordinal(), b)
+                    seen = draw_sessions(model, users, day_start_ms(day), rng, cfg.shadow_share).exposed(users.n)
+                    first[(first < 0) & seen] = i
+                self.first[b] = first
+
+    def attributes(self, b: int) -> dict[str, np.ndarray]:
+        """The user-attribute codes of block ``b``'s users."""
+        u = self.users[b]
+        return {"cohort": u.cohort, "region": u.region, "client": u.client}
+
+    def multiplier(self, day_index: int, b: int) -> np.ndarray:
+        """1 + the true lift of each user of block ``b`` on experiment day ``day_index``."""
+        first = self.first[b]
+        age = None if first is None else np.where((first >= 0) & (first <= day_index), day_index - first, -1)
+        lift = self.cfg.effects.user_lift(self.arm_lift, self.users[b].bucket,
+                                          self.cfg.arms.index(self.cfg.control), self.attributes(b),
+                                          self.codes, self.arm_codes, age)
+        return 1.0 + lift
+
+
 def generate(out: Path | str, days: int, end: dt.date | str, users: int = 20_000, seed: int = 0,
              incidents: Sequence[str | Incident] = (), experiment_id: str = "rec_ranker_v2",
              buckets: Mapping[str, float] | None = None, control: str = "control",
              lift: Mapping[str, float] | None = None, shadow_share: float = 0.02,
-             progress: Callable[[str], None] | None = None) -> dict:
+             progress: Callable[[str], None] | None = None, *, pre_days: int = 0,
+             segment_lifts: Sequence[SegmentLift | str] = (),
+             novelty: Sequence[Novelty | str] = ()) -> dict:
     """Write a synthetic warehouse at ``out`` and return its truth (also in ``out/truth.json``).
 
     Events of the ``days`` days ending with ``end`` (inclusive) go to
@@ -251,40 +390,54 @@ def generate(out: Path | str, days: int, end: dt.date | str, users: int = 20_000
     ``part-late-NNNNN.parquet``). Each day partition is built in ``out/.staging`` and renamed
     into place when complete, one table after the other (a kill between those renames leaves
     the newest day in some of the tables only; a rerun refuses the folder). ``incidents`` are
-    specs ``NAME@HH:MM/MINUTES`` on the last day (or ``NAME`` for its default window, see
-    ``INCIDENTS``). ``lift`` is the true relative lift of click and save propensities per
-    non-control arm (default 5% for each).
+    specs ``NAME@HH:MM/MINUTES[:ARM]`` on the last day (or ``NAME`` for its default window, see
+    ``INCIDENTS``; ``:ARM`` limits it to that arm's users). ``lift`` is the true relative lift
+    of click and save propensities per non-control arm (default 5% for each; arms it leaves
+    out get 0).
+
+    ``pre_days`` adds that many days of pre-experiment traffic before the first day (the same
+    users, arms and propensities, no treatment effect, no incidents). ``segment_lifts``
+    (:class:`~expkit.synth.effects.SegmentLift` or ``SLICE=VALUE:LIFT``) and ``novelty``
+    (:class:`~expkit.synth.effects.Novelty` or ``ARM=INITIAL:HALF_LIFE_DAYS``) plant a
+    segment interaction and a decaying lift (docs/synthetic.md). Without them the events are
+    byte-identical to a run that does not name them.
 
     Raises :class:`~expkit.errors.ExpkitError` for an invalid call, before writing anything.
     """
     buckets = {"control": 0.5, "treatment": 0.5} if buckets is None else buckets
     cfg = _validate(out, days, end, users, seed, incidents, experiment_id, buckets, control, lift,
-                    shadow_share)
+                    shadow_share, pre_days, segment_lifts, novelty)
     say = progress or (lambda _msg: None)
     model = cfg.model
     catalog = make_catalog(model, cfg.seed)
     arms = cfg.arms
     alloc_cum = tuple(np.cumsum([v for _, v in cfg.buckets]).tolist())
     mult = tuple(1.0 + dict(cfg.lift).get(a, 0.0) for a in arms)
+    no_effect = (1.0,) * len(arms)
     windows, entries = _windows(cfg)
     n_blocks = -(-cfg.users // BLOCK_USERS)
+    block_effects = _BlockEffects(cfg, alloc_cum, n_blocks) if cfg.effects else None
+    start = cfg.dates[0]
 
     events, staging = cfg.out / "events", cfg.out / ".staging"
     shutil.rmtree(staging, ignore_errors=True)
     events.mkdir(parents=True, exist_ok=True)
     bucket = np.zeros(cfg.users, dtype=np.int8)
     exposed = np.zeros(cfg.users, dtype=bool)
-    rows: dict[str, Counter] = {d.isoformat(): Counter() for d in cfg.dates}
+    all_dates = cfg.pre_dates + cfg.dates
+    rows: dict[str, Counter] = {d.isoformat(): Counter() for d in all_dates}
     late_rows: Counter = Counter()
     injected: dict[str, Counter] = {}
 
-    jobs = [(day, b) for day in cfg.dates for b in range(n_blocks)]
+    jobs = [(day, b) for day in all_dates for b in range(n_blocks)]
 
     def submit(pool: ThreadPoolExecutor, day: dt.date, b: int) -> Future:
         n = min(BLOCK_USERS, cfg.users - b * BLOCK_USERS)
+        pre = day < start
+        user_mult = None if pre or block_effects is None else block_effects.multiplier((day - start).days, b)
         spec = ChunkSpec(model, catalog, cfg.seed, day.toordinal(), b, n, alloc_cum,
-                         day_start_ms(day), cfg.experiment_id, arms, mult,
-                         arms.index(cfg.control), cfg.shadow_share, windows)
+                         day_start_ms(day), cfg.experiment_id, arms, no_effect if pre else mult,
+                         arms.index(cfg.control), cfg.shadow_share, windows, user_mult)
         return pool.submit(_chunk_job, spec, staging, day.isoformat())
 
     # Chunks are built and written by a small pool (numpy and Parquet release the GIL);
@@ -301,7 +454,8 @@ def generate(out: Path | str, days: int, end: dt.date | str, users: int = 20_000
             date = day.isoformat()
             block = slice(b * BLOCK_USERS, b * BLOCK_USERS + len(res.bucket))
             bucket[block] = res.bucket
-            exposed[block] |= res.exposed
+            if day >= start:
+                exposed[block] |= res.exposed
             rows[date].update(res.rows)
             late_rows.update(res.late_rows)
             for name, c in res.counts.items():
@@ -319,7 +473,11 @@ def generate(out: Path | str, days: int, end: dt.date | str, users: int = 20_000
         e["injected"] = dict(injected.get(e["name"], {}))
     say("computing truth")
     mc = {a: mc_jobs[m].result() for a, m in zip(arms, mult, strict=True)}
-    truth = _truth(cfg, mc, bucket, exposed, entries, rows, late_rows)
+    attributes = {}
+    if block_effects is not None:
+        parts = [block_effects.attributes(b) for b in range(n_blocks)]
+        attributes = {k: np.concatenate([p[k] for p in parts]) for k in USER_SLICES}
+    truth = _truth(cfg, mc, bucket, exposed, entries, rows, late_rows, attributes)
     tmp = cfg.out / "truth.json.tmp"
     tmp.write_text(json.dumps(truth, indent=2, sort_keys=False) + "\n")
     os.replace(tmp, cfg.out / "truth.json")
