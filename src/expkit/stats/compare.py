@@ -46,6 +46,7 @@ from ._common import (
     Reasons,
     Result,
     Sums,
+    as_float,
     errstate,
     quantile,
     two_sided_pvalue,
@@ -142,11 +143,15 @@ def compare_arms(
     sequential: bool = False,
     tuning_n: ArrayLike = 5000,
     test: Literal["z", "welch"] = "z",
+    *,
+    relative: tuple[ArrayLike, ArrayLike] | None = None,
 ) -> Comparison:
     """The comparison core: two arms given as estimate and variance of the estimate.
 
     Public so that other estimators (any asymptotically normal per-arm estimate)
     get the same difference, lift, Fieller, sequential and reason handling.
+    ``relative`` = ``(rel_lift, its variance)`` replaces the independent-arms
+    delta method where the arms' estimates are not independent (CUPED of a ratio).
     """
     alpha = check_alpha(alpha)
     c, t, vc, vt = control.estimate, treatment.estimate, control.var, treatment.var
@@ -173,6 +178,9 @@ def compare_arms(
         c_nz = np.where(c == 0, np.nan, c)
         rel = t / c_nz - 1
         rel_var = vt / c_nz**2 + t * t * vc / c_nz**4
+        if relative is not None:
+            rel = np.where(np.isnan(c_nz), np.nan, as_float(relative[0]))
+            rel_var = as_float(relative[1])
         rel_se = np.sqrt(np.where(np.isfinite(se), rel_var, np.nan))
         f_low, f_high, bounded = _fieller(c_nz, t, vc, vt, q)
         reasons.add(np.isfinite(se) & np.isfinite(c_nz) & ~bounded,
@@ -256,7 +264,8 @@ def compare_ratios(
         return compare_arms(ratio_arm(control), ratio_arm(treatment), alpha, sequential,
                             tuning_n, "z")
     fit = ratio_cuped(control, treatment)
-    r = compare_arms(fit.control, fit.treatment, alpha, sequential, tuning_n, "z")
+    r = compare_arms(fit.control, fit.treatment, alpha, sequential, tuning_n, "z",
+                     relative=(fit.rel_lift, fit.rel_var))
     return _with_covariate(r, fit.theta, fit.control_unadjusted, fit.treatment_unadjusted)
 
 

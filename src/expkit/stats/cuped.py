@@ -75,7 +75,10 @@ class RatioCupedFit(NamedTuple):
 
     ``control``/``treatment`` are the adjusted arms, ``*_unadjusted`` the plain
     delta-method arms (same reasons). θ is 0 (no adjustment) where the pre-period
-    covariate has no variance or no arm has pre-period history.
+    covariate has no variance or no arm has pre-period history. ``rel_lift`` is
+    ``(treatment - control) / R_control`` (adjusted difference over the unadjusted
+    control ratio, as GrowthBook) and ``rel_var`` its delta-method variance, which
+    accounts for the control ratio in both numerator and denominator.
     """
 
     theta: FloatArray
@@ -84,6 +87,8 @@ class RatioCupedFit(NamedTuple):
     treatment: Arm
     control_unadjusted: Arm
     treatment_unadjusted: Arm
+    rel_lift: FloatArray
+    rel_var: FloatArray
 
 
 class _Linearised(NamedTuple):
@@ -146,5 +151,13 @@ def ratio_cuped(control: Sums, treatment: Sums) -> RatioCupedFit:
             var = np.where(np.isnan(arm.var), np.nan, np.maximum(ss, 0.0) / (lin.n - 1) / lin.n)
             return arm._replace(estimate=np.asarray(arm.estimate - shift), var=np.asarray(var))
 
-        return RatioCupedFit(np.asarray(theta)[()], np.asarray(centre)[()], adjusted(c_arm, c),
-                             adjusted(t_arm, t), c_arm, t_arm)
+        c_adj, t_adj = adjusted(c_arm, c), adjusted(t_arm, t)
+        # rel = (A_t - A_c) / R_c: the control's per-user influence is
+        # -((1 + rel) L - θ P) / R_c, the treatment's (L - θ P) / R_c.
+        rc = c_arm.estimate
+        rel = (t_adj.estimate - c_adj.estimate) / rc
+        k = 1 + rel
+        ss_c = k * k * c.s_ll - 2 * k * theta * c.s_lp + theta * theta * c.s_pp
+        rel_var = (t_adj.var + np.maximum(ss_c, 0.0) / (c.n - 1) / c.n) / (rc * rc)
+        return RatioCupedFit(np.asarray(theta)[()], np.asarray(centre)[()], c_adj, t_adj,
+                             c_arm, t_arm, np.asarray(rel)[()], np.asarray(rel_var)[()])
