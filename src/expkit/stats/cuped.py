@@ -157,7 +157,7 @@ def ratio_cuped(control: Sums, treatment: Sums) -> RatioCupedFit:
         rc = c_arm.estimate
         rel = (t_adj.estimate - c_adj.estimate) / rc
         k = 1 + rel
-        ss_c = k * k * c.s_ll - 2 * k * theta * c.s_lp + theta * theta * c.s_pp
+        ss_c = k * k * c.s_ll - np.where(theta != 0, 2 * k * theta * c.s_lp - theta * theta * c.s_pp, 0.0)
         rel_var = (t_adj.var + np.maximum(ss_c, 0.0) / (c.n - 1) / c.n) / (rc * rc)
         return RatioCupedFit(np.asarray(theta)[()], np.asarray(centre)[()], c_adj, t_adj,
                              c_arm, t_arm, np.asarray(rel)[()], np.asarray(rel_var)[()])
