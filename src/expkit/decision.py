@@ -132,7 +132,9 @@ class GuardrailResult:
         value = str(status if index is None else status[index])
         if value not in ("pass", "fail", "inconclusive"):
             raise ValueError(f"unknown guardrail status {value!r}")
-        return cls(metric, value, _item(estimate, index), _item(judgment.low, index),  # type: ignore[arg-type]
+        status_: Literal["pass", "fail", "inconclusive"] = (
+            "pass" if value == "pass" else "fail" if value == "fail" else "inconclusive")
+        return cls(metric, status_, _item(estimate, index), _item(judgment.low, index),
                    _item(judgment.high, index), _item(judgment.margin, index), relative)
 
 

@@ -251,7 +251,7 @@ def ratio_sums(
         "sum_numden": (num * den).sum(axis=axis),
     }
     if pre_num is not None or pre_den is not None:
-        p, q = (np.broadcast_to(as_float(v), num.shape) for v in (pre_num, pre_den))
+        p, q = (np.broadcast_to(as_float(0.0 if v is None else v), num.shape) for v in (pre_num, pre_den))
         out.update(
             sum_pre_num=p.sum(axis=axis), sum_pre_den=q.sum(axis=axis),
             sum_pre_num2=(p * p).sum(axis=axis), sum_pre_den2=(q * q).sum(axis=axis),
