@@ -60,8 +60,13 @@ def test_judge_guardrail_reads_the_chosen_interval():
 
 # --- the clustered quantile against gbstats --------------------------------------------------
 
-gb_stats = pytest.importorskip("gbstats.models.statistics", reason="gbstats not installed (make venv)")
-gb_tests = pytest.importorskip("gbstats.frequentist.tests", reason="gbstats not installed (make venv)")
+
+
+def _gbstats():
+    """gbstats' statistics and frequentist tests (installed by `make venv`)."""
+    stats = pytest.importorskip("gbstats.models.statistics", reason="gbstats not installed (make venv)")
+    tests = pytest.importorskip("gbstats.frequentist.tests", reason="gbstats not installed (make venv)")
+    return stats, tests
 
 
 def latency(rng, reps, users, max_events=12, scale=1.0):
@@ -76,6 +81,7 @@ def latency(rng, reps, users, max_events=12, scale=1.0):
 
 
 def _gb_quantile(s):
+    gb_stats = _gbstats()[0]
     return gb_stats.QuantileClusteredStatistic(
         n=int(s["n_events"]), n_star=int(s["n_events"]), nu=float(s["nu"]),
         quantile_hat=float(s["quantile"]), quantile_lower=float(s["quantile_lower"]),
@@ -87,6 +93,7 @@ def _gb_quantile(s):
 
 @pytest.mark.parametrize("seed,nu", [(1, 0.95), (2, 0.5), (3, 0.9)])
 def test_quantile_arm_matches_gbstats_quantile_clustered_statistic(seed, nu):
+    gb_tests = _gbstats()[1]
     rng = np.random.default_rng(seed)
     xc, uc = latency(rng, 1, 400)
     xt, ut = latency(rng, 1, 380, scale=1.05)

@@ -17,8 +17,12 @@ from scipy.stats import norm
 
 import expkit.stats as st
 
-gb_stats = pytest.importorskip("gbstats.models.statistics", reason="gbstats not installed (make venv)")
-gb_tests = pytest.importorskip("gbstats.frequentist.tests", reason="gbstats not installed (make venv)")
+
+def _gbstats():
+    """gbstats' statistics and frequentist tests (installed by `make venv`)."""
+    stats = pytest.importorskip("gbstats.models.statistics", reason="gbstats not installed (make venv)")
+    tests = pytest.importorskip("gbstats.frequentist.tests", reason="gbstats not installed (make venv)")
+    return stats, tests
 
 REPS = 2500
 
@@ -78,11 +82,13 @@ def test_rel_pvalue_fields_are_nan_without_sequential():
 
 
 def _gb_mean(y):
+    gb_stats = _gbstats()[0]
     y = np.asarray(y, float)
     return gb_stats.SampleMeanStatistic(n=len(y), sum=float(y.sum()), sum_squares=float((y * y).sum()))
 
 
 def _gb_ratio(num, den):
+    gb_stats = _gbstats()[0]
     num, den = np.asarray(num, float), np.asarray(den, float)
     return gb_stats.RatioStatistic(n=len(num), m_statistic=_gb_mean(num), d_statistic=_gb_mean(den),
                                    m_d_sum_of_products=float((num * den).sum()))
@@ -99,6 +105,7 @@ CASES = [  # (control y, treatment y) per-user values
 def test_rel_pvalue_matches_gbstats_welch_relative_test(yc, yt):
     """gbstats ``TwoSidedTTest(relative)`` on sample means is the relative delta-method
     Welch test; ``compare_means`` gives the same interval and p-value."""
+    gb_tests = _gbstats()[1]
     r = st.compare_means(st.mean_sums(yc), st.mean_sums(yt))
     gb = gb_tests.TwoSidedTTest(_gb_mean(yc), _gb_mean(yt)).compute_result()
     np.testing.assert_allclose([r.rel_lift, r.rel_low, r.rel_high, r.rel_pvalue],
@@ -114,6 +121,7 @@ def _ratio_case(k):
 
 @pytest.mark.parametrize("k", [0, 1, 2])
 def test_seq_rel_pvalue_matches_gbstats_sequential_relative_test(k):
+    gb_tests = _gbstats()[1]
     nc, dc, nt, dt = _ratio_case(k)
     r = st.compare_ratios(st.ratio_sums(nc, dc), st.ratio_sums(nt, dt), sequential=True, tuning_n=5000)
     gb = gb_tests.SequentialTwoSidedTTest(_gb_ratio(nc, dc), _gb_ratio(nt, dt)).compute_result()
