@@ -34,7 +34,7 @@ from typing import Literal
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from ._common import FloatArray, Reasons, Result, as_float, errstate, quantile
+from ._common import FloatArray, Reasons, Result, Sums, as_float, errstate, quantile
 from .compare import Comparison
 from .intervals import Arm, ratio_arm
 
@@ -138,7 +138,7 @@ def judge_guardrail(
     return dataclasses.replace(j, reason=reasons.array[()] if reasons.array.ndim == 0 else reasons.array)
 
 
-def quantile_arm(sums: dict[str, ArrayLike], alpha: float = 0.05) -> Arm:
+def quantile_arm(sums: Sums) -> Arm:
     """One arm's sample quantile with a user-clustered variance (gbstats' method).
 
     ``sums`` maps :data:`QUANTILE_KEYS`. With ``n_events`` events the i.i.d.
@@ -148,15 +148,13 @@ def quantile_arm(sums: dict[str, ArrayLike], alpha: float = 0.05) -> Arm:
     ``v_iid = ((upper - lower) / (2 z))² (n_events - 1) / n_events``. Events of
     one user are correlated, so it is multiplied by the design effect of the
     share of events at or below the quantile, ``Σbelow / Σevents`` over users:
-    its delta-method variance over ``nu (1 - nu) / n_events``. ``alpha`` is
-    not used by the method (the bounds are always 95%) and only checked.
+    its delta-method variance over ``nu (1 - nu) / n_events``. The bounds are
+    always the 95% ones (as gbstats); a comparison's ``alpha`` applies to the
+    resulting variance.
 
     The arm's ``n`` is the number of users (the units of the always-valid
     sequence).
     """
-    from .intervals import check_alpha
-
-    check_alpha(alpha)
     n_ev, nu = as_float(sums["n_events"]), as_float(sums["nu"])
     ratio = ratio_arm({"n": sums["n"], "sum_num": sums["sum_below"], "sum_den": sums["sum_events"],
                        "sum_num2": sums["sum_below2"], "sum_den2": sums["sum_events2"],
