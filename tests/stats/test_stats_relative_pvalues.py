@@ -136,3 +136,20 @@ def test_seq_rel_pvalue_matches_gbstats_sequential_relative_test(k):
     assert r.rel_pvalue == pytest.approx(fixed.p_value, rel=0.02)
     assert r.rel_pvalue == pytest.approx(2 * norm.sf(abs(fixed.expected) / fixed.uplift.stddev),
                                          rel=1e-9)
+
+
+def test_proportions_and_means_agree_too():
+    rng = np.random.default_rng(171)
+    n = rng.integers(50, 3000, size=(2, REPS))
+    p = rng.uniform(0.02, 0.5, size=REPS)
+    x = rng.binomial(n, [p, np.clip(p * rng.normal(1.0, 0.2, REPS), 0, 1)])
+    r = st.compare_proportions(x[0], n[0], x[1], n[1], sequential=True, tuning_n=1000)
+    y = rng.gamma(2.0, 3.0, size=(2, REPS, 12))
+    y[1] *= rng.normal(1.0, 0.4, size=(REPS, 1))
+    m = st.compare_means(st.mean_sums(y[0]), st.mean_sums(y[1]), sequential=True, tuning_n=100)
+    for c in (r, m):
+        ok = np.isfinite(c.rel_pvalue)
+        assert ok.sum() >= 2000
+        assert not np.any((_excludes_zero(c.rel_low, c.rel_high) != (c.rel_pvalue < 0.05))[ok])
+        assert not np.any((_excludes_zero(c.seq_rel_low, c.seq_rel_high) != (c.seq_rel_pvalue < 0.05))[ok])
+        assert 0.05 < np.mean((c.rel_pvalue < 0.05)[ok]) < 0.95
