@@ -31,7 +31,14 @@ lift +23.1%, p = 0.233, always-valid p = 1.000
 """
 
 from .anomaly import AnomalyResult, anomaly_scores, detect_anomalies, seasonal_baseline
-from .compare import Comparison, compare_arms, compare_means, compare_proportions, compare_ratios
+from .compare import (
+    Comparison,
+    compare_arms,
+    compare_means,
+    compare_proportions,
+    compare_ratios,
+    pre_period_balance,
+)
 from .cuped import RATIO_COVARIATE_KEYS, CupedFit, RatioCupedFit, cuped_theta, ratio_cuped
 from .guardrails import (
     GUARDRAIL_STATUSES,
@@ -111,6 +118,7 @@ __all__ = [
     "moments_from_sums",
     "power_normal",
     "power_proportions",
+    "pre_period_balance",
     "proportion_interval",
     "ratio_estimate",
     "ratio_sums",

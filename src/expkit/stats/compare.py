@@ -56,7 +56,14 @@ from .intervals import Arm, check_alpha, mean_arm, proportion_arm, ratio_arm
 from .moments import moments_from_sums
 from .sequential import confidence_sequence, sequential_pvalue
 
-__all__ = ["Comparison", "compare_arms", "compare_proportions", "compare_ratios", "compare_means"]
+__all__ = [
+    "Comparison",
+    "compare_arms",
+    "compare_proportions",
+    "compare_ratios",
+    "compare_means",
+    "pre_period_balance",
+]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -309,3 +316,27 @@ def compare_means(
         c_arm = mean_arm(moments_from_sums(control, "y"))
         t_arm = mean_arm(moments_from_sums(treatment, "y"))
     return compare_arms(c_arm, t_arm, alpha, sequential, tuning_n, "welch")
+
+
+_PRE_KEYS = {"n": "n", "sum_pre_num": "sum_num", "sum_pre_den": "sum_den",
+             "sum_pre_num2": "sum_num2", "sum_pre_den2": "sum_den2", "sum_pre_numden": "sum_numden"}
+
+
+def pre_period_balance(control: Sums, treatment: Sums, alpha: float = 0.05) -> Comparison:
+    """Compare the arms' **pre-period** ratio (the CUPED covariate of a ratio metric).
+
+    Assignment cannot change what users did before the experiment, so a
+    significant difference (``pvalue`` below a strict level, e.g. 0.001 as for
+    sample ratio mismatch) points at broken randomization or a biased user set.
+    Takes the same arm mappings as ``compare_ratios(..., covariate=True)``.
+
+    >>> from expkit.stats.moments import ratio_sums
+    >>> c = ratio_sums([1, 2], [5, 6], pre_num=[1, 0], pre_den=[4, 5])
+    >>> t = ratio_sums([1, 2], [5, 6], pre_num=[1, 1], pre_den=[4, 5])
+    >>> round(float(pre_period_balance(c, t).rel_lift), 6)
+    1.0
+    """
+    def pre(sums: Sums) -> dict[str, object]:
+        return {new: sums[old] for old, new in _PRE_KEYS.items()}
+
+    return compare_ratios(pre(control), pre(treatment), alpha)
