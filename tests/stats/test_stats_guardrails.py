@@ -125,6 +125,8 @@ def test_quantile_arm_too_few_events():
     s = quantile_sums([[1.0, 2.0, 3.0]], [[0, 0, 1]], 0.95)
     arm = quantile_arm(s)
     assert np.isnan(arm.estimate[0]) and arm.reason[0] == "too few events for the quantile's interval"
+    empty = quantile_sums(np.full((1, 4), np.nan), np.arange(4), 0.95)
+    assert empty["n_events"][0] == 0 and np.isnan(quantile_arm(empty).var[0])
 
 
 # --- A/A calibration, daily looks for 14 days ------------------------------------------------

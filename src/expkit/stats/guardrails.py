@@ -183,15 +183,15 @@ def quantile_sums(
     """The sufficient statistics of :func:`quantile_arm` from per-event values.
 
     ``values`` are events (e.g. request latencies) along ``axis``, NaN for padding;
-    ``users`` the same shape, the integer id of each event's user (0..U-1 within a
-    slice). Quantiles are numpy's default (linear) sample quantiles.
+    ``users`` the same (or a broadcastable) shape, the integer id of each event's
+    user (0..U-1 within a slice). Quantiles are numpy's default (linear) sample quantiles.
 
     >>> s = quantile_sums([1.0, 2, 3, 4, 5, 6, 7, 8, 9, 10], [0, 0, 1, 1, 2, 2, 3, 3, 4, 4], nu=0.5)
     >>> float(s["quantile"]), float(s["sum_below"]), float(s["n"])
     (5.5, 5.0, 5.0)
     """
     x = np.moveaxis(as_float(values), axis, -1)
-    u = np.moveaxis(np.asarray(users), axis, -1)
+    u = np.broadcast_to(np.moveaxis(np.asarray(users), axis, -1), x.shape)
     valid = ~np.isnan(x)
     n_ev = valid.sum(axis=-1).astype(float)
     ordered = np.sort(x, axis=-1)  # NaN padding sorts last
