@@ -18,6 +18,8 @@ Modules:
 * :mod:`~expkit.stats.multiple`: Bonferroni, Holm, Hochberg, BH, BY.
 * :mod:`~expkit.stats.power`: power, sample size, MDE.
 * :mod:`~expkit.stats.anomaly`: classic and robust z against seasonal baselines.
+* :mod:`~expkit.stats.guardrails`: non-inferiority judgments, user-clustered quantiles.
+* :mod:`~expkit.stats.progress`: required sample, progress and days remaining.
 
 >>> import expkit.stats as st
 >>> c = {"n": 4000, "sum_num": 130, "sum_den": 9000, "sum_num2": 310,
@@ -29,8 +31,24 @@ lift +23.1%, p = 0.233, always-valid p = 1.000
 """
 
 from .anomaly import AnomalyResult, anomaly_scores, detect_anomalies, seasonal_baseline
-from .compare import Comparison, compare_arms, compare_means, compare_proportions, compare_ratios
-from .cuped import CupedFit, cuped_theta
+from .compare import (
+    Comparison,
+    compare_arms,
+    compare_means,
+    compare_proportions,
+    compare_ratios,
+    pre_period_balance,
+)
+from .cuped import RATIO_COVARIATE_KEYS, CupedFit, RatioCupedFit, cuped_theta, ratio_cuped
+from .guardrails import (
+    GUARDRAIL_STATUSES,
+    QUANTILE_KEYS,
+    GuardrailJudgment,
+    judge_guardrail,
+    judge_noninferiority,
+    quantile_arm,
+    quantile_sums,
+)
 from .intervals import (
     PROPORTION_METHODS,
     Arm,
@@ -53,11 +71,25 @@ from .power import (
     sample_size_proportions,
     sample_size_ratio,
 )
+from .progress import Progress, progress, required_users
 from .sequential import confidence_sequence, mixing_rho2, sequential_pvalue
 from .srm import SRMResult, srm_test
 
 __all__ = [
     "ADJUST_METHODS",
+    "GUARDRAIL_STATUSES",
+    "QUANTILE_KEYS",
+    "RATIO_COVARIATE_KEYS",
+    "GuardrailJudgment",
+    "Progress",
+    "RatioCupedFit",
+    "judge_guardrail",
+    "judge_noninferiority",
+    "progress",
+    "quantile_arm",
+    "quantile_sums",
+    "ratio_cuped",
+    "required_users",
     "PROPORTION_METHODS",
     "AnomalyResult",
     "Arm",
@@ -86,6 +118,7 @@ __all__ = [
     "moments_from_sums",
     "power_normal",
     "power_proportions",
+    "pre_period_balance",
     "proportion_interval",
     "ratio_estimate",
     "ratio_sums",

@@ -220,18 +220,29 @@ def combine_moments(first: Moments, second: Moments) -> Moments:
         )
 
 
-def ratio_sums(num: ArrayLike, den: ArrayLike, axis: int = -1) -> dict[str, FloatArray]:
+def ratio_sums(
+    num: ArrayLike,
+    den: ArrayLike,
+    axis: int = -1,
+    pre_num: ArrayLike | None = None,
+    pre_den: ArrayLike | None = None,
+) -> dict[str, FloatArray]:
     """The ratio-metric sums of per-user ``num`` and ``den`` along ``axis``.
 
+    With ``pre_num``/``pre_den`` (the same users' pre-period numerator and
+    denominator; 0 for users without history) the CUPED covariate sums are added
+    too (:data:`expkit.stats.cuped.RATIO_COVARIATE_KEYS`).
     Handy in notebooks and tests; the engines compute the same in SQL.
 
     >>> s = ratio_sums([1, 0, 2], [4, 2, 5])
     >>> {k: float(v) for k, v in s.items()}
     {'n': 3.0, 'sum_num': 3.0, 'sum_den': 11.0, 'sum_num2': 5.0, 'sum_den2': 45.0, 'sum_numden': 14.0}
+    >>> sorted(ratio_sums([1, 0], [4, 2], pre_num=[1, 1], pre_den=[3, 2]))[:4]
+    ['n', 'sum_den', 'sum_den2', 'sum_den_pre_den']
     """
     num, den = np.broadcast_arrays(as_float(num), as_float(den))
     sum_num = num.sum(axis=axis)
-    return {
+    out = {
         "n": np.full(np.shape(sum_num), float(num.shape[axis] if num.ndim else 1)),
         "sum_num": sum_num,
         "sum_den": den.sum(axis=axis),
@@ -239,6 +250,16 @@ def ratio_sums(num: ArrayLike, den: ArrayLike, axis: int = -1) -> dict[str, Floa
         "sum_den2": (den * den).sum(axis=axis),
         "sum_numden": (num * den).sum(axis=axis),
     }
+    if pre_num is not None or pre_den is not None:
+        p, q = (np.broadcast_to(as_float(0.0 if v is None else v), num.shape) for v in (pre_num, pre_den))
+        out.update(
+            sum_pre_num=p.sum(axis=axis), sum_pre_den=q.sum(axis=axis),
+            sum_pre_num2=(p * p).sum(axis=axis), sum_pre_den2=(q * q).sum(axis=axis),
+            sum_pre_numden=(p * q).sum(axis=axis), sum_num_pre_num=(num * p).sum(axis=axis),
+            sum_num_pre_den=(num * q).sum(axis=axis), sum_den_pre_num=(den * p).sum(axis=axis),
+            sum_den_pre_den=(den * q).sum(axis=axis),
+        )
+    return out
 
 
 def mean_sums(
