@@ -225,12 +225,14 @@ def history_needs(day: dt.date, config: ExperimentConfig, rules: AlertsConfig | 
     """Every reason the report of ``day`` reads earlier days (each with the days it reads).
 
     The windows are the experiment's multi-day windows (every tile's, when run with that
-    window) and ``cum`` (the timeline's cumulative lift); the baselines are the tiles' own
-    constants (:data:`TILE_LOOK_BACKS`); the alert look-backs follow from each rule's ``for``
-    and step (:func:`rule_days`). Needs that read only ``day`` are left out.
+    window; an outcome tile reads only their days from the experiment's start on) and ``cum``
+    (the timeline's cumulative lift); the baselines are the tiles' own constants
+    (:data:`TILE_LOOK_BACKS`); the alert look-backs follow from each rule's ``for`` and step
+    (:func:`rule_days`). Needs that read only ``day`` are left out.
     """
     every_tile = tuple(TILES)
-    needs = [Need(f"{w} window", tuple(window_days(day, w, config.start_date)), every_tile) for w in config.windows]
+    # The whole window: a health tile's; an outcome tile's is the part from the start on.
+    needs = [Need(f"{w} window", tuple(window_days(day, w)), every_tile) for w in config.windows]
     needs.append(Need("cumulative lift since the start", tuple(window_days(day, CUM, config.start_date)), CUM_TILES))
     needs.append(Need("one point per experiment day", tuple(experiment_span(config.start_date, day)),
                       EXPERIMENT_DAY_TILES))

@@ -126,12 +126,23 @@ def manifest_path(wh: Warehouse, day: dt.date) -> Path:
 
 
 def window_days(day: dt.date, window: str, start_date: dt.date | None = None) -> list[dt.date]:
-    """The UTC days a window ending at the end of ``day`` touches (``cum``: from ``start_date``)."""
+    """The UTC days of the experiment a window ending at the end of ``day`` touches.
+
+    ``cum`` runs from ``start_date``; the other windows are clipped at it, so traffic before
+    the experiment (a CUPED pre-period) never dilutes an outcome window, and a day before the
+    start has no window at all (docs/metrics.md, "Windows").
+
+    >>> [d.day for d in window_days(dt.date(2026, 11, 3), "7d", dt.date(2026, 11, 1))]
+    [1, 2, 3]
+    >>> window_days(dt.date(2026, 10, 30), "24h", dt.date(2026, 11, 1))
+    []
+    """
     if window == "cum":
-        first = min(start_date or day, day)
+        first = start_date or day
         return [first + dt.timedelta(days=i) for i in range((day - first).days + 1)]
     n = max(1, WINDOWS[window] // DAY_MS)
-    return [day - dt.timedelta(days=i) for i in range(n - 1, -1, -1)]
+    days = [day - dt.timedelta(days=i) for i in range(n - 1, -1, -1)]
+    return [d for d in days if start_date is None or d >= start_date]
 
 
 def stats_sources(
@@ -146,7 +157,7 @@ def stats_sources(
     out: dict[str, list[Path] | pa.Schema] = {}
     for view, (days_rollup, hour_rollup) in STATS_INPUTS.items():
         if window == "1h":
-            files = wh.rollup_files(hour_rollup, [day])
+            files = wh.rollup_files(hour_rollup, window_days(day, "24h", start_date))
         else:
             files = wh.rollup_files(days_rollup, window_days(day, window, start_date))
         out[view] = files or schemas[view]

@@ -14,7 +14,11 @@ def data_as_of(p: TileParams) -> str | None:
 
 
 def no_data_result(p: TileParams, tile: str, section: str, title: str, why: str) -> TileResult:
-    """An explicit "no data" state (never a zero)."""
+    """An explicit "no data" state (never a zero); an outcome tile dated before the experiment's
+    start says so, whatever ``why`` (its windows are empty by definition)."""
+    start = p.config.start_date
+    if section == "outcomes" and start is not None and p.event_date < start:
+        why = f"{p.event_date} is before the experiment's start ({start}): outcome windows begin on {start}"
     return TileResult(
         tile=p.tile, section=section, title=title, status="no_data",
         headline={"no_data": True, "reason": why}, summary=f"No data: {why}",
