@@ -11,7 +11,7 @@ of the primary metric. Rules per arm, first match wins:
 2. ``roll_back``: a guardrail fails, or the primary metric's **always-valid**
    interval lies entirely on the bad side of 0.
 3. ``ship``: the always-valid interval lies entirely on the good side of 0, every
-   guardrail passes and ``min_days`` days have run.
+   guardrail passes, every trust gate was judged and ``min_days`` days have run.
 4. ``no_effect``: the required sample is reached and the fixed-horizon interval
    lies inside ``(-mde, +mde)``.
 5. ``keep_running``: otherwise.
@@ -51,6 +51,7 @@ __all__ = [
     "PrimaryResult",
     "GuardrailResult",
     "ProgressResult",
+    "GateStatus",
     "TrustGate",
     "ArmEvidence",
     "ArmDecision",
@@ -164,12 +165,22 @@ class ProgressResult:
                    _item(progress.days_remaining, index))
 
 
+GateStatus = Literal["pass", "fail", "not_judged"]
+
+
 @dataclasses.dataclass(frozen=True)
 class TrustGate:
-    """One trust gate (SRM, validation, alerts, ...): ``pass`` or ``fail`` with a detail."""
+    """One trust gate (docs/readout.md, "Trust gates").
+
+    Attributes:
+        gate: ``srm``, ``validation``, ``bucket_consistency``, ``alerts``, ...
+        status: ``pass``, ``fail``, or ``not_judged`` when its evidence is missing (a failed
+            gate makes the arm untrustworthy; an unjudged one keeps it from ``ship``).
+        detail: one plain sentence: what was checked, or what failed.
+    """
 
     gate: str
-    status: Literal["pass", "fail"]
+    status: GateStatus
     detail: str = ""
 
 
@@ -290,14 +301,16 @@ def decide_arm(
         return result("roll_back", reasons)
 
     pending = [g for g in evidence.guardrails if g.status != "pass"]
+    unjudged = [g for g in gates if g.status == "not_judged"]
     days_short = max(min_days - prog.days_run, 0)
     if better:
-        if not pending and days_short == 0:
+        if not pending and not unjudged and days_short == 0:
             return result("ship", [f"{shown} significantly better; all guardrails pass; "
                                    f"{prog.days_run} days run"])
         reasons = [f"{shown} significantly better, but not yet shippable"]
         reasons += [f"guardrail {g.metric} not yet shown within its margin: {_change(g)}"
                     for g in pending]
+        reasons += [f"{g.gate} not judged" + (f": {g.detail}" if g.detail else "") for g in unjudged]
         if days_short:
             reasons.append(f"day {prog.days_run} of the minimum {min_days}; "
                            f"{days_short} more day{'s' if days_short != 1 else ''}")

@@ -95,6 +95,16 @@ def test_failed_gate_makes_it_untrustworthy_whatever_the_numbers():
     assert d.verdict == "untrustworthy" and d.reasons == ("SRM check failed: p = 1e-09 overall",)
 
 
+def test_an_unjudged_gate_keeps_a_winner_from_shipping_but_not_from_rolling_back():
+    unjudged = TrustGate("validation", "not_judged", "validation did not run for this day")
+    winner = ArmEvidence(primary(0.07, 0.03, 0.11, 0.02, 0.12), REACHED, [OK_GUARD])
+    d = decide_arm(winner, trust=[unjudged])
+    assert d.verdict == "keep_running"
+    assert "validation not judged: validation did not run for this day" in d.reasons
+    loser = ArmEvidence(primary(-0.07, -0.11, -0.03, -0.12, -0.02), REACHED, [OK_GUARD])
+    assert decide_arm(loser, trust=[unjudged]).verdict == "roll_back"
+
+
 def test_overall_verdict_is_the_most_severe_and_serializes():
     arms = {
         "b": ArmEvidence(primary(0.07, 0.03, 0.11, 0.02, 0.12), REACHED, [OK_GUARD]),  # ship

@@ -16,9 +16,9 @@ failed, validation did not run) is ``not_judged``: the verdict says so instead o
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any, Literal, NamedTuple
+from typing import Any
 
-GateStatus = Literal["pass", "fail", "not_judged"]
+from expkit.decision import TrustGate
 
 SERIOUS_SEVERITIES = ("P1", "P2")
 """Alert severities whose firing makes the day's comparison untrustworthy."""
@@ -28,20 +28,6 @@ DATA_CHECKS = (
     "event_delay", "late_data", "rollup_freshness", "values_in_range", "event_order",
 )
 """Validation checks (docs/validation.md) whose failure on the experiment's tables breaks the comparison."""
-
-
-class TrustGate(NamedTuple):
-    """One trust gate's judgement.
-
-    Attributes:
-        gate: ``srm``, ``validation``, ``bucket_consistency`` or ``alerts``.
-        status: ``pass``, ``fail`` or ``not_judged`` (its evidence is missing).
-        detail: one plain sentence: what was checked, or what failed.
-    """
-
-    gate: str
-    status: GateStatus
-    detail: str
 
 
 def srm_gate(allocation: Mapping[str, Any] | None) -> TrustGate:
