@@ -1,10 +1,11 @@
 """``expkit.run_tile``: parameters → the tile's inputs → its result (docs/architecture.md).
 
-A tile computes from the warehouse plus two inputs decided elsewhere, which it receives as
-data in its :class:`~expkit.tiles.base.TileParams`: the thresholds of the alert rules (a
-health tile breaches on the per-bin condition its alert fires on, docs/alerts.md) and the
-day's stored validation results (the freshness tile shows them). This module sits above the
-tiles, the alert rules and the validation, and gathers both, so none of them imports another.
+A tile computes from the warehouse plus inputs decided elsewhere, which it receives as data
+in its :class:`~expkit.tiles.base.TileParams`: the thresholds of the alert rules (a health
+tile breaches on the per-bin condition its alert fires on, docs/alerts.md), the day's stored
+validation results (the freshness tile shows them) and the day's recorded alert timeline
+(the readout's trust gate). This module sits above the tiles, the alerts and the validation,
+and gathers them, so none of them imports another.
 """
 
 from __future__ import annotations
@@ -38,12 +39,16 @@ def alert_limits(params_file: Path) -> dict[str, float]:
 
 
 def with_inputs(p: TileParams) -> TileParams:
-    """``p`` with the alert-rule thresholds and the day's stored validation results filled in."""
+    """``p`` with the alert-rule thresholds, the day's stored validation results and its
+    recorded alert timeline filled in."""
+    from expkit.alerts.state import AlertStore
     from expkit.validation import latest_run
 
     run = latest_run(p.warehouse, p.event_date)
     checks = tuple(c.to_dict() for c in run.checks) if run else None
-    return dataclasses.replace(p, alert_limits=alert_limits(p.params_file), checks=checks)
+    alerts = AlertStore(p.warehouse).load_day(p.event_date)
+    return dataclasses.replace(p, alert_limits=alert_limits(p.params_file), checks=checks,
+                               alerts=None if alerts is None else tuple(alerts))
 
 
 def run_tile(tile: str, result_path: str | None = None, **params: Any) -> TileResult | RenderedTile:

@@ -272,3 +272,23 @@ def test_monitor_reports_a_failed_iteration_and_goes_on(fresh_wh: Path, config: 
                       since_ms=SINCE, on_error=errors.append)
     assert reports == [] and len(errors) == 2 and "is not valid JSON" in str(errors[0])
     assert state.read_text() == "{not json"  # left for a person to look at, not overwritten
+
+
+def test_an_evaluated_day_is_recorded_for_the_readout(fresh_wh: Path, config: ExperimentConfig) -> None:
+    """evaluate_day stores the day's timeline (the readout's alerts gate reads it through
+    expkit.run_tile); record=False leaves the state as it was."""
+    from expkit.alerts import evaluate_day
+    from expkit.api import with_inputs
+    from expkit.tiles import check_params
+
+    store = AlertStore(Warehouse.open(fresh_wh))
+    assert store.load_day(END) is None
+    evaluate_day(fresh_wh, END, config, params_file=PARAMS, record=False)
+    assert store.load_day(END) is None
+    alerts = evaluate_day(fresh_wh, END, config, params_file=PARAMS)
+    assert alerts and store.load_day(END) == json.loads(json.dumps(alerts))
+    p = with_inputs(check_params("lift", event_date=END, warehouse=fresh_wh, params_file=PARAMS))
+    assert p.alerts is not None and {a["rule"] for a in p.alerts} == {a["rule"] for a in alerts}
+    earlier = with_inputs(check_params("lift", event_date=END - dt.timedelta(days=1), warehouse=fresh_wh,
+                                       params_file=PARAMS))
+    assert earlier.alerts is None

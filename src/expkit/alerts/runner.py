@@ -221,17 +221,22 @@ def evaluate_day(
     rules_file: str | Path | None = None,
     notify: bool = False,
     checks: Sequence[Mapping[str, Any]] | None = None,
+    record: bool = True,
 ) -> list[dict[str, Any]]:
     """The alert timeline of ``day`` by batch replay (``alerts`` dicts of summary.json).
 
     ``params_file`` is the experiment's parameters file; the rules are ``alerts.yaml``
     beside it unless ``rules_file`` is given. ``checks`` (validation check rows, as in summary.json) feed
     the ``validation_failed`` metric at the day's end. With ``notify``, notifications and kill
-    switch requests not delivered before are delivered (deduplicated against the state).
+    switch requests not delivered before are delivered (deduplicated against the state). With
+    ``record``, the timeline is stored (:meth:`AlertStore.record_day`): the readout's trust gate
+    reads it there.
     """
     evaluation, _ = replay_day(warehouse, day, config, params_file, rules_file=rules_file, checks=checks)
+    wh = warehouse if isinstance(warehouse, Warehouse) else Warehouse.open(warehouse)
+    if record:
+        AlertStore(wh).record_day(parse_date(day) if isinstance(day, str) else day, evaluation.alerts)
     if notify:
-        wh = warehouse if isinstance(warehouse, Warehouse) else Warehouse.open(warehouse)
         rules = load_alerts(rules_file or default_rules_file(params_file or default_params_file()))
         deliver_new(AlertStore(wh), rules, evaluation.result)
     return evaluation.alerts

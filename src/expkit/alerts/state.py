@@ -19,6 +19,7 @@ state and two evaluations at once serialize instead of interleaving.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import time
 import uuid
@@ -147,6 +148,19 @@ class AlertStore:
     def save(self, state: LiveState) -> None:
         """Replace the live state atomically."""
         atomic_write_json(self.state_path, state.to_json())
+
+    def day_path(self, day: dt.date) -> Path:
+        """``days/<date>.json``: the alert timeline of ``day`` as last evaluated."""
+        return self.dir / "days" / f"{day.isoformat()}.json"
+
+    def record_day(self, day: dt.date, alerts: list[dict[str, Any]]) -> Path:
+        """Store the alert records (``summary.json`` shape) of ``day``'s evaluation, atomically."""
+        return atomic_write_json(self.day_path(day), {"date": day.isoformat(), "alerts": alerts})
+
+    def load_day(self, day: dt.date) -> list[dict[str, Any]] | None:
+        """The alert records of ``day``'s last evaluation; ``None`` when the day was never evaluated."""
+        doc = self._read(self.day_path(day), None)
+        return None if doc is None else list(doc.get("alerts") or [])
 
     def silences(self) -> list[Silence]:
         """Every silence (expired ones included until pruned)."""

@@ -54,6 +54,8 @@ class TileParams:
             tile's default limit. Gathered by :func:`expkit.run_tile`, never read by a tile.
         checks: the day's stored validation results (``summary.json`` check shape), ``None``
             when the day was not validated. Gathered by :func:`expkit.run_tile`.
+        alerts: the day's alert timeline as last evaluated (``summary.json`` alert shape),
+            ``None`` when the alert rules were not evaluated for the day. Gathered likewise.
     """
 
     tile: str
@@ -67,6 +69,7 @@ class TileParams:
     warehouse: Warehouse
     alert_limits: Mapping[str, float] = field(default_factory=dict)
     checks: tuple[Mapping[str, Any], ...] | None = None
+    alerts: tuple[Mapping[str, Any], ...] | None = None
 
     def describe(self) -> dict[str, Any]:
         """JSON-friendly parameters for the page header and the sidecar."""
