@@ -2,19 +2,21 @@
 
 A gate fails when something that invalidates a comparison happened: a sample ratio mismatch
 (overall or on any day of the window; a mismatch within one slice value is shown by the
-allocation tile but does not fail the gate, since many slice values are tested), a validation check that failed on the
-experiment's event tables that day, users seen in more than one arm, or a P1/P2 alert or a
-kill switch that fired that day (an incident that ended before midnight still touched the
+allocation tile but does not fail the gate, since many slice values are tested), a
+validation check that failed on the experiment's event tables that day, users seen in more
+than one arm, or a P1/P2 alert or a kill switch that fired that day (an incident that ended before midnight still touched the
 data). A failed gate makes the readout's verdict ``untrustworthy`` with the gate named.
 
-Gates are judged from the day's ``summary.json`` parts (the allocation tile's headline, the
-validation checks and the alert records), so the readout needs no second pass over the data
-and states exactly what it relied on. A gate whose evidence is missing (the allocation tile
-failed, validation did not run) is ``not_judged``: the verdict says so instead of trusting it.
+Each gate is a pure function of evidence computed elsewhere: the SRM tests of the window and
+of each day, the day's stored validation checks and its recorded alert timeline (both in
+``summary.json`` shapes, handed to tiles by :func:`expkit.run_tile`). A gate whose evidence
+is missing (validation or the alert rules did not run) is ``not_judged``: the verdict says
+so instead of trusting it.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -30,31 +32,26 @@ DATA_CHECKS = (
 """Validation checks (docs/validation.md) whose failure on the experiment's tables breaks the comparison."""
 
 
-def srm_gate(allocation: Mapping[str, Any] | None) -> TrustGate:
-    """The sample-ratio-mismatch gate from the allocation tile's summary entry.
+def srm_gate(pvalue: float, threshold: float, days: Sequence[str] = ()) -> TrustGate:
+    """The sample-ratio-mismatch gate: the window's χ² p-value and the days with a mismatch.
 
-    >>> srm_gate({"status": "ok", "headline": {"srm": False, "srm_pvalue": 0.48, "srm_days": [],
-    ...           "srm_slices": [], "srm_pvalue_threshold": 0.001}}).status
+    >>> srm_gate(0.48, 0.001).status
     'pass'
-    >>> srm_gate({"status": "breach", "headline": {"srm": True, "srm_pvalue": 1e-9, "srm_days": ["2026-11-10"],
-    ...           "srm_slices": [], "srm_pvalue_threshold": 0.001}}).detail
+    >>> srm_gate(1e-9, 0.001, ["2026-11-10"]).detail
     'sample ratio mismatch overall (p = 1e-09 < 0.001) and on 2026-11-10'
-    >>> srm_gate(None).status
+    >>> srm_gate(float("nan"), 0.001).status
     'not_judged'
     """
-    head = (allocation or {}).get("headline") or {}
-    if not head or "srm" not in head:
-        return TrustGate("srm", "not_judged", "the allocation tile has no result, so the split of users is unchecked")
-    threshold = head.get("srm_pvalue_threshold")
+    if not math.isfinite(pvalue):
+        return TrustGate("srm", "not_judged", "no users in the window, so the split of users is unchecked")
     parts = []
-    if head.get("srm"):
-        parts.append(f"overall (p = {head.get('srm_pvalue'):.2g} < {threshold:g})")
-    days = [str(d) for d in head.get("srm_days") or []]
+    if pvalue < threshold:
+        parts.append(f"overall (p = {pvalue:.2g} < {threshold:g})")
     if days:
         parts.append("on " + ", ".join(days))
     if parts:
         return TrustGate("srm", "fail", "sample ratio mismatch " + " and ".join(parts))
-    return TrustGate("srm", "pass", f"users split as planned (p = {head.get('srm_pvalue'):.2g})")
+    return TrustGate("srm", "pass", f"users split as planned (p = {pvalue:.2g})")
 
 
 def _failed(checks: Sequence[Mapping[str, Any]], names: Sequence[str]) -> list[str]:
@@ -67,10 +64,10 @@ def validation_gate(checks: Sequence[Mapping[str, Any]] | None) -> TrustGate:
 
     >>> validation_gate([{"name": "join_integrity", "table": "clicks", "status": "fail"}]).detail
     'validation failed: join_integrity (clicks)'
-    >>> validation_gate([]).status
+    >>> validation_gate(None).status
     'not_judged'
     """
-    if not checks:
+    if checks is None:
         return TrustGate("validation", "not_judged", "validation did not run for this day")
     failed = _failed(checks, DATA_CHECKS)
     if failed:
@@ -90,14 +87,15 @@ def bucket_gate(checks: Sequence[Mapping[str, Any]] | None) -> TrustGate:
     return TrustGate("bucket_consistency", "pass", "every user stayed in one arm")
 
 
-def alerts_gate(alerts: Sequence[Mapping[str, Any]] | None, evaluated: bool) -> TrustGate:
-    """A P1/P2 alert or a kill switch that fired that day, resolved or not.
+def alerts_gate(alerts: Sequence[Mapping[str, Any]] | None) -> TrustGate:
+    """A P1/P2 alert or a kill switch that fired that day, resolved or not (``None``: the alert
+    rules were not evaluated for the day).
 
     >>> alerts_gate([{"rule": "error_rate_high", "severity": "P1", "fired_at": "2026-11-05T08:10:00Z",
-    ...               "state": "resolved", "kill_switch": "disable_experiment"}], True).detail
+    ...               "state": "resolved", "kill_switch": "disable_experiment"}]).detail
     'error_rate_high (P1) fired at 08:10 UTC and pulled disable_experiment'
     """
-    if not evaluated:
+    if alerts is None:
         return TrustGate("alerts", "not_judged", "the alert rules were not evaluated for this day")
     hits = []
     for a in alerts or []:
@@ -110,18 +108,3 @@ def alerts_gate(alerts: Sequence[Mapping[str, Any]] | None, evaluated: bool) -> 
     if hits:
         return TrustGate("alerts", "fail", "; ".join(hits))
     return TrustGate("alerts", "pass", "no P1/P2 alert or kill switch fired")
-
-
-def trust_gates(
-    tiles: Mapping[str, Mapping[str, Any]],
-    checks: Sequence[Mapping[str, Any]] | None,
-    alerts: Sequence[Mapping[str, Any]] | None,
-    alerts_evaluated: bool,
-) -> list[TrustGate]:
-    """Every gate, from the day's tile summaries, validation checks and alert records."""
-    return [
-        srm_gate(tiles.get("allocation")),
-        validation_gate(checks),
-        bucket_gate(checks),
-        alerts_gate(alerts, alerts_evaluated),
-    ]
