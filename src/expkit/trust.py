@@ -4,8 +4,9 @@ A gate fails when something that invalidates a comparison happened: a sample rat
 (overall or on any day of the window; a mismatch within one slice value is shown by the
 allocation tile but does not fail the gate, since many slice values are tested), a
 validation check that failed on the experiment's event tables that day, users seen in more
-than one arm, or a P1/P2 alert or a kill switch that fired that day (an incident that ended before midnight still touched the
-data). A failed gate makes the readout's verdict ``untrustworthy`` with the gate named.
+than one arm, or a P1/P2 alert or a kill switch that fired that day (an incident that ended
+before midnight still touched the data). A failed gate makes the readout's verdict
+``untrustworthy`` with the gate named.
 
 Each gate is a pure function of evidence computed elsewhere: the SRM tests of the window and
 of each day, the day's stored validation checks and its recorded alert timeline (both in
