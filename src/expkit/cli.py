@@ -153,7 +153,7 @@ def cmd_daily(args: argparse.Namespace) -> int:
         params_file=params_file_of(args), workers=args.workers, timeout=args.timeout,
         progress=progress_printer(args.quiet), lock_timeout=args.lock_timeout, notify=args.notify,
         history=not args.no_history,
-        rules_file=Path(args.rules) if args.rules else None,
+        rules_file=Path(args.rules) if args.rules else None, resend=args.resend,
     )
     print(result.index)
     return 0 if result.ok else 1
@@ -175,6 +175,22 @@ def cmd_selftest(args: argparse.Namespace) -> int:
     else:
         print(report.format_table())
     return 0 if report.ok else 1
+
+
+def cmd_digest(args: argparse.Namespace) -> int:
+    from expkit.notify import deliveries_json, load_notify_for, send_digests
+
+    run = send_digests(Path(args.out), _date(args.date), load_notify_for(params_file_of(args)), resend=args.resend,
+                       dry_run=args.dry_run, progress=progress_printer(args.quiet), lock_timeout=args.lock_timeout)
+    if args.dry_run:
+        for digest in run.digests:
+            print(digest.text())
+        for d in run.deliveries:
+            print(d.line())
+    else:
+        for record in deliveries_json(run):
+            print(json.dumps(record))
+    return 1 if run.failed else 0
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -296,6 +312,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-history", action="store_true",
                    help="build only the date's rollups, not the earlier days its windows, baselines and "
                         "alert rules read; the report names what is missing")
+    p.add_argument("--resend", action="store_true",
+                   help="send the date's digests again to targets of notify.yaml that already received them")
+
+    p = add("digest", cmd_digest, "write and deliver the digests of a date's report to the targets of notify.yaml "
+                                  "(beside --params); delivered ones are not sent again")
+    add_option(p, DATE)
+    add_option(p, OUT)
+    add_option(p, LOCK_TIMEOUT)
+    p.add_argument("--dry-run", action="store_true", help="print the digests and what would be sent; send nothing")
+    p.add_argument("--resend", action="store_true", help="send again to targets that already received them")
 
     import importlib
 

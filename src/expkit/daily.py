@@ -12,6 +12,7 @@ rule reads the freshness checks).
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
@@ -22,10 +23,13 @@ from expkit.alerts.rules import AlertsConfig, default_rules_file, load_alerts
 from expkit.config import load_experiment
 from expkit.errors import ExpkitError
 from expkit.history import HistoryGaps, build_history, plan_history
+from expkit.notify import DigestRun, load_notify_for, send_digests
 from expkit.report import DailyResult, DailySteps, ProgressEvent, run_daily
 from expkit.rollup import STATS_ROLLUP, open_engine, refresh, stale_dates
 from expkit.validation import validate_day
 from expkit.warehouse import Warehouse
+
+log = logging.getLogger("expkit.daily")
 
 
 def ensure_rollups(
@@ -90,10 +94,12 @@ def experiment_notices(warehouse: Path, day: dt.date, params_file: Path) -> list
 
 
 def check_inputs(params_file: Path, rules_file: Path | None = None) -> None:
-    """Reject a bad parameters file or alert rules file (``alerts.yaml`` beside the parameters
-    unless ``rules_file``) before anything runs: :class:`~expkit.errors.ExpkitError`, exit 2."""
+    """Reject a bad parameters file, alert rules file (``alerts.yaml`` beside the parameters
+    unless ``rules_file``) or ``notify.yaml`` (beside the parameters, when there is one) before
+    anything runs: :class:`~expkit.errors.ExpkitError`, exit 2."""
     load_experiment(params_file)
     load_alerts(rules_file or default_rules_file(params_file))
+    load_notify_for(params_file)
 
 
 def default_steps(
@@ -138,8 +144,12 @@ def daily(
     notify: bool = False,
     history: bool = True,
     rules_file: Path | None = None,
+    resend: bool = False,
 ) -> DailyResult:
     """Run the daily job for ``day``; the report lands in ``out/<day>/index.html``.
+
+    Then the day's digests are written and delivered to the targets of ``notify.yaml`` beside
+    ``params_file`` (:func:`deliver_digests`; ``resend`` sends again those already delivered).
 
     ``history=False`` (``--no-history``) builds only ``day``'s rollups; the report then names
     the earlier days it lacks and the tiles and alerts they feed. The alert rules are
@@ -154,8 +164,37 @@ def daily(
             counter = f" [{event.done}/{event.total}]" if event.total else ""
             progress(f"{event.stage}{counter}: {event.message}")
 
-    return run_daily(
+    result = run_daily(
         warehouse, day, out, params_file, workers=workers, timeout=timeout,
         steps=default_steps(notify, history, lambda msg: emit(ProgressEvent("history", msg)), rules_file),
         progress=emit, lock_timeout=lock_timeout,
     )
+    deliver_digests(out, day, params_file, resend=resend, lock_timeout=lock_timeout,
+                    progress=lambda msg: emit(ProgressEvent("digest", msg)))
+    return result
+
+
+def deliver_digests(
+    out: Path,
+    day: dt.date,
+    params_file: Path,
+    *,
+    resend: bool = False,
+    lock_timeout: float | None = 3600,
+    progress: Callable[[str], None] | None = None,
+) -> DigestRun | None:
+    """Write and deliver ``day``'s digests (:func:`expkit.notify.send_digests`) without ever
+    failing the report: an error is a progress line and a log record, and ``None`` is returned.
+    Each delivery's outcome is in ``out/<day>/deliveries.json`` and on the history page."""
+    say = progress or (lambda _msg: None)
+    try:
+        run = send_digests(out, day, load_notify_for(params_file), resend=resend, progress=say,
+                           lock_timeout=lock_timeout)
+    except Exception as exc:  # the report is written; a digest problem must not change its outcome
+        log.exception("digests of %s", day)
+        say(f"digests not delivered: {type(exc).__name__}: {exc}")
+        return None
+    if run.failed:
+        say(f"{len(run.failed)} digest deliver{'ies' if len(run.failed) != 1 else 'y'} failed; the next run "
+            f"of {day} (or 'expkit digest --date {day}') tries again")
+    return run

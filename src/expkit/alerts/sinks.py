@@ -1,4 +1,5 @@
-"""Notification sinks: the append-only JSONL log and HTTP webhooks (Alertmanager JSON, v4).
+"""Notification sinks: the append-only JSONL log and HTTP webhooks (Alertmanager JSON, v4),
+and the retrying delivery they share with the daily digests (:func:`with_retries`, :func:`post_json`).
 
 The log is written exactly once per notification id (a line already present is not written
 again, so a run killed between writing and recording is harmless). Webhooks are delivered at
@@ -15,9 +16,10 @@ import os
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from expkit.alerts.delivery import Notification
 from expkit.alerts.rules import Webhook
@@ -84,23 +86,58 @@ class WebhookSink:
             return DeliveryResult(False, 0, f"environment variable {self.hook.url_env} is not set")
         if note.status == "resolved" and not self.hook.send_resolved:
             return DeliveryResult(True, 0)
-        body = json.dumps(note.webhook_payload(self.receiver, self.external_url)).encode()
-        error = ""
-        for attempt in range(1, self.hook.retries + 2):
-            req = urllib.request.Request(url, data=body, method="POST", headers={
-                "Content-Type": "application/json", "User-Agent": "expkit-alerts",
-                "X-Expkit-Notification-Id": note.id})
-            try:
-                with urllib.request.urlopen(req, timeout=self.hook.timeout / 1000) as resp:
-                    resp.read()
-                return DeliveryResult(True, attempt)
-            except urllib.error.HTTPError as err:
-                error = f"HTTP {err.code} from {url}"
-                if 400 <= err.code < 500 and err.code != 429:
-                    return DeliveryResult(False, attempt, error + " (not retried: the receiver rejected it)")
-            except (urllib.error.URLError, TimeoutError, ConnectionError, OSError) as err:
-                reason = getattr(err, "reason", err)
-                error = f"{type(reason).__name__}: {reason} ({url})"
-            if attempt <= self.hook.retries:
-                self._sleep(self.hook.backoff / 1000 * 2 ** (attempt - 1))
-        return DeliveryResult(False, self.hook.retries + 1, error)
+        return post_json(url, note.webhook_payload(self.receiver, self.external_url),
+                         timeout_s=self.hook.timeout / 1000, retries=self.hook.retries,
+                         backoff_s=self.hook.backoff / 1000, headers={"X-Expkit-Notification-Id": note.id},
+                         sleep=self._sleep)
+
+
+class PermanentError(Exception):
+    """A failure that retrying cannot fix (the receiver rejected the message)."""
+
+
+def with_retries(attempt: Callable[[], None], *, retries: int, backoff_s: float,
+                 sleep: Callable[[float], None] = time.sleep) -> DeliveryResult:
+    """Call ``attempt`` until it returns, at most ``retries + 1`` times, waiting ``backoff_s``,
+    then twice as long, and so on between tries. ``attempt`` raises :class:`PermanentError` for
+    a failure not worth retrying, any other exception for a transient one (its text is the error)."""
+    error = ""
+    for n in range(1, retries + 2):
+        try:
+            attempt()
+            return DeliveryResult(True, n)
+        except PermanentError as err:
+            return DeliveryResult(False, n, str(err))
+        except Exception as err:  # transient: the caller's attempt says what it raises
+            error = str(err) or type(err).__name__
+        if n <= retries:
+            sleep(backoff_s * 2 ** (n - 1))
+    return DeliveryResult(False, retries + 1, error)
+
+
+def post_json(url: str, payload: Any, *, timeout_s: float, retries: int, backoff_s: float,
+              headers: Mapping[str, str] | None = None, name: str | None = None,
+              sleep: Callable[[float], None] = time.sleep) -> DeliveryResult:
+    """POST ``payload`` as JSON to ``url`` with a ``timeout_s`` per try, retrying connection
+    errors, time-outs, HTTP 5xx and 429 (:func:`with_retries`); other 4xx fail at once.
+    Errors name the receiver as ``name`` (default: the URL; a URL that carries a token must not
+    end up in logs)."""
+    body = json.dumps(payload).encode()
+    where = name or url
+
+    def attempt() -> None:
+        req = urllib.request.Request(url, data=body, method="POST", headers={
+            "Content-Type": "application/json", "User-Agent": "expkit-alerts", **(headers or {})})
+        try:
+            with urllib.request.urlopen(req, timeout=timeout_s) as resp:
+                resp.read()
+        except urllib.error.HTTPError as err:
+            error = f"HTTP {err.code} from {where}"
+            if 400 <= err.code < 500 and err.code != 429:
+                raise PermanentError(error + " (not retried: the receiver rejected it)") from None
+            raise RuntimeError(error) from None
+        except (urllib.error.URLError, TimeoutError, ConnectionError, OSError) as err:
+            reason = getattr(err, "reason", err)
+            raise RuntimeError(f"{type(reason).__name__}: {reason} ({where})") from None
+
+    return with_retries(attempt, retries=retries, backoff_s=backoff_s, sleep=sleep)

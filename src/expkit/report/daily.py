@@ -4,6 +4,8 @@ Layout of one day's report (``out/D``, built under a temporary name and swapped 
 
     index.html            Health and Outcomes cards, alert timeline, validation table
     summary.json          the summary.json contract (docs/reports.md, expkit.report.summary)
+    deliveries.json       where the day's digests went (expkit.report.deliveries; kept across reruns)
+    digest.txt, .html     the day's digest (written by the daily job after the report)
     tiles/<id>.html       one page per tile, no code
     notebooks/<id>.ipynb  the executed notebooks
     sidecars/<id>.json    what each tile reported about itself
@@ -34,8 +36,10 @@ from expkit.config import load_experiment
 from expkit.history import HistoryGaps
 from expkit.interrupts import interrupted
 from expkit.report.compute import TileComputer, timeout_error, warm_up
+from expkit.report.deliveries import RECORD_FILE
+from expkit.report.history_page import write_history
 from expkit.report.html import PageInfo, write_tile_page
-from expkit.report.index import refresh_nav, report_days, write_index
+from expkit.report.index import neighbours, refresh_nav, report_days, set_tile_nav, write_index
 from expkit.report.runner import NotebookJob, execute_notebook, run_parallel, short_error
 from expkit.report.summary import (
     SIDECAR_STATUSES,
@@ -145,7 +149,8 @@ def run_daily(
     Runs ``steps`` (rollup, validate, alerts), then every tile notebook through
     Papermill on ``workers`` threads (default: the CPU count), each in its own kernel
     and with ``timeout`` seconds for the whole notebook (a tile's own ``timeout``
-    attribute wins), renders the pages, ``index.html`` and ``summary.json``.
+    attribute wins), renders the pages, ``index.html`` and ``summary.json``, points the
+    neighbouring days' pages at it and rebuilds the history page ``out/index.html``.
 
     The folder is built beside ``out/<date>`` and swapped in at the end, so readers see
     the previous report or the new one, never a mix; a rerun replaces the day. Runs of
@@ -231,6 +236,7 @@ def run_daily(
                         started_at=started_at,
                         version=version,
                         index_href="../index.html",
+                        day_nav=True,
                     ),
                     n_workers,
                     on_done=on_done,
@@ -255,8 +261,12 @@ def run_daily(
             summary["steps_run"] = ran.steps_run
             atomic_write_json(tmp / "summary.json", summary)
             write_index(tmp, summary, out)
+            set_tile_nav(tmp, out, *neighbours(out, day.isoformat()))
             _drop_results_dir(tmp)
+            if (final / RECORD_FILE).is_file():  # the digests delivered for this day stay delivered
+                shutil.copy2(final / RECORD_FILE, tmp / RECORD_FILE)
         refresh_nav(out, day.isoformat())
+        write_history(out)
     duration = time.monotonic() - started
     result = DailyResult(
         date=day,
@@ -432,6 +442,7 @@ def run_tile_into(
     started_at: str,
     version: str,
     index_href: str | None,
+    day_nav: bool = False,
 ) -> TileOutcome:
     """Finish one tile into ``day_dir``: wait for its computation, run its notebook, write its page.
 
@@ -502,6 +513,7 @@ def run_tile_into(
         duration_s=time.monotonic() - t0 + computing_s,
         params=shown_params,
         index_href=index_href,
+        day_nav=day_nav,
         notebook_href=f"../{outcome.notebook}" if outcome.notebook else None,
     )
     render_error = write_tile_page(

@@ -101,6 +101,9 @@ class PageInfo:
     params: Mapping[str, Any] = field(default_factory=dict)
     index_href: str | None = "../index.html"
     notebook_href: str | None = None
+    day_nav: bool = False
+    """Whether the header has links to the neighbouring days (pages of a daily report;
+    filled in by :func:`expkit.report.index.set_tile_nav`)."""
 
 
 @functools.lru_cache(maxsize=1)

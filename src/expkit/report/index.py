@@ -11,12 +11,13 @@ import contextlib
 import datetime as dt
 import json
 import math
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from markupsafe import Markup
+from markupsafe import Markup, escape
 
 import expkit
 from expkit.atomic import FileLock, atomic_write_text
@@ -329,8 +330,47 @@ def write_index(day_dir: Path, summary: Mapping[str, Any], out: Path) -> Path:
     return atomic_write_text(day_dir / "index.html", render_index(summary, prev_day, next_day))
 
 
+NAV_START, NAV_END = "<!-- expkit:day-nav -->", "<!-- /expkit:day-nav -->"
+"""The markers around a tile page's links to the neighbouring days (rewritten in place)."""
+_NAV = re.compile(re.escape(NAV_START) + ".*?" + re.escape(NAV_END), re.DOTALL)
+
+
+def tile_nav_html(out: Path, tile_id: str, prev_day: str | None, next_day: str | None) -> str:
+    """The day links of tile ``tile_id``'s page: the same tile's page on the previous and next
+    report days (that day's index when it has no such page) and the history page."""
+
+    def link(day: str | None, rel: str, fallback: str) -> str:
+        if day is None:
+            return f'<span class="muted">{fallback}</span>'
+        page = f"{day}/tiles/{tile_id}.html"
+        target = page if (out / page).is_file() else f"{day}/index.html"
+        label = f"&larr; {day}" if rel == "prev" else f"{day} &rarr;"
+        return f'<a rel="{rel}" href="../../{escape(target)}">{label}</a>'
+
+    return (f'{NAV_START}<span class="day-nav">{link(prev_day, "prev", "no earlier report")}'
+            f' <a href="../../index.html">all reports</a> {link(next_day, "next", "no later report")}</span>{NAV_END}')
+
+
+def set_tile_nav(day_dir: Path, out: Path, prev_day: str | None, next_day: str | None) -> int:
+    """Point the day links of every tile page under ``day_dir/tiles`` at ``prev_day`` and
+    ``next_day`` (pages without the markers are left alone); returns the pages rewritten."""
+    changed = 0
+    tiles = day_dir / "tiles"
+    for page in sorted(tiles.glob("*.html")) if tiles.is_dir() else ():
+        text = page.read_text(encoding="utf-8")
+        found = _NAV.search(text)
+        if found is None:
+            continue
+        new = text[:found.start()] + tile_nav_html(out, page.stem, prev_day, next_day) + text[found.end():]
+        if new != text:
+            atomic_write_text(page, new)
+            changed += 1
+    return changed
+
+
 def refresh_nav(out: Path, day: str, lock_timeout: float = 2.0) -> list[str]:
-    """Re-render the index pages of ``day``'s neighbours so they link to it.
+    """Re-render the index pages of ``day``'s neighbours, and the day links of their tile pages,
+    so they link to it.
 
     Best effort: a neighbour that is being rebuilt (locked), or whose summary cannot
     be read, is skipped. Returns the dates refreshed.
@@ -343,6 +383,7 @@ def refresh_nav(out: Path, day: str, lock_timeout: float = 2.0) -> list[str]:
             with FileLock(out / f".{other}.lock", timeout=lock_timeout, what=f"report {other}"):
                 summary = json.loads((out / other / "summary.json").read_text(encoding="utf-8"))
                 write_index(out / other, summary, out)
+                set_tile_nav(out / other, out, *neighbours(out, other))
                 refreshed.append(other)
         except (ExpkitError, OSError, ValueError, KeyError, TypeError):
             continue

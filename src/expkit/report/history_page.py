@@ -1,0 +1,96 @@
+"""The history page ``OUT/index.html``: every day × experiment, newest first (docs/reports.md, "History").
+
+Each row links a report and shows its verdict (``decision.verdict`` of its ``summary.json``, else
+the report's overall status), the primary lift with its interval, the day's alerts and where its
+digest went. The page is rebuilt from the ``summary.json`` and ``deliveries.json`` files on disk
+after every daily run, never from memory, so re-running an old day (or deleting one) leaves it
+right; it is written atomically under ``OUT/.history.lock``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from markupsafe import Markup
+
+import expkit
+from expkit.atomic import FileLock, atomic_write_text
+from expkit.errors import ExpkitError
+from expkit.report.brief import ReportBrief, brief, interval, pct
+from expkit.report.deliveries import DeliveryEntry, read_record
+from expkit.report.html import jinja_env, stylesheet
+from expkit.report.index import report_days
+from expkit.report.summary import utc_now
+
+log = logging.getLogger("expkit.report")
+
+HISTORY_FILE = "index.html"
+HISTORY_LOCK = ".history.lock"
+
+
+@dataclass(frozen=True)
+class HistoryRow:
+    """One report on the history page: its brief and the delivery of its digest."""
+
+    brief: ReportBrief
+    deliveries: tuple[DeliveryEntry, ...]
+
+
+def day_summaries(day_dir: Path) -> list[tuple[Path, str]]:
+    """The ``summary.json`` files of one day's folder with each index page's path relative to the
+    report folder: the day's own and, one level down, one per experiment folder."""
+    day = day_dir.name
+    found = []
+    if (day_dir / "summary.json").is_file():
+        found.append((day_dir / "summary.json", f"{day}/index.html"))
+    if day_dir.is_dir():
+        for sub in sorted(p for p in day_dir.iterdir() if p.is_dir()):
+            if (sub / "summary.json").is_file() and (sub / "index.html").is_file():
+                found.append((sub / "summary.json", f"{day}/{sub.name}/index.html"))
+    return found
+
+
+def history_rows(out: Path) -> list[HistoryRow]:
+    """Every report under ``out``, newest day first, then by experiment id (unreadable summaries
+    are left out and logged)."""
+    rows = []
+    for day in reversed(report_days(out)):
+        record = read_record(out / day)
+        day_rows = []
+        for path, href in day_summaries(out / day):
+            try:
+                summary = json.loads(path.read_text(encoding="utf-8"))
+            except (OSError, ValueError) as exc:
+                log.warning("history: %s is unreadable (%s); left out", path, exc)
+                continue
+            if not isinstance(summary, dict):
+                continue
+            b = brief(summary, href)
+            day_rows.append(HistoryRow(b, tuple(record.get(b.experiment_id, {}).values())))
+        rows += sorted(day_rows, key=lambda r: r.brief.experiment_id)
+    return rows
+
+
+def render_history(rows: Sequence[HistoryRow], generated_at: str) -> str:
+    """The history page's HTML."""
+    return jinja_env().get_template("history.html.j2").render(
+        rows=rows, generated_at=generated_at, pct=pct, interval=interval, css=Markup(stylesheet()),
+        version=expkit.__version__, experiments=sorted({r.brief.experiment_id for r in rows}),
+        days=len({r.brief.date for r in rows}),
+    )
+
+
+def write_history(out: Path, lock_timeout: float = 60.0) -> Path | None:
+    """Rebuild ``out/index.html`` from the files on disk; ``None`` (logged) when another run held
+    the lock longer than ``lock_timeout`` seconds (that run rewrites it anyway)."""
+    out = Path(out)
+    try:
+        with FileLock(out / HISTORY_LOCK, timeout=lock_timeout, what="the history page"):
+            return atomic_write_text(out / HISTORY_FILE, render_history(history_rows(out), utc_now()))
+    except ExpkitError as exc:
+        log.warning("history page not rebuilt: %s", exc)
+        return None
