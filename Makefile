@@ -20,8 +20,16 @@ $(BIN)/.installed-$(EXTRAS): pyproject.toml
 
 venv: $(BIN)/.installed-$(EXTRAS)
 
-demo: venv  ## synthetic warehouse (two weeks) + the daily report; prints the index page
+DEMO_REPORT_DAYS ?= 3
+
+demo: venv  ## synthetic warehouse (two weeks) + the daily reports of its last 3 days; prints the history page
 	$(BIN)/expkit demo --warehouse $(WAREHOUSE) --out $(REPORTS)
+	@# the days before the last, so the history page and the day links have something to show
+	for day in $$($(BIN)/python -c 'import datetime as dt; from expkit.cli import DEMO_END; \
+	    print(*(DEMO_END - dt.timedelta(days=i) for i in range(1, $(DEMO_REPORT_DAYS))))'); do \
+	  $(BIN)/expkit daily --quiet --warehouse $(WAREHOUSE) --out $(REPORTS) --date $$day || exit $$?; \
+	done
+	@echo "history of the reports: $(abspath $(REPORTS))/index.html"
 
 test: venv  ## lint, type check, then every test (slow end-to-end ones included)
 	$(BIN)/ruff check src tests benchmarks scripts
@@ -44,4 +52,4 @@ notebooks: venv  ## regenerate the thin tile notebooks from the tile registry
 	$(BIN)/python scripts/make_notebooks.py
 
 clean:
-	rm -rf $(WAREHOUSE) $(REPORTS)/20* .pytest_cache test-artifacts
+	rm -rf $(WAREHOUSE) $(REPORTS)/20* $(REPORTS)/index.html .pytest_cache test-artifacts

@@ -36,7 +36,7 @@ def test_rerun_replaces_the_day(tmp_path: Path) -> None:
     assert [c["name"] for c in doc["checks"]] == ["partition_complete"]
     assert doc["alerts"] == []
     assert _leftovers(out) == []
-    assert sorted(p.name for p in out.iterdir() if not p.name.startswith(".")) == [DAY.isoformat()]
+    assert sorted(p.name for p in out.iterdir() if not p.name.startswith(".")) == [DAY.isoformat(), "index.html"]
 
 
 def test_failure_midway_keeps_the_previous_report(tmp_path: Path) -> None:
