@@ -1,0 +1,85 @@
+"""The history page from the files on disk: rows newest first, keyed by experiment, verdict from
+the decision block when present, rebuilt without a deleted day; and the tile pages' day links."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from pathlib import Path
+
+from digest_support import DECISION, summary_doc, write_day
+
+from expkit.report.deliveries import DeliveryEntry, write_record
+from expkit.report.history_page import history_rows, write_history
+from expkit.report.index import NAV_END, NAV_START, set_tile_nav
+
+
+def _row_dates(out: Path) -> list[tuple[str, str]]:
+    html = (out / "index.html").read_text()
+    return re.findall(r'<tr class="history-row" data-date="([^"]+)" data-experiment="([^"]+)"', html)
+
+
+def test_rows_newest_first_with_the_decision_verdict_and_deliveries(tmp_path: Path) -> None:
+    write_day(tmp_path, summary_doc("2026-11-12"))
+    write_day(tmp_path, summary_doc("2026-11-14", decision=DECISION))
+    day = write_day(tmp_path, summary_doc("2026-11-13"))
+    write_record(day, "2026-11-13", {"rec_ranker_v2": {
+        "chat": DeliveryEntry("chat", "webhook", "failed", 4, "2026-11-14T01:31:00Z", "HTTP 500 from $URL")}})
+    write_history(tmp_path)
+    assert _row_dates(tmp_path) == [("2026-11-14", "rec_ranker_v2"), ("2026-11-13", "rec_ranker_v2"),
+                                    ("2026-11-12", "rec_ranker_v2")]
+    html = (tmp_path / "index.html").read_text()
+    newest = html[html.index('data-date="2026-11-14"'):html.index('data-date="2026-11-13"')]
+    assert 'data-verdict="keep_running"' in newest and ">Keep running</span>" in newest
+    assert DECISION["reasons"][0] in newest
+    # the decision's primary lift 0.07 (-0.012 to 0.152), not the lift tile's 0.05 (digest_support)
+    assert "ctr <strong>+7.0%</strong> (−1.2% to +15.2%)" in newest
+    older = html[html.index('data-date="2026-11-13"'):]
+    assert ">Warn</span> <span class=\"muted\">report status</span>" in older  # no decision: the worst tile
+    assert "ctr <strong>+5.0%</strong> (+1.0% to +9.0%)" in older
+    assert "chat: failed" in older and "HTTP 500 from $URL" in older
+
+
+def test_rebuilt_from_disk_after_a_day_is_deleted(tmp_path: Path) -> None:
+    for d in ("2026-11-12", "2026-11-13"):
+        write_day(tmp_path, summary_doc(d))
+    write_history(tmp_path)
+    shutil.rmtree(tmp_path / "2026-11-12")
+    write_history(tmp_path)
+    assert [d for d, _ in _row_dates(tmp_path)] == ["2026-11-13"]
+
+
+def test_one_row_per_experiment_folder_of_a_day(tmp_path: Path) -> None:
+    for exp in ("search_v3", "rec_ranker_v2"):
+        folder = tmp_path / "2026-11-14" / exp
+        folder.mkdir(parents=True)
+        (folder / "summary.json").write_text(json.dumps(summary_doc("2026-11-14", experiment_id=exp)))
+        (folder / "index.html").write_text("report")
+    (tmp_path / "2026-11-14" / "index.html").write_text("portfolio")
+    rows = history_rows(tmp_path)
+    assert [(r.brief.experiment_id, r.brief.href) for r in rows] == [
+        ("rec_ranker_v2", "2026-11-14/rec_ranker_v2/index.html"), ("search_v3", "2026-11-14/search_v3/index.html")]
+
+
+def _tile_page(day: Path, tile: str) -> Path:
+    page = day / "tiles" / f"{tile}.html"
+    page.parent.mkdir(parents=True, exist_ok=True)
+    page.write_text(f"<nav>{NAV_START}{NAV_END}</nav><main>{tile}</main>")
+    return page
+
+
+def test_tile_day_links_point_at_the_same_tile_else_the_neighbours_index(tmp_path: Path) -> None:
+    for d in ("2026-11-12", "2026-11-13", "2026-11-14"):
+        (tmp_path / d).mkdir()
+        (tmp_path / d / "index.html").write_text("index")
+    _tile_page(tmp_path / "2026-11-12", "ctr")
+    page = _tile_page(tmp_path / "2026-11-13", "ctr")
+    assert set_tile_nav(tmp_path / "2026-11-13", tmp_path, "2026-11-12", "2026-11-14") == 1
+    html = page.read_text()
+    assert '<a rel="prev" href="../../2026-11-12/tiles/ctr.html">' in html
+    assert '<a rel="next" href="../../2026-11-14/index.html">' in html  # 2026-11-14 has no ctr page
+    assert html.endswith("<main>ctr</main>") and html.count(NAV_START) == 1
+    for href in re.findall(r'href="([^"]+)"', html):
+        assert (page.parent / href).resolve().is_file() or href == "../../index.html"
+    assert set_tile_nav(tmp_path / "2026-11-13", tmp_path, "2026-11-12", "2026-11-14") == 0  # unchanged
