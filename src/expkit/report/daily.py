@@ -92,7 +92,8 @@ class DailySteps:
 class ProgressEvent:
     """A progress report: ``stage`` is one of ``lock`` (only when another run holds it),
     ``rollup``, ``history``, ``validate``, ``alerts``, ``tiles``, ``tile`` (one finished;
-    ``done``/``total`` count them), ``index`` and ``done``. Each says what happens."""
+    ``done``/``total`` count them), ``index`` and ``done``; the daily job adds ``digest`` (one per
+    delivery, :func:`expkit.daily.deliver_digests`). Each says what happens."""
 
     stage: str
     message: str
