@@ -145,11 +145,13 @@ def daily(
     history: bool = True,
     rules_file: Path | None = None,
     resend: bool = False,
+    digests: bool = True,
 ) -> DailyResult:
     """Run the daily job for ``day``; the report lands in ``out/<day>/index.html``.
 
-    Then the day's digests are written and delivered to the targets of ``notify.yaml`` beside
-    ``params_file`` (:func:`deliver_digests`; ``resend`` sends again those already delivered).
+    Then, unless ``digests`` is false, the day's digests are written and delivered to the targets
+    of ``notify.yaml`` beside ``params_file`` (:func:`deliver_digests`; ``resend`` sends again
+    those already delivered).
 
     ``history=False`` (``--no-history``) builds only ``day``'s rollups; the report then names
     the earlier days it lacks and the tiles and alerts they feed. The alert rules are
@@ -169,8 +171,9 @@ def daily(
         steps=default_steps(notify, history, lambda msg: emit(ProgressEvent("history", msg)), rules_file),
         progress=emit, lock_timeout=lock_timeout,
     )
-    deliver_digests(out, day, params_file, resend=resend, lock_timeout=lock_timeout,
-                    progress=lambda msg: emit(ProgressEvent("digest", msg)))
+    if digests:
+        deliver_digests(out, day, params_file, resend=resend, lock_timeout=lock_timeout,
+                        progress=lambda msg: emit(ProgressEvent("digest", msg)))
     return result
 
 
