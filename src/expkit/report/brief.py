@@ -151,7 +151,7 @@ class ReportBrief:
     @property
     def verdict_label(self) -> str:
         """The verdict for people (``Keep running``, ``OK``)."""
-        return VERDICT_LABELS.get(self.verdict) or STATUS_WORDS.get(self.verdict) or self.verdict
+        return label(self.verdict)
 
     @property
     def tone(self) -> str:
@@ -162,6 +162,11 @@ class ReportBrief:
     def primary_metric(self) -> str | None:
         """The primary metric's id, when a lift names it."""
         return self.lifts[0].metric if self.lifts else None
+
+
+def label(verdict: str) -> str:
+    """A verdict or status for people: ``keep_running`` → ``Keep running``, ``ok`` → ``OK``."""
+    return VERDICT_LABELS.get(verdict) or STATUS_WORDS.get(verdict) or verdict
 
 
 def num(value: Any) -> float | None:

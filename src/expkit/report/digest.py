@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from expkit.atomic import atomic_write_text
-from expkit.report.brief import ReportBrief, interval, lift_text, pct
+from expkit.report.brief import ReportBrief, interval, label, lift_text, pct
 from expkit.report.html import jinja_env
 
 TEXT_FILE, HTML_FILE = "digest.txt", "digest.html"
@@ -54,7 +54,8 @@ class Digest:
         out += [f"  - {r}" for r in b.reasons]
         for arm in b.arms:
             if len(b.arms) > 1 or arm.reasons != b.reasons:
-                out.append(f"  {arm.arm}: {arm.verdict}" + (f" ({'; '.join(arm.reasons)})" if arm.reasons else ""))
+                why = f" ({'; '.join(arm.reasons)})" if arm.reasons else ""
+                out.append(f"  {arm.arm}: {label(arm.verdict)}{why}")
         out.append("Primary lift:" if b.lifts else "Primary lift: not available in this report")
         out += [f"  {lift_text(lift)}" for lift in b.lifts]
         if b.guardrails:
@@ -90,7 +91,7 @@ class Digest:
         """The HTML digest (``digest.html``, the e-mail's HTML part): styles inline, no script."""
         b = self.brief
         return jinja_env().get_template("digest.html.j2").render(
-            d=self, b=b, lift_text=lift_text, pct=pct, interval=interval, num=_num,
+            d=self, b=b, lift_text=lift_text, pct=pct, interval=interval, num=_num, label=label,
             progress=_progress_text(b) if b.progress is not None else None,
             failed_gates=[g for g in b.trust if g.status not in ("pass", "ok", "")],
         )
