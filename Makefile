@@ -25,7 +25,7 @@ DEMO_REPORT_DAYS ?= 3
 demo: venv  ## synthetic warehouse (two weeks) + the daily reports of its last 3 days; prints the history page
 	$(BIN)/expkit demo --warehouse $(WAREHOUSE) --out $(REPORTS)
 	@# the days before the last, so the history page and the day links have something to show
-	for day in $$($(BIN)/python -c 'import datetime as dt; from expkit.cli import DEMO_END; \
+	for day in $$($(BIN)/python -c 'import datetime as dt; from expkit.cli_options import DEMO_END; \
 	    print(*(DEMO_END - dt.timedelta(days=i) for i in range(1, $(DEMO_REPORT_DAYS))))'); do \
 	  $(BIN)/expkit daily --quiet --warehouse $(WAREHOUSE) --out $(REPORTS) --date $$day || exit $$?; \
 	done

@@ -211,6 +211,25 @@ def test_digest_from_a_decision_block_shows_verdict_reasons_guardrails_progress(
     assert "<script" not in html
 
 
+def test_digest_of_a_decision_written_by_expkit_decision(tmp_path: Path) -> None:
+    """The decision block as expkit.decision writes it: a failing guardrail and a failed SRM gate."""
+    from expkit.decision import ArmEvidence, GuardrailResult, PrimaryResult, ProgressResult, TrustGate, decide
+
+    decision = decide({"treatment": ArmEvidence(
+        PrimaryResult("CTR", 0.07, -0.01, 0.15, -0.048, 0.188), ProgressResult(7192, 12387.0, 0.5806, 4, 6.0),
+        guardrails=[GuardrailResult("error_rate", "fail", 0.002, 0.0012, 0.003, 0.001)],
+        trust=[TrustGate("srm", "fail", "SRM p = 0.0001"), TrustGate("pre_period", "not_judged", "no pre-period")],
+    )}).to_dict()
+    b = brief(json.loads(json.dumps(summary_doc(DAY, decision=decision))), f"{DAY}/index.html")
+    assert (b.verdict, b.reasons) == (decision["verdict"], tuple(decision["reasons"]))
+    text = Digest(b, "file:///r/index.html").text()
+    assert f"Verdict: {b.verdict_label}" in text and all(r in text for r in decision["reasons"])
+    assert "treatment: CTR +7.0% (95% −1.0% to +15.0%; always-valid −4.8% to +18.8%)" in text
+    assert "treatment: error_rate fail" in text
+    assert "Trust gates failed: srm (SRM p = 0.0001)" in text and "pre_period" not in text
+    assert "users treatment 7,192" in text and "12,387 users per arm needed" in text
+
+
 def test_without_a_decision_the_digest_gives_the_report_status(tmp_path: Path) -> None:
     b = brief(summary_doc(DAY), f"{DAY}/index.html")
     assert (b.verdict, b.verdict_source) == ("warn", "status")  # the latency tile warns (summary_doc)

@@ -64,7 +64,7 @@ class Digest:
                     f"interval {_num(g.low)} to {_num(g.high)}, margin {_num(g.margin)})" for g in b.guardrails]
         if b.progress is not None:
             out.append(f"Progress: {_progress_text(b)}")
-        failed_gates = [g for g in b.trust if g.status not in ("pass", "ok", "")]
+        failed_gates = [g for g in b.trust if g.status == "fail"]
         if failed_gates:
             out.append("Trust gates failed: " + "; ".join(f"{g.gate} ({g.detail})" if g.detail else g.gate
                                                           for g in failed_gates))
@@ -93,7 +93,7 @@ class Digest:
         return jinja_env().get_template("digest.html.j2").render(
             d=self, b=b, lift_text=lift_text, pct=pct, interval=interval, num=_num, label=label,
             progress=_progress_text(b) if b.progress is not None else None,
-            failed_gates=[g for g in b.trust if g.status not in ("pass", "ok", "")],
+            failed_gates=[g for g in b.trust if g.status == "fail"],
         )
 
     def slack_payload(self) -> dict[str, Any]:
