@@ -104,9 +104,10 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def serve_smtp(tls_context: Any = None) -> Iterator[SmtpServer]:
+def serve_smtp(tls_context: Any = None, ssl_context: Any = None) -> Iterator[SmtpServer]:
     """An SMTP server on 127.0.0.1 that requires a login (``SMTP_USER``/``SMTP_PASSWORD``);
-    with ``tls_context`` it offers STARTTLS and takes the login only after it."""
+    with ``tls_context`` it offers STARTTLS and takes the login only after it; with
+    ``ssl_context`` it speaks TLS from the first byte (SMTPS)."""
     server = SmtpServer(free_port())
 
     def authenticator(_server: Any, _session: Any, _envelope: Any, _mechanism: str, data: Any) -> AuthResult:
@@ -120,7 +121,7 @@ def serve_smtp(tls_context: Any = None) -> Iterator[SmtpServer]:
     warnings.filterwarnings("ignore", "Requiring AUTH while not requiring TLS", UserWarning)
     controller = Controller(_Handler(server), hostname="127.0.0.1", port=server.port, authenticator=authenticator,
                             auth_required=True, auth_require_tls=tls_context is not None, tls_context=tls_context,
-                            require_starttls=tls_context is not None)
+                            require_starttls=tls_context is not None, ssl_context=ssl_context)
     controller.start()
     try:
         yield server

@@ -140,6 +140,34 @@ def test_email_over_starttls(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) ->
         assert len(server.messages) == 1 and server.logins == [(SMTP_USER, SMTP_PASSWORD)]
 
 
+def test_email_over_ssl(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    cert, key = self_signed_cert(tmp_path)
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert, key)
+    monkeypatch.setenv("SSL_CERT_FILE", str(cert))
+    monkeypatch.setenv("TEST_SMTP_USER", SMTP_USER)
+    monkeypatch.setenv("TEST_SMTP_PASSWORD", SMTP_PASSWORD)
+    write_day(tmp_path, summary_doc(DAY))
+    for server in serve_smtp(ssl_context=context):
+        run = send_digests(tmp_path, DAY, config(mail(server.port, security="ssl")), sleep=no_sleep)
+        assert [d.outcome for d in run.deliveries] == ["sent"], run.deliveries
+        assert len(server.messages) == 1
+
+
+def test_untrusted_certificate_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    cert, key = self_signed_cert(tmp_path)
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert, key)
+    monkeypatch.delenv("SSL_CERT_FILE", raising=False)  # the system's trust store does not know it
+    monkeypatch.setenv("TEST_SMTP_USER", SMTP_USER)
+    monkeypatch.setenv("TEST_SMTP_PASSWORD", SMTP_PASSWORD)
+    write_day(tmp_path, summary_doc(DAY))
+    for server in serve_smtp(tls_context=context):
+        [d] = send_digests(tmp_path, DAY, config(mail(server.port, security="starttls")), sleep=no_sleep).deliveries
+        assert d.outcome == "failed" and d.attempts == 1 and "certificate" in d.error  # not retried
+        assert not server.messages and not server.logins
+
+
 def test_wrong_smtp_password_fails_without_retrying(tmp_path: Path, smtp_server: SmtpServer,  # noqa: F811
                                                    monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("TEST_SMTP_USER", SMTP_USER)

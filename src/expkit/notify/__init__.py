@@ -143,7 +143,7 @@ def email_message(target: EmailTarget, digest: Digest) -> EmailMessage:
 def send_email(target: EmailTarget, digest: Digest, sleep: Callable[[float], None] = time.sleep) -> DeliveryResult:
     """Send the digest over SMTP (STARTTLS, SSL or plain, with a login when configured), retrying
     connection errors, time-outs and 4xx replies; 5xx replies (refused login, recipients or
-    message) fail at once."""
+    message) and an untrusted certificate fail at once."""
     msg = email_message(target, digest)
     where = f"{target.host}:{target.smtp_port}"
 
@@ -162,6 +162,9 @@ def send_email(target: EmailTarget, digest: Digest, sleep: Callable[[float], Non
                 if target.username_env and target.password_env:
                     smtp.login(os.environ[target.username_env], os.environ[target.password_env])
                 smtp.send_message(msg)
+        except ssl.SSLCertVerificationError as err:
+            raise PermanentError(f"{where}: {err.verify_message or err} (the server's certificate is not trusted; "
+                                 "$SSL_CERT_FILE can name the CA that signed it)") from None
         except smtplib.SMTPNotSupportedError as err:
             raise PermanentError(f"{where}: {err} (the server does not offer it; check 'security')") from None
         except smtplib.SMTPRecipientsRefused as err:
