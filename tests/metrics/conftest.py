@@ -4,6 +4,7 @@ metrics of docs/metrics.md, ``tests/metrics/metrics.yaml``), once per session.""
 from __future__ import annotations
 
 import datetime as dt
+import re
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,11 +31,14 @@ class Built:
     config: ExperimentConfig
 
 
-def params_folder(folder: Path, catalogue: Path, extra: str = "") -> Path:
-    """``folder`` holding the demo experiment.yaml (started on START, plus ``extra`` lines) and ``catalogue``."""
+def params_folder(folder: Path, catalogue: Path, secondary: str | None = None) -> Path:
+    """``folder`` holding the demo experiment.yaml (started on START; ``secondary_metrics`` replaced
+    when given) and ``catalogue`` as its metrics.yaml."""
     folder.mkdir(parents=True, exist_ok=True)
     text = (REPO / "params" / "experiment.yaml").read_text()
-    text = text.replace('start_date: "2026-11-01"', f'start_date: "{START.isoformat()}"') + extra
+    text = text.replace('start_date: "2026-11-01"', f'start_date: "{START.isoformat()}"')
+    if secondary is not None:
+        text = re.sub(r"(?m)^secondary_metrics: .*$", f"secondary_metrics: {secondary}", text)
     (folder / "experiment.yaml").write_text(text)
     shutil.copy(catalogue, folder / "metrics.yaml")
     return folder / "experiment.yaml"
@@ -47,7 +51,7 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> Built:
     root = tmp_path_factory.mktemp("catalogue")
     generate(root / "warehouse", days=DAYS, end=END, users=1500, seed=7)
     params = params_folder(root / "params", HERE / "metrics.yaml",
-                           "secondary_metrics: [recall, top3_ctr, rec_play_share, plays_per_user]\n")
+                           "[recall, top3_ctr, rec_play_share, plays_per_user]")
     config = load_experiment(params)
     build_range(root / "warehouse", START, END, config)
     return Built(Warehouse.open(root / "warehouse"), params, config)

@@ -100,7 +100,7 @@ CASES += [("top3_ctr", w, "genre") for w in WINDOW_DAYS]
 def test_example_metric_equals_pandas(built: Built, metric: str, window: str, slice_: str) -> None:
     want = reference(built.warehouse, metric, window, slice_)
     got = expkit_stats(built, metric, window, slice_)
-    assert len(want) > 1 and (want["sum_num"] > 0).all()  # not a vacuous comparison
+    assert len(want) > 1 and (want["sum_num"] > 0).mean() > 0.5  # not a vacuous comparison
     assert list(got["bucket"]) == list(want["bucket"])
     assert list(got["slice_value"].fillna("<null>")) == list(want["slice_value"].fillna("<null>"))
     np.testing.assert_array_equal(got[STAT_COLUMNS].to_numpy(float), want[STAT_COLUMNS].to_numpy(float))
