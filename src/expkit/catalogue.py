@@ -49,6 +49,7 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+from pydantic_core import ErrorDetails
 
 from expkit.errors import ConfigError
 from expkit.schema import IMPRESSIONS, PLAYS, REQUESTS
@@ -176,7 +177,8 @@ class Aggregate(_Strict):
         for column, value in v.items():
             t = _column_type(table, column)
             if t is None:
-                raise ValueError(f"unknown column {column!r} of table {table}; its columns: {', '.join(_columns(table))}")
+                raise ValueError(f"unknown column {column!r} of table {table}; "
+                                 f"its columns: {', '.join(_columns(table))}")
             values = value if isinstance(value, list) else [value]
             if not values:
                 raise ValueError(f"{column}: an empty list matches no row; give at least one value")
@@ -369,7 +371,7 @@ LEGACY_STATS_DIGEST = _digest({k: {"numerator": None, "denominator": None, "buil
 """The statistics digest of rollups built before the catalogue: the five built-in ratio metrics."""
 
 
-def _first_errors(err: ValidationError) -> list[dict[str, Any]]:
+def _first_errors(err: ValidationError) -> list[ErrorDetails]:
     """The errors worth showing: a mapping given for ``denominator`` is not also told it is not 'users'."""
     errors = list(err.errors())
     real = [e for e in errors if not (e["type"] == "literal_error" and isinstance(e["input"], dict))

@@ -6,9 +6,9 @@ bucket, the metrics it reads (by id, from the metric catalogue ``metrics.yaml`` 
 and slices offered.
 Invalid files (unknown keys, allocations not summing to 1, unknown buckets, bad windows,
 negative SLOs or targets, experiment ids or bucket names that could not be slice values,
-malformed YAML, a key given twice, a metric id the catalogue does not define) raise :class:`~expkit.errors.ConfigError` naming the file,
-key and reason. Allocations within :data:`~expkit.shares.SHARE_SUM_TOLERANCE` of 1 are
-normalized to sum to 1.
+malformed YAML, a key given twice, a metric id the catalogue does not define) raise
+:class:`~expkit.errors.ConfigError` naming the file, key and reason. Allocations within
+:data:`~expkit.shares.SHARE_SUM_TOLERANCE` of 1 are normalized to sum to 1.
 
 >>> cfg = ExperimentConfig.model_validate({"experiment_id": "e1", "start_date": "2026-01-01",
 ...     "control": "a", "buckets": {"a": 0.5, "b": 0.5}})

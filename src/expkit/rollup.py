@@ -29,13 +29,13 @@ from typing import Any
 import pyarrow as pa
 
 from expkit import lineage
-from expkit.catalogue import LEGACY_FACTS_DIGEST, LEGACY_STATS_DIGEST, Catalogue
 from expkit.atomic import FileLock, atomic_write_json, building_dir, clean_stale_temps
+from expkit.catalogue import LEGACY_FACTS_DIGEST, LEGACY_STATS_DIGEST, Catalogue
 from expkit.config import WINDOWS, ExperimentConfig
 from expkit.engines import Engine, get_engine, write_parquet, write_reader
 from expkit.histogram import LN_GAMMA, MIN_VALUE
-from expkit.names import HOUR_MS
 from expkit.metrics_sql import query, ratio_stats_query, user_facts_schema
+from expkit.names import HOUR_MS
 from expkit.rollup_schema import USER_ITEMS_SCHEMA
 from expkit.schema import EVENT_TABLES, require_schema
 from expkit.warehouse import BIN_MS, DAY_MS, Warehouse, day_bounds_ms

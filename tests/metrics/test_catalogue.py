@@ -22,8 +22,8 @@ from expkit.metrics_sql import builtin_catalogue, ratio_stats_query, user_facts_
 from expkit.rollup import day_staleness, stale_dates
 from expkit.templates import TEMPLATES
 from expkit.tiles import run_tile
-from expkit.tiles.ratio import ratio_metric, ratio_tile
 from expkit.tiles.base import resolve_params
+from expkit.tiles.ratio import ratio_metric, ratio_tile
 
 GOOD = {"title": "t", "numerator": {"table": "plays", "agg": "count"}, "denominator": "users",
         "direction": "increase", "format": "number"}

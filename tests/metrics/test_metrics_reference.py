@@ -117,6 +117,7 @@ def test_count_distinct_is_per_day_over_several_days(built: Built) -> None:
     week = expkit_stats(built, "items_per_user", "7d", "bucket")
     per_day = 0
     for day in [END - dt.timedelta(days=i) for i in range(3)]:
-        plays, users = _events(built.warehouse, "plays", [day]), set(_events(built.warehouse, "requests", [day])["user_id"])
+        plays = _events(built.warehouse, "plays", [day])
+        users = set(_events(built.warehouse, "requests", [day])["user_id"])
         per_day += plays[plays["user_id"].isin(users)].groupby("user_id")["item_id"].nunique().sum()
     assert week["sum_num"].sum() == per_day
