@@ -207,10 +207,10 @@ def arm_users(
     """Users per arm (and slice value) of each window and day: ``day, window, bucket, slice_value, users``.
 
     Every exposed user has a row in every metric's statistics (with zero sums when she has no
-    impressions), so ``n`` of ``ctr`` counts the users of the window, each once, in the arm of
-    her first exposure.
+    events of the metric), so ``n`` of any metric (the catalogue's first) counts the users of the
+    window, each once, in the arm of her first exposure.
     """
-    df = ratio_stats_table(p, ["ctr"], windows, days)
+    df = ratio_stats_table(p, p.config.catalogue.ratio_ids[:1], windows, days)
     return df.rename(columns={"n": "users"})[["day", "window", "bucket", "slice_value", "users"]]
 
 

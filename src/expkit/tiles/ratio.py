@@ -176,7 +176,8 @@ def ratio_tile(p: TileParams, m: RatioMetric, section: str = "outcomes") -> Tile
         sec = ratio_metric(p.config, beside)
         sec_est = estimate_frame(ratio_stats(arm_params, sec.metric))
         sec_est = sec_est[sec_est["sum_den"] > 0]
-        headline["secondary"] = {"metric": sec.metric, "arms": arm_summaries(sec_est, sec, None, srm)}
+        # the first metric beside it is the headline's secondary (every one is a row of the table)
+        headline.setdefault("secondary", {"metric": sec.metric, "arms": arm_summaries(sec_est, sec, None, srm)})
         tables.append(_table(sec_est, sec, None, srm))
     category = "bucket" if p.slice == "bucket" else "slice_value"
     chart_df = sliced[sliced["sum_den"] > 0]
