@@ -7,7 +7,9 @@ code. The reference here reads the event Parquet files with pandas and applies t
 semantics: per user and UTC day (a click or save is attributed to an impression of the same day,
 a ``count_distinct`` counts distinct values per day), summed over the window's days; the user's arm
 and attributes are those of their first request in the window; ``denominator: users`` counts each
-exposed user once. Sums are integers, so the delta-method sums must be equal exactly.
+exposed user once. Windows 1h (the ``user_last_hour`` rollup), 24h and 7d, slices per arm, per region
+(a user attribute) and per genre (an impression attribute). Sums are integers, so the
+delta-method sums must be equal exactly.
 """
 
 from __future__ import annotations
@@ -26,21 +28,25 @@ from expkit.warehouse import Warehouse, day_bounds_ms
 
 METRICS = ("top3_ctr", "rec_play_share", "plays_per_user", "items_per_user")
 WINDOW_DAYS = {"24h": 1, "7d": 7}
+HOUR_MS = 3_600_000
 
 
-def _events(wh: Warehouse, table: str, days: list[dt.date]) -> pd.DataFrame:
+def _events(wh: Warehouse, table: str, days: list[dt.date], last_hour: bool = False) -> pd.DataFrame:
+    """Non-shadow events of ``days`` (or of the last hour of the last day)."""
     files = [f for d in days for f in wh.event_files(table, d)]
     df = pd.concat([pd.read_parquet(f) for f in files], ignore_index=True)
     lo, hi = day_bounds_ms(days[0])[0], day_bounds_ms(days[-1])[1]
+    lo = hi - HOUR_MS if last_hour else lo
     return df[~df["shadow"] & (df["timestamp_ms"] >= lo) & (df["timestamp_ms"] < hi)]
 
 
-def _day_facts(wh: Warehouse, day: dt.date, metric: str, by: str | None) -> pd.DataFrame:
-    """Per user (and ``by`` value) of one day: num, den of ``metric``; only users with a request that day."""
-    users = set(_events(wh, "requests", [day])["user_id"])
+def _day_facts(wh: Warehouse, day: dt.date, metric: str, by: str | None, last_hour: bool = False) -> pd.DataFrame:
+    """Per user (and ``by`` value) of one day (or its last hour): num, den of ``metric``; only users
+    with a request in that span."""
+    users = set(_events(wh, "requests", [day], last_hour)["user_id"])
     if metric == "top3_ctr":
-        imp = _events(wh, "impressions", [day])
-        clicks = _events(wh, "clicks", [day])
+        imp = _events(wh, "impressions", [day], last_hour)
+        clicks = _events(wh, "clicks", [day], last_hour)
         clicked = set(zip(clicks["request_id"], clicks["item_id"], strict=True))
         imp = imp.assign(
             clicked=[(r, i) in clicked for r, i in zip(imp["request_id"], imp["item_id"], strict=True)],
@@ -51,7 +57,7 @@ def _day_facts(wh: Warehouse, day: dt.date, metric: str, by: str | None) -> pd.D
         facts = imp.groupby(keys, dropna=False)[["num", "den"]].sum().reset_index()
     else:
         assert by is None, "a plays metric has no impression-attribute slices"
-        plays = _events(wh, "plays", [day])
+        plays = _events(wh, "plays", [day], last_hour)
         g = plays.groupby("user_id")
         facts = pd.DataFrame({
             "num": {"rec_play_share": g["source"].apply(lambda s: int((s == "rec").sum())),
@@ -63,12 +69,13 @@ def _day_facts(wh: Warehouse, day: dt.date, metric: str, by: str | None) -> pd.D
 
 def reference(wh: Warehouse, metric: str, window: str, slice_: str) -> pd.DataFrame:
     """n and the delta-method sums per arm and slice value, from the raw events."""
-    days = [END - dt.timedelta(days=i) for i in range(WINDOW_DAYS[window] - 1, -1, -1)]
+    hour = window == "1h"
+    days = [END - dt.timedelta(days=i) for i in range(WINDOW_DAYS.get(window, 1) - 1, -1, -1)]
     days = [d for d in days if wh.event_files("requests", d)]
-    req = _events(wh, "requests", days).sort_values("timestamp_ms", kind="stable")
+    req = _events(wh, "requests", days, hour).sort_values("timestamp_ms", kind="stable")
     first = req.groupby("user_id").first()[["bucket", "region"]]
     by = slice_ if slice_ in ("surface", "genre", "provider") else None
-    facts = pd.concat([_day_facts(wh, d, metric, by) for d in days], ignore_index=True)
+    facts = pd.concat([_day_facts(wh, d, metric, by, hour) for d in days], ignore_index=True)
     keys = ["user_id"] + ([by] if by else [])
     per_user = facts.groupby(keys, dropna=False)[["num", "den"]].sum().reset_index()
     if by is None:  # every exposed user is a unit, with zeros when the metric has no event of theirs
@@ -94,6 +101,7 @@ def expkit_stats(built: Built, metric: str, window: str, slice_: str) -> pd.Data
 
 CASES = [(m, w, s) for m in METRICS for w in WINDOW_DAYS for s in ("bucket", "region")]
 CASES += [("top3_ctr", w, "genre") for w in WINDOW_DAYS]
+CASES += [(m, "1h", "bucket") for m in METRICS]
 
 
 @pytest.mark.parametrize(("metric", "window", "slice_"), CASES)
