@@ -74,7 +74,15 @@ def ratio_metric(config: ExperimentConfig, metric: str) -> RatioMetric:
 
 
 def status_vs_target(value: float, target: Target | None, low: float, high: float) -> str:
-    """Status of an estimate against a ``{min: x}`` or ``{max: x}`` target (``ok`` without one)."""
+    """Status of an estimate against a ``{min: x}`` or ``{max: x}`` target (``ok`` without one).
+
+    >>> cap = Target(max=0.001)
+    >>> cases = [(5e-4, 3e-4, 8e-4), (8e-4, 5e-4, 1.2e-3), (2e-3, 1e-3, 3e-3)]  # estimate, low, high
+    >>> [status_vs_target(v, cap, lo, hi) for v, lo, hi in cases]
+    ['ok', 'warn', 'breach']
+    >>> status_vs_target(0.03, Target(min=0.01), 0.02, 0.04), status_vs_target(0.03, None, 0.02, 0.04)
+    ('ok', 'ok')
+    """
     if target is None:
         return "ok" if np.isfinite(value) else "no_data"
     if target.min is not None:
