@@ -15,13 +15,13 @@ import pytest
 import yaml
 from conftest import END, HERE, REPO, START, Built, params_folder
 
+from expkit.api import run_tile
 from expkit.catalogue import load_catalogue, parse_catalogue
 from expkit.config import load_experiment
 from expkit.errors import ConfigError
 from expkit.metrics_sql import builtin_catalogue, ratio_stats_query, user_facts_query
 from expkit.rollup import day_staleness, stale_dates
 from expkit.templates import TEMPLATES
-from expkit.tiles import run_tile
 from expkit.tiles.base import resolve_params
 from expkit.tiles.ratio import ratio_metric, ratio_tile
 
