@@ -224,7 +224,8 @@ COMMAND_MODULES = ("expkit.validation.commands", "expkit.alerts.commands")
 
 
 def _tile_help() -> str:
-    return f"tile ids -- health: {', '.join(HEALTH_IDS)}; outcomes: {', '.join(OUTCOME_IDS)}"
+    return (f"tile ids -- health: {', '.join(HEALTH_IDS)}; outcomes: {', '.join(OUTCOME_IDS)}, and any metric "
+            "of params/metrics.yaml with a tile page")
 
 
 def _p_help() -> str:
@@ -291,7 +292,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--backfill", action="store_true", help="rebuild only dates whose events changed since their rollup")
 
     p = add("tile", cmd_tile, "run one tile notebook and render its page (ad hoc, beside the daily reports)")
-    p.add_argument("tile", metavar="TILE", choices=[*HEALTH_IDS, *OUTCOME_IDS], help=_tile_help())
+    # no choices=: a catalogue metric may add a tile (checked against the registry in cmd_tile)
+    p.add_argument("tile", metavar="TILE", help=_tile_help())
     add_option(p, WAREHOUSE)
     add_option(p, DATE)
     add_option(p, OUT, help="report folder; the page goes to OUT/adhoc/TILE-DATE-HASH/, "

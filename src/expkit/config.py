@@ -1,12 +1,14 @@
 """Experiment definitions (``params/<experiment>.yaml``), validated before anything runs.
 
 A parameters file names the experiment, its buckets with planned allocation, the control
-bucket, K for Top-K, the SLO thresholds and targets, and the windows and slices offered.
+bucket, the metrics it reads (by id, from the metric catalogue ``metrics.yaml`` beside it:
+:mod:`expkit.catalogue`), K for Top-K, the SLO thresholds, target overrides, and the windows
+and slices offered.
 Invalid files (unknown keys, allocations not summing to 1, unknown buckets, bad windows,
 negative SLOs or targets, experiment ids or bucket names that could not be slice values,
-malformed YAML, a key given twice) raise :class:`~expkit.errors.ConfigError` naming the file,
-key and reason. Allocations within :data:`~expkit.shares.SHARE_SUM_TOLERANCE` of 1 are
-normalized to sum to 1.
+malformed YAML, a key given twice, a metric id the catalogue does not define) raise
+:class:`~expkit.errors.ConfigError` naming the file, key and reason. Allocations within
+:data:`~expkit.shares.SHARE_SUM_TOLERANCE` of 1 are normalized to sum to 1.
 
 >>> cfg = ExperimentConfig.model_validate({"experiment_id": "e1", "start_date": "2026-01-01",
 ...     "control": "a", "buckets": {"a": 0.5, "b": 0.5}})
@@ -21,8 +23,9 @@ import math
 from pathlib import Path
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, ValidationInfo, field_validator
 
+from expkit.catalogue import Catalogue, Target, catalogue_for
 from expkit.errors import ConfigError
 from expkit.names import WINDOWS
 from expkit.project import project_root
@@ -58,12 +61,16 @@ class Slos(_Strict):
 
 
 class Targets(_Strict):
-    """Outcome targets (docs/metrics.md, "SLOs and targets"); none may be negative."""
+    """Target overrides (docs/metrics.md, "SLOs and targets"); none may be negative.
 
-    ctr_min: Share = 0.010
-    recall_min: Share = 0.15
-    session_depth_min: NonNegative = 5.0
-    save_rate_min: Share = 0.002
+    A metric's target is its catalogue entry's (``target: {min: x}``); ``<metric>_min`` here,
+    when given, overrides it for this experiment.
+    """
+
+    ctr_min: Share | None = None
+    recall_min: Share | None = None
+    session_depth_min: NonNegative | None = None
+    save_rate_min: Share | None = None
     allocation_tolerance: NonNegative = 0.05
 
 
@@ -82,6 +89,8 @@ class ExperimentConfig(_Strict):
     buckets: dict[str, float]
     control: str  # after buckets: its validator checks it against them
     primary_metric: str = "ctr"
+    secondary_metrics: list[str] | None = None
+    """Default: the catalogue's metrics with a tile page (other than the primary)."""
     guardrail_metrics: list[str] = Field(default_factory=list)
     top_k: int = Field(default=10, ge=1, le=1000)
     windows: list[str] = Field(default_factory=lambda: list(WINDOWS))
@@ -91,6 +100,7 @@ class ExperimentConfig(_Strict):
     """N* of the always-valid confidence sequences: the sample size where they are tightest."""
     slos: Slos = Field(default_factory=Slos)
     targets: Targets = Field(default_factory=Targets)
+    _catalogue: Catalogue | None = PrivateAttr(default=None)
 
     @field_validator("buckets")
     @classmethod
@@ -145,6 +155,40 @@ class ExperimentConfig(_Strict):
         """Buckets other than the control, in file order."""
         return [b for b in self.buckets if b != self.control]
 
+    @property
+    def catalogue(self) -> Catalogue:
+        """The metric catalogue: the one beside the parameters file (:func:`load_experiment`),
+        else the project's ``params/metrics.yaml``."""
+        return self._catalogue if self._catalogue is not None else catalogue_for(None)
+
+    def with_catalogue(self, catalogue: Catalogue) -> ExperimentConfig:
+        """This experiment reading its metrics from ``catalogue``."""
+        out = self.model_copy()
+        out._catalogue = catalogue
+        return out
+
+    @property
+    def secondary(self) -> list[str]:
+        """``secondary_metrics``, or by default the catalogue's tiled metrics other than the primary."""
+        if self.secondary_metrics is not None:
+            return list(self.secondary_metrics)
+        return [m for m in self.catalogue.tile_ids if m != self.primary_metric]
+
+    @property
+    def outcome_metrics(self) -> list[str]:
+        """The ratio metrics the experiment reads (primary, secondary, guardrails), in that order:
+        what the lift and timeline tiles show."""
+        cat = self.catalogue
+        ids = [self.primary_metric, *self.secondary, *self.guardrail_metrics]
+        return [m for m in dict.fromkeys(ids) if m in cat and cat[m].kind == "ratio"]
+
+    def target(self, metric: str) -> Target | None:
+        """The target of ``metric``: ``targets.<metric>_min`` when set, else the catalogue's."""
+        override = getattr(self.targets, f"{metric}_min", None)
+        if override is not None:
+            return Target(min=float(override))
+        return self.catalogue[metric].target if metric in self.catalogue else None
+
 
 def _format_validation_error(path: Path | str, err: ValidationError) -> str:
     parts = []
@@ -157,19 +201,44 @@ def _format_validation_error(path: Path | str, err: ValidationError) -> str:
     return f"{path}: " + "; ".join(parts)
 
 
-def parse_experiment(data: Any, source: Path | str = "<parameters>") -> ExperimentConfig:
-    """Validate an already-parsed mapping; errors name ``source`` and the key."""
+def check_metric_ids(cfg: ExperimentConfig, source: Path | str = "<parameters>") -> None:
+    """Raise :class:`ConfigError` naming ``source`` and the id when the experiment names a metric
+    its catalogue does not define (primary and secondary metrics must be ratio metrics)."""
+    cat = cfg.catalogue
+    named = [("primary_metric", [cfg.primary_metric]), ("secondary_metrics", cfg.secondary_metrics or []),
+             ("guardrail_metrics", cfg.guardrail_metrics)]
+    for key, ids in named:
+        for mid in ids:
+            if mid not in cat:
+                raise ConfigError(f"{source}: key '{key}': unknown metric {mid!r}; the catalogue {cat.source} "
+                                  f"defines {', '.join(cat.metrics)} (add an entry there)")
+            if key != "guardrail_metrics" and cat[mid].kind != "ratio":
+                raise ConfigError(f"{source}: key '{key}': {mid!r} is a health metric; an outcome metric is one of "
+                                  f"{', '.join(cat.ratio_ids)} (health metrics go in guardrail_metrics)")
+
+
+def parse_experiment(
+    data: Any, source: Path | str = "<parameters>", catalogue: Catalogue | None = None
+) -> ExperimentConfig:
+    """Validate an already-parsed mapping against ``catalogue`` (default: the project's);
+    errors name ``source`` and the key."""
     if not isinstance(data, dict):
         raise ConfigError(f"{source}: expected a mapping of keys to values, got {type(data).__name__}")
     try:
-        return ExperimentConfig.model_validate(data)
+        cfg = ExperimentConfig.model_validate(data)
     except ValidationError as err:
         raise ConfigError(_format_validation_error(source, err)) from None
+    if catalogue is not None:
+        cfg._catalogue = catalogue
+    check_metric_ids(cfg, source)
+    return cfg
 
 
 def load_experiment(path: str | Path) -> ExperimentConfig:
-    """Read and validate an experiment parameters file."""
-    return parse_experiment(read_yaml(path, "parameters file", "params/experiment.yaml"), path)
+    """Read and validate an experiment parameters file with its metric catalogue
+    (:func:`expkit.catalogue.catalogue_for`: ``metrics.yaml`` beside it, else the project's)."""
+    data = read_yaml(path, "parameters file", "params/experiment.yaml")
+    return parse_experiment(data, path, catalogue_for(path))
 
 
 def default_params_file() -> Path:

@@ -253,7 +253,7 @@ def plan_history(
     needed = sorted({d for n in needs for d in n.days} | {day})  # the report day, whatever it reads
     with_events = set(wh.event_dates())
     present = [d for d in needed if d in with_events]
-    stale = stale_dates(wh, present) if present else []
+    stale = stale_dates(wh, present, config) if present else []
     first = min(stale, default=None)
     to_build = tuple(d for d in present if first is not None and d >= first)
     return HistoryPlan(
@@ -292,7 +292,7 @@ def build_history(
         for i, d in enumerate(plan.to_build, 1):
             # Each day is checked when its turn comes: a day rolled up before the days just built
             # has statistics that read them (expkit.lineage), so only those are recomputed.
-            state = day_staleness(wh, d)
+            state = day_staleness(wh, d, catalogue=config.catalogue)
             if not state.stale:
                 continue
             if d == plan.day:

@@ -8,7 +8,8 @@ did not exist (a window day not rolled up yet) is recorded with no files. The on
 
 * an artifact never built (no record) is stale;
 * an artifact is stale when one of its recorded inputs changed, appeared or disappeared, or when
-  one of its outputs is missing;
+  one of its outputs is missing, or when a setting it was built with changed (the metric
+  catalogue's definitions: :meth:`expkit.catalogue.Catalogue.facts_digest`);
 * an artifact is stale when an input that is itself derived comes from a stale artifact
   (transitively: late data on day 1 makes the experiment-to-date statistics of every later day
   stale, even before day 1 is rebuilt). An input that was absent, is still absent and whose
@@ -100,11 +101,13 @@ class Record:
         inputs: the fingerprint of every input it read (expected but absent inputs: no files).
         missing_outputs: outputs that should exist but do not (e.g. a partition deleted since).
         built_at_ms: when it was built (wall clock).
+        settings_changed: settings it was built with that differ now (e.g. ``metric catalogue``).
     """
 
     inputs: Fingerprint
     missing_outputs: tuple[str, ...] = ()
     built_at_ms: int | None = None
+    settings_changed: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -117,6 +120,7 @@ class Staleness:
         changes: input files new, changed or removed since it was built.
         stale_inputs: derived inputs whose producing artifact is stale.
         missing_outputs: outputs that are gone.
+        settings_changed: settings it was built with that differ now.
     """
 
     artifact: str
@@ -124,10 +128,12 @@ class Staleness:
     changes: tuple[Change, ...] = ()
     stale_inputs: tuple[str, ...] = ()
     missing_outputs: tuple[str, ...] = ()
+    settings_changed: tuple[str, ...] = ()
 
     @property
     def stale(self) -> bool:
-        return not self.built or bool(self.changes or self.stale_inputs or self.missing_outputs)
+        return not self.built or bool(self.changes or self.stale_inputs or self.missing_outputs
+                                      or self.settings_changed)
 
     def reason(self) -> str:
         """One line saying why the artifact is stale (empty when it is not)."""
@@ -140,6 +146,8 @@ class Staleness:
             c = self.changes[0]
             parts.append(f"{len(self.changes)} input file(s) changed since the build, e.g. "
                          f"{c.input}/{c.name} ({c.change})")
+        if self.settings_changed:
+            parts.append(f"built with another {', '.join(self.settings_changed)}")
         if self.stale_inputs:
             parts.append(f"{len(self.stale_inputs)} input(s) come from stale artifacts, e.g. {self.stale_inputs[0]}")
         return "; ".join(parts)
@@ -201,7 +209,8 @@ class Graph:
                     # an input still absent whose producer never ran is what was read: not stale
                     if verdict_up.stale and (verdict_up.built or current[name]):
                         stale_inputs.append(name)
-            verdict = Staleness(artifact, True, tuple(diff), tuple(stale_inputs), tuple(record.missing_outputs))
+            verdict = Staleness(artifact, True, tuple(diff), tuple(stale_inputs), tuple(record.missing_outputs),
+                                tuple(record.settings_changed))
         return verdict
 
 

@@ -23,6 +23,7 @@ import pyarrow as pa
 from expkit.config import WINDOWS
 from expkit.engines.duckdb_engine import quiet
 from expkit.errors import ExpkitError
+from expkit.metrics_sql import ratio_stats_query
 from expkit.rollup import STATS_ROLLUP, stats_sources
 from expkit.schema import SLICE_COLUMNS
 from expkit.templates import TEMPLATES
@@ -132,7 +133,11 @@ def _stats_rows(
 def _attribute_filters(p: TileParams, metric: str, slice_: str) -> dict[str, list[str]]:
     """Check that ``metric`` can be read for the tile's slice and filters; return the
     user-attribute filters that need the per-user facts (the others apply to the result)."""
-    if metric in ("recall", "session_depth") and slice_ in EVENT_ATTRIBUTES:
+    cat = p.config.catalogue
+    if metric not in cat or cat[metric].kind != "ratio":
+        raise ExpkitError(f"unknown outcome metric {metric!r}; the catalogue {cat.source} defines "
+                          f"{', '.join(cat.ratio_ids)}")
+    if not cat[metric].event_slices and slice_ in EVENT_ATTRIBUTES:
         raise ExpkitError(
             f"{metric} is a per-user metric and cannot be sliced by {p.slice}; "
             f"use one of bucket, {', '.join(USER_ATTRIBUTES)}"
@@ -202,10 +207,10 @@ def arm_users(
     """Users per arm (and slice value) of each window and day: ``day, window, bucket, slice_value, users``.
 
     Every exposed user has a row in every metric's statistics (with zero sums when she has no
-    impressions), so ``n`` of ``ctr`` counts the users of the window, each once, in the arm of
-    her first exposure.
+    events of the metric), so ``n`` of any metric (the catalogue's first) counts the users of the
+    window, each once, in the arm of her first exposure.
     """
-    df = ratio_stats_table(p, ["ctr"], windows, days)
+    df = ratio_stats_table(p, p.config.catalogue.ratio_ids[:1], windows, days)
     return df.rename(columns={"n": "users"})[["day", "window", "bucket", "slice_value", "users"]]
 
 
@@ -251,7 +256,7 @@ def _stats_from_user_facts(
     day: dt.date,
     attr_filters: dict[str, list[str]],
 ) -> pd.DataFrame:
-    for view, source in stats_sources(p.warehouse, day, window, p.config.start_date).items():
+    for view, source in stats_sources(p.warehouse, day, window, p.config.start_date, p.config.catalogue).items():
         if isinstance(source, pa.Schema):
             con.register(view, con.from_arrow(source.empty_table()))
         else:
@@ -260,7 +265,8 @@ def _stats_from_user_facts(
     # (allowed by the template at its last step) spare computing the others
     filters: dict[str, str | list[str]] = {"metric": metric, "slice": slice_, "experiment_id": p.config.experiment_id}
     filters.update({col: [str(v) for v in values] for col, values in attr_filters.items()})
-    return run_template(con, "ratio_stats", filters).df()[["bucket", "slice_value", *STAT_COLUMNS]]
+    return con.execute(*ratio_stats_query(p.config.catalogue).render(filters)).df()[
+        ["bucket", "slice_value", *STAT_COLUMNS]]
 
 
 def ingest_watermark(wh: Warehouse, day: dt.date) -> int | None:

@@ -7,7 +7,9 @@ day partition is written to a temporary folder and swapped in, so rerunning a da
 exactly that date's partitions and a killed run leaves the previous partitions intact. A
 manifest per date (``state/rollups/<date>.json``), written last, records what each of the
 date's two artifacts read: its raw rollups the day's event files (``sources``), its statistics
-every per-user partition of its windows, absent ones included (``stats.inputs``).
+every per-user partition of its windows, absent ones included (``stats.inputs``), and the
+digests of the metric catalogue they were built with (``catalogue``, ``stats.catalogue``:
+changing a metric's definition makes them stale, see :func:`rollup_graph`).
 :func:`stale_dates` applies the one staleness rule of :mod:`expkit.lineage` to them, and
 :func:`refresh` rebuilds what is stale in date order (docs/architecture.md, "Lineage").
 
@@ -28,13 +30,14 @@ import pyarrow as pa
 
 from expkit import lineage
 from expkit.atomic import FileLock, atomic_write_json, building_dir, clean_stale_temps
+from expkit.catalogue import LEGACY_FACTS_DIGEST, LEGACY_STATS_DIGEST, Catalogue
 from expkit.config import WINDOWS, ExperimentConfig
 from expkit.engines import Engine, get_engine, write_parquet, write_reader
 from expkit.histogram import LN_GAMMA, MIN_VALUE
+from expkit.metrics_sql import query, ratio_stats_query, user_facts_schema
 from expkit.names import HOUR_MS
-from expkit.rollup_schema import USER_FACTS_SCHEMA, USER_ITEMS_SCHEMA
+from expkit.rollup_schema import USER_ITEMS_SCHEMA
 from expkit.schema import EVENT_TABLES, require_schema
-from expkit.templates import TEMPLATES
 from expkit.warehouse import BIN_MS, DAY_MS, Warehouse, day_bounds_ms
 
 
@@ -96,8 +99,8 @@ def _params(template: str, start_ms: int, end_ms: int, config: ExperimentConfig)
         "min_ms": MIN_VALUE,
         "top_k": config.top_k,
     }
-    t = TEMPLATES[template]
-    return t.bind(**{k: values[k] for k in t.params})
+    q = query(template, config.catalogue)
+    return q.bind(**{k: values[k] for k in q.template.params})
 
 
 def _write_partition(path: Path, write: Callable[[Path], int]) -> int:
@@ -146,14 +149,19 @@ def window_days(day: dt.date, window: str, start_date: dt.date | None = None) ->
 
 
 def stats_sources(
-    wh: Warehouse, day: dt.date, window: str, start_date: dt.date | None = None
+    wh: Warehouse, day: dt.date, window: str, start_date: dt.date | None = None,
+    catalogue: Catalogue | None = None,
 ) -> dict[str, list[Path] | pa.Schema]:
     """The views of ``ratio_stats`` for ``window`` ending at the end of ``day``.
 
     Each view of :data:`STATS_INPUTS` is read from the window's day partitions (``1h``: the
-    day's last-hour rollup); a view with no partition yet is an empty table of its schema.
+    day's last-hour rollup); a view with no partition yet is an empty table of its schema (with
+    the metric columns of ``catalogue``, default: the project's).
     """
-    schemas = {"user_facts": USER_FACTS_SCHEMA, "user_items": USER_ITEMS_SCHEMA}
+    from expkit.catalogue import catalogue_for
+
+    facts = user_facts_schema(catalogue if catalogue is not None else catalogue_for(None))
+    schemas = {"user_facts": facts, "user_items": USER_ITEMS_SCHEMA}
     out: dict[str, list[Path] | pa.Schema] = {}
     for view, (days_rollup, hour_rollup) in STATS_INPUTS.items():
         if window == "1h":
@@ -184,14 +192,14 @@ def build_stats(
     an experiment's first day) have the same statistics: they are computed once.
     """
     read = lineage.fingerprint(wh.root, stats_inputs(day, config.start_date))
-    template = TEMPLATES["ratio_stats"]
+    q = ratio_stats_query(config.catalogue)
     tables = []
     done: dict[tuple[Any, ...], pa.Table] = {}
     for window in STATS_WINDOWS:
-        sources = stats_sources(wh, day, window, config.start_date)
+        sources = stats_sources(wh, day, window, config.start_date, config.catalogue)
         key = tuple((view, tuple(map(str, src)) if isinstance(src, list) else None) for view, src in sources.items())
         if key not in done:
-            done[key] = engine.query(template, {}, sources).read_all()
+            done[key] = engine.query(q.template, q.bind(), sources).read_all()
         t = done[key]
         tables.append(t.append_column("window_name", pa.array([window] * t.num_rows, pa.string())))
     table = pa.concat_tables(tables)
@@ -235,14 +243,14 @@ def _build_day(
         sources = _event_sources(wh, day)
         for r in RAW_ROLLUPS:
             lo = end - HOUR_MS if r.span == "last_hour" else start
-            template, values = TEMPLATES[r.template], _params(r.template, lo, end, config)
+            template, values = query(r.template, config.catalogue).template, _params(r.template, lo, end, config)
             result.rows[r.name] = _write_partition(
                 wh.rollup_partition(r.name, day), lambda f: write_parquet(eng, template, values, sources, f)  # noqa: B023
             )
             if progress:
                 progress(f"{day} {r.name}: {result.rows[r.name]:,} rows")
         manifest = {"date": day.isoformat(), "engine": eng.name, "built_at_ms": int(time.time() * 1000),
-                    "sources": fingerprint}
+                    "sources": fingerprint, "catalogue": config.catalogue.facts_digest()}
     else:
         clean_stale_temps(wh.rollups / STATS_ROLLUP)
     result.rows[STATS_ROLLUP], read = build_stats(wh, eng, day, config)
@@ -252,7 +260,8 @@ def _build_day(
     manifest["rows"] = {**manifest.get("rows", {}), **result.rows}
     if raw:
         manifest["seconds"] = round(result.seconds, 3)
-    manifest["stats"] = {"built_at_ms": int(time.time() * 1000), "inputs": read}
+    manifest["stats"] = {"built_at_ms": int(time.time() * 1000), "inputs": read,
+                         "catalogue": config.catalogue.stats_digest()}
     atomic_write_json(path, manifest)
     return result
 
@@ -306,8 +315,14 @@ def artifact_name(kind: str, day: dt.date) -> str:
     return f"{kind}/{day.isoformat()}"
 
 
-def rollup_graph(wh: Warehouse) -> lineage.Graph:
-    """The rollup artifacts of ``wh`` as a :class:`expkit.lineage.Graph` (records from the manifests)."""
+def rollup_graph(wh: Warehouse, catalogue: Catalogue | None = None) -> lineage.Graph:
+    """The rollup artifacts of ``wh`` as a :class:`expkit.lineage.Graph` (records from the manifests).
+
+    With ``catalogue``, an artifact built with other metric definitions (its recorded digest,
+    :meth:`~expkit.catalogue.Catalogue.facts_digest` for the raw rollups,
+    :meth:`~expkit.catalogue.Catalogue.stats_digest` for the statistics) is stale; manifests
+    written before the catalogue count as built with the built-in metrics alone.
+    """
     def load(artifact: str) -> lineage.Record | None:
         kind, day = artifact.split("/", 1)
         m = _read_manifest(wh.state / "rollups" / f"{day}.json")
@@ -317,12 +332,18 @@ def rollup_graph(wh: Warehouse) -> lineage.Graph:
         if kind == RAW_ARTIFACT:
             names = [r.name for r in RAW_ROLLUPS]
             inputs = {f"events/{t}/event_date={day}": list(files) for t, files in m.get("sources", {}).items()}
+            built_with = m.get("catalogue", LEGACY_FACTS_DIGEST)
+            now = catalogue.facts_digest() if catalogue is not None else built_with
         else:
             if "stats" not in m:
                 return None  # built before statistics recorded their inputs
             names, inputs = [STATS_ROLLUP], m["stats"]["inputs"]
+            built_with = m["stats"].get("catalogue", LEGACY_STATS_DIGEST)
+            now = catalogue.stats_digest() if catalogue is not None else built_with
         missing = tuple(n for n in names if n not in rows or not (wh.rollups / n / f"event_date={day}").is_dir())
-        return lineage.Record(inputs=inputs, missing_outputs=missing, built_at_ms=m.get("built_at_ms"))
+        settings = ("metric catalogue",) if now != built_with else ()
+        return lineage.Record(inputs=inputs, missing_outputs=missing, built_at_ms=m.get("built_at_ms"),
+                              settings_changed=settings)
 
     def producer(name: str) -> str | None:
         parts = name.split("/")
@@ -352,9 +373,12 @@ class DayStaleness:
         return "; ".join(parts)
 
 
-def day_staleness(wh: Warehouse, day: dt.date, graph: lineage.Graph | None = None) -> DayStaleness:
-    """The staleness of ``day``'s raw rollups and statistics (:mod:`expkit.lineage`'s rule)."""
-    g = graph or rollup_graph(wh)
+def day_staleness(
+    wh: Warehouse, day: dt.date, graph: lineage.Graph | None = None, catalogue: Catalogue | None = None
+) -> DayStaleness:
+    """The staleness of ``day``'s raw rollups and statistics (:mod:`expkit.lineage`'s rule; with
+    ``catalogue``, built with other metric definitions counts too)."""
+    g = graph or rollup_graph(wh, catalogue)
     return DayStaleness(day, g.staleness(artifact_name(RAW_ARTIFACT, day)),
                         g.staleness(artifact_name(STATS_ARTIFACT, day)))
 
@@ -366,10 +390,10 @@ def stale_dates(
 
     A date is stale when it was never rolled up, its event files changed (late data), a rollup
     table of it is missing, or its statistics read a rollup partition that changed, appeared or
-    disappeared since or that is itself stale (transitively; :mod:`expkit.lineage`). ``config``
-    is accepted for callers that pass it; the recorded inputs are what is checked.
+    disappeared since or that is itself stale (transitively; :mod:`expkit.lineage`), or (with
+    ``config``) it was built with other definitions of the metrics of its catalogue.
     """
-    graph = rollup_graph(wh)
+    graph = rollup_graph(wh, config.catalogue if config is not None else None)
     return [d for d in sorted(set(days)) if day_staleness(wh, d, graph).stale]
 
 
@@ -392,7 +416,7 @@ def rebuild_stale_day(
     """Rebuild what is stale of ``day`` alone (:func:`day_staleness`): its raw rollups and
     statistics, or its statistics only; ``None`` when the day is fresh. Later days are left to
     :func:`refresh`; callers going through several days go oldest first."""
-    state = day_staleness(wh, day)
+    state = day_staleness(wh, day, catalogue=config.catalogue)
     if not state.stale:
         return None
     if state.raw.stale:
@@ -416,7 +440,7 @@ def refresh(
     results = []
     todo = sorted(set(days))
     later = [d for d in _rolled_up_after(wh, todo[-1]) if wh.event_files("requests", d)] if todo else []
-    graph = rollup_graph(wh)
+    graph = rollup_graph(wh, config.catalogue)
     with _lock(wh):
         for day in [*todo, *later]:
             state = day_staleness(wh, day, graph)

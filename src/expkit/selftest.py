@@ -49,7 +49,6 @@ from expkit.warehouse import DAY_MS, Warehouse, day_bounds_ms
 Progress = Callable[[str], None] | None
 
 OK, MISS, SKIP = "ok", "miss", "skip"
-TRUTH_METRICS = ("ctr", "save_rate", "recall", "session_depth")
 
 
 @dataclass(frozen=True)
@@ -405,7 +404,9 @@ def truth_in_intervals(report: SelftestReport, day: dt.date, params_file: Path) 
 
     scale = norm.ppf(0.5 + report.options.coverage / 2) / norm.ppf(0.975)
     truth, truth_se = report.truth["metrics"], report.truth.get("metric_se", {})
-    for metric in TRUTH_METRICS:
+    # the metrics with a known truth that have a tile page in the experiment's catalogue
+    tiles = load_experiment(params_file).catalogue.tile_ids
+    for metric in [m for m in truth if m in tiles]:
         try:
             arms = run_tile(metric, event_date=day, window="24h", warehouse=report.warehouse,
                             params_file=params_file).headline.get("arms", {})

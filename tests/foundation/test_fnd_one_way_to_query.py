@@ -18,9 +18,10 @@ import pytest
 
 SRC = Path(__file__).resolve().parents[2] / "src" / "expkit"
 
-LIBRARY = ("templates.py", "engines/")
-"""The template library: it renders templates (filter slots) and the engines compile them per
-dialect and wrap them (``DESCRIBE``, ``COPY ... TO``); nothing else may make SQL text."""
+LIBRARY = ("templates.py", "metrics_sql.py", "engines/")
+"""The template library: it renders templates (filter slots), writes the metric catalogue's regions
+of two of them (identifiers checked against the schema, values bound), and the engines compile
+them per dialect and wrap them (``DESCRIBE``, ``COPY ... TO``); nothing else may make SQL text."""
 
 SQL_TEXT = re.compile(
     r"\b(SELECT|FROM|WHERE|GROUP BY|ORDER BY|JOIN|UNION|INSERT INTO|COPY|DESCRIBE|AS|CAST)\b"

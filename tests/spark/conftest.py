@@ -42,10 +42,19 @@ def synth_warehouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return out
 
 
+TEST_CATALOGUE = Path(__file__).resolve().parents[1] / "metrics" / "metrics.yaml"
+"""The shipped metric catalogue plus the example metrics of docs/metrics.md (declarative ones on
+impressions with the clicked flag, on plays, a per-user mean, a count_distinct)."""
+
+
 @pytest.fixture(scope="session")
 def config() -> ExperimentConfig:
-    """The demo experiment, started on the first synthetic day (so ``cum`` spans both days)."""
-    return load_experiment(default_params_file()).model_copy(update={"start_date": DAYS[0]})
+    """The demo experiment, started on the first synthetic day (so ``cum`` spans both days), with the
+    test catalogue: the parity of every rollup covers the metric columns generated from it."""
+    from expkit.catalogue import load_catalogue
+
+    cfg = load_experiment(default_params_file()).model_copy(update={"start_date": DAYS[0]})
+    return cfg.with_catalogue(load_catalogue(TEST_CATALOGUE))
 
 
 @pytest.fixture(scope="session")

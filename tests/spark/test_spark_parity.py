@@ -51,3 +51,16 @@ def test_parity_covers_non_trivial_data(built: Built) -> None:
         assert read_partition(built, "duckdb", rollup, DAYS[-1]).num_rows > 0, rollup
     assert len(built.warehouses["duckdb"].event_files("impressions", DAYS[-1])) > 1  # late_data's files
     print("rollup seconds:", {e: {str(d): round(s, 2) for d, s in v.items()} for e, v in built.seconds.items()})
+
+
+def test_parity_covers_the_catalogue_metrics(built: Built) -> None:
+    """The catalogue's declarative metrics (tests/metrics/metrics.yaml) are in both engines' rollups
+    (so test_rollup_parity compares them): their per-user columns and their statistics rows."""
+    facts = read_partition(built, "spark", "user_day", DAYS[-1])
+    for metric in ("top3_ctr", "rec_play_share", "plays_per_user", "items_per_user"):
+        assert f"m_{metric}_num" in facts.column_names
+    stats = read_partition(built, "spark", STATS_ROLLUP, DAYS[-1]).to_pandas()
+    for metric in ("top3_ctr", "rec_play_share", "plays_per_user"):
+        rows = stats[(stats["metric"] == metric) & (stats["slice"] == "all") & (stats["window_name"] == "cum")]
+        assert len(rows) == 2 and (rows["sum_num"] > 0).all(), metric
+    assert set(stats[stats["slice"] == "genre"]["metric"]) == {"ctr", "save_rate", "saves_per_click", "top3_ctr"}

@@ -2,8 +2,9 @@
 
 A *sample* is one value of one metric for one label set, measured over a window
 ``[start_ms, end_ms)`` and evaluated at ``end_ms`` (point metrics such as staleness have
-``start_ms == end_ms``). Health metrics come per 5-minute bin, outcome metrics per day
-(the 24 h window of the day). Every sample carries the ``experiment`` label.
+``start_ms == end_ms``). Health metrics come per 5-minute bin, outcome metrics (every ratio
+metric of the project's catalogue, ``params/metrics.yaml``) per day (the 24 h window of the
+day). Every sample carries the ``experiment`` label.
 
 >>> METRICS["error_rate"].step, METRICS["ctr"].step, METRICS["staleness_minutes"].labels
 ('5m', '1d', ('experiment', 'table'))
@@ -14,6 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from expkit.catalogue import catalogue_for
 from expkit.warehouse import BIN_MS, DAY_MS
 
 LabelKey = tuple[tuple[str, str], ...]
@@ -68,10 +70,9 @@ METRICS: dict[str, MetricInfo] = {m.name: m for m in (
        "complete hours of the last 24 h (ended >= 15 min ago, on days with rollups) without rows"),
     _m("validation_failed", "5m", "point", ("table", "check"), "flag",
        "1 for a failed validation check row passed to the evaluation (see docs/alerts.md)"),
-    _m("ctr", "1d", "window", ("bucket",), "ratio", "CTR proxy of the day per arm (outcome_stats, 24h)"),
-    _m("recall", "1d", "window", ("bucket",), "ratio", "Recall@K proxy of the day per arm (outcome_stats, 24h)"),
-    _m("session_depth", "1d", "window", ("bucket",), "items", "session depth of the day per arm (outcome_stats)"),
-    _m("save_rate", "1d", "window", ("bucket",), "ratio", "save/add rate of the day per arm (outcome_stats)"),
+    *(_m(mid, "1d", "window", ("bucket",), "ratio" if m.format == "percent" else m.format,
+         f"{m.title} of the day per arm (outcome_stats, 24h; params/metrics.yaml)")
+      for mid, m in catalogue_for(None).metrics.items() if m.kind == "ratio"),
     _m("allocation_deviation", "1d", "window", (), "ratio",
        "largest |observed share / planned share - 1| over arms, users of the day (srm_test)"),
     _m("srm_pvalue", "1d", "window", (), "p", "SRM chi-square p-value of the day's users per arm (srm_test)"),

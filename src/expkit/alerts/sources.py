@@ -35,7 +35,6 @@ from expkit.warehouse import BIN_MS, DAY_MS, Warehouse
 HEALTH_METRICS = ("coverage", "topk_fill", "error_rate", "cache_hit_rate", "requests")
 FRESHNESS_METRICS = {"staleness_minutes": "staleness_ms", "arrival_delay_p95_minutes": "arrival_p95_ms",
                      "missing_hours": "missing_hours"}
-OUTCOME_METRICS = ("ctr", "recall", "session_depth", "save_rate")
 
 
 def eval_times(start_ms: int, end_ms: int, step_ms: int) -> list[int]:
@@ -147,20 +146,20 @@ class WarehouseSource:
             if not self.wh.rollup_files(STATS_ROLLUP, [day]):
                 continue
             params = self._tile_params(day)
-            stats = {m: ratio_stats(params, m, window="24h", day=day) for m in OUTCOME_METRICS
-                     if m in wanted or (m == "session_depth" and {"allocation_deviation", "srm_pvalue"} & wanted)}
-            for m, frame in stats.items():
-                if m in wanted:
-                    est = estimate_frame(frame)
-                    for row in est[est["sum_den"] > 0].itertuples(index=False):
-                        out.append(make_sample(m, t, float(row.estimate), bucket=str(row.bucket), **self._exp))
-            if "session_depth" in stats:
-                out += self._allocation(stats["session_depth"], t, wanted)
+            outcome = [m for m in self.config.catalogue.ratio_ids if m in wanted]
+            for m in outcome:
+                est = estimate_frame(ratio_stats(params, m, window="24h", day=day))
+                for row in est[est["sum_den"] > 0].itertuples(index=False):
+                    out.append(make_sample(m, t, float(row.estimate), bucket=str(row.bucket), **self._exp))
+            if {"allocation_deviation", "srm_pvalue"} & wanted:
+                # every metric has a row per exposed user: the first one's n counts them
+                users = ratio_stats(params, self.config.catalogue.ratio_ids[0], window="24h", day=day)
+                out += self._allocation(users, t, wanted)
         return [s for s in out if math.isfinite(s.value)]
 
-    def _allocation(self, session_depth: pd.DataFrame, t: int, wanted: set[str]) -> list[Sample]:
-        # Users exposed that day per arm: every exposed user is a unit of session_depth.
-        users = session_depth.set_index("bucket")["n"]
+    def _allocation(self, stats: pd.DataFrame, t: int, wanted: set[str]) -> list[Sample]:
+        # Users exposed that day per arm: every exposed user is a unit of every metric.
+        users = stats.set_index("bucket")["n"]
         arms = list(self.config.buckets)
         counts = np.asarray([float(users.get(a, 0)) for a in arms])
         if counts.sum() <= 0:

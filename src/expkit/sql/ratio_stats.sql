@@ -6,9 +6,13 @@
 --   those of their first exposure in the window. Recall@K is taken over the whole window from the
 --   per (user, item) facts of its days (a view "user_items"): plays = distinct items played in the
 --   window, hits = those shown at position <= K before their first play in the window (docs/metrics.md, "Outcome metrics").
---   Metrics: ctr = clicks/impressions, save_rate = saves/impressions,
---   saves_per_click = saves/clicks, recall = hits/plays, session_depth = depth/sessions.
---   recall and session_depth exist for the user-level slices (all, cohort, region, client) only.
+--   One row set per ratio metric of the catalogue (params/metrics.yaml): expkit.metrics_sql writes
+--   the marked regions metric_sums, metric_columns, metric_all_values, metric_slice_values, metric_moments,
+--   metric_values and metric_pick from it (built-in ones: ctr = clicks/impressions, save_rate =
+--   saves/impressions, saves_per_click = saves/clicks, recall = hits/plays, session_depth =
+--   depth/sessions; declarative ones: their m_<id>_num / m_<id>_den facts). Metrics not defined per
+--   impression attribute (recall, session_depth, any metric reading requests or plays) exist for
+--   the user-level slices (all, cohort, region, client) only.
 --   Optional filters (expkit.templates.Template.render): on the user's attributes (the users kept), and
 --   on the metric, slice and experiment of the rows (the readers ask for one; the rollup for all).
 -- params: (none besides the optional filter values)
@@ -32,6 +36,7 @@ facts AS (
         experiment_id, user_id, slice, slice_value,
         sum(impressions) AS impressions, sum(clicks) AS clicks, sum(saves) AS saves,
         sum(sessions) AS sessions, sum(depth) AS depth
+        /*metric_sums:begin*//*metric_sums:end*/
     FROM user_facts
     GROUP BY experiment_id, user_id, slice, slice_value
 ),
@@ -39,6 +44,7 @@ per_user AS (
     SELECT
         f.experiment_id, a.bucket, f.user_id, f.slice, f.slice_value, a.cohort, a.region, a.client,
         f.impressions, f.clicks, f.saves, f.sessions, f.depth
+        /*metric_columns:begin*//*metric_columns:end*/
     FROM facts AS f
     JOIN attrs AS a ON a.experiment_id = f.experiment_id AND a.user_id = f.user_id
     WHERE 1 = 1 /*attr_filter*/
@@ -72,7 +78,9 @@ expanded AS (
         CAST(p.impressions AS DOUBLE) AS impressions, CAST(p.clicks AS DOUBLE) AS clicks,
         CAST(p.saves AS DOUBLE) AS saves, CAST(p.sessions AS DOUBLE) AS sessions,
         CAST(p.depth AS DOUBLE) AS depth,
-        CAST(coalesce(r.plays, 0) AS DOUBLE) AS plays, CAST(coalesce(r.hits, 0) AS DOUBLE) AS hits
+        CAST(coalesce(r.plays, 0) AS DOUBLE) AS plays, CAST(coalesce(r.hits, 0) AS DOUBLE) AS hits,
+        1.0 AS users
+        /*metric_all_values:begin*//*metric_all_values:end*/
     FROM per_user AS p
     CROSS JOIN user_slices AS s
     LEFT JOIN recall AS r ON r.user_id = p.user_id
@@ -80,7 +88,8 @@ expanded AS (
     UNION ALL
     SELECT experiment_id, bucket, slice, slice_value,
         CAST(impressions AS DOUBLE), CAST(clicks AS DOUBLE), CAST(saves AS DOUBLE),
-        CAST(sessions AS DOUBLE), CAST(depth AS DOUBLE), 0.0, 0.0
+        CAST(sessions AS DOUBLE), CAST(depth AS DOUBLE), 0.0, 0.0, 1.0
+        /*metric_slice_values:begin*//*metric_slice_values:end*/
     FROM per_user
     WHERE slice <> 'all'
 ),
@@ -88,32 +97,27 @@ expanded AS (
 sums AS (
     SELECT
         experiment_id, bucket, slice, slice_value,
-        count(*) AS n,
-        sum(impressions) AS imp, sum(clicks) AS clk, sum(saves) AS sav,
-        sum(plays) AS pla, sum(hits) AS hit, sum(sessions) AS ses, sum(depth) AS dep,
-        sum(impressions * impressions) AS imp2, sum(clicks * clicks) AS clk2, sum(saves * saves) AS sav2,
-        sum(plays * plays) AS pla2, sum(hits * hits) AS hit2, sum(sessions * sessions) AS ses2,
-        sum(depth * depth) AS dep2,
-        sum(clicks * impressions) AS clk_imp, sum(saves * impressions) AS sav_imp,
-        sum(saves * clicks) AS sav_clk, sum(hits * plays) AS hit_pla, sum(depth * sessions) AS dep_ses
+        count(*) AS n
+        /*metric_moments:begin*/,
+        sum(clicks) AS num_0, sum(impressions) AS den_0, sum(clicks * clicks) AS num2_0, sum(impressions * impressions) AS den2_0, sum(clicks * impressions) AS numden_0,
+        sum(saves) AS num_1, sum(impressions) AS den_1, sum(saves * saves) AS num2_1, sum(impressions * impressions) AS den2_1, sum(saves * impressions) AS numden_1,
+        sum(saves) AS num_2, sum(clicks) AS den_2, sum(saves * saves) AS num2_2, sum(clicks * clicks) AS den2_2, sum(saves * clicks) AS numden_2,
+        sum(hits) AS num_3, sum(plays) AS den_3, sum(hits * hits) AS num2_3, sum(plays * plays) AS den2_3, sum(hits * plays) AS numden_3,
+        sum(depth) AS num_4, sum(sessions) AS den_4, sum(depth * depth) AS num2_4, sum(sessions * sessions) AS den2_4, sum(depth * sessions) AS numden_4/*metric_moments:end*/
     FROM expanded
     GROUP BY experiment_id, bucket, slice, slice_value
 ),
+-- metric id, its index in the sums, and whether it exists for the user-level slices only
 metrics AS (
-    SELECT * FROM (VALUES ('ctr'), ('save_rate'), ('saves_per_click'), ('recall'), ('session_depth'))
-        AS m (metric)
+    SELECT * FROM (VALUES /*metric_values:begin*/('ctr', 0, FALSE), ('save_rate', 1, FALSE), ('saves_per_click', 2, FALSE), ('recall', 3, TRUE), ('session_depth', 4, TRUE)/*metric_values:end*/) AS m (metric, k, per_user)
 )
 SELECT
-    s.experiment_id, m.metric, s.bucket, s.slice, s.slice_value, s.n,
-    CASE m.metric WHEN 'ctr' THEN s.clk WHEN 'save_rate' THEN s.sav WHEN 'saves_per_click' THEN s.sav
-        WHEN 'recall' THEN s.hit ELSE s.dep END AS sum_num,
-    CASE m.metric WHEN 'ctr' THEN s.imp WHEN 'save_rate' THEN s.imp WHEN 'saves_per_click' THEN s.clk
-        WHEN 'recall' THEN s.pla ELSE s.ses END AS sum_den,
-    CASE m.metric WHEN 'ctr' THEN s.clk2 WHEN 'save_rate' THEN s.sav2 WHEN 'saves_per_click' THEN s.sav2
-        WHEN 'recall' THEN s.hit2 ELSE s.dep2 END AS sum_num2,
-    CASE m.metric WHEN 'ctr' THEN s.imp2 WHEN 'save_rate' THEN s.imp2 WHEN 'saves_per_click' THEN s.clk2
-        WHEN 'recall' THEN s.pla2 ELSE s.ses2 END AS sum_den2,
-    CASE m.metric WHEN 'ctr' THEN s.clk_imp WHEN 'save_rate' THEN s.sav_imp WHEN 'saves_per_click' THEN s.sav_clk
-        WHEN 'recall' THEN s.hit_pla ELSE s.dep_ses END AS sum_numden
+    s.experiment_id, m.metric, s.bucket, s.slice, s.slice_value, s.n
+    /*metric_pick:begin*/,
+    CASE m.k WHEN 0 THEN s.num_0 WHEN 1 THEN s.num_1 WHEN 2 THEN s.num_2 WHEN 3 THEN s.num_3 WHEN 4 THEN s.num_4 END AS sum_num,
+    CASE m.k WHEN 0 THEN s.den_0 WHEN 1 THEN s.den_1 WHEN 2 THEN s.den_2 WHEN 3 THEN s.den_3 WHEN 4 THEN s.den_4 END AS sum_den,
+    CASE m.k WHEN 0 THEN s.num2_0 WHEN 1 THEN s.num2_1 WHEN 2 THEN s.num2_2 WHEN 3 THEN s.num2_3 WHEN 4 THEN s.num2_4 END AS sum_num2,
+    CASE m.k WHEN 0 THEN s.den2_0 WHEN 1 THEN s.den2_1 WHEN 2 THEN s.den2_2 WHEN 3 THEN s.den2_3 WHEN 4 THEN s.den2_4 END AS sum_den2,
+    CASE m.k WHEN 0 THEN s.numden_0 WHEN 1 THEN s.numden_1 WHEN 2 THEN s.numden_2 WHEN 3 THEN s.numden_3 WHEN 4 THEN s.numden_4 END AS sum_numden/*metric_pick:end*/
 FROM sums AS s CROSS JOIN metrics AS m
-WHERE NOT (m.metric IN ('recall', 'session_depth') AND s.slice IN ('surface', 'genre', 'provider')) /*row_filter*/
+WHERE NOT (m.per_user AND s.slice IN ('surface', 'genre', 'provider')) /*row_filter*/

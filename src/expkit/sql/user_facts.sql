@@ -6,7 +6,9 @@
 --   that value's impressions, clicks and saves (sessions and depth are 0 there).
 --   sessions = distinct sessions with a request; depth = distinct (session, item) clicked, saved or
 --   played in those sessions. Recall@K is not a per-day sum: its facts are per (user, item), in
---   user_items.
+--   user_items. The declarative metrics of the catalogue add a numerator and a denominator column
+--   each (m_<id>_num, m_<id>_den): expkit.metrics_sql writes the marked regions metric_ctes,
+--   metric_all_columns, metric_all_joins, metric_slice_columns and metric_slice_joins.
 -- params: start_ms: int, end_ms: int
 -- reads: requests, impressions, clicks, saves, plays
 -- grain: experiment_id, bucket, user_id, slice, slice_value
@@ -105,6 +107,7 @@ depth AS (
     JOIN sessions_seen AS s ON s.user_id = a.user_id AND s.session_id = a.session_id
     GROUP BY a.user_id
 )
+/*metric_ctes:begin*//*metric_ctes:end*/
 SELECT
     u.experiment_id, u.bucket, u.user_id, 'all' AS slice, 'all' AS slice_value,
     u.cohort, u.region, u.client, u.first_ms,
@@ -113,14 +116,18 @@ SELECT
     coalesce(iu.saves, 0) AS saves,
     u.sessions,
     coalesce(d.depth, 0) AS depth
+    /*metric_all_columns:begin*//*metric_all_columns:end*/
 FROM users AS u
 LEFT JOIN imp_user AS iu ON iu.experiment_id = u.experiment_id AND iu.user_id = u.user_id
 LEFT JOIN depth AS d ON d.user_id = u.user_id
+/*metric_all_joins:begin*//*metric_all_joins:end*/
 UNION ALL
 SELECT
     u.experiment_id, u.bucket, u.user_id, s.slice, s.slice_value,
     u.cohort, u.region, u.client, u.first_ms,
     s.impressions, s.clicks, s.saves,
     0 AS sessions, 0 AS depth
+    /*metric_slice_columns:begin*//*metric_slice_columns:end*/
 FROM imp AS s
 JOIN users AS u ON u.experiment_id = s.experiment_id AND u.user_id = s.user_id
+/*metric_slice_joins:begin*//*metric_slice_joins:end*/

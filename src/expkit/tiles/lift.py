@@ -1,5 +1,9 @@
 """Lift vs control tile (docs/statistics.md): every treatment arm × outcome metric (× slice value).
 
+The outcome metrics are those the experiment names (``primary_metric``, ``secondary_metrics``,
+ratio ``guardrail_metrics``; :attr:`expkit.config.ExperimentConfig.outcome_metrics`), from its
+metric catalogue.
+
 Per comparison: absolute difference with its interval, relative lift with delta-method and
 Fieller intervals, the fixed-horizon p-value, its Benjamini–Hochberg adjustment over every
 comparison the tile shows, and the always-valid (confidence-sequence) interval and p-value,
@@ -30,12 +34,8 @@ from expkit.stats import adjust_pvalues, compare_ratios, srm_test
 from expkit.tiles.allocation import SrmCheck, srm_check, srm_label
 from expkit.tiles.base import TileParams, TileResult
 from expkit.tiles.common import data_as_of, no_data_result
-from expkit.tiles.ratio import ALL_SLICES, RATIO_METRICS, arm_level
+from expkit.tiles.ratio import ALL_SLICES, arm_level
 
-LIFT_METRICS = ("ctr", "recall", "session_depth", "save_rate")
-"""The outcome metrics compared (docs/metrics.md), in display order."""
-PER_USER_METRICS = ("recall", "session_depth")
-"""Metrics that exist only per user (no impression-attribute slices)."""
 ALPHA = 0.05
 LIFT_SLICES = ALL_SLICES
 TABLE_COLUMNS = [
@@ -51,9 +51,15 @@ def tuning_n(p: TileParams) -> int:
     return p.config.sequential_tuning_n
 
 
-def metrics_for(slice_: str) -> list[str]:
-    """The metrics that can be compared for ``slice_``."""
-    return [m for m in LIFT_METRICS if not (slice_ in EVENT_ATTRIBUTES and m in PER_USER_METRICS)]
+def lift_metrics(p: TileParams) -> list[str]:
+    """The outcome metrics compared, in display order: those the experiment names."""
+    return p.config.outcome_metrics
+
+
+def metrics_for(p: TileParams, slice_: str) -> list[str]:
+    """The metrics that can be compared for ``slice_`` (per-user ones have no impression-attribute slices)."""
+    cat = p.config.catalogue
+    return [m for m in lift_metrics(p) if not (slice_ in EVENT_ATTRIBUTES and not cat[m].event_slices)]
 
 
 def with_all_arms(p: TileParams) -> TileParams:
@@ -122,14 +128,15 @@ def lift_frame(p: TileParams, check: SrmCheck | None = None) -> pd.DataFrame:
             f"the lift tile compares treatment arms with the control {control!r}; parameter buckets/filters "
             f"leave no treatment arm (experiment arms: {list(p.config.buckets)})"
         )
-    reads = [(arm_level(p), list(LIFT_METRICS))] + ([(p, metrics_for(p.slice))] if p.slice != "bucket" else [])
-    parts = [compare_frame(ratio_stats_table(with_all_arms(q), metrics), control, treatments, n_star)
-             for q, metrics in reads]
+    metrics = lift_metrics(p)
+    reads = [(arm_level(p), metrics)] + ([(p, metrics_for(p, p.slice))] if p.slice != "bucket" else [])
+    parts = [compare_frame(ratio_stats_table(with_all_arms(q), ms), control, treatments, n_star)
+             for q, ms in reads]
     parts = [f for f in parts if not f.empty]
     if not parts:
         return pd.DataFrame()
     frame = pd.concat(parts, ignore_index=True)
-    order = {m: i for i, m in enumerate(LIFT_METRICS)}
+    order = {m: i for i, m in enumerate(metrics)}
     frame = frame.assign(_o=frame["metric"].map(order), _all=frame["slice_value"].ne("all")).sort_values(
         ["bucket", "_o", "_all", "slice_value"]).drop(columns=["_o", "_all"]).reset_index(drop=True)
     frame["adj_pvalue"] = adjust_pvalues(frame["pvalue"].to_numpy(float), "bh")
@@ -161,7 +168,8 @@ def lift_tile(p: TileParams) -> TileResult:
         return no_data_result(p, "lift", "outcomes", title,
                               f"no comparable arms in the {p.window} window ending {p.event_date}")
     status = lift_status(frame)
-    primary = p.config.primary_metric if p.config.primary_metric in LIFT_METRICS else LIFT_METRICS[0]
+    metrics = lift_metrics(p)
+    primary = p.config.primary_metric if p.config.primary_metric in metrics else metrics[0]
     overall = frame[frame["slice_value"] == "all"]
     keep = ["rel_lift", "rel_low", "rel_high", "fieller_low", "fieller_high", "pvalue", "adj_pvalue", "seq_low",
             "seq_high", "seq_pvalue", "abs_diff", "diff_low", "diff_high", "control", "treatment", "reason"]
@@ -203,7 +211,7 @@ def _pct(v: float | None) -> str:
 
 
 def _forest(frame: pd.DataFrame, p: TileParams) -> object:
-    titles = {m: RATIO_METRICS[m].title for m in LIFT_METRICS}
+    titles = {m: p.config.catalogue[m].title for m in lift_metrics(p)}
     label = [titles[m] + ("" if v == "all" else f" · {v}") for m, v in zip(frame["metric"], frame["slice_value"],
                                                                           strict=True)]
     data = frame.assign(row=label, arm=[srm_label(a, f) for a, f in zip(frame["bucket"], frame["srm"], strict=True)])

@@ -1,5 +1,6 @@
-"""The outcome tiles (docs/metrics.md, "Outcome metrics"): CTR proxy, Recall@K, session depth, save rate,
-lift vs control, traffic allocation, experiment timeline.
+"""The outcome tiles (docs/metrics.md, "Outcome metrics"): one per catalogue metric asking for a tile
+page (CTR proxy, Recall@K, session depth, save rate in the shipped ``params/metrics.yaml``), lift
+vs control, traffic allocation, experiment timeline.
 
 Every outcome tile checks its filter values, before it computes (and, from ``expkit tile``,
 before a kernel starts), against the values the experiment has seen (a typo or a stray quote
@@ -10,12 +11,15 @@ refuses a filter on ``bucket``: it always compares every treatment arm with the 
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
+from expkit.catalogue import catalogue_for
 from expkit.errors import ExpkitError
 from expkit.readers import slice_values
 from expkit.tiles.allocation import ALLOCATION_SLICES, allocation_tile
-from expkit.tiles.base import TileParams, check_filter_characters
+from expkit.tiles.base import TileParams, TileResult, check_filter_characters
 from expkit.tiles.lift import LIFT_SLICES, lift_tile
-from expkit.tiles.ratio import RATIO_METRICS, ratio_tile
+from expkit.tiles.ratio import ALL_SLICES, USER_SLICES, ratio_metric, ratio_tile
 from expkit.tiles.spec import Tile
 from expkit.tiles.timeline import TIMELINE_SLICES, timeline_tile
 
@@ -49,16 +53,24 @@ def check_lift_params(p: TileParams) -> None:
         )
 
 
+def _ratio_compute(metric: str) -> Callable[[TileParams], TileResult]:
+    def compute(p: TileParams) -> TileResult:
+        if metric not in p.config.catalogue:
+            raise ExpkitError(f"tile {metric}: the catalogue {p.config.catalogue.source} of experiment "
+                              f"{p.config.experiment_id} has no metric {metric!r}")
+        return ratio_tile(p, ratio_metric(p.config, metric))
+
+    return compute
+
+
 def _ratio(metric: str) -> Tile:
-    m = RATIO_METRICS[metric]
-    return Tile(metric, "outcomes", m.title, m.slices, lambda p: ratio_tile(p, m), check_filter_values)
+    m = catalogue_for(None)[metric]
+    slices = ALL_SLICES if m.event_slices else USER_SLICES
+    return Tile(metric, "outcomes", m.title, slices, _ratio_compute(metric), check_filter_values)
 
 
 OUTCOME_TILES: list[Tile] = [
-    _ratio("ctr"),
-    _ratio("recall"),
-    _ratio("session_depth"),
-    _ratio("save_rate"),
+    *(_ratio(m) for m in catalogue_for(None).tile_ids),
     Tile("lift", "outcomes", "Lift vs control", LIFT_SLICES, lift_tile, check_lift_params),
     Tile("allocation", "outcomes", "Traffic allocation", ALLOCATION_SLICES, allocation_tile, check_filter_values),
     Tile("timeline", "outcomes", "Experiment timeline", TIMELINE_SLICES, timeline_tile, check_filter_values),

@@ -1,12 +1,14 @@
-"""Outcome ratio-metric tiles: CTR proxy, save/add rate, Recall@K, session depth (docs/metrics.md).
+"""Outcome ratio-metric tiles: one per catalogue metric asking for a tile page (docs/metrics.md):
+CTR proxy, save/add rate, Recall@K, session depth, and any metric of ``params/metrics.yaml``.
 
-One function serves all four: per-user sufficient statistics from the rollups, the
+One function serves all: per-user sufficient statistics from the rollups, the
 delta-method interval per arm (and slice), Wilson at the effective sample size beside it,
 status against the metric's target, an interval chart with the target line, and a table.
 
 Status (per arm, the tile takes the worst): ``breach`` when the estimate is below the target
-(docs/metrics.md, "SLOs and targets"), ``warn`` when only the interval's low end is, ``ok`` otherwise, ``no_data`` when
-the window has no denominator. Arms with a sample ratio mismatch in the window are marked
+(docs/metrics.md, "SLOs and targets"; above it for a ``{max: x}`` target), ``warn`` when only the
+interval's end is, ``ok`` otherwise (and without a target), ``no_data`` when the window has no
+denominator. Arms with a sample ratio mismatch in the window are marked
 untrustworthy (notes, headline, chart labels) whatever their status.
 """
 
@@ -17,7 +19,9 @@ from dataclasses import dataclass, replace
 import numpy as np
 import pandas as pd
 
+from expkit.catalogue import Target
 from expkit.charts import interval_chart
+from expkit.config import ExperimentConfig
 from expkit.readers import EVENT_ATTRIBUTES, USER_ATTRIBUTES, ratio_stats
 from expkit.stats import ratio_estimate
 from expkit.tiles.allocation import SrmCheck, srm_check, srm_label
@@ -30,34 +34,67 @@ USER_SLICES = ("bucket", *USER_ATTRIBUTES)
 
 @dataclass(frozen=True)
 class RatioMetric:
-    """A ratio metric tile: which statistic, how it reads, its target."""
+    """A ratio metric as its tile shows it (from its catalogue entry, :mod:`expkit.catalogue`).
+
+    Attributes:
+        metric: the metric id.
+        title: its title.
+        numerator: the name of its numerator sums in the headline (``clicks``; declarative
+            metrics: ``numerator``).
+        denominator: likewise (``impressions``, ``users``, ``denominator``).
+        target: its target for this experiment (None: none).
+        slices: the slices its tile offers.
+        value_format: d3 format of its values.
+        percent: whether values print as percentages.
+        beside: metrics shown beside it (rows of its table and ``headline.secondary``).
+    """
 
     metric: str
     title: str
     numerator: str
     denominator: str
-    target_key: str | None
+    target: Target | None
     slices: tuple[str, ...]
     value_format: str = ".2%"
     percent: bool = True
-    secondary: str | None = None
+    beside: tuple[str, ...] = ()
 
 
-RATIO_METRICS = {
-    "ctr": RatioMetric("ctr", "CTR proxy", "clicks", "impressions", "ctr_min", ALL_SLICES),
-    "save_rate": RatioMetric(
-        "save_rate", "Save/Add rate", "saves", "impressions", "save_rate_min", ALL_SLICES, ".3%",
-        secondary="saves_per_click",
-    ),
-    "recall": RatioMetric("recall", "Recall@K proxy", "hits", "plays", "recall_min", USER_SLICES, ".3f", False),
-    "session_depth": RatioMetric(
-        "session_depth", "Session depth", "depth", "sessions", "session_depth_min", USER_SLICES, ".2f", False
-    ),
-}
-SECONDARY_METRICS = {
-    "saves_per_click": RatioMetric("saves_per_click", "Saves per click", "saves", "clicks", None, ALL_SLICES),
-}
-"""Metrics shown beside a tile's own (docs/metrics.md: saves per click beside the save rate); no target."""
+def ratio_metric(config: ExperimentConfig, metric: str) -> RatioMetric:
+    """The :class:`RatioMetric` of catalogue metric ``metric`` for ``config``'s experiment."""
+    from expkit.catalogue import BUILTINS
+
+    m = config.catalogue[metric]
+    if m.builtin:
+        num, den = BUILTINS[m.builtin].numerator, BUILTINS[m.builtin].denominator
+    else:
+        num, den = "numerator", "users" if m.per_user_mean else "denominator"
+    return RatioMetric(metric, m.title, num, den, config.target(metric), ALL_SLICES if m.event_slices else USER_SLICES,
+                       m.value_format, m.format == "percent", tuple(m.beside))
+
+
+def status_vs_target(value: float, target: Target | None, low: float, high: float) -> str:
+    """Status of an estimate against a ``{min: x}`` or ``{max: x}`` target (``ok`` without one).
+
+    >>> cap = Target(max=0.001)
+    >>> cases = [(5e-4, 3e-4, 8e-4), (8e-4, 5e-4, 1.2e-3), (2e-3, 1e-3, 3e-3)]  # estimate, low, high
+    >>> [status_vs_target(v, cap, lo, hi) for v, lo, hi in cases]
+    ['ok', 'warn', 'breach']
+    >>> status_vs_target(0.03, Target(min=0.01), 0.02, 0.04), status_vs_target(0.03, None, 0.02, 0.04)
+    ('ok', 'ok')
+    """
+    if target is None:
+        return "ok" if np.isfinite(value) else "no_data"
+    if target.min is not None:
+        return status_vs_floor(value, target.min, low)
+    return status_vs_floor(-value, -target.value, -high)
+
+
+def target_text(target: Target | None, m: RatioMetric) -> str:
+    """`` (target ≥ 1.00%)`` / `` (target ≤ x)``, or nothing."""
+    if target is None:
+        return ""
+    return f" (target {'≥' if target.min is not None else '≤'} {_fmt(target.value, m)})"
 
 
 def estimate_frame(stats: pd.DataFrame, alpha: float = 0.05) -> pd.DataFrame:
@@ -92,7 +129,7 @@ def arm_level(p: TileParams) -> TileParams:
     return replace(p, slice="bucket", filters={k: v for k, v in p.filters.items() if k not in EVENT_ATTRIBUTES})
 
 
-def arm_summaries(est: pd.DataFrame, m: RatioMetric, target: float | None, srm: SrmCheck) -> dict[str, dict]:
+def arm_summaries(est: pd.DataFrame, m: RatioMetric, target: Target | None, srm: SrmCheck) -> dict[str, dict]:
     """Headline entry per arm: estimate, delta-method and Wilson (n_eff) bounds, sums, status, SRM mark."""
     arms = {}
     for row in est.itertuples():
@@ -107,7 +144,7 @@ def arm_summaries(est: pd.DataFrame, m: RatioMetric, target: float | None, srm: 
             "reason": (row.reason or None) if not np.isfinite(row.low) else None,
         }
         if target is not None:
-            arms[row.bucket]["status"] = status_vs_floor(row.estimate, target, row.low)
+            arms[row.bucket]["status"] = status_vs_target(row.estimate, target, row.low, row.high)
     return arms
 
 
@@ -125,7 +162,7 @@ def _table(est: pd.DataFrame, m: RatioMetric, slice_col: str | None, srm: SrmChe
 
 def ratio_tile(p: TileParams, m: RatioMetric, section: str = "outcomes") -> TileResult:
     """Build the tile of ratio metric ``m`` for parameters ``p``."""
-    target = float(getattr(p.config.targets, m.target_key))
+    target = m.target
     arm_params = arm_level(p)
     per_arm = estimate_frame(ratio_stats(arm_params, m.metric))
     sliced = per_arm if p.slice == "bucket" else estimate_frame(ratio_stats(p, m.metric))
@@ -135,26 +172,27 @@ def ratio_tile(p: TileParams, m: RatioMetric, section: str = "outcomes") -> Tile
                               f"no {m.denominator} in the {p.window} window ending {p.event_date}")
     srm = srm_check(p)
     arms = arm_summaries(per_arm, m, target, srm)
-    status = worst([a["status"] for a in arms.values()])
+    status = worst([a.get("status", "ok") for a in arms.values()])
     summary = "; ".join(
         f"{srm_label(arm, a['srm'])} {_fmt(a['estimate'], m)} [{_fmt(a['low'], m)}, {_fmt(a['high'], m)}]"
         for arm, a in arms.items()
-    ) + f" (target ≥ {_fmt(target, m)})"
-    headline = {"metric": m.metric, "window": p.window, "target": target, "arms": arms,
+    ) + target_text(target, m)
+    headline = {"metric": m.metric, "window": p.window, "target": target.value if target else None, "arms": arms,
                 "interval": "delta method (per-user sums), 95%", "srm_pvalue": srm.pvalue, "srm": srm.any}
     tables = []
-    if m.secondary:
-        sec = SECONDARY_METRICS[m.secondary]
+    for beside in m.beside:
+        sec = ratio_metric(p.config, beside)
         sec_est = estimate_frame(ratio_stats(arm_params, sec.metric))
         sec_est = sec_est[sec_est["sum_den"] > 0]
-        headline["secondary"] = {"metric": sec.metric, "arms": arm_summaries(sec_est, sec, None, srm)}
+        # the first metric beside it is the headline's secondary (every one is a row of the table)
+        headline.setdefault("secondary", {"metric": sec.metric, "arms": arm_summaries(sec_est, sec, None, srm)})
         tables.append(_table(sec_est, sec, None, srm))
     category = "bucket" if p.slice == "bucket" else "slice_value"
     chart_df = sliced[sliced["sum_den"] > 0]
     chart = interval_chart(
         chart_df.assign(arm=[srm_label(b, srm.flags.get(b, False)) for b in chart_df["bucket"]]),
         category="arm" if p.slice == "bucket" else category, estimate="estimate", low="low", high="high",
-        color="arm", thresholds=[(f"target {_fmt(target, m)}", target)],
+        color="arm", thresholds=[(f"target {_fmt(target.value, m)}", target.value)] if target else [],
         title=f"{m.title} per {'arm' if p.slice == 'bucket' else p.slice}, 95% delta-method interval",
         value_format=m.value_format,
     )

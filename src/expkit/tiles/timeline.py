@@ -20,10 +20,10 @@ import pandas as pd
 from expkit.charts import DAY_AXIS, bands_chart
 from expkit.readers import ratio_stats_table
 from expkit.tiles.allocation import experiment_days, srm_check, srm_label
-from expkit.tiles.base import TileParams, TileResult, status_vs_floor, worst
+from expkit.tiles.base import TileParams, TileResult, worst
 from expkit.tiles.common import data_as_of, no_data_result
-from expkit.tiles.lift import LIFT_METRICS, compare_frame, shown_treatments, tuning_n, with_all_arms
-from expkit.tiles.ratio import RATIO_METRICS, arm_level, estimate_frame
+from expkit.tiles.lift import compare_frame, lift_metrics, shown_treatments, tuning_n, with_all_arms
+from expkit.tiles.ratio import arm_level, estimate_frame, status_vs_target
 
 TIMELINE_SLICES = ("bucket",)
 """One line per arm and metric; narrow the population with filters instead of slicing."""
@@ -31,7 +31,7 @@ TIMELINE_SLICES = ("bucket",)
 
 def daily_values(p: TileParams) -> pd.DataFrame:
     """Per day, metric and arm: estimate with its 95% delta-method interval (window ``p.window``)."""
-    stats = ratio_stats_table(arm_level(p), list(LIFT_METRICS), [p.window], experiment_days(p))
+    stats = ratio_stats_table(arm_level(p), lift_metrics(p), [p.window], experiment_days(p))
     est = estimate_frame(stats)
     return est[est["sum_den"] > 0].reset_index(drop=True)
 
@@ -41,7 +41,7 @@ def cumulative_lift(p: TileParams) -> pd.DataFrame:
     treatments = shown_treatments(p)
     if not treatments:
         return pd.DataFrame()
-    stats = ratio_stats_table(with_all_arms(arm_level(p)), list(LIFT_METRICS), ["cum"], experiment_days(p))
+    stats = ratio_stats_table(with_all_arms(arm_level(p)), lift_metrics(p), ["cum"], experiment_days(p))
     key = ("day", "metric", "slice_value")
     return compare_frame(stats, p.config.control, treatments, tuning_n(p), key=key)
 
@@ -50,10 +50,10 @@ def last_day(values: pd.DataFrame, p: TileParams) -> dict[str, dict[str, dict]]:
     """Metric → arm → the last day's estimate, interval and status against the metric's target."""
     out: dict[str, dict[str, dict]] = {}
     for r in values[values["day"] == values["day"].max()].itertuples():
-        target = float(getattr(p.config.targets, RATIO_METRICS[r.metric].target_key))
+        target = p.config.target(r.metric)
         out.setdefault(r.metric, {})[r.bucket] = {
-            "estimate": r.estimate, "low": r.low, "high": r.high, "target": target, "day": r.day,
-            "status": status_vs_floor(r.estimate, target, r.low),
+            "estimate": r.estimate, "low": r.low, "high": r.high, "target": target.value if target else None,
+            "day": r.day, "status": status_vs_target(r.estimate, target, r.low, r.high),
         }
     return out
 
@@ -87,7 +87,7 @@ def timeline_tile(p: TileParams) -> TileResult:
         "first_day": min(values["day"]), "last_day": max(values["day"]), "days": int(values["day"].nunique()),
         "tuning_n": tuning_n(p), "interval": "delta method (per-user sums), 95%",
     }
-    summary = f"{RATIO_METRICS[primary].title} on {headline['last_day']}: " + "; ".join(
+    summary = f"{p.config.catalogue[primary].title} on {headline['last_day']}: " + "; ".join(
         f"{srm_label(a, v['srm'])} {v['estimate']:.4g} [{v['low']:.4g}, {v['high']:.4g}]" for a, v in arms.items())
     if cum:
         summary += "; cumulative lift " + "; ".join(
@@ -109,11 +109,16 @@ def timeline_tile(p: TileParams) -> TileResult:
     )
 
 
+def _target_value(p: TileParams, metric: str) -> float:
+    target = p.config.target(metric)
+    return target.value if target is not None else float("nan")
+
+
 def _values_chart(values: pd.DataFrame, p: TileParams, flags: dict[str, bool]) -> object:
     data = values.assign(
         day=pd.to_datetime(values["day"]), arm=[srm_label(a, flags.get(a, False)) for a in values["bucket"]],
-        metric=[RATIO_METRICS[m].title for m in values["metric"]],
-        target=[float(getattr(p.config.targets, RATIO_METRICS[m].target_key)) for m in values["metric"]],
+        metric=[p.config.catalogue[m].title for m in values["metric"]],
+        target=[_target_value(p, m) for m in values["metric"]],
     )
     return bands_chart(data, x="day", y="estimate", bands=[("low", "high")], color="arm", reference="target",
                        facet="metric", value_format=".3~g", x_axis=DAY_AXIS,
@@ -123,7 +128,7 @@ def _values_chart(values: pd.DataFrame, p: TileParams, flags: dict[str, bool]) -
 def _lift_chart(lift: pd.DataFrame, p: TileParams, flags: dict[str, bool]) -> object:
     data = lift.assign(
         day=pd.to_datetime(lift["day"]), arm=[srm_label(a, flags.get(a, False)) for a in lift["bucket"]],
-        metric=[RATIO_METRICS[m].title for m in lift["metric"]], zero=0.0,
+        metric=[p.config.catalogue[m].title for m in lift["metric"]], zero=0.0,
     )
     return bands_chart(data, x="day", y="rel_lift", bands=[("seq_low", "seq_high"), ("rel_low", "rel_high")],
                        color="arm", reference="zero", facet="metric", value_format="+.1%", x_axis=DAY_AXIS,
