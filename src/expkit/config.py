@@ -23,7 +23,16 @@ import math
 from pathlib import Path
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, ValidationInfo, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from expkit.catalogue import Catalogue, Target, catalogue_for
 from expkit.errors import ConfigError
@@ -74,6 +83,56 @@ class Targets(_Strict):
     allocation_tolerance: NonNegative = 0.05
 
 
+class Margin(_Strict):
+    """A guardrail's non-inferiority margin (docs/readout.md, "Guardrails"): exactly one key.
+
+    ``max_increase``/``max_decrease`` bound the absolute difference treatment − control (in the
+    metric's unit), ``max_relative_increase``/``max_relative_decrease`` the relative lift.
+    """
+
+    max_increase: NonNegative | None = None
+    max_decrease: NonNegative | None = None
+    max_relative_increase: NonNegative | None = None
+    max_relative_decrease: NonNegative | None = None
+
+    @model_validator(mode="after")
+    def _one(self) -> Margin:
+        given = [k for k, v in self.model_dump().items() if v is not None]
+        if len(given) != 1:
+            raise ValueError(f"give exactly one of {list(type(self).model_fields)} (got {given or 'none'})")
+        return self
+
+    @property
+    def harm(self) -> str:
+        """``increase`` or ``decrease``: the direction the margin guards against."""
+        return "increase" if self.max_increase is not None or self.max_relative_increase is not None else "decrease"
+
+    @property
+    def relative(self) -> bool:
+        """Whether the margin bounds the relative lift (else the absolute difference)."""
+        return self.max_relative_increase is not None or self.max_relative_decrease is not None
+
+    @property
+    def value(self) -> float:
+        """The margin's size (≥ 0)."""
+        return float(next(v for v in self.model_dump().values() if v is not None))
+
+
+DEFAULT_MARGINS = {
+    "error_rate": Margin(max_increase=0.001),
+    "latency_p95": Margin(max_relative_increase=0.10),
+    "coverage": Margin(max_decrease=0.01),
+}
+"""Guardrail margins used when ``guardrails`` of the parameters file does not name the metric."""
+
+
+class Cuped(_Strict):
+    """Variance reduction with pre-experiment data (docs/statistics.md, CUPED)."""
+
+    lookback_days: int = Field(default=14, ge=1, le=366)
+    """Days before ``start_date`` whose per-user sums are the covariate."""
+
+
 def _slice_value_problem(names: list[str], what: str) -> str | None:
     bad = [n for n in names if not is_slice_value(n)]
     if not bad:
@@ -98,6 +157,13 @@ class ExperimentConfig(_Strict):
     srm_pvalue_threshold: float = Field(default=0.001, gt=0, lt=1)
     sequential_tuning_n: int = Field(default=5000, ge=1)
     """N* of the always-valid confidence sequences: the sample size where they are tightest."""
+    mde: float = Field(default=0.05, gt=0, lt=10)
+    """Relative minimum detectable effect of the primary metric (power 0.8): the readout's target sample."""
+    min_days: int = Field(default=7, ge=1)
+    """Days the experiment runs before a ``ship`` verdict (a full weekly cycle)."""
+    guardrails: dict[str, Margin] = Field(default_factory=dict)
+    """Margin per guardrail metric; others take :data:`DEFAULT_MARGINS`."""
+    cuped: Cuped = Field(default_factory=Cuped)
     slos: Slos = Field(default_factory=Slos)
     targets: Targets = Field(default_factory=Targets)
     _catalogue: Catalogue | None = PrivateAttr(default=None)
@@ -182,6 +248,10 @@ class ExperimentConfig(_Strict):
         ids = [self.primary_metric, *self.secondary, *self.guardrail_metrics]
         return [m for m in dict.fromkeys(ids) if m in cat and cat[m].kind == "ratio"]
 
+    def margin(self, metric: str) -> Margin | None:
+        """The guardrail margin of ``metric``: ``guardrails.<metric>``, else the default, else ``None``."""
+        return self.guardrails.get(metric) or DEFAULT_MARGINS.get(metric)
+
     def target(self, metric: str) -> Target | None:
         """The target of ``metric``: ``targets.<metric>_min`` when set, else the catalogue's."""
         override = getattr(self.targets, f"{metric}_min", None)
@@ -215,6 +285,10 @@ def check_metric_ids(cfg: ExperimentConfig, source: Path | str = "<parameters>")
             if key != "guardrail_metrics" and cat[mid].kind != "ratio":
                 raise ConfigError(f"{source}: key '{key}': {mid!r} is a health metric; an outcome metric is one of "
                                   f"{', '.join(cat.ratio_ids)} (health metrics go in guardrail_metrics)")
+    for mid in cfg.guardrails:
+        if mid not in cfg.guardrail_metrics:
+            raise ConfigError(f"{source}: key 'guardrails.{mid}': {mid!r} is not in guardrail_metrics "
+                              f"({', '.join(cfg.guardrail_metrics) or 'empty'}); add it there or remove its margin")
 
 
 def parse_experiment(

@@ -25,8 +25,8 @@ from expkit.engines import Engine
 from expkit.errors import ExpkitError
 from expkit.rollup import day_staleness, open_engine, rebuild_stale_day, stale_dates, window_days
 from expkit.tiles import health_anomaly, health_freshness, health_requests
-from expkit.tiles.allocation import experiment_span
 from expkit.tiles.registry import TILES
+from expkit.tiles.srm import experiment_span
 from expkit.warehouse import Warehouse, day_bounds_ms
 
 CUM = "cum"

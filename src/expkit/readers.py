@@ -13,6 +13,7 @@ import datetime as dt
 import os
 import threading
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -20,14 +21,13 @@ import duckdb
 import pandas as pd
 import pyarrow as pa
 
-from expkit.config import WINDOWS
+from expkit.config import WINDOWS, ExperimentConfig
 from expkit.engines.duckdb_engine import quiet
 from expkit.errors import ExpkitError
 from expkit.metrics_sql import ratio_stats_query
 from expkit.rollup import STATS_ROLLUP, stats_sources
 from expkit.schema import SLICE_COLUMNS
 from expkit.templates import TEMPLATES
-from expkit.tiles.base import TileParams
 from expkit.warehouse import Warehouse, day_bounds_ms
 
 USER_ATTRIBUTES = ("cohort", "region", "client")
@@ -37,9 +37,36 @@ EVENT_ATTRIBUTES = ("surface", "genre", "provider")
 STAT_COLUMNS = ["n", "sum_num", "sum_den", "sum_num2", "sum_den2", "sum_numden"]
 
 
+
+
+@dataclass(frozen=True)
+class ReadScope:
+    """What a read covers: the experiment, the warehouse, the day, the window and the population.
+
+    Attributes:
+        event_date: the report date; windows end at the end of this UTC day.
+        window: ``1h``, ``24h``, ``7d``, ``30d`` (or ``cum`` where the rollups keep it).
+        slice: ``bucket`` (per arm only) or another slice column.
+        filters: slice column → allowed values (bound, never pasted into SQL).
+        buckets: arms to read.
+        config: the experiment definition.
+        warehouse: the warehouse.
+
+    Tiles pass their :class:`~expkit.tiles.base.TileParams` (a ``ReadScope`` with the tile's own
+    fields); other readers (the alert sources) build one.
+    """
+
+    event_date: dt.date
+    window: str
+    slice: str
+    filters: dict[str, list[str]]
+    buckets: list[str]
+    config: ExperimentConfig
+    warehouse: Warehouse
+
+
 _shared: tuple[int, duckdb.DuckDBPyConnection] | None = None
 _shared_lock = threading.Lock()
-
 
 def connect() -> duckdb.DuckDBPyConnection:
     """A DuckDB connection for reading rollups; close it after use.
@@ -88,7 +115,7 @@ def _slice_key(slice_: str) -> str:
     return "all" if slice_ == "bucket" else slice_
 
 
-def ratio_stats(p: TileParams, metric: str, window: str | None = None, day: dt.date | None = None) -> pd.DataFrame:
+def ratio_stats(p: ReadScope, metric: str, window: str | None = None, day: dt.date | None = None) -> pd.DataFrame:
     """Sufficient statistics of ``metric`` per arm and slice value for the tile's window.
 
     Returns columns ``bucket, slice_value`` and :data:`STAT_COLUMNS`. Without filters (or with
@@ -115,7 +142,7 @@ def ratio_stats(p: TileParams, metric: str, window: str | None = None, day: dt.d
 
 
 def _stats_rows(
-    con: duckdb.DuckDBPyConnection, p: TileParams, metrics: Sequence[str], slice_: str, windows: Sequence[str],
+    con: duckdb.DuckDBPyConnection, p: ReadScope, metrics: Sequence[str], slice_: str, windows: Sequence[str],
     days: Sequence[dt.date],
 ) -> pd.DataFrame | None:
     """The precomputed statistics of ``metrics`` and ``windows`` of ``days`` (template ``stats_rows``):
@@ -130,7 +157,7 @@ def _stats_rows(
                         experiment_id=p.config.experiment_id).df()
 
 
-def _attribute_filters(p: TileParams, metric: str, slice_: str) -> dict[str, list[str]]:
+def _attribute_filters(p: ReadScope, metric: str, slice_: str) -> dict[str, list[str]]:
     """Check that ``metric`` can be read for the tile's slice and filters; return the
     user-attribute filters that need the per-user facts (the others apply to the result)."""
     cat = p.config.catalogue
@@ -152,7 +179,7 @@ def _attribute_filters(p: TileParams, metric: str, slice_: str) -> dict[str, lis
     return attr_filters
 
 
-def _narrow(df: pd.DataFrame, p: TileParams, slice_: str) -> pd.DataFrame:
+def _narrow(df: pd.DataFrame, p: ReadScope, slice_: str) -> pd.DataFrame:
     """Keep the tile's arms, and the filtered values of ``bucket`` and of the sliced column."""
     df = df[df["bucket"].isin(p.buckets)]
     if "bucket" in p.filters:
@@ -163,7 +190,7 @@ def _narrow(df: pd.DataFrame, p: TileParams, slice_: str) -> pd.DataFrame:
 
 
 def ratio_stats_table(
-    p: TileParams,
+    p: ReadScope,
     metrics: Sequence[str],
     windows: Sequence[str] | None = None,
     days: Sequence[dt.date] | None = None,
@@ -202,7 +229,7 @@ def ratio_stats_table(
 
 
 def arm_users(
-    p: TileParams, windows: Sequence[str] | None = None, days: Sequence[dt.date] | None = None
+    p: ReadScope, windows: Sequence[str] | None = None, days: Sequence[dt.date] | None = None
 ) -> pd.DataFrame:
     """Users per arm (and slice value) of each window and day: ``day, window, bucket, slice_value, users``.
 
@@ -214,7 +241,7 @@ def arm_users(
     return df.rename(columns={"n": "users"})[["day", "window", "bucket", "slice_value", "users"]]
 
 
-def slice_values(p: TileParams, column: str) -> list[str]:
+def slice_values(p: ReadScope, column: str) -> list[str]:
     """The values of slice ``column`` seen in the experiment up to the tile's day (``bucket``: its arms).
 
     Read from the experiment-to-date (``cum``) statistics of ``event_date`` (template
@@ -249,7 +276,7 @@ def experiment_users(wh: Warehouse, day: dt.date) -> dict[str, int] | None:
 
 def _stats_from_user_facts(
     con: duckdb.DuckDBPyConnection,
-    p: TileParams,
+    p: ReadScope,
     metric: str,
     slice_: str,
     window: str,

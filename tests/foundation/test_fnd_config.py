@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -61,3 +62,27 @@ def test_missing_file(tmp_path: Path) -> None:
 def test_not_a_mapping(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="expected a mapping"):
         load_experiment(write(tmp_path, None, text="- a\n- b\n"))
+
+
+def test_readout_keys_have_defaults_and_are_checked(tmp_path) -> None:
+    """mde, min_days, guardrail margins and the CUPED look-back (docs/readout.md)."""
+    base = yaml.safe_load((Path(__file__).resolve().parents[2] / "params" / "experiment.yaml").read_text())
+    path = tmp_path / "experiment.yaml"
+    path.write_text(yaml.safe_dump(base))
+    cfg = load_experiment(path)
+    assert (cfg.mde, cfg.min_days, cfg.cuped.lookback_days) == (0.05, 7, 14)
+    latency = cfg.margin("latency_p95")
+    assert latency is not None and (latency.harm, latency.relative, latency.value) == ("increase", True, 0.10)
+    coverage = cfg.margin("coverage")
+    assert coverage is not None and (coverage.harm, coverage.relative, coverage.value) == ("decrease", False, 0.01)
+    path.write_text(yaml.safe_dump({**base, "guardrails": {"error_rate": {"max_increase": 0.002}}}))
+    assert load_experiment(path).margin("error_rate").value == 0.002
+    for bad, words in [
+        ({"guardrails": {"error_rate": {"max_increase": 0.1, "max_decrease": 0.1}}}, "guardrails.error_rate"),
+        ({"guardrails": {"ctr": {"max_decrease": 0.01}}}, "'guardrails.ctr': 'ctr' is not in guardrail_metrics"),
+        ({"mde": 0}, "key 'mde'"),
+        ({"cuped": {"lookback_days": 0}}, "cuped.lookback_days"),
+    ]:
+        path.write_text(yaml.safe_dump({**base, **bad}))
+        with pytest.raises(ConfigError, match=re.escape(words)):
+            load_experiment(path)

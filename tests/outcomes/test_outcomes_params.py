@@ -15,8 +15,8 @@ from outcomes_support import END, OUTCOME_IDS, WINDOWS, Built
 import expkit.readers
 from expkit.errors import ExpkitError
 from expkit.tiles import TileResult
+from expkit.tiles.arms import ALL_SLICES
 from expkit.tiles.base import resolve_params
-from expkit.tiles.ratio import ALL_SLICES
 from expkit.tiles.registry import TILES
 
 INJECTION = "'; DROP TABLE x; --"

@@ -8,9 +8,9 @@ import duckdb
 import pytest
 from outcomes_support import END, OUTCOME_IDS, RATIO_IDS, Built
 
-from expkit.tiles.allocation import srm_flags
+from expkit.tiles.arms import USER_SLICES
 from expkit.tiles.base import resolve_params
-from expkit.tiles.ratio import USER_SLICES
+from expkit.tiles.srm import srm_flags
 
 
 def _covers(low: float, high: float, value: float) -> bool:

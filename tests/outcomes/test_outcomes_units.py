@@ -6,11 +6,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from expkit.estimates import compare_frame
 from expkit.readers import STAT_COLUMNS
 from expkit.stats import compare_ratios, srm_test
 from expkit.stats.moments import ratio_sums
-from expkit.tiles.allocation import allocation_status, arm_srm_pvalues
-from expkit.tiles.lift import compare_frame, lift_status
+from expkit.tiles.allocation import allocation_status
+from expkit.tiles.lift import lift_status
+from expkit.tiles.srm import arm_srm_pvalues
 
 RNG = np.random.default_rng(5)
 

@@ -23,13 +23,12 @@ import pandas as pd
 from expkit import lineage
 from expkit.alerts.metrics import METRICS, Sample, make_sample
 from expkit.config import ExperimentConfig
+from expkit.estimates import estimate_frame
 from expkit.names import MINUTE_MS
-from expkit.readers import ratio_stats
+from expkit.readers import ReadScope, ratio_stats
 from expkit.rollup import STATS_ROLLUP, day_staleness, raw_built_at_ms, rollup_graph
 from expkit.series import health_counts, ingest_freshness, latency_quantiles
 from expkit.stats import srm_test
-from expkit.tiles.base import TileParams
-from expkit.tiles.ratio import estimate_frame
 from expkit.warehouse import BIN_MS, DAY_MS, Warehouse
 
 HEALTH_METRICS = ("coverage", "topk_fill", "error_rate", "cache_hit_rate", "requests")
@@ -145,7 +144,7 @@ class WarehouseSource:
             day = dt.datetime.fromtimestamp((t - DAY_MS) / 1000, dt.timezone.utc).date()
             if not self.wh.rollup_files(STATS_ROLLUP, [day]):
                 continue
-            params = self._tile_params(day)
+            params = self._scope(day)
             outcome = [m for m in self.config.catalogue.ratio_ids if m in wanted]
             for m in outcome:
                 est = estimate_frame(ratio_stats(params, m, window="24h", day=day))
@@ -168,12 +167,9 @@ class WarehouseSource:
         values = {"allocation_deviation": float(res.max_relative_deviation), "srm_pvalue": float(res.pvalue)}
         return [make_sample(m, t, v, **self._exp) for m, v in values.items() if m in wanted]
 
-    def _tile_params(self, day: dt.date) -> TileParams:
-        return TileParams(
-            tile="alerts", event_date=day, window="24h", slice="bucket", filters={},
-            buckets=list(self.config.buckets), config=self.config, params_file=self.params_file,
-            warehouse=self.wh,
-        )
+    def _scope(self, day: dt.date) -> ReadScope:
+        return ReadScope(event_date=day, window="24h", slice="bucket", filters={},
+                         buckets=list(self.config.buckets), config=self.config, warehouse=self.wh)
 
     def built_at_ms(self, day: dt.date) -> int | None:
         """When the rollups of ``day`` were last built (``None`` if never, or if they are stale by

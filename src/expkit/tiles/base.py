@@ -16,12 +16,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from expkit.atomic import atomic_write_json
-from expkit.config import WINDOWS, ExperimentConfig, default_params_file, load_experiment
+from expkit.catalogue import Target
+from expkit.config import WINDOWS, default_params_file, load_experiment
 from expkit.errors import ExpkitError
 from expkit.names import WAREHOUSE_ENV
+from expkit.readers import ReadScope
 from expkit.schema import SLICE_COLUMNS, SLICE_VALUE_CHARS, is_slice_value
 from expkit.tiles.rendered import RenderedTile
 from expkit.warehouse import Warehouse, parse_date
@@ -36,8 +39,9 @@ WAREHOUSE_FIX = (
 
 
 @dataclass(frozen=True)
-class TileParams:
-    """Validated tile parameters.
+class TileParams(ReadScope):
+    """Validated tile parameters: what the tile reads (a :class:`~expkit.readers.ReadScope`),
+    plus the tile's own fields.
 
     Attributes:
         tile: tile id.
@@ -59,14 +63,7 @@ class TileParams:
     """
 
     tile: str
-    event_date: dt.date
-    window: str
-    slice: str
-    filters: dict[str, list[str]]
-    buckets: list[str]
-    config: ExperimentConfig
     params_file: Path
-    warehouse: Warehouse
     alert_limits: Mapping[str, float] = field(default_factory=dict)
     checks: tuple[Mapping[str, Any], ...] | None = None
     alerts: tuple[Mapping[str, Any], ...] | None = None
@@ -180,7 +177,8 @@ def resolve_params(
         day = days[-1]
     else:
         day = parse_date(event_date, "parameter event_date")
-    return TileParams(tile, day, window, slice, flt, arms, config, config_path.resolve(), wh)
+    return TileParams(event_date=day, window=window, slice=slice, filters=flt, buckets=arms, config=config,
+                      warehouse=wh, tile=tile, params_file=config_path.resolve())
 
 
 @dataclass
@@ -309,3 +307,20 @@ def worst(statuses: list[str]) -> str:
 
 def fmt_json(obj: Any) -> str:
     return json.dumps(_json_safe(obj), indent=2)
+
+
+def status_vs_target(value: float, target: Target | None, low: float, high: float) -> str:
+    """Status of an estimate against a ``{min: x}`` or ``{max: x}`` target (``ok`` without one).
+
+    >>> cap = Target(max=0.001)
+    >>> cases = [(5e-4, 3e-4, 8e-4), (8e-4, 5e-4, 1.2e-3), (2e-3, 1e-3, 3e-3)]  # estimate, low, high
+    >>> [status_vs_target(v, cap, lo, hi) for v, lo, hi in cases]
+    ['ok', 'warn', 'breach']
+    >>> status_vs_target(0.03, Target(min=0.01), 0.02, 0.04), status_vs_target(0.03, None, 0.02, 0.04)
+    ('ok', 'ok')
+    """
+    if target is None:
+        return "ok" if np.isfinite(value) else "no_data"
+    if target.min is not None:
+        return status_vs_floor(value, target.min, low)
+    return status_vs_floor(-value, -target.value, -high)

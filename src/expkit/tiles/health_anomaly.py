@@ -49,6 +49,7 @@ from expkit.tiles.health_core import (
     MIN_BIN_REQUESTS,
     OVERALL,
     SECTION,
+    VOLUME_MIN_BASELINE,
     HealthContext,
     Judgement,
     bin_frame_times,
@@ -56,7 +57,6 @@ from expkit.tiles.health_core import (
     series_order,
     with_series,
 )
-from expkit.tiles.health_requests import VOLUME_MIN_BASELINE
 from expkit.warehouse import BIN_MS, DAY_MS, ms_to_iso
 
 THRESHOLD = 3.0

@@ -499,3 +499,11 @@ def same_time_baseline(
         [series, full.columns], names=["series", "bin_ms"]))
     keys = pd.MultiIndex.from_arrays([df["series"], df["bin_ms"]])
     return pd.Series(base.reindex(keys).to_numpy(), index=df.index).where(df["bin_ms"] >= start_ms)
+
+
+VOLUME_MIN_BASELINE = 1000
+"""Only hours that usually carry this many requests are judged (halving a smaller hour is chance)."""
+
+
+MIN_QUANTILE_REQUESTS = 100
+"""A bin's p95 is judged only over at least 100 requests: below, it rests on one or two requests."""

@@ -20,6 +20,7 @@ from expkit.series import ingest_quantiles
 from expkit.tiles.base import TileParams, TileResult
 from expkit.tiles.common import no_data_result
 from expkit.tiles.health_core import (
+    MIN_QUANTILE_REQUESTS,
     SECTION,
     HealthContext,
     Metric,
@@ -33,7 +34,6 @@ from expkit.tiles.health_core import (
     status_words,
     summary_table,
 )
-from expkit.tiles.health_requests import MIN_QUANTILE_REQUESTS
 from expkit.warehouse import DAY_MS, day_bounds_ms, ms_to_iso
 
 MIN_EXPECTED_ROWS = 10

@@ -29,8 +29,10 @@ from expkit.series import (
 from expkit.tiles.base import TileParams, TileResult
 from expkit.tiles.common import no_data_result
 from expkit.tiles.health_core import (
+    MIN_QUANTILE_REQUESTS,
     OVERALL,
     SECTION,
+    VOLUME_MIN_BASELINE,
     HealthContext,
     Judgement,
     Metric,
@@ -54,14 +56,10 @@ CACHE_HIT_ALERT = 0.70
 """Alert rule ``cache_hit_low``: cache hit rate < 70% (when ``alerts.yaml`` does not say otherwise)."""
 VOLUME_LOST, VOLUME_LOW, VOLUME_HIGH = 0.05, 0.5, 2.0
 """Volume rules: an hour below 5% of its usual traffic breaches, below 50% or above 200% warns."""
-VOLUME_MIN_BASELINE = 1000
-"""Only hours that usually carry this many requests are judged (halving a smaller hour is chance)."""
 BASELINE_DAYS = 7
 CATALOG_ACTIVE_DAYS = 30
 """Catalog coverage counts the items shown in the window among those shown in the last 30 days."""
 
-MIN_QUANTILE_REQUESTS = 100
-"""A bin's p95 is judged only over at least 100 requests: below, it rests on one or two requests."""
 P95 = Metric("p95_all", "p95", n="n_all", fmt=".1f", unit=" ms", min_n=MIN_QUANTILE_REQUESTS)
 P95_WARM = Metric("p95_warm", "warm p95", n="n_warm", fmt=".1f", unit=" ms", min_n=MIN_QUANTILE_REQUESTS)
 P95_COLD = Metric("p95_cold", "cold p95", n="n_cold", fmt=".1f", unit=" ms", min_n=MIN_QUANTILE_REQUESTS)

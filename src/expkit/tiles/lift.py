@@ -22,21 +22,27 @@ comparison can be made.
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 import numpy as np
 import pandas as pd
 
 from expkit.charts import forest_chart
 from expkit.errors import ExpkitError
-from expkit.readers import EVENT_ATTRIBUTES, STAT_COLUMNS, USER_ATTRIBUTES, ratio_stats_table
-from expkit.stats import adjust_pvalues, compare_ratios, srm_test
-from expkit.tiles.allocation import SrmCheck, srm_check, srm_label
+from expkit.estimates import compare_frame
+from expkit.readers import USER_ATTRIBUTES, ratio_stats_table
+from expkit.stats import adjust_pvalues, srm_test
+from expkit.tiles.arms import (
+    ALL_SLICES,
+    arm_level,
+    lift_metrics,
+    metrics_for,
+    shown_treatments,
+    tuning_n,
+    with_all_arms,
+)
 from expkit.tiles.base import TileParams, TileResult
 from expkit.tiles.common import data_as_of, no_data_result
-from expkit.tiles.ratio import ALL_SLICES, arm_level
+from expkit.tiles.srm import SrmCheck, srm_check, srm_label
 
-ALPHA = 0.05
 LIFT_SLICES = ALL_SLICES
 TABLE_COLUMNS = [
     "bucket", "metric", "slice_value", "users_control", "users_treatment", "control", "treatment", "abs_diff",
@@ -44,66 +50,6 @@ TABLE_COLUMNS = [
     "seq_low", "seq_high", "seq_pvalue", "untrustworthy", "reason",
 ]
 """The columns of the tile's table (:func:`lift_frame` has a few more)."""
-
-
-def tuning_n(p: TileParams) -> int:
-    """The always-valid tuning ``N*``: ``sequential_tuning_n`` of the parameters file."""
-    return p.config.sequential_tuning_n
-
-
-def lift_metrics(p: TileParams) -> list[str]:
-    """The outcome metrics compared, in display order: those the experiment names."""
-    return p.config.outcome_metrics
-
-
-def metrics_for(p: TileParams, slice_: str) -> list[str]:
-    """The metrics that can be compared for ``slice_`` (per-user ones have no impression-attribute slices)."""
-    cat = p.config.catalogue
-    return [m for m in lift_metrics(p) if not (slice_ in EVENT_ATTRIBUTES and not cat[m].event_slices)]
-
-
-def with_all_arms(p: TileParams) -> TileParams:
-    """``p`` reading every arm: the control is needed even when the tile does not show it."""
-    return replace(p, buckets=list(p.config.buckets), filters={k: v for k, v in p.filters.items() if k != "bucket"})
-
-
-def shown_treatments(p: TileParams) -> list[str]:
-    """The treatment arms the parameters ``buckets`` and ``filters`` leave to show."""
-    arms = [a for a in p.buckets if a in p.filters.get("bucket", p.buckets)]
-    return [a for a in arms if a != p.config.control]
-
-
-def compare_frame(
-    stats: pd.DataFrame, control: str, treatments: list[str], n_star: int,
-    key: tuple[str, ...] = ("metric", "slice_value"),
-) -> pd.DataFrame:
-    """One row per treatment arm and ``key`` (metric × slice value, or also day) with every comparison field.
-
-    ``stats`` has ``bucket``, the ``key`` columns and :data:`~expkit.readers.STAT_COLUMNS`; the
-    comparisons run in one vectorized call.
-    """
-    key = list(key)
-    ctl = stats[stats["bucket"] == control][key + STAT_COLUMNS]
-    trt = stats[stats["bucket"].isin(treatments)][["bucket", *key, *STAT_COLUMNS]]
-    rows = trt.merge(ctl, on=key, how="inner", suffixes=("", "_c"))
-    if rows.empty:
-        return pd.DataFrame()
-    c = {s: rows[f"{s}_c"].to_numpy(float) for s in STAT_COLUMNS}
-    t = {s: rows[s].to_numpy(float) for s in STAT_COLUMNS}
-    r = compare_ratios(c, t, alpha=ALPHA, sequential=True, tuning_n=n_star)
-    out = rows[["bucket", *key]].copy()
-    out["users_control"], out["users_treatment"] = c["n"].astype(int), t["n"].astype(int)
-    fields = {
-        "control": r.control, "treatment": r.treatment, "abs_diff": r.diff, "diff_low": r.diff_low,
-        "diff_high": r.diff_high, "rel_lift": r.rel_lift, "rel_low": r.rel_low, "rel_high": r.rel_high,
-        "fieller_low": r.rel_low_fieller, "fieller_high": r.rel_high_fieller, "pvalue": r.pvalue,
-        "seq_low": r.seq_rel_low, "seq_high": r.seq_rel_high, "seq_diff_low": r.seq_low,
-        "seq_diff_high": r.seq_high, "seq_pvalue": r.seq_pvalue,
-    }
-    for name, values in fields.items():
-        out[name] = np.atleast_1d(values)
-    out["reason"] = np.atleast_1d(r.reason)
-    return out
 
 
 def _slice_srm(frame: pd.DataFrame, p: TileParams) -> np.ndarray:

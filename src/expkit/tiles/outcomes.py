@@ -17,9 +17,10 @@ from expkit.catalogue import catalogue_for
 from expkit.errors import ExpkitError
 from expkit.readers import slice_values
 from expkit.tiles.allocation import ALLOCATION_SLICES, allocation_tile
+from expkit.tiles.arms import ALL_SLICES, USER_SLICES
 from expkit.tiles.base import TileParams, TileResult, check_filter_characters
 from expkit.tiles.lift import LIFT_SLICES, lift_tile
-from expkit.tiles.ratio import ALL_SLICES, USER_SLICES, ratio_metric, ratio_tile
+from expkit.tiles.ratio import ratio_metric, ratio_tile
 from expkit.tiles.spec import Tile
 from expkit.tiles.timeline import TIMELINE_SLICES, timeline_tile
 

@@ -14,7 +14,7 @@ untrustworthy (notes, headline, chart labels) whatever their status.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -22,14 +22,12 @@ import pandas as pd
 from expkit.catalogue import Target
 from expkit.charts import interval_chart
 from expkit.config import ExperimentConfig
-from expkit.readers import EVENT_ATTRIBUTES, USER_ATTRIBUTES, ratio_stats
-from expkit.stats import ratio_estimate
-from expkit.tiles.allocation import SrmCheck, srm_check, srm_label
-from expkit.tiles.base import TileParams, TileResult, status_vs_floor, worst
+from expkit.estimates import estimate_frame
+from expkit.readers import ratio_stats
+from expkit.tiles.arms import ALL_SLICES, USER_SLICES, arm_level
+from expkit.tiles.base import TileParams, TileResult, status_vs_target, worst
 from expkit.tiles.common import data_as_of, no_data_result
-
-ALL_SLICES = ("bucket", "cohort", "region", "surface", "client", "genre", "provider")
-USER_SLICES = ("bucket", *USER_ATTRIBUTES)
+from expkit.tiles.srm import SrmCheck, srm_check, srm_label
 
 
 @dataclass(frozen=True)
@@ -73,23 +71,6 @@ def ratio_metric(config: ExperimentConfig, metric: str) -> RatioMetric:
                        m.value_format, m.format == "percent", tuple(m.beside))
 
 
-def status_vs_target(value: float, target: Target | None, low: float, high: float) -> str:
-    """Status of an estimate against a ``{min: x}`` or ``{max: x}`` target (``ok`` without one).
-
-    >>> cap = Target(max=0.001)
-    >>> cases = [(5e-4, 3e-4, 8e-4), (8e-4, 5e-4, 1.2e-3), (2e-3, 1e-3, 3e-3)]  # estimate, low, high
-    >>> [status_vs_target(v, cap, lo, hi) for v, lo, hi in cases]
-    ['ok', 'warn', 'breach']
-    >>> status_vs_target(0.03, Target(min=0.01), 0.02, 0.04), status_vs_target(0.03, None, 0.02, 0.04)
-    ('ok', 'ok')
-    """
-    if target is None:
-        return "ok" if np.isfinite(value) else "no_data"
-    if target.min is not None:
-        return status_vs_floor(value, target.min, low)
-    return status_vs_floor(-value, -target.value, -high)
-
-
 def target_text(target: Target | None, m: RatioMetric) -> str:
     """`` (target ≥ 1.00%)`` / `` (target ≤ x)``, or nothing."""
     if target is None:
@@ -97,36 +78,10 @@ def target_text(target: Target | None, m: RatioMetric) -> str:
     return f" (target {'≥' if target.min is not None else '≤'} {_fmt(target.value, m)})"
 
 
-def estimate_frame(stats: pd.DataFrame, alpha: float = 0.05) -> pd.DataFrame:
-    """Add estimate, delta-method interval and effective-size Wilson interval to a stats frame."""
-    out = stats.copy()
-    if out.empty:
-        for col in ("estimate", "se", "low", "high", "wilson_low", "wilson_high", "design_effect", "reason"):
-            out[col] = []
-        return out
-    est = ratio_estimate(
-        out["n"].to_numpy(float), out["sum_num"].to_numpy(float), out["sum_den"].to_numpy(float),
-        out["sum_num2"].to_numpy(float), out["sum_den2"].to_numpy(float), out["sum_numden"].to_numpy(float),
-        alpha=alpha,
-    )
-    for col in ("estimate", "se", "low", "high", "wilson_low", "wilson_high", "design_effect"):
-        out[col] = np.atleast_1d(getattr(est, col))
-    out["reason"] = np.atleast_1d(est.reason)
-    return out
-
-
 def _fmt(v: float, m: RatioMetric) -> str:
     if v is None or not np.isfinite(v):
         return "n/a"
     return f"{v:.2%}" if m.percent else f"{v:.3f}"
-
-
-def arm_level(p: TileParams) -> TileParams:
-    """Parameters of the per-arm headline: the whole (user-attribute filtered) population.
-
-    Impression attributes only narrow a sliced table, since a user spans several of their values.
-    """
-    return replace(p, slice="bucket", filters={k: v for k, v in p.filters.items() if k not in EVENT_ATTRIBUTES})
 
 
 def arm_summaries(est: pd.DataFrame, m: RatioMetric, target: Target | None, srm: SrmCheck) -> dict[str, dict]:

@@ -18,12 +18,12 @@ from __future__ import annotations
 import pandas as pd
 
 from expkit.charts import DAY_AXIS, bands_chart
+from expkit.estimates import compare_frame, estimate_frame
 from expkit.readers import ratio_stats_table
-from expkit.tiles.allocation import experiment_days, srm_check, srm_label
-from expkit.tiles.base import TileParams, TileResult, worst
+from expkit.tiles.arms import arm_level, lift_metrics, shown_treatments, tuning_n, with_all_arms
+from expkit.tiles.base import TileParams, TileResult, status_vs_target, worst
 from expkit.tiles.common import data_as_of, no_data_result
-from expkit.tiles.lift import compare_frame, lift_metrics, shown_treatments, tuning_n, with_all_arms
-from expkit.tiles.ratio import arm_level, estimate_frame, status_vs_target
+from expkit.tiles.srm import experiment_days, srm_check, srm_label
 
 TIMELINE_SLICES = ("bucket",)
 """One line per arm and metric; narrow the population with filters instead of slicing."""
