@@ -257,6 +257,8 @@ def _count(x: float) -> str:
 
 
 def _change(g: GuardrailResult) -> str:
+    if not math.isfinite(g.estimate):
+        return "no estimate yet (no data for this comparison)"
     if g.relative:
         return f"{_pct(g.estimate)} (always-valid {_pct(g.low)} to {_pct(g.high)}), margin {_pct(g.margin)}"
     def num(x: float) -> str:

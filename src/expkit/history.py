@@ -52,10 +52,10 @@ TILE_LOOK_BACKS: tuple[TileLookBack, ...] = (
 )
 """Tiles whose report-day (24h) view reads earlier days, from each tile's own constant."""
 
-EXPERIMENT_DAY_TILES = ("timeline", "allocation")
-"""Tiles with one point per day of the experiment (:func:`~expkit.tiles.allocation.experiment_span`)."""
-CUM_TILES = ("timeline",)
-"""Tiles that read the ``cum`` window (the timeline's cumulative lift)."""
+EXPERIMENT_DAY_TILES = ("timeline", "allocation", "readout")
+"""Tiles with one point per day of the experiment (:func:`~expkit.tiles.srm.experiment_span`)."""
+CUM_TILES = ("timeline", "readout")
+"""Tiles that read the ``cum`` window (the timeline's cumulative lift, the readout)."""
 
 
 @dataclass(frozen=True)

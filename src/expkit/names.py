@@ -41,7 +41,7 @@ def default_warehouse() -> Path:
 
 HEALTH_IDS = ("latency", "coverage", "errors", "fallback", "cache", "volume", "freshness", "anomaly")
 """Health tile ids, in dashboard order (spec contract; never rename)."""
-OUTCOME_IDS = ("ctr", "recall", "session_depth", "save_rate", "lift", "allocation", "timeline")
+OUTCOME_IDS = ("readout", "ctr", "recall", "session_depth", "save_rate", "lift", "allocation", "timeline")
 """Outcome tile ids, in dashboard order (spec contract; never rename)."""
 
 MINUTE_MS = 60_000

@@ -75,6 +75,18 @@ def test_lift_rows_and_adjustment(clean: Built) -> None:
     assert set(by_genre.loc[by_genre["slice_value"] != "all", "metric"]) == {"ctr", "save_rate"}
 
 
+def test_every_p_value_is_that_of_the_interval_beside_it(clean: Built) -> None:
+    """One statistic per claim: a relative interval excludes 0 exactly when its p-value is below
+    0.05, fixed-horizon and always-valid, on every row the lift tile shows (issue's check: the
+    p-values of the absolute difference disagreed with the relative intervals)."""
+    rows = clean.run("lift", slice="region").table.dropna(subset=["pvalue", "seq_pvalue"])
+    assert len(rows) > 10
+    fixed = (rows["rel_low"] > 0) | (rows["rel_high"] < 0)
+    always = (rows["seq_low"] > 0) | (rows["seq_high"] < 0)
+    assert (fixed == (rows["pvalue"] < 0.05)).all()
+    assert (always == (rows["seq_pvalue"] < 0.05)).all()
+
+
 def test_filters_narrow_the_population(clean: Built) -> None:
     """A user-attribute filter re-aggregates the per-user facts: fewer users, same arms."""
     everyone = clean.run("ctr", window="7d").headline["arms"]

@@ -53,9 +53,13 @@ def test_allocation_status(deviation: float, srm: bool, status: str) -> None:
 
 
 def test_lift_status() -> None:
-    row = {"slice_value": "all", "pvalue": 0.2, "arm_srm": False, "seq_high": 0.1}
-    frame = pd.DataFrame([row, dict(row, slice_value="eu", seq_high=-0.2)])
-    assert lift_status(frame) == "ok"  # a sliced loss alone does not set the tile's status
-    assert lift_status(frame.assign(seq_high=-0.01)) == "warn"
-    assert lift_status(frame.assign(arm_srm=True)) == "breach"
-    assert lift_status(frame.assign(pvalue=np.nan)) == "no_data"
+    row = {"slice_value": "all", "metric": "ctr", "pvalue": 0.2, "arm_srm": False, "seq_low": -0.05, "seq_high": 0.1}
+    frame = pd.DataFrame([row, dict(row, slice_value="eu", seq_low=-0.3, seq_high=-0.2)])
+    up, down = {"ctr": "increase"}, {"ctr": "decrease"}
+    assert lift_status(frame, up) == "ok"  # a sliced loss alone does not set the tile's status
+    assert lift_status(frame.assign(seq_low=-0.05, seq_high=-0.01), up) == "warn"
+    # a metric where lower is better (an error rate): the same interval is a win
+    assert lift_status(frame.assign(seq_low=-0.05, seq_high=-0.01), down) == "ok"
+    assert lift_status(frame.assign(seq_low=0.01, seq_high=0.05), down) == "warn"
+    assert lift_status(frame.assign(arm_srm=True), up) == "breach"
+    assert lift_status(frame.assign(pvalue=np.nan), up) == "no_data"

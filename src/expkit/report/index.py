@@ -173,6 +173,7 @@ def render_index(
         card["id"] = tile_id
         card["title"] = card["title"] or tile_id
         card["status"] = card["status"] if card["status"] in STATUS_LABELS else "failed"
+        card["label"], card["tone"] = card_badge(card["status"], t.get("headline"))
         section = card["section"] if card["section"] in sections else "health"
         sections[section].append(card)
     counts = {s: 0 for s in STATUS_LABELS}
@@ -220,6 +221,36 @@ def render_index(
         )
     )
     return html
+
+
+OUTCOME_BADGES: dict[str, tuple[str, str]] = {
+    "win": ("Win", "ok"), "loss": ("Loss", "breach"), "inconclusive": ("Inconclusive", "no_data"),
+    "untrustworthy": ("Untrustworthy", "breach"),
+    "ship": ("Ship", "ok"), "roll_back": ("Roll back", "breach"), "keep_running": ("Keep running", "warn"),
+    "no_effect": ("No effect", "no_data"),
+}
+"""A card's badge (label, colour) for a lift outcome or a readout verdict."""
+
+
+def card_badge(status: str, headline: Any) -> tuple[str, str]:
+    """The badge of a tile card: its verdict or outcome where it has one (a lift card says win,
+    loss or inconclusive, never a bare "OK"), "Untrustworthy" in red for any card whose numbers
+    rest on a sample ratio mismatch (never green), else its status.
+
+    >>> card_badge("ok", {"outcome": "inconclusive"}), card_badge("ok", {"srm": True})
+    (('Inconclusive', 'no_data'), ('Untrustworthy', 'breach'))
+    >>> card_badge("breach", {"verdict": "roll_back"}), card_badge("warn", {"srm": False})
+    (('Roll back', 'breach'), ('Warn', 'warn'))
+    """
+    head = headline if isinstance(headline, Mapping) else {}
+    if status in ("failed", "no_data"):
+        return STATUS_LABELS[status], status
+    for key in ("verdict", "outcome"):
+        if head.get(key) in OUTCOME_BADGES:
+            return OUTCOME_BADGES[head[key]]
+    if head.get("srm") is True:
+        return OUTCOME_BADGES["untrustworthy"]
+    return STATUS_LABELS[status], status
 
 
 SERIOUS_SEVERITIES = ("P1", "P2")

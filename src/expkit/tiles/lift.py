@@ -5,14 +5,20 @@ ratio ``guardrail_metrics``; :attr:`expkit.config.ExperimentConfig.outcome_metri
 metric catalogue.
 
 Per comparison: absolute difference with its interval, relative lift with delta-method and
-Fieller intervals, the fixed-horizon p-value, its Benjamini–Hochberg adjustment over every
-comparison the tile shows, and the always-valid (confidence-sequence) interval and p-value,
-all from :func:`expkit.stats.compare_ratios` on per-user sums.
+Fieller intervals, the fixed-horizon p-value of the relative lift, its Benjamini–Hochberg
+adjustment over every comparison the tile shows, and the always-valid (confidence-sequence)
+interval and p-value of the relative lift, all from :func:`expkit.stats.compare_ratios` on
+per-user sums. Each p-value is that of the interval shown beside it (``diff_pvalue`` is the
+difference's).
 
 The always-valid results use the mixture tuning ``N*`` of the experiment parameters
 (``sequential_tuning_n`` of the parameters file).
 It must be fixed before the experiment starts: tuning it on the data seen breaks the
 any-time guarantee.
+
+Outcome per arm and metric: ``win``, ``loss`` or ``inconclusive`` by where the always-valid
+interval lies in the metric's good ``direction`` (catalogue), ``untrustworthy`` for an arm with
+a sample ratio mismatch; the card shows the most severe over arms, never a bare "OK".
 
 Status: ``breach`` when an arm has a sample ratio mismatch in the window (its lifts are
 untrustworthy), ``warn`` when a metric is worse than control under the always-valid interval
@@ -93,16 +99,30 @@ def lift_frame(p: TileParams, check: SrmCheck | None = None) -> pd.DataFrame:
     return frame
 
 
-def lift_status(frame: pd.DataFrame) -> str:
-    """``breach`` on SRM, ``warn`` on an always-valid significant loss (overall rows), else ``ok``."""
+def outcome(seq_low: float, seq_high: float, direction: str) -> str:
+    """``win``, ``loss`` or ``inconclusive``: where the always-valid interval of the relative lift
+    lies, read in the metric's good ``direction`` (it stays valid however often it is read).
+
+    >>> outcome(0.01, 0.09, "increase"), outcome(0.01, 0.09, "decrease"), outcome(-0.02, 0.05, "increase")
+    ('win', 'loss', 'inconclusive')
+    """
+    if not (np.isfinite(seq_low) and np.isfinite(seq_high)):
+        return "inconclusive"
+    sign = 1.0 if direction == "increase" else -1.0
+    low, high = sorted((sign * seq_low, sign * seq_high))
+    return "win" if low > 0 else "loss" if high < 0 else "inconclusive"
+
+
+def lift_status(frame: pd.DataFrame, directions: dict[str, str]) -> str:
+    """``breach`` on SRM, ``warn`` on an always-valid significant loss in a metric's good
+    direction (overall rows), else ``ok``."""
     overall = frame[frame["slice_value"] == "all"]
     if overall["pvalue"].isna().all():
         return "no_data"
     if overall["arm_srm"].any():
         return "breach"
-    if (overall["seq_high"] < 0).any():
-        return "warn"
-    return "ok"
+    losses = [outcome(r.seq_low, r.seq_high, directions[r.metric]) == "loss" for r in overall.itertuples()]
+    return "warn" if any(losses) else "ok"
 
 
 def lift_tile(p: TileParams) -> TileResult:
@@ -113,7 +133,9 @@ def lift_tile(p: TileParams) -> TileResult:
     if frame.empty or frame["pvalue"].isna().all():
         return no_data_result(p, "lift", "outcomes", title,
                               f"no comparable arms in the {p.window} window ending {p.event_date}")
-    status = lift_status(frame)
+    cat = p.config.catalogue
+    directions = {m: cat[m].direction for m in set(frame["metric"])}
+    status = lift_status(frame, directions)
     metrics = lift_metrics(p)
     primary = p.config.primary_metric if p.config.primary_metric in metrics else metrics[0]
     overall = frame[frame["slice_value"] == "all"]
@@ -121,12 +143,16 @@ def lift_tile(p: TileParams) -> TileResult:
             "seq_high", "seq_pvalue", "abs_diff", "diff_low", "diff_high", "control", "treatment", "reason"]
     arms = {}
     for arm, rows in overall.groupby("bucket", sort=False):
-        metrics = {r["metric"]: {k: r[k] for k in keep} for r in rows.to_dict("records")}
+        metrics = {r["metric"]: {k: r[k] for k in keep}
+                   | {"outcome": outcome(r["seq_low"], r["seq_high"], directions[r["metric"]])}
+                   for r in rows.to_dict("records")}
         head = metrics.get(primary, {})
+        untrustworthy = bool(check.flags.get(arm, False))
         arms[arm] = {
             "metric": primary, "estimate": head.get("rel_lift"), "low": head.get("rel_low"),
             "high": head.get("rel_high"), "seq_low": head.get("seq_low"), "seq_high": head.get("seq_high"),
-            "untrustworthy": bool(check.flags.get(arm, False)), "srm_pvalue": check.arm_pvalue.get(arm),
+            "outcome": "untrustworthy" if untrustworthy else head.get("outcome", "inconclusive"),
+            "untrustworthy": untrustworthy, "srm_pvalue": check.arm_pvalue.get(arm),
             "metrics": metrics,
         }
     headline = {
@@ -134,9 +160,11 @@ def lift_tile(p: TileParams) -> TileResult:
         "adjustment": f"Benjamini–Hochberg over the {len(frame)} comparisons shown",
         "interval": "relative lift, delta method 95%; always-valid: asymptotic confidence sequence 95%",
         "srm_pvalue": check.pvalue,
+        "srm": any(a["untrustworthy"] for a in arms.values()),
+        "outcome": _worst_outcome([a["outcome"] for a in arms.values()]),
     }
     summary = "; ".join(
-        f"{srm_label(arm, a['untrustworthy'])}: {a['metric']} {_pct(a['estimate'])} "
+        f"{srm_label(arm, a['untrustworthy'])}: {a['outcome']}, {a['metric']} {_pct(a['estimate'])} "
         f"[{_pct(a['low'])}, {_pct(a['high'])}], always-valid [{_pct(a['seq_low'])}, {_pct(a['seq_high'])}]"
         for arm, a in arms.items()
     )
@@ -150,6 +178,14 @@ def lift_tile(p: TileParams) -> TileResult:
         table=frame[TABLE_COLUMNS], charts=[_forest(frame, p)], params=p.describe(), as_of=data_as_of(p),
         experiment_id=p.config.experiment_id, notes=notes,
     )
+
+
+OUTCOMES = ("untrustworthy", "loss", "win", "inconclusive")
+"""A lift card's outcomes, most severe first (the card shows the most severe over arms)."""
+
+
+def _worst_outcome(outcomes: list[str]) -> str:
+    return min(outcomes, key=OUTCOMES.index) if outcomes else "inconclusive"
 
 
 def _pct(v: float | None) -> str:

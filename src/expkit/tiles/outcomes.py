@@ -1,4 +1,5 @@
-"""The outcome tiles (docs/metrics.md, "Outcome metrics"): one per catalogue metric asking for a tile
+"""The outcome tiles (docs/metrics.md, "Outcome metrics"): the readout (the verdict,
+docs/readout.md), one per catalogue metric asking for a tile
 page (CTR proxy, Recall@K, session depth, save rate in the shipped ``params/metrics.yaml``), lift
 vs control, traffic allocation, experiment timeline.
 
@@ -21,6 +22,7 @@ from expkit.tiles.arms import ALL_SLICES, USER_SLICES
 from expkit.tiles.base import TileParams, TileResult, check_filter_characters
 from expkit.tiles.lift import LIFT_SLICES, lift_tile
 from expkit.tiles.ratio import ratio_metric, ratio_tile
+from expkit.tiles.readout import readout_tile
 from expkit.tiles.spec import Tile
 from expkit.tiles.timeline import TIMELINE_SLICES, timeline_tile
 
@@ -71,6 +73,7 @@ def _ratio(metric: str) -> Tile:
 
 
 OUTCOME_TILES: list[Tile] = [
+    Tile("readout", "outcomes", "Readout", ("bucket",), readout_tile, check_filter_values),
     *(_ratio(m) for m in catalogue_for(None).tile_ids),
     Tile("lift", "outcomes", "Lift vs control", LIFT_SLICES, lift_tile, check_lift_params),
     Tile("allocation", "outcomes", "Traffic allocation", ALLOCATION_SLICES, allocation_tile, check_filter_values),

@@ -140,3 +140,17 @@ def experiment_span(start_date: dt.date, day: dt.date, limit: int = MAX_DAYS) ->
     """
     first = max(start_date, day - dt.timedelta(days=limit - 1))
     return [first + dt.timedelta(days=i) for i in range((day - first).days + 1)]
+
+
+def srm_days(p: TileParams) -> list[str]:
+    """The experiment's days (up to the report date) whose users per arm mismatch the plan
+    (χ² over all arms, ``srm_pvalue_threshold``), each day's users once."""
+    cfg = p.config
+    arms = list(cfg.buckets)
+    users = arm_users(srm_population(p), ["24h"], experiment_days(p))
+    if users.empty:
+        return []
+    wide = users.pivot_table(index="day", columns="bucket", values="users", aggfunc="sum", fill_value=0)
+    wide = wide.reindex(columns=arms, fill_value=0)
+    res = srm_test(wide.to_numpy(float), np.array([cfg.buckets[a] for a in arms]), cfg.srm_pvalue_threshold)
+    return sorted(str(d) for d, flag in zip(wide.index, np.atleast_1d(res.flag), strict=True) if flag)

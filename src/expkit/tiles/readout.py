@@ -1,0 +1,142 @@
+"""The readout tile: is the treatment winning, can we trust it, should we ship (docs/readout.md).
+
+Over the experiment to date (the ``cum`` window, from ``start_date`` to the report date), per
+treatment arm: the primary metric's relative lift with its fixed-horizon and always-valid
+intervals, the guardrails judged against their margins, the progress towards the sample the
+``mde`` needs, and the trust gates (SRM overall and on any day, the day's validation, users in
+several arms, P1/P2 alerts and kill switches of the day). :func:`expkit.decision.decide` turns
+them into the verdict (ship / roll_back / keep_running / no_effect / untrustworthy) with its
+reasons; the report copies it to ``summary.json`` ``decision`` and to the top of the index.
+
+Status: ``breach`` for ``roll_back`` or ``untrustworthy``, ``ok`` otherwise (the card shows the
+verdict itself), ``no_data`` before any user of the experiment.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from expkit.charts import forest_chart
+from expkit.decision import ArmEvidence, Decision, GuardrailResult, PrimaryResult, ProgressResult, decide
+from expkit.estimates import ALPHA
+from expkit.readers import STAT_COLUMNS, ratio_stats
+from expkit.stats import compare_ratios
+from expkit.stats.guardrails import judge_guardrail
+from expkit.stats.progress import progress
+from expkit.tiles.arms import arm_level, tuning_n, with_all_arms
+from expkit.tiles.base import TileParams, TileResult
+from expkit.tiles.common import data_as_of, no_data_result
+from expkit.tiles.srm import srm_check, srm_days
+from expkit.trust import alerts_gate, bucket_gate, srm_gate, validation_gate
+
+WINDOW = "cum"
+"""The readout judges the experiment to date."""
+STATUS_OF = {"ship": "ok", "keep_running": "ok", "no_effect": "ok", "roll_back": "breach", "untrustworthy": "breach"}
+
+
+def _comparisons(p: TileParams, metric: str) -> tuple[list[str], Any, np.ndarray, np.ndarray] | None:
+    """Treatment arms, their comparison with the control over the window (vectorized over arms),
+    and the users per arm (control, treatments); ``None`` without users in the control."""
+    stats = ratio_stats(with_all_arms(arm_level(p)), metric, window=WINDOW)
+    stats = stats[stats["slice_value"] == "all"].set_index("bucket")
+    control = p.config.control
+    arms = [a for a in p.config.treatments if a in stats.index]
+    if control not in stats.index or not arms or stats.loc[control, "n"] <= 0:
+        return None
+    c = {k: np.full(len(arms), float(stats.loc[control, k])) for k in STAT_COLUMNS}
+    t = {k: stats.loc[arms, k].to_numpy(float) for k in STAT_COLUMNS}
+    r = compare_ratios(c, t, alpha=ALPHA, sequential=True, tuning_n=tuning_n(p))
+    return arms, r, c["n"], t["n"]
+
+
+def guardrail_results(p: TileParams) -> dict[str, list[GuardrailResult]]:
+    """Treatment arm → each guardrail metric judged on its always-valid interval against its
+    margin; ``inconclusive`` (so never ``ship``) where no comparison exists."""
+    out: dict[str, list[GuardrailResult]] = {a: [] for a in p.config.treatments}
+    for metric in p.config.guardrail_metrics:
+        entry, margin = p.config.catalogue[metric], p.config.margin(metric)
+        found = _comparisons(p, metric) if entry.kind == "ratio" and margin is not None else None
+        judged = None
+        if found is not None and margin is not None:
+            judged = judge_guardrail(found[1], margin.value, harm=margin.harm,  # type: ignore[arg-type]
+                                     relative=margin.relative)
+        for arm in out:
+            if found is None or judged is None or margin is None or arm not in found[0]:
+                out[arm].append(GuardrailResult(entry.title, "inconclusive", math.nan, math.nan, math.nan,
+                                                margin.value if margin else math.nan,
+                                                bool(margin and margin.relative)))
+                continue
+            r = found[1]
+            estimate = r.rel_lift if margin.relative else r.diff
+            out[arm].append(GuardrailResult.from_judgment(entry.title, judged, estimate, margin.relative,
+                                                          index=found[0].index(arm)))
+    return out
+
+
+def readout(p: TileParams) -> Decision | None:
+    """The verdict of the experiment on the report date (``None`` before any user)."""
+    cfg = p.config
+    primary = cfg.catalogue[cfg.primary_metric]
+    found = _comparisons(p, cfg.primary_metric)
+    if found is None:
+        return None
+    arms, r, n_control, n_treatment = found
+    days_run = max((p.event_date - cfg.start_date).days + 1, 0)
+    prog = progress(r, n_control, n_treatment, days_run, mde=cfg.mde)
+    guards = guardrail_results(p)
+    check = srm_check(p, WINDOW)
+    gates = [srm_gate(check.pvalue, check.threshold, srm_days(p)), validation_gate(p.checks),
+             bucket_gate(p.checks), alerts_gate(p.alerts)]
+    evidence = {
+        arm: ArmEvidence(PrimaryResult.from_comparison(primary.title, r, index=i),
+                         ProgressResult.from_progress(prog, days_run, index=i), guards.get(arm, []))
+        for i, arm in enumerate(arms)
+    }
+    return decide(evidence, trust=gates, min_days=cfg.min_days, mde=cfg.mde, direction=primary.direction)
+
+
+def _guardrail_detail(g: GuardrailResult) -> str:
+    kind = "relative lift" if g.relative else "difference"
+    if not math.isfinite(g.estimate):
+        return f"no comparison yet (margin: {kind} {g.margin:g})"
+    if g.relative:
+        return f"{kind} {g.estimate:+.1%} (always-valid {g.low:+.1%} to {g.high:+.1%}), margin {g.margin:.0%}"
+    return f"{kind} {g.estimate:+.4g} (always-valid {g.low:+.4g} to {g.high:+.4g}), margin {g.margin:g}"
+
+
+def _table(decision: Decision) -> pd.DataFrame:
+    rows = [{"arm": "all", "kind": "trust gate", "name": g.gate, "status": g.status, "detail": g.detail}
+            for g in decision.trust]
+    for arm, a in decision.arms.items():
+        rows += [{"arm": arm, "kind": "guardrail", "name": g.metric, "status": g.status,
+                  "detail": _guardrail_detail(g)} for g in a.evidence.guardrails]
+    return pd.DataFrame(rows, columns=["arm", "kind", "name", "status", "detail"])
+
+
+def readout_tile(p: TileParams) -> TileResult:
+    """Build the readout tile for parameters ``p``."""
+    title = "Readout"
+    decision = readout(p)
+    if decision is None:
+        return no_data_result(p, "readout", "outcomes", title,
+                              f"no users of the experiment from {p.config.start_date} to {p.event_date}")
+    head = decision.to_dict()
+    head["window"] = WINDOW
+    primary = p.config.catalogue[p.config.primary_metric]
+    lifts = pd.DataFrame([{"arm": arm, **{k: head["arms"][arm]["primary"][k]
+                                          for k in ("rel_lift", "rel_low", "rel_high", "seq_low", "seq_high")}}
+                          for arm in decision.arms])
+    chart = forest_chart(lifts.fillna(np.nan), label="arm", estimate="rel_lift", low="rel_low", high="rel_high",
+                         outer_low="seq_low", outer_high="seq_high",
+                         title=f"{primary.title}: relative lift vs {p.config.control}, experiment to date "
+                               "(thick 95%, thin always-valid)")
+    return TileResult(
+        tile=p.tile, section="outcomes", title=title, status=STATUS_OF[decision.verdict], headline=head,
+        summary=f"{decision.verdict.replace('_', ' ')}: " + "; ".join(decision.reasons),
+        table=_table(decision), charts=[chart], params=p.describe(), as_of=data_as_of(p),
+        experiment_id=p.config.experiment_id, notes=list(decision.reasons),
+    )
