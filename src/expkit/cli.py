@@ -97,6 +97,10 @@ def cmd_synth(args: argparse.Namespace) -> int:
     from expkit.synth import generate
 
     cfg = load_experiment(_params_file(args))
+    if args.stream:
+        return _synth_stream(args, cfg)
+    if args.days is None or args.end is None:
+        raise ExpkitError("expkit synth needs --days N and --end YYYY-MM-DD (or --stream --start TIME)")
     truth = generate(
         Path(args.out), days=args.days, end=_date(args.end), users=args.users, seed=args.seed,
         incidents=args.incident or (), experiment_id=cfg.experiment_id, buckets=cfg.buckets,
@@ -104,6 +108,20 @@ def cmd_synth(args: argparse.Namespace) -> int:
     )
     summary = {"out": str(args.out), "tables": truth.get("tables"), "incidents": truth.get("incidents")}
     print(json.dumps(summary, default=str))
+    return 0
+
+
+def _synth_stream(args: argparse.Namespace, cfg: Any) -> int:
+    from expkit.synth.stream import stream
+
+    if not args.start:
+        raise ExpkitError("expkit synth --stream needs --start YYYY-MM-DDTHH:MM (UTC), e.g. 2026-11-14T14:00")
+    res = stream(Path(args.out), args.start, speed=args.speed, incidents=args.incident or (), users=args.users,
+                 seed=args.seed, days=args.days or 1, until=args.until, progress=_progress(args.quiet),
+                 experiment_id=cfg.experiment_id, buckets=cfg.buckets, control=cfg.control)
+    print(json.dumps({"out": str(args.out), "day": res.day.isoformat(), "first_minute": res.first_minute,
+                      "last_minute": res.last_minute, "files": res.files, "rows": res.rows,
+                      "stopped": res.stopped}))
     return 0
 
 
@@ -195,7 +213,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 # --- parser --------------------------------------------------------------------------------
 
-COMMAND_MODULES = ("expkit.validation.commands", "expkit.alerts.commands")
+COMMAND_MODULES = ("expkit.validation.commands", "expkit.alerts.commands", "expkit.live_cli")
 """Modules that add their own subcommands: each has ``add_commands(add)`` where
 ``add(name, func, help) -> argparse.ArgumentParser`` registers one (with --quiet and --params)."""
 
@@ -238,13 +256,19 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = add("synth", cmd_synth, "generate a synthetic warehouse with known truth")
     p.add_argument("--out", metavar="DIR", required=True, help="warehouse folder to create")
-    p.add_argument("--days", type=positive_int("--days 14"), required=True, help="number of days (>= 1)")
-    p.add_argument("--end", metavar="YYYY-MM-DD", required=True, help="last day")
+    p.add_argument("--days", type=positive_int("--days 14"), help="number of days (>= 1; required without --stream)")
+    p.add_argument("--end", metavar="YYYY-MM-DD", help="last day (required without --stream)")
     p.add_argument("--users", type=positive_int("--users 20000"), default=20_000, help="user population")
     add_option(p, SEED)
     p.add_argument("--incident", action="append", metavar="SPEC",
                    help="incident on the last day, NAME or NAME@HH:MM/MINUTES (repeatable; default: none). "
                    + incident_names())
+    p.add_argument("--stream", action="store_true",
+                   help="append the day of --start minute by minute in simulated time (docs/live.md)")
+    p.add_argument("--start", metavar="YYYY-MM-DDTHH:MM", help="with --stream: simulated start time (UTC)")
+    p.add_argument("--speed", type=float, default=1.0,
+                   help="with --stream: simulated minutes per minute (60 = one simulated minute per second)")
+    p.add_argument("--until", metavar="YYYY-MM-DDTHH:MM", help="with --stream: stop at this simulated time")
 
     p = add("rollup", cmd_rollup, "build (or rebuild) the rollups of a date or range")
     add_option(p, WAREHOUSE)

@@ -1,0 +1,246 @@
+"""Incremental health rollups: extend a running day's 5-minute bins from its new event files only.
+
+The health rollups of :data:`INCREMENTAL_ROLLUPS` are additive per row of their grain (counts,
+sums, maxima), so the rollup of a day's files is the rollup of the files already read merged
+with the rollup of the new ones: rows with the same grain add up (``max_*`` columns take the
+larger value). A late row for an earlier bin lands in that bin's row, exactly as in the
+full-day rollup. ``engagement_bins`` (a join of clicks and saves to impressions and requests
+that may land in different files) and the per-user outcome rollups are not additive and stay
+with the daily rollup (docs/live.md).
+
+Each partition a live update writes holds, beside its Parquet file, ``_live.json``: the
+fingerprint of the event files it was built from and the time its data is complete to
+(``as_of_ms``). Both are swapped in with the file as one folder (:func:`expkit.atomic.building_dir`),
+so a process killed at any point leaves each table either before or after the update, never
+counting a file twice. Which files are new comes from comparing that record with the
+partition's current files (:func:`expkit.lineage.changes`); a file rewritten or removed
+otherwise than by :mod:`expkit.compaction` makes the update rebuild the table from all files.
+A partition built by ``expkit rollup`` (no ``_live.json``) is adopted with the event files
+its manifest recorded. Updates run under the rollup lock, so they never interleave with
+``expkit rollup`` or a compaction of the same warehouse.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from expkit import lineage
+from expkit.atomic import building_dir, clean_stale_temps
+from expkit.compaction import compacted_sources, finish_compactions
+from expkit.config import ExperimentConfig
+from expkit.engines import Engine, write_reader
+from expkit.rollup import _lock, _params, _read_manifest, manifest_path, open_engine
+from expkit.schema import EVENT_TABLES, require_schema
+from expkit.templates import TEMPLATES
+from expkit.warehouse import Warehouse, day_bounds_ms
+
+INCREMENTAL_ROLLUPS = ("health_bins", "error_bins", "latency_hist", "ingest_bins", "item_hours")
+"""The rollups a live update maintains (each is its template's name)."""
+MAX_COLUMNS = frozenset({"max_ingest_ms", "max_delay_ms"})
+"""Columns merged by taking the larger value (every other non-grain column is summed)."""
+STATE_FILE = "_live.json"
+PART_FILE = "part-00000.parquet"
+
+
+@dataclass(frozen=True)
+class TableUpdate:
+    """What one live update did to one rollup partition.
+
+    Attributes:
+        name: the rollup.
+        mode: ``"extend"`` (merged the new files), ``"rebuild"`` (read every file: first update,
+            or a file changed or vanished), ``"adopt"`` (took over a partition of ``expkit rollup``
+            and extended it) or ``"none"`` (no new file).
+        new_files: event files read, per table.
+        rows: rows in the partition after the update.
+    """
+
+    name: str
+    mode: str
+    new_files: dict[str, int]
+    rows: int
+
+
+@dataclass
+class LiveUpdate:
+    """One live update of a day: per-table results, the data time it covers, seconds taken."""
+
+    day: dt.date
+    as_of_ms: int
+    tables: list[TableUpdate] = field(default_factory=list)
+    seconds: float = 0.0
+
+
+def _state(part: Path) -> dict[str, Any] | None:
+    try:
+        doc = json.loads((part / STATE_FILE).read_text())
+    except (OSError, ValueError):
+        return None
+    return doc if isinstance(doc, dict) else None
+
+
+def as_of_ms(wh: Warehouse, day: dt.date) -> int | None:
+    """The time up to which every incremental health rollup of ``day`` holds every landed file
+    (the oldest ``as_of_ms`` of its tables); ``None`` when a table was not updated live."""
+    times = []
+    for name in INCREMENTAL_ROLLUPS:
+        doc = _state(wh.rollup_partition(name, day))
+        if doc is None or doc.get("as_of_ms") is None:
+            return None
+        times.append(int(doc["as_of_ms"]))
+    return min(times)
+
+
+def _adopted_files(wh: Warehouse, day: dt.date, part: Path) -> dict[str, list[lineage.Entry]] | None:
+    """The event files a partition of ``expkit rollup`` holds (from the day's manifest), or None
+    when the manifest cannot vouch for it (written before the partition: a killed rebuild)."""
+    m = _read_manifest(manifest_path(wh, day))
+    files = lineage.partition_files(part)
+    if not m or "sources" not in m or not files:
+        return None
+    built = int(m.get("built_at_ms") or 0)
+    if any(f.stat().st_mtime_ns // 1_000_000 > built for f in files):
+        return None
+    return {t: [list(e) for e in entries] for t, entries in m["sources"].items()}
+
+
+def _plan(wh: Warehouse, day: dt.date, recorded: Mapping[str, list[lineage.Entry]],
+          reads: tuple[str, ...]) -> dict[str, list[Path]] | None:
+    """The new files of each table since ``recorded`` (``None``: a recorded file changed or
+    vanished other than into a compacted file whose sources were all recorded: rebuild)."""
+    out: dict[str, list[Path]] = {}
+    for t in reads:
+        current = {p.name: p for p in wh.event_files(t, day)}
+        before = {str(e[0]): (int(e[1]), int(e[2])) for e in recorded.get(t, [])}
+        now = {e[0]: (int(e[1]), int(e[2])) for e in lineage.fingerprint_files(current.values())}
+        new = sorted(n for n in now if n not in before)
+        gone = {n for n in before if n not in now}
+        changed = [n for n in now if n in before and now[n] != before[n]]
+        if changed:
+            return None
+        for n in list(new):
+            sources = compacted_sources(wh, t, day, n)
+            if sources is not None and set(sources) <= before.keys() and gone >= set(sources):
+                gone -= set(sources)
+                new.remove(n)  # the compacted file holds rows already counted
+        if gone:
+            return None
+        out[t] = [current[n] for n in new]
+    return out
+
+
+def _recorded_after(wh: Warehouse, day: dt.date, recorded: Mapping[str, list[lineage.Entry]],
+                    plan: Mapping[str, list[Path]]) -> dict[str, list[lineage.Entry]]:
+    """The record after reading ``plan``: recorded files still present, the new ones, and
+    compacted files in place of their sources."""
+    out = {}
+    for t, new in plan.items():
+        present = {p.name: p for p in wh.event_files(t, day)}
+        entries = [list(e) for e in recorded.get(t, []) if str(e[0]) in present]
+        entries += lineage.fingerprint_files(new)
+        known = {str(e[0]) for e in entries}
+        entries += lineage.fingerprint_files(
+            p for n, p in present.items() if n not in known and compacted_sources(wh, t, day, n) is not None)
+        out[t] = sorted(entries)
+    return out
+
+
+def _merge(old: pa.Table | None, delta: pa.Table, grain: tuple[str, ...]) -> pa.Table:
+    """Rows of ``old`` and ``delta`` with the same grain combined (sum; max for ``MAX_COLUMNS``)."""
+    if old is None or old.num_rows == 0:
+        both = delta
+        schema = delta.schema
+    else:
+        schema = old.schema
+        both = pa.concat_tables([old, delta.select(old.column_names).cast(schema)])
+    values = [c for c in schema.names if c not in grain]
+    aggs = [(c, "max" if c in MAX_COLUMNS else "sum") for c in values]
+    out = both.group_by(list(grain), use_threads=False).aggregate(aggs)
+    out = out.select([*grain, *[f"{c}_{a}" for c, a in aggs]]).rename_columns([*grain, *values])
+    out = out.select(schema.names).cast(schema)
+    return out.sort_by([(g, "ascending") for g in grain])
+
+
+def _read_part(part: Path) -> pa.Table | None:
+    files = lineage.partition_files(part)
+    return pa.concat_tables([pq.ParquetFile(f).read() for f in files]) if files else None
+
+
+def _update_table(wh: Warehouse, eng: Engine, day: dt.date, name: str, config: ExperimentConfig,
+                  now_ms: int) -> TableUpdate:
+    template = TEMPLATES[name]
+    part = wh.rollup_partition(name, day)
+    doc = _state(part)
+    mode = "extend"
+    recorded: dict[str, list[lineage.Entry]] | None
+    if doc is not None:
+        recorded = doc.get("files", {})
+    else:
+        recorded = _adopted_files(wh, day, part)
+        mode = "adopt"
+    plan = _plan(wh, day, recorded, template.reads) if recorded is not None else None
+    if plan is None:  # first update, or a file changed underneath: read everything
+        recorded, mode = {}, "rebuild"
+        plan = {t: wh.event_files(t, day) for t in template.reads}
+    assert recorded is not None
+    counted = {t: len(v) for t, v in plan.items()}
+    files = _recorded_after(wh, day, recorded, plan)
+    old = _read_part(part) if mode != "rebuild" else None
+    if not any(plan.values()) and doc is not None:
+        _write(part, old, {**doc, "files": files, "as_of_ms": max(int(doc.get("as_of_ms") or 0), now_ms)})
+        return TableUpdate(name, "none", counted, old.num_rows if old is not None else 0)
+    start, end = day_bounds_ms(day)
+    sources: dict[str, list[Path] | pa.Schema] = {
+        t: (plan[t] or EVENT_TABLES[t]) for t in template.reads}
+    delta = eng.query(template, _params(name, start, end, config), sources).read_all()
+    merged = _merge(old, delta, template.grain)
+    state = {"files": files, "as_of_ms": now_ms, "updated_at_ms": int(time.time() * 1000), "mode": mode}
+    _write(part, merged, state)
+    return TableUpdate(name, mode, counted, merged.num_rows)
+
+
+def _write(part: Path, table: pa.Table | None, state: dict[str, Any]) -> None:
+    with building_dir(part) as tmp:
+        if table is not None:
+            write_reader(pa.RecordBatchReader.from_batches(table.schema, table.to_batches()), tmp / PART_FILE)
+        (tmp / STATE_FILE).write_text(json.dumps(state) + "\n")
+
+
+def update_day(wh: Warehouse, eng: Engine, day: dt.date, config: ExperimentConfig, now_ms: int) -> LiveUpdate:
+    """Bring the incremental health rollups of ``day`` up to its current event files.
+
+    ``now_ms`` is the time the files present now have landed by (wall clock, or the simulated
+    time of a replay): the monitor evaluates bins up to it. Caller holds no lock; this takes
+    the rollup lock.
+    """
+    t0 = time.perf_counter()
+    result = LiveUpdate(day, now_ms)
+    with _lock(wh):
+        finish_compactions(wh, day)
+        require_schema({t: wh.event_files(t, day) for t in EVENT_TABLES})
+        for name in INCREMENTAL_ROLLUPS:
+            clean_stale_temps(wh.rollups / name)
+            result.tables.append(_update_table(wh, eng, day, name, config, now_ms))
+    result.seconds = time.perf_counter() - t0
+    return result
+
+
+def update(warehouse: Warehouse | str | Path, day: dt.date, config: ExperimentConfig, now_ms: int,
+           engine: str | Engine = "duckdb") -> LiveUpdate:
+    """:func:`update_day` with an engine opened (and closed) here when given by name."""
+    wh = warehouse if isinstance(warehouse, Warehouse) else Warehouse.open(warehouse)
+    eng = open_engine(engine, wh) if isinstance(engine, str) else engine
+    try:
+        return update_day(wh, eng, day, config, now_ms)
+    finally:
+        if isinstance(engine, str):
+            eng.close()
