@@ -53,12 +53,10 @@ def file_minute(name: str) -> int | None:
 
 def write_events(table: str, data: pa.Table, path: Path) -> None:
     """Write event rows as the generator does (dictionary strings, time statistics), atomically:
-    a hidden temporary file renamed over ``path``."""
+    a hidden temporary file renamed over ``path`` (like the batch generator, without fsync)."""
     tmp = path.with_name(f".{path.name}.tmp")
     pq.write_table(data, tmp, compression="snappy", use_dictionary=_STRING_COLUMNS[table],
                    write_statistics=["timestamp_ms", "ingest_ms"], store_schema=False)
-    with open(tmp, "rb") as fh:
-        os.fsync(fh.fileno())
     os.replace(tmp, path)
 
 
@@ -66,7 +64,8 @@ def ledger_path(wh: Warehouse, table: str, day: dt.date) -> Path:
     return wh.state / "compaction" / table / f"{day.isoformat()}.json"
 
 
-def _ledger(wh: Warehouse, table: str, day: dt.date) -> dict[str, list[str]]:
+def ledger(wh: Warehouse, table: str, day: dt.date) -> dict[str, list[str]]:
+    """The compaction ledger of one table's day: compacted file → the files it replaced."""
     try:
         doc = json.loads(ledger_path(wh, table, day).read_text())
     except (OSError, ValueError):
@@ -76,7 +75,7 @@ def _ledger(wh: Warehouse, table: str, day: dt.date) -> dict[str, list[str]]:
 
 def compacted_sources(wh: Warehouse, table: str, day: dt.date, name: str) -> list[str] | None:
     """The files that the compacted file ``name`` replaced (``None``: not a compacted file)."""
-    return _ledger(wh, table, day).get(name)
+    return ledger(wh, table, day).get(name)
 
 
 def finish_compactions(wh: Warehouse, day: dt.date) -> int:
@@ -85,7 +84,7 @@ def finish_compactions(wh: Warehouse, day: dt.date) -> int:
     removed = 0
     for table in EVENT_TABLES:
         part = wh.event_partition(table, day)
-        for out, sources in _ledger(wh, table, day).items():
+        for out, sources in ledger(wh, table, day).items():
             final, tmp = part / out, part / f".{out}.tmp"
             if not final.exists() and tmp.exists():
                 os.replace(tmp, final)
@@ -97,7 +96,7 @@ def finish_compactions(wh: Warehouse, day: dt.date) -> int:
                     removed += 1
         for leftover in part.glob(".live-h*.tmp") if part.is_dir() else ():
             name = leftover.name[1:-4]
-            if name not in _ledger(wh, table, day):  # written before its ledger entry: not decided
+            if name not in ledger(wh, table, day):  # written before its ledger entry: not decided
                 with contextlib.suppress(FileNotFoundError):
                     leftover.unlink()
     return removed
@@ -149,9 +148,9 @@ def _compact_table(wh: Warehouse, table: str, day: dt.date, min_files: int) -> l
                        write_statistics=["timestamp_ms", "ingest_ms"], store_schema=False)
         with open(tmp, "rb") as fh:
             os.fsync(fh.fileno())
-        ledger = _ledger(wh, table, day)
-        ledger[target] = names
-        atomic_write_json(ledger_path(wh, table, day), ledger)  # the commit point
+        record = ledger(wh, table, day)
+        record[target] = names
+        atomic_write_json(ledger_path(wh, table, day), record)  # the commit point
         os.replace(tmp, part / target)
         for n in names:
             with contextlib.suppress(FileNotFoundError):

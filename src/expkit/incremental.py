@@ -25,7 +25,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import time
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -34,8 +34,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from expkit import lineage
-from expkit.atomic import building_dir, clean_stale_temps
-from expkit.compaction import compacted_sources, finish_compactions
+from expkit.atomic import atomic_write_json, building_dir, clean_stale_temps
+from expkit.compaction import finish_compactions, ledger
 from expkit.config import ExperimentConfig
 from expkit.engines import Engine, write_reader
 from expkit.rollup import _lock, _params, _read_manifest, manifest_path, open_engine
@@ -113,43 +113,59 @@ def _adopted_files(wh: Warehouse, day: dt.date, part: Path) -> dict[str, list[li
     return {t: [list(e) for e in entries] for t, entries in m["sources"].items()}
 
 
-def _plan(wh: Warehouse, day: dt.date, recorded: Mapping[str, list[lineage.Entry]],
-          reads: tuple[str, ...]) -> dict[str, list[Path]] | None:
+@dataclass(frozen=True)
+class _Files:
+    """One table's event files as the update found them: path, (size, mtime ns) and the
+    compaction ledger, read once per update."""
+
+    paths: dict[str, Path]
+    stats: dict[str, tuple[int, int]]
+    compacted: dict[str, list[str]]
+
+    @classmethod
+    def of(cls, wh: Warehouse, table: str, day: dt.date) -> _Files:
+        paths = {p.name: p for p in wh.event_files(table, day)}
+        stats = {str(e[0]): (int(e[1]), int(e[2])) for e in lineage.fingerprint_files(paths.values())}
+        return cls({n: p for n, p in paths.items() if n in stats}, stats, ledger(wh, table, day))
+
+    def entries(self, names: Iterable[str]) -> list[lineage.Entry]:
+        return [[n, *self.stats[n]] for n in names]
+
+
+def _plan(snap: Mapping[str, _Files], recorded: Mapping[str, list[lineage.Entry]],
+          reads: tuple[str, ...]) -> dict[str, list[str]] | None:
     """The new files of each table since ``recorded`` (``None``: a recorded file changed or
     vanished other than into a compacted file whose sources were all recorded: rebuild)."""
-    out: dict[str, list[Path]] = {}
+    out: dict[str, list[str]] = {}
     for t in reads:
-        current = {p.name: p for p in wh.event_files(t, day)}
+        now = snap[t].stats
         before = {str(e[0]): (int(e[1]), int(e[2])) for e in recorded.get(t, [])}
-        now = {e[0]: (int(e[1]), int(e[2])) for e in lineage.fingerprint_files(current.values())}
         new = sorted(n for n in now if n not in before)
         gone = {n for n in before if n not in now}
-        changed = [n for n in now if n in before and now[n] != before[n]]
-        if changed:
+        if any(now[n] != before[n] for n in now if n in before):
             return None
         for n in list(new):
-            sources = compacted_sources(wh, t, day, n)
+            sources = snap[t].compacted.get(n)
             if sources is not None and set(sources) <= before.keys() and gone >= set(sources):
                 gone -= set(sources)
                 new.remove(n)  # the compacted file holds rows already counted
         if gone:
             return None
-        out[t] = [current[n] for n in new]
+        out[t] = new
     return out
 
 
-def _recorded_after(wh: Warehouse, day: dt.date, recorded: Mapping[str, list[lineage.Entry]],
-                    plan: Mapping[str, list[Path]]) -> dict[str, list[lineage.Entry]]:
+def _recorded_after(snap: Mapping[str, _Files], recorded: Mapping[str, list[lineage.Entry]],
+                    plan: Mapping[str, list[str]]) -> dict[str, list[lineage.Entry]]:
     """The record after reading ``plan``: recorded files still present, the new ones, and
     compacted files in place of their sources."""
     out = {}
     for t, new in plan.items():
-        present = {p.name: p for p in wh.event_files(t, day)}
-        entries = [list(e) for e in recorded.get(t, []) if str(e[0]) in present]
-        entries += lineage.fingerprint_files(new)
+        f = snap[t]
+        entries = [list(e) for e in recorded.get(t, []) if str(e[0]) in f.stats]
+        entries += f.entries(new)
         known = {str(e[0]) for e in entries}
-        entries += lineage.fingerprint_files(
-            p for n, p in present.items() if n not in known and compacted_sources(wh, t, day, n) is not None)
+        entries += f.entries(n for n in f.stats if n not in known and n in f.compacted)
         out[t] = sorted(entries)
     return out
 
@@ -176,7 +192,7 @@ def _read_part(part: Path) -> pa.Table | None:
 
 
 def _update_table(wh: Warehouse, eng: Engine, day: dt.date, name: str, config: ExperimentConfig,
-                  now_ms: int) -> TableUpdate:
+                  now_ms: int, snap: Mapping[str, _Files]) -> TableUpdate:
     template = TEMPLATES[name]
     part = wh.rollup_partition(name, day)
     doc = _state(part)
@@ -187,23 +203,27 @@ def _update_table(wh: Warehouse, eng: Engine, day: dt.date, name: str, config: E
     else:
         recorded = _adopted_files(wh, day, part)
         mode = "adopt"
-    plan = _plan(wh, day, recorded, template.reads) if recorded is not None else None
+    plan = _plan(snap, recorded, template.reads) if recorded is not None else None
     if plan is None:  # first update, or a file changed underneath: read everything
         recorded, mode = {}, "rebuild"
-        plan = {t: wh.event_files(t, day) for t in template.reads}
+        plan = {t: sorted(snap[t].stats) for t in template.reads}
     assert recorded is not None
     counted = {t: len(v) for t, v in plan.items()}
-    files = _recorded_after(wh, day, recorded, plan)
+    files = _recorded_after(snap, recorded, plan)
+    if not any(plan.values()) and doc is not None:  # nothing new: the data stays, its time moves on
+        atomic_write_json(part / STATE_FILE, {**doc, "files": files,
+                                              "as_of_ms": max(int(doc.get("as_of_ms") or 0), now_ms)})
+        return TableUpdate(name, "none", counted, int(doc.get("rows") or 0))
+    new_paths = {t: [snap[t].paths[n] for n in plan[t]] for t in template.reads}
+    require_schema(new_paths)  # footers of the new files only
     old = _read_part(part) if mode != "rebuild" else None
-    if not any(plan.values()) and doc is not None:
-        _write(part, old, {**doc, "files": files, "as_of_ms": max(int(doc.get("as_of_ms") or 0), now_ms)})
-        return TableUpdate(name, "none", counted, old.num_rows if old is not None else 0)
     start, end = day_bounds_ms(day)
     sources: dict[str, list[Path] | pa.Schema] = {
-        t: (plan[t] or EVENT_TABLES[t]) for t in template.reads}
+        t: (new_paths[t] or EVENT_TABLES[t]) for t in template.reads}
     delta = eng.query(template, _params(name, start, end, config), sources).read_all()
     merged = _merge(old, delta, template.grain)
-    state = {"files": files, "as_of_ms": now_ms, "updated_at_ms": int(time.time() * 1000), "mode": mode}
+    state = {"files": files, "as_of_ms": now_ms, "updated_at_ms": int(time.time() * 1000), "mode": mode,
+             "rows": merged.num_rows}
     _write(part, merged, state)
     return TableUpdate(name, mode, counted, merged.num_rows)
 
@@ -226,10 +246,10 @@ def update_day(wh: Warehouse, eng: Engine, day: dt.date, config: ExperimentConfi
     result = LiveUpdate(day, now_ms)
     with _lock(wh):
         finish_compactions(wh, day)
-        require_schema({t: wh.event_files(t, day) for t in EVENT_TABLES})
+        snap = {t: _Files.of(wh, t, day) for t in EVENT_TABLES}
         for name in INCREMENTAL_ROLLUPS:
             clean_stale_temps(wh.rollups / name)
-            result.tables.append(_update_table(wh, eng, day, name, config, now_ms))
+            result.tables.append(_update_table(wh, eng, day, name, config, now_ms, snap))
     result.seconds = time.perf_counter() - t0
     return result
 

@@ -27,6 +27,7 @@ import math
 import signal
 import threading
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -96,7 +97,8 @@ def compute_tiles(wh: Warehouse, params_file: Path, now_ms: int) -> list[TileCel
     with its error; the others still run)."""
     cells = []
     day = _day(now_ms)
-    with report_time(now_ms):
+    with report_time(now_ms), warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # Altair on an empty chart of a tile with no data
         for window in WINDOWS:
             for tile in HEALTH_TILES:
                 try:
@@ -116,9 +118,11 @@ def tick(
     now_ms: int | None = None,
     engine: Engine | None = None,
     wall_ms: int | None = None,
+    page: bool = True,
 ) -> LiveTick:
     """One live update (see the module docstring); ``now_ms`` defaults to the clock (a replay
-    passes the simulated time), ``wall_ms`` (the page's update time) too."""
+    passes the simulated time), ``wall_ms`` (the page's update time) too. Without ``page``,
+    rollups and alerts only."""
     wh = warehouse if isinstance(warehouse, Warehouse) else Warehouse.open(warehouse)
     params = Path(params_file) if params_file else default_params_file()
     config = load_experiment(params)
@@ -136,15 +140,16 @@ def tick(
     t0 = time.perf_counter()
     report = monitor_once(wh, config, params, rules, now)
     seconds["alerts"] = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    cells = compute_tiles(wh, params, now)
-    seconds["tiles"] = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    page = Path(out) / "index.html"
-    atomic_write_text(page, render_page(wh, config, rules, cells, now,
-                                        int(time.time() * 1000) if wall_ms is None else wall_ms))
-    seconds["page"] = time.perf_counter() - t0
-    return LiveTick(now, updates, report, page, seconds)
+    path = Path(out) / "index.html"
+    if page:
+        t0 = time.perf_counter()
+        cells = compute_tiles(wh, params, now)
+        seconds["tiles"] = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        atomic_write_text(path, render_page(wh, config, rules, cells, now,
+                                            int(time.time() * 1000) if wall_ms is None else wall_ms))
+        seconds["page"] = time.perf_counter() - t0
+    return LiveTick(now, updates, report, path, seconds)
 
 
 # --- the page ----------------------------------------------------------------------------------

@@ -68,6 +68,17 @@ def parse_start(value: str) -> dt.datetime:
     return t.replace(second=0, microsecond=0)
 
 
+def stream_config(out: Path, day: dt.date, users: int = 20_000, seed: int = 0,
+                  incidents: Sequence[str | Incident] = (), experiment_id: str = "rec_ranker_v2",
+                  buckets: dict[str, float] | None = None, control: str = "control") -> SynthConfig:
+    """The batch generator's configuration of the one day ``day`` (its checks; ``out`` may hold
+    earlier days)."""
+    buckets = {"control": 0.5, "treatment": 0.5} if buckets is None else buckets
+    cfg = _validate(out / ".stream-check", 1, day, users, seed, incidents, experiment_id, buckets, control,
+                    None, 0.02)
+    return dataclasses.replace(cfg, out=out)
+
+
 def day_rows(cfg: SynthConfig) -> dict[str, pa.Table]:
     """Every on-time row of the generator's day ``cfg.end``, per table, sorted by ``ingest_ms``."""
     catalog = make_catalog(cfg.model, cfg.seed)
@@ -153,11 +164,8 @@ def stream(
         raise ExpkitError(f"--speed must be > 0 simulated minutes per minute (got {speed!r})")
     day = t0.date()
     out = Path(out)
-    # The batch generator's checks; the folder itself may hold earlier days.
     buckets = {"control": 0.5, "treatment": 0.5} if buckets is None else buckets
-    cfg = _validate(out / ".stream-check", 1, day, users, seed, incidents, experiment_id, buckets, control,
-                    None, 0.02)
-    cfg = dataclasses.replace(cfg, out=out)
+    cfg = stream_config(out, day, users, seed, incidents, experiment_id, buckets, control)
     stop_at = None
     if until is not None:
         u = parse_start(until) if isinstance(until, str) else until
