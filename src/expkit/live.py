@@ -97,8 +97,7 @@ def compute_tiles(wh: Warehouse, params_file: Path, now_ms: int) -> list[TileCel
     with its error; the others still run)."""
     cells = []
     day = _day(now_ms)
-    with report_time(now_ms), warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)  # Altair on an empty chart of a tile with no data
+    with report_time(now_ms):
         for window in WINDOWS:
             for tile in HEALTH_TILES:
                 try:
@@ -142,6 +141,7 @@ def tick(
     seconds["alerts"] = time.perf_counter() - t0
     path = Path(out) / "index.html"
     if page:
+        warnings.filterwarnings("ignore", "I don't know how to infer vegalite type", UserWarning)  # empty tiles
         t0 = time.perf_counter()
         cells = compute_tiles(wh, params, now)
         seconds["tiles"] = time.perf_counter() - t0
