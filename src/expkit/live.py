@@ -213,7 +213,7 @@ _STYLE = """body{font-family:system-ui,sans-serif;margin:1.5em;color:#222}
 table{border-collapse:collapse;width:100%}td,th{border:1px solid #ddd;padding:.4em;vertical-align:top;text-align:left}
 .badge{display:inline-block;padding:.1em .5em;border-radius:.3em;font-weight:600;color:#fff;background:#888}
 .badge.ok{background:#2e7d32}.badge.warn{background:#ef6c00}.badge.breach,.badge.failed,.badge.firing{background:#c62828}
-.badge.pending{background:#f9a825;color:#222}.badge.no_data{background:#888}
+.badge.pending,.badge.pending_approval{background:#f9a825;color:#222}.badge.engaged{background:#c62828}.badge.no_data{background:#888}
 dl{display:grid;grid-template-columns:auto auto;gap:0 1em;font-size:.85em;margin:.3em 0}dd{margin:0}
 #stale{background:#c62828;color:#fff;padding:.8em;font-weight:700;font-size:1.2em}
 .expkit-chart{max-width:520px;overflow-x:auto}"""
@@ -235,6 +235,13 @@ _STALE_CHECK = """(() => {
   check();
   setInterval(check, 10000);
 })();"""
+
+
+def _freshness_row(table: str, staleness_ms: float, arrival_p95_ms: float, missing_hours: int) -> str:
+    e = html.escape
+    stale = _fmt(staleness_ms / 60_000) if math.isfinite(staleness_ms) else "no data"
+    p95 = _fmt(arrival_p95_ms / 60_000) if math.isfinite(arrival_p95_ms) else "–"
+    return f'<tr data-table="{e(table)}"><td>{e(table)}</td><td>{stale}</td><td>{p95}</td><td>{missing_hours}</td></tr>'
 
 
 def render_page(wh: Warehouse, config: ExperimentConfig, rules: AlertsConfig, cells: list[TileCell],
@@ -260,12 +267,9 @@ def render_page(wh: Warehouse, config: ExperimentConfig, rules: AlertsConfig, ce
         f'</td><td>{e(s.reason)}</td><td>{e(s.changed_at or "")}</td></tr>' for s in switches
     ) or '<tr><td colspan="4">No kill switch was ever set.</td></tr>'
     fresh = ingest_freshness(wh, [now_ms])
-    fresh_rows = "".join(
-        f'<tr data-table="{e(str(r.table))}"><td>{e(str(r.table))}</td>'
-        f'<td>{_fmt(r.staleness_ms / 60_000) if math.isfinite(r.staleness_ms) else "no data"}</td>'
-        f'<td>{_fmt(r.arrival_p95_ms / 60_000) if math.isfinite(r.arrival_p95_ms) else "–"}</td>'
-        f'<td>{int(r.missing_hours)}</td></tr>'
-        for r in fresh.itertuples()) if not fresh.empty else '<tr><td colspan="4">no data</td></tr>'
+    columns = zip(fresh["table"], fresh["staleness_ms"], fresh["arrival_p95_ms"], fresh["missing_hours"], strict=True)
+    fresh_rows = "".join(_freshness_row(str(table), float(stale), float(p95), int(missing))
+                         for table, stale, p95, missing in columns) or '<tr><td colspan="4">no data</td></tr>'
     by_tile: dict[str, dict[str, TileCell]] = {}
     for c in cells:
         by_tile.setdefault(c.tile, {})[c.window] = c
