@@ -35,20 +35,24 @@ from expkit.atomic import atomic_write_json
 from expkit.schema import EVENT_TABLES
 from expkit.warehouse import Warehouse
 
-_MINUTE = re.compile(r"live-(\d{4})\.parquet")
+_MINUTE = re.compile(r"live-(\d{2})([0-5]\d)\.parquet")
 _STRING_COLUMNS = {t: [f.name for f in s if pa.types.is_string(f.type)] for t, s in EVENT_TABLES.items()}
 
 
 def minute_file(minute: int) -> str:
     """The file name of the rows that landed in ``minute`` (minutes since the day's 00:00 UTC;
-    more than 1439 for rows of the day landing after midnight)."""
-    return f"live-{minute:04d}.parquet"
+    more than 1439 for rows of the day landing after midnight), as HHMM.
+
+    >>> minute_file(8 * 60 + 45), minute_file(24 * 60 + 3), file_minute("live-0845.parquet")
+    ('live-0845.parquet', 'live-2403.parquet', 525)
+    """
+    return f"live-{minute // 60:02d}{minute % 60:02d}.parquet"
 
 
 def file_minute(name: str) -> int | None:
     """The landing minute of a stream file name (``None`` for any other file)."""
     m = _MINUTE.fullmatch(name)
-    return int(m.group(1)) if m else None
+    return int(m.group(1)) * 60 + int(m.group(2)) if m else None
 
 
 def write_events(table: str, data: pa.Table, path: Path) -> None:
