@@ -2,7 +2,8 @@
 next to the full-day rollup of the same day.
 
 A streamed day is prepared as the stream and hourly compaction leave it: one file per
-table for each complete hour, one per minute for the current hour. At 00:10 and at 23:55 one
+table for each complete hour, one per minute for the current hour; the day before (the same
+rows a day earlier) is complete and rolled up, as the daily job leaves it. At 00:10 and at 23:55 one
 new minute lands, scaled to ``--per-minute`` impressions (default 70,000: 100M a day), with
 the other tables in the same proportion (the minute's rows repeated). Then one live tick
 runs (``expkit.live.tick``): incremental rollups, the monitor's evaluation, the 16 tile cells
@@ -26,6 +27,7 @@ import time
 from pathlib import Path
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from expkit.compaction import minute_file, write_events
 from expkit.config import load_experiment
@@ -33,7 +35,7 @@ from expkit.live import tick
 from expkit.rollup import build_rollups
 from expkit.synth.stream import by_minute, day_rows, stream_config
 from expkit.synth.warehouse import day_start_ms
-from expkit.warehouse import Warehouse
+from expkit.warehouse import DAY_MS, Warehouse
 
 from _common import REPO, peak_rss_mb, record
 
@@ -41,7 +43,7 @@ PARAMS = REPO / "params" / "experiment.yaml"
 DAY = dt.date(2026, 11, 14)
 
 
-def land(wh: Warehouse, minutes: list[tuple[int, dict[str, pa.Table]]], until: int) -> None:
+def land(wh: Warehouse, minutes: list[tuple[int, dict[str, pa.Table]]], until: int, day: dt.date = DAY) -> None:
     """The files of every minute before ``until``: complete hours in one file each (compacted)."""
     hours: dict[int, dict[str, list[pa.Table]]] = {}
     for m, tables in minutes:
@@ -51,14 +53,18 @@ def land(wh: Warehouse, minutes: list[tuple[int, dict[str, pa.Table]]], until: i
             for t, tab in tables.items():
                 hours.setdefault(m // 60, {}).setdefault(t, []).append(tab)
         else:
-            write(wh, minute_file(m), tables)
+            write(wh, minute_file(m), tables, day)
     for h, parts in hours.items():
-        write(wh, f"live-h{h:02d}.parquet", {t: pa.concat_tables(v) for t, v in parts.items()})
+        write(wh, f"live-h{h:02d}.parquet", {t: pa.concat_tables(v) for t, v in parts.items()}, day)
 
 
-def write(wh: Warehouse, name: str, tables: dict[str, pa.Table]) -> None:
+def write(wh: Warehouse, name: str, tables: dict[str, pa.Table], day: dt.date = DAY) -> None:
+    shift = (DAY - day).days * DAY_MS
     for t, tab in tables.items():
-        folder = wh.event_partition(t, DAY)
+        if shift:
+            for col in ("timestamp_ms", "ingest_ms"):
+                tab = tab.set_column(tab.schema.get_field_index(col), col, pc.subtract(tab[col], shift))
+        folder = wh.event_partition(t, day)
         folder.mkdir(parents=True, exist_ok=True)
         write_events(t, tab, folder / name)
 
@@ -70,8 +76,12 @@ def scaled(tables: dict[str, pa.Table], impressions: int) -> dict[str, pa.Table]
 
 def probe(root: Path, minutes: list[tuple[int, dict[str, pa.Table]]], at: int, repeat: int,
           per_minute: int) -> tuple[list[dict[str, float]], int]:
-    """Land the day before minute ``at``, catch up once (untimed), then time ``repeat`` ticks."""
+    """Land the day before (rolled up, as by the daily job) and the day up to minute ``at``,
+    catch up once (untimed), then time ``repeat`` ticks."""
     wh = Warehouse.open(root, must_exist=False)
+    yesterday = DAY - dt.timedelta(days=1)
+    land(wh, minutes, 24 * 60 + 30, yesterday)
+    build_rollups(wh, yesterday, load_experiment(PARAMS))
     land(wh, minutes, at)
     ds = day_start_ms(DAY)
     out = root / "page"

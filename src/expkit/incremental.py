@@ -8,10 +8,13 @@ full-day rollup. ``engagement_bins`` (a join of clicks and saves to impressions 
 that may land in different files) and the per-user outcome rollups are not additive and stay
 with the daily rollup (docs/live.md).
 
-Each partition a live update writes holds, beside its Parquet file, ``_live.json``: the
-fingerprint of the event files it was built from and the time its data is complete to
-(``as_of_ms``). Both are swapped in with the file as one folder (:func:`expkit.atomic.building_dir`),
-so a process killed at any point leaves each table either before or after the update, never
+A partition the live update writes holds one Parquet file per hour of its bins
+(``part-h14.parquet``), so an update rewrites only the hours that got rows (the current one,
+and earlier ones for late rows) and its cost does not grow through the day; the other hours'
+files are hard-linked into the new folder. Beside them, ``_live.json`` records the fingerprint
+of the event files the partition was built from and the time its data is complete to
+(``as_of_ms``). All are swapped in as one folder (:func:`expkit.atomic.building_dir`), so a
+process killed at any point leaves each table either before or after the update, never
 counting a file twice. Which files are new comes from comparing that record with the
 partition's current files (:func:`expkit.lineage.changes`); a file rewritten or removed
 otherwise than by :mod:`expkit.compaction` makes the update rebuild the table from all files.
@@ -24,6 +27,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -31,6 +35,7 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from expkit import lineage
@@ -38,6 +43,7 @@ from expkit.atomic import atomic_write_json, building_dir, clean_stale_temps
 from expkit.compaction import finish_compactions, ledger
 from expkit.config import ExperimentConfig
 from expkit.engines import Engine, write_reader
+from expkit.names import HOUR_MS
 from expkit.rollup import _lock, _params, _read_manifest, manifest_path, open_engine
 from expkit.schema import EVENT_TABLES, require_schema
 from expkit.templates import TEMPLATES
@@ -48,7 +54,6 @@ INCREMENTAL_ROLLUPS = ("health_bins", "error_bins", "latency_hist", "ingest_bins
 MAX_COLUMNS = frozenset({"max_ingest_ms", "max_delay_ms"})
 """Columns merged by taking the larger value (every other non-grain column is summed)."""
 STATE_FILE = "_live.json"
-PART_FILE = "part-00000.parquet"
 
 
 @dataclass(frozen=True)
@@ -172,7 +177,7 @@ def _recorded_after(snap: Mapping[str, _Files], recorded: Mapping[str, list[line
 
 def _merge(old: pa.Table | None, delta: pa.Table, grain: tuple[str, ...]) -> pa.Table:
     """Rows of ``old`` and ``delta`` with the same grain combined (sum; max for ``MAX_COLUMNS``)."""
-    if old is None or old.num_rows == 0:
+    if old is None:
         both = delta
         schema = delta.schema
     else:
@@ -216,22 +221,60 @@ def _update_table(wh: Warehouse, eng: Engine, day: dt.date, name: str, config: E
         return TableUpdate(name, "none", counted, int(doc.get("rows") or 0))
     new_paths = {t: [snap[t].paths[n] for n in plan[t]] for t in template.reads}
     require_schema(new_paths)  # footers of the new files only
-    old = _read_part(part) if mode != "rebuild" else None
     start, end = day_bounds_ms(day)
     sources: dict[str, list[Path] | pa.Schema] = {
         t: (new_paths[t] or EVENT_TABLES[t]) for t in template.reads}
     delta = eng.query(template, _params(name, start, end, config), sources).read_all()
-    merged = _merge(old, delta, template.grain)
+    column = "hour_ms" if "hour_ms" in template.grain else "bin_ms"
+    keep = _hour_files(part) if mode != "rebuild" else {}
+    pieces: dict[int, pa.Table] = {}
+    if keep is None:  # a partition of 'expkit rollup' (one file): split into hours once
+        old = _read_part(part)
+        pieces, keep = (_by_hour(old, column, start) if old is not None else {}), {}
+    schema = next(iter(pieces.values())).schema if pieces else (
+        pq.read_schema(next(iter(keep.values()))) if keep else delta.schema)
+    for hour, rows in _by_hour(delta, column, start).items():
+        before = pieces.get(hour)
+        if before is None and hour in keep:
+            before = pq.ParquetFile(keep.pop(hour)).read()
+        pieces[hour] = _merge(before if before is not None else schema.empty_table(), rows, template.grain)
+    total = sum(t.num_rows for t in pieces.values()) + sum(pq.read_metadata(f).num_rows for f in keep.values())
     state = {"files": files, "as_of_ms": now_ms, "updated_at_ms": int(time.time() * 1000), "mode": mode,
-             "rows": merged.num_rows}
-    _write(part, merged, state)
-    return TableUpdate(name, mode, counted, merged.num_rows)
+             "rows": total}
+    _write(part, keep, pieces, state)
+    return TableUpdate(name, mode, counted, total)
 
 
-def _write(part: Path, table: pa.Table | None, state: dict[str, Any]) -> None:
+def _hour_file(hour: int) -> str:
+    return f"part-h{hour:02d}.parquet"
+
+
+def _hour_files(part: Path) -> dict[int, Path] | None:
+    """The hour files of a partition written by a live update (``None``: another layout)."""
+    out = {}
+    for f in lineage.partition_files(part):
+        if not (f.name.startswith("part-h") and f.name[6:8].isdigit()):
+            return None
+        out[int(f.name[6:8])] = f
+    return out
+
+
+def _by_hour(table: pa.Table, column: str, day_start: int) -> dict[int, pa.Table]:
+    """``table`` cut by the hour of the day of ``column`` (bins never straddle an hour)."""
+    hours = pc.divide(pc.subtract(table[column], day_start), HOUR_MS)
+    return {int(h): table.filter(pc.equal(hours, h)) for h in pc.unique(hours).to_pylist()}
+
+
+def _write(part: Path, keep: Mapping[int, Path], pieces: Mapping[int, pa.Table], state: dict[str, Any]) -> None:
+    """Swap in a new partition folder: the unchanged hour files (hard links), the rewritten
+    ones and the state record, all at once."""
     with building_dir(part) as tmp:
-        if table is not None:
-            write_reader(pa.RecordBatchReader.from_batches(table.schema, table.to_batches()), tmp / PART_FILE)
+        for hour, src in keep.items():
+            os.link(src, tmp / _hour_file(hour))
+        for hour, table in pieces.items():
+            if table.num_rows:
+                write_reader(pa.RecordBatchReader.from_batches(table.schema, table.to_batches()),
+                             tmp / _hour_file(hour))
         (tmp / STATE_FILE).write_text(json.dumps(state) + "\n")
 
 
