@@ -19,7 +19,8 @@ counting a file twice. Which files are new comes from comparing that record with
 partition's current files (:func:`expkit.lineage.changes`); a file rewritten or removed
 otherwise than by :mod:`expkit.compaction` makes the update rebuild the table from all files.
 A partition built by ``expkit rollup`` (no ``_live.json``) is adopted with the event files
-its manifest recorded. Updates run under the rollup lock, so they never interleave with
+its manifest recorded (and left untouched while no file is new, so a finished day's report
+keeps its inputs). Updates run under the rollup lock, so they never interleave with
 ``expkit rollup`` or a compaction of the same warehouse.
 """
 
@@ -215,6 +216,9 @@ def _update_table(wh: Warehouse, eng: Engine, day: dt.date, name: str, config: E
     assert recorded is not None
     counted = {t: len(v) for t, v in plan.items()}
     files = _recorded_after(snap, recorded, plan)
+    if not any(plan.values()) and doc is None:  # a rollup's partition, still complete: left as it is
+        rows = sum(pq.read_metadata(f).num_rows for f in lineage.partition_files(part))
+        return TableUpdate(name, "none", counted, rows)
     if not any(plan.values()) and doc is not None:  # nothing new: the data stays, its time moves on
         atomic_write_json(part / STATE_FILE, {**doc, "files": files,
                                               "as_of_ms": max(int(doc.get("as_of_ms") or 0), now_ms)})
