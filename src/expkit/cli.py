@@ -256,8 +256,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = add("synth", cmd_synth, "generate a synthetic warehouse with known truth")
     p.add_argument("--out", metavar="DIR", required=True, help="warehouse folder to create")
-    p.add_argument("--days", type=positive_int("--days 14"), help="number of days (>= 1; required without --stream)")
-    p.add_argument("--end", metavar="YYYY-MM-DD", help="last day (required without --stream)")
+    p.add_argument("--days", type=positive_int("--days 14"), help="number of days (>= 1; required without --stream; default with --stream: 1)")
+    p.add_argument("--end", metavar="YYYY-MM-DD", help="last day (required without --stream; default with --stream: the day of --start)")
     p.add_argument("--users", type=positive_int("--users 20000"), default=20_000, help="user population")
     add_option(p, SEED)
     p.add_argument("--incident", action="append", metavar="SPEC",
@@ -265,10 +265,13 @@ def build_parser() -> argparse.ArgumentParser:
                    + incident_names())
     p.add_argument("--stream", action="store_true",
                    help="append the day of --start minute by minute in simulated time (docs/live.md)")
-    p.add_argument("--start", metavar="YYYY-MM-DDTHH:MM", help="with --stream: simulated start time (UTC)")
+    p.add_argument("--start", metavar="YYYY-MM-DDTHH:MM",
+                   help="with --stream: simulated start time, UTC (default: none; required with --stream)")
     p.add_argument("--speed", type=float, default=1.0,
-                   help="with --stream: simulated minutes per minute (60 = one simulated minute per second)")
-    p.add_argument("--until", metavar="YYYY-MM-DDTHH:MM", help="with --stream: stop at this simulated time")
+                   help="with --stream: simulated minutes per minute, 60 = one simulated minute per second "
+                        "(default: 1, real time)")
+    p.add_argument("--until", metavar="YYYY-MM-DDTHH:MM",
+                   help="with --stream: stop at this simulated time (default: once the day's last row landed)")
 
     p = add("rollup", cmd_rollup, "build (or rebuild) the rollups of a date or range")
     add_option(p, WAREHOUSE)
