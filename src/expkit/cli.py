@@ -256,8 +256,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = add("synth", cmd_synth, "generate a synthetic warehouse with known truth")
     p.add_argument("--out", metavar="DIR", required=True, help="warehouse folder to create")
-    p.add_argument("--days", type=positive_int("--days 14"), help="number of days (>= 1; required without --stream; default with --stream: 1)")
-    p.add_argument("--end", metavar="YYYY-MM-DD", help="last day (required without --stream; default with --stream: the day of --start)")
+    p.add_argument("--days", type=positive_int("--days 14"),
+                   help="number of days (>= 1; required without --stream; default with --stream: 1)")
+    p.add_argument("--end", metavar="YYYY-MM-DD",
+                   help="last day (required without --stream; default with --stream: the day of --start)")
     p.add_argument("--users", type=positive_int("--users 20000"), default=20_000, help="user population")
     add_option(p, SEED)
     p.add_argument("--incident", action="append", metavar="SPEC",

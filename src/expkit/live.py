@@ -34,7 +34,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from expkit import incremental
+from expkit import incremental, series
 from expkit.alerts.rules import AlertsConfig, default_rules_file, load_alerts
 from expkit.alerts.runner import MonitorReport, monitor_once
 from expkit.alerts.state import AlertStore
@@ -97,7 +97,7 @@ def compute_tiles(wh: Warehouse, params_file: Path, now_ms: int) -> list[TileCel
     with its error; the others still run)."""
     cells = []
     day = _day(now_ms)
-    with report_time(now_ms):
+    with report_time(now_ms), series.memoized():
         for window in WINDOWS:
             for tile in HEALTH_TILES:
                 try:

@@ -71,7 +71,8 @@ def add_commands(add: Callable[[str, Callable[[argparse.Namespace], int], str], 
                               "every --every seconds")
     p.add_argument("--warehouse", metavar="DIR", help="warehouse folder (default: $EXPKIT_WAREHOUSE or ./warehouse)")
     p.add_argument("--out", default="reports/live", metavar="DIR", help="page folder (default: reports/live)")
-    p.add_argument("--every", type=positive_float("--every 60"), default=60.0, help="seconds between updates (default: 60)")
+    p.add_argument("--every", type=positive_float("--every 60"), default=60.0,
+                   help="seconds between updates (default: 60)")
     p.add_argument("--once", action="store_true", help="one update, then exit")
     p.add_argument("--now", help="the clock starts at this ISO time (replays and tests; default: the real clock)")
     p.add_argument("--serve", type=positive_int("--serve 8765"), metavar="PORT",
