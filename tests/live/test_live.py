@@ -204,3 +204,24 @@ def test_live_killed_and_restarted_skips_no_bin_and_repeats_no_alert(tmp_path: P
     audit = (killed / "state" / "alerts" / "killswitch_audit.jsonl").read_text().splitlines()
     audit_ref = (reference / "state" / "alerts" / "killswitch_audit.jsonl").read_text().splitlines()
     assert len(audit) == len(audit_ref) == 1
+
+
+@pytest.mark.slow
+def test_sigterm_ends_live_after_its_update(replay: Replay, tmp_path: Path) -> None:
+    """SIGTERM (as systemd stops the service) lets the running update finish, then exit 0."""
+    import shutil
+    import signal
+
+    root = tmp_path / "wh"
+    shutil.copytree(replay.root, root)
+    proc = subprocess.Popen([*EXPKIT, "live", "--warehouse", str(root), "--out", str(tmp_path / "live"), "--every",
+                             "1", "--now", f"{DAY}T{LAST_TICK // 60:02d}:{LAST_TICK % 60:02d}Z", "--params",
+                             str(PARAMS)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert proc.stdout is not None
+    first = json.loads(proc.stdout.readline())
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, err
+    assert first["page"] == str(tmp_path / "live" / "index.html")
+    assert (tmp_path / "live" / "index.html").is_file()
+    assert not list((tmp_path / "live").glob(".*"))  # no temporary file left behind
