@@ -82,6 +82,10 @@ def cmd_synth(args: argparse.Namespace) -> int:
     from expkit.synth.warehouse import DEFAULT_LIFT
 
     cfg = load_experiment(params_file_of(args))
+    if args.stream:
+        return _synth_stream(args, cfg)
+    if args.days is None or args.end is None:
+        raise ExpkitError("expkit synth needs --days N and --end YYYY-MM-DD (or --stream --start TIME)")
     flags = from_flags(list(cfg.buckets), cfg.control, DEFAULT_LIFT,
                        lift=args.lift or (), incidents=args.incident or (),
                        segment_lift=args.segment_lift or (), novelty=args.novelty or ())
@@ -93,6 +97,20 @@ def cmd_synth(args: argparse.Namespace) -> int:
     )
     summary = {"out": str(args.out), "tables": truth.get("tables"), "incidents": truth.get("incidents")}
     print(json.dumps(summary, default=str))
+    return 0
+
+
+def _synth_stream(args: argparse.Namespace, cfg: Any) -> int:
+    from expkit.synth.stream import stream
+
+    if not args.start:
+        raise ExpkitError("expkit synth --stream needs --start YYYY-MM-DDTHH:MM (UTC), e.g. 2026-11-14T14:00")
+    res = stream(Path(args.out), args.start, speed=args.speed, incidents=args.incident or (), users=args.users,
+                 seed=args.seed, days=args.days or 1, until=args.until, progress=progress_printer(args.quiet),
+                 experiment_id=cfg.experiment_id, buckets=cfg.buckets, control=cfg.control)
+    print(json.dumps({"out": str(args.out), "day": res.day.isoformat(), "first_minute": res.first_minute,
+                      "last_minute": res.last_minute, "files": res.files, "rows": res.rows,
+                      "stopped": res.stopped}))
     return 0
 
 
@@ -218,7 +236,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 # --- parser --------------------------------------------------------------------------------
 
-COMMAND_MODULES = ("expkit.validation.commands", "expkit.alerts.commands")
+COMMAND_MODULES = ("expkit.validation.commands", "expkit.alerts.commands", "expkit.live_cli")
 """Modules that add their own subcommands: each has ``add_commands(add)`` where
 ``add(name, func, help) -> argparse.ArgumentParser`` registers one (with --quiet and --params)."""
 
@@ -262,8 +280,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = add("synth", cmd_synth, "generate a synthetic warehouse with known truth")
     p.add_argument("--out", metavar="DIR", required=True, help="warehouse folder to create")
-    p.add_argument("--days", type=positive_int("--days 14"), required=True, help="number of days (>= 1)")
-    p.add_argument("--end", metavar="YYYY-MM-DD", required=True, help="last day")
+    p.add_argument("--days", type=positive_int("--days 14"),
+                   help="number of days (>= 1; required without --stream; default with --stream: 1)")
+    p.add_argument("--end", metavar="YYYY-MM-DD",
+                   help="last day (required without --stream; default with --stream: the day of --start)")
     p.add_argument("--users", type=positive_int("--users 20000"), default=20_000, help="user population")
     add_option(p, SEED)
     p.add_argument("--incident", action="append", metavar="SPEC",
@@ -283,6 +303,15 @@ def build_parser() -> argparse.ArgumentParser:
                    help="lift of ARM that is INITIAL on a user's first day of exposure and halves its "
                         "distance to the arm's lift every HALF_LIFE_DAYS, e.g. treatment=0.2:3 "
                         "(repeatable, one per arm; default: none)")
+    p.add_argument("--stream", action="store_true",
+                   help="append the day of --start minute by minute in simulated time (docs/live.md)")
+    p.add_argument("--start", metavar="YYYY-MM-DDTHH:MM",
+                   help="with --stream: simulated start time, UTC (default: none; required with --stream)")
+    p.add_argument("--speed", type=float, default=1.0,
+                   help="with --stream: simulated minutes per minute, 60 = one simulated minute per second "
+                        "(default: 1, real time)")
+    p.add_argument("--until", metavar="YYYY-MM-DDTHH:MM",
+                   help="with --stream: stop at this simulated time (default: once the day's last row landed)")
 
     p = add("rollup", cmd_rollup, "build (or rebuild) the rollups of a date or range")
     add_option(p, WAREHOUSE)

@@ -31,6 +31,7 @@ import pyarrow as pa
 from expkit import lineage
 from expkit.atomic import FileLock, atomic_write_json, building_dir, clean_stale_temps
 from expkit.catalogue import LEGACY_FACTS_DIGEST, LEGACY_STATS_DIGEST, Catalogue
+from expkit.compaction import finish_compactions
 from expkit.config import WINDOWS, ExperimentConfig
 from expkit.engines import Engine, get_engine, write_parquet, write_reader
 from expkit.histogram import LN_GAMMA, MIN_VALUE
@@ -236,6 +237,7 @@ def _build_day(
     if not raw:
         manifest = _read_manifest(path) or {}
     if raw:
+        finish_compactions(wh, day)  # a compaction killed half-way must not count rows twice
         for name in ROLLUP_NAMES:  # leftovers of killed runs sit beside each table's partitions
             clean_stale_temps(wh.rollups / name)
         fingerprint = source_fingerprint(wh, day)

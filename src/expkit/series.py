@@ -13,8 +13,10 @@ are chosen among those the template allows, never pasted in.
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import datetime as dt
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -74,14 +76,37 @@ def _query(
 
     Returns a DataFrame, or with ``numpy`` a dict of numpy arrays (much cheaper for many rows).
     """
+    memo = _MEMO.get()
+    key = repr((tuple(map(str, files)), template, sorted((filters or {}).items()), sorted(values.items()), numpy))
+    if memo is not None and key in memo:
+        hit = memo[key]
+        return hit.copy() if isinstance(hit, pd.DataFrame) else {k: v.copy() for k, v in hit.items()}
     con = connect()
     try:
         (table,) = TEMPLATES[template].reads
         con.register(table, con.read_parquet([str(f) for f in files], union_by_name=True))
         result = run_template(con, template, filters, **values)
-        return result.fetchnumpy() if numpy else result.df()
+        out = result.fetchnumpy() if numpy else result.df()
     finally:
         con.close()
+    if memo is not None:
+        memo[key] = out.copy() if isinstance(out, pd.DataFrame) else {k: v.copy() for k, v in out.items()}
+    return out
+
+
+_MEMO: contextvars.ContextVar[dict[str, Any] | None] = contextvars.ContextVar("expkit_series_memo", default=None)
+
+
+@contextlib.contextmanager
+def memoized() -> Iterator[None]:
+    """Within the block, a rollup query asked again with the same files and parameters is answered
+    from memory (the live page's tiles read the same series several times in one update, while
+    the rollup files stay as they are)."""
+    token = _MEMO.set({})
+    try:
+        yield
+    finally:
+        _MEMO.reset(token)
 
 
 def add_rates(df: pd.DataFrame) -> pd.DataFrame:

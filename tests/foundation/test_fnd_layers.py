@@ -14,7 +14,7 @@ SRC = Path(__file__).resolve().parents[2] / "src"
 
 LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("command line", ("expkit.cli", "expkit.cli_options", "expkit.__main__", "expkit.alerts.commands",
-                      "expkit.validation.commands", "expkit.live", "expkit.selftest")),
+                      "expkit.validation.commands", "expkit.live", "expkit.live_cli", "expkit.selftest")),
     ("daily job and report", ("expkit.report", "expkit.daily", "expkit.history", "expkit.api", "expkit.notify")),
     ("alerts and validation", ("expkit.alerts", "expkit.validation")),
     ("tiles", ("expkit.tiles", "expkit.charts")),

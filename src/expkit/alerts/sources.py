@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from expkit import lineage
+from expkit import incremental, lineage
 from expkit.alerts.metrics import METRICS, Sample, make_sample
 from expkit.config import ExperimentConfig
 from expkit.estimates import estimate_frame
@@ -173,11 +173,16 @@ class WarehouseSource:
 
     def built_at_ms(self, day: dt.date) -> int | None:
         """When the rollups of ``day`` were last built (``None`` if never, or if they are stale by
-        the lineage rule of :func:`expkit.rollup.day_staleness`: not ready until rebuilt)."""
+        the lineage rule of :func:`expkit.rollup.day_staleness`: not ready until rebuilt), or the
+        time the incremental health rollups hold every landed file to (:mod:`expkit.incremental`),
+        whichever is later."""
         if day not in self._manifests:
             built = raw_built_at_ms(self.wh, day)
             if built is not None and day_staleness(self.wh, day, self._graph).stale:
                 built = None
+            live = incremental.as_of_ms(self.wh, day)  # health rollups kept up to date by 'expkit live'
+            if live is not None and (built is None or live > built):
+                built = live
             self._manifests[day] = built
         return self._manifests[day]
 

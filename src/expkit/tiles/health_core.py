@@ -22,8 +22,10 @@ Status rules (docs/metrics.md, "SLOs and targets"; docs/alerts.md), the same for
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -124,9 +126,24 @@ class Rule:
             return evidence > self.limit if self.bad == "above" else evidence < self.limit
 
 
+_REPORT_TIME: contextvars.ContextVar[int | None] = contextvars.ContextVar("expkit_report_time", default=None)
+
+
 def now_ms() -> int:
-    """The current time in epoch ms (tests replace it to replay a day that is not over yet)."""
-    return int(time.time() * 1000)
+    """The current time in epoch ms, or the time set by :func:`report_time` (the live page of a
+    replayed day; tests also replace this function)."""
+    fixed = _REPORT_TIME.get()
+    return int(time.time() * 1000) if fixed is None else fixed
+
+
+@contextlib.contextmanager
+def report_time(ms: int | None) -> Iterator[None]:
+    """Within the block, health tiles take ``ms`` as the current time (``None``: the clock)."""
+    token = _REPORT_TIME.set(ms)
+    try:
+        yield
+    finally:
+        _REPORT_TIME.reset(token)
 
 
 @dataclass(frozen=True)
