@@ -44,16 +44,16 @@ def compare_frame(
     ``stats`` has ``bucket``, the ``key`` columns and :data:`~expkit.readers.STAT_COLUMNS`; the
     comparisons run in one vectorized call.
     """
-    key = list(key)
-    ctl = stats[stats["bucket"] == control][key + STAT_COLUMNS]
-    trt = stats[stats["bucket"].isin(treatments)][["bucket", *key, *STAT_COLUMNS]]
-    rows = trt.merge(ctl, on=key, how="inner", suffixes=("", "_c"))
+    keys = list(key)
+    ctl = stats[stats["bucket"] == control][keys + STAT_COLUMNS]
+    trt = stats[stats["bucket"].isin(treatments)][["bucket", *keys, *STAT_COLUMNS]]
+    rows = trt.merge(ctl, on=keys, how="inner", suffixes=("", "_c"))
     if rows.empty:
         return pd.DataFrame()
     c = {s: rows[f"{s}_c"].to_numpy(float) for s in STAT_COLUMNS}
     t = {s: rows[s].to_numpy(float) for s in STAT_COLUMNS}
     r = compare_ratios(c, t, alpha=ALPHA, sequential=True, tuning_n=n_star)
-    out = rows[["bucket", *key]].copy()
+    out = rows[["bucket", *keys]].copy()
     out["users_control"], out["users_treatment"] = c["n"].astype(int), t["n"].astype(int)
     fields = {
         "control": r.control, "treatment": r.treatment, "abs_diff": r.diff, "diff_low": r.diff_low,

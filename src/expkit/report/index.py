@@ -216,6 +216,9 @@ def render_index(
             next_day=next_day,
             fmt=format_value,
             num=format_number,
+            pct=format_percent,
+            decision=summary.get("decision") if isinstance(summary.get("decision"), Mapping) else None,
+            badges=OUTCOME_BADGES,
             css=Markup(stylesheet()),
             version=expkit.__version__,
         )
@@ -306,6 +309,17 @@ def kill_switches_pulled(alerts: Sequence[Mapping[str, Any]]) -> list[str]:
         else:
             out.append(f"{a['kill_switch']} pulled by {a.get('rule')} at {at} UTC")
     return out
+
+
+def format_percent(value: Any) -> str:
+    """A signed percentage for a lift (``n/a`` when absent).
+
+    >>> format_percent(0.0696), format_percent(-0.048), format_percent(None)
+    ('+7.0%', '-4.8%', 'n/a')
+    """
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        return "n/a"
+    return f"{value:+.1%}"
 
 
 def format_number(value: Any) -> str:

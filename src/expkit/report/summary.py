@@ -4,6 +4,9 @@ Shape (keys fixed by the spec; expkit adds a few, marked *extra*)::
 
     {"date": "YYYY-MM-DD", "generated_at": ISO-8601 UTC, "code_version": str,
      "params": {...},
+     extra: "verdict": the decision's verdict or null,
+            "decision": {"verdict", "reasons", "arms": {arm: {"verdict", "reasons", "primary",
+                         "guardrails"}}, "progress", "trust", "window"} or null (docs/readout.md),
      "tiles": {id: {"status", "headline", "html", "error",
                     extra: "title", "section", "summary", "as_of", "experiment_id",
                            "notebook", "duration_s"}},
@@ -196,6 +199,16 @@ def normalize_checks(checks: Iterable[Mapping[str, Any]] | None) -> list[dict[st
     return _records(checks or [], CHECK_KEYS, "check")
 
 
+def decision_of(tiles: Mapping[str, Mapping[str, Any]]) -> dict[str, Any] | None:
+    """The experiment's verdict with its reasons: the readout tile's headline (docs/readout.md);
+    ``None`` when the readout has no result (failed, no data, not run)."""
+    readout = tiles.get("readout") or {}
+    head = readout.get("headline") or {}
+    if readout.get("status") in ("failed", "no_data") or "verdict" not in head:
+        return None
+    return dict(head)
+
+
 def build_summary(
     *,
     date: dt.date,
@@ -216,14 +229,18 @@ def build_summary(
     (:meth:`expkit.history.HistoryGaps.to_json`; ``null`` when no rollup step ran).
     """
     step_errors = dict(step_errors or {})
+    tiles_doc = {t.id: t.to_summary() for t in tiles}
+    decision = decision_of(tiles_doc)
     return {
         "date": date.isoformat(),
         "generated_at": generated_at,
         "code_version": version or code_version(),
         "params": jsonable(dict(params)),
-        "tiles": {t.id: t.to_summary() for t in tiles},
+        "tiles": tiles_doc,
         "alerts": normalize_alerts(alerts),
         "checks": normalize_checks(checks),
+        "verdict": decision["verdict"] if decision else None,
+        "decision": decision,
         "ok": not step_errors and not any(t.failed for t in tiles),
         "experiment_id": params.get("experiment_id"),
         "run_seconds": round(run_seconds, 3),
