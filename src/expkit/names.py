@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Literal
 
 from expkit.project import project_root
 
@@ -38,6 +39,13 @@ def default_warehouse() -> Path:
     root = project_root()
     return root / DEFAULT_WAREHOUSE if root is not None else Path(DEFAULT_WAREHOUSE)
 
+
+Status = Literal["ok", "warn", "breach", "no_data", "failed"]
+"""A tile's status (docs/reports.md): the one status type of tiles, sidecars, summary.json and pages."""
+STATUSES: tuple[Status, ...] = ("ok", "warn", "breach", "no_data", "failed")
+"""Every :data:`Status`, most reassuring first; ``failed`` is the report's (a tile that raised)."""
+SIDECAR_STATUSES: tuple[Status, ...] = STATUSES[:4]
+"""The statuses a tile itself reports (a sidecar never says ``failed``)."""
 
 HEALTH_IDS = ("latency", "coverage", "errors", "fallback", "cache", "volume", "freshness", "anomaly")
 """Health tile ids, in dashboard order (spec contract; never rename)."""

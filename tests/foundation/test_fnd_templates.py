@@ -40,3 +40,4 @@ def test_parameters_are_bound_not_pasted() -> None:
     hostile = "eu' OR '1'='1"
     rows = con.execute("SELECT count(*) FROM r WHERE region = $v", {"v": hostile}).fetchone()
     assert rows == (0,)
+

@@ -35,6 +35,7 @@ from expkit.atomic import FileLock, atomic_write_json, building_dir
 from expkit.config import load_experiment
 from expkit.history import HistoryGaps
 from expkit.interrupts import interrupted
+from expkit.names import SIDECAR_STATUSES, Status
 from expkit.report.compute import TileComputer, timeout_error, warm_up
 from expkit.report.deliveries import RECORD_FILE
 from expkit.report.history_page import write_history
@@ -42,7 +43,6 @@ from expkit.report.html import PageInfo, write_tile_page
 from expkit.report.index import neighbours, refresh_nav, report_days, set_tile_nav, write_index
 from expkit.report.runner import NotebookJob, execute_notebook, run_parallel, short_error
 from expkit.report.summary import (
-    SIDECAR_STATUSES,
     TileOutcome,
     build_summary,
     code_version,
@@ -477,7 +477,7 @@ def run_tile_into(
     if error is None:
         data, error = read_sidecar(sidecar_path)
         sidecar = data or {}
-    status = "failed" if error else str(sidecar["status"])
+    status: Status = "failed" if error else sidecar["status"]  # checked against SIDECAR_STATUSES when read
     # What the notebook ran with: its own defaults, what was injected, what it reported.
     shown_params = dict(inputs.nb_params)
     for key in _HIDDEN_PARAMS:

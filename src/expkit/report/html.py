@@ -39,7 +39,6 @@ TEMPLATES = Path(__file__).parent / "templates"
 NBCONVERT_TEMPLATES = TEMPLATES / "nbconvert"
 PAGE_TEMPLATE = "expkit_page"
 
-STATUSES: tuple[str, ...] = ("ok", "warn", "breach", "no_data", "failed")
 STATUS_LABELS: dict[str, str] = {
     "ok": "OK",
     "warn": "Warn",

@@ -36,10 +36,9 @@ import yaml
 
 import expkit
 from expkit.errors import ConfigError, ExpkitError
+from expkit.names import STATUSES, Status
 from expkit.yamlio import StrictLoader, yaml_error_text
 
-TILE_STATUSES: tuple[str, ...] = ("ok", "warn", "breach", "no_data", "failed")
-SIDECAR_STATUSES: tuple[str, ...] = ("ok", "warn", "breach", "no_data")
 CHECK_STATUSES: tuple[str, ...] = ("pass", "warn", "fail")
 ALERT_KEYS: tuple[str, ...] = (
     "rule",
@@ -74,7 +73,7 @@ class TileOutcome:
     id: str
     section: str
     title: str
-    status: str
+    status: Status
     headline: dict[str, Any] = field(default_factory=dict)
     summary: str = ""
     error: str | None = None
@@ -279,8 +278,8 @@ def summary_problems(doc: Any) -> list[str]:
         for key in TILE_KEYS:
             if key not in t:
                 problems.append(f"tiles.{tid} lacks {key!r}")
-        if t.get("status") not in TILE_STATUSES:
-            problems.append(f"tiles.{tid}.status {t.get('status')!r} not in {TILE_STATUSES}")
+        if t.get("status") not in STATUSES:
+            problems.append(f"tiles.{tid}.status {t.get('status')!r} not in {STATUSES}")
         if not isinstance(t.get("headline"), Mapping):
             problems.append(f"tiles.{tid}.headline is not an object")
         if t.get("html") is not None and not isinstance(t.get("html"), str):

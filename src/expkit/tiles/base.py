@@ -23,13 +23,11 @@ from expkit.atomic import atomic_write_json
 from expkit.catalogue import Target
 from expkit.config import WINDOWS, default_params_file, load_experiment
 from expkit.errors import ExpkitError
-from expkit.names import WAREHOUSE_ENV
+from expkit.names import STATUSES, WAREHOUSE_ENV, Status
 from expkit.readers import ReadScope
 from expkit.schema import SLICE_COLUMNS, SLICE_VALUE_CHARS, is_slice_value
 from expkit.tiles.rendered import RenderedTile
 from expkit.warehouse import Warehouse, parse_date
-
-STATUSES = ("ok", "warn", "breach", "no_data", "failed")
 
 WAREHOUSE_FIX = (
     'set the parameter warehouse (in a notebook: warehouse = "/path/to/warehouse" in the parameters cell; '
@@ -201,7 +199,7 @@ class TileResult:
     tile: str
     section: str
     title: str
-    status: str
+    status: Status
     headline: dict[str, Any]
     summary: str
     table: pd.DataFrame = field(default_factory=pd.DataFrame)

@@ -23,6 +23,7 @@ import pandas as pd
 from expkit.charts import forest_chart
 from expkit.decision import ArmEvidence, Decision, GuardrailResult, PrimaryResult, ProgressResult, decide
 from expkit.estimates import ALPHA
+from expkit.names import Status
 from expkit.readers import STAT_COLUMNS, ratio_stats
 from expkit.stats import compare_ratios
 from expkit.stats.guardrails import judge_guardrail
@@ -35,7 +36,10 @@ from expkit.trust import alerts_gate, bucket_gate, srm_gate, validation_gate
 
 WINDOW = "cum"
 """The readout judges the experiment to date."""
-STATUS_OF = {"ship": "ok", "keep_running": "ok", "no_effect": "ok", "roll_back": "breach", "untrustworthy": "breach"}
+STATUS_OF: dict[str, Status] = {
+    "ship": "ok", "keep_running": "ok", "no_effect": "ok", "roll_back": "breach", "untrustworthy": "breach",
+}
+"""The tile's status per verdict (its card shows the verdict itself)."""
 
 
 def _comparisons(p: TileParams, metric: str) -> tuple[list[str], Any, np.ndarray, np.ndarray] | None:
