@@ -19,15 +19,6 @@ pytestmark = [
 CHART_TILES = {"latency", "ctr"}
 
 
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    b = Browser()
-    try:
-        yield b
-    finally:
-        b.close()
-
-
 def _assert_clean(visit) -> None:
     assert all(u.startswith(("file://", "data:")) for u in visit.requests), visit.requests
     assert visit.failed_requests == []

@@ -10,7 +10,6 @@ import contextlib
 import datetime as dt
 import io
 import json
-import os
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -19,7 +18,7 @@ from pathlib import Path
 import pytest
 import yaml
 from digest_support import SMTP_PASSWORD, SMTP_USER, SmtpServer, WebhookReceiver, free_port, serve_smtp, serve_webhook
-from report_browser import CHROMIUM, Browser
+from report_browser import Browser
 from report_support import ARTIFACTS, REPO
 
 from expkit.cli import main
@@ -165,17 +164,6 @@ def test_day_links_of_every_page_resolve_to_existing_files(runs: Runs) -> None:
                         assert target.name == page.name
             pages += 1
     assert pages == 3 * 16  # each day: the index and 15 tile pages
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    if not os.access(CHROMIUM, os.X_OK):
-        pytest.skip("chromium is not installed")
-    b = Browser()
-    try:
-        yield b
-    finally:
-        b.close()
 
 
 def test_history_page_in_chromium(runs: Runs, browser: Browser) -> None:

@@ -8,14 +8,12 @@ import contextlib
 import datetime as dt
 import io
 import json
-import os
 import shutil
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from report_browser import CHROMIUM, Browser
+from report_browser import Browser
 from report_support import ARTIFACTS, REPO
 
 from expkit import run_tile
@@ -138,17 +136,6 @@ def test_no_history_names_missing_days_tiles_and_alerts(without_history: Run) ->
     assert all(d.isoformat() in top for d in EARLIER)
     assert all(f"<code>{rule}</code>" in top for rule in ROLLING_RULES)
     assert "anomaly" in top and "timeline" in top
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    if not os.access(CHROMIUM, os.X_OK):
-        pytest.skip("chromium is not installed")
-    b = Browser()
-    try:
-        yield b
-    finally:
-        b.close()
 
 
 def test_no_history_notice_shows_at_the_top_in_a_browser(without_history: Run, browser: Browser) -> None:
