@@ -7,14 +7,17 @@ sample (:mod:`expkit.stats.progress`) and the trust gates (SRM, validation,
 alerts, ...), plus ``min_days``, the relative ``mde`` and the good ``direction``
 of the primary metric. Rules per arm, first match wins:
 
-1. ``untrustworthy``: a trust gate failed (the gate is named).
-2. ``roll_back``: a guardrail fails, or the primary metric's **always-valid**
-   interval lies entirely on the bad side of 0.
-3. ``ship``: the always-valid interval lies entirely on the good side of 0, every
+1. ``roll_back``: a guardrail fails (harm shown on a guardrail is acted on even when a
+   trust gate failed too: the failed gates are added to the reasons; an incident the
+   treatment causes both fails its guardrail and fires the alert behind the alerts gate).
+2. ``untrustworthy``: a trust gate failed (the gate is named).
+3. ``roll_back``: the primary metric's **always-valid** interval lies entirely on the
+   bad side of 0.
+4. ``ship``: the always-valid interval lies entirely on the good side of 0, every
    guardrail passes, every trust gate was judged and ``min_days`` days have run.
-4. ``no_effect``: the required sample is reached and the fixed-horizon interval
+5. ``no_effect``: the required sample is reached and the fixed-horizon interval
    lies inside ``(-mde, +mde)``.
-5. ``keep_running``: otherwise.
+6. ``keep_running``: otherwise.
 
 The experiment's verdict is the most severe over its arms:
 ``untrustworthy > roll_back > ship > keep_running > no_effect``. Reasons are plain
@@ -288,19 +291,19 @@ def decide_arm(
         return ArmDecision(verdict, tuple(reasons), evidence, gates)
 
     failed = [g for g in gates if g.status == "fail"]
-    if failed:
-        return result("untrustworthy", [
-            f"{g.gate} check failed" + (f": {g.detail}" if g.detail else "") for g in failed])
+    gate_reasons = [f"{g.gate} check failed" + (f": {g.detail}" if g.detail else "") for g in failed]
+    harmful = [g for g in evidence.guardrails if g.status == "fail"]
+    if failed and not harmful:
+        return result("untrustworthy", gate_reasons)
 
     shown = f"{p.metric} {_pct(p.rel_lift)} (always-valid {_pct(p.seq_low)} to {_pct(p.seq_high)})"
     sign = 1.0 if direction == "increase" else -1.0
     good_low, good_high = sorted((sign * p.seq_low, sign * p.seq_high))
     better, worse = good_low > 0, good_high < 0
-    fails = [g for g in evidence.guardrails if g.status == "fail"]
-    if fails or worse:
-        reasons = [f"{shown} significantly worse"] if worse else []
-        reasons += [f"guardrail {g.metric} fails: {_change(g)}" for g in fails]
-        return result("roll_back", reasons)
+    if harmful or worse:
+        reasons = [f"{shown} significantly worse"] if worse and not failed else []
+        reasons += [f"guardrail {g.metric} fails: {_change(g)}" for g in harmful]
+        return result("roll_back", reasons + gate_reasons)
 
     pending = [g for g in evidence.guardrails if g.status != "pass"]
     unjudged = [g for g in gates if g.status == "not_judged"]

@@ -95,6 +95,20 @@ def test_failed_gate_makes_it_untrustworthy_whatever_the_numbers():
     assert d.verdict == "untrustworthy" and d.reasons == ("SRM check failed: p = 1e-09 overall",)
 
 
+def test_a_failing_guardrail_rolls_back_even_when_a_gate_failed():
+    """An error burst the treatment causes fails its guardrail and fires the P1 alert behind the
+    alerts gate: the verdict acts on the harm and names the gate too."""
+    bad = GuardrailResult("error rate", "fail", 0.004, 0.0025, 0.0055, 0.001)
+    alert = TrustGate("alerts", "fail", "error_rate_high (P1) fired at 08:10 UTC")
+    d = decide_arm(ArmEvidence(primary(0.01, -0.05, 0.07, -0.1, 0.12), REACHED, [bad]), trust=[alert])
+    assert d.verdict == "roll_back"
+    assert d.reasons == ("guardrail error rate fails: +0.004 (always-valid +0.0025 to +0.0055), margin +0.001",
+                         "alerts check failed: error_rate_high (P1) fired at 08:10 UTC")
+    # without a failing guardrail the failed gate wins over a significantly worse primary
+    worse = ArmEvidence(primary(-0.07, -0.11, -0.03, -0.12, -0.02), REACHED, [OK_GUARD])
+    assert decide_arm(worse, trust=[alert]).verdict == "untrustworthy"
+
+
 def test_an_unjudged_gate_keeps_a_winner_from_shipping_but_not_from_rolling_back():
     unjudged = TrustGate("validation", "not_judged", "validation did not run for this day")
     winner = ArmEvidence(primary(0.07, 0.03, 0.11, 0.02, 0.12), REACHED, [OK_GUARD])
