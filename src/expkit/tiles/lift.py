@@ -47,7 +47,7 @@ LIFT_SLICES = ALL_SLICES
 TABLE_COLUMNS = [
     "bucket", "metric", "slice_value", "users_control", "users_treatment", "control", "treatment", "abs_diff",
     "diff_low", "diff_high", "rel_lift", "rel_low", "rel_high", "fieller_low", "fieller_high", "pvalue", "adj_pvalue",
-    "seq_low", "seq_high", "seq_pvalue", "untrustworthy", "reason",
+    "seq_low", "seq_high", "seq_pvalue", "cuped", "variance_reduction", "untrustworthy", "reason",
 ]
 """The columns of the tile's table (:func:`lift_frame` has a few more)."""
 
@@ -121,7 +121,9 @@ def lift_tile(p: TileParams) -> TileResult:
             "seq_high", "seq_pvalue", "abs_diff", "diff_low", "diff_high", "control", "treatment", "reason"]
     arms = {}
     for arm, rows in overall.groupby("bucket", sort=False):
-        metrics = {r["metric"]: {k: r[k] for k in keep} for r in rows.to_dict("records")}
+        metrics = {r["metric"]: {**{k: r[k] for k in keep}, "cuped": bool(r["cuped"]),
+                                 "variance_reduction": float(r["variance_reduction"])}
+                   for r in rows.to_dict("records")}
         head = metrics.get(primary, {})
         arms[arm] = {
             "metric": primary, "estimate": head.get("rel_lift"), "low": head.get("rel_low"),
@@ -132,12 +134,14 @@ def lift_tile(p: TileParams) -> TileResult:
     headline = {
         "control": p.config.control, "window": p.window, "arms": arms, "tuning_n": tuning_n(p),
         "adjustment": f"Benjamini–Hochberg over the {len(frame)} comparisons shown",
-        "interval": "relative lift, delta method 95%; always-valid: asymptotic confidence sequence 95%",
+        "interval": "relative lift, delta method 95%; always-valid: asymptotic confidence sequence 95%; "
+                    "CUPED-adjusted (pre-period covariate) where the metric has pre-period data",
         "srm_pvalue": check.pvalue,
     }
     summary = "; ".join(
         f"{srm_label(arm, a['untrustworthy'])}: {a['metric']} {_pct(a['estimate'])} "
         f"[{_pct(a['low'])}, {_pct(a['high'])}], always-valid [{_pct(a['seq_low'])}, {_pct(a['seq_high'])}]"
+        + _cuped_note(a["metrics"].get(primary, {}))
         for arm, a in arms.items()
     )
     notes = [n for n in [check.note()] if n]
@@ -152,6 +156,14 @@ def lift_tile(p: TileParams) -> TileResult:
     )
 
 
+def _cuped_note(m: dict[str, object]) -> str:
+    """`` (CUPED: variance −38%)`` when the metric's interval is CUPED-adjusted, else empty."""
+    vr = m.get("variance_reduction")
+    if not m.get("cuped") or not isinstance(vr, float) or not np.isfinite(vr):
+        return ""
+    return f" (CUPED: variance {-vr:+.0%})"
+
+
 def _pct(v: float | None) -> str:
     return "n/a" if v is None or not np.isfinite(v) else f"{v:+.1%}"
 
@@ -164,6 +176,6 @@ def _forest(frame: pd.DataFrame, p: TileParams) -> object:
     return forest_chart(
         data, label="row", estimate="rel_lift", low="rel_low", high="rel_high", outer_low="seq_low",
         outer_high="seq_high", color="arm", flag="untrustworthy",
-        title=f"Relative lift vs {p.config.control} ({p.window}): thick 95% delta method, thin always-valid; "
-              "red ring: untrustworthy (SRM)",
+        title=f"Relative lift vs {p.config.control} ({p.window}): thick 95% delta method, thin always-valid"
+              + (" (CUPED-adjusted)" if frame["cuped"].any() else "") + "; red ring: untrustworthy (SRM)",
     )
