@@ -59,31 +59,35 @@ def _per_user_ctr(wh: Path, days: list[dt.date]) -> pd.DataFrame:
     return joined.groupby("user_id").agg(num=("clicks", "sum"), den=("item_id", "size"))
 
 
-def _expected_sums(wh: Path, days: list[dt.date]) -> pd.DataFrame:
-    """The nine CUPED sums of ctr per arm over ``days``, from the raw events alone."""
-    req = _events(wh, "requests", days, ["user_id", "bucket", "timestamp_ms"])
+def _expected_sums(wh: Path, days: list[dt.date], slice_: str) -> pd.DataFrame:
+    """The nine CUPED sums of ctr per arm (and region) over ``days``, from the raw events alone."""
+    req = _events(wh, "requests", days, ["user_id", "bucket", "region", "timestamp_ms"])
     lo, hi = day_bounds_ms(days[0])[0], day_bounds_ms(days[-1])[1]
     req = req[(req.timestamp_ms >= lo) & (req.timestamp_ms < hi)].sort_values("timestamp_ms")
-    users = req.groupby("user_id")["bucket"].first()  # the arm of first exposure in the window
+    # the arm and region of first exposure in the window
+    users = req.groupby("user_id")[["bucket", "region"]].first()
     pre_days = [START - dt.timedelta(days=PRE_DAYS - i) for i in range(PRE_DAYS)]
     win, pre = _per_user_ctr(wh, days), _per_user_ctr(wh, pre_days)
-    u = pd.DataFrame({"bucket": users}).join(win).join(pre.add_suffix("_pre")).fillna(0.0)
+    u = users.join(win).join(pre.add_suffix("_pre")).fillna(0.0)
     n, d, pn, pd_ = u["num"], u["den"], u["num_pre"], u["den_pre"]
     cols = {"sum_pre_num": pn, "sum_pre_den": pd_, "sum_pre_num2": pn * pn, "sum_pre_den2": pd_ * pd_,
             "sum_pre_numden": pn * pd_, "sum_num_pre_num": n * pn, "sum_num_pre_den": n * pd_,
             "sum_den_pre_num": d * pn, "sum_den_pre_den": d * pd_}
-    return pd.DataFrame({**cols, "bucket": u["bucket"]}).groupby("bucket").sum()
+    keys = ["bucket"] if slice_ == "bucket" else ["bucket", slice_]
+    return pd.DataFrame(cols).join(u[keys]).groupby(keys).sum()
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("slice_", ["bucket", "region"])
 @pytest.mark.parametrize(("window", "days"), [("24h", [END]), ("7d", [START, START + dt.timedelta(days=1), END])])
 def test_the_nine_sums_equal_a_pandas_computation_from_raw_events(
-    cuped_wh: tuple[Path, Path, dict], window: str, days: list[dt.date]
+    cuped_wh: tuple[Path, Path, dict], window: str, days: list[dt.date], slice_: str
 ) -> None:
     wh, params, _ = cuped_wh
-    p = check_params("ctr", event_date=END, warehouse=wh, params_file=params, window=window)
-    got = ratio_stats(p, "ctr").set_index("bucket")[PRE_STAT_COLUMNS]
-    want = _expected_sums(wh, days)[PRE_STAT_COLUMNS]
+    p = check_params("ctr", event_date=END, warehouse=wh, params_file=params, window=window, slice=slice_)
+    index = ["bucket"] if slice_ == "bucket" else ["bucket", "slice_value"]
+    got = ratio_stats(p, "ctr").set_index(index)[PRE_STAT_COLUMNS]
+    want = _expected_sums(wh, days, slice_)[PRE_STAT_COLUMNS]
     assert (want["sum_pre_den"] > 0).all()
     pd.testing.assert_frame_equal(got.sort_index(), want.sort_index(), check_names=False, check_dtype=False)
 
