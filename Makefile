@@ -22,8 +22,8 @@ venv: $(BIN)/.installed-$(EXTRAS)
 
 DEMO_REPORT_DAYS ?= 3
 
-demo: venv  ## synthetic warehouse (two weeks) + the daily reports of its last 3 days; prints the history page
-	$(BIN)/expkit demo --warehouse $(WAREHOUSE) --out $(REPORTS)
+demo: venv  ## synthetic warehouse (two weeks after two weeks of pre-period) + the daily reports of its last 3 days; prints the history page
+	$(BIN)/expkit demo --pre-days 14 --warehouse $(WAREHOUSE) --out $(REPORTS)
 	@# the days before the last, so the history page and the day links have something to show
 	for day in $$($(BIN)/python -c 'import datetime as dt; from expkit.cli_options import DEMO_END; \
 	    print(*(DEMO_END - dt.timedelta(days=i) for i in range(1, $(DEMO_REPORT_DAYS))))'); do \

@@ -20,6 +20,7 @@ from expkit.cli_options import (
     DATE,
     DEMO_DAYS,
     DEMO_END,
+    DEMO_PRE_DAYS,
     LOCK_TIMEOUT,
     OUT,
     PARAMS,
@@ -226,8 +227,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
     start = end - dt.timedelta(days=args.days - 1)
     if not (wh / "events").is_dir():
         generate(wh, days=args.days, end=end, users=args.users, seed=args.seed,
-                 experiment_id=cfg.experiment_id, buckets=cfg.buckets, control=cfg.control, progress=progress)
-    build_range(wh, start, end, cfg, progress=progress)
+                 experiment_id=cfg.experiment_id, buckets=cfg.buckets, control=cfg.control, progress=progress,
+                 pre_days=args.pre_days)
+    build_range(wh, start, end, cfg, progress=progress)  # the pre-period days' too (CUPED)
     result = daily(warehouse=wh, day=end, out=Path(args.out), params_file=params_file_of(args),
                    workers=args.workers, timeout=args.timeout, progress=progress, rules_file=rules_file)
     print(Path(result.index).resolve())
@@ -382,6 +384,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--days", type=positive_int("--days 14"), default=DEMO_DAYS,
                    help=f"days of data, ending {DEMO_END}")
     p.add_argument("--users", type=positive_int("--users 10000"), default=10_000, help="user population")
+    p.add_argument("--pre-days", type=non_negative_int("--pre-days 14"), default=DEMO_PRE_DAYS, metavar="N",
+                   help=f"days of pre-experiment traffic before the first day, for CUPED (default: {DEMO_PRE_DAYS}; "
+                        "0: none)")
     add_option(p, SEED)
     add_option(p, WORKERS)
     add_option(p, TIMEOUT)

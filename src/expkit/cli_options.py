@@ -27,6 +27,8 @@ DEMO_END = dt.date(2026, 11, 14)
 """The last day of the demo's synthetic data (``expkit demo``, ``expkit selftest``)."""
 DEMO_DAYS = 14
 """Days of synthetic data the demo generates."""
+DEMO_PRE_DAYS = 14
+"""Days of pre-experiment traffic the demo generates before them (the CUPED pre-period)."""
 
 
 class UsageError(ExpkitError):

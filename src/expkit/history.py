@@ -23,7 +23,7 @@ from expkit.alerts.sources import eval_times
 from expkit.config import ExperimentConfig
 from expkit.engines import Engine
 from expkit.errors import ExpkitError
-from expkit.rollup import day_staleness, open_engine, rebuild_stale_day, stale_dates, window_days
+from expkit.rollup import day_staleness, open_engine, pre_period_days, rebuild_stale_day, stale_dates, window_days
 from expkit.tiles import health_anomaly, health_freshness, health_requests
 from expkit.tiles.registry import TILES
 from expkit.tiles.srm import experiment_span
@@ -56,6 +56,8 @@ EXPERIMENT_DAY_TILES = ("timeline", "allocation", "readout")
 """Tiles with one point per day of the experiment (:func:`~expkit.tiles.srm.experiment_span`)."""
 CUM_TILES = ("timeline", "readout")
 """Tiles that read the ``cum`` window (the timeline's cumulative lift, the readout)."""
+CUPED_TILES = ("lift", "timeline", "readout")
+"""Tiles whose comparisons are CUPED-adjusted with the pre-period (docs/statistics.md, "CUPED from the rollups")."""
 
 
 @dataclass(frozen=True)
@@ -228,7 +230,8 @@ def history_needs(day: dt.date, config: ExperimentConfig, rules: AlertsConfig | 
     window; an outcome tile reads only their days from the experiment's start on) and ``cum``
     (the timeline's cumulative lift); the baselines are the tiles' own constants
     (:data:`TILE_LOOK_BACKS`); the alert look-backs follow from each rule's ``for`` and step
-    (:func:`rule_days`). Needs that read only ``day`` are left out.
+    (:func:`rule_days`); the CUPED pre-period days (the per-user rollups the adjusted comparisons
+    read, :func:`expkit.rollup.pre_period_days`). Needs that read only ``day`` are left out.
     """
     every_tile = tuple(TILES)
     # The whole window: a health tile's; an outcome tile's is the part from the start on.
@@ -236,6 +239,9 @@ def history_needs(day: dt.date, config: ExperimentConfig, rules: AlertsConfig | 
     needs.append(Need("cumulative lift since the start", tuple(window_days(day, CUM, config.start_date)), CUM_TILES))
     needs.append(Need("one point per experiment day", tuple(experiment_span(config.start_date, day)),
                       EXPERIMENT_DAY_TILES))
+    if day >= config.start_date:  # days without events contribute nothing (no_events, never a gap)
+        needs.append(Need(f"CUPED pre-period ({config.cuped.lookback_days} days before the start)",
+                          tuple(pre_period_days(config)), CUPED_TILES))
     needs += [Need(lb.what, _span(day, lb.days), (lb.tile,)) for lb in TILE_LOOK_BACKS]
     for rule in rules.rules if rules is not None else ():
         needs.append(Need(f"for {format_duration(rule.for_)}", rule_days(rule, day), rule=rule))

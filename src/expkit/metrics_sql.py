@@ -7,7 +7,10 @@ Two templates carry the catalogue's metrics, in marked regions ``/*<slot>:begin*
   sums (``m_<id>_num``, ``m_<id>_den``): one aggregation per event table the metrics read, with
   the event-attribute slices (surface, genre, provider) as grouping sets for ``impressions``;
 * ``ratio_stats`` sums them (and the built-in facts) over the window's days per user, and writes
-  one row set per ratio metric of the catalogue: n and the five sums of the delta method.
+  one row set per ratio metric of the catalogue: n and the five sums of the delta method, plus the
+  nine sums of the CUPED adjustment (:data:`PRE_SUMS`) from each user's pre-period values;
+* ``user_pre`` sums each user's numerator and denominator of every ratio metric over the CUPED
+  pre-period (``pre_<id>_num``, ``pre_<id>_den``), which ``ratio_stats`` joins per user.
 
 Identifiers come only from :mod:`expkit.schema` (checked by the catalogue) and from metric ids
 (lower-case letters, digits and ``_``, checked by the catalogue); ``where`` values are bound
@@ -98,6 +101,38 @@ def user_facts_schema(catalogue: Catalogue) -> pa.Schema:
         if isinstance(m.denominator, Aggregate):
             fields.append(pa.field(den, m.denominator.arrow_type()))
     return pa.schema(fields)
+
+
+PRE_SUMS = (
+    ("sum_pre_num", "{pn}"), ("sum_pre_den", "{pd}"), ("sum_pre_num2", "{pn} * {pn}"),
+    ("sum_pre_den2", "{pd} * {pd}"), ("sum_pre_numden", "{pn} * {pd}"), ("sum_num_pre_num", "{n} * {pn}"),
+    ("sum_num_pre_den", "{n} * {pd}"), ("sum_den_pre_num", "{d} * {pn}"), ("sum_den_pre_den", "{d} * {pd}"),
+)
+"""The CUPED sums of ``ratio_stats`` (:data:`expkit.stats.cuped.RATIO_COVARIATE_KEYS`, in that order):
+output column and the per-user product summed (``n``/``d``: the window's numerator and denominator,
+``pn``/``pd``: the pre-period's)."""
+
+
+def pre_columns(metric_id: str) -> tuple[str, str]:
+    """The pre-period columns of a ratio metric in ``user_pre``: numerator, denominator."""
+    return f"pre_{metric_id}_num", f"pre_{metric_id}_den"
+
+
+def user_pre_schema(catalogue: Catalogue) -> pa.Schema:
+    """The schema of the ``user_pre`` rollup: ``user_id`` and two pre-period columns per ratio metric."""
+    fields = [pa.field("user_id", pa.int64())]
+    for mid in catalogue.ratio_ids:
+        fields += [pa.field(c, pa.float64()) for c in pre_columns(mid)]
+    return pa.schema(fields)
+
+
+def _num_den(catalogue: Catalogue, mid: str) -> tuple[str, str]:
+    """The per-user columns (of ``ratio_stats``' expanded rows) of a ratio metric's numerator and denominator."""
+    m = catalogue[mid]
+    if m.builtin:
+        return BUILTINS[m.builtin].numerator, BUILTINS[m.builtin].denominator
+    num, den = fact_columns(mid)
+    return num, "users" if m.per_user_mean else den
 
 
 def _side(m: Metric, name: str) -> Aggregate:
@@ -227,19 +262,24 @@ def _ratio_stats_regions(catalogue: Catalogue) -> dict[str, str]:
             columns.append(f", f.{c}")
             all_values.append(f", CAST(p.{c} AS DOUBLE) AS {c}")
             slice_values.append(f", CAST({c} AS DOUBLE)")
+    for mid in ids:  # each user's pre-period values (0 without history)
+        for c in pre_columns(mid):
+            columns.append(f", coalesce(pp.{c}, 0.0) AS {c}")
+            all_values.append(f", p.{c}")
+            slice_values.append(f", {c}")
     moments, values, pick = [], [], []
     for k, mid in enumerate(ids):
         m = catalogue[mid]
-        if m.builtin:
-            num, den = BUILTINS[m.builtin].numerator, BUILTINS[m.builtin].denominator
-        else:
-            num, den = fact_columns(mid)
-            den = "users" if m.per_user_mean else den
+        num, den = _num_den(catalogue, mid)
         moments.append(f",\n        sum({num}) AS num_{k}, sum({den}) AS den_{k}, sum({num} * {num}) AS num2_{k}, "
                        f"sum({den} * {den}) AS den2_{k}, sum({num} * {den}) AS numden_{k}")
+        pn, pd_ = pre_columns(mid)
+        moments.append(",\n        " + ", ".join(
+            f"sum({expr.format(n=num, d=den, pn=pn, pd=pd_)}) AS {out[4:]}_{k}" for out, expr in PRE_SUMS))
         values.append(f"('{mid}', {k}, {'FALSE' if m.event_slices else 'TRUE'})")
-    for out, prefix in (("sum_num", "num"), ("sum_den", "den"), ("sum_num2", "num2"), ("sum_den2", "den2"),
-                        ("sum_numden", "numden")):
+    outs = [("sum_num", "num"), ("sum_den", "den"), ("sum_num2", "num2"), ("sum_den2", "den2"),
+            ("sum_numden", "numden"), *((out, out[4:]) for out, _ in PRE_SUMS)]
+    for out, prefix in outs:
         arms = " ".join(f"WHEN {k} THEN s.{prefix}_{k}" for k in range(len(ids)))
         pick.append(f",\n    CASE m.k {arms} END AS {out}")
     return {
@@ -251,6 +291,18 @@ def _ratio_stats_regions(catalogue: Catalogue) -> dict[str, str]:
         "metric_values": ", ".join(values),
         "metric_pick": "".join(pick),
     }
+
+
+def _user_pre_regions(catalogue: Catalogue) -> dict[str, str]:
+    sums, cols = [], []
+    for mid in catalogue.declarative_ids:
+        m = catalogue[mid]
+        facts = fact_columns(mid) if isinstance(m.denominator, Aggregate) else fact_columns(mid)[:1]
+        sums += [f", sum({c}) AS {c}" for c in facts]
+    for mid in catalogue.ratio_ids:
+        for value, c in zip(_num_den(catalogue, mid), pre_columns(mid), strict=True):
+            cols.append(f", CAST({value} AS DOUBLE) AS {c}")
+    return {"metric_sums": " ".join(sums), "pre_columns": " ".join(cols)}
 
 
 _cache: dict[tuple[str, str], MetricQuery] = {}
@@ -275,9 +327,20 @@ def ratio_stats_query(catalogue: Catalogue) -> MetricQuery:
     return _cache[key]
 
 
+def user_pre_query(catalogue: Catalogue) -> MetricQuery:
+    """Template ``user_pre`` with the pre-period columns of every ratio metric of the catalogue."""
+    key = ("user_pre", catalogue.stats_digest() + catalogue.facts_digest())
+    if key not in _cache:
+        base = TEMPLATES["user_pre"]
+        _cache[key] = MetricQuery(replace(base, sql=fill(base.sql, _user_pre_regions(catalogue))))
+    return _cache[key]
+
+
 def query(name: str, catalogue: Catalogue) -> MetricQuery:
-    """Template ``name`` for ``catalogue``: generated for ``user_facts`` and ``ratio_stats``, as
-    shipped for the others."""
+    """Template ``name`` for ``catalogue``: generated for ``user_facts``, ``ratio_stats`` and
+    ``user_pre``, as shipped for the others."""
+    if name == "user_pre":
+        return user_pre_query(catalogue)
     if name == "user_facts":
         return user_facts_query(catalogue)
     if name == "ratio_stats":

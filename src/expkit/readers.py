@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 
@@ -27,6 +28,7 @@ from expkit.errors import ExpkitError
 from expkit.metrics_sql import ratio_stats_query
 from expkit.rollup import STATS_ROLLUP, stats_sources
 from expkit.schema import SLICE_COLUMNS
+from expkit.stats.cuped import RATIO_COVARIATE_KEYS
 from expkit.templates import TEMPLATES
 from expkit.warehouse import Warehouse, day_bounds_ms
 
@@ -35,6 +37,17 @@ USER_ATTRIBUTES = ("cohort", "region", "client")
 EVENT_ATTRIBUTES = ("surface", "genre", "provider")
 """Slices that are attributes of each impression: a user contributes to several values."""
 STAT_COLUMNS = ["n", "sum_num", "sum_den", "sum_num2", "sum_den2", "sum_numden"]
+PRE_STAT_COLUMNS = list(RATIO_COVARIATE_KEYS)
+"""The CUPED sums of ``outcome_stats`` (each user's window sums crossed with her pre-period sums,
+docs/statistics.md, "CUPED from the rollups"); readers return them after :data:`STAT_COLUMNS`
+(NaN in rows of rollups built before they existed)."""
+ALL_STAT_COLUMNS = [*STAT_COLUMNS, *PRE_STAT_COLUMNS]
+
+
+def _with_pre(df: pd.DataFrame) -> pd.DataFrame:
+    """``df`` with every column of :data:`PRE_STAT_COLUMNS` (NaN where the rollup has none)."""
+    missing = [c for c in PRE_STAT_COLUMNS if c not in df.columns]
+    return df.assign(**{c: np.nan for c in missing}) if missing else df
 
 
 
@@ -118,7 +131,7 @@ def _slice_key(slice_: str) -> str:
 def ratio_stats(p: ReadScope, metric: str, window: str | None = None, day: dt.date | None = None) -> pd.DataFrame:
     """Sufficient statistics of ``metric`` per arm and slice value for the tile's window.
 
-    Returns columns ``bucket, slice_value`` and :data:`STAT_COLUMNS`. Without filters (or with
+    Returns columns ``bucket, slice_value``, :data:`STAT_COLUMNS` and :data:`PRE_STAT_COLUMNS`. Without filters (or with
     filters only on the sliced column or on ``bucket``) it reads the precomputed
     ``outcome_stats``; filters on user attributes (cohort, region, client) re-aggregate the
     per-user and per (user, item) facts of the window (still rollups, never events).
@@ -134,8 +147,8 @@ def ratio_stats(p: ReadScope, metric: str, window: str | None = None, day: dt.da
         else:
             rows = _stats_rows(con, p, [metric], slice_, [window], [day])
             if rows is None:
-                return pd.DataFrame(columns=["bucket", "slice_value", *STAT_COLUMNS])
-            df = rows[["bucket", "slice_value", *STAT_COLUMNS]]
+                return pd.DataFrame(columns=["bucket", "slice_value", *ALL_STAT_COLUMNS])
+            df = _with_pre(rows)[["bucket", "slice_value", *ALL_STAT_COLUMNS]]
     finally:
         con.close()
     return _narrow(df, p, slice_).sort_values(["slice_value", "bucket"]).reset_index(drop=True)
@@ -197,7 +210,8 @@ def ratio_stats_table(
 ) -> pd.DataFrame:
     """:func:`ratio_stats` of several metrics, windows (including ``cum``) and report days at once.
 
-    Returns columns ``day, window, metric, bucket, slice_value`` and :data:`STAT_COLUMNS`, one
+    Returns columns ``day, window, metric, bucket, slice_value``, :data:`STAT_COLUMNS` and
+    :data:`PRE_STAT_COLUMNS`, one
     row per combination present. Without user-attribute filters this is one query over the
     ``outcome_stats`` partitions of ``days``; with them, one re-aggregation per day, window and
     metric (as in :func:`ratio_stats`).
@@ -220,12 +234,13 @@ def ratio_stats_table(
         finally:
             con.close()
         if df is None:
-            return pd.DataFrame(columns=[*key, *STAT_COLUMNS])
+            return pd.DataFrame(columns=[*key, *ALL_STAT_COLUMNS])
         df = _narrow(df.rename(columns={"event_date": "day", "window_name": "window"}), p, slice_)
     if df.empty:
-        return pd.DataFrame(columns=[*key, *STAT_COLUMNS])
+        return pd.DataFrame(columns=[*key, *ALL_STAT_COLUMNS])
+    df = _with_pre(df)
     df["day"] = pd.to_datetime(df["day"]).dt.date
-    return df[[*key, *STAT_COLUMNS]].sort_values(key).reset_index(drop=True)
+    return df[[*key, *ALL_STAT_COLUMNS]].sort_values(key).reset_index(drop=True)
 
 
 def arm_users(
@@ -293,7 +308,7 @@ def _stats_from_user_facts(
     filters: dict[str, str | list[str]] = {"metric": metric, "slice": slice_, "experiment_id": p.config.experiment_id}
     filters.update({col: [str(v) for v in values] for col, values in attr_filters.items()})
     return con.execute(*ratio_stats_query(p.config.catalogue).render(filters)).df()[
-        ["bucket", "slice_value", *STAT_COLUMNS]]
+        ["bucket", "slice_value", *ALL_STAT_COLUMNS]]
 
 
 def ingest_watermark(wh: Warehouse, day: dt.date) -> int | None:

@@ -35,7 +35,7 @@ from expkit.compaction import finish_compactions
 from expkit.config import WINDOWS, ExperimentConfig
 from expkit.engines import Engine, get_engine, write_parquet, write_reader
 from expkit.histogram import LN_GAMMA, MIN_VALUE
-from expkit.metrics_sql import query, ratio_stats_query, user_facts_schema
+from expkit.metrics_sql import query, ratio_stats_query, user_facts_schema, user_pre_query, user_pre_schema
 from expkit.names import HOUR_MS
 from expkit.rollup_schema import USER_ITEMS_SCHEMA
 from expkit.schema import EVENT_TABLES, require_schema
@@ -74,6 +74,10 @@ STATS_ROLLUP = "outcome_stats"
 STATS_WINDOWS = (*WINDOWS, "cum")
 """``cum`` is the experiment to date (start_date through the day)."""
 ROLLUP_NAMES = tuple(r.name for r in RAW_ROLLUPS) + (STATS_ROLLUP,)
+PRE_ROLLUP = "user_pre"
+"""Each user's CUPED pre-period sums per ratio metric (template ``user_pre``): one partition per
+experiment, named by its start date, built once from the per-user rollups of the
+``cuped.lookback_days`` days before it (:func:`build_pre_period`)."""
 STATS_INPUTS: dict[str, tuple[str, str]] = {
     "user_facts": ("user_day", "user_last_hour"),
     "user_items": ("user_items", "user_items_last_hour"),
@@ -170,6 +174,8 @@ def stats_sources(
         else:
             files = wh.rollup_files(days_rollup, window_days(day, window, start_date))
         out[view] = files or schemas[view]
+    pre = wh.rollup_files(PRE_ROLLUP, [start_date]) if start_date is not None and day >= start_date else []
+    out[PRE_ROLLUP] = pre or user_pre_schema(catalogue if catalogue is not None else catalogue_for(None))
     return out
 
 
@@ -180,7 +186,66 @@ def stats_inputs(day: dt.date, start_date: dt.date | None = None) -> list[str]:
     """
     days = sorted({d for w in STATS_WINDOWS if w != "1h" for d in window_days(day, w, start_date)})
     hour = [rollup_input(r, day) for _, r in STATS_INPUTS.values()]
-    return hour + [rollup_input(r, d) for d in days for r, _ in STATS_INPUTS.values()]
+    pre = [rollup_input(PRE_ROLLUP, start_date)] if start_date is not None and day >= start_date else []
+    return hour + [rollup_input(r, d) for d in days for r, _ in STATS_INPUTS.values()] + pre
+
+
+def pre_period_days(config: ExperimentConfig) -> list[dt.date]:
+    """The CUPED pre-period: the ``cuped.lookback_days`` days before the experiment's start."""
+    n = config.cuped.lookback_days
+    return [config.start_date - dt.timedelta(days=n - i) for i in range(n)]
+
+
+def pre_period_inputs(config: ExperimentConfig) -> list[str]:
+    """The rollup partitions the pre-period sums read (the per-user rollups of its days), present or not."""
+    return [rollup_input(r, d) for d in pre_period_days(config) for r, _ in STATS_INPUTS.values()]
+
+
+def pre_manifest_path(wh: Warehouse, start_date: dt.date) -> Path:
+    return wh.state / "rollups" / "pre_period" / f"{start_date.isoformat()}.json"
+
+
+def build_pre_period(
+    wh: Warehouse, eng: Engine, config: ExperimentConfig, progress: Callable[[str], None] | None = None,
+) -> bool:
+    """Under the rollup lock: make the experiment's pre-period sums (``user_pre``) current.
+
+    First the raw rollups of every pre-period day with events that are missing or stale (days
+    without events contribute nothing), then ``user_pre`` itself when it is stale (the lineage
+    rule, or built with another look-back). Computed once per experiment: the pre-period is
+    fixed. Returns whether anything was built.
+    """
+    built = False
+    graph = rollup_graph(wh, config.catalogue)
+    for d in pre_period_days(config):
+        if wh.event_files("requests", d) and graph.staleness(artifact_name(RAW_ARTIFACT, d)).stale:
+            require_schema({t: wh.event_files(t, d) for t in EVENT_TABLES})
+            _build_day(wh, eng, d, config, True, progress)
+            built = True
+    path = pre_manifest_path(wh, config.start_date)
+    art = artifact_name(PRE_ARTIFACT, config.start_date)
+    recorded = _read_manifest(path)
+    graph.forget()
+    if not built and recorded is not None and sorted(recorded.get("inputs", {})) == sorted(pre_period_inputs(config)) \
+            and not graph.staleness(art).stale:
+        return False
+    clean_stale_temps(wh.rollups / PRE_ROLLUP)
+    read = lineage.fingerprint(wh.root, pre_period_inputs(config))
+    days = pre_period_days(config)
+    facts = user_facts_schema(config.catalogue)
+    sources: dict[str, list[Path] | pa.Schema] = {
+        "user_facts": wh.rollup_files("user_day", days) or facts,
+        "user_items": wh.rollup_files("user_items", days) or USER_ITEMS_SCHEMA,
+    }
+    q = user_pre_query(config.catalogue)
+    rows = _write_partition(wh.rollup_partition(PRE_ROLLUP, config.start_date),
+                            lambda f: write_parquet(eng, q.template, q.bind(), sources, f))
+    atomic_write_json(path, {"start_date": config.start_date.isoformat(), "built_at_ms": int(time.time() * 1000),
+                             "lookback_days": config.cuped.lookback_days, "rows": rows, "inputs": read,
+                             "catalogue": config.catalogue.stats_digest()})
+    if progress:
+        progress(f"{PRE_ROLLUP} (pre-period {days[0]} to {days[-1]}): {rows:,} users")
+    return True
 
 
 def build_stats(
@@ -255,6 +320,8 @@ def _build_day(
                     "sources": fingerprint, "catalogue": config.catalogue.facts_digest()}
     else:
         clean_stale_temps(wh.rollups / STATS_ROLLUP)
+    if day >= config.start_date:
+        build_pre_period(wh, eng, config, progress)
     result.rows[STATS_ROLLUP], read = build_stats(wh, eng, day, config)
     if progress and not raw:
         progress(f"{day} {STATS_ROLLUP} refreshed")
@@ -307,9 +374,11 @@ def raw_built_at_ms(wh: Warehouse, day: dt.date) -> int | None:
     return int(m["built_at_ms"]) if m and m.get("built_at_ms") is not None else None
 
 
-RAW_ARTIFACT, STATS_ARTIFACT = "raw", "stats"
+RAW_ARTIFACT, STATS_ARTIFACT, PRE_ARTIFACT = "raw", "stats", "pre"
 """A day's two artifacts: its raw rollups (inputs: its event files) and ``outcome_stats``
-(inputs: the per-user rollups of its windows' days)."""
+(inputs: the per-user rollups of its windows' days and the experiment's ``user_pre``); and an
+experiment's pre-period sums, named by its start date (inputs: the per-user rollups of the
+pre-period days)."""
 
 
 def artifact_name(kind: str, day: dt.date) -> str:
@@ -327,6 +396,15 @@ def rollup_graph(wh: Warehouse, catalogue: Catalogue | None = None) -> lineage.G
     """
     def load(artifact: str) -> lineage.Record | None:
         kind, day = artifact.split("/", 1)
+        if kind == PRE_ARTIFACT:
+            p = _read_manifest(pre_manifest_path(wh, dt.date.fromisoformat(day)))
+            if p is None:
+                return None
+            gone = () if (wh.rollups / PRE_ROLLUP / f"event_date={day}").is_dir() else (PRE_ROLLUP,)
+            built = p.get("catalogue")
+            changed = ("metric catalogue",) if catalogue is not None and built != catalogue.stats_digest() else ()
+            return lineage.Record(inputs=p["inputs"], missing_outputs=gone, built_at_ms=p.get("built_at_ms"),
+                                  settings_changed=changed)
         m = _read_manifest(wh.state / "rollups" / f"{day}.json")
         if m is None:
             return None
@@ -352,7 +430,8 @@ def rollup_graph(wh: Warehouse, catalogue: Catalogue | None = None) -> lineage.G
         if len(parts) != 3 or parts[0] != "rollups":
             return None
         day = parts[2].split("=", 1)[1]
-        return f"{STATS_ARTIFACT if parts[1] == STATS_ROLLUP else RAW_ARTIFACT}/{day}"
+        kind = {STATS_ROLLUP: STATS_ARTIFACT, PRE_ROLLUP: PRE_ARTIFACT}.get(parts[1], RAW_ARTIFACT)
+        return f"{kind}/{day}"
 
     return lineage.Graph(wh.root, load, producer)
 
@@ -452,7 +531,8 @@ def refresh(
             if raw:
                 require_schema({t: wh.event_files(t, day) for t in EVENT_TABLES})
             results.append(_build_day(wh, eng, day, config, raw, progress))
-            graph.forget([artifact_name(RAW_ARTIFACT, day), artifact_name(STATS_ARTIFACT, day)])
+            graph.forget([artifact_name(RAW_ARTIFACT, day), artifact_name(STATS_ARTIFACT, day),
+                          artifact_name(PRE_ARTIFACT, config.start_date)])
     return results
 
 

@@ -319,7 +319,8 @@ def test_ratio_stats_match_their_reference(messy_wh, window: str, regions: list[
     try:
         ours = engine.query(template, params, sources, sql=ours_sql).read_all()
         reference = engine.query(template, params, sources, sql=reference_sql).read_all()
-        _same_rows(engine, ours, reference)
+        # the reference predates the CUPED sums (checked against raw events in tests/outcomes/test_outcomes_cuped.py)
+        _same_rows(engine, ours.select(reference.column_names), reference)
     finally:
         engine.close()
 

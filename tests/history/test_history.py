@@ -48,6 +48,9 @@ def test_needs_follow_windows_baselines_and_rule_look_backs(
     # ctr_low holds "for: 2d" on a daily step: the day and the two before it decide it
     assert by_label["alert ctr_low (for 2d)"] == days(dt.date(2026, 11, 12), END)
     assert by_label["alert traffic_imbalance (for 1d)"] == days(dt.date(2026, 11, 13), END)
+    # CUPED: the cuped.lookback_days (14) days before start_date, read by the adjusted comparisons
+    pre = [d for label, d in by_label.items() if label.startswith("CUPED pre-period")]
+    assert pre == [days(dt.date(2026, 10, 18), dt.date(2026, 10, 31))]
     # rules on 5-minute bins with a 10-minute "for" read the day alone: no history needed
     assert not any("latency_p95_high" in label or "data_stale" in label for label in by_label)
     assert rule_days(rules.rule("error_rate_high"), END) == (END,)

@@ -159,7 +159,7 @@ def test_filter_values_are_bound_never_pasted(clean: Built, monkeypatch: pytest.
         for window in ("1h", "7d"):
             df = expkit.readers.ratio_stats(p, "ctr", window=window)
             assert filters.get("cohort") or df.empty
-        assert expkit.readers.ratio_stats_table(p, ["ctr", "recall"], ["24h", "cum"]).shape[1] == 11
+        assert expkit.readers.ratio_stats_table(p, ["ctr", "recall"], ["24h", "cum"]).shape[1] == 20
         with pytest.raises(ExpkitError, match="does not occur"):
             clean.run("ctr", filters=filters)
     assert log and not any("DROP" in sql or INJECTION in sql for sql in log)

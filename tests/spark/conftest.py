@@ -34,11 +34,12 @@ def spark_engine() -> Iterator[Any]:
 
 @pytest.fixture(scope="session")
 def synth_warehouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Two days of synthetic events with incidents (never written to by tests: copy it first)."""
+    """Two days of synthetic events with incidents after one pre-experiment day (the CUPED pre-period;
+    never written to by tests: copy it first)."""
     from expkit.synth import generate
 
     out = tmp_path_factory.mktemp("spark-synth") / "warehouse"
-    generate(out, days=len(DAYS), end=END, users=USERS, seed=SEED, incidents=INCIDENTS)
+    generate(out, days=len(DAYS), end=END, users=USERS, seed=SEED, incidents=INCIDENTS, pre_days=1)
     return out
 
 

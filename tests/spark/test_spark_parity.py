@@ -15,7 +15,8 @@ import pyarrow.parquet as pq
 import pytest
 from spark_support import DAYS, Built, compare_tables
 
-from expkit.rollup import RAW_ROLLUPS, ROLLUP_NAMES, STATS_ROLLUP
+from expkit.readers import PRE_STAT_COLUMNS
+from expkit.rollup import PRE_ROLLUP, RAW_ROLLUPS, ROLLUP_NAMES, STATS_ROLLUP
 from expkit.templates import TEMPLATES
 
 pytestmark = [pytest.mark.spark, pytest.mark.slow, pytest.mark.xdist_group("spark")]
@@ -64,3 +65,19 @@ def test_parity_covers_the_catalogue_metrics(built: Built) -> None:
         rows = stats[(stats["metric"] == metric) & (stats["slice"] == "all") & (stats["window_name"] == "cum")]
         assert len(rows) == 2 and (rows["sum_num"] > 0).all(), metric
     assert set(stats[stats["slice"] == "genre"]["metric"]) == {"ctr", "save_rate", "saves_per_click", "top3_ctr"}
+
+
+def test_pre_period_parity(built: Built) -> None:
+    """The CUPED pre-period: the pre-experiment day's per-user rollups (built by the rollup of the
+    experiment's first day) and the experiment's ``user_pre`` are equal on both engines, and the
+    experiment's statistics carry non-zero CUPED sums (so test_rollup_parity compares them)."""
+    pre_day = DAYS[0] - dt.timedelta(days=1)
+    for rollup in ("user_day", "user_items"):
+        expected_day = read_partition(built, "duckdb", rollup, pre_day)
+        compare_tables(expected_day, read_partition(built, "spark", rollup, pre_day), grain(rollup))
+    expected = read_partition(built, "duckdb", PRE_ROLLUP, DAYS[0])
+    assert expected.num_rows > 0
+    compare_tables(expected, read_partition(built, "spark", PRE_ROLLUP, DAYS[0]), TEMPLATES["user_pre"].grain)
+    stats = read_partition(built, "spark", STATS_ROLLUP, DAYS[-1]).to_pandas()
+    rows = stats[(stats["metric"] == "ctr") & (stats["slice"] == "all") & (stats["window_name"] == "cum")]
+    assert (rows[PRE_STAT_COLUMNS] > 0).all().all()

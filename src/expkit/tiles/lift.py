@@ -53,7 +53,7 @@ LIFT_SLICES = ALL_SLICES
 TABLE_COLUMNS = [
     "bucket", "metric", "slice_value", "users_control", "users_treatment", "control", "treatment", "abs_diff",
     "diff_low", "diff_high", "rel_lift", "rel_low", "rel_high", "fieller_low", "fieller_high", "pvalue", "adj_pvalue",
-    "seq_low", "seq_high", "seq_pvalue", "untrustworthy", "reason",
+    "seq_low", "seq_high", "seq_pvalue", "cuped", "variance_reduction", "untrustworthy", "reason",
 ]
 """The columns of the tile's table (:func:`lift_frame` has a few more)."""
 
@@ -143,8 +143,9 @@ def lift_tile(p: TileParams) -> TileResult:
             "seq_high", "seq_pvalue", "abs_diff", "diff_low", "diff_high", "control", "treatment", "reason"]
     arms = {}
     for arm, rows in overall.groupby("bucket", sort=False):
-        metrics = {r["metric"]: {k: r[k] for k in keep}
-                   | {"outcome": outcome(r["seq_low"], r["seq_high"], directions[r["metric"]])}
+        metrics = {r["metric"]: {**{k: r[k] for k in keep}, "cuped": bool(r["cuped"]),
+                                 "variance_reduction": float(r["variance_reduction"]),
+                                 "outcome": outcome(r["seq_low"], r["seq_high"], directions[r["metric"]])}
                    for r in rows.to_dict("records")}
         head = metrics.get(primary, {})
         untrustworthy = bool(check.flags.get(arm, False))
@@ -158,7 +159,8 @@ def lift_tile(p: TileParams) -> TileResult:
     headline = {
         "control": p.config.control, "window": p.window, "arms": arms, "tuning_n": tuning_n(p),
         "adjustment": f"Benjamini–Hochberg over the {len(frame)} comparisons shown",
-        "interval": "relative lift, delta method 95%; always-valid: asymptotic confidence sequence 95%",
+        "interval": "relative lift, delta method 95%; always-valid: asymptotic confidence sequence 95%; "
+                    "CUPED-adjusted (pre-period covariate) where the metric has pre-period data",
         "srm_pvalue": check.pvalue,
         "srm": any(a["untrustworthy"] for a in arms.values()),
         "outcome": _worst_outcome([a["outcome"] for a in arms.values()]),
@@ -166,6 +168,7 @@ def lift_tile(p: TileParams) -> TileResult:
     summary = "; ".join(
         f"{srm_label(arm, a['untrustworthy'])}: {a['outcome']}, {a['metric']} {_pct(a['estimate'])} "
         f"[{_pct(a['low'])}, {_pct(a['high'])}], always-valid [{_pct(a['seq_low'])}, {_pct(a['seq_high'])}]"
+        + _cuped_note(a["metrics"].get(primary, {}))
         for arm, a in arms.items()
     )
     notes = [n for n in [check.note()] if n]
@@ -188,6 +191,14 @@ def _worst_outcome(outcomes: list[str]) -> str:
     return min(outcomes, key=OUTCOMES.index) if outcomes else "inconclusive"
 
 
+def _cuped_note(m: dict[str, object]) -> str:
+    """`` (CUPED: variance −38%)`` when the metric's interval is CUPED-adjusted, else empty."""
+    vr = m.get("variance_reduction")
+    if not m.get("cuped") or not isinstance(vr, float) or not np.isfinite(vr):
+        return ""
+    return f" (CUPED: variance {-vr:+.0%})"
+
+
 def _pct(v: float | None) -> str:
     return "n/a" if v is None or not np.isfinite(v) else f"{v:+.1%}"
 
@@ -200,6 +211,6 @@ def _forest(frame: pd.DataFrame, p: TileParams) -> object:
     return forest_chart(
         data, label="row", estimate="rel_lift", low="rel_low", high="rel_high", outer_low="seq_low",
         outer_high="seq_high", color="arm", flag="untrustworthy",
-        title=f"Relative lift vs {p.config.control} ({p.window}): thick 95% delta method, thin always-valid; "
-              "red ring: untrustworthy (SRM)",
+        title=f"Relative lift vs {p.config.control} ({p.window}): thick 95% delta method, thin always-valid"
+              + (" (CUPED-adjusted)" if frame["cuped"].any() else "") + "; red ring: untrustworthy (SRM)",
     )

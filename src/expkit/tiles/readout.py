@@ -4,7 +4,9 @@ Over the experiment to date (the ``cum`` window, from ``start_date`` to the repo
 treatment arm: the primary metric's relative lift with its fixed-horizon and always-valid
 intervals, the guardrails judged against their margins, the progress towards the sample the
 ``mde`` needs, and the trust gates (SRM overall and on any day, the day's validation, users in
-several arms, P1/P2 alerts and kill switches of the day). :func:`expkit.decision.decide` turns
+several arms, P1/P2 alerts and kill switches of the day, and, with a CUPED pre-period, that
+the arms did not differ before the start). The primary comparison is CUPED-adjusted when the
+rollups carry the pre-period (docs/statistics.md, "CUPED from the rollups"). :func:`expkit.decision.decide` turns
 them into the verdict (ship / roll_back / keep_running / no_effect / untrustworthy) with its
 reasons; the report copies it to ``summary.json`` ``decision`` and to the top of the index.
 
@@ -15,17 +17,26 @@ verdict itself), ``no_data`` before any user of the experiment.
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
 
 from expkit.charts import forest_chart
-from expkit.decision import ArmEvidence, Decision, GuardrailResult, PrimaryResult, ProgressResult, decide
+from expkit.decision import (
+    ArmEvidence,
+    Decision,
+    GuardrailResult,
+    PrimaryResult,
+    ProgressResult,
+    TrustGate,
+    decide,
+)
 from expkit.estimates import ALPHA
 from expkit.names import Status
-from expkit.readers import STAT_COLUMNS, ratio_stats
+from expkit.readers import PRE_STAT_COLUMNS, STAT_COLUMNS, ratio_stats
 from expkit.stats import compare_ratios
+from expkit.stats.compare import Comparison, pre_period_balance
 from expkit.stats.guardrails import judge_guardrail
 from expkit.stats.progress import progress
 from expkit.tiles.arms import arm_level, tuning_n, with_all_arms
@@ -42,19 +53,53 @@ STATUS_OF: dict[str, Status] = {
 """The tile's status per verdict (its card shows the verdict itself)."""
 
 
-def _comparisons(p: TileParams, metric: str) -> tuple[list[str], Any, np.ndarray, np.ndarray] | None:
-    """Treatment arms, their comparison with the control over the window (vectorized over arms),
-    and the users per arm (control, treatments); ``None`` without users in the control."""
+class Comparisons(NamedTuple):
+    """The treatment arms' comparisons with the control over the window, vectorized over arms.
+
+    Attributes:
+        arms: the treatment arms compared (those with users).
+        result: :func:`expkit.stats.compare_ratios` (CUPED-adjusted when ``cuped``).
+        n_control, n_treatment: users per arm (control repeated per treatment arm).
+        cuped: whether the pre-period covariate was used (docs/statistics.md, CUPED).
+        balance: the arms' pre-period comparison (``None`` without a pre-period).
+    """
+
+    arms: list[str]
+    result: Comparison
+    n_control: np.ndarray
+    n_treatment: np.ndarray
+    cuped: bool
+    balance: Comparison | None
+
+
+def comparisons(p: TileParams, metric: str) -> Comparisons | None:
+    """``metric`` compared arm against control over the experiment to date; ``None`` without
+    users in the control."""
     stats = ratio_stats(with_all_arms(arm_level(p)), metric, window=WINDOW)
     stats = stats[stats["slice_value"] == "all"].set_index("bucket")
     control = p.config.control
     arms = [a for a in p.config.treatments if a in stats.index]
     if control not in stats.index or not arms or stats.loc[control, "n"] <= 0:
         return None
-    c = {k: np.full(len(arms), float(stats.loc[control, k])) for k in STAT_COLUMNS}
-    t = {k: stats.loc[arms, k].to_numpy(float) for k in STAT_COLUMNS}
-    r = compare_ratios(c, t, alpha=ALPHA, sequential=True, tuning_n=tuning_n(p))
-    return arms, r, c["n"], t["n"]
+    cols = [*STAT_COLUMNS, *(k for k in PRE_STAT_COLUMNS if k in stats.columns)]
+    c = {k: np.full(len(arms), float(stats.loc[control, k])) for k in cols}
+    t = {k: stats.loc[arms, k].to_numpy(float) for k in cols}
+    cuped = len(cols) == len(STAT_COLUMNS) + len(PRE_STAT_COLUMNS) and bool(
+        np.all([np.isfinite(a[k]) for a in (c, t) for k in PRE_STAT_COLUMNS]) and c["sum_pre_den"][0] > 0)
+    r = compare_ratios(c, t, alpha=ALPHA, sequential=True, tuning_n=tuning_n(p), covariate=cuped)
+    balance = pre_period_balance(c, t) if cuped else None
+    return Comparisons(arms, r, c["n"], t["n"], cuped, balance)
+
+
+def balance_gate(balance: Comparison, arms: list[str], metric: str, threshold: float) -> TrustGate:
+    """The pre-period imbalance gate: users' behaviour before the start cannot differ between
+    arms unless randomization is broken (same strict level as SRM)."""
+    pvalues = np.atleast_1d(balance.pvalue)
+    bad = [f"{a} p = {pv:.2g}" for a, pv in zip(arms, pvalues, strict=True) if np.isfinite(pv) and pv < threshold]
+    if bad:
+        return TrustGate("pre_period_balance", "fail",
+                         f"the arms' {metric} before the start differs ({', '.join(bad)} < {threshold:g})")
+    return TrustGate("pre_period_balance", "pass", f"the arms' {metric} before the start agrees")
 
 
 def guardrail_results(p: TileParams) -> dict[str, list[GuardrailResult]]:
@@ -63,21 +108,21 @@ def guardrail_results(p: TileParams) -> dict[str, list[GuardrailResult]]:
     out: dict[str, list[GuardrailResult]] = {a: [] for a in p.config.treatments}
     for metric in p.config.guardrail_metrics:
         entry, margin = p.config.catalogue[metric], p.config.margin(metric)
-        found = _comparisons(p, metric) if entry.kind == "ratio" and margin is not None else None
+        found = comparisons(p, metric) if entry.kind == "ratio" and margin is not None else None
         judged = None
         if found is not None and margin is not None:
-            judged = judge_guardrail(found[1], margin.value, harm=margin.harm,  # type: ignore[arg-type]
+            judged = judge_guardrail(found.result, margin.value, harm=margin.harm,  # type: ignore[arg-type]
                                      relative=margin.relative)
         for arm in out:
-            if found is None or judged is None or margin is None or arm not in found[0]:
+            if found is None or judged is None or margin is None or arm not in found.arms:
                 out[arm].append(GuardrailResult(entry.title, "inconclusive", math.nan, math.nan, math.nan,
                                                 margin.value if margin else math.nan,
                                                 bool(margin and margin.relative)))
                 continue
-            r = found[1]
+            r = found.result
             estimate = r.rel_lift if margin.relative else r.diff
             out[arm].append(GuardrailResult.from_judgment(entry.title, judged, estimate, margin.relative,
-                                                          index=found[0].index(arm)))
+                                                          index=found.arms.index(arm)))
     return out
 
 
@@ -85,16 +130,18 @@ def readout(p: TileParams) -> Decision | None:
     """The verdict of the experiment on the report date (``None`` before any user)."""
     cfg = p.config
     primary = cfg.catalogue[cfg.primary_metric]
-    found = _comparisons(p, cfg.primary_metric)
+    found = comparisons(p, cfg.primary_metric)
     if found is None:
         return None
-    arms, r, n_control, n_treatment = found
+    arms, r = found.arms, found.result
     days_run = max((p.event_date - cfg.start_date).days + 1, 0)
-    prog = progress(r, n_control, n_treatment, days_run, mde=cfg.mde)
+    prog = progress(r, found.n_control, found.n_treatment, days_run, mde=cfg.mde)
     guards = guardrail_results(p)
     check = srm_check(p, WINDOW)
     gates = [srm_gate(check.pvalue, check.threshold, srm_days(p)), validation_gate(p.checks),
              bucket_gate(p.checks), alerts_gate(p.alerts)]
+    if found.balance is not None:  # with a CUPED pre-period
+        gates.append(balance_gate(found.balance, arms, primary.title, cfg.srm_pvalue_threshold))
     evidence = {
         arm: ArmEvidence(PrimaryResult.from_comparison(primary.title, r, index=i),
                          ProgressResult.from_progress(prog, days_run, index=i), guards.get(arm, []))

@@ -59,13 +59,16 @@ def last_day(values: pd.DataFrame, p: TileParams) -> dict[str, dict[str, dict]]:
 
 
 def last_cumulative_lift(lift: pd.DataFrame) -> dict[str, dict[str, dict]]:
-    """Arm → metric → the cumulative lift of the last day with both intervals and p-values."""
+    """Arm → metric → the cumulative lift of the last day with both intervals and p-values, and
+    whether it is CUPED-adjusted (``cuped``, ``variance_reduction``)."""
     out: dict[str, dict[str, dict]] = {}
     if lift.empty:
         return out
     fields = ("rel_lift", "rel_low", "rel_high", "seq_low", "seq_high", "pvalue", "seq_pvalue")
     for r in lift[lift["day"] == lift["day"].max()].to_dict("records"):
-        out.setdefault(r["bucket"], {})[r["metric"]] = {k: r[k] for k in fields}
+        out.setdefault(r["bucket"], {})[r["metric"]] = {
+            **{k: r[k] for k in fields}, "cuped": bool(r["cuped"]),
+            "variance_reduction": float(r["variance_reduction"])}
     return out
 
 
