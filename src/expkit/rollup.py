@@ -67,6 +67,8 @@ RAW_ROLLUPS: tuple[RawRollup, ...] = (
     RawRollup("user_last_hour", "user_facts", span="last_hour"),
     RawRollup("user_items", "user_items"),
     RawRollup("user_items_last_hour", "user_items", span="last_hour"),
+    RawRollup("user_latency", "user_latency_hist"),
+    RawRollup("user_latency_last_hour", "user_latency_hist", span="last_hour"),
 )
 STATS_ROLLUP = "outcome_stats"
 """Per-window sufficient statistics of every outcome metric (windows of :data:`STATS_WINDOWS`)."""
@@ -78,6 +80,8 @@ STATS_INPUTS: dict[str, tuple[str, str]] = {
     "user_items": ("user_items", "user_items_last_hour"),
 }
 """Views that ``ratio_stats`` reads → (rollup of whole days, rollup of a day's last hour)."""
+LATENCY_INPUTS = ("user_latency", "user_latency_last_hour")
+"""Per-user latency histograms (template ``user_latency_hist``): of whole days, of a day's last hour."""
 
 
 @dataclass
@@ -163,13 +167,19 @@ def stats_sources(
     facts = user_facts_schema(catalogue if catalogue is not None else catalogue_for(None))
     schemas = {"user_facts": facts, "user_items": USER_ITEMS_SCHEMA}
     out: dict[str, list[Path] | pa.Schema] = {}
-    for view, (days_rollup, hour_rollup) in STATS_INPUTS.items():
-        if window == "1h":
-            files = wh.rollup_files(hour_rollup, window_days(day, "24h", start_date))
-        else:
-            files = wh.rollup_files(days_rollup, window_days(day, window, start_date))
-        out[view] = files or schemas[view]
+    for view, inputs in STATS_INPUTS.items():
+        out[view] = window_files(wh, day, window, inputs, start_date) or schemas[view]
     return out
+
+
+def window_files(wh: Warehouse, day: dt.date, window: str, inputs: tuple[str, str],
+                 start_date: dt.date | None = None) -> list[Path]:
+    """The partitions of a per-user rollup pair ``inputs`` (of whole days, of a day's last hour)
+    that ``window`` ending at the end of ``day`` reads (``1h``: the day's last-hour rollup)."""
+    days_rollup, hour_rollup = inputs
+    if window == "1h":
+        return wh.rollup_files(hour_rollup, window_days(day, "24h", start_date))
+    return wh.rollup_files(days_rollup, window_days(day, window, start_date))
 
 
 def stats_inputs(day: dt.date, start_date: dt.date | None = None) -> list[str]:
