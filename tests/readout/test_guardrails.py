@@ -5,6 +5,8 @@ judgment of a treatment with an error burst against a clean warehouse."""
 from __future__ import annotations
 
 import datetime as dt
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -43,7 +45,17 @@ def clean(tmp_path_factory: pytest.TempPathFactory) -> Warehouse:
 
 @pytest.fixture(scope="module")
 def burst(tmp_path_factory: pytest.TempPathFactory) -> Warehouse:
-    return _warehouse(tmp_path_factory.mktemp("burst") / "warehouse", ("error_burst@08:00/600:treatment",))
+    """The pipeline's commands: ``expkit synth`` with a 10-hour error burst in treatment, ``expkit rollup``."""
+    root = tmp_path_factory.mktemp("burst") / "warehouse"
+    expkit = [sys.executable, "-m", "expkit.cli"]
+    for args in (["synth", "--quiet", "--params", str(PARAMS), "--out", str(root), "--days", "2",
+                  "--end", END.isoformat(), "--users", "800", "--seed", "11",
+                  "--incident", "error_burst@08:00/600:treatment"],
+                 ["rollup", "--quiet", "--params", str(PARAMS), "--warehouse", str(root),
+                  "--date", START.isoformat(), "--to", END.isoformat()]):
+        proc = subprocess.run([*expkit, *args], capture_output=True, text=True, timeout=600)
+        assert proc.returncode == 0, proc.stderr
+    return Warehouse.open(root)
 
 
 def _scope(wh: Warehouse) -> ReadScope:

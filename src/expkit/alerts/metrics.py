@@ -3,8 +3,8 @@
 A *sample* is one value of one metric for one label set, measured over a window
 ``[start_ms, end_ms)`` and evaluated at ``end_ms`` (point metrics such as staleness have
 ``start_ms == end_ms``). Health metrics come per 5-minute bin, outcome metrics (every ratio
-metric of the project's catalogue, ``params/metrics.yaml``) per day (the 24 h window of the
-day). Every sample carries the ``experiment`` label.
+metric of the project's catalogue, ``params/metrics.yaml``, but those with a health metric's id)
+per day (the 24 h window of the day). Every sample carries the ``experiment`` label.
 
 >>> METRICS["error_rate"].step, METRICS["ctr"].step, METRICS["staleness_minutes"].labels
 ('5m', '1d', ('experiment', 'table'))
