@@ -501,10 +501,12 @@ REPORT_LOOKBACK_DAYS = 7
 def report_inputs(wh: Warehouse, day: dt.date, start_date: dt.date | None = None) -> list[str]:
     """The rollup partitions a report of ``day`` reads, present or not: every table of the
     :data:`REPORT_LOOKBACK_DAYS` days before it and of the day, ``outcome_stats`` of every day
-    since the experiment's start (the timeline), and the per-user rollups of its windows (filters)."""
+    since the experiment's start (the timeline), the per-user latency histograms of those days
+    (the latency guardrail of the readout) and the per-user rollups of its windows (filters)."""
     back = [day - dt.timedelta(days=i) for i in range(REPORT_LOOKBACK_DAYS, -1, -1)]
     out = {rollup_input(n, d) for n in ROLLUP_NAMES for d in back}
-    out |= {rollup_input(STATS_ROLLUP, d) for d in window_days(day, "cum", start_date)}
+    cum = window_days(day, "cum", start_date)
+    out |= {rollup_input(n, d) for n in (STATS_ROLLUP, LATENCY_INPUTS[0]) for d in cum}
     out |= set(stats_inputs(day, start_date))
     return sorted(out)
 
