@@ -13,12 +13,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from expkit.catalogue import parse_catalogue
 from expkit.config import load_experiment
-from expkit.errors import ConfigError
 from expkit.guardrails import guardrail_results
 from expkit.histogram import LN_GAMMA, bucket_index
-from expkit.metrics_sql import ratio_stats_query, user_facts_query
+from expkit.metrics_sql import ratio_stats_query
 from expkit.readers import STAT_COLUMNS, ReadScope, latency_quantile_stats, ratio_stats
 from expkit.rollup import build_range
 from expkit.stats.guardrails import QUANTILE_KEYS, quantile_arm, quantile_sums
@@ -64,32 +62,7 @@ def _scope(wh: Warehouse) -> ReadScope:
                      config=cfg, warehouse=wh)
 
 
-# --- the catalogue's range condition -------------------------------------------------------
-
-def _metric(where: dict[str, object]) -> dict[str, object]:
-    return {"metrics": {"m": {"title": "m", "numerator": {"table": "requests", "agg": "count", "where": where},
-                              "denominator": {"table": "requests", "agg": "count"},
-                              "direction": "increase", "format": "percent"}}}
-
-
-def test_range_condition_is_bound_parameters() -> None:
-    cat = parse_catalogue(_metric({"status": "ok", "k_returned": {"min": 1, "max": 5}}))
-    q = user_facts_query(cat)
-    assert "r.k_returned >= $mp_1 AND r.k_returned <= $mp_2" in q.template.sql
-    assert q.values == {"mp_0": "ok", "mp_1": 1, "mp_2": 5}
-
-
-@pytest.mark.parametrize("where, message", [
-    ({"status": {"min": 1}}, "needs a numeric column"),
-    ({"k_returned": {"min": 1.5}}, "does not fit"),
-    ({"k_returned": {}}, "a range is"),
-    ({"k_returned": {"min": 3, "max": 1}}, "above its max"),
-    ({"k_returned": {"least": 1}}, "key 'metrics.m.numerator.where"),
-])
-def test_range_condition_errors(where: dict[str, object], message: str) -> None:
-    with pytest.raises(ConfigError, match=message):
-        parse_catalogue(_metric(where), "params/metrics.yaml")
-
+# --- the shipped catalogue ------------------------------------------------------------------
 
 def test_shipped_catalogue_guardrails_are_outcome_metrics() -> None:
     cfg = load_experiment(PARAMS)
