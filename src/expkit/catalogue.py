@@ -137,18 +137,42 @@ def _value_fits(value: Any, t: pa.DataType) -> bool:
     return isinstance(value, str)
 
 
+class Range(_Strict):
+    """A range condition of ``where`` on a numeric column: ``{min: a}``, ``{max: b}`` or both,
+    bounds included (``{k_returned: {min: 1}}``: at least one item returned)."""
+
+    min: int | float | None = Field(default=None, allow_inf_nan=False)
+    max: int | float | None = Field(default=None, allow_inf_nan=False)
+
+    @model_validator(mode="after")
+    def _some(self) -> Range:
+        if self.min is None and self.max is None:
+            raise ValueError("a range is {min: a}, {max: b} or both")
+        if self.min is not None and self.max is not None and self.min > self.max:
+            raise ValueError(f"a range's min ({self.min}) is above its max ({self.max})")
+        return self
+
+    def bounds(self) -> list[tuple[str, int | float]]:
+        """``(">=", min)`` and ``("<=", max)``, the bounds given."""
+        return [(op, v) for op, v in ((">=", self.min), ("<=", self.max)) if v is not None]
+
+
+Condition = Scalar | list[Scalar] | Range
+
+
 class Aggregate(_Strict):
     """One side of a declarative ratio: an aggregate over the rows of one event table.
 
     Attributes:
         table: ``requests``, ``impressions`` or ``plays``.
         agg: ``count`` (rows), ``sum:<column>`` or ``count_distinct:<column>``.
-        where: column → value, or list of values (any of them); always bound parameters.
+        where: column → value, list of values (any of them) or, for a numeric column, a range
+            ``{min: a, max: b}`` (bounds included, either optional); always bound parameters.
     """
 
     table: Literal["requests", "impressions", "plays"]
     agg: str
-    where: dict[str, Scalar | list[Scalar]] = Field(default_factory=dict)
+    where: dict[str, Condition] = Field(default_factory=dict)
 
     @field_validator("agg")
     @classmethod
@@ -168,9 +192,30 @@ class Aggregate(_Strict):
             raise ValueError(f"sum:{column} needs a numeric column; {column} of {table} is {t}")
         return v
 
+    @field_validator("where", mode="before")
+    @classmethod
+    def _ranges(cls, v: Any) -> Any:
+        """Read a mapping value as a :class:`Range` here, so that its errors read as such."""
+        if not isinstance(v, dict):
+            return v
+        out = {}
+        for column, value in v.items():
+            if isinstance(value, dict):
+                try:
+                    value = Range.model_validate(value)
+                except ValidationError as err:
+                    e = err.errors()[0]
+                    key = ".".join(str(x) for x in e["loc"])
+                    msg = e["msg"].removeprefix("Value error, ")
+                    if e["type"] == "extra_forbidden":
+                        msg = "unknown key (a range has min and max)"
+                    raise ValueError(f"{column}: {key + ': ' if key else ''}{msg}") from None
+            out[column] = value
+        return out
+
     @field_validator("where")
     @classmethod
-    def _where(cls, v: dict[str, Scalar | list[Scalar]], info: ValidationInfo) -> dict[str, Scalar | list[Scalar]]:
+    def _where(cls, v: dict[str, Condition], info: ValidationInfo) -> dict[str, Condition]:
         table = info.data.get("table")
         if table is None:
             return v
@@ -179,6 +224,13 @@ class Aggregate(_Strict):
             if t is None:
                 raise ValueError(f"unknown column {column!r} of table {table}; "
                                  f"its columns: {', '.join(_columns(table))}")
+            if isinstance(value, Range):
+                if not (pa.types.is_integer(t) or pa.types.is_floating(t)):
+                    raise ValueError(f"{column} is {t}; a range {{min, max}} needs a numeric column")
+                bad_bound = [b for _, b in value.bounds() if pa.types.is_integer(t) and not isinstance(b, int)]
+                if bad_bound:
+                    raise ValueError(f"{column} is {t}; the bound {bad_bound[0]!r} does not fit it")
+                continue
             values = value if isinstance(value, list) else [value]
             if not values:
                 raise ValueError(f"{column}: an empty list matches no row; give at least one value")
@@ -197,9 +249,9 @@ class Aggregate(_Strict):
         """The aggregated column (``None`` for ``count``)."""
         return self.agg.partition(":")[2] or None
 
-    def conditions(self) -> list[tuple[str, list[Scalar]]]:
-        """``where`` as (column, values) pairs in file order."""
-        return [(c, v if isinstance(v, list) else [v]) for c, v in self.where.items()]
+    def conditions(self) -> list[tuple[str, list[Scalar] | Range]]:
+        """``where`` as (column, values or range) pairs in file order."""
+        return [(c, v if isinstance(v, (list, Range)) else [v]) for c, v in self.where.items()]
 
     def arrow_type(self) -> pa.DataType:
         """The type of its per-user sums: 64-bit counts, or the summed column's family."""

@@ -117,6 +117,7 @@ class GuardrailResult:
         low, high: its interval (always-valid as a rule).
         margin: the tolerated change, signed towards harm.
         relative: whether the change and margin are relative.
+        reason: "" or why the status is ``inconclusive`` without an interval (no data, no statistic).
     """
 
     metric: str
@@ -126,6 +127,7 @@ class GuardrailResult:
     high: float
     margin: float
     relative: bool = False
+    reason: str = ""
 
     @classmethod
     def from_judgment(cls, metric: str, judgment: GuardrailJudgment, estimate: Any,
@@ -138,8 +140,10 @@ class GuardrailResult:
             raise ValueError(f"unknown guardrail status {value!r}")
         status_: Literal["pass", "fail", "inconclusive"] = (
             "pass" if value == "pass" else "fail" if value == "fail" else "inconclusive")
+        reason = np.asarray(judgment.reason, dtype=object)
         return cls(metric, status_, _item(estimate, index), _item(judgment.low, index),
-                   _item(judgment.high, index), _item(judgment.margin, index), relative)
+                   _item(judgment.high, index), _item(judgment.margin, index), relative,
+                   str(reason if index is None else reason[index]))
 
 
 @dataclasses.dataclass(frozen=True)

@@ -32,7 +32,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from expkit.catalogue import BUILTINS, Aggregate, Catalogue, Metric, parse_catalogue
+from expkit.catalogue import BUILTINS, Aggregate, Catalogue, Metric, Range, parse_catalogue
 from expkit.errors import ConfigError
 from expkit.rollup_schema import USER_FACTS_SCHEMA
 from expkit.templates import TEMPLATES, Template
@@ -155,10 +155,12 @@ class _Params:
 
 def _condition(agg: Aggregate, params: _Params) -> str | None:
     alias = _ALIAS[agg.table]
-    parts = []
+    parts: list[str] = []
     for column, values in agg.conditions():
         ref = _FLAG_SQL.get(column, f"{alias}.{column}") if agg.table == "impressions" else f"{alias}.{column}"
-        if len(values) == 1:
+        if isinstance(values, Range):
+            parts.extend(f"{ref} {op} {params.add(bound)}" for op, bound in values.bounds())
+        elif len(values) == 1:
             parts.append(f"{ref} = {params.add(values[0])}")
         else:
             parts.append(f"{ref} IN ({', '.join(params.add(v) for v in values)})")

@@ -25,10 +25,13 @@ import pyarrow as pa
 from expkit.config import WINDOWS, ExperimentConfig
 from expkit.engines.duckdb_engine import quiet
 from expkit.errors import ExpkitError
+from expkit.histogram import LN_GAMMA
 from expkit.metrics_sql import ratio_stats_query
-from expkit.rollup import STATS_ROLLUP, stats_sources
+from expkit.rollup import LATENCY_INPUTS, STATS_ROLLUP, stats_sources, window_files
 from expkit.schema import SLICE_COLUMNS
+from expkit.stats._common import quantile
 from expkit.stats.cuped import RATIO_COVARIATE_KEYS
+from expkit.stats.guardrails import QUANTILE_KEYS
 from expkit.templates import TEMPLATES
 from expkit.warehouse import Warehouse, day_bounds_ms
 
@@ -241,6 +244,32 @@ def ratio_stats_table(
     df = _with_pre(df)
     df["day"] = pd.to_datetime(df["day"]).dt.date
     return df[[*key, *ALL_STAT_COLUMNS]].sort_values(key).reset_index(drop=True)
+
+
+def latency_quantile_stats(p: ReadScope, window: str | None = None, nu: float = 0.95) -> pd.DataFrame:
+    """Per arm, the sufficient statistics of the user-clustered latency quantile ``nu`` over the
+    window (:func:`expkit.stats.guardrails.quantile_arm`; template ``latency_quantile_stats`` over
+    the per-user latency histograms of the window's days).
+
+    Returns ``bucket`` and :data:`~expkit.stats.guardrails.QUANTILE_KEYS`, one row per arm with
+    requests, in ``p.buckets``. Quantiles are read log-linearly inside the 1%-resolution histogram
+    buckets of :mod:`expkit.histogram` (docs/readout.md, "Guardrails"). No rollup: no row.
+    """
+    window = window or p.window
+    files = window_files(p.warehouse, p.event_date, window, LATENCY_INPUTS, p.config.start_date)
+    columns = ["bucket", *QUANTILE_KEYS]
+    if not files:
+        return pd.DataFrame(columns=columns)
+    con = connect()
+    try:
+        _register(con, "user_latency", files)
+        df = run_template(con, "latency_quantile_stats", experiment_id=p.config.experiment_id, nu=float(nu),
+                          z=float(quantile(0.975)), ln_gamma=LN_GAMMA).df()
+    finally:
+        con.close()
+    df["nu"] = float(nu)
+    df = df[df["bucket"].isin(p.buckets)]
+    return df[columns].sort_values("bucket").reset_index(drop=True)
 
 
 def arm_users(

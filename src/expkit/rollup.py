@@ -68,6 +68,8 @@ RAW_ROLLUPS: tuple[RawRollup, ...] = (
     RawRollup("user_last_hour", "user_facts", span="last_hour"),
     RawRollup("user_items", "user_items"),
     RawRollup("user_items_last_hour", "user_items", span="last_hour"),
+    RawRollup("user_latency", "user_latency_hist"),
+    RawRollup("user_latency_last_hour", "user_latency_hist", span="last_hour"),
 )
 STATS_ROLLUP = "outcome_stats"
 """Per-window sufficient statistics of every outcome metric (windows of :data:`STATS_WINDOWS`)."""
@@ -83,6 +85,8 @@ STATS_INPUTS: dict[str, tuple[str, str]] = {
     "user_items": ("user_items", "user_items_last_hour"),
 }
 """Views that ``ratio_stats`` reads → (rollup of whole days, rollup of a day's last hour)."""
+LATENCY_INPUTS = ("user_latency", "user_latency_last_hour")
+"""Per-user latency histograms (template ``user_latency_hist``): of whole days, of a day's last hour."""
 
 
 @dataclass
@@ -168,15 +172,21 @@ def stats_sources(
     facts = user_facts_schema(catalogue if catalogue is not None else catalogue_for(None))
     schemas = {"user_facts": facts, "user_items": USER_ITEMS_SCHEMA}
     out: dict[str, list[Path] | pa.Schema] = {}
-    for view, (days_rollup, hour_rollup) in STATS_INPUTS.items():
-        if window == "1h":
-            files = wh.rollup_files(hour_rollup, window_days(day, "24h", start_date))
-        else:
-            files = wh.rollup_files(days_rollup, window_days(day, window, start_date))
-        out[view] = files or schemas[view]
+    for view, inputs in STATS_INPUTS.items():
+        out[view] = window_files(wh, day, window, inputs, start_date) or schemas[view]
     pre = wh.rollup_files(PRE_ROLLUP, [start_date]) if start_date is not None and day >= start_date else []
     out[PRE_ROLLUP] = pre or user_pre_schema(catalogue if catalogue is not None else catalogue_for(None))
     return out
+
+
+def window_files(wh: Warehouse, day: dt.date, window: str, inputs: tuple[str, str],
+                 start_date: dt.date | None = None) -> list[Path]:
+    """The partitions of a per-user rollup pair ``inputs`` (of whole days, of a day's last hour)
+    that ``window`` ending at the end of ``day`` reads (``1h``: the day's last-hour rollup)."""
+    days_rollup, hour_rollup = inputs
+    if window == "1h":
+        return wh.rollup_files(hour_rollup, window_days(day, "24h", start_date))
+    return wh.rollup_files(days_rollup, window_days(day, window, start_date))
 
 
 def stats_inputs(day: dt.date, start_date: dt.date | None = None) -> list[str]:
@@ -573,10 +583,12 @@ REPORT_LOOKBACK_DAYS = 7
 def report_inputs(wh: Warehouse, day: dt.date, start_date: dt.date | None = None) -> list[str]:
     """The rollup partitions a report of ``day`` reads, present or not: every table of the
     :data:`REPORT_LOOKBACK_DAYS` days before it and of the day, ``outcome_stats`` of every day
-    since the experiment's start (the timeline), and the per-user rollups of its windows (filters)."""
+    since the experiment's start (the timeline), the per-user latency histograms of those days
+    (the latency guardrail of the readout) and the per-user rollups of its windows (filters)."""
     back = [day - dt.timedelta(days=i) for i in range(REPORT_LOOKBACK_DAYS, -1, -1)]
     out = {rollup_input(n, d) for n in ROLLUP_NAMES for d in back}
-    out |= {rollup_input(STATS_ROLLUP, d) for d in window_days(day, "cum", start_date)}
+    cum = window_days(day, "cum", start_date)
+    out |= {rollup_input(n, d) for n in (STATS_ROLLUP, LATENCY_INPUTS[0]) for d in cum}
     out |= set(stats_inputs(day, start_date))
     return sorted(out)
 

@@ -16,6 +16,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from expkit.engines.duckdb_engine import DuckDBEngine
+from expkit.metrics_sql import query
 from expkit.rollup import _event_sources, _params
 from expkit.templates import TEMPLATES
 from expkit.warehouse import Warehouse, day_bounds_ms
@@ -30,9 +31,10 @@ def test_written_rollup_reads_back_as_queried(small_wh: Path, config, tmp_path: 
     values = _params(template, start, end, config)
     sources = _event_sources(wh, END)
     engine = DuckDBEngine()
+    sql = query(template, config.catalogue).template  # as the rollup runs it: with the catalogue's metrics
     try:
-        rows = engine.write_parquet(TEMPLATES[template], values, sources, tmp_path / "out.parquet")
-        queried = engine.query(TEMPLATES[template], values, sources).read_all()
+        rows = engine.write_parquet(sql, values, sources, tmp_path / "out.parquet")
+        queried = engine.query(sql, values, sources).read_all()
         written = pq.read_table(tmp_path / "out.parquet")
         # (DuckDB marks constant-derived columns such as slice NOT NULL in the file; so it always did)
         assert [(f.name, f.type) for f in written.schema] == [(f.name, f.type) for f in queried.schema]

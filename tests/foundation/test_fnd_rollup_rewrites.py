@@ -288,12 +288,18 @@ def _same_rows(engine: DuckDBEngine, ours: pa.Table, reference: pa.Table) -> Non
         assert extra[0][0] == 0, f"{extra[0][0]} rows of {a} are not in {b}"
 
 
+def _shipped(template: str, values: dict) -> dict:
+    """The values of the shipped template's own parameters (the catalogue's declarative metrics add
+    ``where`` values for the columns the rollup generates, which the shipped text and the reference lack)."""
+    return {k: v for k, v in values.items() if k in TEMPLATES[template].params}
+
+
 @pytest.mark.parametrize("template", ["latency_hist", "user_facts", "engagement_bins"])
 @pytest.mark.parametrize("span", ["day", "last_hour"])
 def test_event_rollups_match_their_reference(messy_wh, template: str, span: str) -> None:
     wh, config = messy_wh
     start, end = day_bounds_ms(END)
-    values = _params(template, end - HOUR_MS if span == "last_hour" else start, end, config)
+    values = _shipped(template, _params(template, end - HOUR_MS if span == "last_hour" else start, end, config))
     sources = _event_sources(wh, END)
     engine = DuckDBEngine()
     try:
@@ -340,7 +346,7 @@ def test_user_facts_matches_its_reference_with_null_slice_values(messy_wh, tmp_p
     pq.write_table(impressions, tmp_path / "impressions.parquet")
     sources = {**sources, "impressions": [tmp_path / "impressions.parquet"]}
     start, end = day_bounds_ms(END)
-    values = _params("user_facts", start, end, config)
+    values = _shipped("user_facts", _params("user_facts", start, end, config))
     engine = DuckDBEngine()
     try:
         ours = engine.query(TEMPLATES["user_facts"], values, sources).read_all()

@@ -99,7 +99,7 @@ def test_cli_refuses_an_unknown_metric_id_with_exit_2(tmp_path: Path) -> None:
     ("primary_metric: ctr", "primary_metric: clicks", "unknown metric 'clicks'"),
     ("guardrail_metrics: [coverage, error_rate, latency_p95]", "guardrail_metrics: [coverage, latency_p99]",
      "unknown metric 'latency_p99'"),
-    ("primary_metric: ctr", "primary_metric: coverage", "'coverage' is a health metric"),
+    ("primary_metric: ctr", "primary_metric: latency_p95", "'latency_p95' is a health metric"),
 ])
 def test_experiment_names_metrics_of_its_catalogue(tmp_path: Path, line: str, key: str, words: str) -> None:
     params = params_folder(tmp_path, REPO / "params" / "metrics.yaml")
@@ -110,14 +110,18 @@ def test_experiment_names_metrics_of_its_catalogue(tmp_path: Path, line: str, ke
 
 
 def test_shipped_catalogue_and_targets() -> None:
-    """The shipped catalogue holds the outcome metrics (built in), saves per click and the guardrails;
-    experiment.yaml's ``targets: <metric>_min`` still overrides a catalogue target."""
+    """The shipped catalogue holds the outcome metrics (built in), saves per click and the guardrails
+    (coverage and error rate declarative per-user ratios, latency p95 a health metric); the ratio
+    guardrails are outcome metrics of the experiment; experiment.yaml's ``targets: <metric>_min``
+    still overrides a catalogue target."""
     cat = load_catalogue(REPO / "params" / "metrics.yaml")
-    assert cat.ratio_ids == ["ctr", "recall", "session_depth", "save_rate", "saves_per_click"]
+    assert cat.ratio_ids == ["ctr", "recall", "session_depth", "save_rate", "saves_per_click", "coverage",
+                             "error_rate"]
+    assert cat.declarative_ids == ["coverage", "error_rate"]
     assert cat.tile_ids == ["ctr", "recall", "session_depth", "save_rate"]
-    assert {"coverage", "error_rate", "latency_p95"} <= set(cat.metrics) - set(cat.ratio_ids)
+    assert set(cat.metrics) - set(cat.ratio_ids) == {"latency_p95"}
     cfg = load_experiment(REPO / "params" / "experiment.yaml")
-    assert cfg.outcome_metrics == ["ctr", "recall", "session_depth", "save_rate"]
+    assert cfg.outcome_metrics == ["ctr", "recall", "session_depth", "save_rate", "coverage", "error_rate"]
     assert cfg.target("ctr").min == 0.010 and cfg.target("error_rate").max == 0.001
     override = cfg.model_copy(update={"targets": cfg.targets.model_copy(update={"ctr_min": 0.02})})
     assert override.target("ctr").min == 0.02 and override.target("recall").min == 0.15

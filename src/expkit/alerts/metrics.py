@@ -3,8 +3,8 @@
 A *sample* is one value of one metric for one label set, measured over a window
 ``[start_ms, end_ms)`` and evaluated at ``end_ms`` (point metrics such as staleness have
 ``start_ms == end_ms``). Health metrics come per 5-minute bin, outcome metrics (every ratio
-metric of the project's catalogue, ``params/metrics.yaml``) per day (the 24 h window of the
-day). Every sample carries the ``experiment`` label.
+metric of the project's catalogue, ``params/metrics.yaml``, but those with a health metric's id)
+per day (the 24 h window of the day). Every sample carries the ``experiment`` label.
 
 >>> METRICS["error_rate"].step, METRICS["ctr"].step, METRICS["staleness_minutes"].labels
 ('5m', '1d', ('experiment', 'table'))
@@ -54,6 +54,10 @@ def _m(name: str, step: Literal["5m", "1d"], kind: Literal["window", "point"], l
     return MetricInfo(name, step, kind, ("experiment", *labels), unit, description)
 
 
+HEALTH_NAMES = frozenset({"latency_p95_ms", "coverage", "topk_fill", "error_rate", "cache_hit_rate", "requests"})
+"""Health metrics of the 5-minute bins: a ratio metric of the catalogue with one of these ids
+(the coverage and error-rate guardrails) is not also an alert metric of the day."""
+
 METRICS: dict[str, MetricInfo] = {m.name: m for m in (
     _m("latency_p95_ms", "5m", "window", (), "ms",
        "p95 request latency of the bin, from the merged latency histogram (series.latency_quantiles)"),
@@ -72,7 +76,8 @@ METRICS: dict[str, MetricInfo] = {m.name: m for m in (
        "1 for a failed validation check row passed to the evaluation (see docs/alerts.md)"),
     *(_m(mid, "1d", "window", ("bucket",), "ratio" if m.format == "percent" else m.format,
          f"{m.title} of the day per arm (outcome_stats, 24h; params/metrics.yaml)")
-      for mid, m in catalogue_for(None).metrics.items() if m.kind == "ratio"),
+      # error_rate and coverage are also per-user ratios (guardrails); rules keep the 5-minute health ones
+      for mid, m in catalogue_for(None).metrics.items() if m.kind == "ratio" and mid not in HEALTH_NAMES),
     _m("allocation_deviation", "1d", "window", (), "ratio",
        "largest |observed share / planned share - 1| over arms, users of the day (srm_test)"),
     _m("srm_pvalue", "1d", "window", (), "p", "SRM chi-square p-value of the day's users per arm (srm_test)"),

@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from expkit import incremental, lineage
-from expkit.alerts.metrics import METRICS, Sample, make_sample
+from expkit.alerts.metrics import HEALTH_NAMES, METRICS, Sample, make_sample
 from expkit.config import ExperimentConfig
 from expkit.estimates import estimate_frame
 from expkit.names import MINUTE_MS
@@ -145,7 +145,7 @@ class WarehouseSource:
             if not self.wh.rollup_files(STATS_ROLLUP, [day]):
                 continue
             params = self._scope(day)
-            outcome = [m for m in self.config.catalogue.ratio_ids if m in wanted]
+            outcome = [m for m in self.config.catalogue.ratio_ids if m in wanted and m not in HEALTH_NAMES]
             for m in outcome:
                 est = estimate_frame(ratio_stats(params, m, window="24h", day=day))
                 for row in est[est["sum_den"] > 0].itertuples(index=False):

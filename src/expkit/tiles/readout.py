@@ -33,11 +33,11 @@ from expkit.decision import (
     decide,
 )
 from expkit.estimates import ALPHA
+from expkit.guardrails import guardrail_results
 from expkit.names import Status
 from expkit.readers import PRE_STAT_COLUMNS, STAT_COLUMNS, ratio_stats
 from expkit.stats import compare_ratios
 from expkit.stats.compare import Comparison, pre_period_balance
-from expkit.stats.guardrails import judge_guardrail
 from expkit.stats.progress import progress
 from expkit.tiles.arms import arm_level, tuning_n, with_all_arms
 from expkit.tiles.base import TileParams, TileResult
@@ -102,30 +102,6 @@ def balance_gate(balance: Comparison, arms: list[str], metric: str, threshold: f
     return TrustGate("pre_period_balance", "pass", f"the arms' {metric} before the start agrees")
 
 
-def guardrail_results(p: TileParams) -> dict[str, list[GuardrailResult]]:
-    """Treatment arm → each guardrail metric judged on its always-valid interval against its
-    margin; ``inconclusive`` (so never ``ship``) where no comparison exists."""
-    out: dict[str, list[GuardrailResult]] = {a: [] for a in p.config.treatments}
-    for metric in p.config.guardrail_metrics:
-        entry, margin = p.config.catalogue[metric], p.config.margin(metric)
-        found = comparisons(p, metric) if entry.kind == "ratio" and margin is not None else None
-        judged = None
-        if found is not None and margin is not None:
-            judged = judge_guardrail(found.result, margin.value, harm=margin.harm,  # type: ignore[arg-type]
-                                     relative=margin.relative)
-        for arm in out:
-            if found is None or judged is None or margin is None or arm not in found.arms:
-                out[arm].append(GuardrailResult(entry.title, "inconclusive", math.nan, math.nan, math.nan,
-                                                margin.value if margin else math.nan,
-                                                bool(margin and margin.relative)))
-                continue
-            r = found.result
-            estimate = r.rel_lift if margin.relative else r.diff
-            out[arm].append(GuardrailResult.from_judgment(entry.title, judged, estimate, margin.relative,
-                                                          index=found.arms.index(arm)))
-    return out
-
-
 def readout(p: TileParams) -> Decision | None:
     """The verdict of the experiment on the report date (``None`` before any user)."""
     cfg = p.config
@@ -136,7 +112,7 @@ def readout(p: TileParams) -> Decision | None:
     arms, r = found.arms, found.result
     days_run = max((p.event_date - cfg.start_date).days + 1, 0)
     prog = progress(r, found.n_control, found.n_treatment, days_run, mde=cfg.mde)
-    guards = guardrail_results(p)
+    guards = guardrail_results(p, WINDOW)
     check = srm_check(p, WINDOW)
     gates = [srm_gate(check.pvalue, check.threshold, srm_days(p)), validation_gate(p.checks),
              bucket_gate(p.checks), alerts_gate(p.alerts)]
@@ -153,7 +129,7 @@ def readout(p: TileParams) -> Decision | None:
 def _guardrail_detail(g: GuardrailResult) -> str:
     kind = "relative lift" if g.relative else "difference"
     if not math.isfinite(g.estimate):
-        return f"no comparison yet (margin: {kind} {g.margin:g})"
+        return f"no comparison: {g.reason or 'no data'} (margin: {kind} {g.margin:g})"
     if g.relative:
         return f"{kind} {g.estimate:+.1%} (always-valid {g.low:+.1%} to {g.high:+.1%}), margin {g.margin:.0%}"
     return f"{kind} {g.estimate:+.4g} (always-valid {g.low:+.4g} to {g.high:+.4g}), margin {g.margin:g}"
