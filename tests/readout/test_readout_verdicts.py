@@ -38,5 +38,5 @@ def test_an_error_burst_in_the_treatment_rolls_back(tmp_path_factory: pytest.Tem
     head = _judged_readout(wh, params)
     assert head["verdict"] == "roll_back", head["reasons"]
     guard = {g["metric"]: g for g in head["arms"]["treatment"]["guardrails"]}
-    assert guard["Error rate"]["status"] == "fail"
-    assert any(r.startswith("guardrail Error rate fails") for r in head["reasons"])
+    assert guard["error_rate"]["status"] == "fail"
+    assert any(r.startswith("guardrail error_rate fails") for r in head["reasons"])
