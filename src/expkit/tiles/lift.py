@@ -22,9 +22,10 @@ a sample ratio mismatch; the card shows the most severe over arms, never a bare 
 
 Segments whose effect differs (docs/readout.md, "Segments"): for every outcome metric, every
 user-attribute slice the experiment lists (``slices``: cohort, region, client) and every value of
-it with at least 1000 users per arm, the value's relative lift is tested against the lift of the rest of the population
-(:func:`expkit.stats.segment_interaction`), with Benjamini–Hochberg over all these tests; the
-values with an adjusted p-value below 0.05 are listed in ``headline["segments"]`` and get a note.
+it with at least :data:`SEGMENT_MIN_USERS` users per arm, the value's relative lift is tested
+against the lift of the rest of the population (:func:`expkit.stats.segment_interaction`), with
+Benjamini–Hochberg over all these tests; the values with an adjusted p-value below 0.05 are
+listed in ``headline["segments"]`` and get a note.
 
 Status: ``breach`` when an arm has a sample ratio mismatch in the window (its lifts are
 untrustworthy), ``warn`` when a metric is worse than control under the always-valid interval
