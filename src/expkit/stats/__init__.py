@@ -20,6 +20,7 @@ Modules:
 * :mod:`~expkit.stats.anomaly`: classic and robust z against seasonal baselines.
 * :mod:`~expkit.stats.guardrails`: non-inferiority judgments, user-clustered quantiles.
 * :mod:`~expkit.stats.progress`: required sample, progress and days remaining.
+* :mod:`~expkit.stats.heterogeneity`: a segment's lift against the rest's (interaction).
 
 >>> import expkit.stats as st
 >>> c = {"n": 4000, "sum_num": 130, "sum_den": 9000, "sum_num2": 310,
@@ -49,6 +50,7 @@ from .guardrails import (
     quantile_arm,
     quantile_sums,
 )
+from .heterogeneity import SegmentInteraction, rest_sums, segment_interaction
 from .intervals import (
     PROPORTION_METHODS,
     Arm,
@@ -99,6 +101,7 @@ __all__ = [
     "Moments",
     "RatioEstimate",
     "SRMResult",
+    "SegmentInteraction",
     "adjust_pvalues",
     "anomaly_scores",
     "combine_moments",
@@ -127,6 +130,8 @@ __all__ = [
     "sample_size_proportions",
     "sample_size_ratio",
     "seasonal_baseline",
+    "segment_interaction",
+    "rest_sums",
     "sequential_pvalue",
     "srm_test",
 ]

@@ -20,6 +20,13 @@ Outcome per arm and metric: ``win``, ``loss`` or ``inconclusive`` by where the a
 interval lies in the metric's good ``direction`` (catalogue), ``untrustworthy`` for an arm with
 a sample ratio mismatch; the card shows the most severe over arms, never a bare "OK".
 
+Segments whose effect differs (docs/readout.md, "Segments"): for every outcome metric, every
+user-attribute slice the experiment lists (``slices``: cohort, region, client) and every value of
+it with at least :data:`SEGMENT_MIN_USERS` users per arm, the value's relative lift is tested
+against the lift of the rest of the population (:func:`expkit.stats.segment_interaction`), with
+Benjamini–Hochberg over all these tests; the values with an adjusted p-value below 0.05 are
+listed in ``headline["segments"]`` and get a note.
+
 Status: ``breach`` when an arm has a sample ratio mismatch in the window (its lifts are
 untrustworthy), ``warn`` when a metric is worse than control under the always-valid interval
 (which stays valid however often the report is read), ``ok`` otherwise, ``no_data`` when no
@@ -28,14 +35,18 @@ comparison can be made.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import replace
+from typing import Any
+
 import numpy as np
 import pandas as pd
 
 from expkit.charts import forest_chart
 from expkit.errors import ExpkitError
 from expkit.estimates import compare_frame
-from expkit.readers import USER_ATTRIBUTES, ratio_stats_table
-from expkit.stats import adjust_pvalues, srm_test
+from expkit.readers import STAT_COLUMNS, USER_ATTRIBUTES, ratio_stats_table
+from expkit.stats import adjust_pvalues, segment_interaction, srm_test
 from expkit.tiles.arms import (
     ALL_SLICES,
     arm_level,
@@ -70,10 +81,15 @@ def _slice_srm(frame: pd.DataFrame, p: TileParams) -> np.ndarray:
     return flags
 
 
-def lift_frame(p: TileParams, check: SrmCheck | None = None) -> pd.DataFrame:
+def lift_frame(
+    p: TileParams, check: SrmCheck | None = None, segment_stats: dict[str, pd.DataFrame] | None = None
+) -> pd.DataFrame:
     """Every comparison the tile shows: the overall rows (``slice_value == "all"``) and, when
     sliced, one row per slice value; with ``adj_pvalue`` (BH over all rows), ``srm`` (the arm's
-    window SRM as in ``check``, or the slice value's own) and ``untrustworthy``."""
+    window SRM as in ``check``, or the slice value's own) and ``untrustworthy``.
+
+    ``segment_stats`` (of :func:`segment_stats`) saves reading the tile's slice again when it
+    is one of them."""
     control, treatments, n_star = p.config.control, shown_treatments(p), tuning_n(p)
     if not treatments:
         raise ExpkitError(
@@ -82,8 +98,14 @@ def lift_frame(p: TileParams, check: SrmCheck | None = None) -> pd.DataFrame:
         )
     metrics = lift_metrics(p)
     reads = [(arm_level(p), metrics)] + ([(p, metrics_for(p, p.slice))] if p.slice != "bucket" else [])
-    parts = [compare_frame(ratio_stats_table(with_all_arms(q), ms), control, treatments, n_star)
-             for q, ms in reads]
+    known = segment_stats or {}
+
+    def stats(q: TileParams, ms: list[str]) -> pd.DataFrame:
+        if q.slice in known and ms == metrics and with_all_arms(q) == segment_scope(p, q.slice):
+            return known[q.slice]
+        return ratio_stats_table(with_all_arms(q), ms)
+
+    parts = [compare_frame(stats(q, ms), control, treatments, n_star) for q, ms in reads]
     parts = [f for f in parts if not f.empty]
     if not parts:
         return pd.DataFrame()
@@ -97,6 +119,87 @@ def lift_frame(p: TileParams, check: SrmCheck | None = None) -> pd.DataFrame:
     frame["srm"] = frame["arm_srm"] | _slice_srm(frame, p)
     frame["untrustworthy"] = frame["srm"]
     return frame
+
+
+SEGMENT_COLUMNS = ["bucket", "metric", "slice", "value", "users_control", "users_treatment", "rel_lift",
+                   "rest_rel_lift", "difference", "se", "pvalue", "adj_pvalue", "reason"]
+"""The columns of :func:`segment_frame`."""
+
+SEGMENT_ALPHA = 0.05
+"""Level of the Benjamini–Hochberg adjusted p-value under which a segment is flagged."""
+
+SEGMENT_MIN_USERS = 1000
+"""Users per arm a slice value (and the rest) needs to be tested; smaller ones are left out
+(docs/statistics.md, "Segments whose effect differs": below this the test rejects too often)."""
+
+
+def segment_slices(p: TileParams) -> list[str]:
+    """The experiment's slices whose values partition the users (user attributes), in its order."""
+    return [s for s in p.config.slices if s in USER_ATTRIBUTES]
+
+
+def segment_scope(p: TileParams, slice_: str) -> TileParams:
+    """The read behind the segment tests of ``slice_``: every arm, the tile's user-attribute filters."""
+    return with_all_arms(replace(arm_level(p), slice=slice_))
+
+
+def segment_stats(p: TileParams) -> dict[str, pd.DataFrame]:
+    """Per segment slice, the per-user sums of every outcome metric per arm and slice value (one read each)."""
+    return {s: ratio_stats_table(segment_scope(p, s), lift_metrics(p)) for s in segment_slices(p)}
+
+
+def segment_frame(stats: dict[str, pd.DataFrame], control: str, treatments: list[str]) -> pd.DataFrame:
+    """Every slice value's lift against the rest's, per treatment arm and metric (:data:`SEGMENT_COLUMNS`).
+
+    ``stats`` maps a user-attribute slice to its per-value sums (:func:`segment_stats`); an arm's
+    totals are the sums over the slice's values, the rest is the totals minus the value's.
+    ``adj_pvalue``: Benjamini–Hochberg over every row.
+    """
+    parts = []
+    for slice_, frame in stats.items():
+        if frame.empty:
+            continue
+        keys = ["metric", "bucket"]
+        totals = frame.groupby(keys, as_index=False)[STAT_COLUMNS].sum()
+        sums = frame.merge(totals, on=keys, suffixes=("", "_total"))
+        ctl = sums[sums["bucket"] == control].drop(columns="bucket")
+        rows = sums[sums["bucket"].isin(treatments)].merge(ctl, on=["metric", "slice_value"], suffixes=("", "_c"))
+        if rows.empty:
+            continue
+
+        def arm(suffix: str, rows: pd.DataFrame = rows) -> dict[str, np.ndarray]:
+            return {k: rows[k + suffix].to_numpy(float) for k in STAT_COLUMNS}
+
+        r = segment_interaction(arm("_c"), arm("_total_c"), arm(""), arm("_total"), min_users=SEGMENT_MIN_USERS)
+        out = pd.DataFrame({
+            "bucket": rows["bucket"].to_numpy(), "metric": rows["metric"].to_numpy(), "slice": slice_,
+            "value": rows["slice_value"].astype(str).to_numpy(), "users_control": rows["n_c"].astype(int).to_numpy(),
+            "users_treatment": rows["n"].astype(int).to_numpy(),
+        })
+        for name in ("rel_lift", "rest_rel_lift", "difference", "se", "pvalue", "reason"):
+            out[name] = np.atleast_1d(getattr(r, name))
+        parts.append(out)
+    if not parts:
+        return pd.DataFrame(columns=SEGMENT_COLUMNS)
+    out = pd.concat(parts, ignore_index=True)
+    out["adj_pvalue"] = adjust_pvalues(out["pvalue"].to_numpy(float), "bh")
+    return out[SEGMENT_COLUMNS]
+
+
+def segment_note(row: Mapping[str, Any]) -> str:
+    """The tile's line for a flagged segment.
+
+    >>> segment_note({"slice": "region", "value": "eu", "rel_lift": 0.15, "rest_rel_lift": 0.03,
+    ...               "adj_pvalue": 0.0041, "metric": "ctr", "bucket": "treatment"})
+    'effect differs in region=eu: +15.0% vs +3.0% elsewhere, adjusted p = 0.004 (ctr, treatment)'
+    """
+    return (f"effect differs in {row['slice']}={row['value']}: {_pct(row['rel_lift'])} vs "
+            f"{_pct(row['rest_rel_lift'])} elsewhere, adjusted p = {_pval(row['adj_pvalue'])} "
+            f"({row['metric']}, {row['bucket']})")
+
+
+def _pval(v: float) -> str:
+    return f"{v:.3f}" if v >= 0.001 else f"{v:.1e}"
 
 
 def outcome(seq_low: float, seq_high: float, direction: str) -> str:
@@ -129,7 +232,8 @@ def lift_tile(p: TileParams) -> TileResult:
     """Build the lift tile for parameters ``p``."""
     title = "Lift vs control"
     check = srm_check(p)
-    frame = lift_frame(p, check)
+    seg_stats = segment_stats(p)
+    frame = lift_frame(p, check, seg_stats)
     if frame.empty or frame["pvalue"].isna().all():
         return no_data_result(p, "lift", "outcomes", title,
                               f"no comparable arms in the {p.window} window ending {p.event_date}")
@@ -156,6 +260,9 @@ def lift_tile(p: TileParams) -> TileResult:
             "untrustworthy": untrustworthy, "srm_pvalue": check.arm_pvalue.get(arm),
             "metrics": metrics,
         }
+    segments = segment_frame(seg_stats, p.config.control, shown_treatments(p))
+    flagged = segments[segments["adj_pvalue"] < SEGMENT_ALPHA].sort_values("adj_pvalue")
+    seg_keys = ["bucket", "metric", "slice", "value", "rel_lift", "rest_rel_lift", "pvalue", "adj_pvalue"]
     headline = {
         "control": p.config.control, "window": p.window, "arms": arms, "tuning_n": tuning_n(p),
         "adjustment": f"Benjamini–Hochberg over the {len(frame)} comparisons shown",
@@ -164,6 +271,11 @@ def lift_tile(p: TileParams) -> TileResult:
         "srm_pvalue": check.pvalue,
         "srm": any(a["untrustworthy"] for a in arms.values()),
         "outcome": _worst_outcome([a["outcome"] for a in arms.values()]),
+        "segments": flagged[seg_keys].to_dict("records"),
+        "segment_tests": int(segments["pvalue"].notna().sum()),
+        "segment_adjustment": f"Benjamini–Hochberg over the {int(segments['pvalue'].notna().sum())} segment-vs-rest "
+                              f"tests (slices {', '.join(segment_slices(p)) or 'none'}; values with at least "
+                              f"{SEGMENT_MIN_USERS} users per arm); flagged when adjusted p < {SEGMENT_ALPHA}",
     }
     summary = "; ".join(
         f"{srm_label(arm, a['untrustworthy'])}: {a['outcome']}, {a['metric']} {_pct(a['estimate'])} "
@@ -176,6 +288,7 @@ def lift_tile(p: TileParams) -> TileResult:
     if not sliced_bad.empty:
         values = sorted(set(sliced_bad["slice_value"]))
         notes.append(f"UNTRUSTWORTHY: sample ratio mismatch within {p.slice} = {', '.join(values)}")
+    notes += [segment_note(r) for r in flagged.to_dict("records")]
     return TileResult(
         tile=p.tile, section="outcomes", title=title, status=status, headline=headline, summary=summary,
         table=frame[TABLE_COLUMNS], charts=[_forest(frame, p)], params=p.describe(), as_of=data_as_of(p),
