@@ -236,7 +236,7 @@ def history_needs(day: dt.date, config: ExperimentConfig, rules: AlertsConfig | 
     every_tile = tuple(TILES)
     # The whole window: a health tile's; an outcome tile's is the part from the start on.
     needs = [Need(f"{w} window", tuple(window_days(day, w)), every_tile) for w in config.windows]
-    needs.append(Need("cumulative lift since the start", tuple(window_days(day, CUM, config.start_date)), CUM_TILES))
+    needs.append(Need("the experiment to date (cum)", tuple(window_days(day, CUM, config.start_date)), CUM_TILES))
     needs.append(Need("one point per experiment day", tuple(experiment_span(config.start_date, day)),
                       EXPERIMENT_DAY_TILES))
     if day >= config.start_date:  # days without events contribute nothing (no_events, never a gap)

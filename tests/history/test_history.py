@@ -42,7 +42,7 @@ def test_needs_follow_windows_baselines_and_rule_look_backs(
     # 7d: the day and the six before it; 30d: 30 days; cum: since start_date (2026-11-01)
     assert by_label["7d window"] == days(dt.date(2026, 11, 8), END)
     assert by_label["30d window"] == days(dt.date(2026, 10, 16), END)
-    assert by_label["cumulative lift since the start (timeline)"] == days(START, END)
+    assert by_label["the experiment to date (cum) (timeline, readout)"] == days(START, END)
     # the anomaly tile compares each point with the same time on each of the previous 7 days
     assert by_label["7-day baseline (anomaly)"] == days(dt.date(2026, 11, 7), END)
     # ctr_low holds "for: 2d" on a daily step: the day and the two before it decide it
@@ -112,7 +112,7 @@ def test_gaps_name_missing_days_tiles_and_alert_rules(
     tiles = {t.tile: t.parts for t in gaps.affected_tiles}
     assert set(tiles) == set(TILES)  # every tile's 7d and 30d windows
     assert "7-day baseline" in tiles["anomaly"]
-    assert "cumulative lift since the start" in tiles["timeline"]
+    assert "the experiment to date (cum)" in tiles["timeline"] and "the experiment to date (cum)" in tiles["readout"]
     assert "one point per experiment day" in tiles["allocation"]
     assert tiles["ctr"] == ("7d window", "30d window")
     alerts = {a.rule: a for a in gaps.affected_alerts}

@@ -124,7 +124,7 @@ def test_no_history_names_missing_days_tiles_and_alerts(without_history: Run) ->
     assert history["missing_days"] == [d.isoformat() for d in EARLIER]
     tiles = {t["tile"]: t["parts"] for t in history["affected_tiles"]}
     assert "7-day baseline" in tiles["anomaly"]
-    assert "cumulative lift since the start" in tiles["timeline"]
+    assert "the experiment to date (cum)" in tiles["timeline"]
     assert set(OUTCOME_TILES) <= set(tiles) and all("7d window" in tiles[t] for t in OUTCOME_TILES)
     assert {a["rule"] for a in history["affected_alerts"]} == ROLLING_RULES
     # what the notice warns about: without its baseline days the anomaly tile scores nothing
