@@ -172,7 +172,7 @@ def cmd_daily(args: argparse.Namespace) -> int:
         params_file=params_file_of(args), workers=args.workers, timeout=args.timeout,
         progress=progress_printer(args.quiet), lock_timeout=args.lock_timeout, notify=args.notify,
         history=not args.no_history,
-        rules_file=Path(args.rules) if args.rules else None, resend=args.resend,
+        rules_file=Path(args.rules) if args.rules else None, resend=args.resend, digests=not args.no_notify,
     )
     print(result.index)
     return 0 if result.ok else 1
@@ -347,6 +347,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "alert rules read; the report names what is missing")
     p.add_argument("--resend", action="store_true",
                    help="send the date's digests again to targets of notify.yaml that already received them")
+    p.add_argument("--no-notify", action="store_true",
+                   help="write no digest and deliver none (the report and its summary.json as usual)")
 
     p = add("digest", cmd_digest, "write and deliver the digests of a date's report to the targets of notify.yaml "
                                   "(beside --params); delivered ones are not sent again")

@@ -37,6 +37,8 @@ class Runs:
     stderr: list[str]
     webhook: WebhookReceiver
     smtp: SmtpServer
+    warehouse: Path
+    params: Path
 
 
 def _cli(*args: str) -> tuple[int, str]:
@@ -79,7 +81,7 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Runs]:
                              str(params / "experiment.yaml"), "--workers", "2")
             codes.append(code)
             stderr.append(err)
-        yield Runs(out, codes, stderr, webhook, smtp)
+        yield Runs(out, codes, stderr, webhook, smtp, wh, params / "experiment.yaml")
 
 
 def _summary(out: Path, day: str) -> dict:
@@ -109,6 +111,19 @@ def test_each_digest_reaches_webhook_and_smtp_exactly_once_across_reruns(runs: R
     for day in DAYS:
         assert (runs.out / day / "digest.txt").read_text().startswith(f"expkit digest: rec_ranker_v2 · {day}")
         assert (runs.out / day / "digest.html").is_file()
+
+
+def test_no_notify_writes_and_sends_no_digest(runs: Runs) -> None:
+    """``daily --no-notify`` (even with --resend) leaves the targets and the digest files alone."""
+    sent = (len(runs.webhook.received), len(runs.smtp.messages))
+    day = DAYS[0]
+    for name in ("digest.txt", "digest.html"):
+        (runs.out / day / name).unlink()
+    code, err = _cli("daily", "--warehouse", str(runs.warehouse), "--date", day, "--out", str(runs.out),
+                     "--params", str(runs.params), "--workers", "2", "--no-notify", "--resend", "--quiet")
+    assert code == 0, err[-2000:]
+    assert (len(runs.webhook.received), len(runs.smtp.messages)) == sent
+    assert not (runs.out / day / "digest.txt").exists()
 
 
 def _status_word(out: Path, day: str) -> str:
