@@ -22,6 +22,7 @@ from report_browser import Browser
 from report_support import ARTIFACTS, REPO
 
 from expkit.cli import main
+from expkit.report.brief import label
 
 pytestmark = pytest.mark.slow
 
@@ -127,8 +128,11 @@ def test_no_notify_writes_and_sends_no_digest(runs: Runs) -> None:
 
 
 def _status_word(out: Path, day: str) -> str:
-    """The report's overall status as the history page and digests name it when no decision exists:
-    the most severe tile status (every tile of these runs succeeded)."""
+    """The report's verdict as the history page and digests name it (the readout's decision);
+    without one, the most severe tile status (every tile of these runs succeeded)."""
+    decision = _summary(out, day).get("decision")
+    if decision:
+        return label(decision["verdict"])
     statuses = {t["status"] for t in _summary(out, day)["tiles"].values()}
     for status, word in (("breach", "Breach"), ("warn", "Warn"), ("ok", "OK")):
         if status in statuses:

@@ -15,21 +15,14 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-VERDICTS: tuple[str, ...] = ("untrustworthy", "roll_back", "ship", "keep_running", "no_effect")
-"""The verdicts of ``summary.json`` ``decision``, most severe first."""
+from expkit.report.html import STATUS_LABELS
+
 VERDICT_LABELS: dict[str, str] = {
     "ship": "Ship",
     "roll_back": "Roll back",
     "keep_running": "Keep running",
     "no_effect": "No effect",
     "untrustworthy": "Untrustworthy",
-}
-STATUS_WORDS: dict[str, str] = {
-    "ok": "OK",
-    "warn": "Warn",
-    "breach": "Breach",
-    "no_data": "No data",
-    "failed": "Failed",
 }
 # The colour of a verdict or status (a ``status-*`` class of the stylesheet).
 TONES: dict[str, str] = {
@@ -166,7 +159,7 @@ class ReportBrief:
 
 def label(verdict: str) -> str:
     """A verdict or status for people: ``keep_running`` → ``Keep running``, ``ok`` → ``OK``."""
-    return VERDICT_LABELS.get(verdict) or STATUS_WORDS.get(verdict) or verdict
+    return VERDICT_LABELS.get(verdict) or STATUS_LABELS.get(verdict) or verdict
 
 
 def num(value: Any) -> float | None:

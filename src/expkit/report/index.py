@@ -22,6 +22,7 @@ from markupsafe import Markup, escape
 import expkit
 from expkit.atomic import FileLock, atomic_write_text
 from expkit.errors import ExpkitError
+from expkit.report.brief import VERDICT_LABELS
 from expkit.report.html import STATUS_LABELS, format_value, jinja_env, stylesheet
 from expkit.report.summary import ALERT_KEYS, CHECK_KEYS
 
@@ -226,11 +227,11 @@ def render_index(
     return html
 
 
+VERDICT_TONES = {"ship": "ok", "roll_back": "breach", "keep_running": "warn", "no_effect": "no_data",
+                 "untrustworthy": "breach"}
 OUTCOME_BADGES: dict[str, tuple[str, str]] = {
     "win": ("Win", "ok"), "loss": ("Loss", "breach"), "inconclusive": ("Inconclusive", "no_data"),
-    "untrustworthy": ("Untrustworthy", "breach"),
-    "ship": ("Ship", "ok"), "roll_back": ("Roll back", "breach"), "keep_running": ("Keep running", "warn"),
-    "no_effect": ("No effect", "no_data"),
+    **{v: (VERDICT_LABELS[v], tone) for v, tone in VERDICT_TONES.items()},
 }
 """A card's badge (label, colour) for a lift outcome or a readout verdict."""
 
