@@ -244,8 +244,8 @@ COMMAND_MODULES = ("expkit.validation.commands", "expkit.alerts.commands", "expk
 
 
 def _tile_help() -> str:
-    return (f"tile ids -- health: {', '.join(HEALTH_IDS)}; outcomes: {', '.join(OUTCOME_IDS)}, and any metric "
-            "of params/metrics.yaml with a tile page")
+    return (f"tile ids -- health: {', '.join(HEALTH_IDS)}; outcomes: {', '.join(OUTCOME_IDS)}, and each metric "
+            "of params/metrics.yaml with a tile page (ctr, recall, session_depth, save_rate as shipped)")
 
 
 def _p_help() -> str:

@@ -35,6 +35,7 @@ from expkit.report.daily import adhoc_dir
 from expkit.report.runner import SOCKET_DIR_PREFIX, sweep_orphan_socket_dirs
 from expkit.rollup import build_range
 from expkit.synth import generate
+from expkit.tiles.registry import TILES
 
 REPO = Path(__file__).resolve().parents[2]
 EXPKIT = Path(sys.executable).parent / "expkit"
@@ -307,7 +308,7 @@ def test_adhoc_pages_survive_the_next_daily_run_and_do_not_overwrite_each_other(
          "--workers", "2", "--quiet"], capture_output=True, text=True, timeout=600)
     assert daily.returncode == 0 and daily.stderr == "", daily.stderr
     assert first.read_bytes() == before and second.is_file()
-    assert len(list((out / END.isoformat() / "tiles").glob("*.html"))) == 15
+    assert len(list((out / END.isoformat() / "tiles").glob("*.html"))) == len(TILES)
 
 
 # --- Ctrl-C inside a DuckDB query --------------------------------------------------------------

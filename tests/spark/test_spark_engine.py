@@ -18,6 +18,7 @@ from spark_support import DAYS, END, Built, columns, compare_tables, require_spa
 from expkit.config import ExperimentConfig
 from expkit.engines import get_engine
 from expkit.errors import ExpkitError
+from expkit.metrics_sql import builtin_catalogue, user_pre_schema
 from expkit.rollup import ROLLUP_NAMES, build_rollups, manifest_path
 from expkit.rollup_schema import USER_FACTS_SCHEMA, USER_ITEMS_SCHEMA
 from expkit.schema import EVENT_TABLES
@@ -27,6 +28,8 @@ from expkit.warehouse import DAY_MS, Warehouse, day_bounds_ms
 pytestmark = [pytest.mark.spark, pytest.mark.slow, pytest.mark.xdist_group("spark")]
 
 ROLLUP_TABLES = {"user_facts": "user_day"}
+PRE_SCHEMA = user_pre_schema(builtin_catalogue())
+"""The CUPED pre-period view the shipped ratio_stats template reads (none here: an empty table)."""
 """Template tables that are rollups (the rest of a template's reads are event tables)."""
 
 
@@ -82,7 +85,7 @@ def test_list_parameters_bind(built: Built, spark_engine: Any) -> None:
     files = built.warehouses["duckdb"].rollup_files("user_day", list(DAYS))
     cohorts = sorted(set(pq.read_table(files[0], columns=["cohort"]).column(0).to_pylist()) - {None})[:1]
     items = built.warehouses["duckdb"].rollup_files("user_items", list(DAYS))
-    params, sources = {"f0": cohorts}, {"user_facts": files, "user_items": items}
+    params, sources = {"f0": cohorts}, {"user_facts": files, "user_items": items, "user_pre": PRE_SCHEMA}
     duck = get_engine("duckdb")
     try:
         expected = _run(duck, template, params, sources, sql)
@@ -97,7 +100,7 @@ def test_list_parameters_bind(built: Built, spark_engine: Any) -> None:
 
 def test_empty_tables_keep_duckdb_types(spark_engine: Any) -> None:
     template = TEMPLATES["ratio_stats"]
-    empty = {"user_facts": USER_FACTS_SCHEMA, "user_items": USER_ITEMS_SCHEMA}
+    empty = {"user_facts": USER_FACTS_SCHEMA, "user_items": USER_ITEMS_SCHEMA, "user_pre": PRE_SCHEMA}
     duck = get_engine("duckdb")
     try:
         expected = _run(duck, template, {}, empty)

@@ -35,7 +35,9 @@ arm_hist AS (
 cum AS (
     SELECT
         bucket, idx, n,
-        sum(n) OVER (PARTITION BY bucket ORDER BY idx ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS cum_n,
+        -- idx is never NULL; NULLS FIRST spelled out so the window translates to every dialect
+        sum(n) OVER (PARTITION BY bucket ORDER BY idx NULLS FIRST ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)
+            AS cum_n,
         sum(n) OVER (PARTITION BY bucket) AS total
     FROM arm_hist
 ),

@@ -19,7 +19,7 @@ def ordered_tiles(health: Sequence[Tile], outcomes: Sequence[Tile], catalogue_ti
 
     Every id of :data:`~expkit.names.HEALTH_IDS` / :data:`~expkit.names.OUTCOME_IDS` (the ids
     users type) needs its tile in that section's list and the reverse, except the tile pages of
-    the catalogue's metrics (``catalogue_tiles``), which go after the built-in metric tiles.
+    the catalogue's metrics (``catalogue_tiles``), which go right after the readout.
 
     >>> ordered_tiles([], [], [])  # doctest: +ELLIPSIS
     Traceback (most recent call last):
@@ -42,8 +42,8 @@ def ordered_tiles(health: Sequence[Tile], outcomes: Sequence[Tile], catalogue_ti
         raise ExpkitError("tile registry: " + "; ".join(problems))
     tiles = {t.id: t for t in [*health, *outcomes]}
     order = [*HEALTH_IDS, *OUTCOME_IDS]
-    extra = [t.id for t in outcomes if t.id not in order]
-    at = order.index("lift")
+    extra = [t.id for t in outcomes if t.id not in order]  # the metric tiles, in catalogue order
+    at = order.index("readout") + 1
     order[at:at] = extra
     return {i: tiles[i] for i in order}
 
