@@ -152,9 +152,15 @@ def test_history_lists_every_day_newest_first_with_verdict_and_lift(runs: Runs) 
         assert f'<a href="{day}/index.html">{day}</a>' in row and (runs.out / day / "index.html").is_file()
         assert 'data-experiment="rec_ranker_v2"' in row
         assert f">{_status_word(runs.out, day)}</span>" in row
-        lift = _summary(runs.out, day)["tiles"]["lift"]["headline"]["arms"]["treatment"]["metrics"]["ctr"]
-        assert f"ctr <strong>{_pct(lift['rel_lift'])}</strong> ({_pct(lift['rel_low'])} to {_pct(lift['rel_high'])})" \
-            in row
+        # the primary lift of the readout's decision (the experiment to date), else the lift tile's
+        summary = _summary(runs.out, day)
+        if summary["decision"]:
+            lift = summary["decision"]["arms"]["treatment"]["primary"]
+            name = lift["metric"]
+        else:
+            lift, name = summary["tiles"]["lift"]["headline"]["arms"]["treatment"]["metrics"]["ctr"], "ctr"
+        interval = f"({_pct(lift['rel_low'])} to {_pct(lift['rel_high'])})"
+        assert f"{name} <strong>{_pct(lift['rel_lift'])}</strong> {interval}" in row
         assert "chat: sent" in row and "mail: sent" in row and "down: failed" in row
 
 
