@@ -86,7 +86,7 @@ def test_registry_lists_the_eight_health_tiles_with_current_thin_notebooks() -> 
         path = ROOT / "notebooks" / "health" / f"{t}.ipynb"
         assert TILES[t].notebook == path
         nb = nbformat.read(path, as_version=4)
-        expected = notebook_for(t, TILES[t].title, "24h")
+        expected = notebook_for(t, TILES[t].title)
         sources = [c.source for c in nb.cells]
         assert sources == [c.source for c in expected.cells], f"run scripts/make_notebooks.py ({t})"
 

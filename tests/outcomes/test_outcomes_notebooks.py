@@ -29,7 +29,7 @@ def test_notebooks_are_current_and_thin() -> None:
         path = ROOT / "notebooks" / "outcomes" / f"{tile}.ipynb"
         assert TILES[tile].notebook == path
         nb = nbformat.read(path, as_version=4)
-        expected = notebook_for(tile, TILES[tile].title, "24h")
+        expected = notebook_for(tile, TILES[tile].title)
         sources = [c.source for c in nb.cells]
         assert sources == [c.source for c in expected.cells], f"run scripts/make_notebooks.py ({tile})"
         assert sum(c.cell_type == "code" for c in nb.cells) == 3

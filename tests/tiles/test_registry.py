@@ -28,3 +28,27 @@ def test_the_registry_refuses_a_tile_registered_in_one_place_only() -> None:
     extra = replace(OUTCOME_TILES[1], id="top3_ctr")
     order = list(ordered_tiles(HEALTH_TILES, [*OUTCOME_TILES, extra], [*ids, "top3_ctr"]))
     assert order[order.index("readout"):order.index("lift")] == ["readout", *ids, "top3_ctr"]
+    without_compute = replace(HEALTH_TILES[0], compute=None)
+    with pytest.raises(ExpkitError, match="'latency' of expkit.tiles.health has no compute function"):
+        ordered_tiles([without_compute, *HEALTH_TILES[1:]], OUTCOME_TILES, ids)
+
+
+def test_one_list_of_tile_parameters() -> None:
+    """The notebooks' parameters cell, run_tile's arguments, resolve_params' signature and
+    `expkit tile -p` all come from expkit.names.TILE_NOTEBOOK_PARAMETERS."""
+    import inspect
+
+    from expkit.names import TILE_ARGUMENTS, TILE_NOTEBOOK_PARAMETERS, TILE_PARAMETERS
+    from expkit.tiles.base import resolve_params
+    from expkit.tiles.registry import TILES
+
+    signature = list(inspect.signature(resolve_params).parameters)
+    assert signature[:2] == ["tile", "supported_slices"] and tuple(signature[2:]) == TILE_ARGUMENTS
+    assert set(TILE_PARAMETERS) < set(TILE_ARGUMENTS)
+    names = [p.name for p in TILE_NOTEBOOK_PARAMETERS]
+    for tile in TILES.values():
+        import nbformat
+
+        cells = nbformat.read(tile.notebook, as_version=4).cells
+        params = next(c for c in cells if "parameters" in c.metadata.get("tags", []))
+        assert [line.split(" = ")[0] for line in params.source.splitlines()[1:]] == names, tile.id

@@ -246,7 +246,7 @@ class TileResult:
     def rendered(self, parameters: dict[str, Any] | None = None, svg: bool = True) -> RenderedTile:
         """This result rendered for display (see :mod:`expkit.tiles.rendered`).
 
-        ``parameters``: the :data:`~expkit.tiles.rendered.TILE_ARGUMENTS` it was computed
+        ``parameters``: the :data:`~expkit.names.TILE_ARGUMENTS` it was computed
         with (recorded so a notebook can check it is showing what it asked for). ``svg``:
         charts also as static SVG (the daily report's pages draw the specs themselves).
         """

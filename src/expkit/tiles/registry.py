@@ -32,6 +32,7 @@ def ordered_tiles(health: Sequence[Tile], outcomes: Sequence[Tile], catalogue_ti
     for what, ids, tiles, module in sections:
         have = [t.id for t in tiles]
         problems += [f"{i!r} is registered twice in {module}" for i in sorted({i for i in have if have.count(i) > 1})]
+        problems += [f"{t.id!r} of {module} has no compute function" for t in tiles if t.compute is None]
         problems += [f"{i!r} is a {what} tile id (expkit.names.{what.upper()}_IDS) without a tile in {module}"
                      for i in ids if i not in have]
         allowed = set(ids) | (set(catalogue_tiles) if what == "outcome" else set())
