@@ -8,9 +8,11 @@ import duckdb
 import pytest
 from outcomes_support import END, OUTCOME_IDS, RATIO_IDS, Built
 
+from expkit.tiles.allocation import Allocation
 from expkit.tiles.arms import USER_SLICES
-from expkit.tiles.base import resolve_params
+from expkit.tiles.base import headline_of, resolve_params
 from expkit.tiles.srm import srm_flags
+from expkit.tiles.timeline import Timeline
 
 
 def _covers(low: float, high: float, value: float) -> bool:
@@ -52,6 +54,9 @@ def test_timeline_days_cover_truth_and_match_tiles(clean: Built) -> None:
     """Per-day intervals cover the truth on most days; the last day is the ratio tiles' 24h value;
     the cumulative lift of the last day equals the lift tile over the same days."""
     result = clean.run("timeline")
+    # the compute step's typed result is what the headline shows
+    assert isinstance(result.result, Timeline) and result.headline == headline_of(result.result)
+    assert result.result.metrics["ctr"]["control"].estimate == result.headline["metrics"]["ctr"]["control"]["estimate"]
     values = result.table[result.table["kind"] == "value (24h)"]
     assert set(values["day"]) == {clean.first_day + dt.timedelta(days=i) for i in range(clean.days)}
     covered = [_covers(r.low, r.high, clean.truth["metrics"][r.metric][r.bucket]) for r in values.itertuples()]
@@ -81,7 +86,9 @@ def test_traffic_imbalance_breaches_allocation_and_marks_lift(imbalance: Built) 
     """30% of treatment users lost on the last day: allocation breaches, the lift tile marks the
     arm untrustworthy (headline, notes, chart), and so does every other outcome tile."""
     alloc = imbalance.run("allocation")
-    assert alloc.status == "breach"
+    assert alloc.status == "breach" == alloc.result.status
+    assert isinstance(alloc.result, Allocation) and alloc.headline == headline_of(alloc.result)
+    assert alloc.result.arms["treatment"].deviation == alloc.headline["arms"]["treatment"]["deviation"]
     assert alloc.headline["srm"] and alloc.headline["srm_pvalue"] < 1e-6
     assert alloc.headline["arms"]["treatment"]["deviation"] > 0.10
     assert alloc.headline["srm_days"] == [END.isoformat()]  # the day before is clean

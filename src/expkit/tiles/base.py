@@ -8,6 +8,7 @@ the HTML.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 import math
@@ -194,6 +195,9 @@ class TileResult:
         as_of: ISO time of the newest data used, or None.
         experiment_id: the experiment.
         notes: caveats shown under the headline (e.g. "untrustworthy: SRM").
+        result: the typed result of the tile's compute step (a dataclass of its kind, e.g.
+            :class:`expkit.tiles.allocation.Allocation`), whose :func:`headline_of` is
+            ``headline``; ``None`` for a no-data result.
     """
 
     tile: str
@@ -208,6 +212,7 @@ class TileResult:
     as_of: str | None = None
     experiment_id: str = ""
     notes: list[str] = field(default_factory=list)
+    result: Any = None
 
     def __post_init__(self) -> None:
         if self.status not in STATUSES:
@@ -255,6 +260,39 @@ class TileResult:
     def show(self) -> None:
         """Display headline, charts and table (in a notebook)."""
         self.rendered().show()
+
+
+SHOWN_ONLY = {"headline": False}
+"""``field(metadata=SHOWN_ONLY)``: a field of a typed tile result that the render step draws
+(frames for charts and tables) but that is not part of the headline."""
+
+
+def headline_of(result: Any) -> dict[str, Any]:
+    """The JSON headline of a typed tile result: its fields in order, nested dataclasses as
+    mappings, without the fields marked :data:`SHOWN_ONLY`.
+
+    >>> from dataclasses import dataclass, field
+    >>> @dataclass
+    ... class Arm:
+    ...     estimate: float
+    >>> @dataclass
+    ... class Example:
+    ...     arms: dict[str, Arm]
+    ...     frame: object = field(default=None, metadata=SHOWN_ONLY)
+    >>> headline_of(Example({"control": Arm(0.5)}))
+    {'arms': {'control': {'estimate': 0.5}}}
+    """
+    def plain(value: Any) -> Any:
+        if dataclasses.is_dataclass(value) and not isinstance(value, type):
+            return headline_of(value)
+        if isinstance(value, Mapping):
+            return {k: plain(v) for k, v in value.items()}
+        if isinstance(value, list | tuple):
+            return [plain(v) for v in value]
+        return value
+
+    return {f.name: plain(getattr(result, f.name)) for f in dataclasses.fields(result)
+            if f.metadata.get("headline", True)}
 
 
 def _json_safe(obj: Any) -> Any:
