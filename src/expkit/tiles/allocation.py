@@ -70,7 +70,7 @@ def allocation_frame(users: pd.DataFrame, p: TileParams, keys: list[str]) -> pd.
     return pd.concat(out, ignore_index=True).sort_values([*keys, "bucket"]).reset_index(drop=True)
 
 
-def allocation_status(max_deviation: float, srm: bool, tolerance: float) -> str:
+def allocation_status(max_deviation: float, srm: bool, tolerance: float) -> Status:
     """``breach`` on SRM or deviation > 10%, ``warn`` above the tolerance, else ``ok``.
 
     >>> allocation_status(0.02, False, 0.05), allocation_status(0.07, False, 0.05)

@@ -12,7 +12,7 @@ import dataclasses
 import datetime as dt
 import json
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -310,7 +310,7 @@ def _json_safe(obj: Any) -> Any:
     return obj
 
 
-def status_vs_floor(value: float, floor: float, low: float | None = None) -> str:
+def status_vs_floor(value: float, floor: float, low: float | None = None) -> Status:
     """Status of a higher-is-better value against its target ``floor``.
 
     ``breach`` when the estimate is below the floor, ``warn`` when only the interval's low end
@@ -328,7 +328,7 @@ def status_vs_floor(value: float, floor: float, low: float | None = None) -> str
     return "ok"
 
 
-def worst(statuses: list[str]) -> str:
+def worst(statuses: Sequence[str]) -> Status:
     """The most severe status of a list (``no_data`` only when all are ``no_data``).
 
     >>> worst(["ok", "warn", "no_data"]), worst(["no_data"]), worst([])
@@ -337,15 +337,15 @@ def worst(statuses: list[str]) -> str:
     real = [s for s in statuses if s != "no_data"]
     if not real:
         return "no_data"
-    order = {"ok": 0, "warn": 1, "breach": 2, "failed": 3}
-    return max(real, key=lambda s: order[s])
+    order: dict[str, Status] = {"ok": "ok", "warn": "warn", "breach": "breach", "failed": "failed"}
+    return order[max(real, key=list(order).index)]
 
 
 def fmt_json(obj: Any) -> str:
     return json.dumps(_json_safe(obj), indent=2)
 
 
-def status_vs_target(value: float, target: Target | None, low: float, high: float) -> str:
+def status_vs_target(value: float, target: Target | None, low: float, high: float) -> Status:
     """Status of an estimate against a ``{min: x}`` or ``{max: x}`` target (``ok`` without one).
 
     >>> cap = Target(max=0.001)

@@ -41,12 +41,12 @@ def ordered_tiles(health: Sequence[Tile], outcomes: Sequence[Tile], catalogue_ti
                      for i in have if i not in allowed]
     if problems:
         raise ExpkitError("tile registry: " + "; ".join(problems))
-    tiles = {t.id: t for t in [*health, *outcomes]}
+    by_id = {t.id: t for t in [*health, *outcomes]}
     order = [*HEALTH_IDS, *OUTCOME_IDS]
     extra = [t.id for t in outcomes if t.id not in order]  # the metric tiles, in catalogue order
     at = order.index("readout") + 1
     order[at:at] = extra
-    return {i: tiles[i] for i in order}
+    return {i: by_id[i] for i in order}
 
 
 def _all_tiles() -> dict[str, Tile]:

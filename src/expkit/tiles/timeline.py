@@ -23,6 +23,7 @@ import pandas as pd
 
 from expkit.charts import DAY_AXIS, bands_chart
 from expkit.estimates import compare_frame, estimate_frame
+from expkit.names import Status
 from expkit.readers import ratio_stats_table
 from expkit.tiles.arms import arm_level, lift_metrics, shown_treatments, tuning_n, with_all_arms
 from expkit.tiles.base import SHOWN_ONLY, TileParams, TileResult, headline_of, status_vs_target, worst
@@ -132,7 +133,7 @@ class Timeline:
     notes: list[str] = field(metadata=SHOWN_ONLY)
 
     @property
-    def status(self) -> str:
+    def status(self) -> Status:
         """The worst status over metrics and arms of the last day."""
         return worst([v.status for arms in self.metrics.values() for v in arms.values()])
 
