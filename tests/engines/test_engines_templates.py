@@ -41,3 +41,26 @@ def test_parameters_are_bound_not_pasted() -> None:
     rows = con.execute("SELECT count(*) FROM r WHERE region = $v", {"v": hostile}).fetchone()
     assert rows == (0,)
 
+
+
+def test_a_fragment_is_written_once_and_included_where_named() -> None:
+    """Recall@K's CTEs live in the fragment recall_ctes.sql; ratio_stats and user_pre include it,
+    so each template's SQL is whole and no .sql file repeats them."""
+    from importlib import resources
+
+    from expkit.templates import TEMPLATES
+
+    files = {e.name: e.read_text(encoding="utf-8") for e in resources.files("expkit.sql").iterdir()
+             if e.name.endswith(".sql")}
+    assert "recall_ctes" not in TEMPLATES and files["recall_ctes.sql"].startswith("-- fragment: recall_ctes")
+    for name in ("ratio_stats", "user_pre"):
+        assert "/*include:recall_ctes*/" in files[f"{name}.sql"]
+        assert "/*include:" not in TEMPLATES[name].sql and TEMPLATES[name].sql.count("recall AS (") == 1
+    assert sum(text.count("recall AS (") for text in files.values()) == 1
+
+
+def test_an_unknown_fragment_is_refused_naming_it() -> None:
+    from expkit.templates import build_templates
+
+    with pytest.raises(ExpkitError, match="unknown fragment 'nope'"):
+        build_templates({"t.sql": "-- name: t\nWITH /*include:nope*/ x AS (SELECT 1) SELECT * FROM x"})
