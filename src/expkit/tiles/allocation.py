@@ -27,8 +27,8 @@ from expkit.charts import DAY_AXIS, bands_chart, interval_chart
 from expkit.names import Status
 from expkit.readers import USER_ATTRIBUTES, arm_users
 from expkit.stats import proportion_interval, srm_test
-from expkit.tiles.base import SHOWN_ONLY, TileParams, TileResult, headline_of
-from expkit.tiles.common import data_as_of, no_data_result
+from expkit.tiles.base import SHOWN_ONLY, TileParams, TileResult
+from expkit.tiles.common import no_data_result, typed_result
 from expkit.tiles.srm import experiment_days, srm_check, srm_population
 
 ALLOCATION_SLICES = ("bucket", *USER_ATTRIBUTES)
@@ -204,11 +204,7 @@ def render_allocation(p: TileParams, a: Allocation) -> TileResult:
         *([sliced.assign(scope=f"{p.slice}=" + sliced["slice_value"]).drop(columns="slice_value")]
           if not sliced.empty else []),
     ], ignore_index=True)
-    return TileResult(
-        tile=p.tile, section="outcomes", title=TITLE, status=a.status, headline=headline_of(a), summary=summary,
-        table=table, charts=charts, params=p.describe(), as_of=data_as_of(p),
-        experiment_id=p.config.experiment_id, notes=list(a.notes), result=a,
-    )
+    return typed_result(p, "outcomes", TITLE, a, summary, table, charts)
 
 
 def allocation_tile(p: TileParams) -> TileResult:

@@ -1,9 +1,13 @@
-"""Helpers shared by tiles: the no-data result and the data as-of time."""
+"""Helpers shared by tiles: the no-data result, the result of a typed compute step, the data as-of time."""
 
 from __future__ import annotations
 
+from typing import Any
+
+import pandas as pd
+
 from expkit.readers import ingest_watermark
-from expkit.tiles.base import TileParams, TileResult
+from expkit.tiles.base import TileParams, TileResult, headline_of
 from expkit.warehouse import ms_to_iso
 
 
@@ -23,4 +27,15 @@ def no_data_result(p: TileParams, tile: str, section: str, title: str, why: str)
         tile=p.tile, section=section, title=title, status="no_data",
         headline={"no_data": True, "reason": why}, summary=f"No data: {why}",
         params=p.describe(), as_of=data_as_of(p), experiment_id=p.config.experiment_id,
+    )
+
+
+def typed_result(p: TileParams, section: str, title: str, result: Any, summary: str,
+                 table: pd.DataFrame, charts: list[Any]) -> TileResult:
+    """The :class:`TileResult` of a tile's typed compute result (a dataclass with ``status`` and
+    ``notes``): its headline is :func:`~expkit.tiles.base.headline_of` the result, which it keeps."""
+    return TileResult(
+        tile=p.tile, section=section, title=title, status=result.status, headline=headline_of(result),
+        summary=summary, table=table, charts=charts, params=p.describe(), as_of=data_as_of(p),
+        experiment_id=p.config.experiment_id, notes=list(result.notes), result=result,
     )

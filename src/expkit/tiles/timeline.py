@@ -26,8 +26,8 @@ from expkit.estimates import compare_frame, estimate_frame
 from expkit.names import Status
 from expkit.readers import ratio_stats_table
 from expkit.tiles.arms import arm_level, lift_metrics, shown_treatments, tuning_n, with_all_arms
-from expkit.tiles.base import SHOWN_ONLY, TileParams, TileResult, headline_of, status_vs_target, worst
-from expkit.tiles.common import data_as_of, no_data_result
+from expkit.tiles.base import SHOWN_ONLY, TileParams, TileResult, status_vs_target, worst
+from expkit.tiles.common import no_data_result, typed_result
 from expkit.tiles.srm import experiment_days, srm_check, srm_label
 
 TITLE = "Experiment timeline"
@@ -202,11 +202,7 @@ def render_timeline(p: TileParams, t: Timeline) -> TileResult:
     extra = ["seq_low", "seq_high", "pvalue", "seq_pvalue"]
     table = pd.concat([value_rows[columns]] + ([lift_rows[columns + extra]] if not lift.empty else []),
                       ignore_index=True)
-    return TileResult(
-        tile=p.tile, section="outcomes", title=TITLE, status=t.status, headline=headline_of(t), summary=summary,
-        table=table, charts=charts, params=p.describe(), as_of=data_as_of(p),
-        experiment_id=p.config.experiment_id, notes=list(t.notes), result=t,
-    )
+    return typed_result(p, "outcomes", TITLE, t, summary, table, charts)
 
 
 def timeline_tile(p: TileParams) -> TileResult:
