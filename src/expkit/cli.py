@@ -170,11 +170,11 @@ def _synth_stream(args: argparse.Namespace, cfg: Any) -> int:
 
 
 def cmd_rollup(args: argparse.Namespace) -> int:
-    from expkit.config import load_experiment
+    from expkit.config import load_experiments, rollup_config
     from expkit.rollup import build_range
     from expkit.warehouse import Warehouse
 
-    cfg = load_experiment(params_file_of(args))
+    cfg = rollup_config(load_experiments(params_file_of(args)))
     wh = Warehouse.open(args.warehouse)
     start = _date(args.date)
     end = _date(args.to) if args.to else start

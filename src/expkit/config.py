@@ -383,6 +383,13 @@ def check_portfolio(experiments: list[tuple[Path, ExperimentConfig]]) -> None:
                 raise ConfigError(f"{path}: key 'buckets.{bucket}': share {share:g} differs from {was:g} in {other}; "
                                   f"a bucket name has one share in every experiment (rename one of them)")
             shares.setdefault(bucket, (path, share))
+    for path, cfg in experiments[1:]:
+        first_path, first = experiments[0]
+        for key, mine, theirs in (("top_k", cfg.top_k, first.top_k),
+                                  ("cuped.lookback_days", cfg.cuped.lookback_days, first.cuped.lookback_days)):
+            if mine != theirs:
+                raise ConfigError(f"{path}: key '{key}': {mine} differs from {theirs} in {first_path}; the rollups "
+                                  f"are shared by every experiment, so give all the same {key}")
 
 
 def load_experiments(params: str | Path) -> list[ExperimentConfig]:
@@ -399,3 +406,12 @@ def load_experiments(params: str | Path) -> list[ExperimentConfig]:
 def active_experiments(experiments: list[ExperimentConfig], day: dt.date) -> list[ExperimentConfig]:
     """The experiments running on ``day`` (:meth:`ExperimentConfig.active_on`), in the given order."""
     return [cfg for cfg in experiments if cfg.active_on(day)]
+
+
+def rollup_config(experiments: list[ExperimentConfig]) -> ExperimentConfig:
+    """The experiment settings the rollups of several experiments use: the first one's, starting at the
+    earliest ``start_date`` (windows and the CUPED pre-period are clipped there; each experiment's rows
+    begin with its own exposures, docs/metrics.md, "Several experiments"). One experiment: itself."""
+    first = experiments[0]
+    start = min(cfg.start_date for cfg in experiments)
+    return first if start == first.start_date else first.model_copy(update={"start_date": start})

@@ -139,8 +139,9 @@ def hashed_arms(experiment_id: str, user_ids: np.ndarray, allocation_cum: Sequen
     """Arm codes of ``user_ids`` in one experiment: a uniform from the hash of (experiment id, user id)
     against the cumulative planned allocation, so experiments are randomized independently.
 
-    >>> hashed_arms("e1", np.arange(1, 6), (0.5, 1.0)).tolist() == hashed_arms("e1", np.arange(1, 6), (0.5, 1.0)).tolist()
-    True
+    >>> codes = hashed_arms("e1", np.arange(1, 2001), (0.5, 1.0))
+    >>> sorted(set(codes.tolist())), 900 < int(codes.sum()) < 1100
+    ([0, 1], True)
     """
     digests = [hashlib.blake2b(f"{experiment_id}:{int(u)}".encode(), digest_size=8).digest() for u in user_ids]
     u = np.array([int.from_bytes(d, "big") for d in digests], dtype=np.float64) / 2.0**64
@@ -417,7 +418,8 @@ def build_chunk(spec: ChunkSpec) -> ChunkResult:
     """Simulate one block of users for one day and return its Arrow tables."""
     m = spec.model
     users = make_users(m, spec.seed, spec.block, spec.n_users, np.asarray(spec.allocation_cum))
-    user_multiplier, codes = spec.user_multiplier, ()
+    user_multiplier = spec.user_multiplier
+    codes: tuple[np.ndarray, ...] = ()
     if spec.assignments:
         ids = np.int64(users.first + 1) + np.arange(users.n, dtype=np.int64)
         codes = tuple(hashed_arms(a.experiment_id, ids, a.allocation_cum) for a in spec.assignments)

@@ -14,6 +14,7 @@ from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -30,7 +31,7 @@ from expkit.synth.effects import (
     check_effects,
     slice_values,
 )
-from expkit.synth.events import ALL_ARMS, Assignment, ChunkSpec, build_chunk, hashed_arms
+from expkit.synth.events import ALL_ARMS, Assignment, ChunkSpec, build_chunk
 from expkit.synth.incidents import INCIDENTS, Incident, parse_incident
 from expkit.synth.model import (
     BLOCK_USERS,
@@ -446,7 +447,7 @@ def _experiments_truth(truth: dict, cfg: SynthConfig, codes: Mapping[str, np.nda
                        rows: Mapping[str, Counter]) -> None:
     """Add ``experiments`` (one entry per experiment) to ``truth``; the main experiment's CTR and save
     rate become those of its entry (the other experiments' lifts are mixed into every arm)."""
-    entries = {}
+    entries: dict[str, dict[str, Any]] = {}
     n_exposed = int(exposed.sum())
     for i, e in enumerate(cfg.experiments):
         code = codes[e.experiment_id]
@@ -569,8 +570,8 @@ def generate(out: Path | str, days: int, end: dt.date | str, users: int = 20_000
             bucket[block] = res.bucket
             if day >= start:
                 exposed[block] |= res.exposed
-            for e, code in zip(cfg.experiments, res.codes, strict=False):
-                codes.setdefault(e.experiment_id, np.zeros(cfg.users, dtype=np.int8))[block] = code
+            for exp, code in zip(cfg.experiments, res.codes, strict=False):
+                codes.setdefault(exp.experiment_id, np.zeros(cfg.users, dtype=np.int8))[block] = code
             rows[date].update(res.rows)
             late_rows.update(res.late_rows)
             for name, c in res.counts.items():
