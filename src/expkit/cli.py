@@ -82,11 +82,7 @@ def cmd_synth(args: argparse.Namespace) -> int:
     from expkit.synth.effects import from_flags
     from expkit.synth.warehouse import DEFAULT_LIFT
 
-    experiments = _synth_experiments(args.experiments) if args.experiments else None
-    if experiments and isinstance(experiments[0], int):  # --experiments N: copies of the parameters file
-        base = load_experiment(params_file_of(args))
-        experiments = [base] + [base.model_copy(update={"experiment_id": f"{base.experiment_id}_{i}"})
-                                for i in range(2, experiments[0] + 1)]
+    experiments = _synth_experiments(args.experiments, params_file_of(args)) if args.experiments else None
     cfg = experiments[0] if experiments else load_experiment(params_file_of(args))
     if args.stream:
         if experiments:
@@ -110,8 +106,8 @@ def cmd_synth(args: argparse.Namespace) -> int:
     return 0
 
 
-def _synth_experiments(values: Sequence[str]) -> list[Any]:
-    """``--experiments N`` (N experiments from the parameters file: its id, then ``<id>_2`` ...) or
+def _synth_experiments(values: Sequence[str], params_file: Path) -> list[Any]:
+    """``--experiments N`` (N experiments from ``params_file``: its id, then ``<id>_2`` ...) or
     ``--experiments FILE_OR_FOLDER...`` (checked together: :func:`expkit.config.check_portfolio`)."""
     from expkit.config import check_portfolio, experiment_files, load_experiment
 
@@ -119,7 +115,9 @@ def _synth_experiments(values: Sequence[str]) -> list[Any]:
         n = int(values[0])
         if not 1 <= n <= 16:
             raise ExpkitError(f"--experiments {n}: give a number from 1 to 16, or parameters files")
-        return [n]
+        base = load_experiment(params_file)
+        return [base, *(base.model_copy(update={"experiment_id": f"{base.experiment_id}_{i}"})
+                        for i in range(2, n + 1))]
     files = [f for v in values for f in experiment_files(v)]
     if not files:
         raise ExpkitError(f"--experiments {' '.join(values)}: no parameters file there (*.yaml)")

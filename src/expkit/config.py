@@ -345,14 +345,19 @@ EXPERIMENTS_DIR = "experiments"
 """The folder of ``params/`` with one parameters file per experiment (docs/reports.md, "Several experiments")."""
 
 
+SHARED_FILES = ("metrics.yaml", "alerts.yaml", "notify.yaml")
+"""Files beside the parameters that are not experiments (the catalogue, alert rules, digest targets)."""
+
+
 def experiment_files(params: str | Path) -> list[Path]:
     """The parameters files of the experiments: ``params`` itself when it is a file; for a folder,
-    its ``experiments/*.yaml`` (sorted by name) when there are any, else its ``experiment.yaml``."""
+    its ``experiments/*.yaml`` (sorted by name) when there are any, else its ``experiment.yaml``
+    (a folder's :data:`SHARED_FILES` are not experiments)."""
     path = Path(params)
     if path.is_file():
         return [path]
     folder = path / EXPERIMENTS_DIR if (path / EXPERIMENTS_DIR).is_dir() else path
-    found = sorted(folder.glob("*.yaml"))
+    found = sorted(f for f in folder.glob("*.yaml") if f.name not in SHARED_FILES)
     if folder != path and found:
         return found
     single = path / "experiment.yaml"

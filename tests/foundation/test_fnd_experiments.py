@@ -36,8 +36,9 @@ def test_one_file_per_experiment_loads_in_name_order(tmp_path: Path) -> None:
         "b_search": {"experiment_id": "search_v3", "start_date": "2026-11-05", "end_date": "2026-11-20"},
         "a_ranker": {"experiment_id": "ranker_v2"},
     })
+    (params / "experiments" / "alerts.yaml").write_text((REPO / "params" / "alerts.yaml").read_text())
     cfgs = load_experiments(params)
-    assert [c.experiment_id for c in cfgs] == ["ranker_v2", "search_v3"]
+    assert [c.experiment_id for c in cfgs] == ["ranker_v2", "search_v3"]  # alerts.yaml is not one
     assert cfgs[1].end_date == dt.date(2026, 11, 20)
     on = [c.experiment_id for c in active_experiments(cfgs, dt.date(2026, 11, 3))]
     assert on == ["ranker_v2"]  # search_v3 starts on the 5th
