@@ -7,6 +7,7 @@ Two files with one id, or one bucket name with two shares, are refused naming bo
 from __future__ import annotations
 
 import datetime as dt
+import json
 import shutil
 from pathlib import Path
 
@@ -89,3 +90,28 @@ def test_command_line_exits_2_naming_both_files(tmp_path: Path, capsys: pytest.C
     assert code == 2
     assert err.count("\n") == 1 and "a.yaml" in err and "b.yaml" in err
     assert not (tmp_path / "w").exists()  # nothing written
+
+
+def test_rollup_refuses_conflicting_files_before_reading_the_warehouse(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    params = params_dir(tmp_path, {"a": {}, "b": {"experiment_id": "other", "buckets": {"control": 0.2, "x": 0.8}}})
+    code = main(["rollup", "--warehouse", str(tmp_path / "none"), "--date", "2026-11-01", "--params", str(params)])
+    err = capsys.readouterr().err
+    assert code == 2 and "key 'buckets.control': share 0.2 differs from 0.5" in err
+    assert "a.yaml" in err and "b.yaml" in err
+
+
+def test_synth_runs_the_experiments_of_a_folder(tmp_path: Path) -> None:
+    params = params_dir(tmp_path, {
+        "a": {},
+        "b": {"experiment_id": "search_v3", "buckets": {"base": 0.3, "new": 0.7}, "control": "base"},
+    })
+    out = tmp_path / "w"
+    code = main(["synth", "--out", str(out), "--days", "1", "--end", "2026-11-01", "--users", "300", "--quiet",
+                 "--experiments", str(params / "experiments"), "--lift", "search_v3/new=0.1"])
+    assert code == 0
+    truth = json.loads((out / "truth.json").read_text())
+    assert list(truth["experiments"]) == [GOOD["experiment_id"], "search_v3"]
+    assert truth["experiments"]["search_v3"]["true_lift"] == {"new": 0.1}
+    assert truth["experiments"][GOOD["experiment_id"]]["true_lift"] == {"treatment": 0.05}  # the default
+    assert list((out / "events" / "exposures").iterdir()) == [out / "events" / "exposures" / "event_date=2026-11-01"]
