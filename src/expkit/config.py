@@ -1,5 +1,8 @@
 """Experiment definitions (``params/<experiment>.yaml``), validated before anything runs.
 
+Several experiments at once have one file each in ``params/experiments/``, checked together
+(:func:`load_experiments`: docs/reports.md, "Several experiments").
+
 A parameters file names the experiment, its buckets with planned allocation, the control
 bucket, the metrics it reads (by id, from the metric catalogue ``metrics.yaml`` beside it:
 :mod:`expkit.catalogue`), K for Top-K, the SLO thresholds, target overrides, and the windows
@@ -371,14 +374,14 @@ def _ranges_overlap(a: ExperimentConfig, b: ExperimentConfig) -> bool:
 
 def check_portfolio(experiments: list[tuple[Path, ExperimentConfig]]) -> None:
     """Raise :class:`ConfigError` naming both files when two experiments share an id (saying so
-    when their date ranges overlap) or give one bucket name different shares."""
+    when their date ranges overlap), give one bucket name different shares, or differ in a setting
+    of the shared rollups (``top_k``, ``cuped.lookback_days``)."""
     seen: dict[str, tuple[Path, ExperimentConfig]] = {}
     shares: dict[str, tuple[Path, float]] = {}
     for path, cfg in experiments:
         if cfg.experiment_id in seen:
             other, first = seen[cfg.experiment_id]
-            overlap = (" and their date ranges overlap" if _ranges_overlap(first, cfg)
-                       else "")
+            overlap = " and their date ranges overlap" if _ranges_overlap(first, cfg) else ""
             raise ConfigError(f"{path}: key 'experiment_id': {cfg.experiment_id!r} is also the id of {other}"
                               f"{overlap}; give each experiment its own id")
         seen[cfg.experiment_id] = (path, cfg)
