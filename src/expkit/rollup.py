@@ -38,7 +38,8 @@ from expkit.histogram import LN_GAMMA, MIN_VALUE
 from expkit.metrics_sql import query, ratio_stats_query, user_facts_schema, user_pre_query, user_pre_schema
 from expkit.names import HOUR_MS
 from expkit.rollup_schema import USER_ITEMS_SCHEMA
-from expkit.schema import EVENT_TABLES, require_schema
+from expkit.schema import EVENT_TABLES, OPTIONAL_TABLES, require_schema
+from expkit.templates import TEMPLATES, Template
 from expkit.warehouse import BIN_MS, DAY_MS, Warehouse, day_bounds_ms
 
 
@@ -87,6 +88,10 @@ STATS_INPUTS: dict[str, tuple[str, str]] = {
 """Views that ``ratio_stats`` reads → (rollup of whole days, rollup of a day's last hour)."""
 LATENCY_INPUTS = ("user_latency", "user_latency_last_hour")
 """Per-user latency histograms (template ``user_latency_hist``): of whole days, of a day's last hour."""
+EXPOSED_ROLLUPS = ("user_day", "user_last_hour", "user_latency", "user_latency_last_hour")
+"""Per-user rollups keyed by experiment: on a day with an ``exposures`` table (several experiments
+at once), each user's rows are repeated for every experiment she was exposed to (template
+``exposed_facts``; docs/metrics.md, "Several experiments")."""
 
 
 @dataclass
@@ -124,8 +129,27 @@ def _event_sources(wh: Warehouse, day: dt.date) -> dict[str, list[Path] | pa.Sch
 
 def source_fingerprint(wh: Warehouse, day: dt.date) -> dict[str, list[list[Any]]]:
     """Fingerprint (:func:`expkit.lineage.fingerprint_files`) of every event file of ``day``, per table:
-    the recorded inputs of the day's raw rollups (``sources`` in its manifest)."""
-    return {t: lineage.fingerprint_files(wh.event_files(t, day)) for t in EVENT_TABLES}
+    the recorded inputs of the day's raw rollups (``sources`` in its manifest); an optional table
+    (``exposures``) when the day has it."""
+    out = {t: lineage.fingerprint_files(wh.event_files(t, day)) for t in EVENT_TABLES}
+    out |= {t: lineage.fingerprint_files(files) for t in OPTIONAL_TABLES if (files := wh.event_files(t, day))}
+    return out
+
+
+def _exposed_writer(
+    eng: Engine, template: Template, values: dict[str, Any], sources: dict[str, list[Path] | pa.Schema],
+    exposures: list[Path],
+) -> Callable[[Path], int]:
+    """A partition writer that runs ``template``, then repeats its rows per exposed experiment
+    (template ``exposed_facts``); the intermediate file stays inside the partition being built."""
+    def write(f: Path) -> int:
+        raw = f.with_name(".facts-" + f.name)
+        write_parquet(eng, template, values, sources, raw)
+        rekey = TEMPLATES["exposed_facts"]
+        rows = write_parquet(eng, rekey, rekey.bind(), {"facts": [raw], "exposures": exposures}, f)
+        raw.unlink()
+        return rows
+    return write
 
 
 def rollup_input(name: str, day: dt.date) -> str:
@@ -318,12 +342,14 @@ def _build_day(
         fingerprint = source_fingerprint(wh, day)
         start, end = day_bounds_ms(day)
         sources = _event_sources(wh, day)
+        exposures = wh.event_files("exposures", day)
         for r in RAW_ROLLUPS:
             lo = end - HOUR_MS if r.span == "last_hour" else start
             template, values = query(r.template, config.catalogue).template, _params(r.template, lo, end, config)
-            result.rows[r.name] = _write_partition(
-                wh.rollup_partition(r.name, day), lambda f: write_parquet(eng, template, values, sources, f)  # noqa: B023
-            )
+            rekey = exposures and r.name in EXPOSED_ROLLUPS
+            write = (_exposed_writer(eng, template, values, sources, exposures) if rekey
+                     else lambda f: write_parquet(eng, template, values, sources, f))  # noqa: B023
+            result.rows[r.name] = _write_partition(wh.rollup_partition(r.name, day), write)
             if progress:
                 progress(f"{day} {r.name}: {result.rows[r.name]:,} rows")
         manifest = {"date": day.isoformat(), "engine": eng.name, "built_at_ms": int(time.time() * 1000),
@@ -422,6 +448,8 @@ def rollup_graph(wh: Warehouse, catalogue: Catalogue | None = None) -> lineage.G
         if kind == RAW_ARTIFACT:
             names = [r.name for r in RAW_ROLLUPS]
             inputs = {f"events/{t}/event_date={day}": list(files) for t, files in m.get("sources", {}).items()}
+            for t in OPTIONAL_TABLES:  # recorded when present: one that appears later makes the day stale
+                inputs.setdefault(f"events/{t}/event_date={day}", [])
             built_with = m.get("catalogue", LEGACY_FACTS_DIGEST)
             now = catalogue.facts_digest() if catalogue is not None else built_with
         else:
