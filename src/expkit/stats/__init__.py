@@ -73,6 +73,7 @@ from .power import (
     sample_size_proportions,
     sample_size_ratio,
 )
+from .novelty import EXPOSURE_KEYS, ExposureTrend, exposure_trend, trend_verdict
 from .progress import Progress, progress, required_users
 from .sequential import confidence_sequence, mixing_rho2, sequential_pvalue
 from .srm import SRMResult, srm_test
@@ -131,6 +132,10 @@ __all__ = [
     "sample_size_ratio",
     "seasonal_baseline",
     "segment_interaction",
+    "EXPOSURE_KEYS",
+    "ExposureTrend",
+    "exposure_trend",
+    "trend_verdict",
     "rest_sums",
     "sequential_pvalue",
     "srm_test",
