@@ -5,9 +5,10 @@ coefficients and the cluster-robust covariance (``cov_type="cluster"``, groups =
 small-sample correction) of ``WLS(num / den ~ one indicator per arm and age, weights = den)``
 fitted on the simulated per-user, per-age values; the lifts' covariance follows from the
 Jacobian of ``R_t / R_c - 1``, and the slope is the coefficient of a second statsmodels ``WLS``
-of the lifts on the age with weights ``1 / (1/n_c + 1/n_t)`` (users per arm at each age), its variance ``A Σ_L A'`` with ``A`` the
-rows of ``(X'WX)⁻¹X'W`` (closed form of that fit). Calibration: simulated experiments with a
-constant lift (and A/A) flag a trend at the nominal 5% rate.
+of the lifts on the age with weights ``1 / (1/n_c + 1/n_t)`` (users per arm at each age), its
+variance ``A Σ_L A'`` with ``A`` the rows of ``(X'WX)⁻¹X'W`` (closed form of that fit).
+Calibration: simulated experiments with a constant lift (and A/A) flag a trend at the nominal
+5% rate.
 """
 
 from __future__ import annotations
@@ -52,7 +53,8 @@ def _simulate(rng: np.random.Generator, users: int, lift_by_age: np.ndarray, rep
 def _arm_sums(num: np.ndarray, den: np.ndarray, seen: np.ndarray) -> dict[str, np.ndarray]:
     """The sufficient statistics of one arm (users on the second-to-last axis)."""
     return {"n": seen.sum(axis=-2).astype(float), "sum_num": num.sum(axis=-2), "sum_den": den.sum(axis=-2),
-            "cross_nn": np.einsum("...ua,...ub->...ab", num, num), "cross_nd": np.einsum("...ua,...ub->...ab", num, den),
+            "cross_nn": np.einsum("...ua,...ub->...ab", num, num),
+            "cross_nd": np.einsum("...ua,...ub->...ab", num, den),
             "cross_dd": np.einsum("...ua,...ub->...ab", den, den)}
 
 

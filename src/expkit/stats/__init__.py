@@ -62,6 +62,7 @@ from .intervals import (
 )
 from .moments import Moments, combine_moments, mean_sums, moments_from_sums, ratio_sums
 from .multiple import ADJUST_METHODS, adjust_pvalues
+from .novelty import EXPOSURE_KEYS, ExposureTrend, exposure_trend, trend_verdict
 from .power import (
     mde_normal,
     mde_proportions,
@@ -73,7 +74,6 @@ from .power import (
     sample_size_proportions,
     sample_size_ratio,
 )
-from .novelty import EXPOSURE_KEYS, ExposureTrend, exposure_trend, trend_verdict
 from .progress import Progress, progress, required_users
 from .sequential import confidence_sequence, mixing_rho2, sequential_pvalue
 from .srm import SRMResult, srm_test

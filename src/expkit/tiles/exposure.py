@@ -20,18 +20,19 @@ import pandas as pd
 from expkit.metrics_sql import exposure_ids
 from expkit.readers import exposure_stats
 from expkit.rollup import EXPOSURE_TAIL_DAYS
-from expkit.stats import exposure_trend
+from expkit.stats import adjust_pvalues, exposure_trend, trend_verdict
 from expkit.tiles.arms import lift_metrics
 from expkit.tiles.base import TileParams
 
 NOVELTY_ALPHA = 0.05
-"""Level of the trend test: a trend is flagged when its p-value is below it."""
+"""Level of the trend tests: a trend is flagged when its Benjamini–Hochberg adjusted p-value (over
+every metric and arm shown) is below it."""
 
 AGE_COLUMNS = ["metric", "bucket", "age", "label", "users_control", "users_treatment", "rel_lift", "rel_low",
                "rel_high", "pvalue"]
 """The columns of :attr:`Novelty.ages`."""
-TREND_COLUMNS = ["metric", "bucket", "slope", "slope_low", "slope_high", "pvalue", "start", "end", "first_label",
-                 "first_lift", "last_label", "last_lift", "verdict", "reason"]
+TREND_COLUMNS = ["metric", "bucket", "slope", "slope_low", "slope_high", "pvalue", "adj_pvalue", "start", "end",
+                 "first_label", "first_lift", "last_label", "last_lift", "verdict", "reason"]
 """The columns of :attr:`Novelty.trends`."""
 
 
@@ -43,9 +44,11 @@ class Novelty:
         ages: one row per metric, arm and age bucket (:data:`AGE_COLUMNS`): the users of each
             arm seen at that age, the relative lift with its 95% interval and p-value.
         trends: one row per metric and arm (:data:`TREND_COLUMNS`): the slope of the lift per
-            day of age with its 95% interval and p-value, the fitted lift at the first and last
-            age (``start``, ``end``), the observed lift at the first and last age, ``verdict``
-            (``decaying``, ``growing``, ``none``) and ``reason`` when undefined.
+            day of age with its 95% interval and p-value, ``adj_pvalue`` (Benjamini–Hochberg over
+            every metric and arm), the fitted lift at the first and last age (``start``, ``end``),
+            the observed lift at the first and last age, ``verdict`` (``decaying``, ``growing``,
+            ``none``, judged on ``adj_pvalue``: :func:`expkit.stats.trend_verdict`) and ``reason``
+            when undefined.
     """
 
     ages: pd.DataFrame
@@ -117,12 +120,18 @@ def novelty(p: TileParams, treatments: list[str] | None = None) -> Novelty:
             first, last = (seen[0], seen[-1]) if seen else (0, 0)
             trend_rows.append({
                 "metric": metric, "bucket": arm, "slope": float(r.slope), "slope_low": float(r.low),
-                "slope_high": float(r.high), "pvalue": float(r.pvalue), "start": float(r.start), "end": float(r.end),
+                "slope_high": float(r.high), "pvalue": float(r.pvalue), "adj_pvalue": np.nan,
+                "start": float(r.start), "end": float(r.end),
                 "first_label": age_label(ages[first]), "first_lift": float(lift[first]) if seen else np.nan,
                 "last_label": age_label(ages[last]), "last_lift": float(lift[last]) if seen else np.nan,
                 "verdict": str(r.verdict), "reason": str(r.reason),
             })
-    return Novelty(pd.DataFrame(age_rows, columns=AGE_COLUMNS), pd.DataFrame(trend_rows, columns=TREND_COLUMNS))
+    trends = pd.DataFrame(trend_rows, columns=TREND_COLUMNS)
+    if not trends.empty:
+        trends["adj_pvalue"] = adjust_pvalues(trends["pvalue"].to_numpy(float), "bh")
+        trends["verdict"] = trend_verdict(trends["slope"].to_numpy(float), trends["start"].to_numpy(float),
+                                          trends["adj_pvalue"].to_numpy(float), NOVELTY_ALPHA)
+    return Novelty(pd.DataFrame(age_rows, columns=AGE_COLUMNS), trends)
 
 
 def _pct(v: float) -> str:
@@ -137,17 +146,17 @@ def novelty_note(row: Mapping[str, Any], title: str | None = None) -> str:
     """The sentence for a metric's trend over exposure age (its observed first and last lifts).
 
     >>> novelty_note({"metric": "ctr", "bucket": "treatment", "first_label": "0", "first_lift": 0.12,
-    ...               "last_label": "7+", "last_lift": 0.03, "slope": -0.011, "pvalue": 0.0004,
-    ...               "verdict": "decaying"}, "CTR")
-    'CTR lift falls from +12.0% on day 0 to +3.0% after day 7: novelty (slope −1.1 points per day of exposure, p = 4.0e-04; treatment)'
+    ...               "last_label": "7+", "last_lift": 0.03, "slope": -0.011, "adj_pvalue": 0.0004,
+    ...               "verdict": "decaying"}, "CTR")[:65]
+    'CTR lift falls from +12.0% on day 0 to +3.0% after day 7: novelty'
     """
     name = title or row["metric"]
     falls = row["slope"] < 0
     kind = {"decaying": "novelty" if row["first_lift"] > 0 else "primacy",
             "growing": "a growing effect"}.get(row["verdict"], "no trend")
-    pv = row["pvalue"]
+    pv = row["adj_pvalue"]
     pv_text = f"{pv:.3f}" if pv >= 0.001 else f"{pv:.1e}"
     slope = f"{row['slope'] * 100:+.1f}".replace("-", "\u2212")
     return (f"{name} lift {'falls' if falls else 'rises'} from {_pct(row['first_lift'])} {_day(row['first_label'])} "
-            f"to {_pct(row['last_lift'])} {_day(row['last_label'])}: {kind} (slope {slope} points per day of "
-            f"exposure, p = {pv_text}; {row['bucket']})")
+            f"to {_pct(row['last_lift'])} {_day(row['last_label'])}: {kind} (slope {slope} points/day, "
+            f"adjusted p = {pv_text}; {row['bucket']})")

@@ -9,8 +9,9 @@ grouped) and the user-clustered test of a linear trend of the lift over the age
 negative).
 
 ``headline["metrics"]``: one record per metric and arm with ``ages`` (labels), ``rel_lift``,
-``low``, ``high`` (lists, one per age), ``slope``, ``slope_low``, ``slope_high``, ``pvalue`` and
-``verdict`` (``decaying``, ``growing``, ``none``). :func:`novelty_tile` is the public entry
+``low``, ``high`` (lists, one per age), ``slope``, ``slope_low``, ``slope_high``, ``pvalue``,
+``adj_pvalue`` (Benjamini–Hochberg over the metrics and arms) and ``verdict`` (``decaying``,
+``growing``, ``none``, judged on ``adj_pvalue``). :func:`novelty_tile` is the public entry
 (``expkit.api.compute_tile("novelty", ...)``).
 
 Status: ``warn`` when a metric's lift has a significant trend, ``ok`` otherwise, ``no_data``
@@ -57,14 +58,15 @@ def _headline(p: TileParams, n: Novelty) -> dict[str, Any]:
             "metric": t["metric"], "bucket": t["bucket"], "ages": list(ages["label"]),
             "rel_lift": [_json(float(v)) for v in ages["rel_lift"]],
             "low": [_json(float(v)) for v in ages["rel_low"]], "high": [_json(float(v)) for v in ages["rel_high"]],
-            **{k: _json(float(t[k])) for k in ("slope", "slope_low", "slope_high", "pvalue")},
+            **{k: _json(float(t[k])) for k in ("slope", "slope_low", "slope_high", "pvalue", "adj_pvalue")},
             "verdict": t["verdict"], "reason": t["reason"],
         })
     return {
         "control": p.config.control, "window": WINDOW, "tail_days": EXPOSURE_TAIL_DAYS, "alpha": NOVELTY_ALPHA,
         "metrics": records, "trends": [r for r in records if r["verdict"] != "none"],
         "method": "relative lift per days since first exposure (delta method 95%); trend: weighted least-squares "
-                  "slope of the lift over the age, user-clustered standard error, two-sided z test",
+                  "slope of the lift over the age, user-clustered standard error, two-sided z test, "
+                  "Benjamini–Hochberg over the metrics and arms",
     }
 
 
@@ -90,7 +92,7 @@ def novelty_tile(p: TileParams) -> TileResult:
     undefined = n.trends[n.trends["reason"] != ""]
     notes += [f"{titles[r.metric]} ({r.bucket}): no trend test: {r.reason}" for r in undefined.itertuples()]
     summary = "; ".join(notes[: len(found)]) if len(found) else (
-        "no trend of the lift over days since first exposure (p ≥ "
+        "no trend of the lift over days since first exposure (adjusted p ≥ "
         f"{NOVELTY_ALPHA:g} for every metric)")
     table = n.ages.merge(n.trends[["metric", "bucket", "slope", "slope_low", "slope_high", "verdict"]].rename(
         columns={"verdict": "trend"}), on=["metric", "bucket"])
