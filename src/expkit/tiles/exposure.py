@@ -80,13 +80,14 @@ def _arm_sums(rows: pd.DataFrame, ages: list[int]) -> dict[str, np.ndarray]:
     index = {a: i for i, a in enumerate(ages)}
     out = {"n": np.zeros(k), "sum_num": np.zeros(k), "sum_den": np.zeros(k),
            "cross_nn": np.zeros((k, k)), "cross_nd": np.zeros((k, k)), "cross_dd": np.zeros((k, k))}
-    for r in rows.itertuples(index=False):
-        a, b = index[int(r.age)], index[int(r.age2)]
+    cols = {c: rows[c].to_numpy(float) for c in ("n", "sum_num", "sum_den", "sum_nn", "sum_nd", "sum_dn", "sum_dd")}
+    for i, (age, age2) in enumerate(zip(rows["age"].to_numpy(int), rows["age2"].to_numpy(int), strict=True)):
+        a, b = index[int(age)], index[int(age2)]
         if a == b:
-            out["n"][a], out["sum_num"][a], out["sum_den"][a] = r.n, r.sum_num, r.sum_den
-        out["cross_nn"][a, b] = out["cross_nn"][b, a] = r.sum_nn
-        out["cross_dd"][a, b] = out["cross_dd"][b, a] = r.sum_dd
-        out["cross_nd"][a, b], out["cross_nd"][b, a] = r.sum_nd, r.sum_dn
+            out["n"][a], out["sum_num"][a], out["sum_den"][a] = cols["n"][i], cols["sum_num"][i], cols["sum_den"][i]
+        out["cross_nn"][a, b] = out["cross_nn"][b, a] = cols["sum_nn"][i]
+        out["cross_dd"][a, b] = out["cross_dd"][b, a] = cols["sum_dd"][i]
+        out["cross_nd"][a, b], out["cross_nd"][b, a] = cols["sum_nd"][i], cols["sum_dn"][i]
     return out
 
 
@@ -142,7 +143,7 @@ def _day(label: str) -> str:
     return f"after day {label[:-1]}" if label.endswith("+") else f"on day {label}"
 
 
-def novelty_note(row: Mapping[str, Any], title: str | None = None) -> str:
+def novelty_note(row: Mapping[Any, Any], title: str | None = None) -> str:
     """The sentence for a metric's trend over exposure age (its observed first and last lifts).
 
     >>> novelty_note({"metric": "ctr", "bucket": "treatment", "first_label": "0", "first_lift": 0.12,

@@ -89,7 +89,7 @@ def segment_frame(stats: dict[str, pd.DataFrame], control: str, treatments: list
     return out[SEGMENT_COLUMNS]
 
 
-def segment_note(row: Mapping[str, Any]) -> str:
+def segment_note(row: Mapping[Any, Any]) -> str:
     """The tile's line for a flagged segment.
 
     >>> segment_note({"slice": "region", "value": "eu", "rel_lift": 0.15, "rest_rel_lift": 0.03,
