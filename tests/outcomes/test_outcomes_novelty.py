@@ -12,15 +12,22 @@ a second ``WLS`` of the lifts on the age for the slope, as tests/stats/test_stat
 from __future__ import annotations
 
 import datetime as dt
+import json
+import os
+from pathlib import Path
 
 import duckdb
+import nbformat
 import numpy as np
 import pandas as pd
+import papermill as pm
 import pytest
 import statsmodels.api as sm
-from outcomes_support import Built, build
+from outcomes_support import END, Built, build
 
+from expkit.charts import VEGALITE_MIME
 from expkit.rollup import EXPOSURE_TAIL_DAYS
+from expkit.tiles.registry import TILES
 from expkit.warehouse import DAY_MS
 
 DAYS = 8
@@ -154,3 +161,29 @@ def test_no_data_before_the_start_and_filters_refused(constant: Built) -> None:
 
     with pytest.raises(ExpkitError, match="novelty tile reads every user"):
         constant.run("novelty", filters={"region": ["eu"]})
+
+
+@pytest.mark.slow
+def test_notebook_through_papermill_and_from_rollups_only(constant: Built, tmp_path: Path) -> None:
+    """The generated notebook runs with Papermill (a sidecar with the per-metric headline, a chart); and
+    with the raw events gone the tile gives the same sidecar (it reads only the rollups)."""
+    sidecar = tmp_path / "novelty.json"
+    pm.execute_notebook(str(TILES["novelty"].notebook), str(tmp_path / "novelty.ipynb"), kernel_name="python3",
+                        progress_bar=False, parameters={"event_date": END.isoformat(), "warehouse": str(constant.path),
+                                                        "params_file": str(constant.params_file),
+                                                        "sidecar_path": str(sidecar)})
+    doc = json.loads(sidecar.read_text())
+    assert doc["tile"] == "novelty" and doc["status"] == "ok"
+    assert {m["metric"] for m in doc["headline"]["metrics"]} >= {"ctr", "session_depth", "save_rate"}
+    nb = nbformat.read(tmp_path / "novelty.ipynb", as_version=4)
+    outputs = [o for c in nb.cells for o in c.get("outputs", [])]
+    assert any(VEGALITE_MIME in o.get("data", {}) for o in outputs)
+    assert not any(o.get("output_type") == "error" for o in outputs)
+    bare = tmp_path / "rollups_only"
+    (bare / "events").mkdir(parents=True)
+    os.symlink(constant.path / "rollups", bare / "rollups")
+    full = constant.run("novelty").sidecar()
+    only = constant.run("novelty", warehouse=str(bare)).sidecar()
+    full["params"].pop("warehouse")
+    only["params"].pop("warehouse")
+    assert json.dumps(full, sort_keys=True) == json.dumps(only, sort_keys=True)
