@@ -31,7 +31,8 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
 ]
 """Top to bottom; a module may import its own layer and those below."""
 
-TILE_INFRASTRUCTURE = {"base", "common", "display", "rendered", "spec", "registry", "arms", "srm", "health_core"}
+TILE_INFRASTRUCTURE = {"base", "common", "display", "rendered", "spec", "registry", "arms", "srm", "health_core",
+                       "segments", "exposure"}
 """Modules of expkit.tiles that are not tiles: any tile may import them."""
 TILE_LISTS = {"registry", "health", "outcomes"}
 """Modules that list tiles (and so import them)."""
