@@ -321,6 +321,8 @@ def timeline_section(dd: DeepDive) -> Section:
     last = adjusted[adjusted["day"] == adjusted["day"].max()]
     notes = [f"{cat[r.metric].title}, {r.bucket}: variance {-r.variance_reduction:+.0%} with CUPED on {r.day}"
              for r in last.itertuples() if r.cuped and np.isfinite(r.variance_reduction)]
+    if lift["day"].max() < dd.event_date:
+        notes.append(f"no data for {dd.event_date}: the last experiment day with statistics is {lift['day'].max()}")
     if not adjusted["cuped"].any():
         notes.append("no pre-period in the rollups: CUPED on equals CUPED off "
                      '(docs/statistics.md, "CUPED from the rollups")')
