@@ -117,7 +117,8 @@ def test_notebook_through_papermill(planted: Built, tmp_path: Path) -> None:
 
 
 def _run(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([str(EXPKIT), "deepdive", *args], capture_output=True, text=True, cwd=cwd, timeout=600)
+    # generous: a loaded CI machine has taken minutes for what takes 10 s of CPU
+    return subprocess.run([str(EXPKIT), "deepdive", *args], capture_output=True, text=True, cwd=cwd, timeout=1800)
 
 
 def test_expkit_deepdive_page_offline_in_chromium_and_linked(planted: Built, tmp_path: Path, browser) -> None:
@@ -128,7 +129,8 @@ def test_expkit_deepdive_page_offline_in_chromium_and_linked(planted: Built, tmp
     index = out / END.isoformat() / "index.html"
     assert "deepdive-link" not in index.read_text()
     run = _run("--warehouse", str(planted.path), "--date", END.isoformat(), "--out", str(out), "--params",
-               str(planted.params_file), "-p", "metrics=ctr,save_rate", "-p", "slices=region,cohort", "--quiet")
+               str(planted.params_file), "-p", "metrics=ctr,save_rate", "-p", "slices=region,cohort", "--quiet",
+               "--timeout", "1500")
     assert run.returncode == 0, run.stderr
     result = json.loads(run.stdout.strip().splitlines()[-1])
     page = Path(result["html"])
