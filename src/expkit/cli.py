@@ -216,6 +216,15 @@ def cmd_tile(args: argparse.Namespace) -> int:
     return 1 if outcome.failed else 0
 
 
+def cmd_deepdive(args: argparse.Namespace) -> int:
+    from expkit.report.deepdive import run_deepdive_page
+
+    outcome = run_deepdive_page(_warehouse_path(args), _date(args.date), Path(args.out), params_file_of(args),
+                                _parse_overrides(args.p or []), timeout=args.timeout, lock_timeout=args.lock_timeout)
+    print(json.dumps(outcome.to_json()))
+    return 1 if outcome.error else 0
+
+
 def cmd_daily(args: argparse.Namespace) -> int:
     from expkit.daily import daily
 
@@ -388,6 +397,16 @@ def build_parser() -> argparse.ArgumentParser:
                             "one folder per distinct set of parameters (see docs/reports.md)")
     p.add_argument("-p", action="append", metavar="KEY=VALUE", help=_p_help())
     add_option(p, TIMEOUT)
+
+    p = add("deepdive", cmd_deepdive, "render the experiment's deep-dive notebook to an offline page, "
+                                      "OUT/DATE/deepdive/index.html, linked from the day's index (docs/deepdive.md)")
+    for option in (WAREHOUSE, DATE, OUT, LOCK_TIMEOUT):
+        add_option(p, option)
+    add_option(p, TIMEOUT, help="seconds for the deep-dive notebook")
+    p.add_argument("-p", action="append", metavar="KEY=VALUE",
+                   help="deep-dive parameter, repeatable. Keys: window (cum, 1h, 24h, 7d, 30d; default cum, the "
+                        "experiment to date); metrics (comma-separated outcome metric ids; default: the "
+                        "experiment's); slices (comma-separated slice columns; default: the experiment's)")
 
     p = add("daily", cmd_daily, "the scheduled daily job: rollup, validate, alerts, every tile, report")
     add_option(p, WAREHOUSE)
