@@ -188,6 +188,17 @@ def readout_section(dd: DeepDive) -> Section:
                    notes=list(r.notes), charts=list(r.charts), table=r.table, status=r.status)
 
 
+def novelty_section(dd: DeepDive) -> Section:
+    """The novelty tile on the report date: each metric's lift by days since the user's first
+    exposure, with the trend test (docs/statistics.md, "Novelty and primacy")."""
+    from expkit.api import compute_tile
+
+    p = dd.scope
+    r = compute_tile("novelty", event_date=dd.event_date, params_file=p.params_file, warehouse=p.warehouse.root)
+    return Section(title="Novelty and primacy", summary=r.summary, notes=list(r.notes), charts=list(r.charts),
+                   table=r.table, status=r.status)
+
+
 FLAG_COLUMN = "effect_differs"
 """Column of :func:`lift_frame` that marks a flagged segment (and the forest plot's red ring)."""
 

@@ -108,6 +108,9 @@ def test_notebook_through_papermill(planted: Built, tmp_path: Path) -> None:
     assert not any(r[deepdive.FLAG_COLUMN] for r in ctr_rows if r.get("slice") == "all")
     lines = {r.get("line") for s in specs for r in _datasets(s) if "line" in r}
     assert {"treatment · CUPED on", "treatment · CUPED off"} <= lines
+    novelty = compute_tile("novelty", **planted.kwargs())
+    assert [s for s in specs if "by days since first exposure" in json.dumps(s.get("title", ""))]
+    assert deepdive.novelty_section(deepdive.open_deepdive(**planted.kwargs())).summary == novelty.summary
     text = json.dumps([o.get("data", {}).get("text/html", "") for o in outputs])
     assert "Verdict:" in text and "effect differs in region=eu" in text and "coverage" in text
     streams = "".join(o.get("text", "") for o in outputs if o.get("output_type") == "stream")
