@@ -37,7 +37,7 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
-from expkit.charts import series_chart
+from expkit.charts import deferrable, series_chart
 from expkit.errors import ExpkitError
 from expkit.names import HOUR_MS
 from expkit.series import engagement_counts, health_counts, ingest_quantiles, latency_quantiles
@@ -385,6 +385,7 @@ def _episodes(sustained: pd.DataFrame) -> list[dict[str, Any]]:
     return sorted(out, key=lambda e: (e["start"], e["metric"]))
 
 
+@deferrable
 def _z_chart(pts: pd.DataFrame) -> Any:
     """Robust z of every overall series (and each event table) over time, with the ±3 lines."""
     df = pts[(pts["series"] == OVERALL) | (pts["metric"] == "ingest_p95_min")]
