@@ -344,7 +344,8 @@ def run(
     on_error: Callable[[Exception], None] | None = None, stop: threading.Event | None = None,
 ) -> list[LiveTick]:
     """Tick every ``every_s`` seconds until ``stop`` is set (SIGTERM sets it when called from the
-    main thread); with ``start_ms`` the clock starts there and advances with the wall clock."""
+    main thread); with ``start_ms`` the first update is at that time and the clock then advances
+    with the wall clock. The ticks share one engine and one series cache (:class:`SegmentCache`)."""
     wh = Warehouse.open(warehouse)
     params = params_file or default_params_file()
     rules = load_alerts(default_rules_file(params))
@@ -355,12 +356,13 @@ def run(
             stop.set()
         previous = signal.signal(signal.SIGTERM, on_term)
     ticks = []
-    wall0 = time.time()
+    wall0: float | None = None
     eng = open_engine("duckdb", wh)
     cache = SegmentCache()
     try:
         while True:
             begun = time.monotonic()
+            wall0 = time.time() if wall0 is None else wall0  # the first update is at start_ms exactly
             now = None if start_ms is None else start_ms + int((time.time() - wall0) * 1000)
             try:
                 t = tick(wh, out, params, rules, now, eng, cache=cache)

@@ -103,15 +103,33 @@ class SegmentCache:
     entries: dict[tuple[str, ...], tuple[str, pd.DataFrame]] = field(default_factory=dict)
     used: set[tuple[str, ...]] = field(default_factory=set)
     computed: int = 0
+    values: dict[tuple[Any, ...], Any] = field(default_factory=dict)
+    used_values: set[tuple[Any, ...]] = field(default_factory=set)
+
+    def keep(self, key: tuple[Any, ...], compute: Callable[[], Any]) -> Any:
+        """``compute()``, or its value kept since an earlier call with ``key`` (which must name
+        everything the value depends on); swept like the series."""
+        self.used_values.add(key)
+        if key not in self.values:
+            self.values[key] = compute()
+        return self.values[key]
 
     def sweep(self) -> None:
         """Forget the entries not used since the last sweep."""
         for k in [k for k in self.entries if k not in self.used]:
             del self.entries[k]
+        for v in [v for v in self.values if v not in self.used_values]:
+            del self.values[v]
         self.used.clear()
+        self.used_values.clear()
 
 
 _SESSION: contextvars.ContextVar[SegmentCache | None] = contextvars.ContextVar("expkit_segments", default=None)
+
+
+def current() -> SegmentCache | None:
+    """The cache of the enclosing :func:`session` (``None`` outside one)."""
+    return _SESSION.get()
 
 
 @contextlib.contextmanager
