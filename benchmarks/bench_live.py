@@ -181,7 +181,7 @@ def main() -> None:
             med = {k: statistics.median(r[k] for r in runs) for k in runs[0]}
             results[label] = med
             print(label, f"{landed:,} impressions landed;",
-                  ", ".join(f"{k} {v:.2f} s" for k, v in med.items()), flush=True)
+                  ", ".join(f"{k} {v:.2f}" + ("" if k == "load" else " s") for k, v in med.items()), flush=True)
         config = load_experiment(PARAMS)
         wh = Warehouse.open(Path(tmp) / "2355")
         t1 = time.perf_counter()
