@@ -117,7 +117,7 @@ def probe(root: Path, minutes: list[tuple[int, dict[str, pa.Table]]], at: int, r
 
 
 RSS_CHILD = """
-import json, os, resource, sys, time
+import json, os, sys, time
 from pathlib import Path
 from expkit.live import tick
 from expkit.series_cache import SegmentCache
@@ -127,9 +127,9 @@ root, stage, params, day, ds = Path(sys.argv[1]), Path(sys.argv[2]), Path(sys.ar
 wh = Warehouse.open(root)
 cache = SegmentCache()
 
-def rss_mb() -> float:
+def status_mb(field: str) -> float:
     for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
+        if line.startswith(field + ":"):
             return int(line.split()[1]) / 1024
     return float("nan")
 
@@ -138,11 +138,13 @@ for hour in range(24):
         dest = root / f.relative_to(stage)
         dest.parent.mkdir(parents=True, exist_ok=True)
         os.replace(f, dest)
-    t0 = time.perf_counter()
-    tick(wh, root / "page", params, now_ms=ds + hour * 3_600_000 + 59 * 60_000, cache=cache)
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(json.dumps({"hour": hour, "rss_mb": rss_mb(), "peak_mb": peak, "seconds": time.perf_counter() - t0,
-                      "cache_entries": len(cache.entries)}), flush=True)
+    t0, c0 = time.perf_counter(), time.process_time()
+    t = tick(wh, root / "page", params, now_ms=ds + hour * 3_600_000 + 59 * 60_000, cache=cache)
+    peak = status_mb("VmHWM")  # not ru_maxrss: it keeps the forking parent's peak across exec
+    kept = sum(int(df.memory_usage(deep=True).sum()) for _, df in cache.entries.values()) / 2**20
+    print(json.dumps({"hour": hour, "rss_mb": status_mb("VmRSS"), "peak_mb": peak, "seconds": time.perf_counter() - t0,
+                      "cache_entries": len(cache.entries), "cache_mb": kept, "cpu": time.process_time() - c0,
+                      "steps": {k: round(v, 2) for k, v in t.seconds.items()}, "load": os.getloadavg()[0]}), flush=True)
 """
 
 
@@ -213,7 +215,8 @@ def main() -> None:
             "a live process through the day (a tick at hh:59 after each landed hour, 24 ticks): RSS "
             + ", ".join(f"{c['hour']:02d}:59 {c['rss_mb']:.0f}" for c in curve if c["hour"] % 4 == 3)
             + f" MB; from 03:59 to 23:59 {rss[-1] - rss[3]:+.0f} MB; peak {max(c['peak_mb'] for c in curve):.0f} MB; "
-            f"series cache {curve[-1]['cache_entries']} entries at 23:59")
+            f"series cache {curve[3]['cache_entries']} entries ({curve[3]['cache_mb']:.1f} MB of frames) at 03:59, "
+            f"{curve[-1]['cache_entries']} ({curve[-1]['cache_mb']:.1f} MB) at 23:59")
     for line in lines:
         print(line)
     if args.record:
