@@ -12,16 +12,29 @@ the ratio late / early, and the full-day rollup (``build_rollups``) of the day a
 23:58 (``--users`` sets the day's volume; the health bins' row counts saturate with traffic, so
 their size, not the day's volume, is what a tick rewrites).
 
+The ticks run as in the long-running ``expkit live`` process: one series cache
+(:class:`expkit.series_cache.SegmentCache`) carried from the catch-up tick through the timed
+ones. Each step's wall seconds are reported, and the process's CPU seconds for the whole tick
+(the machine is shared: wall time rises with the load average, CPU time much less).
+
+``--day-rss`` also replays the whole day in a separate process, one tick after each landed
+hour (24 ticks), and reports its resident memory after each tick: the caches hold only what
+the current windows read, so the curve must stay flat.
+
     python benchmarks/bench_live.py                    # 20,000 users, 70k impressions a minute
-    python benchmarks/bench_live.py --record
+    python benchmarks/bench_live.py --record --day-rss
 """
 
 from __future__ import annotations
 
 import argparse
 import datetime as dt
+import json
 import math
+import os
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -33,6 +46,7 @@ from expkit.compaction import minute_file, write_events
 from expkit.config import load_experiment
 from expkit.live import tick
 from expkit.rollup import build_rollups
+from expkit.series_cache import SegmentCache
 from expkit.synth.stream import by_minute, day_rows, stream_config
 from expkit.synth.warehouse import day_start_ms
 from expkit.warehouse import DAY_MS, Warehouse
@@ -85,7 +99,8 @@ def probe(root: Path, minutes: list[tuple[int, dict[str, pa.Table]]], at: int, r
     land(wh, minutes, at)
     ds = day_start_ms(DAY)
     out = root / "page"
-    tick(wh, out, PARAMS, now_ms=ds + at * 60_000)  # first tick: rebuild + monitor catch-up
+    cache = SegmentCache()  # as the long-running process keeps it
+    tick(wh, out, PARAMS, now_ms=ds + at * 60_000, cache=cache)  # first tick: rebuild + monitor catch-up
     by = dict(minutes)
     runs = []
     landed = 0
@@ -94,10 +109,55 @@ def probe(root: Path, minutes: list[tuple[int, dict[str, pa.Table]]], at: int, r
         new = scaled(by[m], per_minute)
         landed = new["impressions"].num_rows
         write(wh, minute_file(m), new)
-        t0 = time.perf_counter()
-        r = tick(wh, out, PARAMS, now_ms=ds + (m + 1) * 60_000)
-        runs.append({**r.seconds, "total": time.perf_counter() - t0})
+        t0, c0 = time.perf_counter(), time.process_time()
+        r = tick(wh, out, PARAMS, now_ms=ds + (m + 1) * 60_000, cache=cache)
+        runs.append({**r.seconds, "total": time.perf_counter() - t0, "cpu": time.process_time() - c0,
+                     "load": os.getloadavg()[0]})
     return runs, landed
+
+
+RSS_CHILD = """
+import json, os, sys, time
+from pathlib import Path
+from expkit.live import tick
+from expkit.series_cache import SegmentCache
+from expkit.warehouse import Warehouse
+
+root, stage, params, day, ds = Path(sys.argv[1]), Path(sys.argv[2]), Path(sys.argv[3]), sys.argv[4], int(sys.argv[5])
+wh = Warehouse.open(root)
+cache = SegmentCache()
+
+def status_mb(field: str) -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+for hour in range(24):
+    for f in sorted(stage.glob(f"events/*/event_date={day}/live-h{hour:02d}.parquet")):
+        dest = root / f.relative_to(stage)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(f, dest)
+    t0, c0 = time.perf_counter(), time.process_time()
+    t = tick(wh, root / "page", params, now_ms=ds + hour * 3_600_000 + 59 * 60_000, cache=cache)
+    peak = status_mb("VmHWM")  # not ru_maxrss: it keeps the forking parent's peak across exec
+    kept = sum(int(df.memory_usage(deep=True).sum()) for _, df in cache.entries.values()) / 2**20
+    print(json.dumps({"hour": hour, "rss_mb": status_mb("VmRSS"), "peak_mb": peak, "seconds": time.perf_counter() - t0,
+                      "cache_entries": len(cache.entries), "cache_mb": kept, "cpu": time.process_time() - c0,
+                      "steps": {k: round(v, 2) for k, v in t.seconds.items()}, "load": os.getloadavg()[0]}), flush=True)
+"""
+
+
+def day_rss(root: Path, minutes: list[tuple[int, dict[str, pa.Table]]]) -> list[dict[str, float]]:
+    """A live process through the whole day (a tick at hh:59 after each landed hour): its RSS per tick."""
+    wh = Warehouse.open(root / "wh", must_exist=False)
+    yesterday = DAY - dt.timedelta(days=1)
+    land(wh, minutes, 24 * 60 + 30, yesterday)
+    build_rollups(wh, yesterday, load_experiment(PARAMS))
+    land(Warehouse.open(root / "stage", must_exist=False), minutes, 24 * 60 + 30)  # one file per landing hour
+    run = subprocess.run([sys.executable, "-c", RSS_CHILD, str(root / "wh"), str(root / "stage"), str(PARAMS),
+                          DAY.isoformat(), str(day_start_ms(DAY))], capture_output=True, text=True, check=True)
+    return [json.loads(line) for line in run.stdout.splitlines() if line.startswith("{")]
 
 
 def main() -> None:
@@ -106,7 +166,9 @@ def main() -> None:
     ap.add_argument("--per-minute", type=int, default=70_000, help="impressions landing per minute")
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--record", action="store_true")
+    ap.add_argument("--day-rss", action="store_true", help="also replay the whole day in a live process (RSS)")
     args = ap.parse_args()
+    load0 = os.getloadavg()[0]
     t0 = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="bench-live-") as tmp:
         cfg = stream_config(Path(tmp) / "cfg", DAY, users=args.users, seed=1)
@@ -121,26 +183,40 @@ def main() -> None:
             med = {k: statistics.median(r[k] for r in runs) for k in runs[0]}
             results[label] = med
             print(label, f"{landed:,} impressions landed;",
-                  ", ".join(f"{k} {v:.2f} s" for k, v in med.items()), flush=True)
+                  ", ".join(f"{k} {v:.2f}" + ("" if k == "load" else " s") for k, v in med.items()), flush=True)
         config = load_experiment(PARAMS)
         wh = Warehouse.open(Path(tmp) / "2355")
         t1 = time.perf_counter()
         build_rollups(wh, DAY, config)
         full = time.perf_counter() - t1
         print(f"full-day rollup of the day landed by 23:58: {full:.2f} s", flush=True)
+        curve = day_rss(Path(tmp) / "rss", minutes) if args.day_rss else []
     early, late = results["00:10"], results["23:55"]
     ratio = late["total"] / early["total"]
     parts = ("rollups", "alerts", "tiles", "page")
     lines = [
         f"day: {args.users:,} users, {day_impressions:,} impressions; each timed minute lands {args.per_minute:,} "
-        "impressions (the minute's rows repeated, other tables in proportion); complete hours compacted",
-        *(f"tick at {label} (median of {args.repeat}): total {r['total']:.2f} s = "
-          + ", ".join(f"{k} {r[k]:.2f}" for k in parts if k in r) for label, r in results.items()),
-        f"ratio 23:55 / 00:10: {ratio:.2f} (total), {late['rollups'] / early['rollups']:.2f} (rollups only)",
+        "impressions (the minute's rows repeated, other tables in proportion); complete hours compacted; "
+        "ticks as in the long-running `expkit live` (one series cache across ticks)",
+        *(f"tick at {label} (median of {args.repeat}): total {r['total']:.2f} s wall = "
+          + ", ".join(f"{k} {r[k]:.2f}" for k in parts if k in r)
+          + f"; {r['cpu']:.2f} CPU-s; load average {r['load']:.1f}" for label, r in results.items()),
+        f"ratio 23:55 / 00:10: {ratio:.2f} (wall), {late['cpu'] / early['cpu']:.2f} (CPU), "
+        f"{late['rollups'] / early['rollups']:.2f} (rollups only)",
         f"full-day rollup (`build_rollups`, every table) of the day as landed by 23:58: {full:.2f} s; "
         f"one minute's incremental rollups at 23:55 are {late['rollups'] / full:.1%} of it",
         f"peak RSS {peak_rss_mb():.0f} MB (whole benchmark, including the day held in memory)",
+        f"load average {load0:.1f} at start, {os.getloadavg()[0]:.1f} at the end (the machine is shared "
+        "with other engineers' runs)",
     ]
+    if curve:
+        rss = [c["rss_mb"] for c in curve]
+        lines.append(
+            "a live process through the day (a tick at hh:59 after each landed hour, 24 ticks): RSS "
+            + ", ".join(f"{c['hour']:02d}:59 {c['rss_mb']:.0f}" for c in curve if c["hour"] % 4 == 3)
+            + f" MB; from 03:59 to 23:59 {rss[-1] - rss[3]:+.0f} MB; peak {max(c['peak_mb'] for c in curve):.0f} MB; "
+            f"series cache {curve[3]['cache_entries']} entries ({curve[3]['cache_mb']:.1f} MB of frames) at 03:59, "
+            f"{curve[-1]['cache_entries']} ({curve[-1]['cache_mb']:.1f} MB) at 23:59")
     for line in lines:
         print(line)
     if args.record:

@@ -9,8 +9,11 @@ from a CDN.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any, Final
+import contextlib
+import contextvars
+import functools
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any, Final, TypeVar
 
 import altair as alt
 import numpy as np
@@ -50,6 +53,82 @@ class _Chart(alt.Chart):
         return super().encode(*args, **{k: _channel(k, v) for k, v in kwargs.items()})
 
 
+_DEFER: contextvars.ContextVar[bool] = contextvars.ContextVar("expkit_defer_charts", default=False)
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+class DeferredChart:
+    """A chart not built yet: built (once) when drawn by :func:`chart_bundle` or first used.
+
+    The live page shows one chart of each tile and the tiles build several; building an
+    Altair chart costs more than the numbers it shows, so inside :func:`deferred` the chart
+    builders return this instead. Any attribute (``to_dict``, ``properties``…) builds it.
+    """
+
+    def __init__(self, build: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+        self._build, self._args, self._kwargs = build, args, kwargs
+        self._chart: Any = None
+
+    def build(self) -> Any:
+        """The chart (built on the first call)."""
+        if self._chart is None:
+            with no_deferral():
+                self._chart = self._build(*self._args, **self._kwargs)
+            self._args, self._kwargs = (), {}
+        return self._chart
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        return getattr(self.build(), name)
+
+    def __add__(self, other: Any) -> Any:
+        return self.build() + other
+
+    def __or__(self, other: Any) -> Any:
+        return self.build() | other
+
+    def __and__(self, other: Any) -> Any:
+        return self.build() & other
+
+
+def deferrable(fn: _F) -> _F:
+    """Make chart builder ``fn`` return a :class:`DeferredChart` inside :func:`deferred`."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        if _DEFER.get():
+            return DeferredChart(fn, args, kwargs)
+        return fn(*args, **kwargs)
+
+    return wrapper  # type: ignore[return-value]
+
+
+@contextlib.contextmanager
+def deferred() -> Iterator[None]:
+    """Within the block, chart builders return :class:`DeferredChart` (built when drawn)."""
+    token = _DEFER.set(True)
+    try:
+        yield
+    finally:
+        _DEFER.reset(token)
+
+
+@contextlib.contextmanager
+def no_deferral() -> Iterator[None]:
+    """Within the block, chart builders build at once (a deferred builder calling others)."""
+    token = _DEFER.set(False)
+    try:
+        yield
+    finally:
+        _DEFER.reset(token)
+
+
+def built(chart: Any) -> Any:
+    """``chart`` itself, or the chart a :class:`DeferredChart` stands for."""
+    return chart.build() if isinstance(chart, DeferredChart) else chart
+
+
 STATUS_COLORS = {"ok": "#2e7d32", "warn": "#f9a825", "breach": "#c62828", "no_data": "#757575", "failed": "#6a1b9a"}
 
 
@@ -78,6 +157,7 @@ def chart_bundle(chart: alt.TopLevelMixin, svg: bool = True) -> dict[str, Any]:
     (True, 'point')
     """
     enable_offline()
+    chart = built(chart)
     with alt.data_transformers.enable(CHART_DATA):
         spec = chart.to_dict(validate=False)
     title = spec.get("title")
@@ -226,6 +306,7 @@ def _threshold_layer(thresholds: Sequence[tuple[str, float]], axis: str = "y") -
     return rule + text
 
 
+@deferrable
 def interval_chart(
     df: pd.DataFrame,
     category: str,
@@ -257,6 +338,7 @@ def interval_chart(
     return chart.properties(width=520, height=alt.Step(22), title=title)
 
 
+@deferrable
 def series_chart(
     df: pd.DataFrame,
     x: str,
@@ -315,6 +397,7 @@ def _flag_layer(base: alt.Chart, flag: str, **encoding: object) -> alt.Chart:
     ).encode(**encoding)
 
 
+@deferrable
 def bands_chart(
     df: pd.DataFrame,
     x: str,
@@ -363,6 +446,7 @@ def bands_chart(
     return chart.properties(width=620, height=220, title=title)
 
 
+@deferrable
 def forest_chart(
     df: pd.DataFrame,
     label: str,
@@ -404,6 +488,7 @@ def forest_chart(
     return alt.layer(*layers).properties(width=520, height=alt.Step(26), title=title)
 
 
+@deferrable
 def stacked_area_chart(
     df: pd.DataFrame,
     x: str,
@@ -432,6 +517,7 @@ def stacked_area_chart(
     return chart.properties(width=620, height=220, title=title)
 
 
+@deferrable
 def bar_chart(
     df: pd.DataFrame,
     category: str,

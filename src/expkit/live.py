@@ -19,6 +19,7 @@ is more than :data:`STALE_AFTER_MS` old. See docs/live.md.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import functools
 import html
@@ -40,10 +41,12 @@ from expkit.alerts.runner import MonitorReport, monitor_once
 from expkit.alerts.state import AlertStore
 from expkit.api import compute_tile
 from expkit.atomic import atomic_write_text
+from expkit.charts import deferred
 from expkit.config import ExperimentConfig, default_params_file, load_experiment
 from expkit.engines import Engine
 from expkit.rollup import open_engine
 from expkit.series import ingest_freshness
+from expkit.series_cache import SegmentCache, session
 from expkit.tiles.base import TileResult
 from expkit.tiles.health import HEALTH_TILES
 from expkit.tiles.health_core import report_time
@@ -93,12 +96,23 @@ def update_rollups(wh: Warehouse, eng: Engine, config: ExperimentConfig, now_ms:
     return [incremental.update_day(wh, eng, d, config, now_ms) for d in days if wh.event_files("requests", d)]
 
 
-def compute_tiles(wh: Warehouse, params_file: Path, now_ms: int) -> list[TileCell]:
+def compute_tiles(wh: Warehouse, params_file: Path, now_ms: int, cache: SegmentCache | None = None) -> list[TileCell]:
     """The health tiles for each of :data:`WINDOWS` ending at ``now_ms`` (a failing tile is a cell
-    with its error; the others still run)."""
+    with its error; the others still run).
+
+    Only the first chart of a tile is shown, so charts are built when drawn (:func:`expkit.charts.deferred`).
+    With ``cache`` (kept by a long-running process from one update to the next) the per-bin
+    series of rollup files that did not change are not computed again
+    (:func:`expkit.series_cache.session`); the numbers are the same.
+    """
     cells = []
     day = _day(now_ms)
-    with report_time(now_ms), series.memoized():
+    with contextlib.ExitStack() as stack:
+        stack.enter_context(report_time(now_ms))
+        stack.enter_context(series.memoized())
+        stack.enter_context(deferred())
+        if cache is not None:
+            stack.enter_context(session(cache))
         for window in WINDOWS:
             for tile in HEALTH_TILES:
                 try:
@@ -107,6 +121,8 @@ def compute_tiles(wh: Warehouse, params_file: Path, now_ms: int) -> list[TileCel
                     cells.append(TileCell(tile.id, tile.title, window, result))
                 except Exception as err:  # one tile's failure is shown, the page still updates
                     cells.append(TileCell(tile.id, tile.title, window, None, f"{type(err).__name__}: {err}"))
+    if cache is not None:
+        cache.sweep()
     return cells
 
 
@@ -119,10 +135,12 @@ def tick(
     engine: Engine | None = None,
     wall_ms: int | None = None,
     page: bool = True,
+    cache: SegmentCache | None = None,
 ) -> LiveTick:
     """One live update (see the module docstring); ``now_ms`` defaults to the clock (a replay
     passes the simulated time), ``wall_ms`` (the page's update time) too. Without ``page``,
-    rollups and alerts only."""
+    rollups and alerts only. ``cache`` carries the tiles' series from one update to the next
+    (:func:`run` keeps one)."""
     wh = warehouse if isinstance(warehouse, Warehouse) else Warehouse.open(warehouse)
     params = Path(params_file) if params_file else default_params_file()
     config = load_experiment(params)
@@ -144,7 +162,7 @@ def tick(
     if page:
         warnings.filterwarnings("ignore", "I don't know how to infer vegalite type", UserWarning)  # empty tiles
         t0 = time.perf_counter()
-        cells = compute_tiles(wh, params, now)
+        cells = compute_tiles(wh, params, now, cache)
         seconds["tiles"] = time.perf_counter() - t0
         t0 = time.perf_counter()
         atomic_write_text(path, render_page(wh, config, rules, cells, now,
@@ -326,7 +344,8 @@ def run(
     on_error: Callable[[Exception], None] | None = None, stop: threading.Event | None = None,
 ) -> list[LiveTick]:
     """Tick every ``every_s`` seconds until ``stop`` is set (SIGTERM sets it when called from the
-    main thread); with ``start_ms`` the clock starts there and advances with the wall clock."""
+    main thread); with ``start_ms`` the first update is at that time and the clock then advances
+    with the wall clock. The ticks share one engine and one series cache (:class:`SegmentCache`)."""
     wh = Warehouse.open(warehouse)
     params = params_file or default_params_file()
     rules = load_alerts(default_rules_file(params))
@@ -337,14 +356,16 @@ def run(
             stop.set()
         previous = signal.signal(signal.SIGTERM, on_term)
     ticks = []
-    wall0 = time.time()
+    wall0: float | None = None
     eng = open_engine("duckdb", wh)
+    cache = SegmentCache()
     try:
         while True:
             begun = time.monotonic()
+            wall0 = time.time() if wall0 is None else wall0  # the first update is at start_ms exactly
             now = None if start_ms is None else start_ms + int((time.time() - wall0) * 1000)
             try:
-                t = tick(wh, out, params, rules, now, eng)
+                t = tick(wh, out, params, rules, now, eng, cache=cache)
             except Exception as err:
                 if on_error is None:
                     raise

@@ -16,7 +16,7 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import datetime as dt
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +28,7 @@ from expkit.histogram import bucket_value, quantile_from_counts
 from expkit.names import HOUR_MS
 from expkit.readers import connect, run_template
 from expkit.schema import EVENT_TABLES, REQUEST_SLICES
-from expkit.series_cache import by_day
+from expkit.series_cache import by_day, by_segment, files_for
 from expkit.templates import TEMPLATES
 from expkit.warehouse import BIN_MS, DAY_MS, Warehouse, day_bounds_ms
 
@@ -109,6 +109,19 @@ def memoized() -> Iterator[None]:
         _MEMO.reset(token)
 
 
+def memo(key: tuple[Any, ...], compute: Callable[[], Any]) -> Any:
+    """``compute()``, answered from memory when asked again with ``key`` inside :func:`memoized`
+    (``key`` must name everything the value depends on, given that rollup files do not change
+    within the block)."""
+    store = _MEMO.get()
+    if store is None:
+        return compute()
+    k = repr(("memo", *key))
+    if k not in store:
+        store[k] = compute()
+    return store[k]
+
+
 def add_rates(df: pd.DataFrame) -> pd.DataFrame:
     """Derive the health rates from the additive counts (NaN where a bin has no requests)."""
     req = df["requests"].astype(float).where(df["requests"] > 0)
@@ -137,12 +150,18 @@ def health_counts(
     """
     slice_ = _check_slice(slice_, REQUEST_SLICES)
     where = _filters(filters or {}, REQUEST_SLICES, experiment_id)
-    files = wh.rollup_files("health_bins", days_between(start_ms, end_ms))
-    if not files:
+    if not wh.rollup_files("health_bins", days_between(start_ms, end_ms)):
         return pd.DataFrame(columns=["bin_ms", "slice_value", *COUNT_COLUMNS])
-    df = _query(files, "health_series", where, start_ms=start_ms, end_ms=end_ms, slice=slice_ or "all",
-                per_bin=per_bin)
-    return add_rates(df if per_bin else df.drop(columns=["bin_ms"]))
+
+    def compute(lo: int, hi: int) -> pd.DataFrame:
+        df = _query(files_for(wh, "health_bins", lo, hi), "health_series", where, start_ms=lo, end_ms=hi,
+                    slice=slice_ or "all", per_bin=per_bin)
+        return add_rates(df if per_bin else df.drop(columns=["bin_ms"]))
+
+    if not per_bin:
+        return compute(start_ms, end_ms)
+    key = {"where": where, "slice": slice_}
+    return by_segment(wh, "health_bins", "health_series", key, start_ms, end_ms, compute)
 
 
 def latency_quantiles(
@@ -175,7 +194,7 @@ def latency_quantiles(
         key = {"slice": slice_, "filters": {k: sorted(map(str, v)) for k, v in filters.items()},
                "experiment_id": experiment_id, "bin_ms": g}
         return by_day(wh, "latency_hist", "latency_quantiles", key, start_ms, end_ms,
-                      lambda lo, hi: _latency_quantiles(wh, lo, hi, slice_, filters, experiment_id, True, g))
+                      lambda lo, hi: _latency_quantiles(wh, lo, hi, slice_, filters, experiment_id, True, g), g)
     return _latency_quantiles(wh, start_ms, end_ms, slice_, filters, experiment_id, per_bin, g)
 
 
@@ -196,7 +215,7 @@ def _latency_quantiles(
         where["slice_value"] = [str(v) for v in next(iter(filters.values()))]
     if experiment_id:
         where["experiment_id"] = experiment_id
-    files = wh.rollup_files("latency_hist", days_between(start_ms, end_ms))
+    files = files_for(wh, "latency_hist", start_ms, end_ms)
     cols = ["bin_ms", "slice_value", "cache", "n", *QUANTILES]
     if not files:
         return pd.DataFrame(columns=cols)
@@ -288,7 +307,7 @@ def ingest_quantiles(
     if per_bin and DAY_MS % g == 0:
         key = {"bin_ms": g, "as_of_ms": as_of_ms}
         return by_day(wh, "ingest_bins", "ingest_quantiles", key, start_ms, end_ms,
-                      lambda lo, hi: _ingest_quantiles(wh, lo, hi, True, g, as_of_ms))
+                      lambda lo, hi: _ingest_quantiles(wh, lo, hi, True, g, as_of_ms), g)
     return _ingest_quantiles(wh, start_ms, end_ms, per_bin, g, as_of_ms)
 
 
@@ -296,7 +315,7 @@ def _ingest_quantiles(
     wh: Warehouse, start_ms: int, end_ms: int, per_bin: bool, bin_ms: int, as_of_ms: int | None
 ) -> pd.DataFrame:
     """:func:`ingest_quantiles` computed from the histograms."""
-    files = wh.rollup_files("ingest_bins", days_between(start_ms, end_ms))
+    files = files_for(wh, "ingest_bins", start_ms, end_ms)
     keys = (["bin_ms"] if per_bin else []) + ["event_table"]
     cols = [*keys, "n", *QUANTILES, "max_delay_ms", "max_ingest_ms", "newest_ingest_ms"]
     if not files:
@@ -341,11 +360,16 @@ def error_counts(
     slice_ = _check_slice(slice_, REQUEST_SLICES)
     where = _filters(filters or {}, REQUEST_SLICES, experiment_id)
     cols = (["bin_ms"] if per_bin else []) + ["slice_value", "error_component", "error_severity", "errors"]
-    files = wh.rollup_files("error_bins", days_between(start_ms, end_ms))
-    if not files:
+    if not wh.rollup_files("error_bins", days_between(start_ms, end_ms)):
         return pd.DataFrame(columns=cols)
-    return _query(files, "error_series", where, start_ms=start_ms, end_ms=end_ms, slice=slice_ or "all",
-                  per_bin=per_bin)[cols]
+
+    def compute(lo: int, hi: int) -> pd.DataFrame:
+        return _query(files_for(wh, "error_bins", lo, hi), "error_series", where, start_ms=lo, end_ms=hi,
+                      slice=slice_ or "all", per_bin=per_bin)[cols]
+
+    if not per_bin:
+        return compute(start_ms, end_ms)
+    return by_segment(wh, "error_bins", "error_series", {"where": where, "slice": slice_}, start_ms, end_ms, compute)
 
 
 def engagement_counts(

@@ -7,13 +7,15 @@ from typing import Any
 import pandas as pd
 
 from expkit.readers import ingest_watermark
+from expkit.series import memo
 from expkit.tiles.base import TileParams, TileResult, headline_of
 from expkit.warehouse import ms_to_iso
 
 
 def data_as_of(p: TileParams) -> str | None:
     """ISO time of the newest ingested event of the report date (from ``ingest_bins``)."""
-    newest = ingest_watermark(p.warehouse, p.event_date)
+    newest = memo(("ingest_watermark", str(p.warehouse.root), p.event_date.isoformat()),
+                  lambda: ingest_watermark(p.warehouse, p.event_date))
     return None if newest is None else ms_to_iso(newest)
 
 

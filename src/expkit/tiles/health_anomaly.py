@@ -31,13 +31,15 @@ Method (docs/statistics.md, "Anomaly scores"; scores from :func:`expkit.stats.an
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
 
-from expkit.charts import series_chart
+from expkit import series_cache
+from expkit.charts import deferrable, series_chart
 from expkit.errors import ExpkitError
 from expkit.names import HOUR_MS
 from expkit.series import engagement_counts, health_counts, ingest_quantiles, latency_quantiles
@@ -206,7 +208,40 @@ def score_same_time(
     out = {k: np.full((s, d * t), np.nan) for k in ("median", "scale", "z", "robust_z")}
     state = np.full((s, d * t), "missing", dtype=object)
     flag = np.zeros((s, d * t), bool)
-    for k in range(d):
+    first = 0
+    cache = series_cache.current()
+    if cache is not None and d > 1:
+        # A day's scores depend on the values of that day and the days before only: the live
+        # page's earlier days are scored once per process, then only the last day per update.
+        past = (d - 1) * t
+        key = ("anomaly_days", spec, threshold, days, min_days, s, d, t,
+               hashlib.sha256(flat[:, :past].tobytes() + nflat[:, :past].tobytes()).hexdigest())
+        kept = cache.keep(key, lambda: _score_days(flat[:, :past], nflat[:, :past], spec, threshold, days, min_days,
+                                                   lags, d - 1, t))
+        for k, v in kept.items():
+            {**out, "state": state, "flag": flag}[k][:, :past] = v
+        first = d - 1
+    done = _score_days(flat, nflat, spec, threshold, days, min_days, lags, d, t, first, out, state, flag)
+    shape = values.shape
+    return {k: v.reshape(shape) for k, v in done.items()}
+
+
+def _score_days(
+    flat: np.ndarray, nflat: np.ndarray, spec: SeriesSpec, threshold: float, days: int, min_days: int,
+    lags: np.ndarray, d: int, t: int, first: int = 0, out: dict[str, np.ndarray] | None = None,
+    state: np.ndarray | None = None, flag: np.ndarray | None = None,
+) -> dict[str, np.ndarray]:
+    """The loop of :func:`score_same_time` over days ``first`` to ``d − 1`` (arrays series × points,
+    filled in place; those of earlier days already hold their scores)."""
+    s = flat.shape[0]
+    w = spec.neighbours
+    if out is None:
+        out = {k: np.full((s, d * t), np.nan) for k in ("median", "scale", "z", "robust_z")}
+    if state is None:
+        state = np.full((s, d * t), "missing", dtype=object)
+    if flag is None:
+        flag = np.zeros((s, d * t), bool)
+    for k in range(first, d):
         idx = np.arange(k * t, (k + 1) * t)
         if np.isnan(flat[:, idx]).all():
             continue  # a day without data (before the warehouse's first day): all "missing"
@@ -230,9 +265,7 @@ def score_same_time(
         st[st == "anomaly"] = "normal"
         st[f] = "anomaly"
         state[:, idx] = st
-    shape = values.shape
-    return {**{k: v.reshape(shape) for k, v in out.items()}, "state": state.reshape(shape),
-            "flag": flag.reshape(shape)}
+    return {**out, "state": state, "flag": flag}
 
 
 def _grid(df: pd.DataFrame, spec: SeriesSpec, day0: int, days: int) -> tuple[list[str], np.ndarray, np.ndarray]:
@@ -258,21 +291,16 @@ def _grid(df: pd.DataFrame, spec: SeriesSpec, day0: int, days: int) -> tuple[lis
 
 def _runs(flags: np.ndarray, need: int) -> np.ndarray:
     """Mark flags that belong to a run of at least ``need`` consecutive flags (last axis)."""
-    out = np.zeros(flags.shape, bool)
-    for i in range(flags.shape[0]):
-        f = flags[i]
-        j = 0
-        while j < len(f):
-            if f[j]:
-                k = j
-                while k < len(f) and f[k]:
-                    k += 1
-                if k - j >= need:
-                    out[i, j:k] = True
-                j = k
-            else:
-                j += 1
-    return out
+    s, m = flags.shape
+    padded = np.zeros((s, m + 2), bool)  # a False either side of each row: runs end within their row
+    padded[:, 1:-1] = flags
+    step = np.diff(padded.ravel().astype(np.int8))
+    starts, ends = np.flatnonzero(step == 1) + 1, np.flatnonzero(step == -1) + 1
+    out = np.zeros(padded.size, bool)
+    for a, b in zip(starts, ends, strict=True):
+        if b - a >= need:
+            out[a:b] = True
+    return out.reshape(s, m + 2)[:, 1:-1]
 
 
 def score_all(long: pd.DataFrame, start_ms: int, end_ms: int, lookback_ms: int) -> pd.DataFrame:
@@ -287,15 +315,15 @@ def score_all(long: pd.DataFrame, start_ms: int, end_ms: int, lookback_ms: int) 
         s, d, t = values.shape
         need = max(1, -(-SUSTAINED_MINUTES * 60_000 // spec.period_ms))
         sustained = _runs(r["flag"].reshape(s, d * t), need).reshape(s, d, t)
-        slots = day0 + np.arange(d * t, dtype=np.int64) * spec.period_ms
+        slots = np.tile(day0 + np.arange(d * t, dtype=np.int64) * spec.period_ms, s)
+        # only whole points of the window: an hour still running would read as a drop
+        keep = (slots >= start_ms) & (slots + spec.period_ms <= end_ms) & ~np.isnan(values.ravel())
         out = pd.DataFrame({
-            "metric": spec.metric, "label": spec.label, "series": np.repeat(names, d * t),
-            "bin_ms": np.tile(slots, s), "value": values.ravel(), "n": n.ravel(),
-            **{k: r[k].ravel() for k in ("median", "scale", "z", "robust_z", "state", "flag")},
-            "sustained": sustained.ravel(),
+            "metric": spec.metric, "label": spec.label, "series": np.repeat(names, d * t)[keep],
+            "bin_ms": slots[keep], "value": values.ravel()[keep], "n": n.ravel()[keep],
+            **{k: r[k].ravel()[keep] for k in ("median", "scale", "z", "robust_z", "state", "flag")},
+            "sustained": sustained.ravel()[keep],
         })
-        # only whole points: an hour still running would read as a drop
-        out = out[(out["bin_ms"] >= start_ms) & (out["bin_ms"] + spec.period_ms <= end_ms) & out["value"].notna()]
         frames.append(out)
     if not frames:
         return pd.DataFrame()
@@ -385,6 +413,7 @@ def _episodes(sustained: pd.DataFrame) -> list[dict[str, Any]]:
     return sorted(out, key=lambda e: (e["start"], e["metric"]))
 
 
+@deferrable
 def _z_chart(pts: pd.DataFrame) -> Any:
     """Robust z of every overall series (and each event table) over time, with the ±3 lines."""
     df = pts[(pts["series"] == OVERALL) | (pts["metric"] == "ingest_p95_min")]

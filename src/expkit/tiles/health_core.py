@@ -32,7 +32,7 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
-from expkit.charts import series_chart
+from expkit.charts import deferrable, series_chart
 from expkit.config import WINDOWS
 from expkit.names import HOUR_MS, Status
 from expkit.readers import window_bounds
@@ -372,6 +372,7 @@ def thresholds_for(rules: Sequence[Rule], metric: Metric) -> list[tuple[str, flo
     return [(label, value) for value, label in seen.items()]
 
 
+@deferrable
 def metric_chart(
     bins: pd.DataFrame,
     metric: Metric,
