@@ -161,8 +161,9 @@ class Cluster:
 
 
 def start_cluster(root: Path, workers: int = 2, cores: int = 1, memory: str = "1g",
-                  daemon_memory: str = "512m") -> Cluster:
-    """Start a master and ``workers`` workers on 127.0.0.1 and wait until all have registered."""
+                  daemon_memory: str = "512m", wait: bool = True) -> Cluster:
+    """Start a master and ``workers`` workers on 127.0.0.1 and (with ``wait``) wait until all have
+    registered; otherwise call :meth:`Cluster.wait_for_workers` before use."""
     (root / "logs").mkdir(parents=True, exist_ok=True)
     env = base_env(root / "conf")
     write_defaults(root / "conf", {})
@@ -173,7 +174,8 @@ def start_cluster(root: Path, workers: int = 2, cores: int = 1, memory: str = "1
         cluster.start_master()
         for i in range(1, workers + 1):
             cluster.start_worker(f"worker-{i}")
-        cluster.wait_for_workers(workers)
+        if wait:
+            cluster.wait_for_workers(workers)
     except BaseException:
         cluster.stop()
         raise

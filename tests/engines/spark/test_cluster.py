@@ -102,14 +102,16 @@ def prepared(synth_warehouse: Path, params: Path, tmp_path_factory: pytest.TempP
     root = tmp_path_factory.mktemp("cluster-wh")
     env = base_env(root / "no-spark")
     ref, seeded = root / "reference", root / "seeded"
-    shutil.copytree(synth_warehouse, ref)
-    proc = expkit(["rollup", "--warehouse", str(ref), "--date", DAYS[0].isoformat(), "--to", DAY.isoformat(),
-                   "--params", str(params), "--quiet"], env)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    shutil.copytree(synth_warehouse, seeded)
-    proc = expkit(["rollup", "--warehouse", str(seeded), "--date", DAYS[0].isoformat(), "--params", str(params),
-                   "--quiet"], env)
-    assert proc.returncode == 0, proc.stderr[-3000:]
+    procs = []
+    for folder, days in ((ref, ["--date", DAYS[0].isoformat(), "--to", DAY.isoformat()]),
+                         (seeded, ["--date", DAYS[0].isoformat()])):
+        shutil.copytree(synth_warehouse, folder)
+        procs.append(subprocess.Popen([sys.executable, "-m", "expkit.cli", "rollup", "--warehouse", str(folder),
+                                       *days, "--params", str(params), "--quiet"], env=env, text=True,
+                                      stdout=subprocess.DEVNULL, stderr=subprocess.PIPE))
+    for proc in procs:
+        _, err = proc.communicate(timeout=600)
+        assert proc.returncode == 0, err[-3000:]
     shutil.rmtree(seeded / "rollups" / PRE_ROLLUP)
     shutil.rmtree(seeded / "state" / "rollups" / "pre_period")
     return Prepared(ref, seeded)
@@ -117,7 +119,9 @@ def prepared(synth_warehouse: Path, params: Path, tmp_path_factory: pytest.TempP
 
 @pytest.fixture(scope="module")
 def services(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Cluster, ConnectServer]]:
-    """The cluster (master + 2 workers) and the Connect server, started side by side, stopped by PID."""
+    """The cluster (master + 2 workers) and the Connect server, stopped by PID after the module.
+
+    Not waited for here: the JVMs start while DuckDB builds the reference (:func:`ready`)."""
     require_spark()
     jar = connect_jar()
     if jar is None:  # pyspark 3.5 wheels do not ship the server
@@ -126,16 +130,23 @@ def services(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Cluster
     root = tmp_path_factory.mktemp("spark-services")
     server = start_connect_server(root / "connect", jar)
     try:
-        cluster = start_cluster(root / "cluster")
+        cluster = start_cluster(root / "cluster", wait=False)
     except BaseException:
         server.stop()
         raise
     try:
-        server.wait()
         yield cluster, server
     finally:
         cluster.stop()
         server.stop()
+
+
+def ready(services: tuple[Cluster, ConnectServer]) -> tuple[Cluster, ConnectServer]:
+    """``services`` once both workers have registered and the Connect server listens."""
+    cluster, server = services
+    cluster.wait_for_workers(2)
+    server.wait()
+    return cluster, server
 
 
 @dataclass
@@ -150,7 +161,7 @@ def runs(services: tuple[Cluster, ConnectServer], prepared: Prepared, params: Pa
          tmp_path_factory: pytest.TempPathFactory) -> dict[str, Run]:
     """``expkit rollup --engine spark`` of the last day on the cluster and through Connect, at the
     same time (each in its own copy of the seeded warehouse)."""
-    cluster, server = services
+    cluster, server = ready(services)
     base = tmp_path_factory.mktemp("cluster-runs")
     envs = {
         "cluster": {**base_env(base / "cluster-conf"), "EXPKIT_SPARK_MASTER": cluster.url},
@@ -229,7 +240,7 @@ def test_a_worker_killed_during_the_rollup(services: tuple[Cluster, ConnectServe
     """SIGKILL one worker JVM while the rollup runs: Spark re-runs its tasks on the other worker and
     the rollup completes with DuckDB's numbers, or expkit fails with one line; either way the
     partitions written before stay intact. (Runs last: the cluster keeps one worker after it.)"""
-    cluster, _ = services
+    cluster, _ = ready(services)
     root = tmp_path / "warehouse"
     shutil.copytree(prepared.reference, root)  # both days already built: the previous partitions
     before = fingerprints(root)
@@ -267,3 +278,17 @@ def test_a_worker_killed_during_the_rollup(services: tuple[Cluster, ConnectServe
         assert last.startswith("expkit rollup: error:"), text[-3000:]
         print(f"worker killed: expkit failed with {last!r}")
     assert stdout or proc.returncode != 0
+
+
+def test_master_urls_checked_before_starting() -> None:
+    """Which addresses the reachability check tries (the others Spark checks itself)."""
+    require_spark()
+    from expkit.engines.spark_engine import _endpoints
+
+    assert _endpoints("spark://head:7077") == [("head", 7077)]
+    assert _endpoints("spark://a:7077,b:7078") == [("a", 7077), ("b", 7078)]  # standby masters
+    assert _endpoints("spark://head") == [("head", 7077)]
+    assert _endpoints("sc://connect/;token=x;use_ssl=true") == [("connect", 15002)]
+    assert _endpoints("sc://[::1]:16000") == [("::1", 16000)]
+    assert _endpoints("local[*]") == [] and _endpoints("yarn") == [] and _endpoints("k8s://https://k:443") == []
+    assert _endpoints("local") == []  # SPARK_REMOTE=local: a Connect server started in-process
