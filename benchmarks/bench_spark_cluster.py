@@ -77,12 +77,11 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--sizes", nargs="+", choices=sorted(SIZES), default=["1m", "10m"])
     ap.add_argument("--repeat", type=int, default=2, help="alternating runs of each engine per size (medians)")
-    ap.add_argument("--executor-memory", default="3g")
+    ap.add_argument("--executor-memory", default="2g")
     ap.add_argument("--record", action="store_true", help="append the figures to docs/benchmarks.md")
     args = ap.parse_args(argv)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # stop the cluster's JVMs on the way out
     loads = [os.getloadavg()[0]]
-    lines: list[str] = []
     with tempfile.TemporaryDirectory(prefix="expkit-bench-spark-") as tmp:
         cluster = start_cluster(Path(tmp) / "cluster", workers=2, cores=1, memory=args.executor_memory,
                                 daemon_memory="512m")
@@ -90,7 +89,7 @@ def main(argv: list[str] | None = None) -> int:
             os.environ.update({k: v for k, v in base_env(Path(tmp) / "conf").items()
                                if k in ("SPARK_LOCAL_IP", "PYSPARK_PYTHON", "SPARK_HOME")})
             conf = client_settings(cluster, executor_memory=args.executor_memory, java_opts="-XX:+UseParallelGC")
-            conf.update({"spark.driver.memory": "4g", "spark.driver.extraJavaOptions": "-XX:+UseParallelGC"})
+            conf.update({"spark.driver.memory": "3g", "spark.driver.extraJavaOptions": "-XX:+UseParallelGC"})
             spark = get_engine("spark", master=cluster.url, conf=conf)
             duck = get_engine("duckdb", temp_dir=Path(tmp) / "spill")
             fits: dict[str, list[tuple[int, float]]] = {"duckdb": [], "spark": []}
@@ -119,21 +118,27 @@ def main(argv: list[str] | None = None) -> int:
                 breakdown = ", ".join(
                     f"{k} {statistics.median(p[k] for p in per['spark']):.1f} / "
                     f"{statistics.median(p.get(k, 0.0) for p in per['duckdb']):.2f}" for k in keys)
-                lines += [
+                lines = [
                     f"{size} ({impressions:,} impressions, one day): Spark on 2 workers (1 core, "
                     f"{args.executor_memory} each) {med['spark']:.1f} s, DuckDB {med['duckdb']:.1f} s "
                     f"(medians of {args.repeat}: Spark {', '.join(f'{s:.1f}' for s in totals['spark'])}; "
                     f"DuckDB {', '.join(f'{s:.1f}' for s in totals['duckdb'])}); Spark/DuckDB "
                     f"{med['spark'] / med['duckdb']:.1f}x",
                     f"{size} per template, seconds Spark / DuckDB (medians): {breakdown}",
+                    f"load average (1 min) during the runs: {min(loads):.1f}-{max(loads):.1f}",
                 ]
+                report(f"rollup on a 2-worker Spark cluster vs DuckDB, {size}", lines, args.record)
+                loads = [os.getloadavg()[0]]
             if len(args.sizes) > 1:
+                lines = []
                 for name, points in fits.items():
                     (v0, t0), (v1, t1) = points[0], points[-1]
                     slope = (t1 - t0) / (v1 - v0)
                     fixed = t0 - slope * v0
                     lines.append(f"{name}: fixed {fixed:.1f} s per day, marginal {slope * 1e6:.2f} s per million "
                                  f"impressions ({1 / slope / 1e6:.2f}M impressions/s) through the medians")
+                report(f"rollup on a 2-worker Spark cluster vs DuckDB, {' and '.join(args.sizes)}", lines,
+                       args.record)
             spark.close()
             duck.close()
         finally:
@@ -141,12 +146,15 @@ def main(argv: list[str] | None = None) -> int:
 
             stop_session()
             cluster.stop()
-    lines.append(f"load average (1 min) during the run: {min(loads):.1f}-{max(loads):.1f}")
-    for line in lines:
-        print(line)
-    if args.record:
-        record("rollup on a 2-worker Spark cluster vs DuckDB", lines)
     return 0
+
+
+def report(title: str, lines: list[str], keep: bool) -> None:
+    """Print the figures of one size (and append them to docs/benchmarks.md with ``keep``)."""
+    for line in lines:
+        print(line, flush=True)
+    if keep:
+        record(title, lines)
 
 
 if __name__ == "__main__":
