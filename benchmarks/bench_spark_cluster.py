@@ -1,7 +1,7 @@
 """A day's rollup on a 2-worker standalone Spark cluster versus DuckDB, on the same machine.
 
 Starts a master and two workers on 127.0.0.1 from the pyspark distribution (the launcher of the
-cluster tests, tests/spark/cluster_support.py), generates a synthetic day per size, and times
+cluster tests, tests/engines/spark/cluster_support.py), generates a synthetic day per size, and times
 ``build_rollups`` of that day with each engine, per template (each query's result read in full,
 for both engines). The two sizes give each engine's fixed cost per day and its marginal cost
 per impression (a straight line through the medians), from which docs/spark.md extrapolates.
@@ -37,7 +37,7 @@ from expkit.warehouse import Warehouse, day_bounds_ms
 
 from _common import REPO, SIZES, record
 
-sys.path.insert(0, str(REPO / "tests" / "spark"))
+sys.path.insert(0, str(REPO / "tests" / "engines" / "spark"))
 from cluster_support import base_env, client_settings, start_cluster  # noqa: E402
 
 PARAMS = REPO / "params" / "experiment.yaml"

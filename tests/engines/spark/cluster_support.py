@@ -2,7 +2,7 @@
 
 The master, each worker and the Connect server are separate JVMs started with the distribution's
 own launchers (``bin/spark-class``, ``bin/spark-submit``; ``SPARK_HOME`` is pyspark's folder);
-each is stopped by its PID. Used by the cluster tests (``test_cluster.py``) and the cluster
+each is stopped by its PID. Used by the cluster tests (``test_spark_cluster.py``) and the cluster
 benchmark (``benchmarks/bench_spark_cluster.py``).
 """
 

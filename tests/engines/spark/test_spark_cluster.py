@@ -42,7 +42,7 @@ from expkit.templates import TEMPLATES
 
 pytestmark = [pytest.mark.spark, pytest.mark.slow, pytest.mark.cluster, pytest.mark.xdist_group("spark")]
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 DAY = DAYS[-1]
 TEST_SETTINGS = {
     # Small queries on a busy 2-core machine: interpreted operators start sooner than compiled ones.
@@ -84,7 +84,7 @@ def params(tmp_path_factory: pytest.TempPathFactory) -> Path:
     text = (REPO / "params" / "experiment.yaml").read_text(encoding="utf-8")
     start = next(line for line in text.splitlines() if line.startswith("start_date:"))
     (folder / "experiment.yaml").write_text(text.replace(start, f'start_date: "{DAYS[0].isoformat()}"'))
-    shutil.copy(REPO / "tests" / "metrics" / "metrics.yaml", folder / "metrics.yaml")
+    shutil.copy(REPO / "tests" / "catalogue" / "metrics.yaml", folder / "metrics.yaml")
     return folder / "experiment.yaml"
 
 
