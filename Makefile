@@ -7,7 +7,7 @@ REPORTS ?= reports
 PYTEST_WORKERS ?= 2
 EXTRAS ?= dev
 
-.PHONY: venv demo test test-fast lint typecheck bench notebooks lab clean
+.PHONY: venv demo test test-fast lint typecheck bench bench-spark notebooks lab clean
 
 $(BIN)/.installed-$(EXTRAS): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -49,6 +49,10 @@ typecheck: venv  ## mypy over src/expkit as configured in pyproject.toml ([tool.
 
 bench: venv  ## performance benchmarks at 1M and 10M impressions/day (figures appended to docs/benchmarks.md); LARGE=1 adds 100M
 	$(BIN)/python benchmarks/run_all.py --record $(if $(LARGE),--large,)
+
+bench-spark:  ## a day's rollup on a 2-worker Spark cluster (started on 127.0.0.1) vs DuckDB, 1M and 10M impressions (tens of minutes)
+	$(MAKE) venv EXTRAS=dev,spark
+	$(VENV)/bin/python benchmarks/bench_spark_cluster.py --sizes 1m 10m --record
 
 notebooks: venv  ## regenerate the thin tile notebooks from the tile registry
 	$(BIN)/python scripts/make_notebooks.py

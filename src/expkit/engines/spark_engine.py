@@ -22,12 +22,14 @@ import logging
 import os
 import re
 import shutil
+import socket
 import threading
 import warnings
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pyarrow as pa
 
@@ -158,6 +160,46 @@ def session_plan(master: str | None = None, conf: Mapping[str, str] | None = Non
     return SessionPlan(None, master, {**settings, **conf})
 
 
+CONNECT_TIMEOUT_S = 5.0
+"""How long to wait for a TCP answer from a standalone master or a Spark Connect server."""
+
+
+def _endpoints(url: str) -> list[tuple[str, int]]:
+    """``(host, port)`` of a ``spark://`` master URL (several for a standby master) or an ``sc://``
+    Spark Connect URL; empty for other masters (``local``, ``yarn``, ``k8s://``), which Spark checks."""
+    scheme, _, rest = url.partition("://")
+    if scheme not in ("spark", "sc") or not rest:
+        return []
+    default = 7077 if scheme == "spark" else 15002
+    out = []
+    for part in rest.split("/")[0].split(";")[0].split(","):
+        try:
+            parsed = urlsplit("//" + part)
+            host, port = parsed.hostname, parsed.port or default
+        except ValueError:
+            continue  # Spark reports a malformed URL itself
+        if host:
+            out.append((host, port))
+    return out
+
+
+def check_reachable(url: str, what: str, setting: str) -> None:
+    """Raise :class:`ExpkitError` naming ``url`` when none of its hosts accepts a TCP connection.
+
+    A standalone driver would otherwise start, retry the master for a minute and leave a stopped
+    context behind; a Connect client would retry with Java stack traces in its messages.
+    """
+    errors = []
+    for host, port in _endpoints(url):
+        try:
+            with socket.create_connection((host, port), timeout=CONNECT_TIMEOUT_S):
+                return
+        except OSError as err:
+            errors.append(f"{host}:{port}: {err.strerror or err}")
+    if errors:
+        raise ExpkitError(f"{what} {url} is unreachable ({'; '.join(errors)}); check {setting} and that it runs")
+
+
 def _start_session(master: str | None, conf: Mapping[str, str]) -> tuple[SparkSession, bool]:
     """Start (or join) a session as configured; return it and whether expkit owns it."""
     active = SparkSession.getActiveSession()
@@ -166,11 +208,13 @@ def _start_session(master: str | None, conf: Mapping[str, str]) -> tuple[SparkSe
     plan = session_plan(master, conf)
     builder = SparkSession.builder.appName("expkit")
     if plan.remote:
+        check_reachable(plan.remote, "the Spark Connect server", "SPARK_REMOTE")
         builder = builder.remote(plan.remote)
     else:
         if "PYSPARK_GATEWAY_PORT" not in os.environ:
             check_java()
         if plan.master:
+            check_reachable(plan.master, "the Spark master", "EXPKIT_SPARK_MASTER or spark.master")
             builder = builder.master(plan.master)
     for key, value in plan.settings.items():
         builder = builder.config(key, value)

@@ -13,7 +13,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from spark_support import DAYS, END, Built, columns, compare_tables, require_spark
+from spark_support import DAYS, END, Built, _unavailable, columns, compare_tables, require_spark
 
 from expkit.config import ExperimentConfig
 from expkit.engines import get_engine
@@ -239,8 +239,8 @@ def test_spark_connect(synth_warehouse: Path) -> None:
     require_spark()
     import importlib.util
 
-    if importlib.util.find_spec("grpc") is None:
-        pytest.skip("Spark Connect needs its client libraries: pip install 'pyspark[connect]'")
+    if importlib.util.find_spec("grpc") is None:  # the spark extra installs them
+        _unavailable("Spark Connect needs its client libraries: pip install -e '.[spark]'")
     env = _clean_env(SPARK_REMOTE="local", PYTHONPATH=os.pathsep.join([str(Path(__file__).parent), *sys.path]))
     proc = subprocess.run([sys.executable, "-c", CONNECT_SCRIPT, str(synth_warehouse), END.isoformat()], env=env,
                           capture_output=True, text=True, timeout=600)
