@@ -1,9 +1,9 @@
 """The options the ``expkit`` commands share, each defined once with its check and its default.
 
 Every command adds ``--warehouse``, ``--out``, ``--date``, ``--timeout``, ``--workers``,
-``--lock-timeout``, ``--rules``, ``--seed``, ``--engine``, ``--catalog-db`` through :func:`add_option`, so the same option
-has the same meaning, default and help everywhere. Numeric options are checked while
-parsing: a bad value is a one-line error and exit status 2 (:class:`Parser`).
+``--lock-timeout``, ``--rules``, ``--seed``, ``--engine``, ``--catalog-db`` through
+:func:`add_option`, so the same option has the same meaning, default and help everywhere.
+Numeric options are checked while parsing: a bad value is a one-line error and exit status 2 (:class:`Parser`).
 
 Standard library only (and :mod:`expkit.names`): ``expkit --help`` must not load the
 analysis stack.
