@@ -330,9 +330,8 @@ class SparkEngine:
         self._prefix = f"expkit_{os.getpid()}_{next(_engine_ids)}_"
         self._views: dict[str, tuple[Any, ...]] = {}
         self._partitions: dict[str, set[dt.date] | None] = {}
-        option = f"--catalog-db {catalog_db}" if catalog_db else "tables="
         for table, fq in self.tables.items():
-            self._require_table(table, fq, option)
+            self._require_table(table, fq, "tables=" if table in (tables or {}) else f"--catalog-db {catalog_db}")
 
     def _require_table(self, table: str, fq: str, option: str) -> None:
         """Raise a one-line error unless catalog table ``fq`` exists with an ``event_date`` column."""
@@ -391,7 +390,7 @@ class SparkEngine:
                               f"({PARTITION_COLUMN}='{d}')) and rerun")
         df = self.spark.table(fq)
         kind = dict(df.dtypes)[PARTITION_COLUMN]
-        values: list[Any] = list(days) if kind == "date" else [d.isoformat() for d in days]
+        values: list[Any] = [d.isoformat() for d in days] if kind == "string" else list(days)
         column = F.col(PARTITION_COLUMN) if kind in ("date", "string") else F.col(PARTITION_COLUMN).cast("date")
         return df.where(column.isin(values)).drop(PARTITION_COLUMN)
 

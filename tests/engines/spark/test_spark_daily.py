@@ -7,8 +7,8 @@ fixture's); the tiles read the rollups through DuckDB either way. Every number o
 ``summary.json`` must agree: each tile's status and headline, every check's status, value and
 threshold, the alerts, the readout's decision. The expected values are DuckDB's run of the same
 SQL templates, an independent engine; the one approximate quantile (the validation's hourly p95
-ingest delay, t-digest in DuckDB, Greenwald-Khanna in Spark) is compared by its status and to
-the resolution its threshold is judged at.
+ingest delay, t-digest in DuckDB, Greenwald-Khanna in Spark) is compared by its status and
+within 1% (or half a minute).
 
 One more run goes through the command line in a new process with a Hive metastore (Derby,
 local): the event tables registered as external Parquet tables, ``expkit daily --engine spark
@@ -42,9 +42,10 @@ pytestmark = [pytest.mark.spark, pytest.mark.slow, pytest.mark.xdist_group("spar
 
 RTOL = 1e-9
 """Floating numbers of the two runs: sums of the same values in another order."""
-DELAY_RESOLUTION_MIN = 0.5
+DELAY_RTOL, DELAY_ATOL_MIN = 0.01, 0.5
 """event_delay's value is an approximate p95 (minutes) in both engines, judged against a 15-minute
-limit: the two sketches must agree to half a minute."""
+limit: the two sketches must agree within 1% or half a minute (seen: 504.77 vs 505.39 minutes in
+the late-data hour)."""
 
 
 @pytest.fixture(scope="module")
@@ -119,11 +120,11 @@ def assert_same(expected: Any, actual: Any, where: str = "summary") -> int:
 
 
 def assert_same_summary(expected: dict[str, Any], actual: dict[str, Any]) -> int:
-    """:func:`assert_same` over :func:`numbers`, event_delay's approximate p95 to its resolution."""
+    """:func:`assert_same` over :func:`numbers`; event_delay's approximate p95 within its tolerance."""
     want, got = numbers(expected), numbers(actual)
     for e, a in zip(want["checks"], got["checks"], strict=False):
         if e["name"] == a["name"] == "event_delay" and e["value"] is not None and a["value"] is not None:
-            assert abs(a["value"] - e["value"]) <= DELAY_RESOLUTION_MIN, (e, a)
+            assert math.isclose(a["value"], e["value"], rel_tol=DELAY_RTOL, abs_tol=DELAY_ATOL_MIN), (e, a)
             a["value"] = e["value"]
     return assert_same(want, got)
 
