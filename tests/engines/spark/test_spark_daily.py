@@ -138,7 +138,8 @@ def test_daily_on_spark_gives_duckdbs_numbers(
     compared = assert_same_summary(expected, actual)
     assert get_session() is spark_engine.spark  # the job ran on the test session (no second JVM)
     # Not a vacuous comparison: every tile with numbers, checks that fail (the incidents), a decision.
-    assert {t["status"] for t in expected["tiles"].values()} <= {"ok", "warn", "breach"}
+    no_data = {t for t, v in expected["tiles"].items() if v["status"] == "no_data"}
+    assert no_data <= {"anomaly"}  # its baseline needs 7 earlier days; the warehouse has 3
     assert all(t["headline"] for t in expected["tiles"].values())
     assert {"fail", "pass"} <= {c["status"] for c in expected["checks"]}
     assert expected["decision"] is not None and expected["decision"]["arms"]
