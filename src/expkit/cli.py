@@ -17,10 +17,12 @@ from typing import Any
 
 from expkit import interrupts
 from expkit.cli_options import (
+    CATALOG_DB,
     DATE,
     DEMO_DAYS,
     DEMO_END,
     DEMO_PRE_DAYS,
+    ENGINE,
     LOCK_TIMEOUT,
     OUT,
     PARAMS,
@@ -167,11 +169,19 @@ def _synth_stream(args: argparse.Namespace, cfg: Any) -> int:
     return 0
 
 
+def _engine_spec(args: argparse.Namespace) -> Any:
+    """``--engine`` and ``--catalog-db`` as an :class:`expkit.engines.EngineSpec`."""
+    from expkit.engines import EngineSpec
+
+    return EngineSpec(args.engine, args.catalog_db)
+
+
 def cmd_rollup(args: argparse.Namespace) -> int:
     from expkit.config import load_experiments, rollup_config
     from expkit.rollup import build_range
     from expkit.warehouse import Warehouse
 
+    engine = _engine_spec(args)
     cfg = rollup_config(load_experiments(params_file_of(args)))
     wh = Warehouse.open(args.warehouse)
     start = _date(args.date)
@@ -181,7 +191,7 @@ def cmd_rollup(args: argparse.Namespace) -> int:
     if not args.backfill:
         for day in (start + dt.timedelta(days=i) for i in range((end - start).days + 1)):
             wh.require_events(day)
-    results = build_range(wh, start, end, cfg, engine=args.engine, backfill=args.backfill,
+    results = build_range(wh, start, end, cfg, engine=engine, backfill=args.backfill,
                           progress=progress_printer(args.quiet))
     for r in results:
         seconds = round(r.seconds, 2)
@@ -228,12 +238,14 @@ def cmd_deepdive(args: argparse.Namespace) -> int:
 def cmd_daily(args: argparse.Namespace) -> int:
     from expkit.daily import daily
 
+    engine = _engine_spec(args)
     result = daily(
         warehouse=_warehouse_path(args), day=_date(args.date), out=Path(args.out),
         params_file=params_file_of(args), workers=args.workers, timeout=args.timeout,
         progress=progress_printer(args.quiet), lock_timeout=args.lock_timeout, notify=args.notify,
         history=not args.no_history,
         rules_file=Path(args.rules) if args.rules else None, resend=args.resend, digests=not args.no_notify,
+        engine=engine,
     )
     print(result.index)
     return 0 if result.ok else 1
@@ -385,7 +397,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_option(p, WAREHOUSE)
     add_option(p, DATE)
     p.add_argument("--to", metavar="YYYY-MM-DD", help="last date of a range, inclusive (default: --date)")
-    p.add_argument("--engine", default="duckdb", choices=["duckdb", "spark"], help="query engine")
+    add_option(p, ENGINE)
+    add_option(p, CATALOG_DB)
     p.add_argument("--backfill", action="store_true", help="rebuild only dates whose events changed since their rollup")
 
     p = add("tile", cmd_tile, "run one tile notebook and render its page (ad hoc, beside the daily reports)")
@@ -416,6 +429,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_option(p, TIMEOUT)
     add_option(p, LOCK_TIMEOUT)
     add_option(p, RULES)
+    add_option(p, ENGINE)
+    add_option(p, CATALOG_DB)
     p.add_argument("--notify", action="store_true",
                    help="deliver alert notifications (when no live 'expkit monitor' runs)")
     p.add_argument("--no-history", action="store_true",

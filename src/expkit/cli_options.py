@@ -1,9 +1,9 @@
 """The options the ``expkit`` commands share, each defined once with its check and its default.
 
 Every command adds ``--warehouse``, ``--out``, ``--date``, ``--timeout``, ``--workers``,
-``--lock-timeout``, ``--rules``, ``--seed`` through :func:`add_option`, so the same option
-has the same meaning, default and help everywhere. Numeric options are checked while
-parsing: a bad value is a one-line error and exit status 2 (:class:`Parser`).
+``--lock-timeout``, ``--rules``, ``--seed``, ``--engine``, ``--catalog-db`` through
+:func:`add_option`, so the same option has the same meaning, default and help everywhere.
+Numeric options are checked while parsing: a bad value is a one-line error and exit status 2 (:class:`Parser`).
 
 Standard library only (and :mod:`expkit.names`): ``expkit --help`` must not load the
 analysis stack.
@@ -133,6 +133,14 @@ SEED = Option(("--seed",), dict(
 PARAMS = Option(("--params",), dict(
     metavar="FILE", default=None,
     help="experiment parameters file (default: params/experiment.yaml of the working folder or the checkout)"))
+ENGINE = Option(("--engine",), dict(
+    default="duckdb", choices=["duckdb", "spark"],
+    help="engine that reads the raw events (rollups, validation checks); tiles read the rollups with DuckDB"))
+CATALOG_DB = Option(("--catalog-db",), dict(
+    metavar="NAME", default=None,
+    help="with --engine spark: read the event tables as NAME.requests, NAME.impressions, ... of the Spark "
+         "catalog instead of the warehouse's events/ folders (e.g. events, or main.events on Unity Catalog; "
+         "default: the folders; see docs/spark.md)"))
 QUIET = Option(("--quiet",), dict(action="store_true", help="no progress messages on stderr"))
 
 

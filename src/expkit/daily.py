@@ -3,6 +3,11 @@
 The rollup step builds the history the report reads (the earlier days of its windows,
 baselines and alert look-backs; :mod:`expkit.history`) unless told not to.
 
+The engine (``--engine``, ``--catalog-db``: an :class:`~expkit.engines.EngineSpec`) runs what
+reads raw events: the rollups and the validation checks. The tiles read the rollups (small
+Parquet tables) through DuckDB whichever engine built them (docs/spark.md, "The daily job on
+Spark").
+
 :func:`daily` is what ``expkit daily`` and ``expkit demo`` call; the report layer
 (:mod:`expkit.report`) runs the notebooks and writes the pages, this module supplies the
 steps that read the warehouse. Validation results feed the alert replay (the ``data_stale``
@@ -21,6 +26,7 @@ from typing import Any
 from expkit.alerts import evaluate_day
 from expkit.alerts.rules import AlertsConfig, default_rules_file, load_alerts
 from expkit.config import load_experiment
+from expkit.engines import EngineSpec, engine_spec
 from expkit.errors import ExpkitError
 from expkit.history import HistoryGaps, build_history, plan_history
 from expkit.notify import DigestRun, load_notify_for, send_digests
@@ -39,8 +45,9 @@ def ensure_rollups(
     history: bool = True,
     progress: Callable[[str], None] | None = None,
     rules_file: Path | None = None,
+    engine: str | EngineSpec = "duckdb",
 ) -> HistoryGaps:
-    """Build the rollups the report of ``day`` reads; return what it still lacks.
+    """Build the rollups the report of ``day`` reads (with ``engine``); return what it still lacks.
 
     With ``history``, every earlier day the report needs (its windows, the tiles' baselines,
     the alert rules' look-backs; :func:`expkit.history.plan_history`) whose rollups are missing
@@ -54,12 +61,12 @@ def ensure_rollups(
     rules = _rules_or_none(rules_file or default_rules_file(params_file))
     if history:
         plan = plan_history(wh, day, config, rules)
-        failed = build_history(wh, plan, config, progress=progress)
+        failed = build_history(wh, plan, config, engine=engine, progress=progress)
         return replace(plan.gaps(missing=failed), built=tuple(d for d in plan.to_build if d not in failed))
     rolled_up = [d for d in wh.rollup_dates(STATS_ROLLUP) if d < day]
     stale = stale_dates(wh, [*rolled_up, day], config)
     if stale:
-        eng = open_engine("duckdb", wh)
+        eng = open_engine(engine, wh)
         try:
             refresh(wh, eng, stale, config)
         finally:
@@ -107,6 +114,7 @@ def default_steps(
     history: bool = True,
     progress: Callable[[str], None] | None = None,
     rules_file: Path | None = None,
+    engine: str | EngineSpec = "duckdb",
 ) -> DailySteps:
     """Rollup (with the history the report needs, see :func:`ensure_rollups`), a notice if the
     experiment is absent from the data, validation, then the alert replay of the day fed with
@@ -114,12 +122,19 @@ def default_steps(
 
     With ``notify`` the replay also delivers notifications (where no live monitor runs);
     ``progress`` receives the history step's lines; ``rules_file`` replaces ``alerts.yaml``
-    beside the parameters file.
+    beside the parameters file; ``engine`` runs the rollups and the validation checks.
     """
     checks: list[dict[str, Any]] = []
+    spec = engine_spec(engine)
 
     def validate(warehouse: Path, day: dt.date, params_file: Path) -> list[dict[str, Any]]:
-        checks[:] = validate_day(warehouse, day, config=load_experiment(params_file))
+        from expkit.validation.query import open_engine as open_check_engine
+
+        eng = open_check_engine(spec)
+        try:
+            checks[:] = validate_day(warehouse, day, config=load_experiment(params_file), engine=eng)
+        finally:
+            eng.close()
         return checks
 
     def alerts(warehouse: Path, day: dt.date, params_file: Path) -> list[dict[str, Any]]:
@@ -127,7 +142,8 @@ def default_steps(
                             rules_file=rules_file, notify=notify, checks=checks)
 
     def rollup(warehouse: Path, day: dt.date, params_file: Path) -> HistoryGaps:
-        return ensure_rollups(warehouse, day, params_file, history=history, progress=progress, rules_file=rules_file)
+        return ensure_rollups(warehouse, day, params_file, history=history, progress=progress, rules_file=rules_file,
+                              engine=spec)
 
     return DailySteps(rollup=rollup, validate=validate, alerts=alerts, notices=experiment_notices)
 
@@ -146,6 +162,7 @@ def daily(
     rules_file: Path | None = None,
     resend: bool = False,
     digests: bool = True,
+    engine: str | EngineSpec = "duckdb",
 ) -> DailyResult:
     """Run the daily job for ``day``; the report lands in ``out/<day>/index.html``.
 
@@ -156,7 +173,8 @@ def daily(
     ``history=False`` (``--no-history``) builds only ``day``'s rollups; the report then names
     the earlier days it lacks and the tiles and alerts they feed. The alert rules are
     ``rules_file``, else ``alerts.yaml`` beside ``params_file``; both files are checked before
-    anything runs.
+    anything runs. ``engine`` (a name or an :class:`~expkit.engines.EngineSpec`) runs the rollups
+    and the validation checks; the tiles read the rollups through DuckDB.
     """
     check_inputs(params_file, rules_file)
     Warehouse.open(warehouse).require_events(day)
@@ -168,7 +186,7 @@ def daily(
 
     result = run_daily(
         warehouse, day, out, params_file, workers=workers, timeout=timeout,
-        steps=default_steps(notify, history, lambda msg: emit(ProgressEvent("history", msg)), rules_file),
+        steps=default_steps(notify, history, lambda msg: emit(ProgressEvent("history", msg)), rules_file, engine),
         progress=emit, lock_timeout=lock_timeout,
     )
     if digests:

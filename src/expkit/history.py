@@ -21,7 +21,7 @@ from typing import Any
 from expkit.alerts.rules import AlertsConfig, Rule, format_duration
 from expkit.alerts.sources import eval_times
 from expkit.config import ExperimentConfig
-from expkit.engines import Engine
+from expkit.engines import Engine, EngineSpec
 from expkit.errors import ExpkitError
 from expkit.rollup import day_staleness, open_engine, pre_period_days, rebuild_stale_day, stale_dates, window_days
 from expkit.tiles import health_anomaly, health_freshness, health_requests
@@ -276,7 +276,7 @@ def build_history(
     wh: Warehouse,
     plan: HistoryPlan,
     config: ExperimentConfig,
-    engine: str | Engine = "duckdb",
+    engine: str | EngineSpec | Engine = "duckdb",
     progress: Callable[[str], None] | None = None,
 ) -> dict[dt.date, str]:
     """Build the rollups of ``plan.to_build`` in date order; returns the earlier days that could
@@ -292,7 +292,8 @@ def build_history(
         why = dict.fromkeys(r for d in earlier for r in plan.reasons(d))
         say(f"{len(earlier)} earlier day{'s' if len(earlier) != 1 else ''} to build for {plan.day} "
             f"({_days_text(earlier)}), read by: {'; '.join(why)}")
-    eng = open_engine(engine, wh) if isinstance(engine, str) else engine
+    own = isinstance(engine, str | EngineSpec)
+    eng = open_engine(engine, wh) if isinstance(engine, str | EngineSpec) else engine
     failed: dict[dt.date, str] = {}
     try:
         for i, d in enumerate(plan.to_build, 1):
@@ -314,7 +315,7 @@ def build_history(
                 failed[d] = str(err)
                 say(f"could not build {d}: {err}")
     finally:
-        if isinstance(engine, str):
+        if own:
             eng.close()
     return failed
 

@@ -33,7 +33,7 @@ from expkit.atomic import FileLock, atomic_write_json, building_dir, clean_stale
 from expkit.catalogue import LEGACY_FACTS_DIGEST, LEGACY_STATS_DIGEST, Catalogue
 from expkit.compaction import finish_compactions
 from expkit.config import WINDOWS, ExperimentConfig
-from expkit.engines import Engine, get_engine, write_parquet, write_reader
+from expkit.engines import Engine, EngineSpec, engine_spec, get_engine, write_parquet, write_reader
 from expkit.histogram import LN_GAMMA, MIN_VALUE
 from expkit.metrics_sql import (
     exposure_stats_query,
@@ -366,15 +366,16 @@ def build_exposure(
     return rows, read
 
 
-def open_engine(name: str, wh: Warehouse) -> Engine:
-    """The engine called ``name`` set up for rollups of ``wh``.
+def open_engine(name: str | EngineSpec, wh: Warehouse) -> Engine:
+    """The engine ``name`` (a name, or an :class:`~expkit.engines.EngineSpec`) set up for rollups of ``wh``.
 
     DuckDB spills what outgrows its memory limit into ``state/spill/`` of the warehouse (not
     into the working directory, which may be read-only or on a small disk).
     """
-    if name == "duckdb":
-        return get_engine(name, temp_dir=wh.state / "spill")
-    return get_engine(name)
+    spec = engine_spec(name)
+    if spec.name == "duckdb":
+        return get_engine(spec.name, temp_dir=wh.state / "spill")
+    return get_engine(spec.name, **spec.options())
 
 
 def _lock(wh: Warehouse) -> FileLock:
@@ -436,7 +437,7 @@ def build_rollups(
     warehouse: Warehouse | str | Path,
     day: dt.date,
     config: ExperimentConfig,
-    engine: str | Engine = "duckdb",
+    engine: str | EngineSpec | Engine = "duckdb",
     progress: Callable[[str], None] | None = None,
 ) -> RollupResult:
     """Build (or rebuild) every rollup of ``day``; idempotent.
@@ -448,12 +449,13 @@ def build_rollups(
     wh.require_events(day)
     # Footers only: a missing column or a wrong type is named before any partition is replaced.
     require_schema({t: wh.event_files(t, day) for t in EVENT_TABLES})
-    eng = open_engine(engine, wh) if isinstance(engine, str) else engine
+    own = isinstance(engine, str | EngineSpec)
+    eng = open_engine(engine, wh) if isinstance(engine, str | EngineSpec) else engine
     try:
         with _lock(wh):
             return _build_day(wh, eng, day, config, True, progress)
     finally:
-        if isinstance(engine, str):
+        if own:
             eng.close()
 
 
@@ -645,7 +647,7 @@ def build_range(
     start: dt.date,
     end: dt.date,
     config: ExperimentConfig,
-    engine: str = "duckdb",
+    engine: str | EngineSpec = "duckdb",
     backfill: bool = False,
     progress: Callable[[str], None] | None = None,
 ) -> list[RollupResult]:

@@ -10,6 +10,7 @@ template headers.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -71,6 +72,37 @@ def write_reader(reader: pa.RecordBatchReader, path: Path) -> int:
 
 
 ENGINES = ("duckdb", "spark")
+
+
+@dataclass(frozen=True)
+class EngineSpec:
+    """Which engine reads the raw events, and from where (``--engine``, ``--catalog-db``).
+
+    Attributes:
+        name: ``duckdb`` or ``spark``.
+        catalog_db: Spark only: read each event table as ``<catalog_db>.<table>`` of the
+            session's catalog instead of the warehouse's Parquet folders (docs/spark.md,
+            "Catalog tables"); ``None``: the folders.
+    """
+
+    name: str = "duckdb"
+    catalog_db: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.name not in ENGINES:
+            raise ExpkitError(f"unknown engine {self.name!r}; choose one of {list(ENGINES)}")
+        if self.catalog_db is not None and self.name != "spark":
+            raise ExpkitError(f"--catalog-db {self.catalog_db} reads catalog tables through Spark; "
+                              "add --engine spark, or drop --catalog-db to read the warehouse's folders")
+
+    def options(self) -> dict[str, Any]:
+        """The keyword arguments of :func:`get_engine` for this choice."""
+        return {"catalog_db": self.catalog_db} if self.catalog_db is not None else {}
+
+
+def engine_spec(engine: str | EngineSpec) -> EngineSpec:
+    """``engine`` as an :class:`EngineSpec` (a name means that engine over the folders)."""
+    return engine if isinstance(engine, EngineSpec) else EngineSpec(engine)
 
 
 def get_engine(name: str, **options: Any) -> Engine:

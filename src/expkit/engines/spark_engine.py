@@ -11,12 +11,17 @@ Connect), a master URL (``master=``, ``EXPKIT_SPARK_MASTER``, or ``spark.master`
 ``spark-defaults.conf``), else ``local[*]``. One session is created per process and stopped
 at exit; :meth:`SparkEngine.close` only drops the engine's temporary views. The session time
 zone is pinned to UTC and ANSI SQL mode is on (overflow is an error, as in DuckDB).
+
+With ``catalog_db`` (or a ``tables`` mapping) the engine reads the event tables registered in
+the session's catalog (a Hive metastore, Glue, Unity Catalog, ...) instead of the listed
+Parquet files: the rows of the days whose files it was given (docs/spark.md, "Catalog tables").
 """
 
 from __future__ import annotations
 
 import atexit
 import contextlib
+import datetime as dt
 import itertools
 import logging
 import os
@@ -41,6 +46,7 @@ except ImportError as err:  # get_engine("spark") turns this into an ExpkitError
 
 from expkit.engines.dialects import compile_template, expand_list_params
 from expkit.errors import ExpkitError
+from expkit.schema import EVENT_TABLES
 from expkit.templates import Template
 
 MIN_SPARK = (3, 5)
@@ -290,6 +296,50 @@ def _collect(df: DataFrame) -> pa.Table:
     return pa.Table.from_pandas(df.toPandas(), schema=schema, preserve_index=False)  # Connect 3.5
 
 
+_NAME_PART = r"[A-Za-z_][A-Za-z0-9_]*"
+_TABLE_NAME = re.compile(rf"^{_NAME_PART}(\.{_NAME_PART}){{0,2}}$")
+PARTITION_COLUMN = "event_date"
+"""The partition column of the event tables (``<table>/event_date=YYYY-MM-DD/``)."""
+
+
+def catalog_tables(catalog_db: str | None = None, tables: Mapping[str, str] | None = None) -> dict[str, str]:
+    """Event table → catalog table: ``<catalog_db>.<table>`` for every event table, then ``tables``.
+
+    Names are ``table``, ``db.table`` or ``catalog.db.table`` (letters, digits, ``_``).
+
+    >>> catalog_tables("events", {"plays": "media.plays"})["impressions"], catalog_tables(tables={"plays": "m.p"})
+    ('events.impressions', {'plays': 'm.p'})
+    """
+    out = {t: f"{catalog_db}.{t}" for t in EVENT_TABLES} if catalog_db else {}
+    out.update(tables or {})
+    option = "--catalog-db" if catalog_db else "tables="
+    for table, name in out.items():
+        if table not in EVENT_TABLES:
+            raise ExpkitError(f"tables={{{table!r}: ...}}: {table!r} is not an event table; "
+                              f"map some of {list(EVENT_TABLES)}")
+        if not _TABLE_NAME.match(name):
+            raise ExpkitError(f"{option} {catalog_db or name!r}: {name!r} is not a table name; write db or "
+                              "catalog.db (letters, digits and _), e.g. --catalog-db events")
+    return out
+
+
+def _quoted(name: str) -> str:
+    """A checked table name (:func:`catalog_tables`) as a quoted SQL identifier."""
+    return ".".join(f"`{part}`" for part in name.split("."))
+
+
+def _partition_day(path: Path) -> dt.date:
+    """The ``event_date`` of an event file, from its folder name (``event_date=YYYY-MM-DD``)."""
+    key, _, value = path.parent.name.partition("=")
+    try:
+        if key != PARTITION_COLUMN:
+            raise ValueError(key)
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        raise ExpkitError(f"{path} is not in an {PARTITION_COLUMN}=YYYY-MM-DD folder, so its day cannot be "
+                          "read from a catalog table; keep the warehouse layout (docs/architecture.md)") from None
+
+
 class SparkEngine:
     """Run templates on Apache Spark (local mode, a cluster, or Spark Connect).
 
@@ -297,6 +347,12 @@ class SparkEngine:
         master: master URL for a session started here (default: see :func:`get_session`).
         conf: extra Spark settings for a session started here (``{"spark.executor.memory": "8g"}``).
         session: an existing session to use instead.
+        catalog_db: read each event table as ``<catalog_db>.<table>`` of the session's catalog
+            (``events``, or ``main.events`` on Unity Catalog) instead of its Parquet files.
+        tables: event table → catalog table, for tables named otherwise (applied after ``catalog_db``).
+
+    A catalog table must exist when the engine is created, have the event table's columns and
+    the ``event_date`` partition column, and have every day it is asked for registered.
     """
 
     name = "spark"
@@ -306,7 +362,10 @@ class SparkEngine:
         master: str | None = None,
         conf: Mapping[str, str] | None = None,
         session: SparkSession | None = None,
+        catalog_db: str | None = None,
+        tables: Mapping[str, str] | None = None,
     ):
+        self.tables = catalog_tables(catalog_db, tables)
         self.spark = session if session is not None else get_session(master, conf)
         if session is not None:
             for key, value in SESSION_SETTINGS.items():
@@ -314,13 +373,78 @@ class SparkEngine:
         # Views get a per-engine prefix: they never replace a user's tables or another engine's views.
         self._prefix = f"expkit_{os.getpid()}_{next(_engine_ids)}_"
         self._views: dict[str, tuple[Any, ...]] = {}
+        self._partitions: dict[str, set[dt.date] | None] = {}
+        for table, fq in self.tables.items():
+            self._require_table(table, fq, "tables=" if table in (tables or {}) else f"--catalog-db {catalog_db}")
+
+    def _require_table(self, table: str, fq: str, option: str) -> None:
+        """Raise a one-line error unless catalog table ``fq`` exists with an ``event_date`` column."""
+        try:
+            exists = self.spark.catalog.tableExists(fq)
+        except Exception as err:  # noqa: BLE001 - e.g. an unknown catalog of a three-part name
+            raise ExpkitError(f"catalog table {fq} (event table {table}, from {option}) cannot be looked up: "
+                              f"{_spark_error(err)}") from None
+        if not exists:
+            impl = self.spark.conf.get("spark.sql.catalogImplementation", "in-memory")
+            hint = (" (this session's catalog is in-memory: start Spark with Hive support, "
+                    "spark.sql.catalogImplementation=hive, to see a metastore's tables)") if impl != "hive" else ""
+            raise ExpkitError(f"catalog table {fq} (event table {table}, from {option}) does not exist{hint}; "
+                              f"register it over the warehouse's events/{table} folder (docs/spark.md, "
+                              f"\"Catalog tables\") or fix {option.split()[0]}")
+        columns = self.spark.table(fq).columns
+        if PARTITION_COLUMN not in columns:
+            raise ExpkitError(f"catalog table {fq} (event table {table}) has no {PARTITION_COLUMN} column; "
+                              f"partition it by {PARTITION_COLUMN} (docs/spark.md, \"Catalog tables\")")
+
+    def _registered_days(self, fq: str, refresh: bool) -> set[dt.date] | None:
+        """The ``event_date`` partitions the catalog lists for ``fq`` (``None``: it lists none, e.g. a
+        table whose format keeps partitions itself)."""
+        if refresh or fq not in self._partitions:
+            try:
+                got = self.spark.sql(f"SHOW PARTITIONS {_quoted(fq)}").collect()
+            except Exception:  # noqa: BLE001 - not a partitioned catalog table: rows decide
+                self._partitions[fq] = None
+            else:
+                days = set()
+                for row in got:
+                    for part in str(row[0]).split("/"):
+                        key, _, value = part.partition("=")
+                        if key == PARTITION_COLUMN:
+                            with contextlib.suppress(ValueError):
+                                days.add(dt.date.fromisoformat(value))
+                self._partitions[fq] = days
+        return self._partitions[fq]
+
+    def _catalog_frame(self, name: str, files: Sequence[Path]) -> DataFrame:
+        """The rows of catalog table ``self.tables[name]`` on the days of ``files`` (partition filter)."""
+        from pyspark.sql import functions as F  # noqa: N812 - pyspark's own convention
+
+        fq = self.tables[name]
+        days = sorted({_partition_day(Path(p)) for p in files})
+        self.spark.catalog.refreshTable(fq)  # files may have landed since the session cached the listing
+        known = self._registered_days(fq, refresh=False)
+        if known is not None and not set(days) <= known:
+            known = self._registered_days(fq, refresh=True)
+        missing = [d for d in days if known is not None and d not in known]
+        if missing:
+            d = missing[0]
+            folder = next(Path(p).parent for p in files if _partition_day(Path(p)) == d)
+            raise ExpkitError(f"catalog table {fq} has no partition {PARTITION_COLUMN}={d}, but {folder} has files; "
+                              f"register the day (MSCK REPAIR TABLE {fq}, or ALTER TABLE {fq} ADD PARTITION "
+                              f"({PARTITION_COLUMN}='{d}')) and rerun")
+        df = self.spark.table(fq)
+        kind = dict(df.dtypes)[PARTITION_COLUMN]
+        values: list[Any] = [d.isoformat() for d in days] if kind == "string" else list(days)
+        column = F.col(PARTITION_COLUMN) if kind in ("date", "string") else F.col(PARTITION_COLUMN).cast("date")
+        return df.where(column.isin(values)).drop(PARTITION_COLUMN)
 
     def _view(self, name: str, source: Sequence[Path] | pa.Schema) -> str:
         view = self._prefix + name
+        catalog = name in self.tables and not isinstance(source, pa.Schema)
         if isinstance(source, pa.Schema):
             key: tuple[Any, ...] = ("schema", source)
         else:
-            key = tuple((str(p), *_stamp(p)) for p in source)
+            key = (catalog, *((str(p), *_stamp(p)) for p in source))
         if self._views.get(view) == key:
             return view
         if isinstance(source, pa.Schema):
@@ -328,6 +452,14 @@ class SparkEngine:
                 from pyspark.sql.pandas.types import from_arrow_schema
 
             df = self.spark.createDataFrame([], schema=from_arrow_schema(source))
+        elif catalog:
+            try:
+                df = self._catalog_frame(name, source)
+            except ExpkitError:
+                raise
+            except Exception as err:  # noqa: BLE001 - pyspark and py4j errors alike
+                raise ExpkitError(f"cannot read table {name} from catalog table {self.tables[name]}: "
+                                  f"{_spark_error(err)}") from None
         else:
             files = [_uri(Path(p)) for p in source]
             try:

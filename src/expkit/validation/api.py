@@ -64,6 +64,11 @@ def validate_day(
     day: dt.date | str,
     now: dt.datetime | int | None = None,
     config: ExperimentConfig | str | Path | None = None,
+    engine: Engine | None = None,
 ) -> list[dict[str, Any]]:
-    """Every check for ``day`` (stored as history), as ``summary.json`` ``checks`` records."""
-    return [c.to_dict() for c in validate(warehouse, day, now=now, cadence="daily", config=config).checks]
+    """Every check for ``day`` (stored as history), as ``summary.json`` ``checks`` records.
+
+    ``engine``: an open engine to run the checks' queries (default: DuckDB for this call).
+    """
+    return [c.to_dict() for c in validate(warehouse, day, now=now, cadence="daily", config=config,
+                                          engine=engine).checks]

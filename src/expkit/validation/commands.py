@@ -9,7 +9,7 @@ import re
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from expkit.cli_options import DATE, WAREHOUSE, add_option
+from expkit.cli_options import CATALOG_DB, DATE, ENGINE, WAREHOUSE, add_option
 from expkit.errors import ExpkitError
 from expkit.names import CADENCES
 
@@ -50,14 +50,22 @@ def format_checks(checks: list[CheckResult], width: int = 110) -> str:
 def cmd_validate(args: argparse.Namespace) -> int:
     from expkit.cli_options import params_file_of
     from expkit.config import load_experiment
+    from expkit.engines import EngineSpec
     from expkit.validation.api import validate
+    from expkit.validation.query import open_engine
     from expkit.warehouse import Warehouse, parse_date
 
+    spec = EngineSpec(args.engine, args.catalog_db)
     day = parse_date(args.date)
     now = parse_now(args.now, day)
     config = load_experiment(params_file_of(args))
     wh = Warehouse.open(args.warehouse)
-    run = validate(wh, day, now=now, cadence=args.cadence, config=config, record=not args.no_record)
+    engine = open_engine(spec)
+    try:
+        run = validate(wh, day, now=now, cadence=args.cadence, config=config, record=not args.no_record,
+                       engine=engine)
+    finally:
+        engine.close()
     if args.json:
         doc = run.to_dict()
         print(json.dumps({k: doc[k] for k in ("date", "cadence", "as_of", "checked_at", "status", "checks")},
@@ -83,5 +91,7 @@ def add_commands(add: AddCommand) -> None:
                    help="check set: 5m (freshness, completeness, joins), hourly (+ consistency, late data), "
                    "daily (+ rollup freshness; default)")
     p.add_argument("--json", action="store_true", help="print the results as JSON (summary.json 'checks' shape)")
+    add_option(p, ENGINE)
+    add_option(p, CATALOG_DB)
     p.add_argument("--no-record", action="store_true", help="do not append the run to state/validation/")
 

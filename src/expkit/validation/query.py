@@ -9,7 +9,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from expkit.engines import Engine, get_engine
+from expkit.engines import Engine, EngineSpec, engine_spec, get_engine
 from expkit.schema import EVENT_TABLES
 from expkit.templates import TEMPLATES
 from expkit.warehouse import Warehouse
@@ -25,10 +25,12 @@ def event_sources(wh: Warehouse, days: Iterable[dt.date], tables: Iterable[str] 
     return {t: [f for d in days for f in wh.event_files(t, d) if f not in skip] or EVENT_TABLES[t] for t in tables}
 
 
-def open_engine(name: str = "duckdb") -> Engine:
-    """An engine for the checks, quiet: DuckDB's progress bar writes to stdout, which would break
-    ``expkit validate --json`` on queries longer than two seconds."""
-    engine = get_engine(name)
+def open_engine(name: str | EngineSpec = "duckdb") -> Engine:
+    """An engine for the checks (a name, or an :class:`~expkit.engines.EngineSpec`), quiet: DuckDB's
+    progress bar writes to stdout, which would break ``expkit validate --json`` on queries longer
+    than two seconds."""
+    spec = engine_spec(name)
+    engine = get_engine(spec.name, **spec.options())
     con = getattr(engine, "con", None)
     if con is not None:
         con.execute("SET enable_progress_bar = false")
