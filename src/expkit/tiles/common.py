@@ -1,8 +1,12 @@
-"""Helpers shared by tiles: the no-data result and the data as-of time."""
+"""Helpers shared by tiles: the no-data result, the data as-of time and the capping of a metric."""
 
 from __future__ import annotations
 
-from expkit.readers import ingest_watermark
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from expkit.readers import ingest_watermark, metric_caps
 from expkit.tiles.base import TileParams, TileResult
 from expkit.warehouse import ms_to_iso
 
@@ -24,3 +28,60 @@ def no_data_result(p: TileParams, tile: str, section: str, title: str, why: str)
         headline={"no_data": True, "reason": why}, summary=f"No data: {why}",
         params=p.describe(), as_of=data_as_of(p), experiment_id=p.config.experiment_id,
     )
+
+
+@dataclass(frozen=True)
+class MetricCap:
+    """How a capped metric was capped over the tile's window (docs/metrics.md, "Capping per-user values").
+
+    Attributes:
+        metric: the metric id.
+        title: its title.
+        value: the threshold each user's numerator was capped at.
+        quantile: the catalogue's quantile level (None: a fixed value).
+        how: how the threshold was chosen (``99.9th percentile``, ``fixed value``).
+        capped_users: users of the window (every arm) above the threshold.
+        window: the window.
+    """
+
+    metric: str
+    title: str
+    value: float
+    quantile: float | None
+    how: str
+    capped_users: int
+    window: str
+
+    @property
+    def text(self) -> str:
+        """``capped at 41 (99.9th percentile)``.
+
+        >>> MetricCap("plays", "Plays", 41.0, 0.999, "99.9th percentile", 3, "7d").text
+        'capped at 41 (99.9th percentile)'
+        """
+        return f"capped at {self.value:,.6g} ({self.how})"
+
+    def note(self) -> str:
+        """The tile's line.
+
+        >>> MetricCap("plays", "Plays per user", 41.0, 0.999, "99.9th percentile", 3, "7d").note()
+        'Plays per user: per-user values capped at 41 (99.9th percentile) over the 7d window; 3 user(s) above it'
+        """
+        return f"{self.title}: per-user values {self.text} over the {self.window} window; " \
+               f"{self.capped_users:,} user(s) above it"
+
+    def to_dict(self) -> dict[str, Any]:
+        """The headline entry (summary.json): ``value``, ``quantile``, ``capped_users``, ``text``."""
+        return {"value": self.value, "quantile": self.quantile, "capped_users": self.capped_users, "text": self.text}
+
+
+def capped_metrics(p: TileParams, metrics: Sequence[str]) -> dict[str, MetricCap]:
+    """The capped ones of ``metrics`` with their thresholds over the tile's window (none: empty)."""
+    cat = p.config.catalogue
+    out = {}
+    for metric, applied in metric_caps(p, metrics).items():
+        cap = cat[metric].cap
+        assert cap is not None
+        out[metric] = MetricCap(metric, cat[metric].title, applied.value, cap.quantile, cap.describe(),
+                                applied.capped_users, p.window)
+    return out
