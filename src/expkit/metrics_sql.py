@@ -278,7 +278,9 @@ def _ratio_stats_regions(catalogue: Catalogue) -> tuple[dict[str, str], dict[str
             raw, cap = num, f"cap_{k}"
             level = m.cap.quantile if m.cap.quantile is not None else m.cap.value
             cap_values[cap] = level
-            thresholds.append(f"quantile_cont(CAST({raw} AS DOUBLE), ${cap})" if m.cap.quantile is not None
+            # over the users with a non-zero value, as Statsig: a sparse metric keeps a threshold above 0
+            thresholds.append(f"quantile_cont(CASE WHEN {raw} <> 0 THEN CAST({raw} AS DOUBLE) END, ${cap})"
+                              if m.cap.quantile is not None
                               else f"CAST(${cap} AS DOUBLE)")
             num = f"(CASE WHEN {raw} > {cap} THEN {cap} ELSE {raw} END)"
             moments.append(f",\n        max({cap}) AS {cap}, count(CASE WHEN {raw} > {cap} THEN 1 END) AS capped_{k}")

@@ -4,8 +4,8 @@ References are computed here with numpy and pandas, never read back from expkit:
 
 * the threshold of a ``{quantile: q}`` cap is ``np.quantile(values, q, method="linear")`` (Hyndman &
   Fan type 7, linear between order statistics: DuckDB's ``quantile_cont`` and Spark's ``percentile``
-  compute the same) over the per-user window numerators of every exposed user of the experiment,
-  both arms, slice ``all``;
+  compute the same) over the non-zero per-user window numerators of the experiment's users, both
+  arms, slice ``all`` (zeros left out as Statsig does);
 * each user's numerator is ``min(value, threshold)`` in every sum (n, Σnum, Σden, Σnum², Σden², Σnum·den
   and the nine CUPED sums, whose pre-period covariate is not capped), in every slice.
 
@@ -202,9 +202,9 @@ def _expected(cat: Catalogue, facts: pd.DataFrame, pre: pd.DataFrame, metric: st
     threshold: dict[str, float] = {}
     if cap is not None:
         for exp_id, v in totals[num].groupby(level="experiment_id"):
-            # the pooled quantile of the window: every user of the experiment, both arms, before any filter
+            # the pooled quantile of the window: the experiment's non-zero users, both arms, before any filter
             threshold[exp_id] = cap.value if cap.value is not None else float(
-                np.quantile(v.to_numpy(float), cap.quantile, method="linear"))
+                np.quantile(v[v != 0].to_numpy(float), cap.quantile, method="linear"))
     if slice_ == "surface":
         per_user = facts[facts["slice"] == "surface"].groupby([*keys, "slice_value"])[cols].sum().reset_index()
     else:
@@ -263,7 +263,7 @@ def test_the_cuped_sums_use_the_capped_numerator_and_an_uncapped_covariate(
     cat, facts, pre, got = sql_run
     users = facts[(facts["slice"] == "all") & (facts["experiment_id"] == "exp_b")]
     v = users.groupby("user_id")["m_plays_num"].sum()
-    t = np.quantile(v.to_numpy(float), 0.9, method="linear")
+    t = np.quantile(v[v != 0].to_numpy(float), 0.9, method="linear")
     arm = users.groupby("user_id")["bucket"].first() == "treatment"
     p = pre.set_index("user_id")["pre_plays_num"].reindex(v.index).fillna(0.0)
     row = got[(got["metric"] == "plays") & (got["slice"] == "all") & ~got["filtered"]
@@ -307,8 +307,8 @@ def _reference(wh: Warehouse, metric: str, window: str, slice_: str) -> pd.DataF
     facts = pd.concat([_day_facts(wh, d, metric, None, hour) for d in days], ignore_index=True)
     v = first[[]].join(facts.groupby("user_id")["num"].sum()).fillna(0)["num"].to_numpy(float)
     cap = CAPS[metric]
-    # the pooled quantile over every exposed user of the window, both arms (numpy's default method, "linear")
-    t = float(cap["value"]) if "value" in cap else float(np.quantile(v, cap["quantile"], method="linear"))
+    # the pooled quantile over the window's users with a non-zero value, both arms (numpy's method "linear")
+    t = float(cap["value"]) if "value" in cap else float(np.quantile(v[v != 0], cap["quantile"], method="linear"))
     x = np.minimum(v, t)
     per_user = first.assign(sum_num=x, sum_den=1.0, sum_num2=x * x, sum_den2=1.0, sum_numden=x, n=1,
                             capped_users=(v > t).astype(int))

@@ -20,7 +20,7 @@
 --   the user-level slices (all, cohort, region, client) only.
 --   Capping (a metric's cap in the catalogue; docs/metrics.md, "Capping per-user values"): the regions
 --   metric_caps (a CTE "caps": per experiment, the threshold cap_<k> of each capped metric, the
---   quantile $cap_<k> of the window's per-user numerators over every exposed user of both arms,
+--   quantile $cap_<k> of the window's non-zero per-user numerators of the users of both arms,
 --   slice = 'all', before any attribute filter; or the fixed value $cap_<k>) and metric_cap_join (its
 --   join in "sums") are empty without caps; with them, a capped metric's per-user numerator is
 --   min(value, cap_<k>) in every sum (the CUPED cross sums included; the pre-period covariate is not
