@@ -8,7 +8,10 @@ Two templates carry the catalogue's metrics, in marked regions ``/*<slot>:begin*
   the event-attribute slices (surface, genre, provider) as grouping sets for ``impressions``;
 * ``ratio_stats`` sums them (and the built-in facts) over the window's days per user, and writes
   one row set per ratio metric of the catalogue: n and the five sums of the delta method, plus the
-  nine sums of the CUPED adjustment (:data:`PRE_SUMS`) from each user's pre-period values;
+  nine sums of the CUPED adjustment (:data:`PRE_SUMS`) from each user's pre-period values; a metric
+  with a ``cap`` has each user's window numerator capped at the window's pooled threshold first
+  (regions ``metric_caps``, ``metric_cap_join``; bound ``$cap_<k>``; empty without caps), and its
+  rows add ``cap_value`` and ``capped_users`` (docs/metrics.md, "Capping per-user values");
 * ``user_pre`` sums each user's numerator and denominator of every ratio metric over the CUPED
   pre-period (``pre_<id>_num``, ``pre_<id>_den``), which ``ratio_stats`` joins per user.
 
@@ -277,6 +280,7 @@ def _ratio_stats_regions(catalogue: Catalogue) -> tuple[dict[str, str], dict[str
         if m.cap is not None:  # the user's window numerator, capped (docs/metrics.md, "Capping per-user values")
             raw, cap = num, f"cap_{k}"
             level = m.cap.quantile if m.cap.quantile is not None else m.cap.value
+            assert level is not None  # a Cap has one of the two
             cap_values[cap] = level
             # over the users with a non-zero value, as Statsig: a sparse metric keeps a threshold above 0
             thresholds.append(f"quantile_cont(CASE WHEN {raw} <> 0 THEN CAST({raw} AS DOUBLE) END, ${cap})"

@@ -151,9 +151,10 @@ def _facts(rng: np.random.Generator) -> tuple[pd.DataFrame, pd.DataFrame]:
                 common = {"experiment_id": exp_id, "bucket": bucket, "user_id": uid, "cohort": "new",
                           "region": region, "client": "web", "first_ms": day * 86_400_000 + u,
                           "saves": 0, "m_plays_num": plays}
-                rows.append({**common, "slice": "all", "slice_value": "all",
-                             "impressions": sum(surfaces.values()), "clicks": sum(clicks.values()),
-                             "sessions": sessions, "depth": int(rng.pareto(1.3) * 4), "m_imps_num": sum(surfaces.values())})
+                shown = sum(surfaces.values())
+                rows.append({**common, "slice": "all", "slice_value": "all", "impressions": shown,
+                             "clicks": sum(clicks.values()), "sessions": sessions, "depth": int(rng.pareto(1.3) * 4),
+                             "m_imps_num": shown})
                 for s, n in surfaces.items():
                     rows.append({**common, "slice": "surface", "slice_value": s, "impressions": n, "clicks": clicks[s],
                                  "sessions": 0, "depth": 0, "m_plays_num": 0, "m_imps_num": n})

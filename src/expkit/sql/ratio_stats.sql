@@ -28,7 +28,7 @@
 --   the row whose value was above it; NULL for uncapped metrics).
 --   Optional filters (expkit.templates.Template.render): on the user's attributes (the users kept), and
 --   on the metric, slice and experiment of the rows (the readers ask for one; the rollup for all).
--- params: (none besides the optional filter values)
+-- params: (none besides the optional filter values; each capped metric binds cap_<k> through expkit.metrics_sql)
 -- reads: user_facts, user_items, user_pre
 -- grain: experiment_id, metric, bucket, slice, slice_value
 -- filters: attr_filter: a.cohort, a.region, a.client; row_filter: m.metric, s.slice, s.experiment_id
