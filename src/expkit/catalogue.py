@@ -303,10 +303,14 @@ class Cap(_Strict):
 
         >>> Cap(quantile=0.999).describe(), Cap(quantile=0.99).describe(), Cap(value=20).describe()
         ('99.9th percentile', '99th percentile', 'fixed value')
+        >>> Cap(quantile=0.92).describe(), Cap(quantile=0.51).describe()
+        ('92nd percentile', '51st percentile')
         """
         if self.quantile is None:
             return "fixed value"
-        return f"{self.quantile * 100:.10g}th percentile"
+        level = f"{self.quantile * 100:.10g}"
+        suffix = {"1": "st", "2": "nd", "3": "rd"}.get(level[-1], "th") if "." not in level else "th"
+        return f"{level}{suffix} percentile"
 
 
 CAPPABLE_BUILTINS = frozenset({"session_depth"})
