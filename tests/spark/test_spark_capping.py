@@ -76,3 +76,14 @@ def test_spark_threshold_is_numpys_linear_quantile(built: Built, spark_engine: A
     want = np.quantile(users[users != 0], 0.99, method="linear")
     value = got[(got["metric"] == "plays_per_user") & (got["slice"] == "all")]["cap_value"].unique()
     assert len(value) == 1 and value[0] == pytest.approx(want, rel=1e-12)
+
+
+def test_duckdb_quantile_cont_is_written_as_spark_percentile(config: ExperimentConfig) -> None:
+    """SQLGlot alone writes a two-argument PERCENTILE_CONT, which Spark refuses; the dialect module
+    writes PERCENTILE (exact, linear), the level stays a bound marker."""
+    from expkit.engines.dialects import compile_template
+
+    q = ratio_stats_query(_capped(config).catalogue)
+    spark = compile_template(q.template, "spark").sql
+    assert "PERCENTILE(CASE WHEN m_plays_per_user_num <> 0" in spark and ":cap_" in spark
+    assert "PERCENTILE_CONT" not in spark and "PERCENTILE_APPROX" not in spark
