@@ -360,8 +360,8 @@ def test_uncapped_metrics_are_unchanged_by_a_capped_catalogue(built: Built, capp
 
 
 def test_lift_and_ratio_pages_show_the_threshold(capped: Built, tmp_path: Path) -> None:
-    """The lift tile's headline (summary.json ``tiles.lift.headline.arms.<arm>.metrics.<id>.cap``) and the
-    metric's page carry the threshold; both pages say "capped at X (99th percentile)"."""
+    """The lift tile's headline (summary.json ``tiles.lift.headline.arms.<arm>.metrics.<id>.cap``), the
+    metric's page and the timeline carry the threshold; the pages say "capped at X (99th percentile)"."""
     from expkit.api import run_tile
 
     args = {"event_date": END, "params_file": capped.params_file, "warehouse": capped.warehouse.root}
@@ -380,5 +380,8 @@ def test_lift_and_ratio_pages_show_the_threshold(capped: Built, tmp_path: Path) 
                        warehouse=capped.warehouse.root)
     page = ratio_tile(p, ratio_metric(p.config, "plays_per_user"))
     assert page.headline["cap"]["text"] == text and text in page.summary and text in headline_html(page)
+    timeline = run_tile("timeline", **args)
+    assert timeline.headline["caps"]["plays_per_user"]["text"] == text
+    assert set(timeline.headline["caps"]) == set(CAPS) and text in headline_html(timeline)
     uncapped = run_tile("ctr", **args)
     assert "cap" not in uncapped.headline and "capped at" not in headline_html(uncapped)

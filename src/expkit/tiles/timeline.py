@@ -22,7 +22,7 @@ from expkit.estimates import compare_frame, estimate_frame
 from expkit.readers import ratio_stats_table
 from expkit.tiles.arms import arm_level, lift_metrics, shown_treatments, tuning_n, with_all_arms
 from expkit.tiles.base import TileParams, TileResult, status_vs_target, worst
-from expkit.tiles.common import data_as_of, no_data_result
+from expkit.tiles.common import capped_metrics, data_as_of, no_data_result
 from expkit.tiles.srm import experiment_days, srm_check, srm_label
 
 TIMELINE_SLICES = ("bucket",)
@@ -90,6 +90,9 @@ def timeline_tile(p: TileParams) -> TileResult:
         "first_day": min(values["day"]), "last_day": max(values["day"]), "days": int(values["day"].nunique()),
         "tuning_n": tuning_n(p), "interval": "delta method (per-user sums), 95%",
     }
+    caps = capped_metrics(p, list(per_metric))  # the report day's thresholds
+    if caps:
+        headline["caps"] = {m: c.to_dict() for m, c in caps.items()}
     summary = f"{p.config.catalogue[primary].title} on {headline['last_day']}: " + "; ".join(
         f"{srm_label(a, v['srm'])} {v['estimate']:.4g} [{v['low']:.4g}, {v['high']:.4g}]" for a, v in arms.items())
     if cum:
@@ -108,7 +111,8 @@ def timeline_tile(p: TileParams) -> TileResult:
     return TileResult(
         tile=p.tile, section="outcomes", title=title, status=worst(statuses), headline=headline, summary=summary,
         table=table, charts=charts, params=p.describe(), as_of=data_as_of(p),
-        experiment_id=p.config.experiment_id, notes=[n for n in [check.note()] if n],
+        experiment_id=p.config.experiment_id,
+        notes=[n for n in [check.note()] if n] + [c.note() for c in caps.values()],
     )
 
 
