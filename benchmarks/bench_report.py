@@ -81,7 +81,8 @@ def floor(params_file: Path, workers: int, repeat: int) -> tuple[float, float, D
     with tempfile.TemporaryDirectory(prefix="expkit-bench-") as tmp:
         folder = Path(tmp)
         nb = trivial_notebook(folder)
-        tiles = [Tile(f"t{i:02d}", "health" if i < 8 else "outcomes", f"Trivial {i}", nb) for i in range(N_TILES)]
+        tiles = [Tile(f"t{i:02d}", "health" if i < 8 else "outcomes", f"Trivial {i}", notebook_file=nb)
+                 for i in range(N_TILES)]
         bare = bare_papermill(nb, folder, 3)
         times = []
         result = None

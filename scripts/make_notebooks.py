@@ -11,38 +11,36 @@ from pathlib import Path
 
 import nbformat
 
-PARAMETERS = '''# Parameters (Papermill overrides these; change them here for a deep dive)
-event_date = None  # "YYYY-MM-DD"; default: the newest rolled-up date
-window = "{window}"  # 1h | 24h | 7d | 30d
-slice = "bucket"  # a slice column this tile supports, see the error message for the list
-filters = {{}}  # e.g. {{"region": ["eu", "na"]}}
-buckets = None  # e.g. ["control", "treatment"]; default: every arm
-params_file = None  # default: params/experiment.yaml
-warehouse = None  # default: $EXPKIT_WAREHOUSE, else warehouse/ of the project root (holding params/)
-sidecar_path = None  # set by the daily report
-result_path = None  # set by the daily report: this tile, already computed by the report'''
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+from expkit.names import TILE_ARGUMENTS, TILE_NOTEBOOK_PARAMETERS  # noqa: E402
 
-CALL = '''import expkit
 
-result = expkit.run_tile(
-    "{tile}", event_date=event_date, window=window, slice=slice, filters=filters,
-    buckets=buckets, params_file=params_file, warehouse=warehouse, result_path=result_path,
-)
-result.save_sidecar(sidecar_path)'''
+def parameters_cell() -> str:
+    """The tagged parameters cell, from the one list of tile parameters."""
+    lines = [f"{p.name} = {p.default}  # {p.comment}" for p in TILE_NOTEBOOK_PARAMETERS]
+    return "\n".join(["# Parameters (Papermill overrides these; change them here for a deep dive)", *lines])
+
+
+def call_cell(tile_id: str) -> str:
+    """The call of :func:`expkit.run_tile` with every tile argument, then the sidecar."""
+    args = [f'"{tile_id}"', *(f"{name}={name}" for name in TILE_ARGUMENTS), "result_path=result_path"]
+    body = "\n".join(f"    {', '.join(part)}," for part in (args[:5], args[5:]))
+    return f"import expkit\n\nresult = expkit.run_tile(\n{body}\n)\nresult.save_sidecar(sidecar_path)"
+
 
 SHOW = "result.show()"
 
 
-def notebook_for(tile_id: str, title: str, window: str) -> nbformat.NotebookNode:
+def notebook_for(tile_id: str, title: str) -> nbformat.NotebookNode:
     nb = nbformat.v4.new_notebook()
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     nb.metadata["language_info"] = {"name": "python"}
-    params = nbformat.v4.new_code_cell(PARAMETERS.format(window=window))
+    params = nbformat.v4.new_code_cell(parameters_cell())
     params.metadata["tags"] = ["parameters"]
     nb.cells = [
         nbformat.v4.new_markdown_cell(f"# {title}"),
         params,
-        nbformat.v4.new_code_cell(CALL.format(tile=tile_id)),
+        nbformat.v4.new_code_cell(call_cell(tile_id)),
         nbformat.v4.new_code_cell(SHOW),
     ]
     for i, cell in enumerate(nb.cells):
@@ -51,15 +49,13 @@ def notebook_for(tile_id: str, title: str, window: str) -> nbformat.NotebookNode
 
 
 def main() -> int:
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
     from expkit.tiles.registry import TILES
 
     root = Path(__file__).resolve().parents[1] / "notebooks"
     for tile in TILES.values():
-        window = "24h"
         path = root / tile.section / f"{tile.id}.ipynb"
         path.parent.mkdir(parents=True, exist_ok=True)
-        nbformat.write(notebook_for(tile.id, tile.title, window), path)
+        nbformat.write(notebook_for(tile.id, tile.title), path)
         print(path)
     return 0
 

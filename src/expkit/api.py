@@ -77,7 +77,10 @@ def compute_tile(tile: str, **params: Any) -> TileResult:
     from expkit.tiles import check_params
     from expkit.tiles.registry import TILES
 
-    return TILES[tile].compute(with_inputs(check_params(tile, **params)))
+    params_ = with_inputs(check_params(tile, **params))
+    compute = TILES[tile].compute
+    assert compute is not None, "the registry refuses tiles without a compute function"  # noqa: S101
+    return compute(params_)
 
 
 def prerender_tile(tile: str, parameters: Mapping[str, Any], path: Path) -> None:
@@ -88,7 +91,7 @@ def prerender_tile(tile: str, parameters: Mapping[str, Any], path: Path) -> None
     finds this file through ``result_path`` instead of computing again. Raises what the tile
     raises. The daily report runs it in a worker process (:mod:`expkit.report.compute`).
     """
-    from expkit.tiles.rendered import TILE_ARGUMENTS
+    from expkit.names import TILE_ARGUMENTS
 
     args = {k: parameters[k] for k in TILE_ARGUMENTS if k in parameters}
     compute_tile(tile, **args).rendered(args, svg=False).save(path)  # the report's pages draw the charts

@@ -69,7 +69,8 @@ def guardrail_results(p: ReadScope, window: str = "cum") -> dict[str, list[Guard
                 out[arm].append(inconclusive(metric, "no margin: set guardrails." + metric, cfg))
             continue
         if metric in QUANTILE_GUARDRAILS:
-            stats, keys = latency_quantile_stats(scope, window, QUANTILE_GUARDRAILS[metric]), QUANTILE_KEYS
+            keys: tuple[str, ...] = QUANTILE_KEYS
+            stats = latency_quantile_stats(scope, window, QUANTILE_GUARDRAILS[metric])
         elif metric in cat and cat[metric].kind == "ratio":
             stats, keys = ratio_stats(scope, metric, window=window), tuple(STAT_COLUMNS)
         else:

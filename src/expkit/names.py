@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Literal
+from typing import Literal, NamedTuple
 
 from expkit.project import project_root
 
@@ -71,7 +71,46 @@ SLICE_COLUMNS = IMPRESSION_SLICES
 """Slice columns a tile may group or filter by. Identifiers in SQL come only from here."""
 DEFAULT_SLICE = "bucket"
 
-TILE_PARAMETERS = ("window", "slice", "filters", "buckets")
+class TileParameter(NamedTuple):
+    """One parameter of a tile notebook's parameters cell.
+
+    Attributes:
+        name: the variable (and the keyword of :func:`expkit.run_tile` when ``argument``).
+        default: its default in the notebook, as Python source.
+        comment: the notebook's comment beside it.
+        argument: passed to :func:`expkit.run_tile` (else set by the daily report for the notebook).
+        settable: ``expkit tile -p NAME=VALUE`` accepts it (the rest come from the command's own options).
+    """
+
+    name: str
+    default: str
+    comment: str
+    argument: bool = True
+    settable: bool = False
+
+
+TILE_NOTEBOOK_PARAMETERS: tuple[TileParameter, ...] = (
+    TileParameter("event_date", "None", '"YYYY-MM-DD"; default: the newest rolled-up date'),
+    TileParameter("window", f'"{DEFAULT_WINDOW}"', " | ".join(WINDOWS), settable=True),
+    TileParameter("slice", f'"{DEFAULT_SLICE}"',
+                  "a slice column this tile supports, see the error message for the list", settable=True),
+    TileParameter("filters", "{}", 'e.g. {"region": ["eu", "na"]}', settable=True),
+    TileParameter("buckets", "None", 'e.g. ["control", "treatment"]; default: every arm', settable=True),
+    TileParameter("params_file", "None", "default: params/experiment.yaml"),
+    TileParameter("warehouse", "None",
+                  f"default: ${WAREHOUSE_ENV}, else warehouse/ of the project root (holding params/)"),
+    TileParameter("sidecar_path", "None", "set by the daily report", argument=False),
+    TileParameter("result_path", "None", "set by the daily report: this tile, already computed by the report",
+                  argument=False),
+)
+"""The one list of tile parameters: the generated notebooks' parameters cell
+(``scripts/make_notebooks.py``), the arguments of :func:`expkit.run_tile` and
+:func:`expkit.tiles.base.resolve_params`, what a rendered tile records, and ``expkit tile -p``."""
+
+TILE_ARGUMENTS: tuple[str, ...] = tuple(p.name for p in TILE_NOTEBOOK_PARAMETERS if p.argument)
+"""The parameters a tile notebook passes to :func:`expkit.run_tile`."""
+
+TILE_PARAMETERS: tuple[str, ...] = tuple(p.name for p in TILE_NOTEBOOK_PARAMETERS if p.settable)
 """The keys ``expkit tile -p KEY=VALUE`` accepts."""
 
 CADENCES = ("5m", "hourly", "daily")

@@ -256,7 +256,8 @@ def _alert_fired(alerts: list[dict[str, Any]], rule: str) -> list[dict[str, Any]
 
 def _caught(report: SelftestReport, incident: dict[str, Any], day: dt.date) -> None:
     run = report.runs[day]
-    seen, missed = [], []
+    seen: list[str] = []
+    missed: list[str] = []
     alerts_known = day in report.alerts
     ways = detections(incident["name"])
     for det in ways:
@@ -365,9 +366,9 @@ def _tile_statuses(report: SelftestReport, day: dt.date, params_file: Path, prog
         from expkit.daily import daily
 
         _say(progress, f"daily report of {day}")
-        out = report.workdir / "reports"
-        daily(warehouse=report.warehouse, day=day, out=out, params_file=params_file, timeout=300)
-        summary = json.loads((out / day.isoformat() / "summary.json").read_text())
+        reports = report.workdir / "reports"
+        daily(warehouse=report.warehouse, day=day, out=reports, params_file=params_file, timeout=300)
+        summary = json.loads((reports / day.isoformat() / "summary.json").read_text())
         return "daily report", {t: (v.get("status"), v.get("error")) for t, v in summary.get("tiles", {}).items()}
     from expkit import run_tile
     from expkit.tiles.registry import TILES

@@ -14,6 +14,10 @@ The SQL is written once, in DuckDB's dialect, with ``$name`` parameters; engines
 (never paste them into the text) and other engines get a compiled copy (see
 :mod:`expkit.engines`). Every query expkit runs is a template: no module pastes SQL together.
 
+SQL shared by several templates is written once as a fragment, a ``.sql`` file whose header is
+``-- fragment: NAME`` (then ``description:``); a template includes it where it writes
+``/*include:NAME*/``, at load time, so every engine and check sees the whole query.
+
 Optional filters are the one part of a template's text that varies: a slot ``/*where*/`` in
 the SQL is filled by :meth:`Template.render` with bound-parameter conditions on the columns its
 ``filters`` header allows (``slot: column, table.column, ...``; a filter is named by the bare
@@ -170,13 +174,43 @@ def _parse(text: str) -> Template:
     )
 
 
-def _load() -> dict[str, Template]:
+_FRAGMENT = re.compile(r"^-- fragment: (\w+)$", re.MULTILINE)
+_INCLUDE = re.compile(r"/\*include:(\w+)\*/")
+
+
+def _body(text: str) -> str:
+    """``text`` without its leading comment header."""
+    lines = text.splitlines(keepends=True)
+    while lines and lines[0].startswith("--"):
+        lines.pop(0)
+    return "".join(lines).strip("\n")
+
+
+def build_templates(texts: Mapping[str, str]) -> dict[str, Template]:
+    r"""Templates by name from ``.sql`` file name → text, fragments included.
+
+    >>> build_templates({"f.sql": "-- fragment: one\n1", "t.sql": "-- name: t\nSELECT /*include:one*/"})["t"].sql
+    '-- name: t\nSELECT 1'
+    """
+    fragments = {m.group(1): _body(text) for text in texts.values() if (m := _FRAGMENT.match(text))}
+
+    def include(m: re.Match[str]) -> str:
+        if m.group(1) not in fragments:
+            raise ExpkitError(f"SQL template includes unknown fragment {m.group(1)!r}; "
+                              f"fragments: {sorted(fragments)}")
+        return fragments[m.group(1)]
+
     out = {}
-    for entry in sorted(resources.files("expkit.sql").iterdir(), key=lambda p: p.name):
-        if entry.name.endswith(".sql"):
-            t = _parse(entry.read_text(encoding="utf-8"))
+    for name in sorted(texts):
+        if not _FRAGMENT.match(texts[name]):
+            t = _parse(_INCLUDE.sub(include, texts[name]))
             out[t.name] = t
     return out
+
+
+def _load() -> dict[str, Template]:
+    return build_templates({entry.name: entry.read_text(encoding="utf-8")
+                            for entry in resources.files("expkit.sql").iterdir() if entry.name.endswith(".sql")})
 
 
 TEMPLATES: dict[str, Template] = _load()

@@ -6,17 +6,13 @@ from __future__ import annotations
 import datetime as dt
 import json
 import shutil
-import threading
-import time
-from collections import deque
 from collections.abc import Iterator
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
+from webhook_support import WebhookReceiver, serve_webhook
 
 from expkit.config import ExperimentConfig, load_experiment
 from expkit.rollup import build_range
@@ -93,61 +89,9 @@ def write_rules(path: Path, webhook_url: str | None = None, **notify: Any) -> Pa
     return path
 
 
-@dataclass
-class Receiver:
-    """A webhook receiver on 127.0.0.1: records every POST; answers from ``script`` (status
-    codes, or ``("sleep", seconds)``), else 200. ``hold_at`` (1-based) makes that request wait
-    until ``release`` is set."""
-
-    url: str = ""
-    received: list[dict[str, Any]] = field(default_factory=list)
-    headers: list[dict[str, str]] = field(default_factory=list)
-    script: deque = field(default_factory=deque)
-    hold_at: int | None = None
-    holding: threading.Event = field(default_factory=threading.Event)
-    release: threading.Event = field(default_factory=threading.Event)
-    lock: threading.Lock = field(default_factory=threading.Lock)
-
-    def ids(self) -> list[str]:
-        return [h.get("X-Expkit-Notification-Id", "") for h in self.headers]
+Receiver = WebhookReceiver
 
 
 @pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    rec = Receiver()
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:  # noqa: N802 - http.server's name
-            body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-            with rec.lock:
-                rec.received.append(body)
-                rec.headers.append(dict(self.headers))
-                n = len(rec.received)
-                action = rec.script.popleft() if rec.script else 200
-            if rec.hold_at == n:
-                rec.holding.set()
-                rec.release.wait(30)
-            if isinstance(action, tuple):
-                time.sleep(action[1])
-                action = 200
-            try:
-                self.send_response(action)
-                self.end_headers()
-                self.wfile.write(b"{}")
-            except (BrokenPipeError, ConnectionResetError):
-                pass
-
-        def log_message(self, *args: Any) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    server.daemon_threads = True
-    rec.url = f"http://127.0.0.1:{server.server_address[1]}/alerts"
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield rec
-    finally:
-        rec.release.set()
-        server.shutdown()
-        server.server_close()
+def receiver() -> Iterator[WebhookReceiver]:
+    yield from serve_webhook("/alerts")

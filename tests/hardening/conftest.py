@@ -1,4 +1,4 @@
-"""Fixtures of the hardening tests (helpers live in hard_support.py)."""
+"""Fixtures of the hardening tests (helpers live in hardening_support.py)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from hard_support import Cli, build_warehouse
+from hardening_support import Cli, build_warehouse
 
 from expkit.cli import main
 

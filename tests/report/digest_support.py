@@ -7,75 +7,25 @@ import json
 import shutil
 import socket
 import subprocess
-import threading
-import time
 import warnings
-from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from email import message_from_bytes, policy
 from email.message import EmailMessage
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
+from webhook_support import WebhookReceiver, serve_webhook
 
 SMTP_USER, SMTP_PASSWORD = "digest-bot", "s3cret-from-env"
 
 
-@dataclass
-class WebhookReceiver:
-    """Records every POST; answers from ``script`` (a status code, or ``("sleep", s)`` before a 200), else 200."""
-
-    url: str = ""
-    received: list[dict[str, Any]] = field(default_factory=list)
-    headers: list[dict[str, str]] = field(default_factory=list)
-    script: deque = field(default_factory=deque)
-    lock: threading.Lock = field(default_factory=threading.Lock)
-
-
 @pytest.fixture
 def webhook() -> Iterator[WebhookReceiver]:
-    yield from serve_webhook()
-
-
-def serve_webhook() -> Iterator[WebhookReceiver]:
-    """A :class:`WebhookReceiver` for the duration of the generator."""
-    rec = WebhookReceiver()
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:  # noqa: N802 - http.server's name
-            body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-            with rec.lock:
-                rec.received.append(body)
-                rec.headers.append(dict(self.headers))
-                action = rec.script.popleft() if rec.script else 200
-            if isinstance(action, tuple):
-                time.sleep(action[1])
-                action = 200
-            try:
-                self.send_response(action)
-                self.end_headers()
-                self.wfile.write(b"ok")
-            except (BrokenPipeError, ConnectionResetError):
-                pass
-
-        def log_message(self, *args: Any) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    server.daemon_threads = True
-    rec.url = f"http://127.0.0.1:{server.server_address[1]}/hooks/digest"
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield rec
-    finally:
-        server.shutdown()
-        server.server_close()
+    yield from serve_webhook("/hooks/digest")
 
 
 @dataclass

@@ -22,7 +22,7 @@ def tile(tile_id: str, section: str, notebook: str, timeout: float | None = None
         id=tile_id,
         section=section,
         title=f"Tile {tile_id}",
-        notebook=NOTEBOOKS / notebook,
+        notebook_file=NOTEBOOKS / notebook,
         parameters={"tile_id": tile_id, "section": section, "title": f"Tile {tile_id}", **params},
         timeout=timeout,
     )

@@ -25,7 +25,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 class _T:
-    def __init__(self, id: str) -> None:  # noqa: A002 - mirrors TileLike.id
+    def __init__(self, id: str) -> None:  # noqa: A002 - mirrors Tile.id
         self.id = id
 
 
@@ -143,14 +143,14 @@ def test_processes_a_worker_past_its_time_out_is_killed(tmp_path: Path) -> None:
 def test_registered_tiles_reach_a_worker_by_id() -> None:
     """What the report sends a worker process for a registered tile (its compute may be a
     closure) is the tile's id and a module-level function; a notebook-only tile is not sent."""
-    from expkit.report.tiles import Tile as NotebookOnly
     from expkit.report.tiles import prerender_of
     from expkit.tiles.registry import TILES
+    from expkit.tiles.spec import Tile
 
     for tile in TILES.values():
         sent = pickle.loads(pickle.dumps(prerender_of(tile)))
         assert sent.args == (tile.id,) and sent.func.__name__ == "prerender_tile"
-    assert prerender_of(NotebookOnly("plain", "health", "Plain", Path("plain.ipynb"))) is None
+    assert prerender_of(Tile("plain", "health", "Plain", notebook_file=Path("plain.ipynb"))) is None
 
 
 def test_in_order_ready_yields_finished_tiles_first(tmp_path: Path) -> None:

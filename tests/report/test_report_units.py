@@ -169,9 +169,9 @@ def test_resolve_tiles(tmp_path: Path) -> None:
     with pytest.raises(ExpkitError, match="twice"):
         resolve_tiles([a, a])
     with pytest.raises(ExpkitError, match="section"):
-        resolve_tiles([Tile("x", "other", "X", NOTEBOOKS / "plain.ipynb")])
+        resolve_tiles([Tile("x", "other", "X", notebook_file=NOTEBOOKS / "plain.ipynb")])
     # a missing notebook fails that tile when it runs, not the whole run
-    assert resolve_tiles([Tile("x", "health", "X", tmp_path / "nope.ipynb")])[0].id == "x"
+    assert resolve_tiles([Tile("x", "health", "X", notebook_file=tmp_path / "nope.ipynb")])[0].id == "x"
 
 
 def test_short_error() -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from synth_helpers import Warehouse, make
+from synth_support import Warehouse, make
 
 
 @pytest.fixture(scope="session")

@@ -8,7 +8,7 @@ import math
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
-from synth_helpers import END, SEED, USERS, Warehouse, breaches
+from synth_support import END, SEED, USERS, Warehouse, breaches
 
 from expkit.schema import EVENT_TABLES
 from expkit.synth import Model, generate, warehouse

@@ -23,7 +23,7 @@ from typing import NamedTuple
 import numpy as np
 import pandas as pd
 import pytest
-from synth_helpers import END, Warehouse
+from synth_support import END, Warehouse
 
 from expkit.cli import main
 from expkit.errors import ExpkitError

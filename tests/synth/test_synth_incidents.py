@@ -8,12 +8,12 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 from scipy.stats import chisquare
-from synth_helpers import BIN_MS, END, Warehouse, breaches, make
+from synth_support import BIN_MS, END, Warehouse, breaches, make
 
 from expkit.schema import EVENT_TABLES
 from expkit.synth import INCIDENTS
 
-# Health metrics (synth_helpers.HEALTH_SLOS) an incident may push out of SLO in its window.
+# Health metrics (synth_support.HEALTH_SLOS) an incident may push out of SLO in its window.
 ALLOWED = {
     "latency_spike": {"p95", "p95_warm", "p95_cold"},
     "error_burst": {"error_rate", "fill"},

@@ -19,7 +19,7 @@ from expkit.rollup import build_range
 from expkit.selftest import SelftestOptions, SelftestReport, run_selftest
 from expkit.synth import generate
 
-from .val_support import END, MIN, SCENARIO_INCIDENTS, T0, TinyWarehouse
+from .validation_support import END, MIN, SCENARIO_INCIDENTS, T0, TinyWarehouse
 
 PARAMS = Path(__file__).resolve().parents[2] / "params" / "experiment.yaml"
 

@@ -17,7 +17,7 @@ from expkit.report.html import PageInfo, render_notebook_html
 from expkit.report.index import render_index
 from expkit.report.runner import NotebookJob, NotebookRun, execute_notebook, run_parallel
 from expkit.report.summary import TileOutcome, build_summary, code_version, summary_problems
-from expkit.report.tiles import Tile, TileLike, default_tiles, resolve_tiles
+from expkit.report.tiles import Tile, default_tiles, resolve_tiles
 
 __all__ = [
     "DailyResult",
@@ -27,7 +27,6 @@ __all__ = [
     "PageInfo",
     "ProgressEvent",
     "Tile",
-    "TileLike",
     "TileOutcome",
     "build_summary",
     "clean_stale",

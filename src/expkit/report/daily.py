@@ -51,7 +51,7 @@ from expkit.report.summary import (
     normalize_checks,
     utc_now,
 )
-from expkit.report.tiles import TileLike, TilesArg, find_tile, prerender_of, resolve_tiles
+from expkit.report.tiles import Tile, TilesArg, find_tile, prerender_of, resolve_tiles
 from expkit.rollup import record_report
 
 log = logging.getLogger("expkit.report")
@@ -196,7 +196,7 @@ def run_daily(
             done = 0
             durations = previous_durations(out, day)
 
-            def on_done(_tile: TileLike, outcome: TileOutcome) -> None:
+            def on_done(_tile: Tile, outcome: TileOutcome) -> None:
                 nonlocal done
                 done += 1
                 msg = f"{outcome.id}: {outcome.status}" + (f" ({outcome.error})" if outcome.error else "")
@@ -215,7 +215,7 @@ def run_daily(
                 for t in tile_list
             }
 
-            def cost(t: TileLike) -> float:
+            def cost(t: Tile) -> float:
                 return durations.get(t.id, math.inf)
 
             # One worker process per two notebook workers computes the tiles, quickest first:
@@ -286,7 +286,7 @@ def run_daily(
 
 
 def run_tile_page(
-    tile: str | TileLike,
+    tile: str | Tile,
     warehouse: Path,
     date: dt.date,
     out: Path,
@@ -386,7 +386,7 @@ class TileInputs:
 
 def tile_inputs(
     day_dir: Path,
-    tile: TileLike,
+    tile: Tile,
     *,
     warehouse: Path,
     date: dt.date,
@@ -396,7 +396,7 @@ def tile_inputs(
 ) -> TileInputs:
     """Plan tile ``tile`` into ``day_dir`` (see the module docstring for the layout)."""
     sidecar_path = day_dir / "sidecars" / f"{tile.id}.json"
-    injected: dict[str, Any] = dict(getattr(tile, "parameters", None) or {})
+    injected: dict[str, Any] = dict(tile.parameters)
     injected.update(parameters or {})
     injected.update(
         event_date=date.isoformat(),
@@ -415,7 +415,7 @@ def tile_inputs(
         sidecar_path=sidecar_path,
         log_path=day_dir / "logs" / f"{tile.id}.log",
         result_path=result_path,
-        timeout=float(getattr(tile, "timeout", None) or timeout),
+        timeout=float(tile.timeout or timeout),
     )
 
 
@@ -425,7 +425,7 @@ def compute_workers(notebook_workers: int) -> int:
     return max(1, notebook_workers // 2)
 
 
-def submit_tile(computer: TileComputer, tile: TileLike, inputs: TileInputs) -> None:
+def submit_tile(computer: TileComputer, tile: Tile, inputs: TileInputs) -> None:
     """Queue ``tile`` for computing ahead of its notebook, if it can be (:func:`prerender_of`)."""
     prerender = prerender_of(tile)
     if prerender is not None and inputs.result_path is not None:
@@ -434,7 +434,7 @@ def submit_tile(computer: TileComputer, tile: TileLike, inputs: TileInputs) -> N
 
 def run_tile_into(
     day_dir: Path,
-    tile: TileLike,
+    tile: Tile,
     inputs: TileInputs,
     computer: TileComputer,
     *,

@@ -1,7 +1,8 @@
 """The tile list the report layer runs, and how it is passed in.
 
-The registry belongs to :mod:`expkit.tiles.registry` (``TILES``: tile id -> an object
-with ``.id``, ``.section``, ``.title`` and ``.notebook``). Every report function takes
+The registry belongs to :mod:`expkit.tiles.registry` (``TILES``: tile id ->
+:class:`~expkit.tiles.spec.Tile`, the one tile class: registered tiles have a compute
+function, notebook-only ones, for tests and ad-hoc registries, do not). Every report function takes
 the tiles as a parameter and only falls back to that registry when none are given, so
 tests and ad-hoc runs can pass their own.
 """
@@ -10,60 +11,30 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol, runtime_checkable
+from typing import Any
 
 from expkit.errors import ExpkitError
+from expkit.tiles.spec import Tile
 
 SECTIONS: tuple[str, ...] = ("health", "outcomes")
 
 
-@runtime_checkable
-class TileLike(Protocol):
-    """What the report layer needs to know about a tile.
-
-    Optional extras, read with ``getattr``: ``parameters`` (a mapping of default
-    Papermill parameters for this tile) and ``timeout`` (seconds, overrides the run's).
-    """
-
-    @property
-    def id(self) -> str: ...
-    @property
-    def section(self) -> str: ...
-    @property
-    def title(self) -> str: ...
-    @property
-    def notebook(self) -> Path: ...
+TilesArg = Mapping[str, Tile] | Iterable[Tile] | None
 
 
-@dataclass(frozen=True)
-class Tile:
-    """A plain tile description (handy for tests and ad-hoc registries)."""
-
-    id: str
-    section: str
-    title: str
-    notebook: Path
-    parameters: Mapping[str, Any] = field(default_factory=dict)
-    timeout: float | None = None
-
-
-TilesArg = Mapping[str, TileLike] | Iterable[TileLike] | None
-
-
-def prerender_of(tile: TileLike) -> Callable[[Mapping[str, Any], Path], None] | None:
+def prerender_of(tile: Tile) -> Callable[[Mapping[str, Any], Path], None] | None:
     """How the report computes ``tile`` ahead of its notebook (:mod:`expkit.report.compute`):
     a registered tile (it has ``compute``) through :func:`expkit.api.prerender_tile`; ``None``
     for a notebook-only tile, whose notebook then computes it."""
-    if getattr(tile, "compute", None) is None:
+    if tile.compute is None:
         return None
     from expkit.api import prerender_tile
 
     return functools.partial(prerender_tile, tile.id)
 
 
-def default_tiles() -> dict[str, TileLike]:
+def default_tiles() -> dict[str, Tile]:
     """The project's tile registry (``expkit.tiles.registry.TILES``)."""
     try:
         from expkit.tiles.registry import TILES
@@ -75,13 +46,13 @@ def default_tiles() -> dict[str, TileLike]:
     return dict(TILES)
 
 
-def _as_list(tiles: TilesArg) -> list[TileLike]:
+def _as_list(tiles: TilesArg) -> list[Tile]:
     if tiles is None:
         tiles = default_tiles()
     return list(tiles.values()) if isinstance(tiles, Mapping) else list(tiles)
 
 
-def resolve_tiles(tiles: TilesArg = None) -> list[TileLike]:
+def resolve_tiles(tiles: TilesArg = None) -> list[Tile]:
     """Normalize ``tiles`` (a mapping, an iterable, or ``None`` for the registry) to a list.
 
     Health tiles come first, then outcomes, each in the order given. Raises
@@ -99,7 +70,7 @@ def resolve_tiles(tiles: TilesArg = None) -> list[TileLike]:
     return sorted(items, key=lambda t: SECTIONS.index(t.section))
 
 
-def find_tile(tile: str | TileLike, tiles: TilesArg = None) -> TileLike:
+def find_tile(tile: str | Tile, tiles: TilesArg = None) -> Tile:
     """Look a tile up by id (or pass a tile object through)."""
     if not isinstance(tile, str):
         return tile

@@ -63,24 +63,7 @@ per_user AS (
     LEFT JOIN user_pre AS pp ON pp.user_id = f.user_id
     WHERE 1 = 1 /*attr_filter*/
 ),
-/*metric_caps:begin*//*metric_caps:end*/played AS (
-    SELECT user_id, item_id, min(first_play_ms) AS first_play_ms
-    FROM user_items
-    WHERE first_play_ms IS NOT NULL
-    GROUP BY user_id, item_id
-),
-hit AS (
-    SELECT DISTINCT p.user_id, p.item_id
-    FROM played AS p
-    JOIN user_items AS i ON i.user_id = p.user_id AND i.item_id = p.item_id
-    WHERE i.first_topk_shown_ms < p.first_play_ms
-),
-recall AS (
-    SELECT p.user_id, count(*) AS plays, count(h.item_id) AS hits
-    FROM played AS p
-    LEFT JOIN hit AS h ON h.user_id = p.user_id AND h.item_id = p.item_id
-    GROUP BY p.user_id
-),
+/*metric_caps:begin*//*metric_caps:end*//*include:recall_ctes*/
 user_slices AS (
     SELECT * FROM (VALUES ('all'), ('cohort'), ('region'), ('client')) AS s (slice)
 ),

@@ -8,10 +8,11 @@ the HTML.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -194,6 +195,9 @@ class TileResult:
         as_of: ISO time of the newest data used, or None.
         experiment_id: the experiment.
         notes: caveats shown under the headline (e.g. "untrustworthy: SRM").
+        result: the typed result of the tile's compute step (a dataclass of its kind, e.g.
+            :class:`expkit.tiles.allocation.Allocation`), whose :func:`headline_of` is
+            ``headline``; ``None`` for a no-data result.
     """
 
     tile: str
@@ -208,6 +212,7 @@ class TileResult:
     as_of: str | None = None
     experiment_id: str = ""
     notes: list[str] = field(default_factory=list)
+    result: Any = None
 
     def __post_init__(self) -> None:
         if self.status not in STATUSES:
@@ -246,7 +251,7 @@ class TileResult:
     def rendered(self, parameters: dict[str, Any] | None = None, svg: bool = True) -> RenderedTile:
         """This result rendered for display (see :mod:`expkit.tiles.rendered`).
 
-        ``parameters``: the :data:`~expkit.tiles.rendered.TILE_ARGUMENTS` it was computed
+        ``parameters``: the :data:`~expkit.names.TILE_ARGUMENTS` it was computed
         with (recorded so a notebook can check it is showing what it asked for). ``svg``:
         charts also as static SVG (the daily report's pages draw the specs themselves).
         """
@@ -255,6 +260,39 @@ class TileResult:
     def show(self) -> None:
         """Display headline, charts and table (in a notebook)."""
         self.rendered().show()
+
+
+SHOWN_ONLY = {"headline": False}
+"""``field(metadata=SHOWN_ONLY)``: a field of a typed tile result that the render step draws
+(frames for charts and tables) but that is not part of the headline."""
+
+
+def headline_of(result: Any) -> dict[str, Any]:
+    """The JSON headline of a typed tile result: its fields in order, nested dataclasses as
+    mappings, without the fields marked :data:`SHOWN_ONLY`.
+
+    >>> from dataclasses import dataclass, field
+    >>> @dataclass
+    ... class Arm:
+    ...     estimate: float
+    >>> @dataclass
+    ... class Example:
+    ...     arms: dict[str, Arm]
+    ...     frame: object = field(default=None, metadata=SHOWN_ONLY)
+    >>> headline_of(Example({"control": Arm(0.5)}))
+    {'arms': {'control': {'estimate': 0.5}}}
+    """
+    def plain(value: Any) -> Any:
+        if dataclasses.is_dataclass(value) and not isinstance(value, type):
+            return headline_of(value)
+        if isinstance(value, Mapping):
+            return {k: plain(v) for k, v in value.items()}
+        if isinstance(value, list | tuple):
+            return [plain(v) for v in value]
+        return value
+
+    return {f.name: plain(getattr(result, f.name)) for f in dataclasses.fields(result)
+            if f.metadata.get("headline", True)}
 
 
 def _json_safe(obj: Any) -> Any:
@@ -272,7 +310,7 @@ def _json_safe(obj: Any) -> Any:
     return obj
 
 
-def status_vs_floor(value: float, floor: float, low: float | None = None) -> str:
+def status_vs_floor(value: float, floor: float, low: float | None = None) -> Status:
     """Status of a higher-is-better value against its target ``floor``.
 
     ``breach`` when the estimate is below the floor, ``warn`` when only the interval's low end
@@ -290,7 +328,7 @@ def status_vs_floor(value: float, floor: float, low: float | None = None) -> str
     return "ok"
 
 
-def worst(statuses: list[str]) -> str:
+def worst(statuses: Sequence[str]) -> Status:
     """The most severe status of a list (``no_data`` only when all are ``no_data``).
 
     >>> worst(["ok", "warn", "no_data"]), worst(["no_data"]), worst([])
@@ -299,15 +337,15 @@ def worst(statuses: list[str]) -> str:
     real = [s for s in statuses if s != "no_data"]
     if not real:
         return "no_data"
-    order = {"ok": 0, "warn": 1, "breach": 2, "failed": 3}
-    return max(real, key=lambda s: order[s])
+    order: dict[str, Status] = {"ok": "ok", "warn": "warn", "breach": "breach", "failed": "failed"}
+    return order[max(real, key=list(order).index)]
 
 
 def fmt_json(obj: Any) -> str:
     return json.dumps(_json_safe(obj), indent=2)
 
 
-def status_vs_target(value: float, target: Target | None, low: float, high: float) -> str:
+def status_vs_target(value: float, target: Target | None, low: float, high: float) -> Status:
     """Status of an estimate against a ``{min: x}`` or ``{max: x}`` target (``ok`` without one).
 
     >>> cap = Target(max=0.001)

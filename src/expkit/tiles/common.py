@@ -1,4 +1,5 @@
-"""Helpers shared by tiles: the no-data result, the data as-of time and the capping of a metric."""
+"""Helpers shared by tiles: the no-data result, the result of a typed compute step, the data as-of time
+and the capping of a metric."""
 
 from __future__ import annotations
 
@@ -6,8 +7,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import pandas as pd
+
 from expkit.readers import ingest_watermark, metric_caps
-from expkit.tiles.base import TileParams, TileResult
+from expkit.tiles.base import TileParams, TileResult, headline_of
 from expkit.warehouse import ms_to_iso
 
 
@@ -27,6 +30,17 @@ def no_data_result(p: TileParams, tile: str, section: str, title: str, why: str)
         tile=p.tile, section=section, title=title, status="no_data",
         headline={"no_data": True, "reason": why}, summary=f"No data: {why}",
         params=p.describe(), as_of=data_as_of(p), experiment_id=p.config.experiment_id,
+    )
+
+
+def typed_result(p: TileParams, section: str, title: str, result: Any, summary: str,
+                 table: pd.DataFrame, charts: list[Any]) -> TileResult:
+    """The :class:`TileResult` of a tile's typed compute result (a dataclass with ``status`` and
+    ``notes``): its headline is :func:`~expkit.tiles.base.headline_of` the result, which it keeps."""
+    return TileResult(
+        tile=p.tile, section=section, title=title, status=result.status, headline=headline_of(result),
+        summary=summary, table=table, charts=charts, params=p.describe(), as_of=data_as_of(p),
+        experiment_id=p.config.experiment_id, notes=list(result.notes), result=result,
     )
 
 

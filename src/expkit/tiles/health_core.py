@@ -34,7 +34,7 @@ import pandas as pd
 
 from expkit.charts import series_chart
 from expkit.config import WINDOWS
-from expkit.names import HOUR_MS
+from expkit.names import HOUR_MS, Status
 from expkit.readers import window_bounds
 from expkit.stats import proportion_interval
 from expkit.tiles.base import TileParams, TileResult, check_filter_characters, worst
@@ -254,7 +254,7 @@ class Judgement:
             ``level``, ``rule``.
     """
 
-    status: str
+    status: Status
     bins: pd.DataFrame
     findings: pd.DataFrame
     not_judged_label: str = f"bins not judged (< {MIN_BIN_REQUESTS} requests)"

@@ -32,6 +32,7 @@ def ordered_tiles(health: Sequence[Tile], outcomes: Sequence[Tile], catalogue_ti
     for what, ids, tiles, module in sections:
         have = [t.id for t in tiles]
         problems += [f"{i!r} is registered twice in {module}" for i in sorted({i for i in have if have.count(i) > 1})]
+        problems += [f"{t.id!r} of {module} has no compute function" for t in tiles if t.compute is None]
         problems += [f"{i!r} is a {what} tile id (expkit.names.{what.upper()}_IDS) without a tile in {module}"
                      for i in ids if i not in have]
         allowed = set(ids) | (set(catalogue_tiles) if what == "outcome" else set())
@@ -40,12 +41,12 @@ def ordered_tiles(health: Sequence[Tile], outcomes: Sequence[Tile], catalogue_ti
                      for i in have if i not in allowed]
     if problems:
         raise ExpkitError("tile registry: " + "; ".join(problems))
-    tiles = {t.id: t for t in [*health, *outcomes]}
+    by_id = {t.id: t for t in [*health, *outcomes]}
     order = [*HEALTH_IDS, *OUTCOME_IDS]
     extra = [t.id for t in outcomes if t.id not in order]  # the metric tiles, in catalogue order
     at = order.index("readout") + 1
     order[at:at] = extra
-    return {i: tiles[i] for i in order}
+    return {i: by_id[i] for i in order}
 
 
 def _all_tiles() -> dict[str, Tile]:

@@ -28,8 +28,6 @@ from expkit.atomic import atomic_write_json
 
 FORMAT = "expkit.rendered-tile/1"
 
-TILE_ARGUMENTS = ("event_date", "window", "slice", "filters", "buckets", "params_file", "warehouse")
-"""The parameters a tile notebook passes to :func:`expkit.run_tile` (its parameters cell)."""
 
 
 def normalized(parameters: Mapping[str, Any]) -> dict[str, Any]:
@@ -46,7 +44,7 @@ class RenderedTile:
         sidecar_doc: the sidecar document (:meth:`TileResult.sidecar`; docs/reports.md).
         outputs: display outputs in order, each a MIME bundle such as
             ``{"text/html": ...}`` or a chart's ``{"application/vnd.vegalite.v6+json": spec, ...}``.
-        parameters: the :data:`TILE_ARGUMENTS` it was computed with.
+        parameters: the :data:`~expkit.names.TILE_ARGUMENTS` it was computed with.
     """
 
     tile: str

@@ -15,16 +15,22 @@ arms; arms with a sample ratio mismatch in the window are marked untrustworthy.
 
 from __future__ import annotations
 
+import dataclasses
+import datetime as dt
+from dataclasses import dataclass, field
+
 import pandas as pd
 
 from expkit.charts import DAY_AXIS, bands_chart
 from expkit.estimates import compare_frame, estimate_frame
+from expkit.names import Status
 from expkit.readers import ratio_stats_table
 from expkit.tiles.arms import arm_level, lift_metrics, shown_treatments, tuning_n, with_all_arms
-from expkit.tiles.base import TileParams, TileResult, status_vs_target, worst
-from expkit.tiles.common import capped_metrics, data_as_of, no_data_result
+from expkit.tiles.base import SHOWN_ONLY, TileParams, TileResult, status_vs_target, worst
+from expkit.tiles.common import no_data_result, typed_result
 from expkit.tiles.srm import experiment_days, srm_check, srm_label
 
+TITLE = "Experiment timeline"
 TIMELINE_SLICES = ("bucket",)
 """One line per arm and metric; narrow the population with filters instead of slicing."""
 
@@ -46,60 +52,149 @@ def cumulative_lift(p: TileParams) -> pd.DataFrame:
     return compare_frame(stats, p.config.control, treatments, tuning_n(p), key=key)
 
 
-def last_day(values: pd.DataFrame, p: TileParams) -> dict[str, dict[str, dict]]:
+@dataclass(frozen=True)
+class DayValue:
+    """A metric's value for one arm on the last day (its window ending that day).
+
+    Attributes:
+        estimate, low, high: the estimate with its 95% delta-method interval.
+        target: the metric's target (``None``: none set).
+        day: the day.
+        status: against the target (:func:`~expkit.tiles.base.status_vs_target`).
+    """
+
+    estimate: float
+    low: float
+    high: float
+    target: float | None
+    day: dt.date
+    status: str
+
+
+@dataclass(frozen=True)
+class ArmDay(DayValue):
+    """A :class:`DayValue` of the primary metric, with the arm's sample-ratio-mismatch flag."""
+
+    srm: bool
+
+
+@dataclass(frozen=True)
+class CumulativeLift:
+    """A treatment arm's lift over the experiment to the last day (window ``cum``).
+
+    Attributes:
+        rel_lift, rel_low, rel_high: relative lift with its 95% fixed-horizon interval.
+        seq_low, seq_high: the always-valid confidence sequence.
+        pvalue, seq_pvalue: fixed-horizon and always-valid p-values of the relative lift.
+        cuped: whether the comparison is CUPED-adjusted; variance_reduction: by how much.
+    """
+
+    rel_lift: float
+    rel_low: float
+    rel_high: float
+    seq_low: float
+    seq_high: float
+    pvalue: float
+    seq_pvalue: float
+    cuped: bool
+    variance_reduction: float
+
+
+@dataclass(frozen=True)
+class Timeline:
+    """What the timeline tile computed (its headline, in this order, plus the frames it draws).
+
+    Attributes:
+        metric: the primary metric (or the first one with data).
+        window: the window of each day's point.
+        arms: arm → the primary metric's :class:`ArmDay`.
+        metrics: metric → arm → :class:`DayValue`.
+        cumulative_lift: treatment arm → metric → :class:`CumulativeLift` (empty without one).
+        first_day, last_day, days: the days shown.
+        tuning_n: users per arm the always-valid sequence is tuned for.
+        interval: how the intervals are computed.
+        values, lift: per day, metric and arm: the values and the cumulative lifts (chart data).
+        srm_flags: arm → flagged for sample ratio mismatch; notes: caveats.
+    """
+
+    metric: str
+    window: str
+    arms: dict[str, ArmDay]
+    metrics: dict[str, dict[str, DayValue]]
+    cumulative_lift: dict[str, dict[str, CumulativeLift]]
+    first_day: dt.date
+    last_day: dt.date
+    days: int
+    tuning_n: float
+    interval: str
+    values: pd.DataFrame = field(metadata=SHOWN_ONLY)
+    lift: pd.DataFrame = field(metadata=SHOWN_ONLY)
+    srm_flags: dict[str, bool] = field(metadata=SHOWN_ONLY)
+    notes: list[str] = field(metadata=SHOWN_ONLY)
+
+    @property
+    def status(self) -> Status:
+        """The worst status over metrics and arms of the last day."""
+        return worst([v.status for arms in self.metrics.values() for v in arms.values()])
+
+
+def last_day(values: pd.DataFrame, p: TileParams) -> dict[str, dict[str, DayValue]]:
     """Metric → arm → the last day's estimate, interval and status against the metric's target."""
-    out: dict[str, dict[str, dict]] = {}
+    out: dict[str, dict[str, DayValue]] = {}
     for r in values[values["day"] == values["day"].max()].itertuples():
         target = p.config.target(r.metric)
-        out.setdefault(r.metric, {})[r.bucket] = {
-            "estimate": r.estimate, "low": r.low, "high": r.high, "target": target.value if target else None,
-            "day": r.day, "status": status_vs_target(r.estimate, target, r.low, r.high),
-        }
+        out.setdefault(r.metric, {})[r.bucket] = DayValue(
+            estimate=r.estimate, low=r.low, high=r.high, target=target.value if target else None,
+            day=r.day, status=status_vs_target(r.estimate, target, r.low, r.high),
+        )
     return out
 
 
-def last_cumulative_lift(lift: pd.DataFrame) -> dict[str, dict[str, dict]]:
+def last_cumulative_lift(lift: pd.DataFrame) -> dict[str, dict[str, CumulativeLift]]:
     """Arm → metric → the cumulative lift of the last day with both intervals and p-values, and
-    whether it is CUPED-adjusted (``cuped``, ``variance_reduction``)."""
-    out: dict[str, dict[str, dict]] = {}
+    whether it is CUPED-adjusted."""
+    out: dict[str, dict[str, CumulativeLift]] = {}
     if lift.empty:
         return out
     fields = ("rel_lift", "rel_low", "rel_high", "seq_low", "seq_high", "pvalue", "seq_pvalue")
     for r in lift[lift["day"] == lift["day"].max()].to_dict("records"):
-        out.setdefault(r["bucket"], {})[r["metric"]] = {
-            **{k: r[k] for k in fields}, "cuped": bool(r["cuped"]),
-            "variance_reduction": float(r["variance_reduction"])}
+        out.setdefault(r["bucket"], {})[r["metric"]] = CumulativeLift(
+            **{k: r[k] for k in fields}, cuped=bool(r["cuped"]),
+            variance_reduction=float(r["variance_reduction"]))
     return out
 
 
-def timeline_tile(p: TileParams) -> TileResult:
-    """Build the timeline tile for parameters ``p``."""
-    title = "Experiment timeline"
+def compute_timeline(p: TileParams) -> Timeline | None:
+    """Every listed metric per day and arm, and the cumulative lift; ``None`` without data for
+    the report date."""
     values = daily_values(p)
     if values.empty or p.event_date not in set(values["day"]):
-        return no_data_result(p, "timeline", "outcomes", title,
-                              f"no outcome data for {p.event_date} (experiment start {p.config.start_date})")
+        return None
     check = srm_check(p)
     per_metric = last_day(values, p)
     primary = p.config.primary_metric if p.config.primary_metric in per_metric else next(iter(per_metric))
     lift = cumulative_lift(p)
-    cum = last_cumulative_lift(lift)
-    arms = {a: dict(v, srm=check.flags.get(a, False)) for a, v in per_metric[primary].items()}
-    headline = {
-        "metric": primary, "window": p.window, "arms": arms, "metrics": per_metric, "cumulative_lift": cum,
-        "first_day": min(values["day"]), "last_day": max(values["day"]), "days": int(values["day"].nunique()),
-        "tuning_n": tuning_n(p), "interval": "delta method (per-user sums), 95%",
-    }
-    caps = capped_metrics(p, list(per_metric))  # the report day's thresholds
-    if caps:
-        headline["caps"] = {m: c.to_dict() for m, c in caps.items()}
-    summary = f"{p.config.catalogue[primary].title} on {headline['last_day']}: " + "; ".join(
-        f"{srm_label(a, v['srm'])} {v['estimate']:.4g} [{v['low']:.4g}, {v['high']:.4g}]" for a, v in arms.items())
-    if cum:
+    arms = {a: ArmDay(**dataclasses.asdict(v), srm=check.flags.get(a, False)) for a, v in per_metric[primary].items()}
+    return Timeline(
+        metric=primary, window=p.window, arms=arms, metrics=per_metric, cumulative_lift=last_cumulative_lift(lift),
+        first_day=min(values["day"]), last_day=max(values["day"]), days=int(values["day"].nunique()),
+        tuning_n=tuning_n(p), interval="delta method (per-user sums), 95%",
+        values=values, lift=lift, srm_flags=dict(check.flags), notes=[n for n in [check.note()] if n],
+    )
+
+
+def render_timeline(p: TileParams, t: Timeline) -> TileResult:
+    """The timeline tile's page: summary, the values and cumulative-lift charts, the table."""
+    primary, values, lift = t.metric, t.values, t.lift
+    summary = f"{p.config.catalogue[primary].title} on {t.last_day}: " + "; ".join(
+        f"{srm_label(a, v.srm)} {v.estimate:.4g} [{v.low:.4g}, {v.high:.4g}]" for a, v in t.arms.items())
+    if t.cumulative_lift:
         summary += "; cumulative lift " + "; ".join(
-            f"{a} {m[primary]['rel_lift']:+.1%} (always-valid [{m[primary]['seq_low']:+.1%}, "
-            f"{m[primary]['seq_high']:+.1%}])" for a, m in cum.items() if primary in m)
-    charts = [_values_chart(values, p, check.flags)] + ([_lift_chart(lift, p, check.flags)] if not lift.empty else [])
+            f"{a} {m[primary].rel_lift:+.1%} (always-valid [{m[primary].seq_low:+.1%}, "
+            f"{m[primary].seq_high:+.1%}])" for a, m in t.cumulative_lift.items() if primary in m)
+    charts = [_values_chart(values, p, t.srm_flags)]
+    if not lift.empty:
+        charts.append(_lift_chart(lift, p, t.srm_flags))
     value_rows = values.assign(kind=f"value ({p.window})").rename(columns={"n": "users"})
     lift_rows = lift.assign(kind="cumulative lift").rename(
         columns={"users_treatment": "users", "rel_lift": "estimate", "rel_low": "low", "rel_high": "high"})
@@ -107,13 +202,16 @@ def timeline_tile(p: TileParams) -> TileResult:
     extra = ["seq_low", "seq_high", "pvalue", "seq_pvalue"]
     table = pd.concat([value_rows[columns]] + ([lift_rows[columns + extra]] if not lift.empty else []),
                       ignore_index=True)
-    statuses = [a["status"] for arms_ in per_metric.values() for a in arms_.values()]
-    return TileResult(
-        tile=p.tile, section="outcomes", title=title, status=worst(statuses), headline=headline, summary=summary,
-        table=table, charts=charts, params=p.describe(), as_of=data_as_of(p),
-        experiment_id=p.config.experiment_id,
-        notes=[n for n in [check.note()] if n] + [c.note() for c in caps.values()],
-    )
+    return typed_result(p, "outcomes", TITLE, t, summary, table, charts)
+
+
+def timeline_tile(p: TileParams) -> TileResult:
+    """The timeline tile: :func:`compute_timeline`, then :func:`render_timeline`."""
+    t = compute_timeline(p)
+    if t is None:
+        return no_data_result(p, "timeline", "outcomes", TITLE,
+                              f"no outcome data for {p.event_date} (experiment start {p.config.start_date})")
+    return render_timeline(p, t)
 
 
 def _target_value(p: TileParams, metric: str) -> float:

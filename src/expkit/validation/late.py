@@ -95,7 +95,7 @@ def _watermarks(wh: Warehouse, engine: Engine, day: dt.date) -> dict[str, int | 
 def late_rows(wh: Warehouse, engine: Engine, day: dt.date, watermarks: dict[str, int | None]) -> dict[str, int]:
     """Rows of ``day`` per table whose ``ingest_ms`` is above the table's watermark."""
     start, end = day_bounds_ms(day)
-    params = {f"wm_{t}": (-1 if watermarks.get(t) is None else int(watermarks[t])) for t in EVENT_TABLES}
+    params = {f"wm_{t}": -1 if (wm := watermarks.get(t)) is None else int(wm) for t in EVENT_TABLES}
     got = {r["event_table"]: int(r["late_rows"] or 0)
            for r in rows(run_template(engine, "check_late_rows", event_sources(wh, [day]),
                                       start_ms=start, end_ms=end, **params))}
