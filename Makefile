@@ -7,7 +7,7 @@ REPORTS ?= reports
 PYTEST_WORKERS ?= 2
 EXTRAS ?= dev
 
-.PHONY: venv demo test test-fast lint typecheck bench notebooks clean
+.PHONY: venv demo test test-fast lint typecheck bench notebooks lab clean
 
 $(BIN)/.installed-$(EXTRAS): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -22,13 +22,15 @@ venv: $(BIN)/.installed-$(EXTRAS)
 
 DEMO_REPORT_DAYS ?= 3
 
-demo: venv  ## synthetic warehouse (two weeks after two weeks of pre-period) + the daily reports of its last 3 days; prints the history page
+demo: venv  ## synthetic warehouse (two weeks after two weeks of pre-period) + the daily reports of its last 3 days and the last day's deep dive; prints the history page
 	$(BIN)/expkit demo --pre-days 14 --warehouse $(WAREHOUSE) --out $(REPORTS)
 	@# the days before the last, so the history page and the day links have something to show
 	for day in $$($(BIN)/python -c 'import datetime as dt; from expkit.cli_options import DEMO_END; \
 	    print(*(DEMO_END - dt.timedelta(days=i) for i in range(1, $(DEMO_REPORT_DAYS))))'); do \
 	  $(BIN)/expkit daily --quiet --warehouse $(WAREHOUSE) --out $(REPORTS) --date $$day || exit $$?; \
 	done
+	$(BIN)/expkit deepdive --quiet --warehouse $(WAREHOUSE) --out $(REPORTS) \
+	  --date $$($(BIN)/python -c 'from expkit.cli_options import DEMO_END; print(DEMO_END)') >/dev/null
 	@echo "history of the reports: $(abspath $(REPORTS))/index.html"
 
 test: venv  ## lint, type check, then every test (slow end-to-end ones included)
@@ -50,6 +52,15 @@ bench: venv  ## performance benchmarks at 1M and 10M impressions/day (figures ap
 
 notebooks: venv  ## regenerate the thin tile notebooks from the tile registry
 	$(BIN)/python scripts/make_notebooks.py
+
+LAB_PORT ?= 8888
+
+lab:  ## install the lab extra (JupyterLab) into $(VENV) and start it on notebooks/ at 127.0.0.1:$(LAB_PORT); prints the URL
+	@$(BIN)/python -c 'import jupyterlab' 2>/dev/null || $(MAKE) --no-print-directory venv EXTRAS=$(EXTRAS),lab
+	@token=$$($(BIN)/python -c 'import secrets; print(secrets.token_hex(16))'); \
+	echo "JupyterLab on notebooks/: http://127.0.0.1:$(LAB_PORT)/lab?token=$$token (Ctrl-C stops it)"; \
+	exec $(BIN)/jupyter lab --no-browser --allow-root --ip=127.0.0.1 --port=$(LAB_PORT) \
+	  --ServerApp.port_retries=0 --ServerApp.root_dir=notebooks --IdentityProvider.token=$$token
 
 clean:
 	rm -rf $(WAREHOUSE) $(REPORTS)/20* $(REPORTS)/index.html .pytest_cache test-artifacts

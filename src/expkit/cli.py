@@ -82,23 +82,75 @@ def cmd_synth(args: argparse.Namespace) -> int:
     from expkit.synth.effects import from_flags
     from expkit.synth.warehouse import DEFAULT_LIFT
 
-    cfg = load_experiment(params_file_of(args))
+    experiments = _synth_experiments(args.experiments, params_file_of(args)) if args.experiments else None
+    cfg = experiments[0] if experiments else load_experiment(params_file_of(args))
     if args.stream:
+        if experiments:
+            raise ExpkitError("--experiments: the stream writes one experiment; leave out --experiments or --stream")
         return _synth_stream(args, cfg)
     if args.days is None or args.end is None:
         raise ExpkitError("expkit synth needs --days N and --end YYYY-MM-DD (or --stream --start TIME)")
+    lifts = [t for t in args.lift or () if "/" not in t.partition("=")[0]]
+    others = _other_experiments(experiments or [], [t for t in args.lift or () if t not in lifts])
     flags = from_flags(list(cfg.buckets), cfg.control, DEFAULT_LIFT,
-                       lift=args.lift or (), incidents=args.incident or (),
+                       lift=lifts, incidents=args.incident or (),
                        segment_lift=args.segment_lift or (), novelty=args.novelty or ())
     truth = generate(
         Path(args.out), days=args.days, end=_date(args.end), users=args.users, seed=args.seed,
         incidents=flags.incidents, experiment_id=cfg.experiment_id, buckets=cfg.buckets,
         control=cfg.control, lift=flags.lift, progress=progress_printer(args.quiet), pre_days=args.pre_days,
-        segment_lifts=flags.effects.segments, novelty=flags.effects.novelty,
+        segment_lifts=flags.effects.segments, novelty=flags.effects.novelty, others=others,
     )
     summary = {"out": str(args.out), "tables": truth.get("tables"), "incidents": truth.get("incidents")}
     print(json.dumps(summary, default=str))
     return 0
+
+
+def _synth_experiments(values: Sequence[str], params_file: Path) -> list[Any]:
+    """``--experiments N`` (N experiments from ``params_file``: its id, then ``<id>_2`` ...) or
+    ``--experiments FILE_OR_FOLDER...`` (checked together: :func:`expkit.config.check_portfolio`)."""
+    from expkit.config import check_portfolio, experiment_files, load_experiment
+
+    if len(values) == 1 and values[0].isdigit():
+        n = int(values[0])
+        if not 1 <= n <= 16:
+            raise ExpkitError(f"--experiments {n}: give a number from 1 to 16, or parameters files")
+        base = load_experiment(params_file)
+        return [base, *(base.model_copy(update={"experiment_id": f"{base.experiment_id}_{i}"})
+                        for i in range(2, n + 1))]
+    files = [f for v in values for f in experiment_files(v)]
+    if not files:
+        raise ExpkitError(f"--experiments {' '.join(values)}: no parameters file there (*.yaml)")
+    loaded = [(f, load_experiment(f)) for f in files]
+    check_portfolio(loaded)
+    return [cfg for _, cfg in loaded]
+
+
+def _other_experiments(experiments: list[Any], lifts: Sequence[str]) -> list[Any]:
+    """The experiments beside the first, with their ``--lift EXPERIMENT/ARM=VALUE`` (default: 0.05
+    times the experiment's place in the list, so each has its own lift)."""
+    from expkit.synth.effects import parse_lift
+    from expkit.synth.warehouse import DEFAULT_LIFT, SynthExperiment
+
+    configs = list(experiments[1:])
+    if not configs:
+        if lifts:
+            raise ExpkitError(f"--lift {lifts[0]!r}: EXPERIMENT/ARM=VALUE needs --experiments")
+        return []
+    given: dict[str, dict[str, float]] = {}
+    for text in lifts:
+        arm_part, _, _ = text.partition("=")
+        exp_id, _, arm = arm_part.partition("/")
+        if exp_id not in {c.experiment_id for c in configs}:
+            raise ExpkitError(f"--lift {text!r}: {exp_id!r} is not one of the other experiments "
+                              f"({', '.join(c.experiment_id for c in configs)}); the first takes ARM=VALUE")
+        _, value = parse_lift(text.split("/", 1)[1])
+        given.setdefault(exp_id, {})[arm] = value
+    out = []
+    for i, c in enumerate(configs, start=2):
+        lift = {a: DEFAULT_LIFT * i for a in c.treatments} | given.get(c.experiment_id, {})
+        out.append(SynthExperiment(c.experiment_id, tuple(c.buckets.items()), c.control, tuple(lift.items())))
+    return out
 
 
 def _synth_stream(args: argparse.Namespace, cfg: Any) -> int:
@@ -116,11 +168,11 @@ def _synth_stream(args: argparse.Namespace, cfg: Any) -> int:
 
 
 def cmd_rollup(args: argparse.Namespace) -> int:
-    from expkit.config import load_experiment
+    from expkit.config import load_experiments, rollup_config
     from expkit.rollup import build_range
     from expkit.warehouse import Warehouse
 
-    cfg = load_experiment(params_file_of(args))
+    cfg = rollup_config(load_experiments(params_file_of(args)))
     wh = Warehouse.open(args.warehouse)
     start = _date(args.date)
     end = _date(args.to) if args.to else start
@@ -162,6 +214,15 @@ def cmd_tile(args: argparse.Namespace) -> int:
     print(json.dumps({"tile": outcome.id, "status": outcome.status, "html": str(out / outcome.html)
                       if outcome.html else None, "error": outcome.error}))
     return 1 if outcome.failed else 0
+
+
+def cmd_deepdive(args: argparse.Namespace) -> int:
+    from expkit.report.deepdive import run_deepdive_page
+
+    outcome = run_deepdive_page(_warehouse_path(args), _date(args.date), Path(args.out), params_file_of(args),
+                                _parse_overrides(args.p or []), timeout=args.timeout, lock_timeout=args.lock_timeout)
+    print(json.dumps(outcome.to_json()))
+    return 1 if outcome.error else 0
 
 
 def cmd_daily(args: argparse.Namespace) -> int:
@@ -305,6 +366,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="lift of ARM that is INITIAL on a user's first day of exposure and halves its "
                         "distance to the arm's lift every HALF_LIFE_DAYS, e.g. treatment=0.2:3 "
                         "(repeatable, one per arm; default: none)")
+    p.add_argument("--experiments", nargs="+", metavar="N|FILE",
+                   help="several experiments at once over the same users: N copies of the parameters file "
+                        "(ids <id>, <id>_2, ...) or parameters files / folders such as params/experiments; "
+                        "--lift EXPERIMENT/ARM=VALUE sets the lift of one beside the first (default: 0.05 "
+                        "times its place in the list) (default: one experiment)")
     p.add_argument("--stream", action="store_true",
                    help="append the day of --start minute by minute in simulated time (docs/live.md)")
     p.add_argument("--start", metavar="YYYY-MM-DDTHH:MM",
@@ -331,6 +397,16 @@ def build_parser() -> argparse.ArgumentParser:
                             "one folder per distinct set of parameters (see docs/reports.md)")
     p.add_argument("-p", action="append", metavar="KEY=VALUE", help=_p_help())
     add_option(p, TIMEOUT)
+
+    p = add("deepdive", cmd_deepdive, "render the experiment's deep-dive notebook to an offline page, "
+                                      "OUT/DATE/deepdive/index.html, linked from the day's index (docs/deepdive.md)")
+    for option in (WAREHOUSE, DATE, OUT, LOCK_TIMEOUT):
+        add_option(p, option)
+    add_option(p, TIMEOUT, help="seconds for the deep-dive notebook")
+    p.add_argument("-p", action="append", metavar="KEY=VALUE",
+                   help="deep-dive parameter, repeatable. Keys: window (cum, 1h, 24h, 7d, 30d; default cum, the "
+                        "experiment to date); metrics (comma-separated outcome metric ids; default: the "
+                        "experiment's); slices (comma-separated slice columns; default: the experiment's)")
 
     p = add("daily", cmd_daily, "the scheduled daily job: rollup, validate, alerts, every tile, report")
     add_option(p, WAREHOUSE)

@@ -1,5 +1,8 @@
 """Experiment definitions (``params/<experiment>.yaml``), validated before anything runs.
 
+Several experiments at once have one file each in ``params/experiments/``, checked together
+(:func:`load_experiments`: docs/reports.md, "Several experiments").
+
 A parameters file names the experiment, its buckets with planned allocation, the control
 bucket, the metrics it reads (by id, from the metric catalogue ``metrics.yaml`` beside it:
 :mod:`expkit.catalogue`), K for Top-K, the SLO thresholds, target overrides, and the windows
@@ -145,6 +148,8 @@ class ExperimentConfig(_Strict):
 
     experiment_id: str = Field(min_length=1)
     start_date: dt.date
+    end_date: dt.date | None = None
+    """The experiment's last day (inclusive); ``None``: still running."""
     buckets: dict[str, float]
     control: str  # after buckets: its validator checks it against them
     primary_metric: str = "ctr"
@@ -184,6 +189,14 @@ class ExperimentConfig(_Strict):
             raise ValueError(f"allocations sum to {total:.9g}; they must sum to 1")
         return normalized_shares(v)
 
+    @field_validator("end_date")
+    @classmethod
+    def _end_after_start(cls, v: dt.date | None, info: ValidationInfo) -> dt.date | None:
+        start = info.data.get("start_date")
+        if v is not None and start is not None and v < start:
+            raise ValueError(f"end_date {v} is before start_date {start}")
+        return v
+
     @field_validator("experiment_id")
     @classmethod
     def _experiment_id(cls, v: str) -> str:
@@ -215,6 +228,10 @@ class ExperimentConfig(_Strict):
         if buckets is not None and v not in buckets:
             raise ValueError(f"control bucket {v!r} is not one of the buckets {list(buckets)}")
         return v
+
+    def active_on(self, day: dt.date) -> bool:
+        """Whether ``day`` is one of the experiment's days (``start_date`` .. ``end_date``)."""
+        return self.start_date <= day and (self.end_date is None or day <= self.end_date)
 
     @property
     def treatments(self) -> list[str]:
@@ -325,3 +342,84 @@ def default_params_file() -> Path:
         if candidate.is_file():
             return candidate
     return Path("params/experiment.yaml")
+
+
+EXPERIMENTS_DIR = "experiments"
+"""The folder of ``params/`` with one parameters file per experiment (docs/reports.md, "Several experiments")."""
+
+
+SHARED_FILES = ("metrics.yaml", "alerts.yaml", "notify.yaml")
+"""Files beside the parameters that are not experiments (the catalogue, alert rules, digest targets)."""
+
+
+def experiment_files(params: str | Path) -> list[Path]:
+    """The parameters files of the experiments: ``params`` itself when it is a file; for a folder,
+    its ``experiments/*.yaml`` (sorted by name) when there are any, else its ``experiment.yaml``
+    (a folder's :data:`SHARED_FILES` are not experiments)."""
+    path = Path(params)
+    if path.is_file():
+        return [path]
+    folder = path / EXPERIMENTS_DIR if (path / EXPERIMENTS_DIR).is_dir() else path
+    found = sorted(f for f in folder.glob("*.yaml") if f.name not in SHARED_FILES)
+    if folder != path and found:
+        return found
+    single = path / "experiment.yaml"
+    return [single] if single.is_file() else found
+
+
+def _ranges_overlap(a: ExperimentConfig, b: ExperimentConfig) -> bool:
+    far = dt.date.max
+    return a.start_date <= (b.end_date or far) and b.start_date <= (a.end_date or far)
+
+
+def check_portfolio(experiments: list[tuple[Path, ExperimentConfig]]) -> None:
+    """Raise :class:`ConfigError` naming both files when two experiments share an id (saying so
+    when their date ranges overlap), give one bucket name different shares, or differ in a setting
+    of the shared rollups (``top_k``, ``cuped.lookback_days``)."""
+    seen: dict[str, tuple[Path, ExperimentConfig]] = {}
+    shares: dict[str, tuple[Path, float]] = {}
+    for path, cfg in experiments:
+        if cfg.experiment_id in seen:
+            other, first = seen[cfg.experiment_id]
+            overlap = " and their date ranges overlap" if _ranges_overlap(first, cfg) else ""
+            raise ConfigError(f"{path}: key 'experiment_id': {cfg.experiment_id!r} is also the id of {other}"
+                              f"{overlap}; give each experiment its own id")
+        seen[cfg.experiment_id] = (path, cfg)
+        for bucket, share in cfg.buckets.items():
+            if bucket in shares and not math.isclose(shares[bucket][1], share, abs_tol=1e-9):
+                other, was = shares[bucket]
+                raise ConfigError(f"{path}: key 'buckets.{bucket}': share {share:g} differs from {was:g} in {other}; "
+                                  f"a bucket name has one share in every experiment (rename one of them)")
+            shares.setdefault(bucket, (path, share))
+    for path, cfg in experiments[1:]:
+        first_path, first = experiments[0]
+        for key, mine, theirs in (("top_k", cfg.top_k, first.top_k),
+                                  ("cuped.lookback_days", cfg.cuped.lookback_days, first.cuped.lookback_days)):
+            if mine != theirs:
+                raise ConfigError(f"{path}: key '{key}': {mine} differs from {theirs} in {first_path}; the rollups "
+                                  f"are shared by every experiment, so give all the same {key}")
+
+
+def load_experiments(params: str | Path) -> list[ExperimentConfig]:
+    """Every experiment of ``params`` (a parameters file, or a ``params/`` folder: :func:`experiment_files`),
+    each validated (:func:`load_experiment`) and then checked together (:func:`check_portfolio`)."""
+    files = experiment_files(params)
+    if not files:
+        raise ConfigError(f"{params}: no parameters file (add {EXPERIMENTS_DIR}/<experiment>.yaml or experiment.yaml)")
+    loaded = [(f, load_experiment(f)) for f in files]
+    check_portfolio(loaded)
+    return [cfg for _, cfg in loaded]
+
+
+def active_experiments(experiments: list[ExperimentConfig], day: dt.date) -> list[ExperimentConfig]:
+    """The experiments running on ``day`` (:meth:`ExperimentConfig.active_on`), in the given order."""
+    return [cfg for cfg in experiments if cfg.active_on(day)]
+
+
+def rollup_config(experiments: list[ExperimentConfig]) -> ExperimentConfig:
+    """The experiment settings the rollups of several experiments use: the first one's, starting at the
+    earliest ``start_date`` (windows and the CUPED pre-period are clipped there; each experiment's rows
+    begin with its own exposures, docs/metrics.md, "Several experiments"). One experiment: itself."""
+    first = experiments[0]
+    start = min(cfg.start_date for cfg in experiments)
+    return first if start == first.start_date else first.model_copy(update={"start_date": start})

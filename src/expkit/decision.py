@@ -61,6 +61,7 @@ __all__ = [
     "Decision",
     "decide_arm",
     "decide",
+    "with_findings",
 ]
 
 Verdict = Literal["ship", "roll_back", "no_effect", "keep_running", "untrustworthy"]
@@ -364,3 +365,17 @@ def decide(
     many = len(decided) > 1
     reasons = tuple(f"{name}: {r}" if many else r for name, a in top for r in a.reasons)
     return Decision(verdict, reasons, decided, tuple(trust), min_days, mde)
+
+
+def with_findings(decision: Decision, findings: Sequence[str]) -> Decision:
+    """``decision`` with ``findings`` appended to its reasons, its verdict unchanged.
+
+    Findings are what a data scientist reads before acting on the verdict, but that do not
+    change it: a lift that decays with the days since first exposure (novelty: the lasting lift
+    is smaller than the lift to date) or segments whose effect differs (docs/readout.md).
+
+    >>> d = with_findings(decide({}), ["effect differs in region=eu: +15.0% vs +3.0% elsewhere"])
+    >>> d.verdict, d.reasons[-1]
+    ('keep_running', 'effect differs in region=eu: +15.0% vs +3.0% elsewhere')
+    """
+    return dataclasses.replace(decision, reasons=decision.reasons + tuple(findings))

@@ -54,8 +54,8 @@ TILE_LOOK_BACKS: tuple[TileLookBack, ...] = (
 
 EXPERIMENT_DAY_TILES = ("timeline", "allocation", "readout")
 """Tiles with one point per day of the experiment (:func:`~expkit.tiles.srm.experiment_span`)."""
-CUM_TILES = ("timeline", "readout")
-"""Tiles that read the ``cum`` window (the timeline's cumulative lift, the readout)."""
+CUM_TILES = ("timeline", "readout", "novelty")
+"""Tiles that read the ``cum`` window (the timeline's cumulative lift, the readout, the lift by exposure age)."""
 CUPED_TILES = ("lift", "timeline", "readout")
 """Tiles whose comparisons are CUPED-adjusted with the pre-period (docs/statistics.md, "CUPED from the rollups")."""
 

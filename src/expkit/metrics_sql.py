@@ -366,9 +366,54 @@ def user_pre_query(catalogue: Catalogue) -> MetricQuery:
     return _cache[key]
 
 
+EXPOSURE_SUMS = ("sum_num", "sum_den", "sum_nn", "sum_nd", "sum_dn", "sum_dd")
+"""The per-metric columns of ``exposure_stats`` beside ``n`` (docs/statistics.md, "Novelty and primacy")."""
+
+
+def exposure_ids(catalogue: Catalogue) -> list[str]:
+    """The ratio metrics of ``catalogue`` that are per-day sums of ``user_day`` (every one but Recall@K,
+    which is taken over a window's per (user, item) facts): those ``exposure_stats`` carries."""
+    facts = set(user_facts_schema(catalogue).names) | {"users"}
+    return [m for m in catalogue.ratio_ids if set(_num_den(catalogue, m)) <= facts]
+
+
+def _exposure_stats_regions(catalogue: Catalogue) -> dict[str, str]:
+    ids = exposure_ids(catalogue)
+    if not ids:
+        raise ConfigError(f"{catalogue.source}: the catalogue defines no per-day ratio metric; add one")
+    columns, sums = [], []
+    for mid in catalogue.declarative_ids:
+        m = catalogue[mid]
+        facts = fact_columns(mid) if isinstance(m.denominator, Aggregate) else fact_columns(mid)[:1]
+        columns += [f", CAST(f.{c} AS DOUBLE) AS {c}" for c in facts]
+        sums += [f", sum({c}) AS {c}" for c in facts]
+    moments, values, pick = [], [], []
+    for k, mid in enumerate(ids):
+        n, d = _num_den(catalogue, mid)
+        moments.append(f",\n        sum(a.{n}) AS num_{k}, sum(a.{d}) AS den_{k}, sum(a.{n} * b.{n}) AS nn_{k}, "
+                       f"sum(a.{n} * b.{d}) AS nd_{k}, sum(a.{d} * b.{n}) AS dn_{k}, sum(a.{d} * b.{d}) AS dd_{k}")
+        values.append(f"('{mid}', {k})")
+    for out in EXPOSURE_SUMS:
+        arms = " ".join(f"WHEN {k} THEN p.{out[4:]}_{k}" for k in range(len(ids)))
+        pick.append(f",\n    CASE m.k {arms} END AS {out}")
+    return {"metric_columns": " ".join(columns), "metric_sums": " ".join(sums),
+            "metric_moments": "".join(moments), "metric_values": ", ".join(values), "metric_pick": "".join(pick)}
+
+
+def exposure_stats_query(catalogue: Catalogue) -> MetricQuery:
+    """Template ``exposure_stats`` with one row set per per-day ratio metric of the catalogue (:func:`exposure_ids`)."""
+    key = ("exposure_stats", catalogue.stats_digest() + catalogue.facts_digest())
+    if key not in _cache:
+        base = TEMPLATES["exposure_stats"]
+        _cache[key] = MetricQuery(replace(base, sql=fill(base.sql, _exposure_stats_regions(catalogue))))
+    return _cache[key]
+
+
 def query(name: str, catalogue: Catalogue) -> MetricQuery:
-    """Template ``name`` for ``catalogue``: generated for ``user_facts``, ``ratio_stats`` and
-    ``user_pre``, as shipped for the others."""
+    """Template ``name`` for ``catalogue``: generated for ``user_facts``, ``ratio_stats``,
+    ``user_pre`` and ``exposure_stats``, as shipped for the others."""
+    if name == "exposure_stats":
+        return exposure_stats_query(catalogue)
     if name == "user_pre":
         return user_pre_query(catalogue)
     if name == "user_facts":

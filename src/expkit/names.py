@@ -49,7 +49,7 @@ SIDECAR_STATUSES: tuple[Status, ...] = STATUSES[:4]
 
 HEALTH_IDS = ("latency", "coverage", "errors", "fallback", "cache", "volume", "freshness", "anomaly")
 """Health tile ids, in dashboard order (spec contract; never rename)."""
-OUTCOME_IDS = ("readout", "lift", "allocation", "timeline")
+OUTCOME_IDS = ("readout", "lift", "allocation", "timeline", "novelty")
 """Outcome tile ids besides the metric tiles, in dashboard order (never rename). Each metric of
 the catalogue with a tile page (``params/metrics.yaml``: ctr, recall, session_depth, save_rate in
 the shipped one) has a tile of its id, shown after the readout (:mod:`expkit.tiles.registry`)."""

@@ -27,7 +27,7 @@ from expkit.engines.duckdb_engine import quiet
 from expkit.errors import ExpkitError
 from expkit.histogram import LN_GAMMA
 from expkit.metrics_sql import ratio_stats_query
-from expkit.rollup import LATENCY_INPUTS, STATS_ROLLUP, stats_sources, window_files
+from expkit.rollup import EXPOSURE_ROLLUP, LATENCY_INPUTS, STATS_ROLLUP, stats_sources, window_files
 from expkit.schema import SLICE_COLUMNS
 from expkit.stats._common import quantile
 from expkit.stats.cuped import RATIO_COVARIATE_KEYS
@@ -342,6 +342,25 @@ def slice_values(p: ReadScope, column: str) -> list[str]:
     finally:
         con.close()
     return [r[0] for r in rows]
+
+
+EXPOSURE_COLUMNS = ["metric", "bucket", "age", "age2", "n", "sum_num", "sum_den", "sum_nn", "sum_nd", "sum_dn",
+                    "sum_dd"]
+"""The columns of :func:`exposure_stats`."""
+
+
+def exposure_stats(p: ReadScope, metrics: Sequence[str]) -> pd.DataFrame:
+    """The experiment-to-date sums by exposure age of ``metrics`` on ``event_date`` (rollup
+    ``exposure_stats``, template ``exposure_rows``): :data:`EXPOSURE_COLUMNS`, one row per arm and
+    pair of age buckets ``age <= age2``; empty when the day has no such rollup."""
+    con = connect()
+    try:
+        if not _register(con, "exposure_stats", p.warehouse.rollup_files(EXPOSURE_ROLLUP, [p.event_date])):
+            return pd.DataFrame(columns=EXPOSURE_COLUMNS)
+        df = run_template(con, "exposure_rows", metrics=list(metrics), experiment_id=p.config.experiment_id).df()
+    finally:
+        con.close()
+    return df[EXPOSURE_COLUMNS].sort_values(["metric", "bucket", "age", "age2"]).reset_index(drop=True)
 
 
 def experiment_users(wh: Warehouse, day: dt.date) -> dict[str, int] | None:

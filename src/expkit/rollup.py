@@ -35,10 +35,18 @@ from expkit.compaction import finish_compactions
 from expkit.config import WINDOWS, ExperimentConfig
 from expkit.engines import Engine, get_engine, write_parquet, write_reader
 from expkit.histogram import LN_GAMMA, MIN_VALUE
-from expkit.metrics_sql import query, ratio_stats_query, user_facts_schema, user_pre_query, user_pre_schema
+from expkit.metrics_sql import (
+    exposure_stats_query,
+    query,
+    ratio_stats_query,
+    user_facts_schema,
+    user_pre_query,
+    user_pre_schema,
+)
 from expkit.names import HOUR_MS
-from expkit.rollup_schema import USER_ITEMS_SCHEMA
-from expkit.schema import EVENT_TABLES, require_schema
+from expkit.rollup_schema import USER_FIRST_SCHEMA, USER_ITEMS_SCHEMA
+from expkit.schema import EVENT_TABLES, OPTIONAL_TABLES, require_schema
+from expkit.templates import TEMPLATES, Template
 from expkit.warehouse import BIN_MS, DAY_MS, Warehouse, day_bounds_ms
 
 
@@ -85,8 +93,20 @@ STATS_INPUTS: dict[str, tuple[str, str]] = {
     "user_items": ("user_items", "user_items_last_hour"),
 }
 """Views that ``ratio_stats`` reads → (rollup of whole days, rollup of a day's last hour)."""
+FIRST_ROLLUP = "user_first"
+"""The users first exposed on each day of the experiment (template ``user_first``): part of a day's
+statistics artifact, read from its own day's ``user_day`` and the earlier days' ``user_first``."""
+EXPOSURE_ROLLUP = "exposure_stats"
+"""Per arm, metric and pair of exposure ages, the experiment-to-date sums of the lift by days since
+first exposure and of its trend (template ``exposure_stats``; docs/statistics.md, "Novelty and primacy")."""
+EXPOSURE_TAIL_DAYS = 7
+"""Exposure ages from this many days on are one bucket (``7+``)."""
 LATENCY_INPUTS = ("user_latency", "user_latency_last_hour")
 """Per-user latency histograms (template ``user_latency_hist``): of whole days, of a day's last hour."""
+EXPOSED_ROLLUPS = ("user_day", "user_last_hour", "user_latency", "user_latency_last_hour")
+"""Per-user rollups keyed by experiment: on a day with an ``exposures`` table (several experiments
+at once), each user's rows are repeated for every experiment she was exposed to (template
+``exposed_facts``; docs/metrics.md, "Several experiments")."""
 
 
 @dataclass
@@ -124,8 +144,27 @@ def _event_sources(wh: Warehouse, day: dt.date) -> dict[str, list[Path] | pa.Sch
 
 def source_fingerprint(wh: Warehouse, day: dt.date) -> dict[str, list[list[Any]]]:
     """Fingerprint (:func:`expkit.lineage.fingerprint_files`) of every event file of ``day``, per table:
-    the recorded inputs of the day's raw rollups (``sources`` in its manifest)."""
-    return {t: lineage.fingerprint_files(wh.event_files(t, day)) for t in EVENT_TABLES}
+    the recorded inputs of the day's raw rollups (``sources`` in its manifest); an optional table
+    (``exposures``) when the day has it."""
+    out = {t: lineage.fingerprint_files(wh.event_files(t, day)) for t in EVENT_TABLES}
+    out |= {t: lineage.fingerprint_files(files) for t in OPTIONAL_TABLES if (files := wh.event_files(t, day))}
+    return out
+
+
+def _exposed_writer(
+    eng: Engine, template: Template, values: dict[str, Any], sources: dict[str, list[Path] | pa.Schema],
+    exposures: list[Path],
+) -> Callable[[Path], int]:
+    """A partition writer that runs ``template``, then repeats its rows per exposed experiment
+    (template ``exposed_facts``); the intermediate file stays inside the partition being built."""
+    def write(f: Path) -> int:
+        raw = f.with_name(".facts-" + f.name)
+        write_parquet(eng, template, values, sources, raw)
+        rekey = TEMPLATES["exposed_facts"]
+        rows = write_parquet(eng, rekey, rekey.bind(), {"facts": [raw], "exposures": exposures}, f)
+        raw.unlink()
+        return rows
+    return write
 
 
 def rollup_input(name: str, day: dt.date) -> str:
@@ -284,6 +323,49 @@ def build_stats(
     return rows, read
 
 
+def exposure_inputs(day: dt.date, start_date: dt.date) -> list[str]:
+    """The partitions ``user_first`` and ``exposure_stats`` of ``day`` read, present or not: the
+    ``user_day`` of every experiment day to ``day`` and the ``user_first`` of those before it (the
+    day's own ``user_first`` is their output)."""
+    days = window_days(day, "cum", start_date) if day >= start_date else []
+    return [rollup_input("user_day", d) for d in days] + [rollup_input(FIRST_ROLLUP, d) for d in days if d < day]
+
+
+def build_exposure(
+    wh: Warehouse, engine: Engine, day: dt.date, config: ExperimentConfig
+) -> tuple[dict[str, int], lineage.Fingerprint]:
+    """Write ``user_first`` and ``exposure_stats`` of ``day`` (empty before the experiment's start).
+
+    ``user_first``: the users of the day's ``user_day`` absent from every earlier day's
+    ``user_first``, so the cost of a day is its own users plus one row per earlier user.
+    ``exposure_stats``: from the experiment's ``user_day`` and ``user_first`` to date (the days
+    the ``cum`` window of ``outcome_stats`` reads too). Returns the row counts and the
+    fingerprint of the inputs read (:func:`exposure_inputs`).
+    """
+    read = lineage.fingerprint(wh.root, exposure_inputs(day, config.start_date))
+    started = day >= config.start_date
+    days = window_days(day, "cum", config.start_date) if started else []
+    facts = user_facts_schema(config.catalogue)
+    rows: dict[str, int] = {}
+    first = query(FIRST_ROLLUP, config.catalogue)
+    first_sources: dict[str, list[Path] | pa.Schema] = {
+        "user_facts": (wh.rollup_files("user_day", [day]) if started else []) or facts,
+        "earlier_first": wh.rollup_files(FIRST_ROLLUP, [d for d in days if d < day]) or USER_FIRST_SCHEMA,
+    }
+    rows[FIRST_ROLLUP] = _write_partition(
+        wh.rollup_partition(FIRST_ROLLUP, day),
+        lambda f: write_parquet(engine, first.template, first.bind(), first_sources, f))
+    q = exposure_stats_query(config.catalogue)
+    sources: dict[str, list[Path] | pa.Schema] = {
+        "user_facts": wh.rollup_files("user_day", days) or facts,
+        "user_first": wh.rollup_files(FIRST_ROLLUP, days) or USER_FIRST_SCHEMA,
+    }
+    values = q.bind(tail=EXPOSURE_TAIL_DAYS, day_ms=DAY_MS)
+    rows[EXPOSURE_ROLLUP] = _write_partition(
+        wh.rollup_partition(EXPOSURE_ROLLUP, day), lambda f: write_parquet(engine, q.template, values, sources, f))
+    return rows, read
+
+
 def open_engine(name: str, wh: Warehouse) -> Engine:
     """The engine called ``name`` set up for rollups of ``wh``.
 
@@ -318,29 +400,34 @@ def _build_day(
         fingerprint = source_fingerprint(wh, day)
         start, end = day_bounds_ms(day)
         sources = _event_sources(wh, day)
+        exposures = wh.event_files("exposures", day)
         for r in RAW_ROLLUPS:
             lo = end - HOUR_MS if r.span == "last_hour" else start
             template, values = query(r.template, config.catalogue).template, _params(r.template, lo, end, config)
-            result.rows[r.name] = _write_partition(
-                wh.rollup_partition(r.name, day), lambda f: write_parquet(eng, template, values, sources, f)  # noqa: B023
-            )
+            rekey = exposures and r.name in EXPOSED_ROLLUPS
+            write = (_exposed_writer(eng, template, values, sources, exposures) if rekey
+                     else lambda f: write_parquet(eng, template, values, sources, f))  # noqa: B023
+            result.rows[r.name] = _write_partition(wh.rollup_partition(r.name, day), write)
             if progress:
                 progress(f"{day} {r.name}: {result.rows[r.name]:,} rows")
         manifest = {"date": day.isoformat(), "engine": eng.name, "built_at_ms": int(time.time() * 1000),
                     "sources": fingerprint, "catalogue": config.catalogue.facts_digest()}
     else:
         clean_stale_temps(wh.rollups / STATS_ROLLUP)
+    for name in (FIRST_ROLLUP, EXPOSURE_ROLLUP):
+        clean_stale_temps(wh.rollups / name)
     if day >= config.start_date:
         build_pre_period(wh, eng, config, progress)
     result.rows[STATS_ROLLUP], read = build_stats(wh, eng, day, config)
+    exposure_rows, exposure_read = build_exposure(wh, eng, day, config)
     if progress and not raw:
         progress(f"{day} {STATS_ROLLUP} refreshed")
     result.seconds = time.perf_counter() - t0
     manifest["rows"] = {**manifest.get("rows", {}), **result.rows}
     if raw:
         manifest["seconds"] = round(result.seconds, 3)
-    manifest["stats"] = {"built_at_ms": int(time.time() * 1000), "inputs": read,
-                         "catalogue": config.catalogue.stats_digest()}
+    manifest["stats"] = {"built_at_ms": int(time.time() * 1000), "inputs": {**read, **exposure_read},
+                         "catalogue": config.catalogue.stats_digest(), "rows": exposure_rows}
     atomic_write_json(path, manifest)
     return result
 
@@ -384,6 +471,8 @@ def raw_built_at_ms(wh: Warehouse, day: dt.date) -> int | None:
     return int(m["built_at_ms"]) if m and m.get("built_at_ms") is not None else None
 
 
+STATS_OUTPUTS = (FIRST_ROLLUP, EXPOSURE_ROLLUP)
+"""Tables a day's statistics artifact writes beside ``outcome_stats`` (recorded in ``stats.rows``)."""
 RAW_ARTIFACT, STATS_ARTIFACT, PRE_ARTIFACT = "raw", "stats", "pre"
 """A day's two artifacts: its raw rollups (inputs: its event files) and ``outcome_stats``
 (inputs: the per-user rollups of its windows' days and the experiment's ``user_pre``); and an
@@ -422,12 +511,16 @@ def rollup_graph(wh: Warehouse, catalogue: Catalogue | None = None) -> lineage.G
         if kind == RAW_ARTIFACT:
             names = [r.name for r in RAW_ROLLUPS]
             inputs = {f"events/{t}/event_date={day}": list(files) for t, files in m.get("sources", {}).items()}
+            for t in OPTIONAL_TABLES:  # recorded when present: one that appears later makes the day stale
+                inputs.setdefault(f"events/{t}/event_date={day}", [])
             built_with = m.get("catalogue", LEGACY_FACTS_DIGEST)
             now = catalogue.facts_digest() if catalogue is not None else built_with
         else:
             if "stats" not in m:
                 return None  # built before statistics recorded their inputs
             names, inputs = [STATS_ROLLUP], m["stats"]["inputs"]
+            rows = {**rows, **m["stats"].get("rows", {})}
+            names += list(STATS_OUTPUTS)
             built_with = m["stats"].get("catalogue", LEGACY_STATS_DIGEST)
             now = catalogue.stats_digest() if catalogue is not None else built_with
         missing = tuple(n for n in names if n not in rows or not (wh.rollups / n / f"event_date={day}").is_dir())
@@ -440,7 +533,8 @@ def rollup_graph(wh: Warehouse, catalogue: Catalogue | None = None) -> lineage.G
         if len(parts) != 3 or parts[0] != "rollups":
             return None
         day = parts[2].split("=", 1)[1]
-        kind = {STATS_ROLLUP: STATS_ARTIFACT, PRE_ROLLUP: PRE_ARTIFACT}.get(parts[1], RAW_ARTIFACT)
+        kind = {STATS_ROLLUP: STATS_ARTIFACT, PRE_ROLLUP: PRE_ARTIFACT, **dict.fromkeys(STATS_OUTPUTS, STATS_ARTIFACT)
+                }.get(parts[1], RAW_ARTIFACT)
         return f"{kind}/{day}"
 
     return lineage.Graph(wh.root, load, producer)
@@ -590,6 +684,7 @@ def report_inputs(wh: Warehouse, day: dt.date, start_date: dt.date | None = None
     cum = window_days(day, "cum", start_date)
     out |= {rollup_input(n, d) for n in (STATS_ROLLUP, LATENCY_INPUTS[0]) for d in cum}
     out |= set(stats_inputs(day, start_date))
+    out.add(rollup_input(EXPOSURE_ROLLUP, day))
     return sorted(out)
 
 

@@ -33,3 +33,13 @@ USER_ITEMS_SCHEMA = pa.schema(
     ]
 )
 """``user_items`` and ``user_items_last_hour`` (template ``user_items``): the facts of Recall@K."""
+
+USER_FIRST_SCHEMA = pa.schema(
+    [
+        ("experiment_id", pa.string()),
+        ("user_id", pa.int64()),
+        ("bucket", pa.string()),
+        ("first_ms", pa.int64()),
+    ]
+)
+"""``user_first`` (template ``user_first``): the users first exposed on a day, with their arm then."""

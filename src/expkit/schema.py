@@ -126,6 +126,23 @@ EVENT_TABLES: dict[str, pa.Schema] = {
     "plays": PLAYS,
 }
 
+EXPOSURES = pa.schema(
+    [
+        ("user_id", pa.int64()),
+        ("experiment_id", pa.string()),
+        ("bucket", pa.string()),
+        ("timestamp_ms", pa.int64()),  # the user's first non-shadow request of the day
+        ("ingest_ms", pa.int64()),
+        ("shadow", pa.bool_()),
+    ]
+)
+"""Who is in which experiment on a day, when several run at once (docs/synthetic.md, "Several
+experiments"): one row per (user, experiment) exposed that day. Optional: a warehouse without it
+has one experiment per request, named by the ``experiment_id`` and ``bucket`` of ``requests``."""
+
+OPTIONAL_TABLES: dict[str, pa.Schema] = {"exposures": EXPOSURES}
+"""Event tables a warehouse may lack (not in :data:`EVENT_TABLES`: nothing requires them)."""
+
 # The event id of each table (unique per event; used by validation's duplicate check).
 EVENT_ID = {
     "requests": "request_id",

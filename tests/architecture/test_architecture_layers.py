@@ -15,7 +15,8 @@ SRC = Path(__file__).resolve().parents[2] / "src"
 LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("command line", ("expkit.cli", "expkit.cli_options", "expkit.__main__", "expkit.alerts.commands",
                       "expkit.validation.commands", "expkit.live", "expkit.live_cli", "expkit.selftest")),
-    ("daily job and report", ("expkit.report", "expkit.daily", "expkit.history", "expkit.api", "expkit.notify")),
+    ("daily job and report", ("expkit.report", "expkit.daily", "expkit.history", "expkit.api", "expkit.notify",
+                              "expkit.deepdive")),
     ("alerts and validation", ("expkit.alerts", "expkit.validation")),
     ("tiles", ("expkit.tiles", "expkit.charts")),
     ("readers", ("expkit.readers", "expkit.series", "expkit.series_cache", "expkit.estimates",
@@ -31,7 +32,8 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
 ]
 """Top to bottom; a module may import its own layer and those below."""
 
-TILE_INFRASTRUCTURE = {"base", "common", "display", "rendered", "spec", "registry", "arms", "srm", "health_core"}
+TILE_INFRASTRUCTURE = {"base", "common", "display", "rendered", "spec", "registry", "arms", "srm", "health_core",
+                       "segments", "exposure"}
 """Modules of expkit.tiles that are not tiles: any tile may import them."""
 TILE_LISTS = {"registry", "health", "outcomes"}
 """Modules that list tiles (and so import them)."""

@@ -42,7 +42,7 @@ def test_needs_follow_windows_baselines_and_rule_look_backs(
     # 7d: the day and the six before it; 30d: 30 days; cum: since start_date (2026-11-01)
     assert by_label["7d window"] == days(dt.date(2026, 11, 8), END)
     assert by_label["30d window"] == days(dt.date(2026, 10, 16), END)
-    assert by_label["the experiment to date (cum) (timeline, readout)"] == days(START, END)
+    assert by_label["the experiment to date (cum) (timeline, readout, novelty)"] == days(START, END)
     # the anomaly tile compares each point with the same time on each of the previous 7 days
     assert by_label["7-day baseline (anomaly)"] == days(dt.date(2026, 11, 7), END)
     # ctr_low holds "for: 2d" on a daily step: the day and the two before it decide it

@@ -30,7 +30,8 @@ PARAMS = REPO / "params" / "experiment.yaml"
 END = dt.date(2026, 11, 14)
 N_DAYS = 3
 DAYS = [END - dt.timedelta(days=N_DAYS - 1 - i) for i in range(N_DAYS)]
-COMPARED = [STATS_ROLLUP, "health_bins", "error_bins", "engagement_bins", "user_day", "user_items"]
+COMPARED = [STATS_ROLLUP, "health_bins", "error_bins", "engagement_bins", "user_day", "user_items", "user_first",
+            "exposure_stats"]
 
 
 @pytest.fixture(scope="module")
@@ -131,7 +132,7 @@ def test_any_sequence_of_rollups_late_data_backfills_and_dailies_ends_as_a_clean
 
 def _numbers(summary: dict) -> dict:
     """The outcome tiles' headlines and statuses of a ``summary.json`` (what a reader acts on)."""
-    outcome = ("ctr", "recall", "session_depth", "save_rate", "lift", "allocation")
+    outcome = ("ctr", "recall", "session_depth", "save_rate", "lift", "allocation", "novelty")
     return {t: (v["status"], v["headline"]) for t, v in summary["tiles"].items() if t in outcome}
 
 

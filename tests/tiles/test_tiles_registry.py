@@ -23,7 +23,7 @@ def test_the_registry_refuses_a_tile_registered_in_one_place_only() -> None:
     with pytest.raises(ExpkitError, match="'mystery' is a tile of expkit.tiles.outcomes but not an? outcome tile id"):
         ordered_tiles(HEALTH_TILES, [*OUTCOME_TILES, stray], ids)
     with pytest.raises(ExpkitError, match="'lift' is registered twice"):
-        ordered_tiles(HEALTH_TILES, [*OUTCOME_TILES, OUTCOME_TILES[-3]], ids)
+        ordered_tiles(HEALTH_TILES, [*OUTCOME_TILES, next(t for t in OUTCOME_TILES if t.id == "lift")], ids)
     # a catalogue metric with a tile page is welcome, after the shipped metric tiles
     extra = replace(OUTCOME_TILES[1], id="top3_ctr")
     order = list(ordered_tiles(HEALTH_TILES, [*OUTCOME_TILES, extra], [*ids, "top3_ctr"]))

@@ -23,6 +23,7 @@ import expkit
 from expkit.atomic import FileLock, atomic_write_text
 from expkit.errors import ExpkitError
 from expkit.report.brief import VERDICT_LABELS
+from expkit.report.deepdive import DEEPDIVE_PAGE
 from expkit.report.html import STATUS_LABELS, format_value, jinja_env, stylesheet
 from expkit.report.summary import ALERT_KEYS, CHECK_KEYS
 
@@ -164,8 +165,10 @@ def render_index(
     summary: Mapping[str, Any],
     prev_day: str | None = None,
     next_day: str | None = None,
+    deepdive_href: str | None = None,
 ) -> str:
-    """The index page HTML for one day's ``summary`` (the ``summary.json`` document)."""
+    """The index page HTML for one day's ``summary`` (the ``summary.json`` document); with
+    ``deepdive_href``, a link to the day's deep dive (docs/deepdive.md)."""
     day = dt.date.fromisoformat(str(summary["date"]))
     tiles = summary.get("tiles", {})
     sections: dict[str, list[dict[str, Any]]] = {"health": [], "outcomes": []}
@@ -215,6 +218,7 @@ def render_index(
             alerts_evaluated=alerts_evaluated(summary),
             notices=list(summary.get("notices") or []),
             next_day=next_day,
+            deepdive_href=deepdive_href,
             fmt=format_value,
             num=format_number,
             pct=format_percent,
@@ -371,9 +375,11 @@ def neighbours(out: Path, day: str) -> tuple[str | None, str | None]:
 
 
 def write_index(day_dir: Path, summary: Mapping[str, Any], out: Path) -> Path:
-    """Render ``summary`` as ``day_dir/index.html`` with links to the neighbouring days."""
+    """Render ``summary`` as ``day_dir/index.html`` with links to the neighbouring days, and to
+    the day's deep dive when ``day_dir`` has one."""
     prev_day, next_day = neighbours(out, str(summary["date"]))
-    return atomic_write_text(day_dir / "index.html", render_index(summary, prev_day, next_day))
+    deepdive = DEEPDIVE_PAGE if (day_dir / DEEPDIVE_PAGE).is_file() else None
+    return atomic_write_text(day_dir / "index.html", render_index(summary, prev_day, next_day, deepdive))
 
 
 NAV_START, NAV_END = "<!-- expkit:day-nav -->", "<!-- /expkit:day-nav -->"

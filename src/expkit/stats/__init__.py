@@ -62,6 +62,7 @@ from .intervals import (
 )
 from .moments import Moments, combine_moments, mean_sums, moments_from_sums, ratio_sums
 from .multiple import ADJUST_METHODS, adjust_pvalues
+from .novelty import EXPOSURE_KEYS, ExposureTrend, exposure_trend, trend_verdict
 from .power import (
     mde_normal,
     mde_proportions,
@@ -131,6 +132,10 @@ __all__ = [
     "sample_size_ratio",
     "seasonal_baseline",
     "segment_interaction",
+    "EXPOSURE_KEYS",
+    "ExposureTrend",
+    "exposure_trend",
+    "trend_verdict",
     "rest_sums",
     "sequential_pvalue",
     "srm_test",

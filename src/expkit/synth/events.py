@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections import Counter
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pyarrow as pa
 
-from expkit.schema import EVENT_TABLES
+from expkit.schema import EVENT_TABLES, EXPOSURES
 from expkit.synth.incidents import INCIDENTS
 from expkit.synth.model import (
     DAY_MS,
@@ -125,6 +126,30 @@ class Rows:
 
 
 @dataclass(frozen=True)
+class Assignment:
+    """One of several concurrent experiments, as a chunk needs it."""
+
+    experiment_id: str
+    arms: tuple[str, ...]
+    allocation_cum: tuple[float, ...]  # cumulative planned allocation, one entry per arm
+    arm_multiplier: tuple[float, ...]  # 1 + the arm's true lift on this day
+
+
+def hashed_arms(experiment_id: str, user_ids: np.ndarray, allocation_cum: Sequence[float]) -> np.ndarray:
+    """Arm codes of ``user_ids`` in one experiment: a uniform from the hash of (experiment id, user id)
+    against the cumulative planned allocation, so experiments are randomized independently.
+
+    >>> codes = hashed_arms("e1", np.arange(1, 2001), (0.5, 1.0))
+    >>> sorted(set(codes.tolist())), 900 < int(codes.sum()) < 1100
+    ([0, 1], True)
+    """
+    digests = [hashlib.blake2b(f"{experiment_id}:{int(u)}".encode(), digest_size=8).digest() for u in user_ids]
+    u = np.array([int.from_bytes(d, "big") for d in digests], dtype=np.float64) / 2.0**64
+    codes = np.searchsorted(np.asarray(allocation_cum), u, side="right")
+    return np.minimum(codes, len(allocation_cum) - 1).astype(np.int8)
+
+
+@dataclass(frozen=True)
 class ChunkSpec:
     """Everything needed to build one chunk."""
 
@@ -145,6 +170,11 @@ class ChunkSpec:
     # Per-user factors 1 + lift of the block's users on this day, when they differ from
     # ``arm_multiplier`` (segment lifts, novelty); None: every user gets their arm's.
     user_multiplier: np.ndarray | None = None
+    # Several concurrent experiments (the first is the one of ``experiment_id``): users are
+    # randomized into each by hashed_arms, requests carry the first one's bucket, and the
+    # exposures table lists every experiment of every exposed user. Empty: one experiment.
+    assignments: tuple[Assignment, ...] = ()
+    log_exposures: bool = True  # False on pre-experiment days: no experiment runs yet
 
 
 @dataclass
@@ -156,6 +186,7 @@ class ChunkResult:
     exposed: np.ndarray  # local users with a non-shadow request in the data
     bucket: np.ndarray  # arm code of each user of the block
     counts: dict[str, Counter]
+    codes: tuple[np.ndarray, ...] = ()  # with assignments: each experiment's arm code of each user
 
 
 def _dictionaries(spec: ChunkSpec) -> dict[str, list[str]]:
@@ -387,9 +418,18 @@ def build_chunk(spec: ChunkSpec) -> ChunkResult:
     """Simulate one block of users for one day and return its Arrow tables."""
     m = spec.model
     users = make_users(m, spec.seed, spec.block, spec.n_users, np.asarray(spec.allocation_cum))
+    user_multiplier = spec.user_multiplier
+    codes: tuple[np.ndarray, ...] = ()
+    if spec.assignments:
+        ids = np.int64(users.first + 1) + np.arange(users.n, dtype=np.int64)
+        codes = tuple(hashed_arms(a.experiment_id, ids, a.allocation_cum) for a in spec.assignments)
+        users = replace(users, bucket=codes[0])
+        user_multiplier = np.ones(users.n)
+        for a, code in zip(spec.assignments, codes, strict=True):
+            user_multiplier = user_multiplier * np.asarray(a.arm_multiplier)[code]
     rng = rng_for(spec.seed, STREAM_DAY, spec.ordinal, spec.block)
     day = simulate_day(m, spec.catalog, users, spec.day_start_ms, rng,
-                       np.asarray(spec.arm_multiplier), spec.shadow_share, spec.user_multiplier)
+                       np.asarray(spec.arm_multiplier), spec.shadow_share, user_multiplier)
     inj = Injector(spec.seed, spec.ordinal, spec.block, spec.day_start_ms, spec.windows)
     sess_arm = users.bucket[day.sess_user]
     req_arm = sess_arm[day.req_sess]
@@ -422,7 +462,28 @@ def build_chunk(spec: ChunkSpec) -> ChunkResult:
     ok_req = c.keep_sess[day.req_sess] & ~day.sess_shadow[day.req_sess]
     exposed = np.zeros(users.n, dtype=bool)
     exposed[day.req_user[ok_req]] = True
-    return ChunkResult(tables, late_tables, exposed, users.bucket, inj.counts)
+    if spec.assignments and spec.log_exposures:
+        tables["exposures"] = _exposures(spec, users, c.rows["requests"], codes)
+    return ChunkResult(tables, late_tables, exposed, users.bucket, inj.counts, codes)
+
+
+def _exposures(spec: ChunkSpec, users: Users, requests: Rows, codes: tuple[np.ndarray, ...]) -> pa.Table:
+    """One row per (user, experiment) with a logged non-shadow request: its first request's time."""
+    cols = requests.cols
+    ok = ~cols["shadow"]
+    user, t, ingest = cols["user_id"][ok], cols["timestamp_ms"][ok], cols["ingest_ms"][ok]
+    order = np.lexsort((t, user))
+    first = order[np.r_[True, user[order][1:] != user[order][:-1]]] if len(order) else order
+    local = (user[first] - (users.first + 1)).astype(np.int64)
+    n, parts = len(first), []
+    for a, code in zip(spec.assignments, codes, strict=True):
+        parts.append(pa.table([
+            pa.array(user[first], pa.int64()), pa.array([a.experiment_id] * n, pa.string()),
+            pa.array(np.asarray(a.arms, dtype=object)[code[local]].tolist() if n else [], pa.string()),
+            pa.array(t[first], pa.int64()), pa.array(ingest[first], pa.int64()),
+            pa.array(np.zeros(n, dtype=bool), pa.bool_()),
+        ], schema=EXPOSURES))
+    return pa.concat_tables(parts)
 
 
 def _count_request_effects(inj: Injector, day: LatentDay, real: RealizedDay,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import itertools
 import json
 import math
 import os
@@ -13,13 +14,14 @@ from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from expkit.errors import ExpkitError
-from expkit.schema import EVENT_TABLES
+from expkit.schema import EVENT_TABLES, OPTIONAL_TABLES
 from expkit.synth.effects import (
     NOVELTY_FORMULA,
     USER_SLICES,
@@ -29,7 +31,7 @@ from expkit.synth.effects import (
     check_effects,
     slice_values,
 )
-from expkit.synth.events import ALL_ARMS, ChunkSpec, build_chunk
+from expkit.synth.events import ALL_ARMS, Assignment, ChunkSpec, build_chunk
 from expkit.synth.incidents import INCIDENTS, Incident, parse_incident
 from expkit.synth.model import (
     BLOCK_USERS,
@@ -47,11 +49,33 @@ from expkit.synth.truth import MonteCarloTruth, analytic_rate, monte_carlo
 DEFAULT_LIFT = 0.05
 _EPOCH = dt.date(1970, 1, 1)
 _STRING_COLUMNS = {t: [f.name for f in s if pa.types.is_string(f.type)]
-                   for t, s in EVENT_TABLES.items()}
+                   for t, s in {**EVENT_TABLES, **OPTIONAL_TABLES}.items()}
 # Column statistics let engines skip row groups by time; other columns skip them for speed.
 _STATISTICS = ["timestamp_ms", "ingest_ms"]
 _COMPRESSION = "snappy"  # measured: ~30% faster than zstd level 1, files ~2x larger
 _WORKERS = max(1, min(2, os.cpu_count() or 1))
+
+
+@dataclass(frozen=True)
+class SynthExperiment:
+    """One more experiment running beside the main one over the same users (docs/synthetic.md,
+    "Several experiments"): its id, arms with planned shares, control and true lift per
+    non-control arm (arms it leaves out get 0)."""
+
+    experiment_id: str
+    buckets: tuple[tuple[str, float], ...]
+    control: str
+    lift: tuple[tuple[str, float], ...] = ()
+
+    @property
+    def arms(self) -> tuple[str, ...]:
+        """Arm names in allocation order."""
+        return tuple(a for a, _ in self.buckets)
+
+    def multiplier(self) -> tuple[float, ...]:
+        """1 + the true lift of each arm."""
+        lift = dict(self.lift)
+        return tuple(1.0 + lift.get(a, 0.0) for a in self.arms)
 
 
 @dataclass(frozen=True)
@@ -72,6 +96,12 @@ class SynthConfig:
     model: Model = Model()
     pre_days: int = 0
     effects: Effects = Effects()
+    others: tuple[SynthExperiment, ...] = ()
+
+    @property
+    def experiments(self) -> tuple[SynthExperiment, ...]:
+        """Every experiment, the main one first."""
+        return (SynthExperiment(self.experiment_id, self.buckets, self.control, self.lift), *self.others)
 
     @property
     def dates(self) -> list[dt.date]:
@@ -105,7 +135,7 @@ def _validate(out: Path | str, days: int, end: dt.date | str, users: int, seed: 
               buckets: Mapping[str, float], control: str, lift: Mapping[str, float] | None,
               shadow_share: float, pre_days: int = 0,
               segment_lifts: Sequence[SegmentLift | str] = (),
-              novelty: Sequence[Novelty | str] = ()) -> SynthConfig:
+              novelty: Sequence[Novelty | str] = (), others: Sequence[SynthExperiment] = ()) -> SynthConfig:
     if isinstance(days, bool) or not isinstance(days, int) or days < 1:
         raise ExpkitError(f"days must be a whole number >= 1 (got {days!r})")
     if isinstance(pre_days, bool) or not isinstance(pre_days, int) or pre_days < 0:
@@ -165,6 +195,28 @@ def _validate(out: Path | str, days: int, end: dt.date | str, users: int, seed: 
         novelty = [novelty]
     effects = check_effects([a for a, _ in arms], control, slice_values(Model()), segment_lifts,
                             novelty)
+    others = tuple(others)
+    if others and (effects.segments or effects.novelty):
+        raise ExpkitError("segment lifts and novelty plant an effect of one experiment; give them without "
+                          "several experiments")
+    seen = {experiment_id}
+    for other in others:
+        if other.experiment_id in seen:
+            raise ExpkitError(f"experiment id {other.experiment_id!r} is given twice; give each experiment its own id")
+        seen.add(other.experiment_id)
+        shares = [v for _, v in other.buckets]
+        if len(shares) < 2 or any(not math.isfinite(v) or v <= 0 for v in shares) or abs(sum(shares) - 1.0) > 1e-6:
+            raise ExpkitError(f"experiment {other.experiment_id!r}: needs two or more bucket shares > 0 that sum "
+                              f"to 1 (got {dict(other.buckets)})")
+        if other.control not in other.arms:
+            raise ExpkitError(f"experiment {other.experiment_id!r}: control {other.control!r} is not one of the "
+                              f"buckets ({', '.join(other.arms)})")
+        for a, v in other.lift:
+            if a not in other.arms or a == other.control:
+                raise ExpkitError(f"experiment {other.experiment_id!r}: lift names {a!r}, which is not a "
+                                  f"non-control bucket")
+            if not math.isfinite(v) or v <= -1:
+                raise ExpkitError(f"experiment {other.experiment_id!r}: lift of {a!r} must be > -1 (got {v!r})")
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise ExpkitError(f"output {out} is a file; choose a folder path for the warehouse")
@@ -173,7 +225,7 @@ def _validate(out: Path | str, days: int, end: dt.date | str, users: int, seed: 
         raise ExpkitError(f"{out} already contains events; choose an empty folder or delete it")
     return SynthConfig(out, days, end, users, seed, parsed, experiment_id, tuple(arms), control,
                        tuple((a, float(lift.get(a, 0.0))) for a in treatments),
-                       float(shadow_share), pre_days=pre_days, effects=effects)
+                       float(shadow_share), pre_days=pre_days, effects=effects, others=others)
 
 
 def _windows(cfg: SynthConfig) -> tuple[dict[str, list[tuple[int, int, int]]], list[dict]]:
@@ -214,6 +266,7 @@ class _ChunkSummary:
     rows: Counter
     late_rows: Counter
     counts: dict[str, Counter]
+    codes: tuple[np.ndarray, ...] = ()
 
 
 def _chunk_job(spec: ChunkSpec, staging: Path, date: str) -> _ChunkSummary:
@@ -229,7 +282,7 @@ def _chunk_job(spec: ChunkSpec, staging: Path, date: str) -> _ChunkSummary:
             rows[t] += table.num_rows
             if kind == "part-late":
                 late_rows[t] += table.num_rows
-    return _ChunkSummary(res.bucket, res.exposed, rows, late_rows, res.counts)
+    return _ChunkSummary(res.bucket, res.exposed, rows, late_rows, res.counts, res.codes)
 
 
 def _segment_truth(cfg: SynthConfig, bucket: np.ndarray, attributes: Mapping[str, np.ndarray]
@@ -375,13 +428,62 @@ class _BlockEffects:
         return 1.0 + lift
 
 
+def _mixture_rate(cfg: SynthConfig, kind: str, index: int, arm: str) -> float:
+    """True CTR or save rate of ``arm`` of experiment ``index``: the other experiments' arms are
+    independent of it, so the rate is their planned-share-weighted mix (impressions do not depend
+    on a lift, so mixing the rates mixes the ratios exactly)."""
+    exps = cfg.experiments
+    own = dict(exps[index].lift).get(arm, 0.0)
+    others = [e for i, e in enumerate(exps) if i != index]
+    total = 0.0
+    for combo in itertools.product(*(e.buckets for e in others)):
+        weight = math.prod(share for _, share in combo)
+        mult = (1.0 + own) * math.prod(1.0 + dict(e.lift).get(a, 0.0) for e, (a, _) in zip(others, combo, strict=True))
+        total += weight * float(analytic_rate(cfg.model, kind, mult))
+    return total
+
+
+def _experiments_truth(truth: dict, cfg: SynthConfig, codes: Mapping[str, np.ndarray], exposed: np.ndarray,
+                       rows: Mapping[str, Counter]) -> None:
+    """Add ``experiments`` (one entry per experiment) to ``truth``; the main experiment's CTR and save
+    rate become those of its entry (the other experiments' lifts are mixed into every arm)."""
+    entries: dict[str, dict[str, Any]] = {}
+    n_exposed = int(exposed.sum())
+    for i, e in enumerate(cfg.experiments):
+        code = codes[e.experiment_id]
+        users = np.bincount(code, minlength=len(e.arms))
+        seen = np.bincount(code[exposed], minlength=len(e.arms))
+        metrics = {name: {a: _mixture_rate(cfg, kind, i, a) for a in e.arms}
+                   for name, kind in (("ctr", "click"), ("save_rate", "save"))}
+        entries[e.experiment_id] = {
+            "planned_allocation": dict(e.buckets), "control": e.control,
+            "realized_allocation": {
+                a: {"users": int(users[j]), "share": float(users[j] / cfg.users), "exposed_users": int(seen[j]),
+                    "exposed_share": float(seen[j] / n_exposed) if n_exposed else 0.0}
+                for j, a in enumerate(e.arms)},
+            "true_lift": {a: dict(e.lift).get(a, 0.0) for a in e.arms if a != e.control},
+            "metrics": metrics,
+            "metric_lift": {k: {a: v[a] / v[e.control] - 1.0 for a in e.arms if a != e.control}
+                            for k, v in metrics.items()},
+        }
+    truth["experiments"] = entries
+    main = entries[cfg.experiment_id]
+    for k in ("ctr", "save_rate"):
+        truth["metrics"][k] = main["metrics"][k]
+        truth["metric_lift"][k] = main["metric_lift"][k]
+    truth["truth_method"]["experiments"] = (
+        "each experiment's ctr and save_rate are analytic, mixed over the other experiments' arms by their "
+        "planned shares; recall and session_depth of the main experiment are at its own arms' lifts only")
+    truth["tables"]["exposures"] = int(sum(c["exposures"] for c in rows.values()))
+
+
 def generate(out: Path | str, days: int, end: dt.date | str, users: int = 20_000, seed: int = 0,
              incidents: Sequence[str | Incident] = (), experiment_id: str = "rec_ranker_v2",
              buckets: Mapping[str, float] | None = None, control: str = "control",
              lift: Mapping[str, float] | None = None, shadow_share: float = 0.02,
              progress: Callable[[str], None] | None = None, *, pre_days: int = 0,
              segment_lifts: Sequence[SegmentLift | str] = (),
-             novelty: Sequence[Novelty | str] = ()) -> dict:
+             novelty: Sequence[Novelty | str] = (), others: Sequence[SynthExperiment] = ()) -> dict:
     """Write a synthetic warehouse at ``out`` and return its truth (also in ``out/truth.json``).
 
     Events of the ``days`` days ending with ``end`` (inclusive) go to
@@ -402,11 +504,17 @@ def generate(out: Path | str, days: int, end: dt.date | str, users: int = 20_000
     segment interaction and a decaying lift (docs/synthetic.md). Without them the events are
     byte-identical to a run that does not name them.
 
+    ``others`` adds experiments running at the same time over the same users (docs/synthetic.md,
+    "Several experiments"): every experiment then randomizes by a hash of (experiment id, user id),
+    a user's propensities are multiplied by 1 + her arm's lift in each, requests and impressions
+    carry the main experiment's id and bucket, and ``exposures`` lists every experiment of every
+    exposed user; ``truth.json`` gains ``experiments``, one entry per experiment.
+
     Raises :class:`~expkit.errors.ExpkitError` for an invalid call, before writing anything.
     """
     buckets = {"control": 0.5, "treatment": 0.5} if buckets is None else buckets
     cfg = _validate(out, days, end, users, seed, incidents, experiment_id, buckets, control, lift,
-                    shadow_share, pre_days, segment_lifts, novelty)
+                    shadow_share, pre_days, segment_lifts, novelty, others)
     say = progress or (lambda _msg: None)
     model = cfg.model
     catalog = make_catalog(model, cfg.seed)
@@ -428,6 +536,7 @@ def generate(out: Path | str, days: int, end: dt.date | str, users: int = 20_000
     rows: dict[str, Counter] = {d.isoformat(): Counter() for d in all_dates}
     late_rows: Counter = Counter()
     injected: dict[str, Counter] = {}
+    codes: dict[str, np.ndarray] = {}
 
     jobs = [(day, b) for day in all_dates for b in range(n_blocks)]
 
@@ -435,9 +544,14 @@ def generate(out: Path | str, days: int, end: dt.date | str, users: int = 20_000
         n = min(BLOCK_USERS, cfg.users - b * BLOCK_USERS)
         pre = day < start
         user_mult = None if pre or block_effects is None else block_effects.multiplier((day - start).days, b)
+        assignments = tuple(
+            Assignment(e.experiment_id, e.arms, tuple(np.cumsum([v for _, v in e.buckets]).tolist()),
+                       (1.0,) * len(e.arms) if pre else e.multiplier())
+            for e in cfg.experiments) if cfg.others else ()
         spec = ChunkSpec(model, catalog, cfg.seed, day.toordinal(), b, n, alloc_cum,
                          day_start_ms(day), cfg.experiment_id, arms, no_effect if pre else mult,
-                         arms.index(cfg.control), cfg.shadow_share, windows, user_mult)
+                         arms.index(cfg.control), cfg.shadow_share, windows, user_mult, assignments,
+                         log_exposures=not pre)
         return pool.submit(_chunk_job, spec, staging, day.isoformat())
 
     # Chunks are built and written by a small pool (numpy and Parquet release the GIL);
@@ -456,14 +570,18 @@ def generate(out: Path | str, days: int, end: dt.date | str, users: int = 20_000
             bucket[block] = res.bucket
             if day >= start:
                 exposed[block] |= res.exposed
+            for exp, code in zip(cfg.experiments, res.codes, strict=False):
+                codes.setdefault(exp.experiment_id, np.zeros(cfg.users, dtype=np.int8))[block] = code
             rows[date].update(res.rows)
             late_rows.update(res.late_rows)
             for name, c in res.counts.items():
                 injected.setdefault(name, Counter()).update(c)
             say(f"{date}: users block {b + 1}/{n_blocks}")
             if b == n_blocks - 1:
-                for t in EVENT_TABLES:
+                for t in [*EVENT_TABLES, *(o for o in OPTIONAL_TABLES if (staging / o).is_dir())]:
                     src = staging / t / f"event_date={date}"
+                    if t in OPTIONAL_TABLES and not src.is_dir():
+                        continue
                     (events / t).mkdir(exist_ok=True)
                     os.replace(src, events / t / src.name)
                 say(f"{date}: done ({rows[date]['impressions']:,} impressions)")
@@ -478,6 +596,8 @@ def generate(out: Path | str, days: int, end: dt.date | str, users: int = 20_000
         parts = [block_effects.attributes(b) for b in range(n_blocks)]
         attributes = {k: np.concatenate([p[k] for p in parts]) for k in USER_SLICES}
     truth = _truth(cfg, mc, bucket, exposed, entries, rows, late_rows, attributes)
+    if cfg.others:
+        _experiments_truth(truth, cfg, codes, exposed, rows)
     tmp = cfg.out / "truth.json.tmp"
     tmp.write_text(json.dumps(truth, indent=2, sort_keys=False) + "\n")
     os.replace(tmp, cfg.out / "truth.json")

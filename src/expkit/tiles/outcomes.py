@@ -21,6 +21,7 @@ from expkit.tiles.allocation import ALLOCATION_SLICES, allocation_tile
 from expkit.tiles.arms import ALL_SLICES, USER_SLICES
 from expkit.tiles.base import TileParams, TileResult, check_filter_characters
 from expkit.tiles.lift import LIFT_SLICES, lift_tile
+from expkit.tiles.novelty import check_novelty_params, novelty_tile
 from expkit.tiles.ratio import ratio_metric, ratio_tile
 from expkit.tiles.readout import readout_tile
 from expkit.tiles.spec import Tile
@@ -78,4 +79,5 @@ OUTCOME_TILES: list[Tile] = [
     Tile("lift", "outcomes", "Lift vs control", LIFT_SLICES, lift_tile, check_lift_params),
     Tile("allocation", "outcomes", "Traffic allocation", ALLOCATION_SLICES, allocation_tile, check_filter_values),
     Tile("timeline", "outcomes", "Experiment timeline", TIMELINE_SLICES, timeline_tile, check_filter_values),
+    Tile("novelty", "outcomes", "Novelty and primacy", ("bucket",), novelty_tile, check_novelty_params),
 ]

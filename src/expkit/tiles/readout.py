@@ -5,7 +5,11 @@ treatment arm: the primary metric's relative lift with its fixed-horizon and alw
 intervals, the guardrails judged against their margins, the progress towards the sample the
 ``mde`` needs, and the trust gates (SRM overall and on any day, the day's validation, users in
 several arms, P1/P2 alerts and kill switches of the day, and, with a CUPED pre-period, that
-the arms did not differ before the start). The primary comparison is CUPED-adjusted when the
+the arms did not differ before the start). After the verdict's own reasons come the findings
+that do not change it (:func:`findings`): a lift that decays with the days since first exposure
+("CTR proxy lift falls from +12.0% on day 0 to +3.0% after day 7: novelty ...") and the segments
+whose effect differs ("effect differs in region=eu: +15.0% vs +3.0% elsewhere, adjusted p = 0.004
+..."). The primary comparison is CUPED-adjusted when the
 rollups carry the pre-period (docs/statistics.md, "CUPED from the rollups"). :func:`expkit.decision.decide` turns
 them into the verdict (ship / roll_back / keep_running / no_effect / untrustworthy) with its
 reasons; the report copies it to ``summary.json`` ``decision`` and to the top of the index.
@@ -16,6 +20,7 @@ verdict itself), ``no_data`` before any user of the experiment.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from typing import NamedTuple
 
@@ -31,6 +36,7 @@ from expkit.decision import (
     ProgressResult,
     TrustGate,
     decide,
+    with_findings,
 )
 from expkit.estimates import ALPHA
 from expkit.guardrails import guardrail_results
@@ -42,6 +48,8 @@ from expkit.stats.progress import progress
 from expkit.tiles.arms import arm_level, tuning_n, with_all_arms
 from expkit.tiles.base import TileParams, TileResult
 from expkit.tiles.common import data_as_of, no_data_result
+from expkit.tiles.exposure import novelty, novelty_note
+from expkit.tiles.segments import flagged_segments, segment_frame, segment_note, segment_stats
 from expkit.tiles.srm import srm_check, srm_days
 from expkit.trust import alerts_gate, bucket_gate, srm_gate, validation_gate
 
@@ -126,6 +134,20 @@ def readout(p: TileParams) -> Decision | None:
     return decide(evidence, trust=gates, min_days=cfg.min_days, mde=cfg.mde, direction=primary.direction)
 
 
+def findings(p: TileParams) -> list[str]:
+    """What the deep dives found over the experiment to date, as sentences for the reasons: each
+    metric whose lift decays with the days since first exposure (:mod:`expkit.tiles.exposure`), then
+    each segment whose effect differs (:mod:`expkit.tiles.segments`), largest evidence first."""
+    scope = dataclasses.replace(p, window=WINDOW)
+    arms = list(p.config.treatments)
+    cat = p.config.catalogue
+    trends = novelty(scope, arms).trends
+    decaying = trends[trends["verdict"] == "decaying"].sort_values("adj_pvalue")
+    out = [novelty_note(r, cat[r["metric"]].title) for r in decaying.to_dict("records")]
+    segments = flagged_segments(segment_frame(segment_stats(scope), p.config.control, arms))
+    return out + [segment_note(r) for r in segments.to_dict("records")]
+
+
 def _guardrail_detail(g: GuardrailResult) -> str:
     kind = "relative lift" if g.relative else "difference"
     if not math.isfinite(g.estimate):
@@ -151,6 +173,7 @@ def readout_tile(p: TileParams) -> TileResult:
     if decision is None:
         return no_data_result(p, "readout", "outcomes", title,
                               f"no users of the experiment from {p.config.start_date} to {p.event_date}")
+    decision = with_findings(decision, findings(p))
     head = decision.to_dict()
     head["window"] = WINDOW
     primary = p.config.catalogue[p.config.primary_metric]

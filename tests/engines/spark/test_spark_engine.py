@@ -21,13 +21,13 @@ from expkit.errors import ExpkitError
 from expkit.metrics_sql import builtin_catalogue, user_pre_schema
 from expkit.rollup import ROLLUP_NAMES, build_rollups, manifest_path
 from expkit.rollup_schema import USER_FACTS_SCHEMA, USER_ITEMS_SCHEMA
-from expkit.schema import EVENT_TABLES
+from expkit.schema import EVENT_TABLES, OPTIONAL_TABLES
 from expkit.templates import TEMPLATES, Template
 from expkit.warehouse import DAY_MS, Warehouse, day_bounds_ms
 
 pytestmark = [pytest.mark.spark, pytest.mark.slow, pytest.mark.xdist_group("spark")]
 
-ROLLUP_TABLES = {"user_facts": "user_day"}
+ROLLUP_TABLES = {"user_facts": "user_day", "facts": "user_day"}
 PRE_SCHEMA = user_pre_schema(builtin_catalogue())
 """The CUPED pre-period view the shipped ratio_stats template reads (none here: an empty table)."""
 """Template tables that are rollups (the rest of a template's reads are event tables)."""
@@ -46,8 +46,9 @@ def _params(template: Template, day: dt.date) -> dict[str, Any]:
 def _sources(template: Template, wh: Warehouse, days: list[dt.date]) -> dict[str, list[Path] | pa.Schema]:
     out: dict[str, list[Path] | pa.Schema] = {}
     for table in template.reads:
-        if table in EVENT_TABLES:
-            out[table] = [f for d in days for f in wh.event_files(table, d)] or EVENT_TABLES[table]
+        if table in EVENT_TABLES or table in OPTIONAL_TABLES:
+            schema = EVENT_TABLES.get(table) or OPTIONAL_TABLES[table]
+            out[table] = [f for d in days for f in wh.event_files(table, d)] or schema
         else:
             out[table] = wh.rollup_files(ROLLUP_TABLES.get(table, table), days)
     return out
