@@ -280,6 +280,63 @@ class Target(_Strict):
         return float(self.min if self.min is not None else self.max)  # type: ignore[arg-type]
 
 
+class Cap(_Strict):
+    """A cap on each user's numerator (winsorization; docs/metrics.md, "Capping per-user values"):
+    ``{quantile: q}``, the pooled quantile ``q`` of the window's users (both arms), or ``{value: x}``.
+
+    Attributes:
+        quantile: the quantile level, 0.5 ≤ q < 1 (``0.999``: the 99.9th percentile).
+        value: a fixed threshold, > 0, in the numerator's units per user and window.
+    """
+
+    quantile: float | None = Field(default=None, ge=0.5, lt=1.0, allow_inf_nan=False)
+    value: float | None = Field(default=None, gt=0.0, allow_inf_nan=False)
+
+    @model_validator(mode="after")
+    def _one(self) -> Cap:
+        if (self.quantile is None) == (self.value is None):
+            raise ValueError("a cap is either {quantile: q} or {value: x}")
+        return self
+
+    def describe(self) -> str:
+        """How the threshold was chosen: ``99.9th percentile`` or ``fixed value``.
+
+        >>> Cap(quantile=0.999).describe(), Cap(quantile=0.99).describe(), Cap(value=20).describe()
+        ('99.9th percentile', '99th percentile', 'fixed value')
+        >>> Cap(quantile=0.92).describe(), Cap(quantile=0.51).describe()
+        ('92nd percentile', '51st percentile')
+        """
+        if self.quantile is None:
+            return "fixed value"
+        level = f"{self.quantile * 100:.10g}"
+        suffix = {"1": "st", "2": "nd", "3": "rd"}.get(level[-1], "th") if "." not in level else "th"
+        return f"{level}{suffix} percentile"
+
+
+CAPPABLE_BUILTINS = frozenset({"session_depth"})
+"""Built-in metrics whose numerator is an unbounded per-user count (a mean per session): a ``cap`` is
+allowed. The others are shares of their denominator's units (CTR, save rate, saves per click,
+Recall@K), bounded per unit, or health metrics."""
+
+
+def cap_refusal(builtin: str | None, numerator: Aggregate | None, denominator: Aggregate | str | None) -> str | None:
+    """Why a metric cannot be capped (None: it can): caps are for the per-user numerators of mean-like
+    metrics (``denominator: users``, ``session_depth``, or a ratio whose numerator is not a share of its
+    denominator's rows: another table or another aggregate)."""
+    if builtin is not None:
+        if builtin in CAPPABLE_BUILTINS:
+            return None
+        kind = BUILTINS[builtin]
+        what = "a health metric" if kind.kind == "health" else (
+            f"a share ({kind.numerator} / {kind.denominator}), bounded per unit")
+        return f"builtin {builtin} is {what}"
+    if isinstance(numerator, Aggregate) and isinstance(denominator, Aggregate) and (
+            numerator.table == denominator.table and numerator.agg == denominator.agg):
+        return (f"its numerator is a share of its denominator's rows ({numerator.agg} of {numerator.table} "
+                "over the same), bounded per unit")
+    return None
+
+
 class TilePage(_Strict):
     """Options of a metric's tile page: metrics shown beside it (rows of its table, headline)."""
 
@@ -297,12 +354,24 @@ class Metric(_Strict):
     format: Literal["percent", "number", "ms"]
     target: Target | None = None
     tile: bool | TilePage = False
+    cap: Cap | None = None
 
     @field_validator("builtin")
     @classmethod
     def _builtin(cls, v: str | None) -> str | None:
         if v is not None and v not in BUILTINS:
             raise ValueError(f"unknown builtin {v!r}; the built-in metrics are {', '.join(BUILTINS)}")
+        return v
+
+    @field_validator("cap")
+    @classmethod
+    def _cap(cls, v: Cap | None, info: ValidationInfo) -> Cap | None:
+        if v is None:
+            return v
+        why = cap_refusal(info.data.get("builtin"), info.data.get("numerator"), info.data.get("denominator"))
+        if why:
+            raise ValueError(f"cap applies to the per-user numerators of mean-like metrics (denominator: users, "
+                             f"session_depth, a count or sum per other unit); {why}: remove the cap")
         return v
 
     @model_validator(mode="after")
@@ -406,10 +475,21 @@ class Catalogue(_Strict):
         return _digest({k: self.metrics[k].model_dump(include={"numerator", "denominator"})
                         for k in sorted(self.declarative_ids)})
 
+    @property
+    def capped_ids(self) -> list[str]:
+        """The ratio metrics with a ``cap``, in catalogue order."""
+        return [k for k in self.ratio_ids if self.metrics[k].cap is not None]
+
     def stats_digest(self) -> str:
-        """A digest of what ``outcome_stats`` holds (every ratio metric's definition)."""
-        return _digest({k: self.metrics[k].model_dump(include={"numerator", "denominator", "builtin"})
-                        for k in sorted(self.ratio_ids)})
+        """A digest of what ``outcome_stats`` holds (every ratio metric's definition, its cap included;
+        a metric without a cap has the digest it had before caps existed)."""
+        def definition(m: Metric) -> dict[str, Any]:
+            d = m.model_dump(include={"numerator", "denominator", "builtin"})
+            if m.cap is not None:
+                d["cap"] = m.cap.model_dump(exclude_none=True)
+            return d
+
+        return _digest({k: definition(self.metrics[k]) for k in sorted(self.ratio_ids)})
 
 
 def _digest(data: Any) -> str:
@@ -436,9 +516,11 @@ def _error_text(source: str, err: ValidationError) -> str:
     for e in _first_errors(err):
         loc = ".".join(str(x) for x in e["loc"] if not (isinstance(x, str) and (x[:1].isupper() or "[" in x)))
         msg = e["msg"].removeprefix("Value error, ")
-        if e["type"] == "extra_forbidden":
+        if e["type"] == "extra_forbidden" and len(e["loc"]) >= 4 and e["loc"][2] == "cap":
+            msg = "unknown key (a cap has quantile or value)"
+        elif e["type"] == "extra_forbidden":
             msg = ("unknown key (a metric has title, numerator, denominator or builtin, direction, format, "
-                   "target, tile; an aggregate has table, agg, where)")
+                   "target, tile, cap; an aggregate has table, agg, where)")
         parts.append(f"key '{loc or '(top level)'}': {msg}")
     return f"{source}: {parts[0]}" + (f" (and {len(parts) - 1} more problem(s))" if len(parts) > 1 else "")
 

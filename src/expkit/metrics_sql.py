@@ -8,7 +8,10 @@ Two templates carry the catalogue's metrics, in marked regions ``/*<slot>:begin*
   the event-attribute slices (surface, genre, provider) as grouping sets for ``impressions``;
 * ``ratio_stats`` sums them (and the built-in facts) over the window's days per user, and writes
   one row set per ratio metric of the catalogue: n and the five sums of the delta method, plus the
-  nine sums of the CUPED adjustment (:data:`PRE_SUMS`) from each user's pre-period values;
+  nine sums of the CUPED adjustment (:data:`PRE_SUMS`) from each user's pre-period values; a metric
+  with a ``cap`` has each user's window numerator capped at the window's pooled threshold first
+  (regions ``metric_caps``, ``metric_cap_join``; bound ``$cap_<k>``; empty without caps), and its
+  rows add ``cap_value`` and ``capped_users`` (docs/metrics.md, "Capping per-user values");
 * ``user_pre`` sums each user's numerator and denominator of every ratio metric over the CUPED
   pre-period (``pre_<id>_num``, ``pre_<id>_den``), which ``ratio_stats`` joins per user.
 
@@ -251,7 +254,7 @@ def _user_facts_regions(catalogue: Catalogue) -> tuple[dict[str, str], dict[str,
     return regions, params.values
 
 
-def _ratio_stats_regions(catalogue: Catalogue) -> dict[str, str]:
+def _ratio_stats_regions(catalogue: Catalogue) -> tuple[dict[str, str], dict[str, float]]:
     ids = catalogue.ratio_ids
     if not ids:
         raise ConfigError(f"{catalogue.source}: the catalogue defines no ratio metric; add one")
@@ -269,10 +272,22 @@ def _ratio_stats_regions(catalogue: Catalogue) -> dict[str, str]:
             columns.append(f", coalesce(pp.{c}, 0.0) AS {c}")
             all_values.append(f", p.{c}")
             slice_values.append(f", {c}")
-    moments, values, pick = [], [], []
+    moments, values, pick, thresholds = [], [], [], []
+    cap_values: dict[str, float] = {}
     for k, mid in enumerate(ids):
         m = catalogue[mid]
         num, den = _num_den(catalogue, mid)
+        if m.cap is not None:  # the user's window numerator, capped (docs/metrics.md, "Capping per-user values")
+            raw, cap = num, f"cap_{k}"
+            level = m.cap.quantile if m.cap.quantile is not None else m.cap.value
+            assert level is not None  # a Cap has one of the two
+            cap_values[cap] = level
+            # over the users with a non-zero value, as Statsig: a sparse metric keeps a threshold above 0
+            thresholds.append(f"quantile_cont(CASE WHEN {raw} <> 0 THEN CAST({raw} AS DOUBLE) END, ${cap})"
+                              if m.cap.quantile is not None
+                              else f"CAST(${cap} AS DOUBLE)")
+            num = f"(CASE WHEN {raw} > {cap} THEN {cap} ELSE {raw} END)"
+            moments.append(f",\n        max({cap}) AS {cap}, count(CASE WHEN {raw} > {cap} THEN 1 END) AS capped_{k}")
         moments.append(f",\n        sum({num}) AS num_{k}, sum({den}) AS den_{k}, sum({num} * {num}) AS num2_{k}, "
                        f"sum({den} * {den}) AS den2_{k}, sum({num} * {den}) AS numden_{k}")
         pn, pd_ = pre_columns(mid)
@@ -284,6 +299,16 @@ def _ratio_stats_regions(catalogue: Catalogue) -> dict[str, str]:
     for out, prefix in outs:
         arms = " ".join(f"WHEN {k} THEN s.{prefix}_{k}" for k in range(len(ids)))
         pick.append(f",\n    CASE m.k {arms} END AS {out}")
+    capped = [k for k, mid in enumerate(ids) if catalogue[mid].cap is not None]
+    caps = join = ""
+    if capped:
+        for out, prefix in (("cap_value", "cap"), ("capped_users", "capped")):
+            arms = " ".join(f"WHEN {k} THEN s.{prefix}_{k}" for k in capped)
+            pick.append(f",\n    CASE m.k {arms} END AS {out}")
+        columns_sql = ", ".join(f"{t} AS cap_{k}" for t, k in zip(thresholds, capped, strict=True))
+        caps = (f"caps AS (\n    SELECT experiment_id AS cap_experiment_id, {columns_sql}\n    FROM facts\n"
+                "    WHERE slice = 'all'\n    GROUP BY experiment_id\n),\n")
+        join = "\n    LEFT JOIN caps ON caps.cap_experiment_id = expanded.experiment_id"
     return {
         "metric_sums": " ".join(sums),
         "metric_columns": " ".join(columns),
@@ -292,7 +317,9 @@ def _ratio_stats_regions(catalogue: Catalogue) -> dict[str, str]:
         "metric_moments": "".join(moments),
         "metric_values": ", ".join(values),
         "metric_pick": "".join(pick),
-    }
+        "metric_caps": caps,
+        "metric_cap_join": join,
+    }, cap_values
 
 
 def _user_pre_regions(catalogue: Catalogue) -> dict[str, str]:
@@ -325,7 +352,8 @@ def ratio_stats_query(catalogue: Catalogue) -> MetricQuery:
     key = ("ratio_stats", catalogue.stats_digest() + catalogue.facts_digest())
     if key not in _cache:
         base = TEMPLATES["ratio_stats"]
-        _cache[key] = MetricQuery(replace(base, sql=fill(base.sql, _ratio_stats_regions(catalogue))))
+        regions, values = _ratio_stats_regions(catalogue)
+        _cache[key] = MetricQuery(replace(base, sql=fill(base.sql, regions)), dict(values))
     return _cache[key]
 
 

@@ -246,6 +246,45 @@ def ratio_stats_table(
     return df[[*key, *ALL_STAT_COLUMNS]].sort_values(key).reset_index(drop=True)
 
 
+@dataclass(frozen=True)
+class CapApplied:
+    """A capped metric's threshold over a window (docs/metrics.md, "Capping per-user values").
+
+    Attributes:
+        value: the threshold each user's numerator was capped at (the pooled quantile of the
+            window's users, both arms, or the catalogue's fixed value).
+        capped_users: users of the window (every arm) whose numerator was above it.
+    """
+
+    value: float
+    capped_users: int
+
+
+def metric_caps(
+    p: ReadScope, metrics: Sequence[str], window: str | None = None, day: dt.date | None = None
+) -> dict[str, CapApplied]:
+    """The thresholds of the capped ones of ``metrics`` over the window (``outcome_stats`` rows of the
+    whole population, template ``stats_rows``); a metric without a cap, or whose statistics were built
+    before it had one (stale, rebuilt by the next rollup), or without users, has no entry."""
+    cat = p.config.catalogue
+    capped = [m for m in metrics if m in cat and cat[m].cap is not None]
+    if not capped:
+        return {}
+    con = connect()
+    try:
+        df = _stats_rows(con, p, capped, "all", [window or p.window], [day or p.event_date])
+    finally:
+        con.close()
+    if df is None or "cap_value" not in df.columns:
+        return {}
+    out = {}
+    for metric, rows in df.groupby("metric"):
+        value = rows["cap_value"].max()
+        if pd.notna(value):
+            out[str(metric)] = CapApplied(float(value), int(rows["capped_users"].fillna(0).sum()))
+    return out
+
+
 def latency_quantile_stats(p: ReadScope, window: str | None = None, nu: float = 0.95) -> pd.DataFrame:
     """Per arm, the sufficient statistics of the user-clustered latency quantile ``nu`` over the
     window (:func:`expkit.stats.guardrails.quantile_arm`; template ``latency_quantile_stats`` over

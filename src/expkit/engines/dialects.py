@@ -160,6 +160,19 @@ def _array_of_markers(lists: Mapping[str, tuple[int, str]], node: exp.Expression
     return exp.cast(exp.Array(expressions=markers), exp.DataType.build(f"ARRAY<{element}>"))
 
 
+_PERCENTILE_FUNCTION = frozenset({"spark", "spark2", "databricks", "hive"})
+"""Dialects whose exact interpolated quantile is the aggregate ``PERCENTILE(x, q)``: SQLGlot writes
+DuckDB's ``quantile_cont(x, q)`` as a two-argument ``PERCENTILE_CONT`` that Spark refuses (it takes
+``PERCENTILE_CONT(q) WITHIN GROUP (ORDER BY x)`` only). Both are exact, linear between order
+statistics (numpy's ``method="linear"``)."""
+
+
+def _percentile(node: exp.Expression) -> exp.Expression:
+    if isinstance(node, exp.PercentileCont) and node.expression is not None:
+        return exp.Anonymous(this="PERCENTILE", expressions=[node.this, node.expression])
+    return node
+
+
 def compile_template(
     template: Template | str,
     dialect: str,
@@ -193,6 +206,8 @@ def compile_template(
             tree = rename_tables(tree, tables)
         if lists:
             tree = tree.transform(functools.partial(_array_of_markers, lists))
+        if dialect in _PERCENTILE_FUNCTION:
+            tree = tree.transform(_percentile)
         if dialect == SOURCE_DIALECT:
             return CompiledSQL(tree.sql(SOURCE_DIALECT, pretty=pretty, comments=False), dialect)
         names: list[str] = []

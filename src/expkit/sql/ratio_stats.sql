@@ -18,9 +18,17 @@
 --   depth/sessions; declarative ones: their m_<id>_num / m_<id>_den facts). Metrics not defined per
 --   impression attribute (recall, session_depth, any metric reading requests or plays) exist for
 --   the user-level slices (all, cohort, region, client) only.
+--   Capping (a metric's cap in the catalogue; docs/metrics.md, "Capping per-user values"): the regions
+--   metric_caps (a CTE "caps": per experiment, the threshold cap_<k> of each capped metric, the
+--   quantile $cap_<k> of the window's non-zero per-user numerators of the users of both arms,
+--   slice = 'all', before any attribute filter; or the fixed value $cap_<k>) and metric_cap_join (its
+--   join in "sums") are empty without caps; with them, a capped metric's per-user numerator is
+--   min(value, cap_<k>) in every sum (the CUPED cross sums included; the pre-period covariate is not
+--   capped), in every slice, and its rows add cap_value (the threshold) and capped_users (users of
+--   the row whose value was above it; NULL for uncapped metrics).
 --   Optional filters (expkit.templates.Template.render): on the user's attributes (the users kept), and
 --   on the metric, slice and experiment of the rows (the readers ask for one; the rollup for all).
--- params: (none besides the optional filter values)
+-- params: (none besides the optional filter values; each capped metric binds cap_<k> through expkit.metrics_sql)
 -- reads: user_facts, user_items, user_pre
 -- grain: experiment_id, metric, bucket, slice, slice_value
 -- filters: attr_filter: a.cohort, a.region, a.client; row_filter: m.metric, s.slice, s.experiment_id
@@ -55,7 +63,7 @@ per_user AS (
     LEFT JOIN user_pre AS pp ON pp.user_id = f.user_id
     WHERE 1 = 1 /*attr_filter*/
 ),
-/*include:recall_ctes*/
+/*metric_caps:begin*//*metric_caps:end*//*include:recall_ctes*/
 user_slices AS (
     SELECT * FROM (VALUES ('all'), ('cohort'), ('region'), ('client')) AS s (slice)
 ),
@@ -98,7 +106,7 @@ sums AS (
         sum(pre_recall_num) AS pre_num_3, sum(pre_recall_den) AS pre_den_3, sum(pre_recall_num * pre_recall_num) AS pre_num2_3, sum(pre_recall_den * pre_recall_den) AS pre_den2_3, sum(pre_recall_num * pre_recall_den) AS pre_numden_3, sum(hits * pre_recall_num) AS num_pre_num_3, sum(hits * pre_recall_den) AS num_pre_den_3, sum(plays * pre_recall_num) AS den_pre_num_3, sum(plays * pre_recall_den) AS den_pre_den_3,
         sum(depth) AS num_4, sum(sessions) AS den_4, sum(depth * depth) AS num2_4, sum(sessions * sessions) AS den2_4, sum(depth * sessions) AS numden_4,
         sum(pre_session_depth_num) AS pre_num_4, sum(pre_session_depth_den) AS pre_den_4, sum(pre_session_depth_num * pre_session_depth_num) AS pre_num2_4, sum(pre_session_depth_den * pre_session_depth_den) AS pre_den2_4, sum(pre_session_depth_num * pre_session_depth_den) AS pre_numden_4, sum(depth * pre_session_depth_num) AS num_pre_num_4, sum(depth * pre_session_depth_den) AS num_pre_den_4, sum(sessions * pre_session_depth_num) AS den_pre_num_4, sum(sessions * pre_session_depth_den) AS den_pre_den_4/*metric_moments:end*/
-    FROM expanded
+    FROM expanded/*metric_cap_join:begin*//*metric_cap_join:end*/
     GROUP BY experiment_id, bucket, slice, slice_value
 ),
 -- metric id, its index in the sums, and whether it exists for the user-level slices only

@@ -1,12 +1,15 @@
-"""Helpers shared by tiles: the no-data result, the result of a typed compute step, the data as-of time."""
+"""Helpers shared by tiles: the no-data result, the result of a typed compute step, the data as-of time
+and the capping of a metric."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import pandas as pd
 
-from expkit.readers import ingest_watermark
+from expkit.readers import ingest_watermark, metric_caps
 from expkit.series import memo
 from expkit.tiles.base import TileParams, TileResult, headline_of
 from expkit.warehouse import ms_to_iso
@@ -41,3 +44,60 @@ def typed_result(p: TileParams, section: str, title: str, result: Any, summary: 
         summary=summary, table=table, charts=charts, params=p.describe(), as_of=data_as_of(p),
         experiment_id=p.config.experiment_id, notes=list(result.notes), result=result,
     )
+
+
+@dataclass(frozen=True)
+class MetricCap:
+    """How a capped metric was capped over the tile's window (docs/metrics.md, "Capping per-user values").
+
+    Attributes:
+        metric: the metric id.
+        title: its title.
+        value: the threshold each user's numerator was capped at.
+        quantile: the catalogue's quantile level (None: a fixed value).
+        how: how the threshold was chosen (``99.9th percentile``, ``fixed value``).
+        capped_users: users of the window (every arm) above the threshold.
+        window: the window.
+    """
+
+    metric: str
+    title: str
+    value: float
+    quantile: float | None
+    how: str
+    capped_users: int
+    window: str
+
+    @property
+    def text(self) -> str:
+        """``capped at 41 (99.9th percentile)``.
+
+        >>> MetricCap("plays", "Plays", 41.0, 0.999, "99.9th percentile", 3, "7d").text
+        'capped at 41 (99.9th percentile)'
+        """
+        return f"capped at {self.value:,.6g} ({self.how})"
+
+    def note(self) -> str:
+        """The tile's line.
+
+        >>> MetricCap("plays", "Plays per user", 41.0, 0.999, "99.9th percentile", 3, "7d").note()
+        'Plays per user: per-user values capped at 41 (99.9th percentile) over the 7d window; 3 user(s) above it'
+        """
+        return f"{self.title}: per-user values {self.text} over the {self.window} window; " \
+               f"{self.capped_users:,} user(s) above it"
+
+    def to_dict(self) -> dict[str, Any]:
+        """The headline entry (summary.json): ``value``, ``quantile``, ``capped_users``, ``text``."""
+        return {"value": self.value, "quantile": self.quantile, "capped_users": self.capped_users, "text": self.text}
+
+
+def capped_metrics(p: TileParams, metrics: Sequence[str]) -> dict[str, MetricCap]:
+    """The capped ones of ``metrics`` with their thresholds over the tile's window (none: empty)."""
+    cat = p.config.catalogue
+    out = {}
+    for metric, applied in metric_caps(p, metrics).items():
+        cap = cat[metric].cap
+        assert cap is not None
+        out[metric] = MetricCap(metric, cat[metric].title, applied.value, cap.quantile, cap.describe(),
+                                applied.capped_users, p.window)
+    return out

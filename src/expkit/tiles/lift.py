@@ -53,7 +53,7 @@ from expkit.tiles.arms import (
     with_all_arms,
 )
 from expkit.tiles.base import TileParams, TileResult
-from expkit.tiles.common import data_as_of, no_data_result
+from expkit.tiles.common import capped_metrics, data_as_of, no_data_result
 from expkit.tiles.segments import (
     SEGMENT_ALPHA,
     SEGMENT_MIN_USERS,
@@ -184,6 +184,11 @@ def lift_tile(p: TileParams) -> TileResult:
             "untrustworthy": untrustworthy, "srm_pvalue": check.arm_pvalue.get(arm),
             "metrics": metrics,
         }
+    caps = capped_metrics(p, lift_metrics(p))
+    for a in arms.values():
+        for mid, cap in caps.items():
+            if mid in a["metrics"]:
+                a["metrics"][mid]["cap"] = cap.to_dict()
     segments = segment_frame(seg_stats, p.config.control, shown_treatments(p))
     flagged = segments[segments["adj_pvalue"] < SEGMENT_ALPHA].sort_values("adj_pvalue")
     seg_keys = ["bucket", "metric", "slice", "value", "rel_lift", "rest_rel_lift", "pvalue", "adj_pvalue"]
@@ -213,6 +218,7 @@ def lift_tile(p: TileParams) -> TileResult:
         values = sorted(set(sliced_bad["slice_value"]))
         notes.append(f"UNTRUSTWORTHY: sample ratio mismatch within {p.slice} = {', '.join(values)}")
     notes += [segment_note(r) for r in flagged.to_dict("records")]
+    notes += [c.note() for c in caps.values()]
     return TileResult(
         tile=p.tile, section="outcomes", title=title, status=status, headline=headline, summary=summary,
         table=frame[TABLE_COLUMNS], charts=[_forest(frame, p)], params=p.describe(), as_of=data_as_of(p),

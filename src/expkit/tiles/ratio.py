@@ -26,7 +26,7 @@ from expkit.estimates import estimate_frame
 from expkit.readers import ratio_stats
 from expkit.tiles.arms import ALL_SLICES, USER_SLICES, arm_level
 from expkit.tiles.base import TileParams, TileResult, status_vs_target, worst
-from expkit.tiles.common import data_as_of, no_data_result
+from expkit.tiles.common import capped_metrics, data_as_of, no_data_result
 from expkit.tiles.srm import SrmCheck, srm_check, srm_label
 
 
@@ -134,6 +134,10 @@ def ratio_tile(p: TileParams, m: RatioMetric, section: str = "outcomes") -> Tile
     ) + target_text(target, m)
     headline = {"metric": m.metric, "window": p.window, "target": target.value if target else None, "arms": arms,
                 "interval": "delta method (per-user sums), 95%", "srm_pvalue": srm.pvalue, "srm": srm.any}
+    caps = capped_metrics(p, [m.metric, *m.beside])
+    if m.metric in caps:
+        headline["cap"] = caps[m.metric].to_dict()
+        summary += f"; {caps[m.metric].text}"
     tables = []
     for beside in m.beside:
         sec = ratio_metric(p.config, beside)
@@ -157,5 +161,6 @@ def ratio_tile(p: TileParams, m: RatioMetric, section: str = "outcomes") -> Tile
         tile=p.tile, section=section, title=m.title, status=status, headline=headline, summary=summary,
         table=table, charts=[chart], params=p.describe(), as_of=data_as_of(p),
         experiment_id=p.config.experiment_id,
-        notes=[n for n in [srm.note()] if n] + [f"{arm}: {a['reason']}" for arm, a in arms.items() if a["reason"]],
+        notes=[n for n in [srm.note()] if n] + [f"{arm}: {a['reason']}" for arm, a in arms.items() if a["reason"]]
+        + [c.note() for c in caps.values()],
     )
