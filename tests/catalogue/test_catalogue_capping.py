@@ -361,7 +361,7 @@ def test_uncapped_metrics_are_unchanged_by_a_capped_catalogue(built: Built, capp
 
 def test_lift_and_ratio_pages_show_the_threshold(capped: Built, tmp_path: Path) -> None:
     """The lift tile's headline (summary.json ``tiles.lift.headline.arms.<arm>.metrics.<id>.cap``) and the
-    metric's page carry the threshold; both pages say "capped at X (99th percentile)"."""
+    metric's page carry the threshold; both pages, and the timeline's notes, say "capped at X (99th percentile)"."""
     from expkit.api import run_tile
 
     args = {"event_date": END, "params_file": capped.params_file, "warehouse": capped.warehouse.root}
@@ -382,3 +382,5 @@ def test_lift_and_ratio_pages_show_the_threshold(capped: Built, tmp_path: Path) 
     assert page.headline["cap"]["text"] == text and text in page.summary and text in headline_html(page)
     uncapped = run_tile("ctr", **args)
     assert "cap" not in uncapped.headline and "capped at" not in headline_html(uncapped)
+    timeline = run_tile("timeline", **args)  # its daily values are capped too: its notes say so
+    assert any(text in n for n in timeline.notes) and text in headline_html(timeline)

@@ -27,7 +27,7 @@ from expkit.names import Status
 from expkit.readers import ratio_stats_table
 from expkit.tiles.arms import arm_level, lift_metrics, shown_treatments, tuning_n, with_all_arms
 from expkit.tiles.base import SHOWN_ONLY, TileParams, TileResult, status_vs_target, worst
-from expkit.tiles.common import no_data_result, typed_result
+from expkit.tiles.common import capped_metrics, no_data_result, typed_result
 from expkit.tiles.srm import experiment_days, srm_check, srm_label
 
 TITLE = "Experiment timeline"
@@ -179,7 +179,8 @@ def compute_timeline(p: TileParams) -> Timeline | None:
         metric=primary, window=p.window, arms=arms, metrics=per_metric, cumulative_lift=last_cumulative_lift(lift),
         first_day=min(values["day"]), last_day=max(values["day"]), days=int(values["day"].nunique()),
         tuning_n=tuning_n(p), interval="delta method (per-user sums), 95%",
-        values=values, lift=lift, srm_flags=dict(check.flags), notes=[n for n in [check.note()] if n],
+        values=values, lift=lift, srm_flags=dict(check.flags),
+        notes=[n for n in [check.note()] if n] + [c.note() for c in capped_metrics(p, sorted(per_metric)).values()],
     )
 
 
