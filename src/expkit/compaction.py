@@ -120,10 +120,10 @@ def compact_day(wh: Warehouse, day: dt.date, min_files: int = 2) -> list[Compact
     """Compact every complete landing hour of ``day``'s stream files that has at least
     ``min_files`` files, in every table. An hour is complete once a file of a later minute
     exists in that table. Takes the rollup lock (waits for a running rollup)."""
-    from expkit.rollup import _lock
+    from expkit.rollup import rollup_lock
 
     done: list[Compacted] = []
-    with _lock(wh):
+    with rollup_lock(wh):
         finish_compactions(wh, day)
         for table in EVENT_TABLES:
             done += _compact_table(wh, table, day, min_files)

@@ -403,6 +403,9 @@ def check_portfolio(experiments: list[tuple[Path, ExperimentConfig]]) -> None:
 def load_experiments(params: str | Path) -> list[ExperimentConfig]:
     """Every experiment of ``params`` (a parameters file, or a ``params/`` folder: :func:`experiment_files`),
     each validated (:func:`load_experiment`) and then checked together (:func:`check_portfolio`)."""
+    if not Path(params).exists():
+        raise ConfigError(f"{params}: parameters file not found; pass --params with an experiment.yaml "
+                          f"or a folder holding {EXPERIMENTS_DIR}/<experiment>.yaml")
     files = experiment_files(params)
     if not files:
         raise ConfigError(f"{params}: no parameters file (add {EXPERIMENTS_DIR}/<experiment>.yaml or experiment.yaml)")

@@ -45,7 +45,7 @@ from expkit.compaction import finish_compactions, ledger
 from expkit.config import ExperimentConfig
 from expkit.engines import Engine, write_reader
 from expkit.names import HOUR_MS
-from expkit.rollup import _lock, _params, _read_manifest, manifest_path, open_engine
+from expkit.rollup import _params, _read_manifest, manifest_path, open_engine, rollup_lock
 from expkit.schema import EVENT_TABLES, require_schema
 from expkit.templates import TEMPLATES
 from expkit.warehouse import Warehouse, day_bounds_ms
@@ -291,7 +291,7 @@ def update_day(wh: Warehouse, eng: Engine, day: dt.date, config: ExperimentConfi
     """
     t0 = time.perf_counter()
     result = LiveUpdate(day, now_ms)
-    with _lock(wh):
+    with rollup_lock(wh):
         finish_compactions(wh, day)
         snap = {t: _Files.of(wh, t, day) for t in EVENT_TABLES}
         for name in INCREMENTAL_ROLLUPS:

@@ -44,7 +44,7 @@ from expkit.atomic import atomic_write_text
 from expkit.charts import deferred
 from expkit.config import ExperimentConfig, default_params_file, load_experiment
 from expkit.engines import Engine
-from expkit.rollup import open_engine
+from expkit.rollup import open_engine, rollup_lock
 from expkit.series import ingest_freshness
 from expkit.series_cache import SegmentCache, session
 from expkit.tiles.base import TileResult
@@ -155,15 +155,19 @@ def tick(
     finally:
         if engine is None:
             eng.close()
-    t0 = time.perf_counter()
-    report = monitor_once(wh, config, params, rules, now)
-    seconds["alerts"] = time.perf_counter() - t0
     path = Path(out) / "index.html"
-    if page:
-        warnings.filterwarnings("ignore", "I don't know how to infer vegalite type", UserWarning)  # empty tiles
+    # Read under the rollup lock: a daily job rebuilding a day swaps its tables one at a time, and
+    # a page must not show some of them rebuilt and others not (it waits for the rebuild instead).
+    with rollup_lock(wh):
         t0 = time.perf_counter()
-        cells = compute_tiles(wh, params, now, cache)
-        seconds["tiles"] = time.perf_counter() - t0
+        report = monitor_once(wh, config, params, rules, now)
+        seconds["alerts"] = time.perf_counter() - t0
+        if page:
+            warnings.filterwarnings("ignore", "I don't know how to infer vegalite type", UserWarning)  # empty tiles
+            t0 = time.perf_counter()
+            cells = compute_tiles(wh, params, now, cache)
+            seconds["tiles"] = time.perf_counter() - t0
+    if page:
         t0 = time.perf_counter()
         atomic_write_text(path, render_page(wh, config, rules, cells, now,
                                             int(time.time() * 1000) if wall_ms is None else wall_ms))

@@ -378,7 +378,9 @@ def open_engine(name: str | EngineSpec, wh: Warehouse) -> Engine:
     return get_engine(spec.name, **spec.options())
 
 
-def _lock(wh: Warehouse) -> FileLock:
+def rollup_lock(wh: Warehouse) -> FileLock:
+    """The warehouse's rollup lock: held by every rollup write, and by a live update while it reads
+    (so a page never shows a day whose rollups are half rebuilt)."""
     return FileLock(wh.state / "locks" / "rollup.lock", what=f"rollups of {wh.root}")
 
 
@@ -452,7 +454,7 @@ def build_rollups(
     own = isinstance(engine, str | EngineSpec)
     eng = open_engine(engine, wh) if isinstance(engine, str | EngineSpec) else engine
     try:
-        with _lock(wh):
+        with rollup_lock(wh):
             return _build_day(wh, eng, day, config, True, progress)
     finally:
         if own:
@@ -609,7 +611,7 @@ def rebuild_stale_day(
     if state.raw.stale:
         wh.require_events(day)
         require_schema({t: wh.event_files(t, day) for t in EVENT_TABLES})
-    with _lock(wh):
+    with rollup_lock(wh):
         return _build_day(wh, eng, day, config, state.raw.stale, progress)
 
 
@@ -628,7 +630,7 @@ def refresh(
     todo = sorted(set(days))
     later = [d for d in _rolled_up_after(wh, todo[-1]) if wh.event_files("requests", d)] if todo else []
     graph = rollup_graph(wh, config.catalogue)
-    with _lock(wh):
+    with rollup_lock(wh):
         for day in [*todo, *later]:
             state = day_staleness(wh, day, graph)
             if not (force and day in days) and not state.stale:

@@ -147,7 +147,7 @@ def test_expkit_deepdive_page_offline_in_chromium_and_linked(planted: Built, tmp
     assert all(u.startswith("file://") for u in visit.requests), visit.requests
     assert not visit.exceptions and not visit.console_errors, (visit.exceptions, visit.console_errors)
     assert facts["charts"] and all(state == "drawn" for state in facts["charts"]), facts["charts"]
-    assert len(facts["charts"]) == 1 + 2 + 1  # the readout's, a forest per metric, the timeline
+    assert len(facts["charts"]) == 1 + 2 + 1 + 1  # the readout's, a forest per metric, the timeline, novelty
     assert all(marks > 10 for marks in facts["svgMarks"])
     assert "Lift per slice" in facts["text"] and "effect differs in region=eu" in facts["text"]
     assert "../index.html" in facts["links"] and "experiment.ipynb" in facts["links"]

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 from scipy.stats import chi2_contingency
-from synth_helpers import Warehouse
+from synth_support import Warehouse
 from test_synth_effects import Z, relative_lift
 
 from expkit.cli import main

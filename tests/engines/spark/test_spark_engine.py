@@ -27,10 +27,10 @@ from expkit.warehouse import DAY_MS, Warehouse, day_bounds_ms
 
 pytestmark = [pytest.mark.spark, pytest.mark.slow, pytest.mark.xdist_group("spark")]
 
-ROLLUP_TABLES = {"user_facts": "user_day", "facts": "user_day"}
+ROLLUP_TABLES = {"user_facts": "user_day", "facts": "user_day", "earlier_first": "user_first"}
+"""Template views that are rollups, by the rollup they read (the rest of a template's reads are event tables)."""
 PRE_SCHEMA = user_pre_schema(builtin_catalogue())
 """The CUPED pre-period view the shipped ratio_stats template reads (none here: an empty table)."""
-"""Template tables that are rollups (the rest of a template's reads are event tables)."""
 
 
 def _params(template: Template, day: dt.date) -> dict[str, Any]:
