@@ -15,7 +15,7 @@ from expkit import compaction
 from expkit.compaction import compact_day, file_minute
 from expkit.config import ExperimentConfig
 from expkit.incremental import INCREMENTAL_ROLLUPS, update
-from expkit.rollup import _lock, build_rollups
+from expkit.rollup import build_rollups, rollup_lock
 from expkit.schema import EVENT_TABLES
 from expkit.warehouse import Warehouse
 
@@ -71,7 +71,7 @@ def test_compaction_is_safe_while_the_stream_rollups_and_readers_run(
             errors.append(err)
 
     def read() -> None:
-        with _lock(wh):
+        with rollup_lock(wh):
             for t in ("requests", "clicks"):
                 files = wh.event_files(t, DAY)
                 if files:
