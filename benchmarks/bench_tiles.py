@@ -18,10 +18,10 @@ import tempfile
 import time
 from pathlib import Path
 
+from expkit.api import run_tile
 from expkit.config import load_experiment
 from expkit.rollup import build_rollups
 from expkit.synth import generate
-from expkit.tiles import run_tile
 from expkit.tiles.registry import TILES
 
 from _common import REPO, SIZES, record
