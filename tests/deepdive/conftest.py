@@ -7,31 +7,17 @@ users, no overall lift and +60% click and save propensities for the treatment's 
 
 from __future__ import annotations
 
-import os
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from deepdive_support import Built, build
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "report"))
-from report_browser import CHROMIUM, Browser  # noqa: E402
+from report_browser import browser  # noqa: E402, F401 - the shared Chromium fixture
 
 
 @pytest.fixture(scope="session")
 def planted(tmp_path_factory: pytest.TempPathFactory) -> Built:
     return build(tmp_path_factory.mktemp("planted"), days=2, pre_days=2, users=12000, seed=5,
                  lift={"treatment": 0.0}, segment_lifts=["region=eu:0.6"])
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    """One headless Chromium per test module (skips where Chromium is not installed)."""
-    if not os.access(CHROMIUM, os.X_OK):
-        pytest.skip("chromium is not installed")
-    b = Browser()
-    try:
-        yield b
-    finally:
-        b.close()

@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
-import os
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from report_browser import CHROMIUM, Browser
+from report_browser import browser  # noqa: F401 - the shared Chromium fixture
 from report_support import DAY, PARAMS, fake_steps, make_tiles
 
 from expkit.report import DailyResult, run_daily
@@ -37,15 +35,3 @@ def daily_run(report_root: Path, tmp_path_factory: pytest.TempPathFactory) -> Da
         tiles=make_tiles(),
         steps=fake_steps(),
     )
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    """One headless Chromium per test module (skips where Chromium is not installed)."""
-    if not os.access(CHROMIUM, os.X_OK):
-        pytest.skip("chromium is not installed")
-    b = Browser()
-    try:
-        yield b
-    finally:
-        b.close()

@@ -17,9 +17,12 @@ import subprocess
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or "/usr/bin/chromium"
 
@@ -227,3 +230,15 @@ DOM_PROBE = """(async () => {
       border: getComputedStyle(c).borderLeftColor })),
   };
 })()"""
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    """One headless Chromium per test module (skips where Chromium is not installed)."""
+    if not os.access(CHROMIUM, os.X_OK):
+        pytest.skip("chromium is not installed")
+    b = Browser()
+    try:
+        yield b
+    finally:
+        b.close()
