@@ -25,7 +25,7 @@ import pyarrow as pa
 from expkit.config import WINDOWS, ExperimentConfig
 from expkit.engines.duckdb_engine import quiet
 from expkit.errors import ExpkitError
-from expkit.histogram import LN_GAMMA
+from expkit.histogram import LN_GAMMA, quantile_from_counts
 from expkit.metrics_sql import ratio_stats_query
 from expkit.rollup import EXPOSURE_ROLLUP, LATENCY_INPUTS, STATS_ROLLUP, stats_sources, window_files
 from expkit.schema import SLICE_COLUMNS
@@ -411,3 +411,38 @@ def ingest_watermark(wh: Warehouse, day: dt.date) -> int | None:
         con.close()
     marks = [int(w) for _, _, w in rows if w is not None]
     return max(marks) if marks else None
+
+
+ARM_HEALTH_COLUMNS = ["experiment_id", "bucket", "users", "requests", "errors", "latency_p95_ms"]
+"""The columns of :func:`arm_health`."""
+
+
+def arm_health(wh: Warehouse, day: dt.date) -> pd.DataFrame:
+    """Per experiment and arm, ``day``'s users, requests, failed requests and latency p95 (ms), from
+    the day's per-user rollups keyed by experiment (templates ``arm_latency`` and ``arm_errors``;
+    docs/reports.md, "The portfolio"). ``requests`` and the p95 come from the latency histograms
+    (the p95 within 1%, :func:`expkit.histogram.quantile_from_counts`); ``errors`` is NaN when the
+    catalogue defines no ``error_rate`` metric. No rollup of ``day``: no row.
+    """
+    latency_files = wh.rollup_files("user_latency", [day])
+    fact_files = wh.rollup_files("user_day", [day])
+    if not latency_files:
+        return pd.DataFrame(columns=ARM_HEALTH_COLUMNS)
+    con = connect()
+    try:
+        _register(con, "user_latency", latency_files)
+        hist = run_template(con, "arm_latency").df()
+        errors = pd.DataFrame(columns=["experiment_id", "bucket", "users", "errors"])
+        if _register(con, "user_facts", fact_files) and "m_error_rate_num" in con.table("user_facts").columns:
+            errors = run_template(con, "arm_errors").df()
+    finally:
+        con.close()
+    rows = []
+    for (exp, bucket), h in hist.groupby(["experiment_id", "bucket"], sort=True):
+        p95 = quantile_from_counts(h["idx"].to_numpy(), h["n"].to_numpy(dtype=float), 0.95)
+        rows.append({"experiment_id": str(exp), "bucket": str(bucket), "requests": int(h["n"].sum()),
+                     "latency_p95_ms": float(p95)})
+    out = pd.DataFrame(rows, columns=["experiment_id", "bucket", "requests", "latency_p95_ms"])
+    out = out.merge(errors[["experiment_id", "bucket", "users", "errors"]], on=["experiment_id", "bucket"],
+                    how="left")
+    return out[ARM_HEALTH_COLUMNS].reset_index(drop=True)

@@ -188,62 +188,13 @@ def run_daily(
         ran = _run_steps(steps, warehouse, day, params_file, emit)
         version = code_version()
         with building_dir(final) as tmp:
-            for sub in SUBDIRS:
-                (tmp / sub).mkdir()
             record_report(warehouse, day, tmp, load_experiment(params_file).start_date)
-            total = len(tile_list)
-            emit(ProgressEvent("tiles", f"running {total} tiles on {n_workers} workers", 0, total))
-            done = 0
-            durations = previous_durations(out, day)
-
-            def on_done(_tile: Tile, outcome: TileOutcome) -> None:
-                nonlocal done
-                done += 1
-                msg = f"{outcome.id}: {outcome.status}" + (f" ({outcome.error})" if outcome.error else "")
-                emit(ProgressEvent("tile", msg, done, total, tile=outcome.id))
-
-            inputs = {
-                t.id: tile_inputs(
-                    tmp,
-                    t,
-                    warehouse=warehouse,
-                    date=day,
-                    params_file=params_file,
-                    parameters=(overrides or {}).get(t.id),
-                    timeout=timeout,
-                )
-                for t in tile_list
-            }
-
-            def cost(t: Tile) -> float:
-                return durations.get(t.id, math.inf)
-
-            # One worker process per two notebook workers computes the tiles, quickest first:
-            # the notebooks are the bottleneck and get their first tiles at once. Each notebook
-            # runs as soon as its tile is ready.
-            with TileComputer(compute_workers(n_workers), processes=True) as computer:
-                quickest_first = sorted(tile_list, key=cost)
-                for t in quickest_first:
-                    submit_tile(computer, t, inputs[t.id])
-                finished = run_parallel(
-                    computer.in_order_ready(quickest_first, lambda t: inputs[t.id].timeout),
-                    lambda t: run_tile_into(
-                        tmp,
-                        t,
-                        inputs[t.id],
-                        computer,
-                        date=day,
-                        experiment_id=params.get("experiment_id"),
-                        started_at=started_at,
-                        version=version,
-                        index_href="../index.html",
-                        day_nav=True,
-                    ),
-                    n_workers,
-                    on_done=on_done,
-                )
-            by_id = {o.id: o for o in finished}
-            outcomes = [by_id[t.id] for t in tile_list]
+            outcomes = run_tiles_in(
+                tmp, tile_list, warehouse=warehouse, date=day, params_file=params_file,
+                experiment_id=params.get("experiment_id"), timeout=timeout, overrides=overrides,
+                workers=n_workers, emit=emit, started_at=started_at, version=version,
+                durations=previous_durations(out, day),
+            )
             emit(ProgressEvent("index", "writing summary.json and index.html"))
             summary = build_summary(
                 date=day,
@@ -263,7 +214,6 @@ def run_daily(
             atomic_write_json(tmp / "summary.json", summary)
             write_index(tmp, summary, out)
             set_tile_nav(tmp, out, *neighbours(out, day.isoformat()))
-            _drop_results_dir(tmp)
             if (final / RECORD_FILE).is_file():  # the digests delivered for this day stay delivered
                 shutil.copy2(final / RECORD_FILE, tmp / RECORD_FILE)
         refresh_nav(out, day.isoformat())
@@ -283,6 +233,70 @@ def run_daily(
     )
     emit(ProgressEvent("done", f"report written to {result.index}", len(outcomes), len(outcomes)))
     return result
+
+
+def run_tiles_in(
+    folder: Path,
+    tile_list: list[Tile],
+    *,
+    warehouse: Path,
+    date: dt.date,
+    params_file: Path,
+    experiment_id: str | None,
+    timeout: float,
+    overrides: Mapping[str, Mapping[str, Any]] | None,
+    workers: int,
+    emit: ProgressFn,
+    started_at: str,
+    version: str,
+    durations: Mapping[str, float],
+    label: str = "",
+) -> list[TileOutcome]:
+    """Run ``tile_list`` into ``folder`` (its ``tiles/``, ``notebooks/``, ``sidecars/``, ``logs/``)
+    on ``workers`` notebook threads, quickest first by ``durations``; return the outcomes in
+    ``tile_list``'s order. Each tile page links ``../index.html`` and has the day links; ``label``
+    names the part in the progress line (an experiment, the platform)."""
+    for sub in SUBDIRS:
+        (folder / sub).mkdir(parents=True, exist_ok=True)
+    total = len(tile_list)
+    what = f" of {label}" if label else ""
+    emit(ProgressEvent("tiles", f"running {total} tiles{what} on {workers} workers", 0, total))
+    done = 0
+
+    def on_done(_tile: Tile, outcome: TileOutcome) -> None:
+        nonlocal done
+        done += 1
+        msg = f"{outcome.id}: {outcome.status}" + (f" ({outcome.error})" if outcome.error else "")
+        emit(ProgressEvent("tile", msg, done, total, tile=outcome.id))
+
+    inputs = {
+        t.id: tile_inputs(folder, t, warehouse=warehouse, date=date, params_file=params_file,
+                          parameters=(overrides or {}).get(t.id), timeout=timeout)
+        for t in tile_list
+    }
+
+    def cost(t: Tile) -> float:
+        return durations.get(t.id, math.inf)
+
+    # One worker process per two notebook workers computes the tiles, quickest first:
+    # the notebooks are the bottleneck and get their first tiles at once. Each notebook
+    # runs as soon as its tile is ready.
+    with TileComputer(compute_workers(workers), processes=True) as computer:
+        quickest_first = sorted(tile_list, key=cost)
+        for t in quickest_first:
+            submit_tile(computer, t, inputs[t.id])
+        finished = run_parallel(
+            computer.in_order_ready(quickest_first, lambda t: inputs[t.id].timeout),
+            lambda t: run_tile_into(
+                folder, t, inputs[t.id], computer, date=date, experiment_id=experiment_id,
+                started_at=started_at, version=version, index_href="../index.html", day_nav=True,
+            ),
+            workers,
+            on_done=on_done,
+        )
+    _drop_results_dir(folder)
+    by_id = {o.id: o for o in finished}
+    return [by_id[t.id] for t in tile_list]
 
 
 def run_tile_page(

@@ -22,7 +22,7 @@ from markupsafe import Markup, escape
 import expkit
 from expkit.atomic import FileLock, atomic_write_text
 from expkit.errors import ExpkitError
-from expkit.report.brief import VERDICT_LABELS
+from expkit.report.brief import VERDICT_LABELS, ReportBrief, brief, interval
 from expkit.report.deepdive import DEEPDIVE_PAGE
 from expkit.report.html import STATUS_LABELS, format_value, jinja_env, stylesheet
 from expkit.report.summary import ALERT_KEYS, CHECK_KEYS
@@ -166,9 +166,19 @@ def render_index(
     prev_day: str | None = None,
     next_day: str | None = None,
     deepdive_href: str | None = None,
+    *,
+    sub: str = "",
+    portfolio: Sequence[ReportBrief] | None = None,
 ) -> str:
     """The index page HTML for one day's ``summary`` (the ``summary.json`` document); with
-    ``deepdive_href``, a link to the day's deep dive (docs/deepdive.md)."""
+    ``deepdive_href``, a link to the day's deep dive (docs/deepdive.md).
+
+    ``sub`` is the experiment folder of a day with several experiments (``D/<sub>/index.html``:
+    its day links go to the same experiment's page of the neighbouring days, and it links the
+    day's portfolio). ``portfolio`` makes the page the portfolio (``D/index.html`` of such a day:
+    ``summary`` is its ``portfolio.json``): one row per experiment report instead of the outcome
+    cards, and the per-experiment arm health of ``summary["arm_health"]``.
+    """
     day = dt.date.fromisoformat(str(summary["date"]))
     tiles = summary.get("tiles", {})
     sections: dict[str, list[dict[str, Any]]] = {"health": [], "outcomes": []}
@@ -219,6 +229,11 @@ def render_index(
             notices=list(summary.get("notices") or []),
             next_day=next_day,
             deepdive_href=deepdive_href,
+            **day_links(prev_day, next_day, sub),
+            portfolio_href="../index.html" if sub else None,
+            portfolio=list(portfolio) if portfolio is not None else None,
+            arm_health=[dict(a) for a in summary.get("arm_health") or [] if isinstance(a, Mapping)],
+            interval=interval,
             fmt=format_value,
             num=format_number,
             pct=format_percent,
@@ -229,6 +244,23 @@ def render_index(
         )
     )
     return html
+
+
+def day_links(prev_day: str | None, next_day: str | None, sub: str = "") -> dict[str, str | None]:
+    """The hrefs of an index page's day links (``prev_href``, ``next_href``) and of the history page
+    (``home_href``), relative to ``D/index.html``, or to ``D/<sub>/index.html`` for an experiment's
+    page of a day with several experiments.
+
+    >>> day_links("2026-11-13", None, "rec_ranker_v2")["prev_href"]
+    '../../2026-11-13/rec_ranker_v2/index.html'
+    """
+    up = "../../" if sub else "../"
+    page = f"{sub}/index.html" if sub else "index.html"
+    return {
+        "prev_href": f"{up}{prev_day}/{page}" if prev_day else None,
+        "next_href": f"{up}{next_day}/{page}" if next_day else None,
+        "home_href": f"{up}index.html",
+    }
 
 
 VERDICT_TONES = {"ship": "ok", "roll_back": "breach", "keep_running": "warn", "no_effect": "no_data",
@@ -354,32 +386,83 @@ def alerts_evaluated(summary: Mapping[str, Any]) -> bool:
     return True if ran is None else "alerts" in ran
 
 
-def report_days(out: Path) -> list[str]:
-    """The dates (``YYYY-MM-DD``) under ``out`` that hold a finished report, sorted."""
+def report_days(out: Path, sub: str = "") -> list[str]:
+    """The dates (``YYYY-MM-DD``) under ``out`` that hold a finished report, sorted; with ``sub``,
+    those whose folder holds experiment ``sub``'s report (``D/<sub>/index.html``)."""
     days = []
     if out.is_dir():
         for p in out.iterdir():
             with contextlib.suppress(ValueError):
                 dt.date.fromisoformat(p.name)
-                if len(p.name) == 10 and (p / "index.html").is_file():
+                if len(p.name) == 10 and (p / sub / "index.html").is_file():
                     days.append(p.name)
     return sorted(days)
 
 
-def neighbours(out: Path, day: str) -> tuple[str | None, str | None]:
-    """The nearest earlier and later report dates under ``out`` (``None`` if absent)."""
-    days = report_days(out)
+def neighbours(out: Path, day: str, sub: str = "") -> tuple[str | None, str | None]:
+    """The nearest earlier and later report dates under ``out`` (``None`` if absent); with ``sub``,
+    of experiment ``sub``'s reports (:func:`report_days`)."""
+    days = report_days(out, sub)
     earlier = [d for d in days if d < day]
     later = [d for d in days if d > day]
     return (earlier[-1] if earlier else None, later[0] if later else None)
 
 
-def write_index(day_dir: Path, summary: Mapping[str, Any], out: Path) -> Path:
+def write_index(day_dir: Path, summary: Mapping[str, Any], out: Path, sub: str = "") -> Path:
     """Render ``summary`` as ``day_dir/index.html`` with links to the neighbouring days, and to
-    the day's deep dive when ``day_dir`` has one."""
-    prev_day, next_day = neighbours(out, str(summary["date"]))
+    the day's deep dive when ``day_dir`` has one; ``sub``: ``day_dir`` is experiment ``sub``'s
+    folder of a day with several experiments (:func:`render_index`)."""
+    prev_day, next_day = neighbours(out, str(summary["date"]), sub)
     deepdive = DEEPDIVE_PAGE if (day_dir / DEEPDIVE_PAGE).is_file() else None
-    return atomic_write_text(day_dir / "index.html", render_index(summary, prev_day, next_day, deepdive))
+    return atomic_write_text(day_dir / "index.html", render_index(summary, prev_day, next_day, deepdive, sub=sub))
+
+
+PORTFOLIO_FILE = "portfolio.json"
+"""The document of a day with several experiments (``D/portfolio.json``; docs/reports.md, "The
+portfolio"): the platform's health tiles, the day's alerts and checks and the arm health, in the
+``summary.json`` shapes. Each experiment's own report is ``D/<experiment_id>/summary.json``."""
+
+
+def experiment_dirs(day_dir: Path) -> list[Path]:
+    """The experiment folders of a day with several experiments (those holding a ``summary.json``
+    and an ``index.html``), sorted by name."""
+    if not day_dir.is_dir():
+        return []
+    return sorted(p for p in day_dir.iterdir()
+                  if p.is_dir() and (p / "summary.json").is_file() and (p / "index.html").is_file())
+
+
+def portfolio_rows(day_dir: Path) -> list[ReportBrief]:
+    """One brief per experiment report of the day (:func:`experiment_dirs`; unreadable ones are
+    left out), each linking its page relative to ``day_dir``."""
+    rows = []
+    for sub in experiment_dirs(day_dir):
+        with contextlib.suppress(OSError, ValueError):
+            summary = json.loads((sub / "summary.json").read_text(encoding="utf-8"))
+            if isinstance(summary, Mapping):
+                rows.append(brief(summary, f"{sub.name}/index.html"))
+    return rows
+
+
+def write_portfolio_index(day_dir: Path, doc: Mapping[str, Any], out: Path) -> Path:
+    """Render ``day_dir/index.html`` of a day with several experiments: the portfolio (one row per
+    experiment report found in ``day_dir``), then the platform's health, alerts and validation of
+    ``doc`` (its ``portfolio.json``)."""
+    prev_day, next_day = neighbours(out, str(doc["date"]))
+    html = render_index(doc, prev_day, next_day, portfolio=portfolio_rows(day_dir))
+    return atomic_write_text(day_dir / "index.html", html)
+
+
+def rewrite_day_index(day_dir: Path, out: Path) -> bool:
+    """Re-render ``day_dir/index.html`` from its ``summary.json`` or ``portfolio.json`` (and each
+    experiment's page below it); ``False`` when it has neither."""
+    if (day_dir / "summary.json").is_file():
+        write_index(day_dir, json.loads((day_dir / "summary.json").read_text(encoding="utf-8")), out)
+        return True
+    if (day_dir / PORTFOLIO_FILE).is_file():
+        write_portfolio_index(day_dir, json.loads((day_dir / PORTFOLIO_FILE).read_text(encoding="utf-8")), out)
+        return True
+    return False
 
 
 NAV_START, NAV_END = "<!-- expkit:day-nav -->", "<!-- /expkit:day-nav -->"
@@ -387,25 +470,29 @@ NAV_START, NAV_END = "<!-- expkit:day-nav -->", "<!-- /expkit:day-nav -->"
 _NAV = re.compile(re.escape(NAV_START) + ".*?" + re.escape(NAV_END), re.DOTALL)
 
 
-def tile_nav_html(out: Path, tile_id: str, prev_day: str | None, next_day: str | None) -> str:
+def tile_nav_html(out: Path, tile_id: str, prev_day: str | None, next_day: str | None, sub: str = "") -> str:
     """The day links of tile ``tile_id``'s page: the same tile's page on the previous and next
-    report days (that day's index when it has no such page) and the history page."""
+    report days (that day's index when it has no such page) and the history page; ``sub``: the
+    page is in experiment ``sub``'s folder (``D/<sub>/tiles/``) and links that experiment's pages."""
+    up = "../../../" if sub else "../../"
+    folder = f"{sub}/" if sub else ""
 
     def link(day: str | None, rel: str, fallback: str) -> str:
         if day is None:
             return f'<span class="muted">{fallback}</span>'
-        page = f"{day}/tiles/{tile_id}.html"
-        target = page if (out / page).is_file() else f"{day}/index.html"
+        page = f"{day}/{folder}tiles/{tile_id}.html"
+        target = page if (out / page).is_file() else f"{day}/{folder}index.html"
         label = f"&larr; {day}" if rel == "prev" else f"{day} &rarr;"
-        return f'<a rel="{rel}" href="../../{escape(target)}">{label}</a>'
+        return f'<a rel="{rel}" href="{up}{escape(target)}">{label}</a>'
 
     return (f'{NAV_START}<span class="day-nav">{link(prev_day, "prev", "no earlier report")}'
-            f' <a href="../../index.html">all reports</a> {link(next_day, "next", "no later report")}</span>{NAV_END}')
+            f' <a href="{up}index.html">all reports</a> {link(next_day, "next", "no later report")}</span>{NAV_END}')
 
 
-def set_tile_nav(day_dir: Path, out: Path, prev_day: str | None, next_day: str | None) -> int:
+def set_tile_nav(day_dir: Path, out: Path, prev_day: str | None, next_day: str | None, sub: str = "") -> int:
     """Point the day links of every tile page under ``day_dir/tiles`` at ``prev_day`` and
-    ``next_day`` (pages without the markers are left alone); returns the pages rewritten."""
+    ``next_day`` (pages without the markers are left alone); returns the pages rewritten.
+    ``sub``: ``day_dir`` is experiment ``sub``'s folder of its day (:func:`tile_nav_html`)."""
     changed = 0
     tiles = day_dir / "tiles"
     for page in sorted(tiles.glob("*.html")) if tiles.is_dir() else ():
@@ -413,7 +500,7 @@ def set_tile_nav(day_dir: Path, out: Path, prev_day: str | None, next_day: str |
         found = _NAV.search(text)
         if found is None:
             continue
-        new = text[:found.start()] + tile_nav_html(out, page.stem, prev_day, next_day) + text[found.end():]
+        new = text[:found.start()] + tile_nav_html(out, page.stem, prev_day, next_day, sub) + text[found.end():]
         if new != text:
             atomic_write_text(page, new)
             changed += 1
@@ -422,21 +509,27 @@ def set_tile_nav(day_dir: Path, out: Path, prev_day: str | None, next_day: str |
 
 def refresh_nav(out: Path, day: str, lock_timeout: float = 2.0) -> list[str]:
     """Re-render the index pages of ``day``'s neighbours, and the day links of their tile pages,
-    so they link to it.
+    so they link to it; on a day with several experiments, each experiment's neighbouring pages
+    too (``D/<experiment_id>/``).
 
     Best effort: a neighbour that is being rebuilt (locked), or whose summary cannot
-    be read, is skipped. Returns the dates refreshed.
+    be read, is skipped. Returns the dates refreshed (``D`` or ``D/<experiment_id>``).
     """
     refreshed = []
-    for other in neighbours(out, day):
-        if other is None:
-            continue
-        try:
-            with FileLock(out / f".{other}.lock", timeout=lock_timeout, what=f"report {other}"):
-                summary = json.loads((out / other / "summary.json").read_text(encoding="utf-8"))
-                write_index(out / other, summary, out)
-                set_tile_nav(out / other, out, *neighbours(out, other))
-                refreshed.append(other)
-        except (ExpkitError, OSError, ValueError, KeyError, TypeError):
-            continue
+    for sub in ["", *(p.name for p in experiment_dirs(out / day))]:
+        for other in neighbours(out, day, sub):
+            if other is None:
+                continue
+            try:
+                with FileLock(out / f".{other}.lock", timeout=lock_timeout, what=f"report {other}"):
+                    folder = out / other / sub
+                    if sub:
+                        write_index(folder, json.loads((folder / "summary.json").read_text(encoding="utf-8")),
+                                    out, sub)
+                    elif not rewrite_day_index(folder, out):
+                        continue
+                    set_tile_nav(folder, out, *neighbours(out, other, sub), sub)
+                    refreshed.append(f"{other}/{sub}" if sub else other)
+            except (ExpkitError, OSError, ValueError, KeyError, TypeError):
+                continue
     return refreshed
