@@ -236,12 +236,14 @@ def cmd_deepdive(args: argparse.Namespace) -> int:
 
 
 def cmd_daily(args: argparse.Namespace) -> int:
+    from expkit.config import default_params
     from expkit.daily import daily
 
     engine = _engine_spec(args)
     result = daily(
         warehouse=_warehouse_path(args), day=_date(args.date), out=Path(args.out),
-        params_file=params_file_of(args), workers=args.workers, timeout=args.timeout,
+        params_file=Path(args.params) if args.params else default_params(), workers=args.workers,
+        timeout=args.timeout, experiment=args.experiment,
         progress=progress_printer(args.quiet), lock_timeout=args.lock_timeout, notify=args.notify,
         history=not args.no_history,
         rules_file=Path(args.rules) if args.rules else None, resend=args.resend, digests=not args.no_notify,
@@ -270,9 +272,12 @@ def cmd_selftest(args: argparse.Namespace) -> int:
 
 
 def cmd_digest(args: argparse.Namespace) -> int:
-    from expkit.notify import deliveries_json, load_notify_for, send_digests
+    from expkit.config import default_params
+    from expkit.daily import notify_for
+    from expkit.notify import deliveries_json, send_digests
 
-    run = send_digests(Path(args.out), _date(args.date), load_notify_for(params_file_of(args)), resend=args.resend,
+    params = Path(args.params) if args.params else default_params()
+    run = send_digests(Path(args.out), _date(args.date), notify_for(params), resend=args.resend,
                        dry_run=args.dry_run, progress=progress_printer(args.quiet), lock_timeout=args.lock_timeout)
     if args.dry_run:
         for digest in run.digests:
@@ -440,6 +445,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="send the date's digests again to targets of notify.yaml that already received them")
     p.add_argument("--no-notify", action="store_true",
                    help="write no digest and deliver none (the report and its summary.json as usual)")
+    p.add_argument("--experiment", metavar="ID",
+                   help="with several experiments (--params a folder with experiments/<id>.yaml; the default "
+                        "when params/experiments/ exists): report only this one; the date's other experiment "
+                        "reports are kept (default: every experiment active on the date)")
 
     p = add("digest", cmd_digest, "write and deliver the digests of a date's report to the targets of notify.yaml "
                                   "(beside --params); delivered ones are not sent again")

@@ -367,6 +367,41 @@ def experiment_files(params: str | Path) -> list[Path]:
     return [single] if single.is_file() else found
 
 
+def portfolio_files(params: str | Path) -> list[Path] | None:
+    """The parameters files of a setup with several experiments: ``params`` is a folder and
+    :func:`experiment_files` finds them in its ``experiments/`` (or it is such a folder itself);
+    ``None`` for a single-experiment setup (a parameters file, or a folder with its
+    ``experiment.yaml`` alone). Such a setup gets the portfolio layout of the daily report
+    (docs/reports.md, "The portfolio"), even with one file."""
+    path = Path(params)
+    if not path.is_dir():
+        return None
+    files = experiment_files(path)
+    return None if files == [path / "experiment.yaml"] or not files else files
+
+
+def shared_file(params: str | Path, name: str) -> Path:
+    """A file shared by the experiments (:data:`SHARED_FILES`: ``alerts.yaml``, ``notify.yaml``):
+    beside a parameters file; for a folder, in it, else beside it (``params/experiments`` reads
+    ``params/alerts.yaml``); where it is looked for first when absent."""
+    path = Path(params)
+    if not path.is_dir():
+        return path.parent / name
+    for candidate in (path / name, path.parent / name):
+        if candidate.is_file():
+            return candidate
+    return path / name
+
+
+def default_params() -> Path:
+    """What ``expkit daily`` reads without ``--params``: the ``params/`` folder of
+    :func:`default_params_file` when it has an ``experiments/`` folder of parameters files
+    (several experiments), else that file."""
+    single = default_params_file()
+    folder = single.parent
+    return folder if portfolio_files(folder) else single
+
+
 def _ranges_overlap(a: ExperimentConfig, b: ExperimentConfig) -> bool:
     far = dt.date.max
     return a.start_date <= (b.end_date or far) and b.start_date <= (a.end_date or far)

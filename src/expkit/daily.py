@@ -25,11 +25,19 @@ from typing import Any
 
 from expkit.alerts import evaluate_day
 from expkit.alerts.rules import AlertsConfig, default_rules_file, load_alerts
-from expkit.config import load_experiment
+from expkit.config import (
+    ExperimentConfig,
+    active_experiments,
+    load_experiment,
+    load_experiments,
+    portfolio_files,
+    rollup_config,
+    shared_file,
+)
 from expkit.engines import EngineSpec, engine_spec
-from expkit.errors import ExpkitError
+from expkit.errors import ConfigError, ExpkitError
 from expkit.history import HistoryGaps, build_history, plan_history
-from expkit.notify import DigestRun, load_notify_for, send_digests
+from expkit.notify import DigestRun, NotifyConfig, load_notify, load_notify_for, send_digests
 from expkit.report import DailyResult, DailySteps, ProgressEvent, run_daily
 from expkit.rollup import STATS_ROLLUP, open_engine, refresh, stale_dates
 from expkit.validation import validate_day
@@ -46,6 +54,7 @@ def ensure_rollups(
     progress: Callable[[str], None] | None = None,
     rules_file: Path | None = None,
     engine: str | EngineSpec = "duckdb",
+    config: ExperimentConfig | None = None,
 ) -> HistoryGaps:
     """Build the rollups the report of ``day`` reads (with ``engine``); return what it still lacks.
 
@@ -53,11 +62,12 @@ def ensure_rollups(
     the alert rules' look-backs; :func:`expkit.history.plan_history`) whose rollups are missing
     or stale (:func:`expkit.rollup.stale_dates`) is built, oldest first, then ``day``. Without
     it, only what is stale among ``day`` and the days already rolled up before it (late data)
-    is rebuilt, and the returned gaps name the days never built.
+    is rebuilt, and the returned gaps name the days never built. ``config`` replaces the
+    parameters file's experiment (several experiments: :func:`expkit.config.rollup_config`).
     """
     wh = Warehouse.open(warehouse)
     wh.require_events(day)
-    config = load_experiment(params_file)
+    config = config or load_experiment(params_file)
     rules = _rules_or_none(rules_file or default_rules_file(params_file))
     if history:
         plan = plan_history(wh, day, config, rules)
@@ -115,6 +125,7 @@ def default_steps(
     progress: Callable[[str], None] | None = None,
     rules_file: Path | None = None,
     engine: str | EngineSpec = "duckdb",
+    rollup_config: ExperimentConfig | None = None,
 ) -> DailySteps:
     """Rollup (with the history the report needs, see :func:`ensure_rollups`), a notice if the
     experiment is absent from the data, validation, then the alert replay of the day fed with
@@ -122,7 +133,8 @@ def default_steps(
 
     With ``notify`` the replay also delivers notifications (where no live monitor runs);
     ``progress`` receives the history step's lines; ``rules_file`` replaces ``alerts.yaml``
-    beside the parameters file; ``engine`` runs the rollups and the validation checks.
+    beside the parameters file; ``engine`` runs the rollups and the validation checks;
+    ``rollup_config`` is the experiment the rollups are built for (default: the parameters file's).
     """
     checks: list[dict[str, Any]] = []
     spec = engine_spec(engine)
@@ -143,7 +155,7 @@ def default_steps(
 
     def rollup(warehouse: Path, day: dt.date, params_file: Path) -> HistoryGaps:
         return ensure_rollups(warehouse, day, params_file, history=history, progress=progress, rules_file=rules_file,
-                              engine=spec)
+                              engine=spec, config=rollup_config)
 
     return DailySteps(rollup=rollup, validate=validate, alerts=alerts, notices=experiment_notices)
 
@@ -163,8 +175,15 @@ def daily(
     resend: bool = False,
     digests: bool = True,
     engine: str | EngineSpec = "duckdb",
+    experiment: str | None = None,
 ) -> DailyResult:
     """Run the daily job for ``day``; the report lands in ``out/<day>/index.html``.
+
+    ``params_file`` is one experiment's parameters file, or a folder of several
+    (:func:`expkit.config.portfolio_files`): then every experiment active on ``day`` is reported,
+    or only ``experiment`` (its id), with the portfolio layout (:func:`daily_portfolio`).
+    ``experiment`` with a single experiment must be its id. Unknown ids raise
+    :class:`~expkit.errors.ConfigError` naming the id and the parameters.
 
     Then, unless ``digests`` is false, the day's digests are written and delivered to the targets
     of ``notify.yaml`` beside ``params_file`` (:func:`deliver_digests`; ``resend`` sends again
@@ -176,13 +195,23 @@ def daily(
     anything runs. ``engine`` (a name or an :class:`~expkit.engines.EngineSpec`) runs the rollups
     and the validation checks; the tiles read the rollups through DuckDB.
     """
+    files = portfolio_files(params_file)
+    emit = _emitter(progress)
+    if files is None and Path(params_file).is_dir():  # a folder with its experiment.yaml alone
+        params_file = Path(params_file) / "experiment.yaml"
+    if files is not None:
+        return daily_portfolio(
+            warehouse, day, out, Path(params_file), files, experiment=experiment, workers=workers, timeout=timeout,
+            progress=progress, lock_timeout=lock_timeout, notify=notify, history=history, rules_file=rules_file,
+            resend=resend, digests=digests, engine=engine,
+        )
     check_inputs(params_file, rules_file)
+    if experiment is not None:
+        own = load_experiment(params_file).experiment_id
+        if experiment != own:
+            raise ConfigError(f"--experiment {experiment!r}: {params_file} defines {own!r} alone; several experiments "
+                              f"are one file each in a folder (--params params, with params/experiments/<id>.yaml)")
     Warehouse.open(warehouse).require_events(day)
-
-    def emit(event: ProgressEvent) -> None:
-        if progress:
-            counter = f" [{event.done}/{event.total}]" if event.total else ""
-            progress(f"{event.stage}{counter}: {event.message}")
 
     result = run_daily(
         warehouse, day, out, params_file, workers=workers, timeout=timeout,
@@ -195,6 +224,85 @@ def daily(
     return result
 
 
+def _emitter(progress: Callable[[str], None] | None) -> Callable[[ProgressEvent], None]:
+    """Progress events as ``stage [done/total]: message`` lines."""
+    def emit(event: ProgressEvent) -> None:
+        if progress:
+            counter = f" [{event.done}/{event.total}]" if event.total else ""
+            progress(f"{event.stage}{counter}: {event.message}")
+    return emit
+
+
+def notify_for(params: Path) -> NotifyConfig | None:
+    """The digest targets: ``notify.yaml`` beside a parameters file, or of a folder of several
+    experiments (:func:`expkit.config.shared_file`); ``None`` when there is none."""
+    if not Path(params).is_dir():
+        return load_notify_for(params)
+    path = shared_file(params, "notify.yaml")
+    return load_notify(path) if path.is_file() else None
+
+
+def daily_portfolio(
+    warehouse: Path,
+    day: dt.date,
+    out: Path,
+    params: Path,
+    files: list[Path],
+    *,
+    experiment: str | None = None,
+    workers: int | None = None,
+    timeout: float = 600.0,
+    progress: Callable[[str], None] | None = None,
+    lock_timeout: float | None = 3600,
+    notify: bool = False,
+    history: bool = True,
+    rules_file: Path | None = None,
+    resend: bool = False,
+    digests: bool = True,
+    engine: str | EngineSpec = "duckdb",
+) -> DailyResult:
+    """The daily job of several experiments (the parameters folder ``params`` and its experiment
+    ``files``): the rollups of all of them, validation and the health tiles once, then the alerts
+    and outcome tiles of each experiment active on ``day`` (or of ``experiment`` alone), into
+    ``out/<day>/`` with the portfolio index (:func:`expkit.report.portfolio.run_portfolio`), then
+    one digest per experiment. The alert rules are ``rules_file``, else ``alerts.yaml`` of the
+    folder (:func:`expkit.config.shared_file`). Everything is checked before anything runs.
+    """
+    from expkit.report.portfolio import run_portfolio
+
+    configs = load_experiments(params)
+    rules = rules_file or shared_file(params, "alerts.yaml")
+    load_alerts(rules)
+    targets = notify_for(params)
+    by_id = dict(zip((c.experiment_id for c in configs), files, strict=True))
+    if experiment is not None and experiment not in by_id:
+        raise ConfigError(f"--experiment {experiment!r}: no experiment has that id in {params} "
+                          f"(experiments: {', '.join(by_id)}); give one of them or add its file there")
+    active = active_experiments(configs, day)
+    if experiment is not None and experiment not in {c.experiment_id for c in active}:
+        cfg = next(c for c in configs if c.experiment_id == experiment)
+        raise ConfigError(f"--experiment {experiment!r}: {by_id[experiment]} runs from {cfg.start_date} to "
+                          f"{cfg.end_date or 'open end'}, not on {day}; pick a date in its range")
+    if not active:
+        raise ConfigError(f"{params}: no experiment is active on {day} ("
+                          + "; ".join(f"{c.experiment_id}: {c.start_date} to {c.end_date or 'open end'}"
+                                      for c in configs) + ")")
+    Warehouse.open(warehouse).require_events(day)
+    emit = _emitter(progress)
+    steps = default_steps(notify, history, lambda msg: emit(ProgressEvent("history", msg)), rules, engine,
+                          rollup_config=rollup_config(configs))
+    result = run_portfolio(
+        warehouse, day, out, [by_id[c.experiment_id] for c in active], only=experiment,
+        platform_steps=DailySteps(rollup=steps.rollup, validate=steps.validate),
+        experiment_steps=DailySteps(alerts=steps.alerts, notices=steps.notices),
+        workers=workers, timeout=timeout, progress=emit, lock_timeout=lock_timeout,
+    )
+    if digests:
+        deliver_digests(out, day, params, resend=resend, lock_timeout=lock_timeout,
+                        progress=lambda msg: emit(ProgressEvent("digest", msg)), notify_config=targets)
+    return result
+
+
 def deliver_digests(
     out: Path,
     day: dt.date,
@@ -203,13 +311,15 @@ def deliver_digests(
     resend: bool = False,
     lock_timeout: float | None = 3600,
     progress: Callable[[str], None] | None = None,
+    notify_config: NotifyConfig | None = None,
 ) -> DigestRun | None:
     """Write and deliver ``day``'s digests (:func:`expkit.notify.send_digests`) without ever
     failing the report: an error is a progress line and a log record, and ``None`` is returned.
-    Each delivery's outcome is in ``out/<day>/deliveries.json`` and on the history page."""
+    Each delivery's outcome is in ``out/<day>/deliveries.json`` and on the history page. The
+    targets are ``notify_config``, else those of ``notify.yaml`` beside ``params_file``."""
     say = progress or (lambda _msg: None)
     try:
-        run = send_digests(out, day, load_notify_for(params_file), resend=resend, progress=say,
+        run = send_digests(out, day, notify_config or notify_for(params_file), resend=resend, progress=say,
                            lock_timeout=lock_timeout)
     except Exception as exc:  # the report is written; a digest problem must not change its outcome
         log.exception("digests of %s", day)

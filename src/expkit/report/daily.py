@@ -119,6 +119,10 @@ class DailyResult:
     step_errors: dict[str, str]
     duration_s: float
     summary: dict[str, Any] = field(repr=False)
+    experiments: dict[str, DailyResult] = field(default_factory=dict, repr=False)
+    """A day with several experiments (:func:`expkit.report.portfolio.run_portfolio`): each
+    experiment's own result (its tiles, summary and folder); ``tiles`` then holds the health
+    tiles by id and each experiment's as ``<experiment_id>/<tile id>``. Empty for one experiment."""
 
     @property
     def failed_tiles(self) -> list[str]:
@@ -543,17 +547,19 @@ def run_tile_into(
     return outcome
 
 
-def previous_durations(out: Path, day: dt.date) -> dict[str, float]:
-    """Each tile's run time in the newest report under ``out`` up to ``day`` (``{}`` if none).
+def previous_durations(out: Path, day: dt.date, document: str = "summary.json") -> dict[str, float]:
+    """Each tile's run time in the newest report under ``out`` up to ``day`` (``{}`` if none), as
+    its ``document`` (relative to the day's folder: ``portfolio.json``, ``<experiment>/summary.json``
+    on a day with several experiments) says.
 
     The report computes the quickest tiles first; a tile that is new or failed to read
     counts as slowest.
     """
-    days = [d for d in report_days(out) if d <= day.isoformat()]
+    days = [d for d in report_days(out) if d <= day.isoformat() and (out / d / document).is_file()]
     if not days:
         return {}
     try:
-        tiles = json.loads((out / days[-1] / "summary.json").read_text(encoding="utf-8"))["tiles"]
+        tiles = json.loads((out / days[-1] / document).read_text(encoding="utf-8"))["tiles"]
         return {str(k): float(v["duration_s"]) for k, v in tiles.items() if v.get("duration_s") is not None}
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
         return {}
