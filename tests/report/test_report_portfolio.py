@@ -1,0 +1,229 @@
+"""The portfolio of a day with several experiments (docs/reports.md, "The portfolio"): its index
+rows, the per-experiment day links, the arm health of the platform section and the
+``--experiment`` errors. Fast: hand-made report folders and rollup files, no notebook.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+from html.parser import HTMLParser
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import numpy as np
+import pytest
+import yaml
+from digest_support import DECISION, summary_doc
+
+from expkit.cli import main
+from expkit.config import ExperimentConfig, default_params, portfolio_files, shared_file
+from expkit.histogram import bucket_index, bucket_value
+from expkit.report.history_page import history_rows
+from expkit.report.index import PORTFOLIO_FILE, write_index, write_portfolio_index
+from expkit.report.portfolio import arm_health_rows
+
+ROOT = Path(__file__).resolve().parents[2]
+DAY = "2026-11-14"
+
+
+class Rows(HTMLParser):
+    """The rows (``tr``) of an HTML page with a given class: their attributes and text."""
+
+    def __init__(self, cls: str) -> None:
+        super().__init__()
+        self.cls, self.rows, self._in = cls, [], False
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        a = dict(attrs)
+        if tag == "tr" and self.cls in (a.get("class") or "").split():
+            self.rows.append({"attrs": a, "text": "", "links": []})
+            self._in = True
+        elif tag == "a" and self._in:
+            self.rows[-1]["links"].append(a.get("href"))
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "tr":
+            self._in = False
+
+    def handle_data(self, data: str) -> None:
+        if self._in:
+            self.rows[-1]["text"] += data
+
+
+def rows_of(html: str, cls: str) -> list[dict[str, Any]]:
+    parser = Rows(cls)
+    parser.feed(html)
+    for r in parser.rows:
+        r["text"] = re.sub(r"\s+", " ", r["text"]).strip()
+    return parser.rows
+
+
+def _decision(verdict: str, rel: float, low: float, high: float, gates: list[dict] | None = None) -> dict:
+    d = json.loads(json.dumps(DECISION))
+    d["verdict"] = verdict
+    d["arms"]["treatment"]["primary"].update(rel_lift=rel, rel_low=low, rel_high=high)
+    d["trust"] = gates or d["trust"]
+    for g in d["arms"]["treatment"]["guardrails"]:
+        g["relative"] = g["metric"] == "latency_p95"
+    return d
+
+
+def _portfolio_day(out: Path, day: str = DAY, arm_health: list[dict] | None = None) -> Path:
+    """A day with two experiment reports and a portfolio.json (the documented shapes)."""
+    folder = out / day
+    for exp, decision in (("ranker_a", _decision("no_effect", 0.004, -0.02, 0.03)),
+                          ("search_b", _decision("untrustworthy", 0.31, 0.2, 0.42,
+                                                 [{"gate": "srm", "status": "fail", "detail": "p = 1e-05"}]))):
+        (folder / exp).mkdir(parents=True)
+        (folder / exp / "summary.json").write_text(json.dumps(summary_doc(day, exp, decision)))
+        write_index(folder / exp, summary_doc(day, exp, decision), out, exp)
+    health = {"latency": {"status": "ok", "section": "health", "html": "tiles/latency.html"}}
+    doc = {**summary_doc(day), "tiles": health,
+           "experiment_id": None, "layout": "portfolio", "experiments": ["ranker_a", "search_b"],
+           "arm_health": arm_health or []}
+    (folder / PORTFOLIO_FILE).write_text(json.dumps(doc))
+    write_portfolio_index(folder, doc, out)
+    return folder
+
+
+def test_portfolio_index_has_one_row_per_experiment(tmp_path: Path) -> None:
+    folder = _portfolio_day(tmp_path)
+    html = (folder / "index.html").read_text()
+    rows = rows_of(html, "portfolio-row")
+    assert [r["attrs"]["data-experiment"] for r in rows] == ["ranker_a", "search_b"]
+    assert [r["attrs"]["data-verdict"] for r in rows] == ["no_effect", "untrustworthy"]
+    a, b = rows
+    assert a["links"] == ["ranker_a/index.html"] and b["links"] == ["search_b/index.html"]
+    # the lifts and intervals are those of the decisions written above, as percentages
+    assert "No effect" in a["text"] and "+0.4%" in a["text"] and "\u22122.0%" in a["text"] and "+3.0%" in a["text"]
+    assert "Untrustworthy" in b["text"] and "+31.0%" in b["text"] and "+20.0%" in b["text"]
+    assert "58% of the required sample" in a["text"]  # DECISION's progress fraction 0.58
+    assert "srm" in b["text"] and "none" in a["text"]  # failed gates
+    # then the platform: health, alerts, validation; no outcome cards
+    assert html.index('id="portfolio"') < html.index('id="health"') < html.index('id="alerts"') \
+        < html.index('id="validation"')
+    assert 'id="outcomes"' not in html and "portfolio.json" in html
+
+
+def test_experiment_pages_link_the_same_experiment_on_neighbouring_days(tmp_path: Path) -> None:
+    _portfolio_day(tmp_path, "2026-11-12")
+    _portfolio_day(tmp_path, "2026-11-14")
+    page = tmp_path / "2026-11-14" / "search_b" / "index.html"
+    write_index(page.parent, json.loads((page.parent / "summary.json").read_text()), tmp_path, "search_b")
+    html = page.read_text()
+    assert 'rel="prev" href="../../2026-11-12/search_b/index.html"' in html
+    assert (tmp_path / "2026-11-12" / "search_b" / "index.html").is_file()
+    assert 'href="../../index.html">all reports' in html and 'id="portfolio-link" href="../index.html"' in html
+    assert 'rel="next"' not in html
+    # the history page: every day x experiment, newest first, each linking its own page
+    rows = [(r.brief.date, r.brief.experiment_id, r.brief.href) for r in history_rows(tmp_path)]
+    assert rows == [("2026-11-14", "ranker_a", "2026-11-14/ranker_a/index.html"),
+                    ("2026-11-14", "search_b", "2026-11-14/search_b/index.html"),
+                    ("2026-11-12", "ranker_a", "2026-11-12/ranker_a/index.html"),
+                    ("2026-11-12", "search_b", "2026-11-12/search_b/index.html")]
+
+
+def _write_rollups(wh: Path, day: str, latency: dict[tuple[str, str], list[tuple[int, int]]],
+                   requests: dict[tuple[str, str], tuple[int, int]]) -> None:
+    """``user_latency`` and ``user_day`` partitions of ``day`` with one user per (experiment, arm)."""
+    con = duckdb.connect()
+    lat = [(e, a, uid, 0, idx, n) for uid, ((e, a), hist) in enumerate(latency.items()) for idx, n in hist]
+    fac = [(e, a, uid, "all", "all", err, req) for uid, ((e, a), (err, req)) in enumerate(requests.items())]
+    for name, rows, cols in (("user_latency", lat, "experiment_id, bucket, user_id, first_ms, idx, n"),
+                             ("user_day", fac, "experiment_id, bucket, user_id, slice, slice_value, "
+                                               "m_error_rate_num, m_error_rate_den")):
+        part = wh / "rollups" / name / f"event_date={day}"
+        part.mkdir(parents=True)
+        text = ("experiment_id", "bucket", "slice", "slice_value")
+        types = ", ".join(f"{c} {'VARCHAR' if c in text else 'BIGINT'}" for c in cols.split(", "))
+        con.execute(f"create or replace table t ({types})")
+        con.executemany(f"insert into t values ({', '.join('?' * len(cols.split(', ')))})", rows)
+        con.execute(f"copy t to '{part}/part-00000.parquet' (format parquet)")
+
+
+def _config(exp: str) -> ExperimentConfig:
+    return ExperimentConfig.model_validate({"experiment_id": exp, "start_date": "2026-11-01", "control": "control",
+                                            "buckets": {"control": 0.5, "treatment": 0.5}})
+
+
+def test_an_arm_that_breaks_latency_is_marked_in_the_platform_section(tmp_path: Path) -> None:
+    wh = tmp_path / "wh"
+    (wh / "events").mkdir(parents=True)
+    ms20, ms25, ms120 = (int(i) for i in bucket_index([20.0, 25.0, 120.0]))  # buckets of the 1% log histogram
+    fast = [(ms20, 90), (ms25, 10)]
+    slow = [(ms20, 50), (ms120, 50)]  # half the requests near 120 ms: the p95 is there
+    _write_rollups(wh, DAY, {("ranker_a", "control"): fast, ("ranker_a", "treatment"): slow,
+                             ("search_b", "control"): fast, ("search_b", "treatment"): fast},
+                   {("ranker_a", "control"): (0, 100), ("ranker_a", "treatment"): (0, 100),
+                    ("search_b", "control"): (0, 100), ("search_b", "treatment"): (1, 100)})
+    rows = arm_health_rows(wh, dt.date.fromisoformat(DAY), [_config("ranker_a"), _config("search_b")])
+    by = {(r.experiment_id, r.arm): r for r in rows}
+    assert list(by) == [("ranker_a", "control"), ("ranker_a", "treatment"), ("search_b", "control"),
+                        ("search_b", "treatment")]
+    # the p95 is the inverted-CDF order statistic of the histogram (numpy's definition), at bucket midpoints
+    for key, hist in (("ranker_a", "treatment"), slow), (("ranker_a", "control"), fast):
+        values = np.repeat(bucket_value([i for i, _ in hist]), [n for _, n in hist])
+        assert by[key].latency_p95_ms == pytest.approx(np.quantile(values, 0.95, method="inverted_cdf"))
+        assert by[key].requests == 100
+    assert by["ranker_a", "treatment"].latency_breach and by["ranker_a", "treatment"].latency_p95_ms > 100
+    assert [k for k, r in by.items() if r.latency_breach] == [("ranker_a", "treatment")]
+    assert by["search_b", "treatment"].error_rate == pytest.approx(0.01)  # 1 of 100, over the SLO of 0.1%
+    assert [k for k, r in by.items() if r.error_breach] == [("search_b", "treatment")]
+    folder = _portfolio_day(tmp_path / "out", arm_health=[r.__dict__ for r in rows])
+    marked = [(r["attrs"]["data-experiment"], r["attrs"]["data-arm"])
+              for r in rows_of((folder / "index.html").read_text(), "arm-health-row")
+              if r["attrs"]["data-breach"] == "yes"]
+    assert marked == [("ranker_a", "treatment"), ("search_b", "treatment")]
+
+
+def _params_folder(tmp_path: Path, ends: dict[str, str | None] | None = None) -> Path:
+    params = tmp_path / "params"
+    (params / "experiments").mkdir(parents=True)
+    base = yaml.safe_load((ROOT / "params" / "experiment.yaml").read_text())
+    for exp in ("ranker_a", "search_b"):
+        end = (ends or {}).get(exp)
+        data = {**base, "experiment_id": exp, "start_date": "2026-11-10", **({"end_date": end} if end else {})}
+        (params / "experiments" / f"{exp}.yaml").write_text(yaml.safe_dump(data))
+    (params / "alerts.yaml").write_text((ROOT / "params" / "alerts.yaml").read_text())
+    return params
+
+
+def test_setups_and_shared_files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    params = _params_folder(tmp_path)
+    files = [params / "experiments" / "ranker_a.yaml", params / "experiments" / "search_b.yaml"]
+    assert portfolio_files(params) == files
+    assert portfolio_files(params / "experiments") == portfolio_files(params)
+    assert portfolio_files(ROOT / "params") is None and portfolio_files(ROOT / "params" / "experiment.yaml") is None
+    assert shared_file(params, "alerts.yaml") == params / "alerts.yaml"
+    assert shared_file(params / "experiments", "alerts.yaml") == params / "alerts.yaml"
+    (params / "experiment.yaml").write_text((ROOT / "params" / "experiment.yaml").read_text())
+    monkeypatch.chdir(tmp_path)
+    assert default_params().resolve() == params.resolve()  # params/experiments/ wins over params/experiment.yaml
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--experiment", "nope"], "--experiment 'nope': no experiment has that id in {params}"),
+    (["--experiment", "search_b"], "search_b.yaml runs from 2026-11-10 to 2026-11-12, not on 2026-11-14"),
+    (["--experiment", "nope", "--params", "{root}/params/experiment.yaml"],
+     "--experiment 'nope': {root}/params/experiment.yaml defines 'rec_ranker_v2' alone"),
+])
+def test_unknown_or_inactive_experiment_is_exit_2_before_anything_runs(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], args: list[str], message: str) -> None:
+    params = _params_folder(tmp_path, {"search_b": "2026-11-12"})
+    out = tmp_path / "reports"
+    code = main(["daily", "--warehouse", str(tmp_path / "no-warehouse"), "--date", DAY, "--out", str(out),
+                 "--params", str(params), "--quiet", *[a.format(root=ROOT) for a in args]])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert message.format(params=params, root=ROOT) in err and len(err.strip().splitlines()) == 1
+    assert not out.exists()
+
+
+def test_no_active_experiment_is_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    params = _params_folder(tmp_path, {"ranker_a": "2026-11-11", "search_b": "2026-11-12"})
+    assert main(["daily", "--warehouse", str(tmp_path / "w"), "--date", DAY, "--out", str(tmp_path / "r"),
+                 "--params", str(params), "--quiet"]) == 2
+    assert f"{params}: no experiment is active on {DAY} (ranker_a: 2026-11-10 to 2026-11-11" in capsys.readouterr().err
