@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
+from html.parser import HTMLParser
 from pathlib import Path
+from typing import Any
 
 from expkit.report import DailySteps, Tile
 
@@ -92,3 +95,35 @@ def fake_steps() -> DailySteps:
         validate=lambda warehouse, day, params_file: CHECKS,
         alerts=lambda warehouse, day, params_file: ALERTS,
     )
+
+
+class Rows(HTMLParser):
+    """The rows (``tr``) of an HTML page with a given class: their attributes and text."""
+
+    def __init__(self, cls: str) -> None:
+        super().__init__()
+        self.cls, self.rows, self._in = cls, [], False
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        a = dict(attrs)
+        if tag == "tr" and self.cls in (a.get("class") or "").split():
+            self.rows.append({"attrs": a, "text": "", "links": []})
+            self._in = True
+        elif tag == "a" and self._in:
+            self.rows[-1]["links"].append(a.get("href"))
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "tr":
+            self._in = False
+
+    def handle_data(self, data: str) -> None:
+        if self._in:
+            self.rows[-1]["text"] += data
+
+
+def rows_of(html: str, cls: str) -> list[dict[str, Any]]:
+    parser = Rows(cls)
+    parser.feed(html)
+    for r in parser.rows:
+        r["text"] = re.sub(r"\s+", " ", r["text"]).strip()
+    return parser.rows

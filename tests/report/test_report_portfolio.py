@@ -7,16 +7,14 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import re
-from html.parser import HTMLParser
 from pathlib import Path
-from typing import Any
 
 import duckdb
 import numpy as np
 import pytest
 import yaml
 from digest_support import DECISION, summary_doc
+from report_support import rows_of
 
 from expkit.cli import main
 from expkit.config import ExperimentConfig, default_params, portfolio_files, shared_file
@@ -27,38 +25,6 @@ from expkit.report.portfolio import arm_health_rows
 
 ROOT = Path(__file__).resolve().parents[2]
 DAY = "2026-11-14"
-
-
-class Rows(HTMLParser):
-    """The rows (``tr``) of an HTML page with a given class: their attributes and text."""
-
-    def __init__(self, cls: str) -> None:
-        super().__init__()
-        self.cls, self.rows, self._in = cls, [], False
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        a = dict(attrs)
-        if tag == "tr" and self.cls in (a.get("class") or "").split():
-            self.rows.append({"attrs": a, "text": "", "links": []})
-            self._in = True
-        elif tag == "a" and self._in:
-            self.rows[-1]["links"].append(a.get("href"))
-
-    def handle_endtag(self, tag: str) -> None:
-        if tag == "tr":
-            self._in = False
-
-    def handle_data(self, data: str) -> None:
-        if self._in:
-            self.rows[-1]["text"] += data
-
-
-def rows_of(html: str, cls: str) -> list[dict[str, Any]]:
-    parser = Rows(cls)
-    parser.feed(html)
-    for r in parser.rows:
-        r["text"] = re.sub(r"\s+", " ", r["text"]).strip()
-    return parser.rows
 
 
 def _decision(verdict: str, rel: float, low: float, high: float, gates: list[dict] | None = None) -> dict:
