@@ -96,17 +96,18 @@ def arm_health_rows(warehouse: Path, day: dt.date, configs: Sequence[ExperimentC
     by_id = {c.experiment_id: c for c in configs}
     df = arm_health(Warehouse.open(warehouse), day)
     rows = []
-    for r in df.itertuples(index=False):
-        cfg = by_id.get(str(r.experiment_id))
+    for r in df.to_dict("records"):
+        cfg = by_id.get(str(r["experiment_id"]))
         if cfg is None:
             continue
-        requests = int(r.requests)
-        errors = float(r.errors) if r.errors is not None and math.isfinite(float(r.errors)) else None
+        requests = int(_finite(r["requests"]) or 0)
+        errors = _finite(r["errors"])
         rate = errors / requests if errors is not None and requests else None
-        p95 = float(r.latency_p95_ms) if math.isfinite(float(r.latency_p95_ms)) else None
-        users = int(r.users) if r.users is not None and math.isfinite(float(r.users)) else None
+        p95 = _finite(r["latency_p95_ms"])
+        users = _finite(r["users"])
         rows.append(ArmHealth(
-            experiment_id=cfg.experiment_id, arm=str(r.bucket), users=users, requests=requests, error_rate=rate,
+            experiment_id=cfg.experiment_id, arm=str(r["bucket"]), users=None if users is None else int(users),
+            requests=requests, error_rate=rate,
             latency_p95_ms=p95, error_rate_max=cfg.slos.error_rate_max,
             latency_p95_max_ms=cfg.slos.latency_p95_alert_ms,
             error_breach=rate is not None and rate > cfg.slos.error_rate_max,
@@ -114,6 +115,15 @@ def arm_health_rows(warehouse: Path, day: dt.date, configs: Sequence[ExperimentC
         ))
     order = {c.experiment_id: i for i, c in enumerate(configs)}
     return sorted(rows, key=lambda a: (order[a.experiment_id], a.arm))
+
+
+def _finite(value: Any) -> float | None:
+    """``value`` as a float, ``None`` when it is missing or not finite."""
+    try:
+        out = float(value)
+    except (TypeError, ValueError):
+        return None
+    return out if math.isfinite(out) else None
 
 
 def _union_alerts(groups: Sequence[Sequence[Mapping[str, Any]]]) -> list[dict[str, Any]]:
