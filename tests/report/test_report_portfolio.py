@@ -20,7 +20,7 @@ from expkit.cli import main
 from expkit.config import ExperimentConfig, default_params, portfolio_files, shared_file
 from expkit.histogram import bucket_index, bucket_value
 from expkit.report.history_page import history_rows
-from expkit.report.index import PORTFOLIO_FILE, write_index, write_portfolio_index
+from expkit.report.index import NAV_END, NAV_START, PORTFOLIO_FILE, refresh_nav, write_index, write_portfolio_index
 from expkit.report.portfolio import arm_health_rows
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -193,3 +193,19 @@ def test_no_active_experiment_is_exit_2(tmp_path: Path, capsys: pytest.CaptureFi
     assert main(["daily", "--warehouse", str(tmp_path / "w"), "--date", DAY, "--out", str(tmp_path / "r"),
                  "--params", str(params), "--quiet"]) == 2
     assert f"{params}: no experiment is active on {DAY} (ranker_a: 2026-11-10 to 2026-11-11" in capsys.readouterr().err
+
+
+def test_a_new_day_refreshes_the_experiment_pages_of_its_neighbours(tmp_path: Path) -> None:
+    later = _portfolio_day(tmp_path, "2026-11-14")
+    page = later / "search_b" / "tiles" / "ctr.html"
+    page.parent.mkdir()
+    page.write_text(f"<html>{NAV_START}{NAV_END}</html>")
+    assert 'rel="prev"' not in (later / "search_b" / "index.html").read_text()
+    earlier = _portfolio_day(tmp_path, "2026-11-12")  # run after the later day
+    (earlier / "search_b" / "tiles").mkdir()
+    (earlier / "search_b" / "tiles" / "ctr.html").write_text("<html></html>")
+    refreshed = refresh_nav(tmp_path, "2026-11-12")
+    assert sorted(refreshed) == ["2026-11-14", "2026-11-14/ranker_a", "2026-11-14/search_b"]
+    assert 'rel="prev" href="../../2026-11-12/search_b/index.html"' in (later / "search_b" / "index.html").read_text()
+    assert 'rel="prev" href="../2026-11-12/index.html"' in (later / "index.html").read_text()
+    assert 'rel="prev" href="../../../2026-11-12/search_b/tiles/ctr.html"' in page.read_text()
