@@ -1,6 +1,7 @@
 """The daily job: steps, every tile through Papermill, pages, index and summary.
 
-Layout of one day's report (``out/D``, built under a temporary name and swapped in)::
+Layout of one day's report of one experiment (``out/D``, built under a temporary name and
+swapped in; several experiments: :mod:`expkit.report.portfolio`)::
 
     index.html            Health and Outcomes cards, alert timeline, validation table
     summary.json          the summary.json contract (docs/reports.md, expkit.report.summary)
