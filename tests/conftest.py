@@ -15,6 +15,38 @@ from expkit.synth import generate
 collect_ignore = ["conftest.py"]  # fixtures only: not a module to collect doctests from
 
 REPO = Path(__file__).resolve().parents[1]
+TESTS = Path(__file__).resolve().parent
+
+XDIST_GROUPS = {
+    "alerts": "alerts",
+    "tiles/health": "health",
+    "engines/spark": "spark",
+    "validation/test_validation_spark.py": "spark",
+}
+"""Test paths (folders or files, relative to tests/) whose tests run on one pytest-xdist worker
+(``--dist loadgroup``, see the Makefile), so the expensive session and module fixtures they share
+(warehouses with incidents, a Spark session, a standalone Spark cluster) are built once per run."""
+
+
+def xdist_group_of(path: Path) -> str | None:
+    """The group of the test file ``path`` in :data:`XDIST_GROUPS`, or None (doctests in src/ too)."""
+    path = path.resolve()
+    if not path.is_relative_to(TESTS):
+        return None
+    rel = path.relative_to(TESTS).as_posix()
+    for prefix, group in XDIST_GROUPS.items():
+        if rel == prefix or rel.startswith(prefix + "/"):
+            return group
+    return None
+
+
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist's own hook reads the marks
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark the tests of :data:`XDIST_GROUPS` with their ``xdist_group``."""
+    for item in items:
+        group = xdist_group_of(Path(str(item.fspath)))
+        if group is not None:
+            item.add_marker(pytest.mark.xdist_group(group))
 END = dt.date(2026, 11, 14)
 DAYS = 8
 

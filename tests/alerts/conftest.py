@@ -26,13 +26,6 @@ INCIDENTS = ["latency_spike", "error_burst", "cache_failure", "coverage_drop", "
              "traffic_imbalance", "ctr_collapse"]
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Keep every alert test on one xdist worker, so each warehouse is built once."""
-    here = Path(__file__).parent
-    for item in items:
-        if here in Path(str(item.fspath)).parents:
-            item.add_marker(pytest.mark.xdist_group("alerts"))
-
 
 @pytest.fixture(scope="session")
 def config() -> ExperimentConfig:

@@ -25,7 +25,7 @@ from expkit.metrics_sql import ratio_stats_query
 from expkit.rollup import stats_sources
 from expkit.templates import TEMPLATES
 
-pytestmark = [pytest.mark.spark, pytest.mark.slow, pytest.mark.xdist_group("spark")]
+pytestmark = [pytest.mark.spark, pytest.mark.slow]
 
 TEST_CATALOGUE = Path(__file__).resolve().parents[2] / "catalogue" / "metrics.yaml"
 """The catalogue the parity fixture's rollups were built with (tests/catalogue/metrics.yaml)."""

@@ -25,7 +25,7 @@ from expkit.templates import TEMPLATES
 from expkit.validation import run_checks
 from expkit.warehouse import Warehouse, day_bounds_ms
 
-pytestmark = [pytest.mark.spark, pytest.mark.slow, pytest.mark.xdist_group("spark")]
+pytestmark = [pytest.mark.spark, pytest.mark.slow]
 
 _dbs = itertools.count(1)
 

@@ -40,7 +40,7 @@ from spark_support import DAYS, _unavailable, compare_tables, require_spark
 from expkit.rollup import PRE_ROLLUP, RAW_ROLLUPS, ROLLUP_NAMES, STATS_ROLLUP
 from expkit.templates import TEMPLATES
 
-pytestmark = [pytest.mark.spark, pytest.mark.slow, pytest.mark.cluster, pytest.mark.xdist_group("spark")]
+pytestmark = [pytest.mark.spark, pytest.mark.slow, pytest.mark.cluster]
 
 REPO = Path(__file__).resolve().parents[3]
 DAY = DAYS[-1]

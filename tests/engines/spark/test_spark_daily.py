@@ -38,7 +38,7 @@ from expkit.rollup import RAW_ROLLUPS, manifest_path
 from expkit.schema import EVENT_TABLES
 from expkit.templates import TEMPLATES
 
-pytestmark = [pytest.mark.spark, pytest.mark.slow, pytest.mark.xdist_group("spark")]
+pytestmark = [pytest.mark.spark, pytest.mark.slow]
 
 RTOL = 1e-9
 """Floating numbers of the two runs: sums of the same values in another order."""

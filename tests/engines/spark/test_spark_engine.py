@@ -25,7 +25,7 @@ from expkit.schema import EVENT_TABLES, OPTIONAL_TABLES
 from expkit.templates import TEMPLATES, Template
 from expkit.warehouse import DAY_MS, Warehouse, day_bounds_ms
 
-pytestmark = [pytest.mark.spark, pytest.mark.slow, pytest.mark.xdist_group("spark")]
+pytestmark = [pytest.mark.spark, pytest.mark.slow]
 
 ROLLUP_TABLES = {"user_facts": "user_day", "facts": "user_day", "earlier_first": "user_first"}
 """Template views that are rollups, by the rollup they read (the rest of a template's reads are event tables)."""

@@ -18,7 +18,7 @@ from expkit.rollup import _event_sources
 from expkit.templates import TEMPLATES
 from expkit.warehouse import Warehouse, day_bounds_ms
 
-pytestmark = [pytest.mark.spark, pytest.mark.slow, pytest.mark.xdist_group("spark")]
+pytestmark = [pytest.mark.spark, pytest.mark.slow]
 
 SHIPPED = Path(__file__).resolve().parents[3] / "params" / "metrics.yaml"
 

@@ -19,7 +19,7 @@ from expkit.readers import PRE_STAT_COLUMNS
 from expkit.rollup import PRE_ROLLUP, RAW_ROLLUPS, ROLLUP_NAMES, STATS_OUTPUTS, STATS_ROLLUP
 from expkit.templates import TEMPLATES
 
-pytestmark = [pytest.mark.spark, pytest.mark.slow, pytest.mark.xdist_group("spark")]
+pytestmark = [pytest.mark.spark, pytest.mark.slow]
 
 
 def grain(rollup: str) -> tuple[str, ...]:

@@ -53,13 +53,6 @@ class SynthWarehouse:
         return int(inc["start_ms"]), int(inc["end_ms"])
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Keep the health tests on one xdist worker, so each warehouse is built once."""
-    here = Path(__file__).parent
-    for item in items:
-        if here in Path(str(item.fspath)).parents:
-            item.add_marker(pytest.mark.xdist_group("health"))
-
 
 @pytest.fixture(scope="session")
 def config() -> ExperimentConfig:
