@@ -22,10 +22,12 @@ XDIST_GROUPS = {
     "tiles/health": "health",
     "engines/spark": "spark",
     "validation/test_validation_spark.py": "spark",
+    "report/test_report_portfolio_e2e.py": "portfolio",
 }
 """Test paths (folders or files, relative to tests/) whose tests run on one pytest-xdist worker
 (``--dist loadgroup``, see the Makefile), so the expensive session and module fixtures they share
-(warehouses with incidents, a Spark session, a standalone Spark cluster) are built once per run."""
+(warehouses with incidents, a Spark session, a standalone Spark cluster, the daily runs of the
+portfolio test) are built once per run."""
 
 
 def xdist_group_of(path: Path) -> str | None:
