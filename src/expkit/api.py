@@ -46,7 +46,7 @@ def with_inputs(p: TileParams) -> TileParams:
 
     run = latest_run(p.warehouse, p.event_date)
     checks = tuple(c.to_dict() for c in run.checks) if run else None
-    alerts = AlertStore(p.warehouse).load_day(p.event_date)
+    alerts = AlertStore(p.warehouse).load_day(p.event_date, p.config.experiment_id)
     return dataclasses.replace(p, alert_limits=alert_limits(p.params_file), checks=checks,
                                alerts=None if alerts is None else tuple(alerts))
 

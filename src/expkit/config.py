@@ -203,6 +203,8 @@ class ExperimentConfig(_Strict):
         problem = _slice_value_problem([v], "experiment_id")
         if problem:
             raise ValueError(problem)
+        if not v.strip(". "):  # it names folders (reports/<date>/<id>/, the alert state): not '.' or '..'
+            raise ValueError(f"experiment_id {v!r} needs a letter or digit")
         return v
 
     @field_validator("windows")

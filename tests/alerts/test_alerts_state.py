@@ -282,11 +282,14 @@ def test_an_evaluated_day_is_recorded_for_the_readout(fresh_wh: Path, config: Ex
     from expkit.tiles import check_params
 
     store = AlertStore(Warehouse.open(fresh_wh))
-    assert store.load_day(END) is None
+    exp = config.experiment_id
+    assert store.load_day(END, exp) is None
     evaluate_day(fresh_wh, END, config, params_file=PARAMS, record=False)
-    assert store.load_day(END) is None
+    assert store.load_day(END, exp) is None
     alerts = evaluate_day(fresh_wh, END, config, params_file=PARAMS)
-    assert alerts and store.load_day(END) == json.loads(json.dumps(alerts))
+    assert alerts and store.load_day(END, exp) == json.loads(json.dumps(alerts))
+    # each experiment of the warehouse keeps its own timeline of the day
+    assert store.load_day(END, exp + "_other") is None
     p = with_inputs(check_params("lift", event_date=END, warehouse=fresh_wh, params_file=PARAMS))
     assert p.alerts is not None and {a["rule"] for a in p.alerts} == {a["rule"] for a in alerts}
     earlier = with_inputs(check_params("lift", event_date=END - dt.timedelta(days=1), warehouse=fresh_wh,

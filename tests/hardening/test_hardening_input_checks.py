@@ -213,3 +213,10 @@ def test_freshness_filters_fail_before_a_kernel_starts(base_wh: Path, tmp_path: 
                        "-p", 'filters={"region": ["eu"]}')
     assert_one_line_error(code, err, "freshness", "region", "remove them")
     assert not out.exists()
+
+
+@pytest.mark.parametrize("name", [".", "..", " . "])
+def test_experiment_ids_that_would_name_a_parent_folder_are_refused(name: str) -> None:
+    """An id names folders (reports/<date>/<id>/, the alert state): '..' would climb out of them."""
+    with pytest.raises(ConfigError, match="key 'experiment_id'.*needs a letter or digit"):
+        parse_experiment({**GOOD, "experiment_id": name}, "p.yaml")

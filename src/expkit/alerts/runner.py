@@ -229,13 +229,14 @@ def evaluate_day(
     beside it unless ``rules_file`` is given. ``checks`` (validation check rows, as in summary.json) feed
     the ``validation_failed`` metric at the day's end. With ``notify``, notifications and kill
     switch requests not delivered before are delivered (deduplicated against the state). With
-    ``record``, the timeline is stored (:meth:`AlertStore.record_day`): the readout's trust gate
-    reads it there.
+    ``record``, the timeline is stored for the experiment (:meth:`AlertStore.record_day`): the
+    readout's trust gate reads it there.
     """
     evaluation, _ = replay_day(warehouse, day, config, params_file, rules_file=rules_file, checks=checks)
     wh = warehouse if isinstance(warehouse, Warehouse) else Warehouse.open(warehouse)
     if record:
-        AlertStore(wh).record_day(parse_date(day) if isinstance(day, str) else day, evaluation.alerts)
+        AlertStore(wh).record_day(parse_date(day) if isinstance(day, str) else day, config.experiment_id,
+                                  evaluation.alerts)
     if notify:
         rules = load_alerts(rules_file or default_rules_file(params_file or default_params_file()))
         deliver_new(AlertStore(wh), rules, evaluation.result)

@@ -149,17 +149,20 @@ class AlertStore:
         """Replace the live state atomically."""
         atomic_write_json(self.state_path, state.to_json())
 
-    def day_path(self, day: dt.date) -> Path:
-        """``days/<date>.json``: the alert timeline of ``day`` as last evaluated."""
-        return self.dir / "days" / f"{day.isoformat()}.json"
+    def day_path(self, day: dt.date, experiment_id: str) -> Path:
+        """``days/<experiment_id>/<date>.json``: the alert timeline of ``day`` as last evaluated for
+        that experiment (several experiments of one warehouse each keep their own)."""
+        return self.dir / "days" / experiment_id / f"{day.isoformat()}.json"
 
-    def record_day(self, day: dt.date, alerts: list[dict[str, Any]]) -> Path:
+    def record_day(self, day: dt.date, experiment_id: str, alerts: list[dict[str, Any]]) -> Path:
         """Store the alert records (``summary.json`` shape) of ``day``'s evaluation, atomically."""
-        return atomic_write_json(self.day_path(day), {"date": day.isoformat(), "alerts": alerts})
+        return atomic_write_json(self.day_path(day, experiment_id),
+                                 {"date": day.isoformat(), "experiment_id": experiment_id, "alerts": alerts})
 
-    def load_day(self, day: dt.date) -> list[dict[str, Any]] | None:
-        """The alert records of ``day``'s last evaluation; ``None`` when the day was never evaluated."""
-        doc = self._read(self.day_path(day), None)
+    def load_day(self, day: dt.date, experiment_id: str) -> list[dict[str, Any]] | None:
+        """The alert records of ``day``'s last evaluation for the experiment; ``None`` when the
+        day was never evaluated for it."""
+        doc = self._read(self.day_path(day, experiment_id), None)
         return None if doc is None else list(doc.get("alerts") or [])
 
     def silences(self) -> list[Silence]:
