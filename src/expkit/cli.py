@@ -227,10 +227,14 @@ def cmd_tile(args: argparse.Namespace) -> int:
 
 
 def cmd_deepdive(args: argparse.Namespace) -> int:
+    from expkit.config import experiment_file, portfolio_files
     from expkit.report.deepdive import run_deepdive_page
 
-    outcome = run_deepdive_page(_warehouse_path(args), _date(args.date), Path(args.out), params_file_of(args),
-                                _parse_overrides(args.p or []), timeout=args.timeout, lock_timeout=args.lock_timeout)
+    params = params_file_of(args)
+    outcome = run_deepdive_page(_warehouse_path(args), _date(args.date), Path(args.out),
+                                experiment_file(params, args.experiment), _parse_overrides(args.p or []),
+                                timeout=args.timeout, lock_timeout=args.lock_timeout,
+                                per_experiment=True if portfolio_files(params) is not None else None)
     print(json.dumps(outcome.to_json()))
     return 1 if outcome.error else 0
 
@@ -418,6 +422,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = add("deepdive", cmd_deepdive, "render the experiment's deep-dive notebook to an offline page, "
                                       "OUT/DATE/deepdive/index.html, linked from the day's index (docs/deepdive.md)")
+    p.add_argument("--experiment", metavar="ID",
+                   help="with several experiments (--params a folder with experiments/<id>.yaml): the one to "
+                        "dive into; its page is OUT/DATE/ID/deepdive/index.html, linked from its report")
     for option in (WAREHOUSE, DATE, OUT, LOCK_TIMEOUT):
         add_option(p, option)
     add_option(p, TIMEOUT, help="seconds for the deep-dive notebook")

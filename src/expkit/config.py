@@ -451,6 +451,28 @@ def load_experiments(params: str | Path) -> list[ExperimentConfig]:
     return [cfg for _, cfg in loaded]
 
 
+def experiment_file(params: str | Path, experiment: str | None = None) -> Path:
+    """The parameters file of one experiment of ``params``: a parameters file itself (``experiment``,
+    when given, must be its id); in a folder of several (:func:`portfolio_files`), the file of the
+    experiment whose id is ``experiment``. A missing or unknown id raises :class:`ConfigError`
+    naming the folder and its ids."""
+    files = portfolio_files(params)
+    if files is None:
+        path = Path(params) / "experiment.yaml" if Path(params).is_dir() else Path(params)
+        own = load_experiment(path).experiment_id
+        if experiment is not None and experiment != own:
+            raise ConfigError(f"--experiment {experiment!r}: {path} defines {own!r} alone; several experiments "
+                              f"are one file each in a folder (--params params, with params/experiments/<id>.yaml)")
+        return path
+    by_id = dict(zip((c.experiment_id for c in load_experiments(params)), files, strict=True))
+    if experiment is None:
+        raise ConfigError(f"{params} holds several experiments ({', '.join(by_id)}); choose one with --experiment ID")
+    if experiment not in by_id:
+        raise ConfigError(f"--experiment {experiment!r}: no experiment has that id in {params} "
+                          f"(experiments: {', '.join(by_id)}); give one of them or add its file there")
+    return by_id[experiment]
+
+
 def active_experiments(experiments: list[ExperimentConfig], day: dt.date) -> list[ExperimentConfig]:
     """The experiments running on ``day`` (:meth:`ExperimentConfig.active_on`), in the given order."""
     return [cfg for cfg in experiments if cfg.active_on(day)]

@@ -28,6 +28,7 @@ from expkit.alerts.rules import AlertsConfig, default_rules_file, load_alerts
 from expkit.config import (
     ExperimentConfig,
     active_experiments,
+    experiment_file,
     load_experiment,
     load_experiments,
     portfolio_files,
@@ -207,10 +208,7 @@ def daily(
         )
     check_inputs(params_file, rules_file)
     if experiment is not None:
-        own = load_experiment(params_file).experiment_id
-        if experiment != own:
-            raise ConfigError(f"--experiment {experiment!r}: {params_file} defines {own!r} alone; several experiments "
-                              f"are one file each in a folder (--params params, with params/experiments/<id>.yaml)")
+        experiment_file(params_file, experiment)
     Warehouse.open(warehouse).require_events(day)
 
     result = run_daily(
@@ -275,9 +273,8 @@ def daily_portfolio(
     load_alerts(rules)
     targets = notify_for(params)
     by_id = dict(zip((c.experiment_id for c in configs), files, strict=True))
-    if experiment is not None and experiment not in by_id:
-        raise ConfigError(f"--experiment {experiment!r}: no experiment has that id in {params} "
-                          f"(experiments: {', '.join(by_id)}); give one of them or add its file there")
+    if experiment is not None:
+        experiment_file(params, experiment)
     active = active_experiments(configs, day)
     if experiment is not None and experiment not in {c.experiment_id for c in active}:
         cfg = next(c for c in configs if c.experiment_id == experiment)

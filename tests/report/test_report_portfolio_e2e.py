@@ -41,6 +41,7 @@ VERDICTS = {A: "no_effect", B: "ship"}
 
 @dataclass
 class Portfolio:
+    root: Path  # wh/ the warehouse, params/ the parameters folder
     out: Path
     truth: dict[str, Any]
     webhook: WebhookReceiver
@@ -84,7 +85,7 @@ def portfolio(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Portfolio]:
                 "webhook": len(webhook.received), "smtp": len(smtp.messages),
             })
     try:
-        yield Portfolio(out, truth, webhook, smtp, codes, after)
+        yield Portfolio(root, out, truth, webhook, smtp, codes, after)
     finally:
         for gen in (hooks, mails):
             next(gen, None)
@@ -148,3 +149,18 @@ def test_a_rerun_of_one_experiment_keeps_the_other(portfolio: Portfolio) -> None
     assert third[A] == second[A] and third[B] != second[B]  # --experiment search_v3 rebuilt it alone
     rows = rows_of((portfolio.out / END.isoformat() / "index.html").read_text(), "portfolio-row")
     assert [r["attrs"]["data-experiment"] for r in rows] == [A, B]
+
+
+def test_a_deep_dive_lands_in_its_experiments_folder(portfolio: Portfolio, capsys: pytest.CaptureFixture[str]) -> None:
+    """``expkit deepdive --experiment`` with a folder of several experiments writes
+    D/<experiment_id>/deepdive/ and that experiment's page (alone) links it (docs/deepdive.md)."""
+    args = ["deepdive", "--warehouse", str(portfolio.root / "wh"), "--date", END.isoformat(),
+            "--out", str(portfolio.out), "--params", str(portfolio.root / "params")]
+    assert main(args) == 2  # which experiment? the error names both
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and A in err and B in err and "--experiment" in err
+    assert main([*args, "--experiment", B]) == 0
+    day = portfolio.out / END.isoformat()
+    assert (day / B / "deepdive" / "index.html").is_file() and not (day / "deepdive").exists()
+    assert 'href="deepdive/index.html"' in (day / B / "index.html").read_text()
+    assert 'href="deepdive/index.html"' not in (day / A / "index.html").read_text()

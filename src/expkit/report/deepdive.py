@@ -6,6 +6,9 @@ Layout, beside the day's report (docs/deepdive.md)::
     OUT/D/deepdive/experiment.ipynb  the executed notebook
     OUT/D/deepdive/kernel.log        the kernel process's own stdout/stderr
 
+With several experiments (the portfolio layout of docs/reports.md) each experiment's deep dive is
+in its own report folder, ``OUT/D/<experiment_id>/deepdive/``, linked from that experiment's page.
+
 The folder is built under a temporary name and swapped in whole, under the day's lock, so a
 reader sees the previous deep dive or the new one. When the day has a report (``summary.json``)
 its index page is re-rendered and links the deep dive (:func:`expkit.report.index.write_index`
@@ -43,9 +46,11 @@ def report_day_dir(out: Path, day: dt.date) -> Path:
     return Path(out) / day.isoformat()
 
 
-def deepdive_dir(out: Path, day: dt.date) -> Path:
-    """The deep-dive folder of ``day`` under ``out``."""
-    return report_day_dir(out, day) / DEEPDIVE_DIR
+def deepdive_dir(out: Path, day: dt.date, experiment_id: str | None = None) -> Path:
+    """The deep-dive folder of ``day`` under ``out``; with ``experiment_id``, of that experiment's
+    folder of a day with several experiments."""
+    day_dir = report_day_dir(out, day)
+    return (day_dir / experiment_id if experiment_id else day_dir) / DEEPDIVE_DIR
 
 
 def deepdive_notebook() -> Path:
@@ -102,8 +107,12 @@ def run_deepdive_page(
     parameters: Mapping[str, Any] | None = None,
     timeout: float = 600,
     lock_timeout: float | None = 3600,
+    per_experiment: bool | None = None,
 ) -> DeepDiveOutcome:
     """Render the deep dive of ``day`` to ``out/D/deepdive/`` (see the module docstring).
+
+    ``per_experiment`` puts it in the experiment's folder ``out/D/<experiment_id>/deepdive/`` (a
+    setup with several experiments); ``None``: there when that folder has a report.
 
     Bad ``parameters`` raise :class:`~expkit.errors.ExpkitError` before anything is written. A
     notebook that fails still gets its page, showing the error (``outcome.error``).
@@ -121,8 +130,11 @@ def run_deepdive_page(
     notebook = deepdive_notebook()
     if not notebook.is_file():
         raise ExpkitError(f"the deep-dive notebook {notebook} is missing; reinstall, or set $EXPKIT_NOTEBOOKS")
-    final = deepdive_dir(out, day)
-    day_dir = report_day_dir(out, day)
+    if per_experiment is None:
+        per_experiment = (report_day_dir(out, day) / dd.experiment_id / "summary.json").is_file()
+    sub = dd.experiment_id if per_experiment else ""
+    final = deepdive_dir(out, day, sub)
+    day_dir = final.parent
     with FileLock(out / f".{day.isoformat()}.lock", timeout=lock_timeout, what=f"the report folder of {day}"):
         clean_stale_temps(final.parent)
         with building_dir(final) as tmp:
@@ -151,7 +163,7 @@ def run_deepdive_page(
         index = None
         if (day_dir / "summary.json").is_file():
             summary = json.loads((day_dir / "summary.json").read_text(encoding="utf-8"))
-            index = write_index(day_dir, summary, out)
+            index = write_index(day_dir, summary, out, sub=sub)
     notebook_out = final / NOTEBOOK_NAME
     return DeepDiveOutcome(page=final / "index.html", notebook=notebook_out if notebook_out.is_file() else None,
                            status="failed" if error else status, error=error, index=index,
