@@ -11,6 +11,7 @@ from outcomes_support import END, OUTCOME_IDS, RATIO_IDS, Built
 from expkit.tiles.allocation import Allocation
 from expkit.tiles.arms import USER_SLICES
 from expkit.tiles.base import headline_of, resolve_params
+from expkit.tiles.lift import Lift
 from expkit.tiles.ratio import Ratio
 from expkit.tiles.srm import srm_flags
 from expkit.tiles.timeline import Timeline
@@ -99,7 +100,8 @@ def test_traffic_imbalance_breaches_allocation_and_marks_lift(imbalance: Built) 
     assert alloc.headline["srm_days"] == [END.isoformat()]  # the day before is clean
 
     lift = imbalance.run("lift")
-    assert lift.status == "breach"
+    assert lift.status == "breach" == lift.result.status
+    assert isinstance(lift.result, Lift) and lift.result.arms["treatment"].outcome == "untrustworthy"
     assert lift.headline["arms"]["treatment"]["untrustworthy"]
     assert lift.table["untrustworthy"].all()
     assert any("UNTRUSTWORTHY" in n for n in lift.notes)
