@@ -269,8 +269,9 @@ OMIT_NONE = {"omit_none": True}
 """``field(metadata=OMIT_NONE)``: a headline key present only when the field is not ``None`` (e.g.
 a metric's ``cap``, only for a capped metric)."""
 INLINE = {"inline": True}
-"""``field(metadata=INLINE)``: a mapping field whose entries stand in the headline in its place,
-for keys named by the data (a ratio metric's ``clicks`` and ``impressions``)."""
+"""``field(metadata=INLINE)``: a mapping (or dataclass) field whose entries stand in the headline
+in its place: keys named by the data (a ratio metric's ``clicks`` and ``impressions``), or a
+health tile's own values among the fields every health tile has."""
 
 
 def headline_of(result: Any) -> dict[str, Any]:
