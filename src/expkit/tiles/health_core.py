@@ -450,6 +450,7 @@ class RuleShown:
 
     @classmethod
     def of(cls, r: Rule) -> RuleShown:
+        """The headline entry of rule ``r``."""
         return cls(r.name, r.describe(), r.limit, r.level, r.scope)
 
 
@@ -471,7 +472,8 @@ class Health(Generic[V]):
             (``None``, no headline key, for a tile without bin rules).
         metric_status: the status each metric alone would give, for a tile judging two
             (coverage; ``None`` otherwise).
-        status: ``ok``, ``warn`` or ``breach`` (:class:`Judgement`).
+        status: ``ok``, ``warn`` or ``breach`` (:class:`Judgement`; the anomaly tile: ``no_data`` when no
+            point could be scored).
         notes: caveats shown under the headline.
         judgement: the per-bin frame and the findings (deep dives, the bins table).
         judged_by: the rules as judged (threshold lines of the charts).

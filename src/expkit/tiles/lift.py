@@ -60,7 +60,9 @@ from expkit.tiles.base import OMIT_NONE, SHOWN_ONLY, TileParams, TileResult
 from expkit.tiles.common import MetricCap, capped_metrics, no_data_result, typed_result
 from expkit.tiles.segments import (
     SEGMENT_ALPHA,
+    SEGMENT_KEYS,
     SEGMENT_MIN_USERS,
+    flagged_segments,
     segment_frame,
     segment_note,
     segment_scope,
@@ -320,7 +322,7 @@ def compute_lift(p: TileParams) -> Lift | None:
             untrustworthy=untrustworthy, srm_pvalue=check.arm_pvalue.get(str(arm)), metrics=per_metric,
         )
     segments = segment_frame(seg_stats, p.config.control, shown_treatments(p))
-    flagged = segments[segments["adj_pvalue"] < SEGMENT_ALPHA].sort_values("adj_pvalue")
+    flagged = flagged_segments(segments)
     tests = int(segments["pvalue"].notna().sum())
     notes = [n for n in [check.note()] if n]
     sliced_bad = frame[frame["srm"] & ~frame["arm_srm"]]
@@ -337,17 +339,13 @@ def compute_lift(p: TileParams) -> Lift | None:
         srm_pvalue=check.pvalue,
         srm=any(a.untrustworthy for a in arms.values()),
         outcome=_worst_outcome([a.outcome for a in arms.values()]),
-        segments=[Segment(**{k: r[k] for k in SEGMENT_FIELDS}) for r in flagged.to_dict("records")],
+        segments=[Segment(**{k: r[k] for k in SEGMENT_KEYS}) for r in flagged.to_dict("records")],
         segment_tests=tests,
         segment_adjustment=f"Benjamini–Hochberg over the {tests} segment-vs-rest "
                            f"tests (slices {', '.join(segment_slices(p)) or 'none'}; values with at least "
                            f"{SEGMENT_MIN_USERS} users per arm); flagged when adjusted p < {SEGMENT_ALPHA}",
         status=lift_status(frame, directions), notes=notes, frame=frame,
     )
-
-
-SEGMENT_FIELDS = ("bucket", "metric", "slice", "value", "rel_lift", "rest_rel_lift", "pvalue", "adj_pvalue")
-"""The columns of :func:`segment_frame` a :class:`Segment` copies."""
 
 
 def render_lift(p: TileParams, lift: Lift) -> TileResult:

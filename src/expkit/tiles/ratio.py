@@ -96,7 +96,8 @@ class ArmRatio:
         design_effect: variance over that of independent denominators.
         users: the arm's users.
         sums: the numerator and denominator sums under their headline names
-            (:attr:`RatioMetric.numerator`, :attr:`RatioMetric.denominator`: ``clicks``, ``impressions``).
+            (:attr:`RatioMetric.numerator`, :attr:`RatioMetric.denominator`: ``clicks``, ``impressions``;
+            a per-user mean's denominator ``users`` takes the place of ``users`` in the headline).
         srm: the arm's results are untrustworthy (sample ratio mismatch in the window).
         reason: why the delta-method interval is undefined (e.g. a single user), else ``None``.
         status: against the metric's target (:func:`~expkit.tiles.base.status_vs_target`);
