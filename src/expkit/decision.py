@@ -223,6 +223,24 @@ class Decision:
     min_days: int
     mde: float
 
+    def progress(self) -> OverallProgress:
+        """The experiment's progress over its arms (the least advanced arm decides)."""
+        progs = [a.evidence.progress for a in self.arms.values()]
+        return OverallProgress(
+            users={name: a.evidence.progress.users for name, a in self.arms.items()},
+            required_per_arm=max((p.required_per_arm for p in progs), default=math.nan),
+            fraction=min((p.fraction for p in progs), default=math.nan),
+            days_run=max((p.days_run for p in progs), default=0),
+            days_remaining=max((p.days_remaining for p in progs), default=math.nan),
+            min_days=self.min_days,
+        )
+
+    def gates(self) -> list[TrustGate]:
+        """Every trust gate once: the arms' own, then the experiment-wide ones (which win)."""
+        gates = {g.gate: g for a in self.arms.values() for g in a.trust}
+        gates.update({g.gate: g for g in self.trust})
+        return list(gates.values())
+
     def to_dict(self) -> dict[str, Any]:
         """The ``decision`` object of summary.json (NaN becomes ``None``)."""
         arms = {name: {
@@ -231,19 +249,30 @@ class Decision:
             "guardrails": [{k: _json(v) for k, v in dataclasses.asdict(g).items()}
                            for g in a.evidence.guardrails],
         } for name, a in self.arms.items()}
-        progs = [a.evidence.progress for a in self.arms.values()]
-        progress = {
-            "users": {name: a.evidence.progress.users for name, a in self.arms.items()},
-            "required_per_arm": _json(max((p.required_per_arm for p in progs), default=math.nan)),
-            "fraction": _json(min((p.fraction for p in progs), default=math.nan)),
-            "days_run": max((p.days_run for p in progs), default=0),
-            "days_remaining": _json(max((p.days_remaining for p in progs), default=math.nan)),
-            "min_days": self.min_days,
-        }
-        gates = {g.gate: g for a in self.arms.values() for g in a.trust}
-        gates.update({g.gate: g for g in self.trust})
+        progress = {k: _json(v) for k, v in dataclasses.asdict(self.progress()).items()}
         return {"verdict": self.verdict, "reasons": list(self.reasons), "arms": arms,
-                "progress": progress, "trust": [dataclasses.asdict(g) for g in gates.values()]}
+                "progress": progress, "trust": [dataclasses.asdict(g) for g in self.gates()]}
+
+
+@dataclasses.dataclass(frozen=True)
+class OverallProgress:
+    """The experiment's progress towards the required sample (summary.json ``decision.progress``).
+
+    Attributes:
+        users: arm → its users so far (:attr:`ProgressResult.users`).
+        required_per_arm: the largest of the arms' required samples (NaN without arms).
+        fraction: the smallest of the arms' fractions.
+        days_run: days of data.
+        days_remaining: the most days any arm still needs (NaN unknown).
+        min_days: the experiment's minimum duration.
+    """
+
+    users: dict[str, int]
+    required_per_arm: float
+    fraction: float
+    days_run: int
+    days_remaining: float
+    min_days: int
 
 
 def _json(v: Any) -> Any:

@@ -32,7 +32,7 @@ import pandas as pd
 
 from expkit.atomic import atomic_write_json
 from expkit.errors import ExpkitError
-from expkit.names import WINDOWS
+from expkit.names import WINDOWS, Status
 
 if TYPE_CHECKING:
     from expkit.tiles.base import TileParams
@@ -150,7 +150,7 @@ class Section:
     notes: list[str] = field(default_factory=list)
     charts: list[Any] = field(default_factory=list)
     table: pd.DataFrame = field(default_factory=pd.DataFrame)
-    status: str = "ok"
+    status: Status = "ok"
 
     def outputs(self, svg: bool = True) -> list[dict[str, Any]]:
         """The section as MIME bundles: summary and notes, each chart, the table."""
@@ -357,7 +357,7 @@ def guardrail_section(dd: DeepDive) -> Section:
         return Section("Guardrails", "the experiment lists no guardrail_metrics", status="no_data")
     counts = table["status"].value_counts()
     summary = ", ".join(f"{int(counts[s])} {s}" for s in ("fail", "inconclusive", "pass") if s in counts)
-    status = "breach" if "fail" in counts else "warn" if "inconclusive" in counts else "ok"
+    status: Status = "breach" if "fail" in counts else "warn" if "inconclusive" in counts else "ok"
     notes = [f"{r['bucket']}: {r['metric']} {r['status']}" + (f" ({r['reason']})" if r["reason"] else "")
              for r in rows if r["status"] != "pass"]
     return Section("Guardrails", f"{summary} ({dd.window} window, always-valid intervals against the margins)",

@@ -44,6 +44,7 @@ from expkit.atomic import atomic_write_text
 from expkit.charts import deferred
 from expkit.config import ExperimentConfig, default_params_file, load_experiment
 from expkit.engines import Engine
+from expkit.names import Status
 from expkit.rollup import open_engine, rollup_lock
 from expkit.series import ingest_freshness
 from expkit.series_cache import SegmentCache, session
@@ -70,7 +71,7 @@ class TileCell:
     error: str | None = None
 
     @property
-    def status(self) -> str:
+    def status(self) -> Status:
         return self.result.status if self.result is not None else "failed"
 
 

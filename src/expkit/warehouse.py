@@ -14,6 +14,7 @@ import datetime as dt
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import overload
 
 from expkit.errors import ExpkitError, NoDataError
 from expkit.names import DAY_MS, DEFAULT_RULE, default_warehouse
@@ -41,6 +42,18 @@ def day_bounds_ms(day: dt.date) -> tuple[int, int]:
     """[start, end) of a UTC day in epoch milliseconds."""
     start = int(dt.datetime(day.year, day.month, day.day, tzinfo=dt.timezone.utc).timestamp() * 1000)
     return start, start + DAY_MS
+
+
+@overload
+def ms_to_iso(ms: int | float) -> str: ...
+
+
+@overload
+def ms_to_iso(ms: None) -> None: ...
+
+
+@overload
+def ms_to_iso(ms: int | float | None) -> str | None: ...
 
 
 def ms_to_iso(ms: int | float | None) -> str | None:

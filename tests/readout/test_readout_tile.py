@@ -12,6 +12,8 @@ from readout_support import ARTIFACTS, END, ROOT, build
 
 from expkit import run_tile
 from expkit.cli import main
+from expkit.tiles.base import headline_of
+from expkit.tiles.readout import Readout
 
 
 def _readout(wh: Path, params: Path, day: dt.date = END):
@@ -22,6 +24,9 @@ def test_a_short_experiment_keeps_running_with_days_remaining(short: tuple[Path,
     res = _readout(*short)
     head = res.headline
     assert head["verdict"] == "keep_running" and res.status == "ok"
+    # the compute step's typed result is what the headline shows
+    assert isinstance(res.result, Readout) and res.headline == headline_of(res.result)
+    assert res.result.progress.days_run == 3 and res.result.arms["treatment"].primary.metric == "CTR proxy"
     (reason,) = head["reasons"]
     assert reason.startswith("CTR proxy ") and "not yet conclusive" in reason and "more days" in reason
     progress = head["progress"]

@@ -382,7 +382,8 @@ def monitor_once(
     flush.done += more.done
     flush.failed.update(more.failed)
     flush.dropped += more.dropped
-    evaluated = {("5m" if s == BIN_MS else "1d"): (ms_to_iso(a), ms_to_iso(b)) for s, (a, b) in ranges.items()}
+    evaluated: dict[str, tuple[str | None, str | None]] = {
+        ("5m" if s == BIN_MS else "1d"): (ms_to_iso(a), ms_to_iso(b)) for s, (a, b) in ranges.items()}
     firing = [alert_record(a, planner) for a in state.active.values() if a.state == "firing"]
     return MonitorReport(ms_to_iso(now_ms) or "", evaluated, firing, len(result.notifications), flush)
 

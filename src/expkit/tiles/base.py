@@ -265,22 +265,34 @@ class TileResult:
 SHOWN_ONLY = {"headline": False}
 """``field(metadata=SHOWN_ONLY)``: a field of a typed tile result that the render step draws
 (frames for charts and tables) but that is not part of the headline."""
+OMIT_NONE = {"omit_none": True}
+"""``field(metadata=OMIT_NONE)``: a headline key present only when the field is not ``None`` (e.g.
+a metric's ``cap``, only for a capped metric)."""
+INLINE = {"inline": True}
+"""``field(metadata=INLINE)``: a mapping (or dataclass) field whose entries stand in the headline
+in its place: keys named by the data (a ratio metric's ``clicks`` and ``impressions``), or a
+health tile's own values among the fields every health tile has."""
 
 
 def headline_of(result: Any) -> dict[str, Any]:
     """The JSON headline of a typed tile result: its fields in order, nested dataclasses as
-    mappings, without the fields marked :data:`SHOWN_ONLY`.
+    mappings, without the fields marked :data:`SHOWN_ONLY` (nor those marked :data:`OMIT_NONE`
+    that are ``None``), the entries of a field marked :data:`INLINE` in its place.
 
     >>> from dataclasses import dataclass, field
     >>> @dataclass
     ... class Arm:
     ...     estimate: float
+    ...     sums: dict[str, int] = field(default_factory=dict, metadata=INLINE)
+    ...     cap: float | None = field(default=None, metadata=OMIT_NONE)
     >>> @dataclass
     ... class Example:
     ...     arms: dict[str, Arm]
     ...     frame: object = field(default=None, metadata=SHOWN_ONLY)
-    >>> headline_of(Example({"control": Arm(0.5)}))
-    {'arms': {'control': {'estimate': 0.5}}}
+    >>> headline_of(Example({"control": Arm(0.5, {"clicks": 3})}))
+    {'arms': {'control': {'estimate': 0.5, 'clicks': 3}}}
+    >>> headline_of(Arm(0.5, cap=41.0))
+    {'estimate': 0.5, 'cap': 41.0}
     """
     def plain(value: Any) -> Any:
         if dataclasses.is_dataclass(value) and not isinstance(value, type):
@@ -291,8 +303,16 @@ def headline_of(result: Any) -> dict[str, Any]:
             return [plain(v) for v in value]
         return value
 
-    return {f.name: plain(getattr(result, f.name)) for f in dataclasses.fields(result)
-            if f.metadata.get("headline", True)}
+    out: dict[str, Any] = {}
+    for f in dataclasses.fields(result):
+        value = getattr(result, f.name)
+        if not f.metadata.get("headline", True) or (f.metadata.get("omit_none") and value is None):
+            continue
+        if f.metadata.get("inline"):
+            out.update(plain(value))
+        else:
+            out[f.name] = plain(value)
+    return out
 
 
 def _json_safe(obj: Any) -> Any:

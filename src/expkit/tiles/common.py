@@ -4,14 +4,14 @@ and the capping of a metric."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import pandas as pd
 
 from expkit.readers import ingest_watermark, metric_caps
 from expkit.series import memo
-from expkit.tiles.base import TileParams, TileResult, headline_of
+from expkit.tiles.base import SHOWN_ONLY, TileParams, TileResult, headline_of
 from expkit.warehouse import ms_to_iso
 
 
@@ -50,6 +50,9 @@ def typed_result(p: TileParams, section: str, title: str, result: Any, summary: 
 class MetricCap:
     """How a capped metric was capped over the tile's window (docs/metrics.md, "Capping per-user values").
 
+    Its headline (:func:`~expkit.tiles.base.headline_of`, summary.json) is ``value``,
+    ``quantile``, ``capped_users`` and ``text``.
+
     Attributes:
         metric: the metric id.
         title: its title.
@@ -58,24 +61,23 @@ class MetricCap:
         how: how the threshold was chosen (``99.9th percentile``, ``fixed value``).
         capped_users: users of the window (every arm) above the threshold.
         window: the window.
+        text: ``capped at 41 (99.9th percentile)`` (set from the others).
+
+    >>> MetricCap("plays", "Plays", 41.0, 0.999, "99.9th percentile", 3, "7d").text
+    'capped at 41 (99.9th percentile)'
     """
 
-    metric: str
-    title: str
+    metric: str = field(metadata=SHOWN_ONLY)
+    title: str = field(metadata=SHOWN_ONLY)
     value: float
     quantile: float | None
-    how: str
+    how: str = field(metadata=SHOWN_ONLY)
     capped_users: int
-    window: str
+    window: str = field(metadata=SHOWN_ONLY)
+    text: str = field(init=False)
 
-    @property
-    def text(self) -> str:
-        """``capped at 41 (99.9th percentile)``.
-
-        >>> MetricCap("plays", "Plays", 41.0, 0.999, "99.9th percentile", 3, "7d").text
-        'capped at 41 (99.9th percentile)'
-        """
-        return f"capped at {self.value:,.6g} ({self.how})"
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "text", f"capped at {self.value:,.6g} ({self.how})")
 
     def note(self) -> str:
         """The tile's line.
@@ -87,8 +89,12 @@ class MetricCap:
                f"{self.capped_users:,} user(s) above it"
 
     def to_dict(self) -> dict[str, Any]:
-        """The headline entry (summary.json): ``value``, ``quantile``, ``capped_users``, ``text``."""
-        return {"value": self.value, "quantile": self.quantile, "capped_users": self.capped_users, "text": self.text}
+        """The headline entry (summary.json): ``value``, ``quantile``, ``capped_users``, ``text``.
+
+        >>> MetricCap("plays", "Plays", 41.0, None, "fixed value", 3, "7d").to_dict()
+        {'value': 41.0, 'quantile': None, 'capped_users': 3, 'text': 'capped at 41 (fixed value)'}
+        """
+        return headline_of(self)
 
 
 def capped_metrics(p: TileParams, metrics: Sequence[str]) -> dict[str, MetricCap]:

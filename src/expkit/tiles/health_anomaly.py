@@ -41,7 +41,7 @@ import pandas as pd
 from expkit import series_cache
 from expkit.charts import deferrable, series_chart
 from expkit.errors import ExpkitError
-from expkit.names import HOUR_MS
+from expkit.names import HOUR_MS, Status
 from expkit.series import engagement_counts, health_counts, ingest_quantiles, latency_quantiles
 from expkit.stats import anomaly_scores, proportion_interval
 from expkit.tiles.base import TileParams, TileResult
@@ -52,10 +52,12 @@ from expkit.tiles.health_core import (
     OVERALL,
     SECTION,
     VOLUME_MIN_BASELINE,
+    Health,
     HealthContext,
     Judgement,
     bin_frame_times,
-    finish,
+    health_result,
+    render_health,
     series_order,
     with_series,
 )
@@ -333,21 +335,66 @@ def score_all(long: pd.DataFrame, start_ms: int, end_ms: int, lookback_ms: int) 
     return pts
 
 
-def anomaly_tile(p: TileParams) -> TileResult:
-    """Anomaly scores of every health series and the hourly outcome series (see the module doc)."""
-    ctx = HealthContext.of(p)
+@dataclass(frozen=True)
+class Episode:
+    """A sustained anomaly: one series anomalous over consecutive points.
+
+    Attributes:
+        metric: the metric's label; series: ``all``, a slice value or an event table.
+        start, end: its bounds (ISO); minutes: its length.
+    """
+
+    metric: str
+    series: str
+    start: str
+    end: str
+    minutes: int
+
+
+@dataclass(frozen=True)
+class AnomalyValues:
+    """The anomaly tile's own numbers over the window.
+
+    Attributes:
+        points_scored, points_flagged: points with a baseline, and those flagged; flag_rate: their ratio.
+        points_insufficient_history: points without enough history to be scored.
+        series_scored: metric × series with a scored point.
+        sustained: the sustained anomalies (:class:`Episode`, at most 100).
+        flagged_bins: start times (ISO) of the flagged points; flagged_metrics: their metrics.
+        threshold, score, baseline: how points are flagged.
+        min_history_days: days of history a baseline needs; sustained_minutes: how long an anomaly
+            must last to set the status.
+    """
+
+    points_scored: int
+    points_flagged: int
+    flag_rate: float
+    points_insufficient_history: int
+    series_scored: int
+    sustained: list[Episode]
+    flagged_bins: list[str]
+    flagged_metrics: list[str]
+    threshold: float
+    score: str
+    baseline: str
+    min_history_days: int
+    sustained_minutes: int
+
+
+def compute_anomaly(ctx: HealthContext) -> Health[AnomalyValues] | None:
+    """Scores of every series over the window; ``None`` without requests."""
+    p = ctx.p
     window = health_counts(p.warehouse, ctx.start_ms, ctx.end_ms, None, ctx.filters, ctx.experiment_id,
                            per_bin=False)
     if window.empty or window["requests"].sum() == 0:
-        return no_data_result(p, p.tile, SECTION, "Anomaly detection",
-                              f"no requests in the {p.window} window {ctx.span()}")
+        return None
     lookback = ctx.start_ms - BASELINE_DAYS * DAY_MS
     long, notes = load_series(ctx, lookback)
     pts = score_all(long, ctx.start_ms, ctx.end_ms, lookback)
     scored = pts[pts["state"].isin(["normal", "anomaly"])]
     flagged = pts[pts["flag"]]
     sustained = pts[pts["sustained"]]
-    status = "warn" if len(sustained) else "ok"
+    status: Status = "warn" if len(sustained) else "ok"
     if scored.empty:
         status = "no_data"
         notes.append(f"Insufficient history: a baseline needs {MIN_HISTORY_DAYS} earlier days with data.")
@@ -358,28 +405,43 @@ def anomaly_tile(p: TileParams) -> TileResult:
         "level": np.where(flagged["sustained"], "warn", "flag"),
         "rule": np.where(flagged["sustained"], f"anomalous ≥ {SUSTAINED_MINUTES} min", "isolated flag"),
     }).sort_values(["bin_ms", "metric", "series"]).reset_index(drop=True)
-    table = _per_series(pts)
-    episodes = _episodes(sustained)
-    rate = len(flagged) / len(scored) if len(scored) else float("nan")
-    summary = (f"{len(flagged)} of {len(scored):,} points flagged ({rate:.2%})" if len(scored) else
-               "insufficient history to score any point")
+    values = AnomalyValues(
+        points_scored=int(len(scored)), points_flagged=int(len(flagged)),
+        flag_rate=len(flagged) / len(scored) if len(scored) else float("nan"),
+        points_insufficient_history=int((pts["state"] == "insufficient_history").sum()),
+        series_scored=int(scored.groupby(["metric", "series"]).ngroups) if len(scored) else 0,
+        sustained=_episodes(sustained)[:100],
+        flagged_bins=[ms_to_iso(int(b)) for b in sorted(set(flagged["bin_ms"]))][:MAX_LISTED_BINS],
+        flagged_metrics=sorted(set(flagged["metric"])),
+        threshold=THRESHOLD, score="robust z (median, 1.4826 MAD); classic z shown",
+        baseline=f"same clock hour, previous {BASELINE_DAYS} days, flagged points left out",
+        min_history_days=MIN_HISTORY_DAYS, sustained_minutes=SUSTAINED_MINUTES,
+    )
+    return health_result(ctx, Judgement(status, pts, findings), values, [], notes)
+
+
+def render_anomaly(p: TileParams, h: Health[AnomalyValues]) -> TileResult:
+    """The anomaly tile's page: summary, robust z over time, the most flagged series; table per series."""
+    pts, v = h.judgement.bins, h.values
+    episodes = _episodes(pts[pts["sustained"]])
+    summary = (f"{v.points_flagged} of {v.points_scored:,} points flagged ({v.flag_rate:.2%})" if v.points_scored
+               else "insufficient history to score any point")
     summary += (f"; {len(episodes)} sustained anomal{'y' if len(episodes) == 1 else 'ies'}: "
-                + ", ".join(f"{e['metric']} [{e['series']}] from {e['start'][11:16]}" for e in episodes[:4])
+                + ", ".join(f"{e.metric} [{e.series}] from {e.start[11:16]}" for e in episodes[:4])
                 if episodes else "; no sustained anomaly")
-    headline = {
-        "points_scored": int(len(scored)), "points_flagged": int(len(flagged)), "flag_rate": rate,
-        "points_insufficient_history": int((pts["state"] == "insufficient_history").sum()),
-        "series_scored": int(scored.groupby(["metric", "series"]).ngroups) if len(scored) else 0,
-        "sustained": episodes[:100],
-        "flagged_bins": [ms_to_iso(int(b)) for b in sorted(set(flagged["bin_ms"]))][:MAX_LISTED_BINS],
-        "flagged_metrics": sorted(set(flagged["metric"])),
-        "threshold": THRESHOLD, "score": "robust z (median, 1.4826 MAD); classic z shown",
-        "baseline": f"same clock hour, previous {BASELINE_DAYS} days, flagged points left out",
-        "min_history_days": MIN_HISTORY_DAYS, "sustained_minutes": SUSTAINED_MINUTES,
-    }
-    j = Judgement(status, pts, findings)
-    charts = [_z_chart(pts), *_band_charts(pts, flagged)]
-    return finish(ctx, "Anomaly detection", j, headline, summary, table, charts, [], notes)
+    charts = [_z_chart(pts), *_band_charts(pts, pts[pts["flag"]])]
+    return render_health(p, "Anomaly detection", h, summary, _per_series(pts), charts)
+
+
+def anomaly_tile(p: TileParams) -> TileResult:
+    """Anomaly scores of every health series and the hourly outcome series (see the module doc):
+    :func:`compute_anomaly`, then :func:`render_anomaly`."""
+    ctx = HealthContext.of(p)
+    h = compute_anomaly(ctx)
+    if h is None:
+        return no_data_result(p, p.tile, SECTION, "Anomaly detection",
+                              f"no requests in the {p.window} window {ctx.span()}")
+    return render_anomaly(p, h)
 
 
 def _per_series(pts: pd.DataFrame) -> pd.DataFrame:
@@ -398,19 +460,19 @@ def _per_series(pts: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def _episodes(sustained: pd.DataFrame) -> list[dict[str, Any]]:
+def _episodes(sustained: pd.DataFrame) -> list[Episode]:
     """Sustained anomalies as (metric, series, start, end) episodes."""
-    out = []
+    out: list[Episode] = []
     for (metric, series), g in sustained.groupby(["metric", "series"], sort=False):
         spec = SPECS[str(metric)]
         b = np.sort(g["bin_ms"].to_numpy())
         starts = np.r_[0, np.flatnonzero(np.diff(b) > spec.period_ms) + 1]
         ends = np.r_[starts[1:], len(b)]
         for i, k in zip(starts, ends, strict=True):
-            out.append({"metric": spec.label, "series": series, "start": ms_to_iso(int(b[i])),
-                        "end": ms_to_iso(int(b[k - 1]) + spec.period_ms),
-                        "minutes": int((b[k - 1] + spec.period_ms - b[i]) // 60_000)})
-    return sorted(out, key=lambda e: (e["start"], e["metric"]))
+            out.append(Episode(metric=spec.label, series=str(series), start=ms_to_iso(int(b[i])),
+                               end=ms_to_iso(int(b[k - 1]) + spec.period_ms),
+                               minutes=int((b[k - 1] + spec.period_ms - b[i]) // 60_000)))
+    return sorted(out, key=lambda e: (e.start, e.metric))
 
 
 @deferrable

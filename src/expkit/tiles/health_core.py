@@ -27,7 +27,7 @@ import contextvars
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Generic, Literal, TypeVar
 
 import numpy as np
 import pandas as pd
@@ -37,7 +37,16 @@ from expkit.config import WINDOWS
 from expkit.names import HOUR_MS, Status
 from expkit.readers import window_bounds
 from expkit.stats import proportion_interval
-from expkit.tiles.base import TileParams, TileResult, check_filter_characters, worst
+from expkit.tiles.base import (
+    INLINE,
+    OMIT_NONE,
+    SHOWN_ONLY,
+    TileParams,
+    TileResult,
+    check_filter_characters,
+    headline_of,
+    worst,
+)
 from expkit.tiles.common import data_as_of
 from expkit.warehouse import BIN_MS, DAY_MS, ms_to_iso
 
@@ -424,46 +433,115 @@ class HealthTileResult(TileResult):
         return out
 
 
-def headline_bins(judgement: Judgement) -> dict[str, Any]:
-    """Breach and warn bin times (ISO, at most :data:`MAX_LISTED_BINS`) and counts."""
-    out: dict[str, Any] = {}
-    for level in ("breach", "warn"):
-        times = judgement.bin_times(level)  # type: ignore[arg-type]
-        out[f"{level}_bins"] = [ms_to_iso(t) for t in times[:MAX_LISTED_BINS]]
-        out[f"{level}_bin_count"] = len(times)
-    b = judgement.bins
-    if "judged" in b and len(b):
-        out["bins_judged"] = int(b["judged"].astype(bool).sum())
-        out["bins_not_judged"] = int((~b["judged"].astype(bool)).sum())
-    return out
+@dataclass(frozen=True)
+class RuleShown:
+    """A rule as the headline lists it.
+
+    Attributes:
+        rule: the alert rule or SLO it stands for; describe: what it checks (:meth:`Rule.describe`).
+        limit, level, scope: its threshold, the status it sets, ``bin`` or ``window``.
+    """
+
+    rule: str
+    describe: str
+    limit: float
+    level: Level
+    scope: str
+
+    @classmethod
+    def of(cls, r: Rule) -> RuleShown:
+        """The headline entry of rule ``r``."""
+        return cls(r.name, r.describe(), r.limit, r.level, r.scope)
 
 
-def finish(
+V = TypeVar("V")
+
+
+@dataclass(frozen=True)
+class Health(Generic[V]):
+    """What a health tile computed: the window, the tile's own values, the rules and the bins
+    beyond them (its headline, in this order, plus what its render step draws).
+
+    Attributes:
+        window: the tile's window; start, end: its bounds (ISO); slice: the slice column.
+        values: the tile's own numbers (a dataclass per tile; its fields stand in the headline here).
+        rules: the rules judged (:class:`RuleShown`).
+        breach_bins, warn_bins: start times (ISO) of the bins where a rule of that level fired,
+            at most :data:`MAX_LISTED_BINS`; breach_bin_count, warn_bin_count: how many.
+        bins_judged, bins_not_judged: bins with enough (too few) requests to decide a status
+            (``None``, no headline key, for a tile without bin rules).
+        metric_status: the status each metric alone would give, for a tile judging two
+            (coverage; ``None`` otherwise).
+        status: ``ok``, ``warn`` or ``breach`` (:class:`Judgement`; the anomaly tile: ``no_data`` when no
+            point could be scored).
+        notes: caveats shown under the headline.
+        judgement: the per-bin frame and the findings (deep dives, the bins table).
+        judged_by: the rules as judged (threshold lines of the charts).
+        frames: the other frames the render step draws, by name.
+    """
+
+    window: str
+    start: str
+    end: str
+    slice: str
+    values: V = field(metadata=INLINE)
+    rules: list[RuleShown]
+    breach_bins: list[str]
+    breach_bin_count: int
+    warn_bins: list[str]
+    warn_bin_count: int
+    bins_judged: int | None = field(metadata=OMIT_NONE)
+    bins_not_judged: int | None = field(metadata=OMIT_NONE)
+    metric_status: dict[str, Status] | None = field(metadata=OMIT_NONE)
+    status: Status = field(metadata=SHOWN_ONLY)
+    notes: list[str] = field(metadata=SHOWN_ONLY)
+    judgement: Judgement = field(metadata=SHOWN_ONLY)
+    judged_by: list[Rule] = field(metadata=SHOWN_ONLY)
+    frames: dict[str, pd.DataFrame] = field(metadata=SHOWN_ONLY)
+
+
+def health_result(
     ctx: HealthContext,
-    title: str,
     judgement: Judgement,
-    headline: dict[str, Any],
+    values: V,
+    rules: Sequence[Rule],
+    notes: Sequence[str] = (),
+    frames: Mapping[str, pd.DataFrame] | None = None,
+    metric_status: dict[str, Status] | None = None,
+) -> Health[V]:
+    """A health tile's typed result: ``values`` with the window, the rules and the fired bins."""
+    listed = {level: judgement.bin_times(level) for level in ("breach", "warn")}  # type: ignore[arg-type]
+    b = judgement.bins
+    judged = b["judged"].astype(bool) if "judged" in b and len(b) else None
+    return Health(
+        window=ctx.p.window, start=ms_to_iso(ctx.start_ms), end=ms_to_iso(ctx.end_ms), slice=ctx.p.slice,
+        values=values, rules=[RuleShown.of(r) for r in rules],
+        breach_bins=[ms_to_iso(t) for t in listed["breach"][:MAX_LISTED_BINS]],
+        breach_bin_count=len(listed["breach"]),
+        warn_bins=[ms_to_iso(t) for t in listed["warn"][:MAX_LISTED_BINS]], warn_bin_count=len(listed["warn"]),
+        bins_judged=int(judged.sum()) if judged is not None else None,
+        bins_not_judged=int((~judged).sum()) if judged is not None else None,
+        metric_status=metric_status, status=judgement.status, notes=list(notes), judgement=judgement,
+        judged_by=list(rules), frames=dict(frames or {}),
+    )
+
+
+def render_health(
+    p: TileParams,
+    title: str,
+    h: Health[Any],
     summary: str,
     table: pd.DataFrame,
     charts: list[Any],
-    rules: Sequence[Rule],
-    notes: Sequence[str] = (),
     tables: Mapping[str, pd.DataFrame] | None = None,
 ) -> HealthTileResult:
-    """Assemble the result: headline (values, thresholds, fired bins), charts, tables."""
-    p = ctx.p
-    head = {
-        "window": p.window, "start": ms_to_iso(ctx.start_ms), "end": ms_to_iso(ctx.end_ms), "slice": p.slice,
-        **headline,
-        "rules": [{"rule": r.name, "describe": r.describe(), "limit": r.limit, "level": r.level, "scope": r.scope}
-                  for r in rules],
-        **headline_bins(judgement),
-    }
+    """The :class:`HealthTileResult` of a health tile's typed result: its headline is
+    :func:`~expkit.tiles.base.headline_of` the result, which it keeps."""
     return HealthTileResult(
-        tile=p.tile, section=SECTION, title=title, status=judgement.status, headline=head, summary=summary,
+        tile=p.tile, section=SECTION, title=title, status=h.status, headline=headline_of(h), summary=summary,
         table=table, charts=charts, params=p.describe(), as_of=data_as_of(p),
-        experiment_id=p.config.experiment_id, notes=list(notes),
-        bins=judgement.bins, flagged=judgement.findings, tables=dict(tables or {}),
+        experiment_id=p.config.experiment_id, notes=list(h.notes), result=h,
+        bins=h.judgement.bins, flagged=h.judgement.findings, tables=dict(tables or {}),
     )
 
 

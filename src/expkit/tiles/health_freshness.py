@@ -9,6 +9,7 @@ passes them as ``checks``.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -17,19 +18,21 @@ import pandas as pd
 from expkit.errors import ExpkitError
 from expkit.names import HOUR_MS
 from expkit.series import ingest_quantiles
-from expkit.tiles.base import TileParams, TileResult
+from expkit.tiles.base import OMIT_NONE, TileParams, TileResult
 from expkit.tiles.common import no_data_result
 from expkit.tiles.health_core import (
     MIN_QUANTILE_REQUESTS,
     SECTION,
+    Health,
     HealthContext,
     Metric,
     Rule,
     alert_limit,
     bin_frame_times,
-    finish,
+    health_result,
     judge,
     metric_chart,
+    render_health,
     same_time_baseline,
     status_words,
     summary_table,
@@ -58,6 +61,143 @@ def check_freshness_params(p: TileParams) -> None:
         )
 
 
+@dataclass(frozen=True)
+class TableFreshness:
+    """One event table's freshness over the window.
+
+    Attributes:
+        rows: rows of the window; p50_min, p95_min, p99_min, max_min: ingest delay (minutes).
+        staleness_min: report time − newest ingest (minutes).
+        gaps: missing partitions and hours.
+    """
+
+    rows: int
+    p50_min: float
+    p95_min: float
+    p99_min: float
+    max_min: float
+    staleness_min: float
+    gaps: int
+
+
+@dataclass(frozen=True)
+class Gap:
+    """A missing partition or hour: the table (``series``), its start time (ISO) and the rule."""
+
+    series: str
+    time: str
+    rule: str
+
+
+@dataclass(frozen=True)
+class FreshnessValues:
+    """The freshness tile's own numbers over the window.
+
+    Attributes:
+        report_time: the time staleness is measured at (ISO).
+        threshold_min: ``slos.freshness_max_min``.
+        tables: event table → :class:`TableFreshness`.
+        max_staleness_min, max_p95_delay_min: the worst over tables.
+        gaps: the missing partitions and hours (at most 200).
+        validation: ``pass``, ``warn``, ``fail`` → validation checks with that status (``None``,
+            no headline key, when no results were passed to the tile).
+    """
+
+    report_time: str
+    threshold_min: float
+    tables: dict[str, TableFreshness]
+    max_staleness_min: float
+    max_p95_delay_min: float
+    gaps: list[Gap]
+    validation: dict[str, int] | None = field(default=None, metadata=OMIT_NONE)
+
+
+def compute_freshness(
+    ctx: HealthContext, checks: Sequence[Mapping[str, Any]] | None = None
+) -> Health[FreshnessValues] | None:
+    """Ingest delay per bin and table, staleness, partitions and hours present, validation,
+    judged; ``None`` without ``ingest_bins`` rows."""
+    p = ctx.p
+    s = p.config.slos
+    limit = float(s.freshness_max_min)
+    report_ms = ctx.report_ms
+    wh = p.warehouse
+    bins = ingest_quantiles(wh, ctx.start_ms, ctx.end_ms)
+    if bins.empty:
+        return None
+    bins = _minutes(bins.rename(columns={"event_table": "series"}))
+    window = _minutes(ingest_quantiles(wh, ctx.start_ms, ctx.end_ms, per_bin=False, as_of_ms=report_ms)
+                      .rename(columns={"event_table": "series"}))
+    window["staleness_min"] = np.maximum(report_ms - window["newest_ingest_ms"].astype(float), 0) / 60_000
+    hours, gaps = _hours_present(ctx)
+    last = hours[hours["bin_ms"] == ctx.hours_end - HOUR_MS].set_index("series")["usual"]
+    window["usual_last_hour"] = window["series"].map(last).fillna(0.0)
+    stale_limit = alert_limit(p, "data_stale", limit)
+    rules = [
+        Rule(DELAY_P95, "above", limit, "breach", "bin", "event_delay_p95"),
+        Rule(DELAY_MAX, "above", limit, "warn", "bin", "event_delay_max"),
+        Rule(STALENESS, "above", stale_limit, "breach", "window", "data_stale"),
+        Rule(DELAY_P95, "above", limit, "warn", "window", "slo_event_delay"),
+    ]
+    check_rows = _check_findings(checks or [])
+    j = judge(bins, window, rules, extra=[*gaps, *check_rows])
+    missing = pd.DataFrame(gaps)
+    by_table = missing.groupby("series").size() if len(missing) else pd.Series(dtype=int)
+    per_table = {
+        r["series"]: TableFreshness(rows=int(r["n"]), p50_min=r["p50_min"], p95_min=r["p95_min"],
+                                    p99_min=r["p99_min"], max_min=r["max_min"], staleness_min=r["staleness_min"],
+                                    gaps=int(by_table.get(r["series"], 0)))
+        for r in window.to_dict("records")
+    }
+    frames = {"window": window, "hours": hours, "missing": missing}
+    validation = None
+    if checks is not None:
+        cdf = pd.DataFrame([dict(c) for c in checks])
+        frames["checks"] = cdf
+        counts = cdf["status"].value_counts().to_dict() if "status" in cdf else {}
+        validation = {k: int(counts.get(k, 0)) for k in ("pass", "warn", "fail")}
+    values = FreshnessValues(
+        report_time=ms_to_iso(report_ms), threshold_min=limit, tables=per_table,
+        max_staleness_min=float(window["staleness_min"].max()), max_p95_delay_min=float(window["p95_min"].max()),
+        gaps=[Gap(g["series"], g["time"], g["rule"]) for g in gaps[:200]], validation=validation,
+    )
+    notes = ["Staleness = report time − newest ingest time (report time: the end of the day for a past date)."]
+    if checks is None:
+        notes.append("Validation results are not shown: none were passed to the tile.")
+    if p.buckets and set(p.buckets) != set(p.config.buckets):
+        notes.append("Freshness covers every arm: the buckets parameter does not apply.")
+    return health_result(ctx, j, values, rules, notes, frames)
+
+
+def render_freshness(p: TileParams, h: Health[FreshnessValues]) -> TileResult:
+    """The freshness tile's page: delay charts, rows per hour, the table per event table, gaps, checks."""
+    j, v = h.judgement, h.values
+    window, missing = h.frames["window"], h.frames["missing"]
+    charts = [
+        metric_chart(j.bins, DELAY_P95, h.judged_by,
+                     "p95 ingest delay per 5-minute bin of event time, per table (min)"),
+        metric_chart(j.bins, DELAY_MAX, h.judged_by, "Largest ingest delay per 5-minute bin, per table (min)"),
+        _rows_chart(h.frames["hours"]),
+    ]
+    window = window.copy()
+    window["newest ingest"] = window["newest_ingest_ms"].map(lambda t: ms_to_iso(t) if pd.notna(t) else None)
+    window["gaps (days/hours missing)"] = [v.tables[t].gaps for t in window["series"]]
+    table = summary_table(
+        window.rename(columns={"n": "rows"}).assign(n=window["n"]), j,
+        [Metric("p50_min", "p50 delay", fmt=".2f", unit=" min"), DELAY_P95,
+         Metric("p99_min", "p99 delay", fmt=".2f", unit=" min"), DELAY_MAX, STALENESS],
+        "table", extra_cols=["rows", "newest ingest", "gaps (days/hours missing)"],
+    )
+    summary = (f"p95 ingest delay ≤ {v.max_p95_delay_min:.1f} min, staleness ≤ {v.max_staleness_min:.1f} min "
+               f"(threshold {v.threshold_min:g} min), {len(missing)} gap(s); {status_words(j)}")
+    tables = {"Missing partitions and hours": missing[["series", "time", "metric", "value", "limit", "rule"]]
+              .rename(columns={"series": "table", "value": "rows", "limit": "usual rows"}) if len(missing)
+              else missing}
+    if "checks" in h.frames:
+        tables["Validation checks"] = h.frames["checks"]
+    return render_health(p, "Data freshness", h, summary, table, charts, tables)
+
+
 def freshness_tile(
     p: TileParams,
     checks: Sequence[Mapping[str, Any]] | None = None,
@@ -81,74 +221,11 @@ def freshness_tile(
     check_freshness_params(p)
     ctx = HealthContext.of(p, now=now_ms)
     ctx = HealthContext(p, ctx.start_ms, ctx.end_ms, {}, ctx.report_ms)
-    s = p.config.slos
-    limit = float(s.freshness_max_min)
-    report_ms = ctx.report_ms
-    wh = p.warehouse
-    bins = ingest_quantiles(wh, ctx.start_ms, ctx.end_ms)
-    if bins.empty:
+    h = compute_freshness(ctx, checks)
+    if h is None:
         return no_data_result(p, p.tile, SECTION, "Data freshness",
                               f"no ingest_bins rows in the {p.window} window {ctx.span()} (run 'expkit rollup')")
-    bins = _minutes(bins.rename(columns={"event_table": "series"}))
-    window = _minutes(ingest_quantiles(wh, ctx.start_ms, ctx.end_ms, per_bin=False, as_of_ms=report_ms)
-                      .rename(columns={"event_table": "series"}))
-    window["staleness_min"] = np.maximum(report_ms - window["newest_ingest_ms"].astype(float), 0) / 60_000
-    hours, gaps = _hours_present(ctx)
-    last = hours[hours["bin_ms"] == ctx.hours_end - HOUR_MS].set_index("series")["usual"]
-    window["usual_last_hour"] = window["series"].map(last).fillna(0.0)
-    stale_limit = alert_limit(p, "data_stale", limit)
-    rules = [
-        Rule(DELAY_P95, "above", limit, "breach", "bin", "event_delay_p95"),
-        Rule(DELAY_MAX, "above", limit, "warn", "bin", "event_delay_max"),
-        Rule(STALENESS, "above", stale_limit, "breach", "window", "data_stale"),
-        Rule(DELAY_P95, "above", limit, "warn", "window", "slo_event_delay"),
-    ]
-    check_rows = _check_findings(checks or [])
-    j = judge(bins, window, rules, extra=[*gaps, *check_rows])
-    missing = pd.DataFrame(gaps)
-    charts = [
-        metric_chart(j.bins, DELAY_P95, rules, "p95 ingest delay per 5-minute bin of event time, per table (min)"),
-        metric_chart(j.bins, DELAY_MAX, rules, "Largest ingest delay per 5-minute bin, per table (min)"),
-        _rows_chart(hours),
-    ]
-    window["newest ingest"] = window["newest_ingest_ms"].map(lambda v: ms_to_iso(v) if pd.notna(v) else None)
-    by_table = missing.groupby("series").size() if len(missing) else pd.Series(dtype=int)
-    window["gaps (days/hours missing)"] = window["series"].map(by_table).fillna(0).astype(int)
-    table = summary_table(
-        window.rename(columns={"n": "rows"}).assign(n=window["n"]), j,
-        [Metric("p50_min", "p50 delay", fmt=".2f", unit=" min"), DELAY_P95,
-         Metric("p99_min", "p99 delay", fmt=".2f", unit=" min"), DELAY_MAX, STALENESS],
-        "table", extra_cols=["rows", "newest ingest", "gaps (days/hours missing)"],
-    )
-    per_table = {
-        r.series: {"rows": int(r.n), "p50_min": r.p50_min, "p95_min": r.p95_min, "p99_min": r.p99_min,
-                   "max_min": r.max_min, "staleness_min": r.staleness_min,
-                   "gaps": int(by_table.get(r.series, 0))}
-        for r in window.itertuples()
-    }
-    worst_stale = float(window["staleness_min"].max())
-    worst_p95 = float(window["p95_min"].max())
-    summary = (f"p95 ingest delay ≤ {worst_p95:.1f} min, staleness ≤ {worst_stale:.1f} min "
-               f"(threshold {limit:g} min), {len(missing)} gap(s); {status_words(j)}")
-    headline: dict[str, Any] = {
-        "report_time": ms_to_iso(report_ms), "threshold_min": limit, "tables": per_table,
-        "max_staleness_min": worst_stale, "max_p95_delay_min": worst_p95,
-        "gaps": [{k: g[k] for k in ("series", "time", "rule")} for g in gaps[:200]],
-    }
-    tables = {"Missing partitions and hours": missing[["series", "time", "metric", "value", "limit", "rule"]]
-              .rename(columns={"series": "table", "value": "rows", "limit": "usual rows"}) if len(missing)
-              else missing}
-    notes = ["Staleness = report time − newest ingest time (report time: the end of the day for a past date)."]
-    if checks is not None:
-        cdf = pd.DataFrame([dict(c) for c in checks])
-        tables["Validation checks"] = cdf
-        counts = cdf["status"].value_counts().to_dict() if "status" in cdf else {}
-        headline["validation"] = {k: int(counts.get(k, 0)) for k in ("pass", "warn", "fail")}
-    else:
-        notes.append("Validation results are not shown: none were passed to the tile.")
-    if p.buckets and set(p.buckets) != set(p.config.buckets):
-        notes.append("Freshness covers every arm: the buckets parameter does not apply.")
-    return finish(ctx, "Data freshness", j, headline, summary, table, charts, rules, notes, tables)
+    return render_freshness(p, h)
 
 
 def _minutes(df: pd.DataFrame) -> pd.DataFrame:

@@ -35,12 +35,16 @@ comparison can be made.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
 import numpy as np
 import pandas as pd
 
 from expkit.charts import forest_chart
 from expkit.errors import ExpkitError
 from expkit.estimates import compare_frame
+from expkit.names import Status
 from expkit.readers import USER_ATTRIBUTES, ratio_stats_table
 from expkit.stats import adjust_pvalues, srm_test
 from expkit.tiles.arms import (
@@ -52,11 +56,13 @@ from expkit.tiles.arms import (
     tuning_n,
     with_all_arms,
 )
-from expkit.tiles.base import TileParams, TileResult
-from expkit.tiles.common import capped_metrics, data_as_of, no_data_result
+from expkit.tiles.base import OMIT_NONE, SHOWN_ONLY, TileParams, TileResult
+from expkit.tiles.common import MetricCap, capped_metrics, no_data_result, typed_result
 from expkit.tiles.segments import (
     SEGMENT_ALPHA,
+    SEGMENT_KEYS,
     SEGMENT_MIN_USERS,
+    flagged_segments,
     segment_frame,
     segment_note,
     segment_scope,
@@ -140,7 +146,7 @@ def outcome(seq_low: float, seq_high: float, direction: str) -> str:
     return "win" if low > 0 else "loss" if high < 0 else "inconclusive"
 
 
-def lift_status(frame: pd.DataFrame, directions: dict[str, str]) -> str:
+def lift_status(frame: pd.DataFrame, directions: Mapping[str, str]) -> Status:
     """``breach`` on SRM, ``warn`` on an always-valid significant loss in a metric's good
     direction (overall rows), else ``ok``."""
     overall = frame[frame["slice_value"] == "all"]
@@ -148,70 +154,176 @@ def lift_status(frame: pd.DataFrame, directions: dict[str, str]) -> str:
         return "no_data"
     if overall["arm_srm"].any():
         return "breach"
-    losses = [outcome(r.seq_low, r.seq_high, directions[r.metric]) == "loss" for r in overall.itertuples()]
+    losses = [outcome(r["seq_low"], r["seq_high"], directions[r["metric"]]) == "loss"
+              for r in overall.to_dict("records")]
     return "warn" if any(losses) else "ok"
 
 
-def lift_tile(p: TileParams) -> TileResult:
-    """Build the lift tile for parameters ``p``."""
-    title = "Lift vs control"
+@dataclass(frozen=True)
+class MetricLift:
+    """A treatment arm's comparison with the control on one metric over the window.
+
+    Attributes:
+        rel_lift, rel_low, rel_high: relative lift with its 95% delta-method interval.
+        fieller_low, fieller_high: its Fieller interval.
+        pvalue, adj_pvalue: fixed-horizon p-value of the relative lift, and adjusted
+            (Benjamini–Hochberg over every comparison the tile shows).
+        seq_low, seq_high, seq_pvalue: the always-valid interval and p-value.
+        abs_diff, diff_low, diff_high: the absolute difference with its interval.
+        control, treatment: the metric's value in each arm.
+        reason: why a comparison is undefined (empty when it is not).
+        cuped: whether the comparison is CUPED-adjusted; variance_reduction: by how much.
+        outcome: ``win``, ``loss`` or ``inconclusive`` (:func:`outcome`).
+        cap: how the metric was capped (``None``, no headline key: not capped).
+    """
+
+    rel_lift: float
+    rel_low: float
+    rel_high: float
+    fieller_low: float
+    fieller_high: float
+    pvalue: float
+    adj_pvalue: float
+    seq_low: float
+    seq_high: float
+    seq_pvalue: float
+    abs_diff: float
+    diff_low: float
+    diff_high: float
+    control: float
+    treatment: float
+    reason: str
+    cuped: bool
+    variance_reduction: float
+    outcome: str
+    cap: MetricCap | None = field(default=None, metadata=OMIT_NONE)
+
+
+@dataclass(frozen=True)
+class ArmLift:
+    """A treatment arm's card: the primary metric's lift, the arm's outcome, every metric.
+
+    Attributes:
+        metric: the primary metric (or the first compared one).
+        estimate, low, high: its relative lift with the 95% interval (``None``: not compared).
+        seq_low, seq_high: its always-valid interval.
+        outcome: ``untrustworthy`` for an arm with a sample ratio mismatch, else the primary
+            metric's :func:`outcome` (``inconclusive`` without one).
+        untrustworthy: the arm has a sample ratio mismatch in the window.
+        srm_pvalue: the arm's SRM p-value (against the control).
+        metrics: metric → :class:`MetricLift`.
+    """
+
+    metric: str
+    estimate: float | None
+    low: float | None
+    high: float | None
+    seq_low: float | None
+    seq_high: float | None
+    outcome: str
+    untrustworthy: bool
+    srm_pvalue: float | None
+    metrics: dict[str, MetricLift]
+
+
+@dataclass(frozen=True)
+class Segment:
+    """A slice value whose lift differs from the rest's (``headline.segments``).
+
+    Attributes:
+        bucket, metric: the treatment arm and metric.
+        slice, value: the user-attribute slice and its value.
+        rel_lift, rest_rel_lift: the relative lift in the value and in the rest of the population.
+        pvalue, adj_pvalue: of their difference, and adjusted (Benjamini–Hochberg over all tests).
+    """
+
+    bucket: str
+    metric: str
+    slice: str
+    value: str
+    rel_lift: float
+    rest_rel_lift: float
+    pvalue: float
+    adj_pvalue: float
+
+
+@dataclass(frozen=True)
+class Lift:
+    """What the lift tile computed (its headline, in this order, plus the frame it draws).
+
+    Attributes:
+        control: the control arm.
+        window: the tile's window.
+        arms: treatment arm → :class:`ArmLift`.
+        tuning_n: users per arm the always-valid intervals are tuned for.
+        adjustment, interval: how p-values are adjusted and intervals computed.
+        srm_pvalue: the SRM test over all arms; srm: any shown arm is untrustworthy.
+        outcome: the most severe outcome over the arms (:data:`OUTCOMES`).
+        segments: the flagged segments (adjusted p < :data:`SEGMENT_ALPHA`), smallest p first.
+        segment_tests, segment_adjustment: how many segment-vs-rest tests, and how adjusted.
+        status: :func:`lift_status`.
+        notes: caveats shown under the headline.
+        frame: :func:`lift_frame` (the table and the forest chart).
+    """
+
+    control: str
+    window: str
+    arms: dict[str, ArmLift]
+    tuning_n: int
+    adjustment: str
+    interval: str
+    srm_pvalue: float
+    srm: bool
+    outcome: str
+    segments: list[Segment]
+    segment_tests: int
+    segment_adjustment: str
+    status: Status = field(metadata=SHOWN_ONLY)
+    notes: list[str] = field(metadata=SHOWN_ONLY)
+    frame: pd.DataFrame = field(metadata=SHOWN_ONLY)
+
+
+TITLE = "Lift vs control"
+METRIC_FIELDS = ("rel_lift", "rel_low", "rel_high", "fieller_low", "fieller_high", "pvalue", "adj_pvalue", "seq_low",
+                 "seq_high", "seq_pvalue", "abs_diff", "diff_low", "diff_high", "control", "treatment", "reason")
+"""The columns of :func:`lift_frame` a :class:`MetricLift` copies as they are."""
+
+
+def compute_lift(p: TileParams) -> Lift | None:
+    """Every treatment arm against the control on every outcome metric (and slice value), with
+    the segments whose effect differs; ``None`` when no comparison can be made."""
     check = srm_check(p)
     seg_stats = segment_stats(p)
     frame = lift_frame(p, check, seg_stats)
     if frame.empty or frame["pvalue"].isna().all():
-        return no_data_result(p, "lift", "outcomes", title,
-                              f"no comparable arms in the {p.window} window ending {p.event_date}")
+        return None
     cat = p.config.catalogue
     directions = {m: cat[m].direction for m in set(frame["metric"])}
-    status = lift_status(frame, directions)
     metrics = lift_metrics(p)
     primary = p.config.primary_metric if p.config.primary_metric in metrics else metrics[0]
+    caps = capped_metrics(p, metrics)
     overall = frame[frame["slice_value"] == "all"]
-    keep = ["rel_lift", "rel_low", "rel_high", "fieller_low", "fieller_high", "pvalue", "adj_pvalue", "seq_low",
-            "seq_high", "seq_pvalue", "abs_diff", "diff_low", "diff_high", "control", "treatment", "reason"]
-    arms = {}
+    arms: dict[str, ArmLift] = {}
     for arm, rows in overall.groupby("bucket", sort=False):
-        metrics = {r["metric"]: {**{k: r[k] for k in keep}, "cuped": bool(r["cuped"]),
-                                 "variance_reduction": float(r["variance_reduction"]),
-                                 "outcome": outcome(r["seq_low"], r["seq_high"], directions[r["metric"]])}
-                   for r in rows.to_dict("records")}
-        head = metrics.get(primary, {})
-        untrustworthy = bool(check.flags.get(arm, False))
-        arms[arm] = {
-            "metric": primary, "estimate": head.get("rel_lift"), "low": head.get("rel_low"),
-            "high": head.get("rel_high"), "seq_low": head.get("seq_low"), "seq_high": head.get("seq_high"),
-            "outcome": "untrustworthy" if untrustworthy else head.get("outcome", "inconclusive"),
-            "untrustworthy": untrustworthy, "srm_pvalue": check.arm_pvalue.get(arm),
-            "metrics": metrics,
+        per_metric = {
+            r["metric"]: MetricLift(**{k: r[k] for k in METRIC_FIELDS}, cuped=bool(r["cuped"]),
+                                    variance_reduction=float(r["variance_reduction"]),
+                                    outcome=outcome(r["seq_low"], r["seq_high"], directions[r["metric"]]),
+                                    cap=caps.get(r["metric"]))
+            for r in rows.to_dict("records")
         }
-    caps = capped_metrics(p, lift_metrics(p))
-    for a in arms.values():
-        for mid, cap in caps.items():
-            if mid in a["metrics"]:
-                a["metrics"][mid]["cap"] = cap.to_dict()
+        head = per_metric.get(primary)
+        untrustworthy = bool(check.flags.get(str(arm), False))
+        arms[str(arm)] = ArmLift(
+            metric=primary, estimate=head.rel_lift if head else None, low=head.rel_low if head else None,
+            high=head.rel_high if head else None, seq_low=head.seq_low if head else None,
+            seq_high=head.seq_high if head else None,
+            outcome="untrustworthy" if untrustworthy else head.outcome if head else "inconclusive",
+            untrustworthy=untrustworthy, srm_pvalue=check.arm_pvalue.get(str(arm)), metrics=per_metric,
+        )
     segments = segment_frame(seg_stats, p.config.control, shown_treatments(p))
-    flagged = segments[segments["adj_pvalue"] < SEGMENT_ALPHA].sort_values("adj_pvalue")
-    seg_keys = ["bucket", "metric", "slice", "value", "rel_lift", "rest_rel_lift", "pvalue", "adj_pvalue"]
-    headline = {
-        "control": p.config.control, "window": p.window, "arms": arms, "tuning_n": tuning_n(p),
-        "adjustment": f"Benjamini–Hochberg over the {len(frame)} comparisons shown",
-        "interval": "relative lift, delta method 95%; always-valid: asymptotic confidence sequence 95%; "
-                    "CUPED-adjusted (pre-period covariate) where the metric has pre-period data",
-        "srm_pvalue": check.pvalue,
-        "srm": any(a["untrustworthy"] for a in arms.values()),
-        "outcome": _worst_outcome([a["outcome"] for a in arms.values()]),
-        "segments": flagged[seg_keys].to_dict("records"),
-        "segment_tests": int(segments["pvalue"].notna().sum()),
-        "segment_adjustment": f"Benjamini–Hochberg over the {int(segments['pvalue'].notna().sum())} segment-vs-rest "
-                              f"tests (slices {', '.join(segment_slices(p)) or 'none'}; values with at least "
-                              f"{SEGMENT_MIN_USERS} users per arm); flagged when adjusted p < {SEGMENT_ALPHA}",
-    }
-    summary = "; ".join(
-        f"{srm_label(arm, a['untrustworthy'])}: {a['outcome']}, {a['metric']} {_pct(a['estimate'])} "
-        f"[{_pct(a['low'])}, {_pct(a['high'])}], always-valid [{_pct(a['seq_low'])}, {_pct(a['seq_high'])}]"
-        + _cuped_note(a["metrics"].get(primary, {}))
-        for arm, a in arms.items()
-    )
+    flagged = flagged_segments(segments)
+    tests = int(segments["pvalue"].notna().sum())
     notes = [n for n in [check.note()] if n]
     sliced_bad = frame[frame["srm"] & ~frame["arm_srm"]]
     if not sliced_bad.empty:
@@ -219,11 +331,41 @@ def lift_tile(p: TileParams) -> TileResult:
         notes.append(f"UNTRUSTWORTHY: sample ratio mismatch within {p.slice} = {', '.join(values)}")
     notes += [segment_note(r) for r in flagged.to_dict("records")]
     notes += [c.note() for c in caps.values()]
-    return TileResult(
-        tile=p.tile, section="outcomes", title=title, status=status, headline=headline, summary=summary,
-        table=frame[TABLE_COLUMNS], charts=[_forest(frame, p)], params=p.describe(), as_of=data_as_of(p),
-        experiment_id=p.config.experiment_id, notes=notes,
+    return Lift(
+        control=p.config.control, window=p.window, arms=arms, tuning_n=tuning_n(p),
+        adjustment=f"Benjamini–Hochberg over the {len(frame)} comparisons shown",
+        interval="relative lift, delta method 95%; always-valid: asymptotic confidence sequence 95%; "
+                 "CUPED-adjusted (pre-period covariate) where the metric has pre-period data",
+        srm_pvalue=check.pvalue,
+        srm=any(a.untrustworthy for a in arms.values()),
+        outcome=_worst_outcome([a.outcome for a in arms.values()]),
+        segments=[Segment(**{k: r[k] for k in SEGMENT_KEYS}) for r in flagged.to_dict("records")],
+        segment_tests=tests,
+        segment_adjustment=f"Benjamini–Hochberg over the {tests} segment-vs-rest "
+                           f"tests (slices {', '.join(segment_slices(p)) or 'none'}; values with at least "
+                           f"{SEGMENT_MIN_USERS} users per arm); flagged when adjusted p < {SEGMENT_ALPHA}",
+        status=lift_status(frame, directions), notes=notes, frame=frame,
     )
+
+
+def render_lift(p: TileParams, lift: Lift) -> TileResult:
+    """The lift tile's page: summary, the forest chart, the table."""
+    summary = "; ".join(
+        f"{srm_label(arm, a.untrustworthy)}: {a.outcome}, {a.metric} {_pct(a.estimate)} "
+        f"[{_pct(a.low)}, {_pct(a.high)}], always-valid [{_pct(a.seq_low)}, {_pct(a.seq_high)}]"
+        + _cuped_note(a.metrics.get(a.metric))
+        for arm, a in lift.arms.items()
+    )
+    return typed_result(p, "outcomes", TITLE, lift, summary, lift.frame[TABLE_COLUMNS], [_forest(lift.frame, p)])
+
+
+def lift_tile(p: TileParams) -> TileResult:
+    """The lift tile: :func:`compute_lift`, then :func:`render_lift`."""
+    lift = compute_lift(p)
+    if lift is None:
+        return no_data_result(p, "lift", "outcomes", TITLE,
+                              f"no comparable arms in the {p.window} window ending {p.event_date}")
+    return render_lift(p, lift)
 
 
 OUTCOMES = ("untrustworthy", "loss", "win", "inconclusive")
@@ -234,12 +376,11 @@ def _worst_outcome(outcomes: list[str]) -> str:
     return min(outcomes, key=OUTCOMES.index) if outcomes else "inconclusive"
 
 
-def _cuped_note(m: dict[str, object]) -> str:
+def _cuped_note(m: MetricLift | None) -> str:
     """`` (CUPED: variance −38%)`` when the metric's interval is CUPED-adjusted, else empty."""
-    vr = m.get("variance_reduction")
-    if not m.get("cuped") or not isinstance(vr, float) or not np.isfinite(vr):
+    if m is None or not m.cuped or not np.isfinite(m.variance_reduction):
         return ""
-    return f" (CUPED: variance {-vr:+.0%})"
+    return f" (CUPED: variance {-m.variance_reduction:+.0%})"
 
 
 def _pct(v: float | None) -> str:

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from dataclasses import dataclass, field
 from typing import NamedTuple
 
 import numpy as np
@@ -32,9 +33,11 @@ from expkit.decision import (
     ArmEvidence,
     Decision,
     GuardrailResult,
+    OverallProgress,
     PrimaryResult,
     ProgressResult,
     TrustGate,
+    Verdict,
     decide,
     with_findings,
 )
@@ -46,13 +49,14 @@ from expkit.stats import compare_ratios
 from expkit.stats.compare import Comparison, pre_period_balance
 from expkit.stats.progress import progress
 from expkit.tiles.arms import arm_level, tuning_n, with_all_arms
-from expkit.tiles.base import TileParams, TileResult
-from expkit.tiles.common import data_as_of, no_data_result
+from expkit.tiles.base import SHOWN_ONLY, TileParams, TileResult
+from expkit.tiles.common import no_data_result, typed_result
 from expkit.tiles.exposure import novelty, novelty_note
 from expkit.tiles.segments import flagged_segments, segment_frame, segment_note, segment_stats
 from expkit.tiles.srm import srm_check, srm_days
 from expkit.trust import alerts_gate, bucket_gate, srm_gate, validation_gate
 
+TITLE = "Readout"
 WINDOW = "cum"
 """The readout judges the experiment to date."""
 STATUS_OF: dict[str, Status] = {
@@ -166,27 +170,87 @@ def _table(decision: Decision) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["arm", "kind", "name", "status", "detail"])
 
 
-def readout_tile(p: TileParams) -> TileResult:
-    """Build the readout tile for parameters ``p``."""
-    title = "Readout"
+@dataclass(frozen=True)
+class ReadoutArm:
+    """One treatment arm's verdict (``headline.arms.<arm>``).
+
+    Attributes:
+        verdict: the arm's verdict; reasons: why, in plain sentences.
+        primary: the primary metric's relative lift with both intervals.
+        guardrails: each guardrail judged against its margin.
+    """
+
+    verdict: Verdict
+    reasons: list[str]
+    primary: PrimaryResult
+    guardrails: list[GuardrailResult]
+
+
+@dataclass(frozen=True)
+class Readout:
+    """What the readout tile computed: the verdict (its headline, in this order, is summary.json's
+    ``decision`` plus the window).
+
+    Attributes:
+        verdict: the experiment's verdict (most severe over arms); reasons: its reasons, then
+            the findings that do not change it.
+        arms: treatment arm → :class:`ReadoutArm`.
+        progress: the progress towards the required sample (:meth:`Decision.progress`).
+        trust: every trust gate once (:meth:`Decision.gates`).
+        window: :data:`WINDOW`.
+        decision: the :class:`~expkit.decision.Decision` it shows.
+    """
+
+    verdict: Verdict
+    reasons: list[str]
+    arms: dict[str, ReadoutArm]
+    progress: OverallProgress
+    trust: list[TrustGate]
+    window: str
+    decision: Decision = field(metadata=SHOWN_ONLY)
+
+    @property
+    def status(self) -> Status:
+        """:data:`STATUS_OF` the verdict."""
+        return STATUS_OF[self.verdict]
+
+    @property
+    def notes(self) -> list[str]:
+        """The reasons, shown under the headline."""
+        return list(self.reasons)
+
+
+def compute_readout(p: TileParams) -> Readout | None:
+    """The verdict over the experiment to date with the findings beside it; ``None`` before any user."""
     decision = readout(p)
     if decision is None:
-        return no_data_result(p, "readout", "outcomes", title,
-                              f"no users of the experiment from {p.config.start_date} to {p.event_date}")
+        return None
     decision = with_findings(decision, findings(p))
-    head = decision.to_dict()
-    head["window"] = WINDOW
+    arms = {arm: ReadoutArm(a.verdict, list(a.reasons), a.evidence.primary, list(a.evidence.guardrails))
+            for arm, a in decision.arms.items()}
+    return Readout(verdict=decision.verdict, reasons=list(decision.reasons), arms=arms,
+                   progress=decision.progress(), trust=decision.gates(), window=WINDOW, decision=decision)
+
+
+def render_readout(p: TileParams, r: Readout) -> TileResult:
+    """The readout tile's page: the verdict and its reasons, the forest chart of the primary
+    lift per arm, the table of trust gates and guardrails."""
     primary = p.config.catalogue[p.config.primary_metric]
-    lifts = pd.DataFrame([{"arm": arm, **{k: head["arms"][arm]["primary"][k]
+    lifts = pd.DataFrame([{"arm": arm, **{k: getattr(a.primary, k)
                                           for k in ("rel_lift", "rel_low", "rel_high", "seq_low", "seq_high")}}
-                          for arm in decision.arms])
+                          for arm, a in r.arms.items()])
     chart = forest_chart(lifts.fillna(np.nan), label="arm", estimate="rel_lift", low="rel_low", high="rel_high",
                          outer_low="seq_low", outer_high="seq_high",
                          title=f"{primary.title}: relative lift vs {p.config.control}, experiment to date "
                                "(thick 95%, thin always-valid)")
-    return TileResult(
-        tile=p.tile, section="outcomes", title=title, status=STATUS_OF[decision.verdict], headline=head,
-        summary=f"{decision.verdict.replace('_', ' ')}: " + "; ".join(decision.reasons),
-        table=_table(decision), charts=[chart], params=p.describe(), as_of=data_as_of(p),
-        experiment_id=p.config.experiment_id, notes=list(decision.reasons),
-    )
+    summary = f"{r.verdict.replace('_', ' ')}: " + "; ".join(r.reasons)
+    return typed_result(p, "outcomes", TITLE, r, summary, _table(r.decision), [chart])
+
+
+def readout_tile(p: TileParams) -> TileResult:
+    """The readout tile: :func:`compute_readout`, then :func:`render_readout`."""
+    r = compute_readout(p)
+    if r is None:
+        return no_data_result(p, "readout", "outcomes", TITLE,
+                              f"no users of the experiment from {p.config.start_date} to {p.event_date}")
+    return render_readout(p, r)

@@ -68,7 +68,7 @@ class DayValue:
     high: float
     target: float | None
     day: dt.date
-    status: str
+    status: Status
 
 
 @dataclass(frozen=True)

@@ -339,10 +339,11 @@ def check_partition_completeness(ctx: CheckContext) -> list[CheckResult]:
         rows = {h: int(hours[h]["n_rows"]) if h in hours else 0 for h in complete}
         day_mean = sum(int(r["n_rows"]) for r in hours.values()) / max(1, len(complete))
         dispersion = base.dispersion if base is not None else count_dispersion([list(rows.values())])
-        bad, low = [], []
+        bad: list[tuple[int, int, float | None]] = []  # hour, rows, usual rows (None: no history)
+        low: list[tuple[int, int, float, float | None]] = []  # ... and the p-value (None: too few to judge)
         for h, n in rows.items():
             if base is not None:  # near-empty against the usual volume, beyond chance
-                usual: float | None = base.usual[(h - ctx.start_ms) // HOUR_MS]
+                usual = base.usual[(h - ctx.start_ms) // HOUR_MS]
                 if not n < th.hour_min_share * usual:
                     continue
                 pvalue = count_shortfall_pvalue(n, usual, dispersion)
@@ -598,22 +599,22 @@ def check_rollup_freshness(ctx: CheckContext) -> list[CheckResult]:
     behind_min = max(0.0, (newest_mtime - built) / MINUTE_MS)
     stats_inputs = [f"{c.input} ({c.change})" for c in state.stats.changes] + [
         f"{i} (stale)" for i in state.stats.stale_inputs]
+    changed_files = [f"{c.input.split('/')[1]}/{c.name} ({c.change})" for c in changes]
+    stale_inputs = sorted(set(stats_inputs))
     facts = {"built_at": ms_to_iso(built), "newest_event_file": ms_to_iso(newest_mtime) if newest_mtime else None,
-             "missing_rollups": missing,
-             "changed_files": [f"{c.input.split('/')[1]}/{c.name} ({c.change})" for c in changes],
-             "stale_stats_inputs": sorted(set(stats_inputs))}
+             "missing_rollups": missing, "changed_files": changed_files, "stale_stats_inputs": stale_inputs}
     problems = []
     if missing:
         problems.append(f"rollup table(s) {', '.join(missing)} missing")
     if changes:
-        problems.append(f"{len(changes)} event file(s) changed since the build, e.g. {facts['changed_files'][0]}")
+        problems.append(f"{len(changes)} event file(s) changed since the build, e.g. {changed_files[0]}")
     elif behind_min > 0:
         problems.append(f"event files are {behind_min:.1f} min newer than the build")
     if state.stats.stale and not state.stats.built:
         problems.append("its window statistics record no inputs (built by an older version)")
     elif stats_inputs:
-        problems.append(f"its window statistics read {len(facts['stale_stats_inputs'])} rollup partition(s) "
-                        f"that changed, appeared or are stale since, e.g. {facts['stale_stats_inputs'][0]}")
+        problems.append(f"its window statistics read {len(stale_inputs)} rollup partition(s) "
+                        f"that changed, appeared or are stale since, e.g. {stale_inputs[0]}")
     if problems:
         detail = f"rollups of {day} built {ms_to_iso(built)} are out of date: " + "; ".join(problems) + (
             f"; run 'expkit rollup --backfill --date {day}'")

@@ -18,7 +18,8 @@ import pytest
 import expkit
 from expkit.errors import ExpkitError
 from expkit.readers import window_bounds
-from expkit.tiles.base import TileResult
+from expkit.tiles.base import TileResult, headline_of
+from expkit.tiles.health_core import Health
 from expkit.tiles.registry import HEALTH_IDS, TILES
 from expkit.warehouse import BIN_MS
 
@@ -96,6 +97,9 @@ def test_clean_day_every_health_tile_is_ok(clean_day: dict[str, TileResult]) -> 
         assert result.status == "ok", (tile, result.summary)
         assert result.headline.get("breach_bins", []) == []
         json.dumps(result.sidecar())
+        # the compute step's typed result is what the headline shows
+        assert isinstance(result.result, Health) and result.headline == headline_of(result.result), tile
+        assert result.result.status == result.status and result.result.breach_bin_count == 0, tile
 
 
 def test_expected_tiles_follow_the_generators_truth(incidents: SynthWarehouse) -> None:
@@ -138,6 +142,7 @@ def test_every_breach_lies_in_an_incident_of_its_tile(
 def test_error_burst_breaks_fill_but_not_coverage(incidents: SynthWarehouse,
                                                   incident_day: dict[str, TileResult]) -> None:
     cov = incident_day["coverage"]
+    assert cov.result.metric_status == cov.headline["metric_status"] == {"coverage": "breach", "topk_fill": "breach"}
     burst = bins_of(incidents.window("error_burst"))
     f = cov.flagged[cov.flagged["bin_ms"].isin(burst)]
     assert set(f["metric"]) == {"Top-K fill"}
@@ -313,7 +318,7 @@ def test_freshness_shows_validation_checks(clean: SynthWarehouse) -> None:
     ]
     result = freshness_tile(p, checks=checks)
     assert result.status == "breach"
-    assert result.headline["validation"] == {"pass": 1, "warn": 0, "fail": 1}
+    assert result.headline["validation"] == {"pass": 1, "warn": 0, "fail": 1} == result.result.values.validation
     assert len(result.tables["Validation checks"]) == 2
     assert freshness_tile(p, checks=checks[:1]).status == "ok"
 

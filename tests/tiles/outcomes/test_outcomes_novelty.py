@@ -27,6 +27,8 @@ from outcomes_support import END, Built, build
 
 from expkit.charts import VEGALITE_MIME
 from expkit.rollup import EXPOSURE_TAIL_DAYS
+from expkit.tiles.base import headline_of
+from expkit.tiles.novelty import NoveltyTrends
 from expkit.tiles.registry import TILES
 from expkit.warehouse import DAY_MS
 
@@ -112,6 +114,9 @@ def test_tile_matches_statsmodels_on_the_raw_events(planted: Built) -> None:
 def test_planted_novelty_is_found(planted: Built) -> None:
     r = planted.run("novelty")
     assert r.status == "warn"
+    # the compute step's typed result is what the headline shows
+    assert isinstance(r.result, NoveltyTrends) and r.headline == headline_of(r.result)
+    assert [t.verdict for t in r.result.trends if t.metric == "ctr"] == ["decaying"]
     ctr = next(m for m in r.headline["metrics"] if m["metric"] == "ctr")
     assert ctr["verdict"] == "decaying" and ctr["slope_high"] < 0 and ctr["adj_pvalue"] < 0.05
     assert set(ctr) >= {"ages", "rel_lift", "low", "high", "slope", "slope_low", "slope_high", "pvalue", "verdict"}

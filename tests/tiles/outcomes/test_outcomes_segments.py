@@ -6,7 +6,8 @@ from __future__ import annotations
 import pytest
 from outcomes_support import Built, build
 
-from expkit.tiles.lift import SEGMENT_ALPHA, SEGMENT_MIN_USERS
+from expkit.tiles.base import headline_of
+from expkit.tiles.lift import SEGMENT_ALPHA, SEGMENT_MIN_USERS, Lift
 
 
 @pytest.fixture(scope="module")
@@ -33,6 +34,10 @@ def test_planted_segment_is_flagged(planted: Built) -> None:
     assert s["rel_lift"] == pytest.approx(truth, abs=0.2)
     assert abs(s["rest_rel_lift"]) < 0.1
     assert set(s) >= {"metric", "slice", "value", "rel_lift", "rest_rel_lift", "pvalue", "adj_pvalue"}
+    # the compute step's typed result is what the headline shows
+    assert isinstance(r.result, Lift) and r.headline == headline_of(r.result)
+    typed = [t for t in r.result.segments if (t.metric, t.slice, t.value) == ("ctr", "region", "eu")]
+    assert typed and typed[0].adj_pvalue == s["adj_pvalue"]
     assert any(n.startswith("effect differs in region=eu: ") and "elsewhere, adjusted p = " in n for n in r.notes)
     # Only user-attribute slices are tested (cohort, region, client), values with enough users.
     assert 0 < r.headline["segment_tests"] < len(r.headline["arms"]["treatment"]["metrics"]) * (3 + 4 + 4)

@@ -11,6 +11,8 @@ from outcomes_support import END, OUTCOME_IDS, RATIO_IDS, Built
 from expkit.tiles.allocation import Allocation
 from expkit.tiles.arms import USER_SLICES
 from expkit.tiles.base import headline_of, resolve_params
+from expkit.tiles.lift import Lift
+from expkit.tiles.ratio import Ratio
 from expkit.tiles.srm import srm_flags
 from expkit.tiles.timeline import Timeline
 
@@ -29,7 +31,11 @@ COVERED = [("24h", m) for m in RATIO_IDS] + [("7d", "ctr"), ("7d", "save_rate"),
 def test_ratio_interval_covers_truth(clean: Built, window: str, metric: str) -> None:
     """Each arm's 95% delta-method interval covers the generator's true value of the metric."""
     result = clean.run(metric, window=window)
+    # the compute step's typed result is what the headline shows, sums under their metric's names
+    assert isinstance(result.result, Ratio) and result.headline == headline_of(result.result)
     for arm, a in result.headline["arms"].items():
+        assert result.result.arms[arm].estimate == a["estimate"] and result.result.arms[arm].sums == {
+            k: a[k] for k in result.result.arms[arm].sums}
         truth = clean.truth["metrics"][metric][arm]
         z = (a["estimate"] - truth) / a["se"]
         assert _covers(a["low"], a["high"], truth), f"{metric} {window} {arm}: truth {truth:.6g}, z = {z:.2f}"
@@ -94,7 +100,8 @@ def test_traffic_imbalance_breaches_allocation_and_marks_lift(imbalance: Built) 
     assert alloc.headline["srm_days"] == [END.isoformat()]  # the day before is clean
 
     lift = imbalance.run("lift")
-    assert lift.status == "breach"
+    assert lift.status == "breach" == lift.result.status
+    assert isinstance(lift.result, Lift) and lift.result.arms["treatment"].outcome == "untrustworthy"
     assert lift.headline["arms"]["treatment"]["untrustworthy"]
     assert lift.table["untrustworthy"].all()
     assert any("UNTRUSTWORTHY" in n for n in lift.notes)
@@ -112,7 +119,8 @@ def test_traffic_imbalance_breaches_allocation_and_marks_lift(imbalance: Built) 
 def test_ctr_collapse_breaches_ctr(collapse: Built) -> None:
     """Only 10% of clicks logged: CTR far below its 1% target; allocation is unaffected."""
     ctr = collapse.run("ctr")
-    assert ctr.status == "breach"
+    assert ctr.status == "breach" == ctr.result.status
+    assert set(ctr.result.arms["control"].sums) == {"clicks", "impressions"} <= set(ctr.headline["arms"]["control"])
     assert all(a["estimate"] < 0.005 for a in ctr.headline["arms"].values())
     assert collapse.run("timeline").headline["metrics"]["ctr"]["control"]["status"] == "breach"
     assert collapse.run("allocation").status == "ok"
