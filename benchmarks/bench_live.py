@@ -17,9 +17,10 @@ The ticks run as in the long-running ``expkit live`` process: one series cache
 ones. Each step's wall seconds are reported, and the process's CPU seconds for the whole tick
 (the machine is shared: wall time rises with the load average, CPU time much less).
 
-``--day-rss`` also replays the whole day in a separate process, one tick after each landed
-hour (24 ticks), and reports its resident memory after each tick: the caches hold only what
-the current windows read, so the curve must stay flat.
+``--day-rss`` also replays two days in a separate process, one tick after each landed hour (48
+ticks, the same rows each day), and reports its resident memory after each tick: the caches hold
+only what the current windows read, so after the first day (the warm-up: the 24-hour window moves
+from the rolled-up day before to hour files) the curve must stay flat.
 
     python benchmarks/bench_live.py                    # 20,000 users, 70k impressions a minute
     python benchmarks/bench_live.py --record --day-rss
@@ -42,10 +43,11 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from expkit.alerts.rules import default_rules_file, load_alerts
 from expkit.compaction import minute_file, write_events
 from expkit.config import load_experiment
 from expkit.live import tick
-from expkit.rollup import build_rollups
+from expkit.rollup import build_rollups, open_engine
 from expkit.series_cache import SegmentCache
 from expkit.synth.stream import by_minute, day_rows, stream_config
 from expkit.synth.warehouse import day_start_ms
@@ -99,8 +101,11 @@ def probe(root: Path, minutes: list[tuple[int, dict[str, pa.Table]]], at: int, r
     land(wh, minutes, at)
     ds = day_start_ms(DAY)
     out = root / "page"
-    cache = SegmentCache()  # as the long-running process keeps it
-    tick(wh, out, PARAMS, now_ms=ds + at * 60_000, cache=cache)  # first tick: rebuild + monitor catch-up
+    # as the long-running process (expkit.live.run) keeps them: one engine, the rules, one series cache
+    eng = open_engine("duckdb", wh)
+    rules = load_alerts(default_rules_file(PARAMS))
+    cache = SegmentCache()
+    tick(wh, out, PARAMS, rules, now_ms=ds + at * 60_000, engine=eng, cache=cache)  # first: rebuild + catch-up
     by = dict(minutes)
     runs = []
     landed = 0
@@ -110,21 +115,27 @@ def probe(root: Path, minutes: list[tuple[int, dict[str, pa.Table]]], at: int, r
         landed = new["impressions"].num_rows
         write(wh, minute_file(m), new)
         t0, c0 = time.perf_counter(), time.process_time()
-        r = tick(wh, out, PARAMS, now_ms=ds + (m + 1) * 60_000, cache=cache)
+        r = tick(wh, out, PARAMS, rules, now_ms=ds + (m + 1) * 60_000, engine=eng, cache=cache)
         runs.append({**r.seconds, "total": time.perf_counter() - t0, "cpu": time.process_time() - c0,
                      "load": os.getloadavg()[0]})
+    eng.close()
     return runs, landed
 
 
 RSS_CHILD = """
-import json, os, sys, time
+import datetime as dt, json, os, sys, time
 from pathlib import Path
+from expkit.alerts.rules import default_rules_file, load_alerts
 from expkit.live import tick
+from expkit.rollup import open_engine
 from expkit.series_cache import SegmentCache
 from expkit.warehouse import Warehouse
 
-root, stage, params, day, ds = Path(sys.argv[1]), Path(sys.argv[2]), Path(sys.argv[3]), sys.argv[4], int(sys.argv[5])
+root, stage, params, day, ds, days = (Path(sys.argv[1]), Path(sys.argv[2]), Path(sys.argv[3]),
+                                      dt.date.fromisoformat(sys.argv[4]), int(sys.argv[5]), int(sys.argv[6]))
 wh = Warehouse.open(root)
+eng = open_engine("duckdb", wh)  # as expkit.live.run keeps them
+rules = load_alerts(default_rules_file(params))
 cache = SegmentCache()
 
 def status_mb(field: str) -> float:
@@ -133,30 +144,38 @@ def status_mb(field: str) -> float:
             return int(line.split()[1]) / 1024
     return float("nan")
 
-for hour in range(24):
-    for f in sorted(stage.glob(f"events/*/event_date={day}/live-h{hour:02d}.parquet")):
+for step in range(24 * days):
+    d = (day + dt.timedelta(days=step // 24)).isoformat()
+    for f in sorted(stage.glob(f"events/*/event_date={d}/live-h{step % 24:02d}.parquet")):
         dest = root / f.relative_to(stage)
         dest.parent.mkdir(parents=True, exist_ok=True)
         os.replace(f, dest)
     t0, c0 = time.perf_counter(), time.process_time()
-    t = tick(wh, root / "page", params, now_ms=ds + hour * 3_600_000 + 59 * 60_000, cache=cache)
+    t = tick(wh, root / "page", params, rules, now_ms=ds + step * 3_600_000 + 59 * 60_000, engine=eng, cache=cache)
     peak = status_mb("VmHWM")  # not ru_maxrss: it keeps the forking parent's peak across exec
     kept = sum(int(df.memory_usage(deep=True).sum()) for _, df in cache.entries.values()) / 2**20
-    print(json.dumps({"hour": hour, "rss_mb": status_mb("VmRSS"), "peak_mb": peak, "seconds": time.perf_counter() - t0,
+    print(json.dumps({"hour": step, "rss_mb": status_mb("VmRSS"), "peak_mb": peak, "seconds": time.perf_counter() - t0,
                       "cache_entries": len(cache.entries), "cache_mb": kept, "cpu": time.process_time() - c0,
                       "steps": {k: round(v, 2) for k, v in t.seconds.items()}, "load": os.getloadavg()[0]}), flush=True)
+eng.close()
 """
 
 
-def day_rss(root: Path, minutes: list[tuple[int, dict[str, pa.Table]]]) -> list[dict[str, float]]:
-    """A live process through the whole day (a tick at hh:59 after each landed hour): its RSS per tick."""
+def day_rss(root: Path, minutes: list[tuple[int, dict[str, pa.Table]]], days: int = 2) -> list[dict[str, float]]:
+    """A live process through ``days`` days (a tick at hh:59 after each landed hour; every day
+    lands the same rows): its RSS per tick. The first day warms up (the 24-hour window moves
+    from the day before, rolled up as one segment, to hour files); from the second on, each
+    update holds what the one a day earlier held."""
     wh = Warehouse.open(root / "wh", must_exist=False)
     yesterday = DAY - dt.timedelta(days=1)
     land(wh, minutes, 24 * 60 + 30, yesterday)
     build_rollups(wh, yesterday, load_experiment(PARAMS))
-    land(Warehouse.open(root / "stage", must_exist=False), minutes, 24 * 60 + 30)  # one file per landing hour
+    stage = Warehouse.open(root / "stage", must_exist=False)
+    for i in range(days):
+        land(stage, minutes, 24 * 60 + 30, DAY + dt.timedelta(days=i))  # one file per landing hour
     run = subprocess.run([sys.executable, "-c", RSS_CHILD, str(root / "wh"), str(root / "stage"), str(PARAMS),
-                          DAY.isoformat(), str(day_start_ms(DAY))], capture_output=True, text=True, check=True)
+                          DAY.isoformat(), str(day_start_ms(DAY)), str(days)], capture_output=True, text=True,
+                         check=True)
     return [json.loads(line) for line in run.stdout.splitlines() if line.startswith("{")]
 
 
@@ -210,13 +229,25 @@ def main() -> None:
         "with other engineers' runs)",
     ]
     if curve:
-        rss = [c["rss_mb"] for c in curve]
+        def rss_at(day: int, hours: range) -> float:
+            return statistics.median(c["rss_mb"] for c in curve if c["hour"] // 24 == day and c["hour"] % 24 in hours)
+
+        last = len(curve) // 24 - 1
         lines.append(
-            "a live process through the day (a tick at hh:59 after each landed hour, 24 ticks): RSS "
-            + ", ".join(f"{c['hour']:02d}:59 {c['rss_mb']:.0f}" for c in curve if c["hour"] % 4 == 3)
-            + f" MB; from 03:59 to 23:59 {rss[-1] - rss[3]:+.0f} MB; peak {max(c['peak_mb'] for c in curve):.0f} MB; "
-            f"series cache {curve[3]['cache_entries']} entries ({curve[3]['cache_mb']:.1f} MB of frames) at 03:59, "
-            f"{curve[-1]['cache_entries']} ({curve[-1]['cache_mb']:.1f} MB) at 23:59")
+            f"a live process through {last + 1} days (a tick at hh:59 after each landed hour, the same rows each day, "
+            "one engine and series cache): RSS after the tick "
+            + "; ".join(f"day {d + 1}: " + ", ".join(f"{c['hour'] % 24:02d}:59 {c['rss_mb']:.0f}" for c in curve
+                                                      if c["hour"] // 24 == d and c["hour"] % 6 == 5)
+                        for d in range(last + 1))
+            + f" MB; peak {max(c['peak_mb'] for c in curve):.0f} MB")
+        first_h, last_h = rss_at(last, range(0, 4)), rss_at(last, range(20, 24))
+        lines.append(
+            f"after the first day (warm-up): median RSS of day {last + 1}'s first 4 ticks {first_h:.0f} MB, "
+            f"last 4 ticks {last_h:.0f} MB ({last_h / first_h - 1:+.1%}); "
+            f"day 1's first 4 ticks {rss_at(0, range(0, 4)):.0f} MB; "
+            f"series cache {curve[-1]['cache_entries']} entries ({curve[-1]['cache_mb']:.1f} MB of frames) at the end; "
+            f"CPU per tick (a whole landed hour each) {min(c['cpu'] for c in curve):.2f}–"
+            f"{max(c['cpu'] for c in curve):.2f} s")
     for line in lines:
         print(line)
     if args.record:

@@ -12,6 +12,8 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import functools
+import hashlib
+import json
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any, Final, TypeVar
 
@@ -51,6 +53,23 @@ class _Chart(alt.Chart):
 
     def encode(self, *args: Any, **kwargs: Any) -> Any:
         return super().encode(*args, **{k: _channel(k, v) for k, v in kwargs.items()})
+
+    def _compute_hash(self) -> str:
+        """The view name Altair gives a layer whose data it lifts to the layered chart.
+
+        Altair hashes the JSON of the layer's mark, encoding, transforms and data, where a
+        DataFrame turns into its printed text: formatting a frame costs more than the rest of
+        building the chart. The name is only written for selection parameters, which these
+        charts do not use; hashing the frame's values instead gives as distinct a name, fast.
+        """
+        data = self._kwds.get("data")
+        if self._kwds.get("_cached_hash") is not None or not isinstance(data, pd.DataFrame):
+            return str(super()._compute_hash())
+        spec = {k: self._kwds.get(k) for k in ("mark", "encoding", "transform")}
+        values = pd.util.hash_pandas_object(data, index=False).to_numpy()
+        text = json.dumps({"class": type(self).__name__, "spec": spec, "columns": [str(c) for c in data.columns]},
+                          sort_keys=True, default=str)
+        return "view_" + hashlib.sha256(text.encode() + values.tobytes()).hexdigest()[:16]
 
 
 _DEFER: contextvars.ContextVar[bool] = contextvars.ContextVar("expkit_defer_charts", default=False)

@@ -22,6 +22,7 @@ malformed YAML, a key given twice, a metric id the catalogue does not define) ra
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import math
 from pathlib import Path
 from typing import Annotated, Any
@@ -37,13 +38,13 @@ from pydantic import (
     model_validator,
 )
 
-from expkit.catalogue import Catalogue, Target, catalogue_for
+from expkit.catalogue import Catalogue, Target, catalogue_file_for, catalogue_for
 from expkit.errors import ConfigError
 from expkit.names import WINDOWS
 from expkit.project import project_root
 from expkit.schema import SLICE_COLUMNS, SLICE_VALUE_CHARS, is_slice_value
 from expkit.shares import normalized_shares, shares_sum_to_one
-from expkit.yamlio import read_yaml
+from expkit.yamlio import load_yaml_text, read_yaml
 
 
 class _Strict(BaseModel):
@@ -329,8 +330,26 @@ def parse_experiment(
 
 def load_experiment(path: str | Path) -> ExperimentConfig:
     """Read and validate an experiment parameters file with its metric catalogue
-    (:func:`expkit.catalogue.catalogue_for`: ``metrics.yaml`` beside it, else the project's)."""
-    data = read_yaml(path, "parameters file", "params/experiment.yaml")
+    (:func:`expkit.catalogue.catalogue_for`: ``metrics.yaml`` beside it, else the project's).
+
+    Validated once per content of the two files (the result is frozen): the live tier asks for
+    it once per tile every minute."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+        catalogue = catalogue_file_for(path)
+        catalogue_text = catalogue.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):  # reading it again says what is wrong
+        return _parse_experiment_text(str(path), None)
+    return _load_experiment(str(path), text, str(catalogue), catalogue_text)
+
+
+@functools.lru_cache(maxsize=8)
+def _load_experiment(path: str, text: str, catalogue: str, catalogue_text: str) -> ExperimentConfig:
+    return _parse_experiment_text(path, text)
+
+
+def _parse_experiment_text(path: str, text: str | None) -> ExperimentConfig:
+    data = read_yaml(path, "parameters file", "params/experiment.yaml") if text is None else load_yaml_text(text, path)
     return parse_experiment(data, path, catalogue_for(path))
 
 

@@ -171,7 +171,7 @@ def tick(
     if page:
         t0 = time.perf_counter()
         atomic_write_text(path, render_page(wh, config, rules, cells, now,
-                                            int(time.time() * 1000) if wall_ms is None else wall_ms))
+                                            int(time.time() * 1000) if wall_ms is None else wall_ms, cache))
         seconds["page"] = time.perf_counter() - t0
     return LiveTick(now, updates, report, path, seconds)
 
@@ -269,8 +269,8 @@ def _freshness_row(table: str, staleness_ms: float, arrival_p95_ms: float, missi
 
 
 def render_page(wh: Warehouse, config: ExperimentConfig, rules: AlertsConfig, cells: list[TileCell],
-                now_ms: int, wall_ms: int) -> str:
-    """The live page (self-contained HTML)."""
+                now_ms: int, wall_ms: int, cache: SegmentCache | None = None) -> str:
+    """The live page (self-contained HTML); ``cache`` as for :func:`compute_tiles` (the freshness rows)."""
     from expkit.report.vega import page_scripts
 
     e = html.escape
@@ -290,7 +290,8 @@ def render_page(wh: Warehouse, config: ExperimentConfig, rules: AlertsConfig, ce
         f'<tr data-switch="{e(s.key)}"><td>{e(s.key)}</td><td><span class="badge {e(s.state)}">{e(s.state)}</span>'
         f'</td><td>{e(s.reason)}</td><td>{e(s.changed_at or "")}</td></tr>' for s in switches
     ) or '<tr><td colspan="4">No kill switch was ever set.</td></tr>'
-    fresh = ingest_freshness(wh, [now_ms])
+    with session(cache) if cache is not None else contextlib.nullcontext():
+        fresh = ingest_freshness(wh, [now_ms])
     columns = zip(fresh["table"], fresh["staleness_ms"], fresh["arrival_p95_ms"], fresh["missing_hours"], strict=True)
     fresh_rows = "".join(_freshness_row(str(table), float(stale), float(p95), int(missing))
                          for table, stale, p95, missing in columns) or '<tr><td colspan="4">no data</td></tr>'

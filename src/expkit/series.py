@@ -467,8 +467,13 @@ def ingest_freshness(
     days = days_between(int(evals[0]) - lookback_ms, int(evals[-1]))
     present = [d for d in days if wh.rollup_files("ingest_bins", [d])]
     if present:  # every row of the present days (a partition holds its day's event bins)
-        df = _query(wh.rollup_files("ingest_bins", present), "ingest_landings", start_ms=day_bounds_ms(present[0])[0],
-                    end_ms=day_bounds_ms(present[-1])[1], tables=list(tables))
+        def compute(lo: int, hi: int) -> pd.DataFrame:
+            return _query(files_for(wh, "ingest_bins", lo, hi), "ingest_landings", start_ms=lo, end_ms=hi,
+                          tables=list(tables))
+
+        # the rows of a bin live in one segment, and what follows does not depend on their order
+        df = by_segment(wh, "ingest_bins", "ingest_landings", {"tables": list(tables)},
+                        day_bounds_ms(present[0])[0], day_bounds_ms(present[-1])[1], compute)
     else:
         df = pd.DataFrame(columns=["bin_ms", "code", "idx", "n", "max_ingest_ms"])
     hours = np.asarray([day_bounds_ms(d)[0] + h * HOUR_MS for d in present for h in range(24)], dtype=np.int64)

@@ -1,7 +1,8 @@
 """The long-running ``live`` keeps the tiles' per-bin series from one update to the next
 (:class:`expkit.series_cache.SegmentCache`): after updates that take in new minute files (with
 late rows for earlier bins) and an hourly compaction, every tile's status, summary, headline
-and per-bin numbers equal a computation from scratch of the same warehouse."""
+and per-bin numbers, and the page's data freshness, equal a computation from scratch of the same
+warehouse."""
 
 from __future__ import annotations
 
@@ -18,7 +19,8 @@ from expkit.compaction import compact_day, minute_file, write_events
 from expkit.config import ExperimentConfig
 from expkit.live import compute_tiles, tick
 from expkit.rollup import build_rollups
-from expkit.series_cache import SegmentCache
+from expkit.series import ingest_freshness
+from expkit.series_cache import SegmentCache, session
 from expkit.synth.warehouse import day_start_ms
 from expkit.warehouse import DAY_MS, Warehouse
 
@@ -79,6 +81,8 @@ def test_tiles_after_cached_updates_equal_a_fresh_computation(
         now = ms + (m + 1) * 60_000
         tick(wh, tmp_path / "page", PARAMS, now_ms=now, page=False)
         cached = compute_tiles(wh, PARAMS, now, cache)
+        with session(cache):
+            kept = ingest_freshness(wh, [now])  # the page's freshness rows, from the kept segments
         if m not in CHECKS:
             continue
         fresh = compute_tiles(wh, PARAMS, now)
@@ -94,6 +98,7 @@ def test_tiles_after_cached_updates_equal_a_fresh_computation(
                 if isinstance(want, pd.DataFrame):
                     assert isinstance(got, pd.DataFrame), where
                     pd.testing.assert_frame_equal(got, want, check_exact=True, obj=f"{where} {name}")
+        pd.testing.assert_frame_equal(kept, ingest_freshness(wh, [now]), check_exact=True, obj=f"freshness at {m}")
         checked += 1
     assert checked == len(CHECKS)
     assert cache.computed > 0 and cache.entries  # the cache was used, and holds this update's series

@@ -71,3 +71,38 @@ def test_round_significant_matches_string_formatting(values: list[float]) -> Non
         # the same decimal, or at an exact tie of the binary value the neighbouring one
         assert g == want or math.isclose(g, want, rel_tol=1.01 * 10 ** (1 - CHART_DIGITS))
         assert len(repr(abs(g)).split("e")[0].replace(".", "").strip("0")) <= CHART_DIGITS
+
+
+def test_the_fast_view_hash_leaves_every_builders_spec_unchanged() -> None:
+    """``_Chart`` names layers by hashing their values, not Altair's printed frame: each chart
+    builder's spec (layered, faceted, with thresholds and flags) is exactly the one Altair's own
+    naming gives, and two frames that differ in one value still get different names."""
+    from expkit import charts
+
+    n = 100
+    t = pd.date_range("2026-11-14", periods=n, freq="5min", tz="UTC")
+    df = pd.DataFrame({"t": t, "v": np.linspace(0, 1, n), "s": ["a", "b"] * (n // 2), "flag": [False, True] * (n // 2),
+                       "lo": 0.1, "hi": 0.9, "lo2": 0.05, "hi2": 0.95, "ref": 0.5, "facet": ["x"] * n})
+    arms = pd.DataFrame({"arm": ["control", "treatment"], "est": [0.01, 0.02], "lo": [0.0, 0.01], "hi": [0.02, 0.03],
+                         "olo": [-0.01, 0.0], "ohi": [0.03, 0.04], "flag": [False, True]})
+    built = [
+        lambda: charts.series_chart(df, "t", "v", color="s", low="lo", high="hi", flag="flag",
+                                    thresholds=[("slo", 0.8)], title="series"),
+        lambda: charts.series_chart(df.iloc[:10], "t", "v", dash="s", title="short"),
+        lambda: charts.bands_chart(df, "t", "v", bands=[("lo2", "hi2"), ("lo", "hi")], color="s", flag="flag",
+                                   thresholds=[("target", 0.5)], reference="ref", facet="facet", title="bands"),
+        lambda: charts.interval_chart(arms, "arm", "est", "lo", "hi", color="arm", thresholds=[("mde", 0.015)]),
+        lambda: charts.forest_chart(arms, "arm", "est", "lo", "hi", outer_low="olo", outer_high="ohi", flag="flag"),
+        lambda: charts.stacked_area_chart(df, "t", "v", "s", title="stack"),
+        lambda: charts.bar_chart(arms, "arm", "est", color="arm", title="bars"),
+    ]
+    fast = [chart_bundle(b(), svg=False)[VEGALITE_MIME] for b in built]
+    ours = charts._Chart._compute_hash
+    try:
+        del charts._Chart._compute_hash  # Altair's own naming
+        stock = [chart_bundle(b(), svg=False)[VEGALITE_MIME] for b in built]
+    finally:
+        charts._Chart._compute_hash = ours
+    assert fast == stock
+    other = df.assign(v=df["v"].where(df.index != 7, 2.0))
+    assert charts._Chart(df).mark_line()._compute_hash() != charts._Chart(other).mark_line()._compute_hash()
