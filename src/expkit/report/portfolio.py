@@ -33,6 +33,9 @@ from expkit.config import ExperimentConfig, load_experiment
 from expkit.errors import ConfigError
 from expkit.report.compute import warm_up
 from expkit.report.daily import (
+    ADHOC_DIR,
+    RESULTS_DIR,
+    SUBDIRS,
     DailyResult,
     DailySteps,
     ProgressEvent,
@@ -43,7 +46,9 @@ from expkit.report.daily import (
     previous_durations,
     run_tiles_in,
 )
+from expkit.report.deepdive import DEEPDIVE_DIR
 from expkit.report.deliveries import RECORD_FILE
+from expkit.report.digest import HTML_FILE, TEXT_FILE
 from expkit.report.history_page import write_history
 from expkit.report.index import (
     PORTFOLIO_FILE,
@@ -57,6 +62,23 @@ from expkit.report.index import (
 from expkit.report.summary import build_summary, code_version, load_params, utc_now
 from expkit.report.tiles import Tile, TilesArg, prerender_of, resolve_tiles
 from expkit.rollup import record_report
+
+
+RESERVED_NAMES = frozenset({*SUBDIRS, RESULTS_DIR, ADHOC_DIR, DEEPDIVE_DIR, "index.html", "summary.json", "inputs.json",
+                            PORTFOLIO_FILE, RECORD_FILE, TEXT_FILE, HTML_FILE})
+"""The files and folders of a day's report folder: no experiment id may be one of them (its folder
+``D/<experiment_id>/`` sits beside them)."""
+
+
+def check_experiment_ids(files: Sequence[Path], configs: Sequence[ExperimentConfig]) -> None:
+    """Raise :class:`ConfigError` naming the file when an experiment id is a name of
+    :data:`RESERVED_NAMES` (compared without case: some file systems ignore it)."""
+    reserved = {n.casefold() for n in RESERVED_NAMES}
+    for file, cfg in zip(files, configs, strict=True):
+        if cfg.experiment_id.casefold() in reserved:
+            raise ConfigError(f"{file}: key 'experiment_id': {cfg.experiment_id!r} is the name of a file or folder "
+                              f"of the day's report ({', '.join(sorted(RESERVED_NAMES))}); give the experiment "
+                              "another id")
 
 
 @dataclass(frozen=True)
@@ -173,6 +195,7 @@ def run_portfolio(
     files = [Path(f).resolve() for f in experiments]
     configs = [load_experiment(f) for f in files]
     ids = [c.experiment_id for c in configs]
+    check_experiment_ids(files, configs)
     if only is not None and only not in ids:
         raise ConfigError(f"--experiment {only!r}: no experiment with that id is active on {day} "
                           f"(active: {', '.join(ids) or 'none'})")
