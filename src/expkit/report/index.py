@@ -16,6 +16,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from markupsafe import Markup, escape
 
@@ -440,7 +441,8 @@ def portfolio_rows(day_dir: Path) -> list[ReportBrief]:
         with contextlib.suppress(OSError, ValueError):
             summary = json.loads((sub / "summary.json").read_text(encoding="utf-8"))
             if isinstance(summary, Mapping):
-                rows.append(brief(summary, f"{sub.name}/index.html"))
+                # quoted: an id such as "search:v3" would otherwise read as a URL scheme
+                rows.append(brief(summary, f"{quote(sub.name)}/index.html"))
     return rows
 
 
