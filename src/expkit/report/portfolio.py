@@ -139,6 +139,18 @@ def arm_health_rows(warehouse: Path, day: dt.date, configs: Sequence[ExperimentC
     return sorted(rows, key=lambda a: (order[a.experiment_id], a.arm))
 
 
+def platform_index(warehouse: Path, day: dt.date, configs: Sequence[ExperimentConfig]) -> int:
+    """The experiment of ``configs`` whose parameters the platform's health tiles use: the first whose
+    id ``day``'s requests carry (:func:`expkit.readers.request_experiments`; the health tiles read the
+    requests of their experiment id, and with an ``exposures`` table the requests carry one
+    experiment's), else the first."""
+    from expkit.readers import request_experiments
+    from expkit.warehouse import Warehouse
+
+    carried = request_experiments(Warehouse.open(warehouse), day)
+    return next((i for i, c in enumerate(configs) if c.experiment_id in carried), 0)
+
+
 def _finite(value: Any) -> float | None:
     """``value`` as a float, ``None`` when it is missing or not finite."""
     try:
@@ -182,8 +194,9 @@ def run_portfolio(
     """Build the report of ``date`` for the experiments of the parameters files ``experiments``
     under ``out/<date>/`` (see the module docstring) and return what happened.
 
-    The first file is the platform's: the health tiles and ``platform_steps`` (rollup, validation)
-    run once with it. Then, per experiment (only ``only`` when given; the other folders of the day
+    ``platform_steps`` (rollup, validation) run once with the first file; the health tiles run once
+    with the file of :func:`platform_index` (the experiment the day's requests carry). Then, per
+    experiment (only ``only`` when given; the other folders of the day
     are kept), ``experiment_steps`` (alerts, notices) and the outcome tiles, into
     ``out/<date>/<experiment_id>/``. Locking, swapping and the history page are as
     :func:`expkit.report.daily.run_daily`; ``result.experiments`` holds each experiment's result.
@@ -217,6 +230,7 @@ def run_portfolio(
             warm_up(compute_workers(n_workers))
         clean_stale(out, day.isoformat())
         ran = _run_steps(platform_steps or DailySteps(), warehouse, day, platform_file, emit)
+        platform_file = files[platform_index(warehouse, day, configs)]  # the rollup step built health_bins
         version = code_version()
         results: dict[str, DailyResult] = {}
         with building_dir(final) as tmp:
