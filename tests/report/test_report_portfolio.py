@@ -20,10 +20,10 @@ from report_support import rows_of
 
 from expkit.cli import main
 from expkit.config import ExperimentConfig, default_params, portfolio_files, shared_file
+from expkit.errors import ConfigError
 from expkit.histogram import bucket_index, bucket_value
 from expkit.report.history_page import history_rows
 from expkit.report.index import NAV_END, NAV_START, PORTFOLIO_FILE, refresh_nav, write_index, write_portfolio_index
-from expkit.errors import ConfigError
 from expkit.report.portfolio import arm_health_rows, run_portfolio
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -63,7 +63,6 @@ from expkit.report.summary import build_summary, code_version, load_params, utc_
 from expkit.report.tiles import Tile, TilesArg, prerender_of, resolve_tiles
 from expkit.rollup import record_report
 
-
 RESERVED_NAMES = frozenset({*SUBDIRS, RESULTS_DIR, ADHOC_DIR, DEEPDIVE_DIR, "index.html", "summary.json", "inputs.json",
                             PORTFOLIO_FILE, RECORD_FILE, TEXT_FILE, HTML_FILE})
 """The files and folders of a day's report folder: no experiment id may be one of them (its folder
