@@ -22,6 +22,7 @@ from expkit.cli import main
 from expkit.config import ExperimentConfig, default_params, portfolio_files, shared_file
 from expkit.errors import ConfigError
 from expkit.histogram import bucket_index, bucket_value
+from expkit.report.daily import run_daily
 from expkit.report.history_page import history_rows
 from expkit.report.index import NAV_END, NAV_START, PORTFOLIO_FILE, refresh_nav, write_index, write_portfolio_index
 from expkit.report.portfolio import arm_health_rows, run_portfolio
@@ -283,3 +284,27 @@ def test_a_portfolio_row_links_its_experiment_whatever_the_id(tmp_path: Path) ->
         exp = row["attrs"]["data-experiment"]
         (href,) = row["links"]
         assert url2pathname(urlsplit(urljoin(base, href)).path) == str((folder / exp / "index.html").resolve())
+
+
+def test_an_experiment_dropped_from_a_day_is_no_longer_linked_from_its_other_days(tmp_path: Path) -> None:
+    """A full rerun of a day without one of its experiments (its end_date moved, its file removed)
+    removes that experiment's folder: its pages on the neighbouring days must stop linking it."""
+    wh = tmp_path / "wh"
+    (wh / "events").mkdir(parents=True)
+    files = _experiment_files(tmp_path / "params", ["ranker_a", "search_b"])
+    out = tmp_path / "out"
+    for day in ("2026-11-12", "2026-11-13", DAY):
+        run_portfolio(wh, dt.date.fromisoformat(day), out, files, tiles=[])
+    earlier, later = out / "2026-11-12" / "search_b" / "index.html", out / DAY / "search_b" / "index.html"
+    assert 'rel="next" href="../../2026-11-13/search_b/index.html"' in earlier.read_text()
+    run_portfolio(wh, dt.date.fromisoformat("2026-11-13"), out, files[:1], tiles=[])
+    assert not (out / "2026-11-13" / "search_b").exists()
+    assert 'rel="next" href="../../2026-11-14/search_b/index.html"' in earlier.read_text()
+    assert 'rel="prev" href="../../2026-11-12/search_b/index.html"' in later.read_text()
+    # the day rerun with one experiment's parameters file (the single-experiment layout): no
+    # experiment page of another day links a folder of it
+    run_daily(wh, dt.date.fromisoformat("2026-11-13"), out, files[0], tiles=[])
+    assert not (out / "2026-11-13" / "ranker_a").exists() and (out / "2026-11-13" / "summary.json").is_file()
+    assert 'rel="next" href="../../2026-11-14/ranker_a/index.html"' in \
+        (out / "2026-11-12" / "ranker_a" / "index.html").read_text()
+    assert 'rel="next" href="../2026-11-13/index.html"' in (out / "2026-11-12" / "index.html").read_text()

@@ -509,16 +509,18 @@ def set_tile_nav(day_dir: Path, out: Path, prev_day: str | None, next_day: str |
     return changed
 
 
-def refresh_nav(out: Path, day: str, lock_timeout: float = 2.0) -> list[str]:
+def refresh_nav(out: Path, day: str, lock_timeout: float = 2.0, gone: Sequence[str] = ()) -> list[str]:
     """Re-render the index pages of ``day``'s neighbours, and the day links of their tile pages,
     so they link to it; on a day with several experiments, each experiment's neighbouring pages
-    too (``D/<experiment_id>/``).
+    too (``D/<experiment_id>/``), and those of the experiments ``gone`` (the day's folders before
+    a rerun that dropped them), so that they no longer link the day.
 
     Best effort: a neighbour that is being rebuilt (locked), or whose summary cannot
     be read, is skipped. Returns the dates refreshed (``D`` or ``D/<experiment_id>``).
     """
     refreshed = []
-    for sub in ["", *(p.name for p in experiment_dirs(out / day))]:
+    subs = [p.name for p in experiment_dirs(out / day)]
+    for sub in ["", *subs, *(g for g in dict.fromkeys(gone) if g and g not in subs)]:
         for other in neighbours(out, day, sub):
             if other is None:
                 continue

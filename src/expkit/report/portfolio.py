@@ -232,6 +232,7 @@ def run_portfolio(
         platform_file = files[platform_index(warehouse, day, configs)]  # the rollup step built health_bins
         version = code_version()
         results: dict[str, DailyResult] = {}
+        before = [p.name for p in experiment_dirs(final)]  # their neighbours' links follow a removal
         with building_dir(final) as tmp:
             if only is not None:  # the other experiments' reports of the day stay as they are
                 for sub in experiment_dirs(final):
@@ -271,7 +272,7 @@ def run_portfolio(
             set_tile_nav(tmp, out, *neighbours(out, day.isoformat()))
             if (final / RECORD_FILE).is_file():  # the digests delivered for this day stay delivered
                 shutil.copy2(final / RECORD_FILE, tmp / RECORD_FILE)
-        refresh_nav(out, day.isoformat())
+        refresh_nav(out, day.isoformat(), gone=before)
         write_history(out)
     step_errors = dict(ran.errors)
     for exp, r in results.items():
