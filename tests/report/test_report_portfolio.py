@@ -308,3 +308,13 @@ def test_an_experiment_dropped_from_a_day_is_no_longer_linked_from_its_other_day
     assert 'rel="next" href="../../2026-11-14/ranker_a/index.html"' in \
         (out / "2026-11-12" / "ranker_a" / "index.html").read_text()
     assert 'rel="next" href="../2026-11-13/index.html"' in (out / "2026-11-12" / "index.html").read_text()
+
+
+def test_default_params_is_the_working_folders_experiments_without_an_experiment_yaml(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A project whose params/ holds experiments/ and no experiment.yaml: without --params, daily
+    reads its experiments, not the parameters file of another folder (the checkout's)."""
+    params = _params_folder(tmp_path)
+    assert not (params / "experiment.yaml").exists()
+    monkeypatch.chdir(tmp_path)
+    assert default_params().resolve() == params.resolve()
