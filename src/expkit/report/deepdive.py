@@ -107,8 +107,8 @@ def _report_experiment(summary_path: Path) -> str | None:
         return None
     if not isinstance(doc, Mapping):
         return None
-    params = doc.get("params") if isinstance(doc.get("params"), Mapping) else {}
-    owner = doc.get("experiment_id") or params.get("experiment_id")
+    params = doc.get("params")
+    owner = doc.get("experiment_id") or (params.get("experiment_id") if isinstance(params, Mapping) else None)
     return str(owner) if owner else None
 
 
