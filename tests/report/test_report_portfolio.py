@@ -318,3 +318,21 @@ def test_default_params_is_the_working_folders_experiments_without_an_experiment
     assert not (params / "experiment.yaml").exists()
     monkeypatch.chdir(tmp_path)
     assert default_params().resolve() == params.resolve()
+
+
+def test_a_run_of_one_experiment_keeps_another_experiments_single_layout_report(tmp_path: Path) -> None:
+    """``--experiment ID`` keeps the day's other experiment reports; a day still in the single-experiment
+    layout (``D/summary.json``, another experiment's) cannot be kept beside a portfolio: exit 2
+    naming it, the day as it was (docs/reports.md, "The portfolio")."""
+    wh = tmp_path / "wh"
+    (wh / "events").mkdir(parents=True)
+    files = _experiment_files(tmp_path / "params", ["ranker_a", "search_b"])
+    out = tmp_path / "out"
+    run_daily(wh, dt.date.fromisoformat(DAY), out, files[0], tiles=[])
+    summary = (out / DAY / "summary.json").read_text()
+    with pytest.raises(ConfigError) as err:
+        run_portfolio(wh, dt.date.fromisoformat(DAY), out, files, tiles=[], only="search_b")
+    assert "'ranker_a'" in str(err.value) and "--experiment" in str(err.value) and "\n" not in str(err.value)
+    assert (out / DAY / "summary.json").read_text() == summary and not (out / DAY / "search_b").exists()
+    run_portfolio(wh, dt.date.fromisoformat(DAY), out, files, tiles=[], only="ranker_a")  # its own: rebuilt
+    assert (out / DAY / "ranker_a" / "summary.json").is_file() and not (out / DAY / "summary.json").exists()

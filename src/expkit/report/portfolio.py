@@ -150,6 +150,19 @@ def platform_index(warehouse: Path, day: dt.date, configs: Sequence[ExperimentCo
     return next((i for i, c in enumerate(configs) if c.experiment_id in carried), 0)
 
 
+def _single_layout_owner(day_dir: Path) -> str | None:
+    """The experiment id of ``day_dir``'s report in the single-experiment layout (``summary.json``);
+    ``None`` without one."""
+    try:
+        doc = json.loads((day_dir / "summary.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    params = doc.get("params") if isinstance(doc, dict) else None
+    owner = (doc.get("experiment_id") if isinstance(doc, dict) else None) or (
+        params.get("experiment_id") if isinstance(params, dict) else None)
+    return str(owner) if owner else None
+
+
 def _finite(value: Any) -> float | None:
     """``value`` as a float, ``None`` when it is missing or not finite."""
     try:
@@ -211,12 +224,17 @@ def run_portfolio(
     if only is not None and only not in ids:
         raise ConfigError(f"--experiment {only!r}: no experiment with that id is active on {day} "
                           f"(active: {', '.join(ids) or 'none'})")
+    final = out / day.isoformat()
+    owner = _single_layout_owner(final)
+    if only is not None and owner is not None and owner != only:
+        raise ConfigError(f"--experiment {only!r}: {final} holds the report of {owner!r} in the single-experiment "
+                          f"layout, which a run of one experiment cannot keep; run without --experiment to report "
+                          f"the day's experiments together")
     tile_list = resolve_tiles(tiles)
     health = [t for t in tile_list if t.section == "health"]
     outcome_tiles = [t for t in tile_list if t.section != "health"]
     emit = progress or (lambda _event: None)
     n_workers = max(1, workers or os.cpu_count() or 1)
-    final = out / day.isoformat()
     platform_file = files[0]
 
     def waiting(holder: int | None) -> None:
