@@ -424,8 +424,8 @@ def build_parser() -> argparse.ArgumentParser:
                                       "OUT/DATE/deepdive/index.html, linked from the day's index (docs/deepdive.md)")
     p.add_argument("--experiment", metavar="ID",
                    help="with several experiments (--params a folder with experiments/<id>.yaml): the one to "
-                        "dive into; its page is OUT/DATE/ID/deepdive/index.html, linked from its report (default: the "
-                        "experiment of a single parameters file; required with several)")
+                        "dive into; its page is OUT/DATE/ID/deepdive/index.html, linked from its report (default: "
+                        "the experiment of a single parameters file; required with several)")
     for option in (WAREHOUSE, DATE, OUT, LOCK_TIMEOUT):
         add_option(p, option)
     add_option(p, TIMEOUT, help="seconds for the deep-dive notebook")

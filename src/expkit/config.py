@@ -415,12 +415,18 @@ def shared_file(params: str | Path, name: str) -> Path:
 
 
 def default_params() -> Path:
-    """What ``expkit daily`` reads without ``--params``: the ``params/`` folder of
-    :func:`default_params_file` when it has an ``experiments/`` folder of parameters files
-    (several experiments), else that file."""
-    single = default_params_file()
-    folder = single.parent
-    return folder if portfolio_files(folder) else single
+    """What ``expkit daily`` reads without ``--params``: the first ``params/`` folder, where
+    :func:`default_params_file` looks, with an ``experiments/`` folder of parameters files (several
+    experiments) or an ``experiment.yaml`` (then that file); else :func:`default_params_file`."""
+    here = Path(__file__).resolve()
+    root = project_root()
+    for parent in [Path.cwd(), *([root] if root else []), *here.parents]:
+        folder = parent / "params"
+        if portfolio_files(folder):
+            return folder
+        if (folder / "experiment.yaml").is_file():
+            return folder / "experiment.yaml"
+    return default_params_file()
 
 
 def _ranges_overlap(a: ExperimentConfig, b: ExperimentConfig) -> bool:

@@ -296,7 +296,8 @@ def daily_portfolio(
     )
     if digests:
         deliver_digests(out, day, params, resend=resend, lock_timeout=lock_timeout,
-                        progress=lambda msg: emit(ProgressEvent("digest", msg)), notify_config=targets)
+                        progress=lambda msg: emit(ProgressEvent("digest", msg)), notify_config=targets,
+                        experiment=experiment)
     return result
 
 
@@ -309,15 +310,17 @@ def deliver_digests(
     lock_timeout: float | None = 3600,
     progress: Callable[[str], None] | None = None,
     notify_config: NotifyConfig | None = None,
+    experiment: str | None = None,
 ) -> DigestRun | None:
     """Write and deliver ``day``'s digests (:func:`expkit.notify.send_digests`) without ever
     failing the report: an error is a progress line and a log record, and ``None`` is returned.
     Each delivery's outcome is in ``out/<day>/deliveries.json`` and on the history page. The
-    targets are ``notify_config``, else those of ``notify.yaml`` beside ``params_file``."""
+    targets are ``notify_config``, else those of ``notify.yaml`` beside ``params_file``; with
+    ``experiment`` (a run of that experiment alone), ``resend`` sends its digests alone again."""
     say = progress or (lambda _msg: None)
     try:
         run = send_digests(out, day, notify_config or notify_for(params_file), resend=resend, progress=say,
-                           lock_timeout=lock_timeout)
+                           lock_timeout=lock_timeout, experiment=experiment)
     except Exception as exc:  # the report is written; a digest problem must not change its outcome
         log.exception("digests of %s", day)
         say(f"digests not delivered: {type(exc).__name__}: {exc}")

@@ -446,3 +446,16 @@ def arm_health(wh: Warehouse, day: dt.date) -> pd.DataFrame:
     out = out.merge(errors[["experiment_id", "bucket", "users", "errors"]], on=["experiment_id", "bucket"],
                     how="left")
     return out[ARM_HEALTH_COLUMNS].reset_index(drop=True)
+
+
+def request_experiments(wh: Warehouse, day: dt.date) -> dict[str, int]:
+    """Experiment id → ``day``'s non-shadow requests carrying it, from the day's ``health_bins``
+    rollup (template ``request_experiments``); empty when the day has no rollup."""
+    con = connect()
+    try:
+        if not _register(con, "health_bins", wh.rollup_files("health_bins", [day])):
+            return {}
+        rows = _query_template(con, "request_experiments")
+    finally:
+        con.close()
+    return {str(e): int(n) for e, n in rows if n}

@@ -176,3 +176,23 @@ def test_expkit_deepdive_bad_input_exits_2_naming_the_parameter(planted: Built, 
         assert message in run.stderr and "Traceback" not in run.stderr, (flag, value, run.stderr)
         assert run.stderr.count("\n") == 1, run.stderr
     assert not out.exists() or not any(out.rglob("deepdive")), "nothing written"
+
+
+def test_a_deep_dive_is_not_linked_from_another_experiments_report(planted: Built, tmp_path: Path) -> None:
+    """A day whose report (the single-experiment layout, ``D/summary.json``) is another experiment's,
+    e.g. a report folder that went from one experiment to several (docs/reports.md, "The
+    portfolio"): the deep dive of this experiment must not be put beside it and linked from its
+    page; exit 2 naming both, nothing written."""
+    import yaml
+
+    other = tmp_path / "other.yaml"
+    other.write_text(yaml.safe_dump({**yaml.safe_load(planted.params_file.read_text()), "experiment_id": "other_exp"}))
+    out = tmp_path / "reports"
+    run_daily(planted.path, END, out, other, tiles=[])
+    index = out / END.isoformat() / "index.html"
+    before = index.read_text()
+    run = _run("--warehouse", str(planted.path), "--date", END.isoformat(), "--out", str(out), "--params",
+               str(planted.params_file), "--quiet")
+    assert run.returncode == 2, run.stderr
+    assert "other_exp" in run.stderr and run.stderr.count("\n") == 1, run.stderr
+    assert not any(out.rglob("deepdive")) and index.read_text() == before

@@ -6,6 +6,7 @@ notify.yaml's strict schema."""
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import io
 import json
 import ssl
@@ -341,3 +342,23 @@ def test_bad_notify_yaml_stops_daily_before_anything_runs(tmp_path: Path, capsys
                  "--params", str(params / "experiment.yaml")])
     assert code == 2 and "colour: unknown key" in capsys.readouterr().err
     assert not (tmp_path / "r").exists()
+
+
+def test_resend_with_experiment_sends_that_experiments_digest_alone(tmp_path: Path, webhook: WebhookReceiver,  # noqa: F811
+                                                                   env: None) -> None:
+    """``expkit daily --experiment B --resend`` rebuilds B's report alone: B's digest goes again, the
+    other experiments' digests of the day, already delivered, do not (docs/reports.md, "Digests")."""
+    from expkit.daily import deliver_digests
+
+    day = tmp_path / DAY
+    for exp in ("ranker_a", "search_b"):
+        write_day(day, summary_doc(DAY, exp)).rename(day / exp)  # D/<experiment_id>/ of a portfolio day
+    cfg = config(hook())
+    first = deliver_digests(tmp_path, dt.date.fromisoformat(DAY), tmp_path, notify_config=cfg)
+    assert first is not None and sorted((d.experiment_id, d.outcome) for d in first.deliveries) == [
+        ("ranker_a", "sent"), ("search_b", "sent")]
+    again = deliver_digests(tmp_path, dt.date.fromisoformat(DAY), tmp_path, notify_config=cfg, resend=True,
+                            experiment="search_b")
+    assert again is not None and sorted((d.experiment_id, d.outcome) for d in again.deliveries) == [
+        ("ranker_a", "already_sent"), ("search_b", "sent")]
+    assert [m["text"].split(" ·")[0] for m in webhook.received] == ["ranker_a", "search_b", "search_b"]

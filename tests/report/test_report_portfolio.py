@@ -8,6 +8,8 @@ from __future__ import annotations
 import datetime as dt
 import json
 from pathlib import Path
+from urllib.parse import urljoin, urlsplit
+from urllib.request import url2pathname
 
 import duckdb
 import numpy as np
@@ -18,10 +20,12 @@ from report_support import rows_of
 
 from expkit.cli import main
 from expkit.config import ExperimentConfig, default_params, portfolio_files, shared_file
+from expkit.errors import ConfigError
 from expkit.histogram import bucket_index, bucket_value
+from expkit.report.daily import run_daily
 from expkit.report.history_page import history_rows
 from expkit.report.index import NAV_END, NAV_START, PORTFOLIO_FILE, refresh_nav, write_index, write_portfolio_index
-from expkit.report.portfolio import arm_health_rows
+from expkit.report.portfolio import arm_health_rows, run_portfolio
 
 ROOT = Path(__file__).resolve().parents[2]
 DAY = "2026-11-14"
@@ -209,3 +213,126 @@ def test_a_new_day_refreshes_the_experiment_pages_of_its_neighbours(tmp_path: Pa
     assert 'rel="prev" href="../../2026-11-12/search_b/index.html"' in (later / "search_b" / "index.html").read_text()
     assert 'rel="prev" href="../2026-11-12/index.html"' in (later / "index.html").read_text()
     assert 'rel="prev" href="../../../2026-11-12/search_b/tiles/ctr.html"' in page.read_text()
+
+
+def _health_bins(wh: Path, day: str, requests: dict[str, int]) -> None:
+    """A ``health_bins`` partition of ``day`` with ``requests`` per experiment id the requests carry."""
+    part = wh / "rollups" / "health_bins" / f"event_date={day}"
+    part.mkdir(parents=True)
+    con = duckdb.connect()
+    con.execute("create table t (experiment_id VARCHAR, bin_ms BIGINT, requests BIGINT)")
+    con.executemany("insert into t values (?, 0, ?)", list(requests.items()))
+    con.execute(f"copy t to '{part}/part-00000.parquet' (format parquet)")
+
+
+def _experiment_files(folder: Path, ids: list[str]) -> list[Path]:
+    base = yaml.safe_load((ROOT / "params" / "experiment.yaml").read_text())
+    folder.mkdir(parents=True, exist_ok=True)
+    files = []
+    for i, exp in enumerate(ids):
+        files.append(folder / f"{i}_{exp}.yaml")
+        files[-1].write_text(yaml.safe_dump({**base, "experiment_id": exp, "start_date": "2026-11-10"}))
+    return files
+
+
+def test_the_platform_health_reads_the_experiment_the_requests_carry(tmp_path: Path) -> None:
+    """In a warehouse with an ``exposures`` table the requests carry one experiment's id
+    (docs/synthetic.md, "Several experiments"): the health tiles, once for the platform, must read
+    that experiment's requests even when its file is not the first, else they show no data."""
+    wh = tmp_path / "wh"
+    (wh / "events").mkdir(parents=True)
+    _health_bins(wh, DAY, {"search_b": 500})
+    files = _experiment_files(tmp_path / "params", ["ranker_a", "search_b"])
+    run_portfolio(wh, dt.date.fromisoformat(DAY), tmp_path / "out", files, tiles=[])
+    doc = json.loads((tmp_path / "out" / DAY / PORTFOLIO_FILE).read_text())
+    assert doc["params"]["experiment_id"] == "search_b"
+    assert doc["experiments"] == ["ranker_a", "search_b"]
+    # none carried (no rollup): the first active experiment, as documented
+    (tmp_path / "empty" / "events").mkdir(parents=True)
+    run_portfolio(tmp_path / "empty", dt.date.fromisoformat(DAY), tmp_path / "out2",
+                  _experiment_files(tmp_path / "params3", ["ranker_a", "search_b"]), tiles=[])
+    assert json.loads((tmp_path / "out2" / DAY / PORTFOLIO_FILE).read_text())["params"]["experiment_id"] == "ranker_a"
+
+
+@pytest.mark.parametrize("name", ["tiles", "logs", "notebooks", "sidecars", "deepdive", "adhoc", "index.html",
+                                  "portfolio.json", "inputs.json", "deliveries.json"])
+def test_an_experiment_id_that_names_a_file_of_the_day_is_refused(tmp_path: Path, name: str) -> None:
+    """An experiment's folder ``D/<experiment_id>/`` must not be one of the day's own files or
+    folders: one line naming the file and the id, before anything is written."""
+    files = _experiment_files(tmp_path / "params", ["ranker_a", name])
+    out = tmp_path / "out"
+    with pytest.raises(ConfigError) as err:
+        run_portfolio(tmp_path / "wh", dt.date.fromisoformat(DAY), out, files, tiles=[])
+    message = str(err.value)
+    assert str(files[1]) in message and repr(name) in message and "\n" not in message
+    assert not out.exists()
+
+
+def test_a_portfolio_row_links_its_experiment_whatever_the_id(tmp_path: Path) -> None:
+    """Ids may hold ':' and spaces (expkit.schema.SLICE_VALUE_CHARS): ``search:v3/index.html`` would
+    be read as a URL of scheme ``search``; the link must resolve to the experiment's page."""
+    folder = tmp_path / DAY
+    for exp in ("search:v3", "ranker a"):
+        (folder / exp).mkdir(parents=True)
+        doc = summary_doc(DAY, exp, _decision("no_effect", 0.004, -0.02, 0.03))
+        (folder / exp / "summary.json").write_text(json.dumps(doc))
+        write_index(folder / exp, doc, tmp_path, exp)
+    doc = {**summary_doc(DAY), "tiles": {}, "experiment_id": None, "layout": "portfolio", "arm_health": []}
+    write_portfolio_index(folder, doc, tmp_path)
+    base = (folder / "index.html").resolve().as_uri()
+    for row in rows_of((folder / "index.html").read_text(), "portfolio-row"):
+        exp = row["attrs"]["data-experiment"]
+        (href,) = row["links"]
+        assert url2pathname(urlsplit(urljoin(base, href)).path) == str((folder / exp / "index.html").resolve())
+
+
+def test_an_experiment_dropped_from_a_day_is_no_longer_linked_from_its_other_days(tmp_path: Path) -> None:
+    """A full rerun of a day without one of its experiments (its end_date moved, its file removed)
+    removes that experiment's folder: its pages on the neighbouring days must stop linking it."""
+    wh = tmp_path / "wh"
+    (wh / "events").mkdir(parents=True)
+    files = _experiment_files(tmp_path / "params", ["ranker_a", "search_b"])
+    out = tmp_path / "out"
+    for day in ("2026-11-12", "2026-11-13", DAY):
+        run_portfolio(wh, dt.date.fromisoformat(day), out, files, tiles=[])
+    earlier, later = out / "2026-11-12" / "search_b" / "index.html", out / DAY / "search_b" / "index.html"
+    assert 'rel="next" href="../../2026-11-13/search_b/index.html"' in earlier.read_text()
+    run_portfolio(wh, dt.date.fromisoformat("2026-11-13"), out, files[:1], tiles=[])
+    assert not (out / "2026-11-13" / "search_b").exists()
+    assert 'rel="next" href="../../2026-11-14/search_b/index.html"' in earlier.read_text()
+    assert 'rel="prev" href="../../2026-11-12/search_b/index.html"' in later.read_text()
+    # the day rerun with one experiment's parameters file (the single-experiment layout): no
+    # experiment page of another day links a folder of it
+    run_daily(wh, dt.date.fromisoformat("2026-11-13"), out, files[0], tiles=[])
+    assert not (out / "2026-11-13" / "ranker_a").exists() and (out / "2026-11-13" / "summary.json").is_file()
+    assert 'rel="next" href="../../2026-11-14/ranker_a/index.html"' in \
+        (out / "2026-11-12" / "ranker_a" / "index.html").read_text()
+    assert 'rel="next" href="../2026-11-13/index.html"' in (out / "2026-11-12" / "index.html").read_text()
+
+
+def test_default_params_is_the_working_folders_experiments_without_an_experiment_yaml(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A project whose params/ holds experiments/ and no experiment.yaml: without --params, daily
+    reads its experiments, not the parameters file of another folder (the checkout's)."""
+    params = _params_folder(tmp_path)
+    assert not (params / "experiment.yaml").exists()
+    monkeypatch.chdir(tmp_path)
+    assert default_params().resolve() == params.resolve()
+
+
+def test_a_run_of_one_experiment_keeps_another_experiments_single_layout_report(tmp_path: Path) -> None:
+    """``--experiment ID`` keeps the day's other experiment reports; a day still in the single-experiment
+    layout (``D/summary.json``, another experiment's) cannot be kept beside a portfolio: exit 2
+    naming it, the day as it was (docs/reports.md, "The portfolio")."""
+    wh = tmp_path / "wh"
+    (wh / "events").mkdir(parents=True)
+    files = _experiment_files(tmp_path / "params", ["ranker_a", "search_b"])
+    out = tmp_path / "out"
+    run_daily(wh, dt.date.fromisoformat(DAY), out, files[0], tiles=[])
+    summary = (out / DAY / "summary.json").read_text()
+    with pytest.raises(ConfigError) as err:
+        run_portfolio(wh, dt.date.fromisoformat(DAY), out, files, tiles=[], only="search_b")
+    assert "'ranker_a'" in str(err.value) and "--experiment" in str(err.value) and "\n" not in str(err.value)
+    assert (out / DAY / "summary.json").read_text() == summary and not (out / DAY / "search_b").exists()
+    run_portfolio(wh, dt.date.fromisoformat(DAY), out, files, tiles=[], only="ranker_a")  # its own: rebuilt
+    assert (out / DAY / "ranker_a" / "summary.json").is_file() and not (out / DAY / "summary.json").exists()

@@ -191,13 +191,15 @@ def send_digests(
     progress: Callable[[str], None] | None = None,
     lock_timeout: float | None = 3600,
     sleep: Callable[[float], None] = time.sleep,
+    experiment: str | None = None,
 ) -> DigestRun:
     """Write and deliver the digests of ``day``'s reports under ``out`` (see the module docstring).
 
     Holds the day's lock (``out/.D.lock``) while it writes ``digest.txt``/``digest.html`` and
     delivers, recording each target's outcome in ``D/deliveries.json`` before and after sending,
     then rebuilds the history page. A target already recorded as sent is left alone unless
-    ``resend``. ``dry_run`` builds the digests and says what would be sent, writing and sending
+    ``resend`` (with ``experiment``, only that experiment's digests are sent again: a run of one
+    experiment of the day). ``dry_run`` builds the digests and says what would be sent, writing and sending
     nothing. Raises :class:`~expkit.errors.ExpkitError` when the day has no report.
     """
     out = Path(out)
@@ -206,13 +208,17 @@ def send_digests(
     targets = notify.targets if notify is not None else ()
     found = day_digests(out, day_text, notify)
     deliveries: list[Delivery] = []
+
+    def again(exp: str) -> bool:
+        return resend and (experiment is None or exp == experiment)
+
     if dry_run:
         record = read_record(out / day_text)
         for _folder, digest in found:
             exp = digest.brief.experiment_id
             for t in (t for t in targets if t.wants(exp)):
                 prior = record.get(exp, {}).get(t.name)
-                done = prior is not None and prior.status in DONE_STATUSES and not resend
+                done = prior is not None and prior.status in DONE_STATUSES and not again(exp)
                 deliveries.append(Delivery(exp, t.name, t.type, "already_sent" if done else "dry_run"))
         return DigestRun([d for _f, d in found], deliveries)
 
@@ -229,7 +235,7 @@ def send_digests(
             exp = digest.brief.experiment_id
             for t in (t for t in targets if t.wants(exp)):
                 prior = record.get(exp, {}).get(t.name)
-                if prior is not None and prior.status in DONE_STATUSES and not resend:
+                if prior is not None and prior.status in DONE_STATUSES and not again(exp):
                     why = f"{prior.status} at {prior.at}" if prior.status == "sending" else f"at {prior.at}"
                     deliveries.append(Delivery(exp, t.name, t.type, "already_sent", prior.attempts, why))
                     say(deliveries[-1].line())

@@ -41,7 +41,7 @@ from expkit.report.compute import TileComputer, timeout_error, warm_up
 from expkit.report.deliveries import RECORD_FILE
 from expkit.report.history_page import write_history
 from expkit.report.html import PageInfo, write_tile_page
-from expkit.report.index import neighbours, refresh_nav, report_days, set_tile_nav, write_index
+from expkit.report.index import experiment_dirs, neighbours, refresh_nav, report_days, set_tile_nav, write_index
 from expkit.report.runner import NotebookJob, execute_notebook, run_parallel, short_error
 from expkit.report.summary import (
     TileOutcome,
@@ -192,6 +192,7 @@ def run_daily(
         clean_stale(out, day.isoformat())
         ran = _run_steps(steps, warehouse, day, params_file, emit)
         version = code_version()
+        before = [p.name for p in experiment_dirs(final)]  # a day of several experiments this one replaces
         with building_dir(final) as tmp:
             record_report(warehouse, day, tmp, load_experiment(params_file).start_date)
             outcomes = run_tiles_in(
@@ -221,7 +222,7 @@ def run_daily(
             set_tile_nav(tmp, out, *neighbours(out, day.isoformat()))
             if (final / RECORD_FILE).is_file():  # the digests delivered for this day stay delivered
                 shutil.copy2(final / RECORD_FILE, tmp / RECORD_FILE)
-        refresh_nav(out, day.isoformat())
+        refresh_nav(out, day.isoformat(), gone=before)
         write_history(out)
     duration = time.monotonic() - started
     result = DailyResult(

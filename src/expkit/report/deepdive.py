@@ -99,6 +99,19 @@ def check_parameters(parameters: Mapping[str, Any], *, warehouse: Path, day: dt.
     return open_deepdive(event_date=day, warehouse=warehouse, params_file=params_file, **parameters)
 
 
+def _report_experiment(summary_path: Path) -> str | None:
+    """The experiment id of the report ``summary_path`` (``None``: no readable report there)."""
+    try:
+        doc = json.loads(summary_path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(doc, Mapping):
+        return None
+    params = doc.get("params")
+    owner = doc.get("experiment_id") or (params.get("experiment_id") if isinstance(params, Mapping) else None)
+    return str(owner) if owner else None
+
+
 def run_deepdive_page(
     warehouse: Path,
     day: dt.date,
@@ -135,6 +148,11 @@ def run_deepdive_page(
     sub = dd.experiment_id if per_experiment else ""
     final = deepdive_dir(out, day, sub)
     day_dir = final.parent
+    owner = _report_experiment(day_dir / "summary.json")
+    if owner is not None and owner != dd.experiment_id:  # its page would link another experiment's deep dive
+        raise ExpkitError(f"{day_dir / 'summary.json'} is the report of experiment {owner!r}, not "
+                          f"{dd.experiment_id!r} of {params_file}; pass the --out of {dd.experiment_id!r}'s reports "
+                          f"(or --params of {owner!r})")
     with FileLock(out / f".{day.isoformat()}.lock", timeout=lock_timeout, what=f"the report folder of {day}"):
         clean_stale_temps(final.parent)
         with building_dir(final) as tmp:

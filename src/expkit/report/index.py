@@ -16,6 +16,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from markupsafe import Markup, escape
 
@@ -440,7 +441,8 @@ def portfolio_rows(day_dir: Path) -> list[ReportBrief]:
         with contextlib.suppress(OSError, ValueError):
             summary = json.loads((sub / "summary.json").read_text(encoding="utf-8"))
             if isinstance(summary, Mapping):
-                rows.append(brief(summary, f"{sub.name}/index.html"))
+                # quoted: an id such as "search:v3" would otherwise read as a URL scheme
+                rows.append(brief(summary, f"{quote(sub.name)}/index.html"))
     return rows
 
 
@@ -507,16 +509,18 @@ def set_tile_nav(day_dir: Path, out: Path, prev_day: str | None, next_day: str |
     return changed
 
 
-def refresh_nav(out: Path, day: str, lock_timeout: float = 2.0) -> list[str]:
+def refresh_nav(out: Path, day: str, lock_timeout: float = 2.0, gone: Sequence[str] = ()) -> list[str]:
     """Re-render the index pages of ``day``'s neighbours, and the day links of their tile pages,
     so they link to it; on a day with several experiments, each experiment's neighbouring pages
-    too (``D/<experiment_id>/``).
+    too (``D/<experiment_id>/``), and those of the experiments ``gone`` (the day's folders before
+    a rerun that dropped them), so that they no longer link the day.
 
     Best effort: a neighbour that is being rebuilt (locked), or whose summary cannot
     be read, is skipped. Returns the dates refreshed (``D`` or ``D/<experiment_id>``).
     """
     refreshed = []
-    for sub in ["", *(p.name for p in experiment_dirs(out / day))]:
+    subs = [p.name for p in experiment_dirs(out / day)]
+    for sub in ["", *subs, *(g for g in dict.fromkeys(gone) if g and g not in subs)]:
         for other in neighbours(out, day, sub):
             if other is None:
                 continue

@@ -33,6 +33,9 @@ from expkit.config import ExperimentConfig, load_experiment
 from expkit.errors import ConfigError
 from expkit.report.compute import warm_up
 from expkit.report.daily import (
+    ADHOC_DIR,
+    RESULTS_DIR,
+    SUBDIRS,
     DailyResult,
     DailySteps,
     ProgressEvent,
@@ -43,7 +46,9 @@ from expkit.report.daily import (
     previous_durations,
     run_tiles_in,
 )
+from expkit.report.deepdive import DEEPDIVE_DIR
 from expkit.report.deliveries import RECORD_FILE
+from expkit.report.digest import HTML_FILE, TEXT_FILE
 from expkit.report.history_page import write_history
 from expkit.report.index import (
     PORTFOLIO_FILE,
@@ -57,6 +62,22 @@ from expkit.report.index import (
 from expkit.report.summary import build_summary, code_version, load_params, utc_now
 from expkit.report.tiles import Tile, TilesArg, prerender_of, resolve_tiles
 from expkit.rollup import record_report
+
+RESERVED_NAMES = frozenset({*SUBDIRS, RESULTS_DIR, ADHOC_DIR, DEEPDIVE_DIR, "index.html", "summary.json", "inputs.json",
+                            PORTFOLIO_FILE, RECORD_FILE, TEXT_FILE, HTML_FILE})
+"""The files and folders of a day's report folder: no experiment id may be one of them (its folder
+``D/<experiment_id>/`` sits beside them)."""
+
+
+def check_experiment_ids(files: Sequence[Path], configs: Sequence[ExperimentConfig]) -> None:
+    """Raise :class:`ConfigError` naming the file when an experiment id is a name of
+    :data:`RESERVED_NAMES` (compared without case: some file systems ignore it)."""
+    reserved = {n.casefold() for n in RESERVED_NAMES}
+    for file, cfg in zip(files, configs, strict=True):
+        if cfg.experiment_id.casefold() in reserved:
+            raise ConfigError(f"{file}: key 'experiment_id': {cfg.experiment_id!r} is the name of a file or folder "
+                              f"of the day's report ({', '.join(sorted(RESERVED_NAMES))}); give the experiment "
+                              "another id")
 
 
 @dataclass(frozen=True)
@@ -117,6 +138,31 @@ def arm_health_rows(warehouse: Path, day: dt.date, configs: Sequence[ExperimentC
     return sorted(rows, key=lambda a: (order[a.experiment_id], a.arm))
 
 
+def platform_index(warehouse: Path, day: dt.date, configs: Sequence[ExperimentConfig]) -> int:
+    """The experiment of ``configs`` whose parameters the platform's health tiles use: the first whose
+    id ``day``'s requests carry (:func:`expkit.readers.request_experiments`; the health tiles read the
+    requests of their experiment id, and with an ``exposures`` table the requests carry one
+    experiment's), else the first."""
+    from expkit.readers import request_experiments
+    from expkit.warehouse import Warehouse
+
+    carried = request_experiments(Warehouse.open(warehouse), day)
+    return next((i for i, c in enumerate(configs) if c.experiment_id in carried), 0)
+
+
+def _single_layout_owner(day_dir: Path) -> str | None:
+    """The experiment id of ``day_dir``'s report in the single-experiment layout (``summary.json``);
+    ``None`` without one."""
+    try:
+        doc = json.loads((day_dir / "summary.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    params = doc.get("params") if isinstance(doc, dict) else None
+    owner = (doc.get("experiment_id") if isinstance(doc, dict) else None) or (
+        params.get("experiment_id") if isinstance(params, dict) else None)
+    return str(owner) if owner else None
+
+
 def _finite(value: Any) -> float | None:
     """``value`` as a float, ``None`` when it is missing or not finite."""
     try:
@@ -160,8 +206,9 @@ def run_portfolio(
     """Build the report of ``date`` for the experiments of the parameters files ``experiments``
     under ``out/<date>/`` (see the module docstring) and return what happened.
 
-    The first file is the platform's: the health tiles and ``platform_steps`` (rollup, validation)
-    run once with it. Then, per experiment (only ``only`` when given; the other folders of the day
+    ``platform_steps`` (rollup, validation) run once with the first file; the health tiles run once
+    with the file of :func:`platform_index` (the experiment the day's requests carry). Then, per
+    experiment (only ``only`` when given; the other folders of the day
     are kept), ``experiment_steps`` (alerts, notices) and the outcome tiles, into
     ``out/<date>/<experiment_id>/``. Locking, swapping and the history page are as
     :func:`expkit.report.daily.run_daily`; ``result.experiments`` holds each experiment's result.
@@ -173,15 +220,21 @@ def run_portfolio(
     files = [Path(f).resolve() for f in experiments]
     configs = [load_experiment(f) for f in files]
     ids = [c.experiment_id for c in configs]
+    check_experiment_ids(files, configs)
     if only is not None and only not in ids:
         raise ConfigError(f"--experiment {only!r}: no experiment with that id is active on {day} "
                           f"(active: {', '.join(ids) or 'none'})")
+    final = out / day.isoformat()
+    owner = _single_layout_owner(final)
+    if only is not None and owner is not None and owner != only:
+        raise ConfigError(f"--experiment {only!r}: {final} holds the report of {owner!r} in the single-experiment "
+                          f"layout, which a run of one experiment cannot keep; run without --experiment to report "
+                          f"the day's experiments together")
     tile_list = resolve_tiles(tiles)
     health = [t for t in tile_list if t.section == "health"]
     outcome_tiles = [t for t in tile_list if t.section != "health"]
     emit = progress or (lambda _event: None)
     n_workers = max(1, workers or os.cpu_count() or 1)
-    final = out / day.isoformat()
     platform_file = files[0]
 
     def waiting(holder: int | None) -> None:
@@ -194,8 +247,10 @@ def run_portfolio(
             warm_up(compute_workers(n_workers))
         clean_stale(out, day.isoformat())
         ran = _run_steps(platform_steps or DailySteps(), warehouse, day, platform_file, emit)
+        platform_file = files[platform_index(warehouse, day, configs)]  # the rollup step built health_bins
         version = code_version()
         results: dict[str, DailyResult] = {}
+        before = [p.name for p in experiment_dirs(final)]  # their neighbours' links follow a removal
         with building_dir(final) as tmp:
             if only is not None:  # the other experiments' reports of the day stay as they are
                 for sub in experiment_dirs(final):
@@ -235,7 +290,7 @@ def run_portfolio(
             set_tile_nav(tmp, out, *neighbours(out, day.isoformat()))
             if (final / RECORD_FILE).is_file():  # the digests delivered for this day stay delivered
                 shutil.copy2(final / RECORD_FILE, tmp / RECORD_FILE)
-        refresh_nav(out, day.isoformat())
+        refresh_nav(out, day.isoformat(), gone=before)
         write_history(out)
     step_errors = dict(ran.errors)
     for exp, r in results.items():
