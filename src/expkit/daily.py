@@ -127,6 +127,7 @@ def default_steps(
     rules_file: Path | None = None,
     engine: str | EngineSpec = "duckdb",
     rollup_config: ExperimentConfig | None = None,
+    platform_health: bool = False,
 ) -> DailySteps:
     """Rollup (with the history the report needs, see :func:`ensure_rollups`), a notice if the
     experiment is absent from the data, validation, then the alert replay of the day fed with
@@ -135,7 +136,9 @@ def default_steps(
     With ``notify`` the replay also delivers notifications (where no live monitor runs);
     ``progress`` receives the history step's lines; ``rules_file`` replaces ``alerts.yaml``
     beside the parameters file; ``engine`` runs the rollups and the validation checks;
-    ``rollup_config`` is the experiment the rollups are built for (default: the parameters file's).
+    ``rollup_config`` is the experiment the rollups are built for (default: the parameters file's);
+    ``platform_health``: the alert replay's health rules read the platform's requests when the
+    day's requests do not carry the experiment (several experiments, :func:`daily_portfolio`).
     """
     checks: list[dict[str, Any]] = []
     spec = engine_spec(engine)
@@ -152,7 +155,7 @@ def default_steps(
 
     def alerts(warehouse: Path, day: dt.date, params_file: Path) -> list[dict[str, Any]]:
         return evaluate_day(warehouse, day, load_experiment(params_file), params_file=params_file,
-                            rules_file=rules_file, notify=notify, checks=checks)
+                            rules_file=rules_file, notify=notify, checks=checks, platform_health=platform_health)
 
     def rollup(warehouse: Path, day: dt.date, params_file: Path) -> HistoryGaps:
         return ensure_rollups(warehouse, day, params_file, history=history, progress=progress, rules_file=rules_file,
@@ -287,7 +290,7 @@ def daily_portfolio(
     Warehouse.open(warehouse).require_events(day)
     emit = _emitter(progress)
     steps = default_steps(notify, history, lambda msg: emit(ProgressEvent("history", msg)), rules, engine,
-                          rollup_config=rollup_config(configs))
+                          rollup_config=rollup_config(configs), platform_health=True)
     result = run_portfolio(
         warehouse, day, out, [by_id[c.experiment_id] for c in active], only=experiment,
         platform_steps=DailySteps(rollup=steps.rollup, validate=steps.validate),

@@ -448,6 +448,18 @@ def arm_health(wh: Warehouse, day: dt.date) -> pd.DataFrame:
     return out[ARM_HEALTH_COLUMNS].reset_index(drop=True)
 
 
+def platform_health_id(wh: Warehouse, day: dt.date, experiment_id: str) -> str:
+    """The experiment id whose requests stand for the platform's health on ``day``, seen from
+    ``experiment_id``: its own when the day's requests carry it (or carry none: no rollup), else
+    the id the most requests carry. With an ``exposures`` table the requests carry one
+    experiment's id and the others' assignments are exposures (docs/synthetic.md, "Several
+    experiments"): their health is the platform's, read through that id."""
+    carried = request_experiments(wh, day)
+    if not carried or experiment_id in carried:
+        return experiment_id
+    return max(sorted(carried), key=lambda e: carried[e])
+
+
 def request_experiments(wh: Warehouse, day: dt.date) -> dict[str, int]:
     """Experiment id → ``day``'s non-shadow requests carrying it, from the day's ``health_bins``
     rollup (template ``request_experiments``); empty when the day has no rollup."""

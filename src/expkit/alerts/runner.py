@@ -35,6 +35,7 @@ from expkit.alerts.sources import CheckRow, WarehouseSource, eval_times
 from expkit.alerts.state import AlertStore, LiveState, OutboxItem
 from expkit.config import ExperimentConfig, default_params_file
 from expkit.errors import NoDataError
+from expkit.readers import platform_health_id
 from expkit.warehouse import BIN_MS, DAY_MS, Warehouse, day_bounds_ms, ms_to_iso, parse_date
 
 RECENT_KEEP = 200
@@ -193,6 +194,7 @@ def replay_day(
     rules: AlertsConfig | None = None,
     rules_file: str | Path | None = None,
     checks: Sequence[Mapping[str, Any]] | None = None,
+    platform_health: bool = False,
 ) -> tuple[DayEvaluation, Planner]:
     """Replay ``day`` (see :func:`evaluate_day`) without side effects."""
     wh = warehouse if isinstance(warehouse, Warehouse) else Warehouse.open(warehouse)
@@ -203,7 +205,9 @@ def replay_day(
     if not wh.rollup_files("health_bins", [day]):
         raise NoDataError(f"no rollups for {day} in {wh.root}; build them with "
                           f"'expkit rollup --warehouse {wh.root} --date {day}'")
-    source = WarehouseSource(wh, config, params_path, [CheckRow.from_mapping(c) for c in checks or ()], end)
+    health_id = platform_health_id(wh, day, config.experiment_id) if platform_health else None
+    source = WarehouseSource(wh, config, params_path, [CheckRow.from_mapping(c) for c in checks or ()], end,
+                             health_experiment_id=health_id)
     engine = RuleEngine(rules, {"experiment": config.experiment_id})
     store = AlertStore(wh)
     planner = Planner(rules, store.silences(), store.acks())
@@ -222,6 +226,7 @@ def evaluate_day(
     notify: bool = False,
     checks: Sequence[Mapping[str, Any]] | None = None,
     record: bool = True,
+    platform_health: bool = False,
 ) -> list[dict[str, Any]]:
     """The alert timeline of ``day`` by batch replay (``alerts`` dicts of summary.json).
 
@@ -231,8 +236,12 @@ def evaluate_day(
     switch requests not delivered before are delivered (deduplicated against the state). With
     ``record``, the timeline is stored for the experiment (:meth:`AlertStore.record_day`): the
     readout's trust gate reads it there.
+    With ``platform_health`` (a day of several experiments) the 5-minute health rules read
+    the platform's requests (:func:`expkit.readers.platform_health_id`) when the day's requests do
+    not carry the experiment's id.
     """
-    evaluation, _ = replay_day(warehouse, day, config, params_file, rules_file=rules_file, checks=checks)
+    evaluation, _ = replay_day(warehouse, day, config, params_file, rules_file=rules_file, checks=checks,
+                               platform_health=platform_health)
     wh = warehouse if isinstance(warehouse, Warehouse) else Warehouse.open(warehouse)
     if record:
         AlertStore(wh).record_day(parse_date(day) if isinstance(day, str) else day, config.experiment_id,

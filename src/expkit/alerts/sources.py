@@ -70,6 +70,10 @@ class WarehouseSource:
     params_file: Path
     checks: Sequence[CheckRow] = ()
     checks_at_ms: int | None = None
+    health_experiment_id: str | None = None
+    """Whose requests the 5-minute health metrics read (default: the experiment's own); the
+    samples keep the experiment's label. A portfolio day sets the platform's
+    (:func:`expkit.readers.platform_health_id`)."""
     _manifests: dict[dt.date, int | None] = field(default_factory=dict, repr=False)
     _graph: lineage.Graph = field(init=False, repr=False)
 
@@ -99,17 +103,18 @@ class WarehouseSource:
 
     def _health(self, wanted: set[str], bins: list[int]) -> list[Sample]:
         out: list[Sample] = []
+        health_id = self.health_experiment_id or self.config.experiment_id
         lo, hi = bins[0] - BIN_MS, bins[-1]
         names = [m for m in HEALTH_METRICS if m in wanted]
         if names:
-            df = health_counts(self.wh, lo, hi, experiment_id=self.config.experiment_id)
+            df = health_counts(self.wh, lo, hi, experiment_id=health_id)
             for row in df.itertuples(index=False):
                 for m in names:
                     # pandas-stubs type an itertuples field as any scalar; bin_ms is an integer column.
                     bin_ms = int(row.bin_ms)  # type: ignore[arg-type]
                     out.append(make_sample(m, bin_ms + BIN_MS, getattr(row, m), **self._exp))
         if "latency_p95_ms" in wanted:
-            q = latency_quantiles(self.wh, lo, hi, experiment_id=self.config.experiment_id)
+            q = latency_quantiles(self.wh, lo, hi, experiment_id=health_id)
             q = q[q["cache"] == "all"]
             for b, p95 in zip(q["bin_ms"].to_numpy(np.int64), q["p95"].to_numpy(float), strict=True):
                 out.append(make_sample("latency_p95_ms", int(b) + BIN_MS, p95, **self._exp))
