@@ -91,9 +91,19 @@ class DigestRun:
 
 
 def report_link(out: Path, href: str, notify: NotifyConfig | None) -> str:
-    """Where a digest points: ``report_url``/``href`` when configured, else a ``file://`` URI."""
+    """Where a digest points: ``report_url``/``href`` (percent-encoded) when configured, else a
+    ``file://`` URI.
+
+    >>> from expkit.notify.config import NotifyConfig
+    >>> report_link(Path("."), "2026-11-14/search v3:b/index.html",
+    ...             NotifyConfig(targets=[], report_url="https://r.example.com/reports/"))
+    'https://r.example.com/reports/2026-11-14/search%20v3%3Ab/index.html'
+    """
     if notify is not None and notify.report_url:
-        return f"{notify.report_url.rstrip('/')}/{href}"
+        from urllib.parse import quote
+
+        # experiment ids may hold spaces and ':' (expkit.schema.SLICE_VALUE_CHARS): one path per link
+        return f"{notify.report_url.rstrip('/')}/{quote(href)}"
     return (Path(out) / href).resolve().as_uri()
 
 
