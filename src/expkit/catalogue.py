@@ -543,15 +543,17 @@ def load_catalogue(path: str | Path) -> Catalogue:
 
 
 def catalogue_file_for(params_file: str | Path | None) -> Path:
-    """The catalogue of an experiment: ``metrics.yaml`` beside its parameters file, else the
+    """The catalogue of an experiment: ``metrics.yaml`` beside its parameters file (or above its
+    ``experiments/`` folder, :func:`expkit.project.shared_file`), else the
     project's ``params/metrics.yaml``: of the working folder, else of the project root above it
     (:func:`expkit.project.project_root`), else of the checkout expkit runs from (the search of
     :func:`expkit.config.default_params_file`)."""
+    from expkit.project import project_root, shared_file
+
     if params_file is not None:
-        beside = Path(params_file).parent / CATALOGUE_FILE
+        beside = shared_file(params_file, CATALOGUE_FILE)
         if beside.is_file():
             return beside
-    from expkit.project import project_root
 
     root = project_root()
     for parent in [Path.cwd(), *([root] if root else []), *Path(__file__).resolve().parents]:

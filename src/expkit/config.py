@@ -41,7 +41,7 @@ from pydantic import (
 from expkit.catalogue import Catalogue, Target, catalogue_file_for, catalogue_for
 from expkit.errors import ConfigError
 from expkit.names import WINDOWS
-from expkit.project import project_root
+from expkit.project import EXPERIMENTS_DIR, project_root
 from expkit.schema import SLICE_COLUMNS, SLICE_VALUE_CHARS, is_slice_value
 from expkit.shares import normalized_shares, shares_sum_to_one
 from expkit.yamlio import load_yaml_text, read_yaml
@@ -365,10 +365,6 @@ def default_params_file() -> Path:
     return Path("params/experiment.yaml")
 
 
-EXPERIMENTS_DIR = "experiments"
-"""The folder of ``params/`` with one parameters file per experiment (docs/reports.md, "Several experiments")."""
-
-
 SHARED_FILES = ("metrics.yaml", "alerts.yaml", "notify.yaml")
 """Files beside the parameters that are not experiments (the catalogue, alert rules, digest targets)."""
 
@@ -399,19 +395,6 @@ def portfolio_files(params: str | Path) -> list[Path] | None:
         return None
     files = experiment_files(path)
     return None if files == [path / "experiment.yaml"] or not files else files
-
-
-def shared_file(params: str | Path, name: str) -> Path:
-    """A file shared by the experiments (:data:`SHARED_FILES`: ``alerts.yaml``, ``notify.yaml``):
-    beside a parameters file; for a folder, in it, else beside it (``params/experiments`` reads
-    ``params/alerts.yaml``); where it is looked for first when absent."""
-    path = Path(params)
-    if not path.is_dir():
-        return path.parent / name
-    for candidate in (path / name, path.parent / name):
-        if candidate.is_file():
-            return candidate
-    return path / name
 
 
 def default_params() -> Path:

@@ -33,12 +33,12 @@ from expkit.config import (
     load_experiments,
     portfolio_files,
     rollup_config,
-    shared_file,
 )
 from expkit.engines import EngineSpec, engine_spec
 from expkit.errors import ConfigError, ExpkitError
 from expkit.history import HistoryGaps, build_history, plan_history
 from expkit.notify import DigestRun, NotifyConfig, load_notify, load_notify_for, send_digests
+from expkit.project import shared_file
 from expkit.report import DailyResult, DailySteps, ProgressEvent, run_daily
 from expkit.rollup import STATS_ROLLUP, open_engine, refresh, stale_dates
 from expkit.validation import validate_day
@@ -236,7 +236,7 @@ def _emitter(progress: Callable[[str], None] | None) -> Callable[[ProgressEvent]
 
 def notify_for(params: Path) -> NotifyConfig | None:
     """The digest targets: ``notify.yaml`` beside a parameters file, or of a folder of several
-    experiments (:func:`expkit.config.shared_file`); ``None`` when there is none."""
+    experiments (:func:`expkit.project.shared_file`); ``None`` when there is none."""
     if not Path(params).is_dir():
         return load_notify_for(params)
     path = shared_file(params, "notify.yaml")
@@ -267,7 +267,7 @@ def daily_portfolio(
     and outcome tiles of each experiment active on ``day`` (or of ``experiment`` alone), into
     ``out/<day>/`` with the portfolio index (:func:`expkit.report.portfolio.run_portfolio`), then
     one digest per experiment. The alert rules are ``rules_file``, else ``alerts.yaml`` of the
-    folder (:func:`expkit.config.shared_file`). Everything is checked before anything runs.
+    folder (:func:`expkit.project.shared_file`). Everything is checked before anything runs.
     """
     from expkit.report.portfolio import run_portfolio
 

@@ -18,10 +18,14 @@ import yaml
 from digest_support import DECISION, summary_doc
 from report_support import rows_of
 
+from expkit.alerts.rules import default_rules_file
+from expkit.catalogue import catalogue_file_for
 from expkit.cli import main
-from expkit.config import ExperimentConfig, default_params, portfolio_files, shared_file
+from expkit.config import ExperimentConfig, default_params, portfolio_files
 from expkit.errors import ConfigError
 from expkit.histogram import bucket_index, bucket_value
+from expkit.notify.config import default_notify_file
+from expkit.project import shared_file
 from expkit.report.daily import run_daily
 from expkit.report.history_page import history_rows
 from expkit.report.index import NAV_END, NAV_START, PORTFOLIO_FILE, refresh_nav, write_index, write_portfolio_index
@@ -169,6 +173,17 @@ def test_setups_and_shared_files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     assert portfolio_files(ROOT / "params") is None and portfolio_files(ROOT / "params" / "experiment.yaml") is None
     assert shared_file(params, "alerts.yaml") == params / "alerts.yaml"
     assert shared_file(params / "experiments", "alerts.yaml") == params / "alerts.yaml"
+    # one experiment's file reads the shared files of the folder above its experiments/
+    one = files[1]
+    assert default_rules_file(one) == params / "alerts.yaml"
+    assert default_notify_file(one) == params / "experiments" / "notify.yaml"  # none: where it is looked first
+    (params / "notify.yaml").write_text("targets: []\n")
+    assert default_notify_file(one) == params / "notify.yaml"
+    assert catalogue_file_for(one) != params / "metrics.yaml"  # none there: the project's
+    (params / "metrics.yaml").write_text((ROOT / "params" / "metrics.yaml").read_text())
+    assert catalogue_file_for(one) == params / "metrics.yaml"
+    (params / "experiments" / "alerts.yaml").write_text((ROOT / "params" / "alerts.yaml").read_text())
+    assert default_rules_file(one) == params / "experiments" / "alerts.yaml"  # beside it wins
     (params / "experiment.yaml").write_text((ROOT / "params" / "experiment.yaml").read_text())
     monkeypatch.chdir(tmp_path)
     assert default_params().resolve() == params.resolve()  # params/experiments/ wins over params/experiment.yaml

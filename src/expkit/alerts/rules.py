@@ -479,8 +479,9 @@ def load_alerts(path: str | Path) -> AlertsConfig:
 
 
 def default_rules_file(params_file: str | Path | None = None) -> Path:
-    """``alerts.yaml`` beside the experiment parameters file (default ``params/alerts.yaml``)."""
+    """``alerts.yaml`` beside the experiment parameters file (default ``params/alerts.yaml``), or
+    above an ``experiments/`` folder (:func:`expkit.project.shared_file`)."""
     from expkit.config import default_params_file
+    from expkit.project import shared_file
 
-    base = Path(params_file) if params_file else default_params_file()
-    return base.parent / "alerts.yaml"
+    return shared_file(Path(params_file) if params_file else default_params_file(), "alerts.yaml")

@@ -122,8 +122,11 @@ class NotifyConfig(_Strict):
 
 
 def default_notify_file(params_file: str | Path) -> Path:
-    """``notify.yaml`` beside the experiment parameters file."""
-    return Path(params_file).parent / NOTIFY_FILE
+    """``notify.yaml`` beside the experiment parameters file, or above an ``experiments/`` folder
+    (:func:`expkit.project.shared_file`)."""
+    from expkit.project import shared_file
+
+    return shared_file(params_file, NOTIFY_FILE)
 
 
 def parse_notify(data: Any, source: Path | str = "<notify>") -> NotifyConfig:
