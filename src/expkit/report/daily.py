@@ -219,9 +219,7 @@ def run_daily(
             summary["steps_run"] = ran.steps_run
             atomic_write_json(tmp / "summary.json", summary)
             write_index(tmp, summary, out)
-            set_tile_nav(tmp, out, *neighbours(out, day.isoformat()))
-            if (final / RECORD_FILE).is_file():  # the digests delivered for this day stay delivered
-                shutil.copy2(final / RECORD_FILE, tmp / RECORD_FILE)
+            finish_day_folder(tmp, final, out, day)
         refresh_nav(out, day.isoformat(), gone=before)
         write_history(out)
     duration = time.monotonic() - started
@@ -547,6 +545,14 @@ def run_tile_into(
         outcome.status, outcome.error = "failed", f"page rendering failed: {render_error}"
     outcome.duration_s = time.monotonic() - t0 + computing_s
     return outcome
+
+
+def finish_day_folder(tmp: Path, final: Path, out: Path, day: dt.date) -> None:
+    """Before ``tmp`` is swapped in as the day's folder ``final``: point its tile pages at the
+    neighbouring days and keep the record of the digests already delivered for the day."""
+    set_tile_nav(tmp, out, *neighbours(out, day.isoformat()))
+    if (final / RECORD_FILE).is_file():  # the digests delivered for this day stay delivered
+        shutil.copy2(final / RECORD_FILE, tmp / RECORD_FILE)
 
 
 def previous_durations(out: Path, day: dt.date, document: str = "summary.json") -> dict[str, float]:

@@ -43,6 +43,7 @@ from expkit.report.daily import (
     _run_steps,
     clean_stale,
     compute_workers,
+    finish_day_folder,
     previous_durations,
     run_tiles_in,
 )
@@ -287,9 +288,7 @@ def run_portfolio(
                        arm_health=[asdict(a) for a in arm_health_rows(warehouse, day, configs)])
             atomic_write_json(tmp / PORTFOLIO_FILE, doc)
             write_portfolio_index(tmp, doc, out)
-            set_tile_nav(tmp, out, *neighbours(out, day.isoformat()))
-            if (final / RECORD_FILE).is_file():  # the digests delivered for this day stay delivered
-                shutil.copy2(final / RECORD_FILE, tmp / RECORD_FILE)
+            finish_day_folder(tmp, final, out, day)
         refresh_nav(out, day.isoformat(), gone=before)
         write_history(out)
     step_errors = dict(ran.errors)
