@@ -19,7 +19,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from collections.abc import Callable
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -164,6 +164,36 @@ def default_steps(
     return DailySteps(rollup=rollup, validate=validate, alerts=alerts, notices=experiment_notices)
 
 
+@dataclass(frozen=True)
+class DailyOptions:
+    """How a daily run goes, whatever its layout (one experiment or several): the options of
+    ``expkit daily``, documented on :func:`daily`.
+
+    Attributes:
+        workers: notebooks run at once (default: the CPU count).
+        timeout: seconds one tile may run.
+        progress: receives one line per step, or ``None`` for silence.
+        lock_timeout: seconds to wait for a running report of the same day (``None``: wait forever).
+        notify: the alert replay also delivers notifications.
+        history: build the earlier days' rollups the report needs (``--no-history``: false).
+        rules_file: alert rules in place of ``alerts.yaml`` beside the parameters.
+        resend: send again the digests already delivered.
+        digests: write and deliver the day's digests.
+        engine: runs the rollups and the validation checks.
+    """
+
+    workers: int | None = None
+    timeout: float = 600.0
+    progress: Callable[[str], None] | None = None
+    lock_timeout: float | None = 3600
+    notify: bool = False
+    history: bool = True
+    rules_file: Path | None = None
+    resend: bool = False
+    digests: bool = True
+    engine: str | EngineSpec = "duckdb"
+
+
 def daily(
     warehouse: Path,
     day: dt.date,
@@ -203,12 +233,11 @@ def daily(
     emit = _emitter(progress)
     if files is None and Path(params_file).is_dir():  # a folder with its experiment.yaml alone
         params_file = Path(params_file) / "experiment.yaml"
+    options = DailyOptions(workers=workers, timeout=timeout, progress=progress, lock_timeout=lock_timeout,
+                           notify=notify, history=history, rules_file=rules_file, resend=resend, digests=digests,
+                           engine=engine)
     if files is not None:
-        return daily_portfolio(
-            warehouse, day, out, Path(params_file), files, experiment=experiment, workers=workers, timeout=timeout,
-            progress=progress, lock_timeout=lock_timeout, notify=notify, history=history, rules_file=rules_file,
-            resend=resend, digests=digests, engine=engine,
-        )
+        return daily_portfolio(warehouse, day, out, Path(params_file), files, options, experiment=experiment)
     check_inputs(params_file, rules_file)
     if experiment is not None:
         experiment_file(params_file, experiment)
@@ -249,30 +278,22 @@ def daily_portfolio(
     out: Path,
     params: Path,
     files: list[Path],
+    options: DailyOptions | None = None,
     *,
     experiment: str | None = None,
-    workers: int | None = None,
-    timeout: float = 600.0,
-    progress: Callable[[str], None] | None = None,
-    lock_timeout: float | None = 3600,
-    notify: bool = False,
-    history: bool = True,
-    rules_file: Path | None = None,
-    resend: bool = False,
-    digests: bool = True,
-    engine: str | EngineSpec = "duckdb",
 ) -> DailyResult:
     """The daily job of several experiments (the parameters folder ``params`` and its experiment
     ``files``): the rollups of all of them, validation and the health tiles once, then the alerts
     and outcome tiles of each experiment active on ``day`` (or of ``experiment`` alone), into
     ``out/<day>/`` with the portfolio index (:func:`expkit.report.portfolio.run_portfolio`), then
-    one digest per experiment. The alert rules are ``rules_file``, else ``alerts.yaml`` of the
-    folder (:func:`expkit.project.shared_file`). Everything is checked before anything runs.
+    one digest per experiment. The alert rules are ``options.rules_file``, else ``alerts.yaml`` of
+    the folder (:func:`expkit.project.shared_file`). Everything is checked before anything runs.
     """
     from expkit.report.portfolio import run_portfolio
 
+    opts = options or DailyOptions()
     configs = load_experiments(params)
-    rules = rules_file or shared_file(params, "alerts.yaml")
+    rules = opts.rules_file or shared_file(params, "alerts.yaml")
     load_alerts(rules)
     targets = notify_for(params)
     by_id = dict(zip((c.experiment_id for c in configs), files, strict=True))
@@ -288,17 +309,17 @@ def daily_portfolio(
                           + "; ".join(f"{c.experiment_id}: {c.start_date} to {c.end_date or 'open end'}"
                                       for c in configs) + ")")
     Warehouse.open(warehouse).require_events(day)
-    emit = _emitter(progress)
-    steps = default_steps(notify, history, lambda msg: emit(ProgressEvent("history", msg)), rules, engine,
-                          rollup_config=rollup_config(configs), platform_health=True)
+    emit = _emitter(opts.progress)
+    steps = default_steps(opts.notify, opts.history, lambda msg: emit(ProgressEvent("history", msg)), rules,
+                          opts.engine, rollup_config=rollup_config(configs), platform_health=True)
     result = run_portfolio(
         warehouse, day, out, [by_id[c.experiment_id] for c in active], only=experiment,
         platform_steps=DailySteps(rollup=steps.rollup, validate=steps.validate),
         experiment_steps=DailySteps(alerts=steps.alerts, notices=steps.notices),
-        workers=workers, timeout=timeout, progress=emit, lock_timeout=lock_timeout,
+        workers=opts.workers, timeout=opts.timeout, progress=emit, lock_timeout=opts.lock_timeout,
     )
-    if digests:
-        deliver_digests(out, day, params, resend=resend, lock_timeout=lock_timeout,
+    if opts.digests:
+        deliver_digests(out, day, params, resend=opts.resend, lock_timeout=opts.lock_timeout,
                         progress=lambda msg: emit(ProgressEvent("digest", msg)), notify_config=targets,
                         experiment=experiment)
     return result
