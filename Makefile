@@ -36,7 +36,7 @@ demo: venv  ## synthetic warehouse (two weeks after two weeks of pre-period) + t
 test: venv  ## lint, type check, then every test (slow end-to-end ones included)
 	$(BIN)/ruff check src tests benchmarks scripts
 	$(BIN)/mypy
-	$(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadgroup
+	$(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadgroup --durations=30
 
 test-fast: venv  ## unit tests only
 	$(BIN)/pytest -n $(PYTEST_WORKERS) -m "not slow"

@@ -27,7 +27,14 @@ from expkit.engines.duckdb_engine import quiet
 from expkit.errors import ExpkitError
 from expkit.histogram import LN_GAMMA, quantile_from_counts
 from expkit.metrics_sql import ratio_stats_query
-from expkit.rollup import EXPOSURE_ROLLUP, LATENCY_INPUTS, STATS_ROLLUP, stats_sources, window_files
+from expkit.rollup import (
+    EXPOSURE_ROLLUP,
+    LATENCY_INPUTS,
+    STATS_ROLLUP,
+    stats_sources,
+    window_files,
+    window_start_ms,
+)
 from expkit.schema import SLICE_COLUMNS
 from expkit.stats._common import quantile
 from expkit.stats.cuped import RATIO_COVARIATE_KEYS
@@ -394,7 +401,8 @@ def _stats_from_user_facts(
     # (allowed by the template at its last step) spare computing the others
     filters: dict[str, str | list[str]] = {"metric": metric, "slice": slice_, "experiment_id": p.config.experiment_id}
     filters.update({col: [str(v) for v in values] for col, values in attr_filters.items()})
-    return con.execute(*ratio_stats_query(p.config.catalogue).render(filters)).df()[
+    start_ms = window_start_ms(day, window, p.config.start_date)
+    return con.execute(*ratio_stats_query(p.config.catalogue).render(filters, window_start_ms=start_ms)).df()[
         ["bucket", "slice_value", *ALL_STAT_COLUMNS]]
 
 

@@ -44,7 +44,7 @@ from expkit.metrics_sql import (
     user_pre_schema,
 )
 from expkit.names import HOUR_MS
-from expkit.rollup_schema import USER_FIRST_SCHEMA, USER_ITEMS_SCHEMA
+from expkit.rollup_schema import PLAYED_ITEMS_SCHEMA, USER_FIRST_SCHEMA, USER_ITEMS_SCHEMA
 from expkit.schema import EVENT_TABLES, OPTIONAL_TABLES, require_schema
 from expkit.templates import TEMPLATES, Template
 from expkit.warehouse import BIN_MS, DAY_MS, Warehouse, day_bounds_ms
@@ -88,9 +88,13 @@ PRE_ROLLUP = "user_pre"
 """Each user's CUPED pre-period sums per ratio metric (template ``user_pre``): one partition per
 experiment, named by its start date, built once from the per-user rollups of the
 ``cuped.lookback_days`` days before it (:func:`build_pre_period`)."""
+PLAYED_ROLLUPS = ("played_items", "played_items_last_hour")
+"""The pairs played on a day, and in its last hour, with what Recall@K needs to count them in any window
+(template ``played_items``): part of a day's statistics artifact, read from its own day's ``user_items``
+(``user_items_last_hour``) and the earlier experiment days' ``user_items`` (:func:`build_played`)."""
 STATS_INPUTS: dict[str, tuple[str, str]] = {
     "user_facts": ("user_day", "user_last_hour"),
-    "user_items": ("user_items", "user_items_last_hour"),
+    "played_items": PLAYED_ROLLUPS,
 }
 """Views that ``ratio_stats`` reads → (rollup of whole days, rollup of a day's last hour)."""
 FIRST_ROLLUP = "user_first"
@@ -209,7 +213,7 @@ def stats_sources(
     from expkit.catalogue import catalogue_for
 
     facts = user_facts_schema(catalogue if catalogue is not None else catalogue_for(None))
-    schemas = {"user_facts": facts, "user_items": USER_ITEMS_SCHEMA}
+    schemas = {"user_facts": facts, "played_items": PLAYED_ITEMS_SCHEMA}
     out: dict[str, list[Path] | pa.Schema] = {}
     for view, inputs in STATS_INPUTS.items():
         out[view] = window_files(wh, day, window, inputs, start_date) or schemas[view]
@@ -229,14 +233,18 @@ def window_files(wh: Warehouse, day: dt.date, window: str, inputs: tuple[str, st
 
 
 def stats_inputs(day: dt.date, start_date: dt.date | None = None) -> list[str]:
-    """Every rollup partition that ``outcome_stats`` of ``day`` reads (its windows' days), present or not.
+    """Every rollup partition that the statistics of ``day`` read, present or not: the per-user rollups
+    of its windows' days, the played pairs of the earlier ones, the ``user_items`` that the day's own
+    played pairs read (:func:`build_played`) and the CUPED pre-period sums.
 
     Recording the absent ones too is what makes a window stale once a day of it is rolled up.
     """
     days = sorted({d for w in STATS_WINDOWS if w != "1h" for d in window_days(day, w, start_date)})
-    hour = [rollup_input(r, day) for _, r in STATS_INPUTS.values()]
+    hour = [rollup_input(r, day) for r in ("user_last_hour", "user_items_last_hour")]
+    per_day = [rollup_input(r, d) for d in days for r in ("user_day", "user_items")]
+    played = [rollup_input(PLAYED_ROLLUPS[0], d) for d in days if d < day]
     pre = [rollup_input(PRE_ROLLUP, start_date)] if start_date is not None and day >= start_date else []
-    return hour + [rollup_input(r, d) for d in days for r, _ in STATS_INPUTS.values()] + pre
+    return hour + per_day + played + pre
 
 
 def pre_period_days(config: ExperimentConfig) -> list[dt.date]:
@@ -247,7 +255,7 @@ def pre_period_days(config: ExperimentConfig) -> list[dt.date]:
 
 def pre_period_inputs(config: ExperimentConfig) -> list[str]:
     """The rollup partitions the pre-period sums read (the per-user rollups of its days), present or not."""
-    return [rollup_input(r, d) for d in pre_period_days(config) for r, _ in STATS_INPUTS.values()]
+    return [rollup_input(r, d) for d in pre_period_days(config) for r in ("user_day", "user_items")]
 
 
 def pre_manifest_path(wh: Warehouse, start_date: dt.date) -> Path:
@@ -297,30 +305,74 @@ def build_pre_period(
     return True
 
 
+def window_start_ms(day: dt.date, window: str, start_date: dt.date | None = None) -> int:
+    """The first instant (epoch ms) of ``window`` ending at the end of ``day``: the start of its first
+    day (:func:`window_days`), of the day's last hour for ``1h``; the day's end when it has no day.
+
+    >>> window_start_ms(dt.date(2026, 11, 3), "7d", dt.date(2026, 11, 1)) == day_bounds_ms(dt.date(2026, 11, 1))[0]
+    True
+    """
+    end = day_bounds_ms(day)[1]
+    if window == "1h":
+        return end - HOUR_MS
+    days = window_days(day, window, start_date)
+    return day_bounds_ms(days[0])[0] if days else end
+
+
+def build_played(wh: Warehouse, engine: Engine, day: dt.date, config: ExperimentConfig) -> dict[str, int]:
+    """Write the played pairs of ``day`` and of its last hour (:data:`PLAYED_ROLLUPS`); return their row counts.
+
+    The day's reads its own ``user_items`` and those of the experiment's earlier days (before its start:
+    none): each day's statistics look back once, and every window then reads only the played pairs of
+    its days. The last hour's reads ``user_items_last_hour`` alone (the ``1h`` window holds no earlier day).
+    """
+    q = query("played_items", config.catalogue)
+    earlier = [d for d in window_days(day, "cum", config.start_date) if d < day]
+    periods: list[tuple[str, str, list[dt.date]]] = [
+        (PLAYED_ROLLUPS[0], "user_items", earlier), (PLAYED_ROLLUPS[1], "user_items_last_hour", [])]
+    rows = {}
+    for name, items, before in periods:
+        sources: dict[str, list[Path] | pa.Schema] = {
+            "day_items": wh.rollup_files(items, [day]) or USER_ITEMS_SCHEMA,
+            "earlier_items": wh.rollup_files("user_items", before) or USER_ITEMS_SCHEMA,
+        }
+
+        def write(f: Path, sources: dict[str, list[Path] | pa.Schema] = sources) -> int:
+            return write_parquet(engine, q.template, q.bind(), sources, f)
+
+        rows[name] = _write_partition(wh.rollup_partition(name, day), write)
+    return rows
+
+
 def build_stats(
     wh: Warehouse, engine: Engine, day: dt.date, config: ExperimentConfig
-) -> tuple[int, lineage.Fingerprint]:
-    """Write ``outcome_stats`` for ``day``: ratio statistics for every window ending that day.
+) -> tuple[int, lineage.Fingerprint, dict[str, int]]:
+    """Write the played pairs of ``day`` (:func:`build_played`), then ``outcome_stats``: ratio
+    statistics for every window ending that day.
 
-    Returns its row count and the fingerprint of the inputs it read (:func:`stats_inputs`).
-    Windows that read the very same rollup files (e.g. ``24h``, ``7d``, ``30d`` and ``cum`` on
-    an experiment's first day) have the same statistics: they are computed once.
+    Returns the row count of ``outcome_stats``, the fingerprint of the inputs read
+    (:func:`stats_inputs`) and the row counts of the played pairs. Windows that read the very same
+    rollup files from the same first instant (e.g. ``24h``, ``7d``, ``30d`` and ``cum`` on an
+    experiment's first day) have the same statistics: they are computed once.
     """
     read = lineage.fingerprint(wh.root, stats_inputs(day, config.start_date))
+    played = build_played(wh, engine, day, config)
     q = ratio_stats_query(config.catalogue)
     tables = []
     done: dict[tuple[Any, ...], pa.Table] = {}
     for window in STATS_WINDOWS:
         sources = stats_sources(wh, day, window, config.start_date, config.catalogue)
-        key = tuple((view, tuple(map(str, src)) if isinstance(src, list) else None) for view, src in sources.items())
+        start_ms = window_start_ms(day, window, config.start_date)
+        key = (start_ms, *((view, tuple(map(str, src)) if isinstance(src, list) else None)
+                           for view, src in sources.items()))
         if key not in done:
-            done[key] = engine.query(q.template, q.bind(), sources).read_all()
+            done[key] = engine.query(q.template, q.bind(window_start_ms=start_ms), sources).read_all()
         t = done[key]
         tables.append(t.append_column("window_name", pa.array([window] * t.num_rows, pa.string())))
     table = pa.concat_tables(tables)
     reader = pa.RecordBatchReader.from_batches(table.schema, table.to_batches())
     rows = _write_partition(wh.rollup_partition(STATS_ROLLUP, day), lambda f: write_reader(reader, f))
-    return rows, read
+    return rows, read, played
 
 
 def exposure_inputs(day: dt.date, start_date: dt.date) -> list[str]:
@@ -417,11 +469,11 @@ def _build_day(
                     "sources": fingerprint, "catalogue": config.catalogue.facts_digest()}
     else:
         clean_stale_temps(wh.rollups / STATS_ROLLUP)
-    for name in (FIRST_ROLLUP, EXPOSURE_ROLLUP):
+    for name in STATS_OUTPUTS:
         clean_stale_temps(wh.rollups / name)
     if day >= config.start_date:
         build_pre_period(wh, eng, config, progress)
-    result.rows[STATS_ROLLUP], read = build_stats(wh, eng, day, config)
+    result.rows[STATS_ROLLUP], read, played_rows = build_stats(wh, eng, day, config)
     exposure_rows, exposure_read = build_exposure(wh, eng, day, config)
     if progress and not raw:
         progress(f"{day} {STATS_ROLLUP} refreshed")
@@ -430,7 +482,7 @@ def _build_day(
     if raw:
         manifest["seconds"] = round(result.seconds, 3)
     manifest["stats"] = {"built_at_ms": int(time.time() * 1000), "inputs": {**read, **exposure_read},
-                         "catalogue": config.catalogue.stats_digest(), "rows": exposure_rows}
+                         "catalogue": config.catalogue.stats_digest(), "rows": {**played_rows, **exposure_rows}}
     atomic_write_json(path, manifest)
     return result
 
@@ -475,7 +527,7 @@ def raw_built_at_ms(wh: Warehouse, day: dt.date) -> int | None:
     return int(m["built_at_ms"]) if m and m.get("built_at_ms") is not None else None
 
 
-STATS_OUTPUTS = (FIRST_ROLLUP, EXPOSURE_ROLLUP)
+STATS_OUTPUTS = (*PLAYED_ROLLUPS, FIRST_ROLLUP, EXPOSURE_ROLLUP)
 """Tables a day's statistics artifact writes beside ``outcome_stats`` (recorded in ``stats.rows``)."""
 RAW_ARTIFACT, STATS_ARTIFACT, PRE_ARTIFACT = "raw", "stats", "pre"
 """A day's two artifacts: its raw rollups (inputs: its event files) and ``outcome_stats``

@@ -34,6 +34,17 @@ USER_ITEMS_SCHEMA = pa.schema(
 )
 """``user_items`` and ``user_items_last_hour`` (template ``user_items``): the facts of Recall@K."""
 
+PLAYED_ITEMS_SCHEMA = pa.schema(
+    [
+        ("user_id", pa.int64()),
+        ("item_id", pa.int64()),
+        ("shown_before", pa.bool_()),
+        ("last_shown_ms", pa.int64()),
+        ("last_played_ms", pa.int64()),
+    ]
+)
+"""``played_items`` and ``played_items_last_hour`` (template ``played_items``): Recall@K's pairs of a window."""
+
 USER_FIRST_SCHEMA = pa.schema(
     [
         ("experiment_id", pa.string()),

@@ -192,13 +192,13 @@ def build_templates(texts: Mapping[str, str]) -> dict[str, Template]:
     >>> build_templates({"f.sql": "-- fragment: one\n1", "t.sql": "-- name: t\nSELECT /*include:one*/"})["t"].sql
     '-- name: t\nSELECT 1'
     """
-    fragments = {m.group(1): _body(text) for text in texts.values() if (m := _FRAGMENT.match(text))}
+    known = fragments(texts)
 
     def include(m: re.Match[str]) -> str:
-        if m.group(1) not in fragments:
+        if m.group(1) not in known:
             raise ExpkitError(f"SQL template includes unknown fragment {m.group(1)!r}; "
-                              f"fragments: {sorted(fragments)}")
-        return fragments[m.group(1)]
+                              f"fragments: {sorted(known)}")
+        return known[m.group(1)]
 
     out = {}
     for name in sorted(texts):
@@ -208,10 +208,22 @@ def build_templates(texts: Mapping[str, str]) -> dict[str, Template]:
     return out
 
 
-def _load() -> dict[str, Template]:
-    return build_templates({entry.name: entry.read_text(encoding="utf-8")
-                            for entry in resources.files("expkit.sql").iterdir() if entry.name.endswith(".sql")})
+def fragments(texts: Mapping[str, str]) -> dict[str, str]:
+    r"""The fragments among ``.sql`` file name → text, by name: their SQL without the header.
+
+    >>> fragments({"f.sql": "-- fragment: one\n-- description: the number one\n1", "t.sql": "-- name: t\nSELECT 1"})
+    {'one': '1'}
+    """
+    return {m.group(1): _body(text) for text in texts.values() if (m := _FRAGMENT.match(text))}
 
 
-TEMPLATES: dict[str, Template] = _load()
+def _texts() -> dict[str, str]:
+    return {entry.name: entry.read_text(encoding="utf-8")
+            for entry in resources.files("expkit.sql").iterdir() if entry.name.endswith(".sql")}
+
+
+TEMPLATES: dict[str, Template] = build_templates(_texts())
 """Every template shipped in ``expkit/sql``, by name."""
+FRAGMENTS: dict[str, str] = fragments(_texts())
+"""Every fragment shipped in ``expkit/sql`` (SQL included by templates where they write
+``/*include:NAME*/``), by name."""

@@ -38,7 +38,7 @@ from expkit.errors import ConfigError
 from expkit.metrics_sql import builtin_catalogue, pre_columns, ratio_stats_query, user_facts_schema, user_pre_schema
 from expkit.readers import ALL_STAT_COLUMNS, STAT_COLUMNS, ratio_stats
 from expkit.rollup import STATS_ROLLUP, build_range
-from expkit.rollup_schema import USER_ITEMS_SCHEMA
+from expkit.rollup_schema import PLAYED_ITEMS_SCHEMA
 from expkit.schema import SLICE_COLUMNS
 from expkit.stats.cuped import RATIO_COVARIATE_KEYS
 from expkit.tiles.base import resolve_params
@@ -174,13 +174,14 @@ def sql_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Catalogue, pd.Dat
     pq.write_table(pa.Table.from_pandas(facts[schema.names], schema=schema, preserve_index=False), facts_file)
     pre_schema = user_pre_schema(cat)
     pq.write_table(pa.Table.from_pandas(pre[pre_schema.names], schema=pre_schema, preserve_index=False), pre_file)
-    sources = {"user_facts": [facts_file], "user_items": USER_ITEMS_SCHEMA, "user_pre": [pre_file]}
+    sources = {"user_facts": [facts_file], "played_items": PLAYED_ITEMS_SCHEMA, "user_pre": [pre_file]}
     q = ratio_stats_query(cat)
     engine = get_engine("duckdb")
     try:
-        got = engine.query(q.template, q.bind(), sources).read_all().to_pandas()
+        # no played pairs: Recall@K is not among the capped metrics checked here (any window start does)
+        got = engine.query(q.template, q.bind(window_start_ms=0), sources).read_all().to_pandas()
         # the lift tile's re-aggregation with a user-attribute filter (region = eu)
-        sql, binding = q.render({"region": ["eu"]})
+        sql, binding = q.render({"region": ["eu"]}, window_start_ms=0)
         filtered = engine.query(q.template, binding, sources, sql=sql).read_all().to_pandas()
     finally:
         engine.close()

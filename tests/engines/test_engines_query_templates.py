@@ -37,13 +37,15 @@ def day_ms() -> tuple[int, int]:
 
 
 def test_render_puts_each_filter_in_its_slot_as_a_bound_parameter() -> None:
-    sql, binding = TEMPLATES["ratio_stats"].render({"cohort": ["new"], "metric": "ctr", "experiment_id": HOSTILE})
+    sql, binding = TEMPLATES["ratio_stats"].render({"cohort": ["new"], "metric": "ctr", "experiment_id": HOSTILE},
+                                                   window_start_ms=0)
     assert "AND list_contains($filter_cohort, a.cohort)" in sql
     assert "AND s.experiment_id = $filter_experiment_id AND m.metric = $filter_metric" in sql
-    assert binding == {"filter_cohort": ["new"], "filter_metric": "ctr", "filter_experiment_id": HOSTILE}
+    assert binding == {"window_start_ms": 0, "filter_cohort": ["new"], "filter_metric": "ctr",
+                       "filter_experiment_id": HOSTILE}
     assert HOSTILE not in sql
-    plain, none = TEMPLATES["ratio_stats"].render()
-    assert "$filter" not in plain and "/*attr_filter*/" not in plain and none == {}
+    plain, none = TEMPLATES["ratio_stats"].render(window_start_ms=0)
+    assert "$filter" not in plain and "/*attr_filter*/" not in plain and none == {"window_start_ms": 0}
 
 
 @pytest.mark.parametrize("column", ["region) OR (1=1", "user_id", "a.cohort", "genre"])

@@ -44,19 +44,21 @@ def test_parameters_are_bound_not_pasted() -> None:
 
 
 def test_a_fragment_is_written_once_and_included_where_named() -> None:
-    """Recall@K's CTEs live in the fragment recall_ctes.sql; ratio_stats and user_pre include it,
-    so each template's SQL is whole and no .sql file repeats them."""
+    """Recall@K's CTEs live in fragments: its definition (recall_ctes.sql, over a period's per (user,
+    item) facts) in user_pre, its evaluation over a window's played pairs (window_recall.sql) in
+    ratio_stats; each template's SQL is whole and no .sql file repeats them."""
     from importlib import resources
 
-    from expkit.templates import TEMPLATES
+    from expkit.templates import FRAGMENTS, TEMPLATES
 
     files = {e.name: e.read_text(encoding="utf-8") for e in resources.files("expkit.sql").iterdir()
              if e.name.endswith(".sql")}
-    assert "recall_ctes" not in TEMPLATES and files["recall_ctes.sql"].startswith("-- fragment: recall_ctes")
-    for name in ("ratio_stats", "user_pre"):
-        assert "/*include:recall_ctes*/" in files[f"{name}.sql"]
-        assert "/*include:" not in TEMPLATES[name].sql and TEMPLATES[name].sql.count("recall AS (") == 1
-    assert sum(text.count("recall AS (") for text in files.values()) == 1
+    for fragment, template in (("recall_ctes", "user_pre"), ("window_recall", "ratio_stats")):
+        assert fragment not in TEMPLATES and files[f"{fragment}.sql"].startswith(f"-- fragment: {fragment}")
+        assert f"/*include:{fragment}*/" in files[f"{template}.sql"]
+        assert FRAGMENTS[fragment] in TEMPLATES[template].sql
+        assert "/*include:" not in TEMPLATES[template].sql and TEMPLATES[template].sql.count("recall AS (") == 1
+    assert sum(text.count("recall AS (") for text in files.values()) == 2
 
 
 def test_an_unknown_fragment_is_refused_naming_it() -> None:

@@ -16,7 +16,7 @@ import pytest
 
 from expkit.config import load_experiment
 from expkit.engines.duckdb_engine import DuckDBEngine
-from expkit.rollup import HOUR_MS, _event_sources, _params, build_range, stats_sources
+from expkit.rollup import HOUR_MS, _event_sources, _params, build_range, stats_sources, window_files, window_start_ms
 from expkit.synth import generate
 from expkit.templates import TEMPLATES
 from expkit.warehouse import Warehouse, day_bounds_ms
@@ -310,9 +310,11 @@ def test_event_rollups_match_their_reference(messy_wh, template: str, span: str)
         engine.close()
 
 
-@pytest.mark.parametrize("window", ["1h", "24h", "7d", "cum"])
+@pytest.mark.parametrize("window", ["1h", "24h", "7d", "30d", "cum"])
 @pytest.mark.parametrize("regions", [None, ["eu", "na"]])
 def test_ratio_stats_match_their_reference(messy_wh, window: str, regions: list[str] | None) -> None:
+    """The reference reads the window's per (user, item) facts for Recall@K (its definition); the
+    template reads the played pairs of the window's days (tests/rollup/test_rollup_recall.py)."""
     wh, config = messy_wh
     template = TEMPLATES["ratio_stats"]
     ours_sql, reference_sql, params = template.sql, REFERENCE["ratio_stats"], {}
@@ -321,10 +323,12 @@ def test_ratio_stats_match_their_reference(messy_wh, window: str, regions: list[
         reference_sql = reference_sql.replace("/*attr_filter*/", "AND list_contains($f0, a.region)")
         params = {"f0": regions}
     sources = stats_sources(wh, END, window, config.start_date)
+    items = window_files(wh, END, window, ("user_items", "user_items_last_hour"), config.start_date)
     engine = DuckDBEngine()
     try:
-        ours = engine.query(template, params, sources, sql=ours_sql).read_all()
-        reference = engine.query(template, params, sources, sql=reference_sql).read_all()
+        start_ms = window_start_ms(END, window, config.start_date)
+        ours = engine.query(template, {**params, "window_start_ms": start_ms}, sources, sql=ours_sql).read_all()
+        reference = engine.query(template, params, {**sources, "user_items": items}, sql=reference_sql).read_all()
         # the reference predates the CUPED sums
         # (checked against raw events in tests/tiles/outcomes/test_outcomes_cuped.py)
         _same_rows(engine, ours.select(reference.column_names), reference)

@@ -3,9 +3,11 @@
 --   window: n users, sum_num, sum_den, sum_num2, sum_den2, sum_numden of the per-user sums
 --   (what expkit.stats needs for the delta method). Reads per-user facts (a view "user_facts" of the
 --   window's days); a user seen on several days is one unit. A user's bucket and attributes are
---   those of their first exposure in the window. Recall@K is taken over the whole window from the
---   per (user, item) facts of its days (a view "user_items"): plays = distinct items played in the
---   window, hits = those shown at position <= K before their first play in the window (docs/metrics.md, "Outcome metrics").
+--   those of their first exposure in the window. Recall@K is taken over the whole window (plays =
+--   distinct items played in the window, hits = those shown at position <= K before their first play in
+--   the window; docs/metrics.md, "Outcome metrics") from the played pairs of its days (a view
+--   "played_items", template played_items) and the window's first instant $window_start_ms (a day
+--   boundary; the last hour's start for 1h).
 --   CUPED: a view "user_pre" (template user_pre) holds each user's pre-period numerator and denominator
 --   per metric (pre_<id>_num, pre_<id>_den; a user without pre-period history has 0); every row set adds
 --   the nine sums of the regression adjustment (sum_pre_num, sum_pre_den, sum_pre_num2, sum_pre_den2,
@@ -28,8 +30,9 @@
 --   the row whose value was above it; NULL for uncapped metrics).
 --   Optional filters (expkit.templates.Template.render): on the user's attributes (the users kept), and
 --   on the metric, slice and experiment of the rows (the readers ask for one; the rollup for all).
--- params: (none besides the optional filter values; each capped metric binds cap_<k> through expkit.metrics_sql)
--- reads: user_facts, user_items, user_pre
+--   Besides window_start_ms, the optional filter values bind, and each capped metric's cap_<k> (expkit.metrics_sql).
+-- params: window_start_ms: int
+-- reads: user_facts, played_items, user_pre
 -- grain: experiment_id, metric, bucket, slice, slice_value
 -- filters: attr_filter: a.cohort, a.region, a.client; row_filter: m.metric, s.slice, s.experiment_id
 WITH attrs AS (
@@ -63,7 +66,7 @@ per_user AS (
     LEFT JOIN user_pre AS pp ON pp.user_id = f.user_id
     WHERE 1 = 1 /*attr_filter*/
 ),
-/*metric_caps:begin*//*metric_caps:end*//*include:recall_ctes*/
+/*metric_caps:begin*//*metric_caps:end*//*include:window_recall*/
 user_slices AS (
     SELECT * FROM (VALUES ('all'), ('cohort'), ('region'), ('client')) AS s (slice)
 ),

@@ -1,8 +1,10 @@
 -- fragment: recall_ctes
 -- description: Recall@K per user from the per (user, item) facts of a period (a view "user_items"):
 --   plays = distinct items played in the period, hits = those shown at position <= K before their
---   first play in the period (docs/metrics.md, "Outcome metrics"). Three CTEs, played, hit and
---   recall (user_id, plays, hits), each followed by a comma: include it inside a WITH list.
+--   first play in the period (docs/metrics.md, "Outcome metrics"). The definition: user_pre evaluates
+--   it over the CUPED pre-period; the windows of ratio_stats give the same numbers from the played
+--   pairs of their days (the fragment window_recall). Three CTEs, played, hit and recall (user_id,
+--   plays, hits), each followed by a comma: include it inside a WITH list.
 played AS (
     SELECT user_id, item_id, min(first_play_ms) AS first_play_ms
     FROM user_items

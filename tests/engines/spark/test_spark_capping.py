@@ -22,7 +22,7 @@ from expkit.catalogue import parse_catalogue
 from expkit.config import ExperimentConfig
 from expkit.engines import get_engine
 from expkit.metrics_sql import ratio_stats_query
-from expkit.rollup import stats_sources
+from expkit.rollup import stats_sources, window_start_ms
 from expkit.templates import TEMPLATES
 
 pytestmark = [pytest.mark.spark, pytest.mark.slow]
@@ -44,7 +44,8 @@ def _stats(built: Built, engine_name: str, engine: Any, config: ExperimentConfig
     wh = built.warehouses[engine_name]
     q = ratio_stats_query(config.catalogue)
     sources = stats_sources(wh, END, window, config.start_date, config.catalogue)
-    return engine.query(q.template, q.bind(), sources).read_all()
+    return engine.query(q.template, q.bind(window_start_ms=window_start_ms(END, window, config.start_date)),
+                        sources).read_all()
 
 
 @pytest.mark.parametrize("window", ["1h", "24h", "cum"])

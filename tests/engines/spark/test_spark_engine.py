@@ -20,14 +20,15 @@ from expkit.engines import get_engine
 from expkit.errors import ExpkitError
 from expkit.metrics_sql import builtin_catalogue, user_pre_schema
 from expkit.rollup import ROLLUP_NAMES, build_rollups, manifest_path
-from expkit.rollup_schema import USER_FACTS_SCHEMA, USER_ITEMS_SCHEMA
+from expkit.rollup_schema import PLAYED_ITEMS_SCHEMA, USER_FACTS_SCHEMA
 from expkit.schema import EVENT_TABLES, OPTIONAL_TABLES
 from expkit.templates import TEMPLATES, Template
 from expkit.warehouse import DAY_MS, Warehouse, day_bounds_ms
 
 pytestmark = [pytest.mark.spark, pytest.mark.slow]
 
-ROLLUP_TABLES = {"user_facts": "user_day", "facts": "user_day", "earlier_first": "user_first"}
+ROLLUP_TABLES = {"user_facts": "user_day", "facts": "user_day", "earlier_first": "user_first",
+                 "day_items": "user_items", "earlier_items": "user_items"}
 """Template views that are rollups, by the rollup they read (the rest of a template's reads are event tables)."""
 PRE_SCHEMA = user_pre_schema(builtin_catalogue())
 """The CUPED pre-period view the shipped ratio_stats template reads (none here: an empty table)."""
@@ -108,8 +109,9 @@ def test_list_parameters_bind(built: Built, spark_engine: Any) -> None:
     sql = template.sql.replace("/*attr_filter*/", "AND list_contains($f0, a.cohort)")
     files = built.warehouses["duckdb"].rollup_files("user_day", list(DAYS))
     cohorts = sorted(set(pq.read_table(files[0], columns=["cohort"]).column(0).to_pylist()) - {None})[:1]
-    items = built.warehouses["duckdb"].rollup_files("user_items", list(DAYS))
-    params, sources = {"f0": cohorts}, {"user_facts": files, "user_items": items, "user_pre": PRE_SCHEMA}
+    played = built.warehouses["duckdb"].rollup_files("played_items", list(DAYS))
+    params = {"f0": cohorts, "window_start_ms": day_bounds_ms(DAYS[0])[0]}
+    sources = {"user_facts": files, "played_items": played, "user_pre": PRE_SCHEMA}
     duck = get_engine("duckdb")
     try:
         expected = _run(duck, template, params, sources, sql)
@@ -124,13 +126,13 @@ def test_list_parameters_bind(built: Built, spark_engine: Any) -> None:
 
 def test_empty_tables_keep_duckdb_types(spark_engine: Any) -> None:
     template = TEMPLATES["ratio_stats"]
-    empty = {"user_facts": USER_FACTS_SCHEMA, "user_items": USER_ITEMS_SCHEMA, "user_pre": PRE_SCHEMA}
+    empty = {"user_facts": USER_FACTS_SCHEMA, "played_items": PLAYED_ITEMS_SCHEMA, "user_pre": PRE_SCHEMA}
     duck = get_engine("duckdb")
     try:
-        expected = _run(duck, template, {}, empty)
+        expected = _run(duck, template, {"window_start_ms": 0}, empty)
     finally:
         duck.close()
-    actual = _run(spark_engine, template, {}, empty)
+    actual = _run(spark_engine, template, {"window_start_ms": 0}, empty)
     assert actual.num_rows == expected.num_rows == 0
     assert columns(actual) == columns(expected)
 
