@@ -233,6 +233,10 @@ def test_digest_from_a_decision_block_shows_verdict_reasons_guardrails_progress(
     # the decision's primary lift (0.07, -0.012..0.152, always-valid -0.048..0.188), not the lift tile's 0.05
     assert "treatment: ctr +7.0% (95% −1.2% to +15.2%; always-valid −4.8% to +18.8%; CUPED, variance −31%)" in text
     assert "treatment: error_rate pass" in text and "treatment: latency_p95 inconclusive" in text
+    # a relative guardrail reads as on the index page (+10.0% relative), not as a bare 0.1
+    assert "latency_p95 inconclusive (estimate +4.0%, interval −3.0% to +12.0%, margin +10.0% relative)" in text
+    assert "error_rate pass (estimate 0.0001, interval -0.0002 to 0.0004, margin 0.001)" in text
+    assert "<td>+4.0%</td><td>−3.0% to +12.0%</td><td>+10.0% relative</td>" in html
     assert "58% of the required sample" in text and "12,400 users per arm needed" in text
     assert "about 6 more day(s)" in text
     assert "P1 error_rate_high: resolved, fired 2026-11-14T08:10:00Z, kill switch: disable_experiment" in text

@@ -62,6 +62,7 @@ class Guardrail:
     low: float | None
     high: float | None
     margin: float | None
+    relative: bool = False  # estimate, bounds and margin are relative changes (latency p95)
 
 
 @dataclass(frozen=True)
@@ -295,7 +296,8 @@ def brief(summary: Mapping[str, Any], href: str) -> ReportBrief:
             g = _mapping(g)
             guardrails.append(Guardrail(arm=str(arm), metric=_text(g.get("metric")), status=_text(g.get("status")),
                                         estimate=num(g.get("estimate")), low=num(g.get("low")),
-                                        high=num(g.get("high")), margin=num(g.get("margin"))))
+                                        high=num(g.get("high")), margin=num(g.get("margin")),
+                                        relative=g.get("relative") is True))
     prog = _mapping(decision.get("progress"))
     progress = None
     if prog:
