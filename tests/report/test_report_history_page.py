@@ -83,3 +83,37 @@ def test_tile_day_links_point_at_the_same_tile_else_the_neighbours_index(tmp_pat
     for href in re.findall(r'href="([^"]+)"', html):
         assert (page.parent / href).resolve().is_file() or href == "../../index.html"
     assert set_tile_nav(tmp_path / "2026-11-13", tmp_path, "2026-11-12", "2026-11-14") == 0  # unchanged
+
+
+def test_a_report_whose_rollups_changed_since_is_marked_out_of_date(tmp_path: Path) -> None:
+    """Late data for 2026-11-13, rolled up again after the reports of 11-13 and 11-14 were written:
+    both now show numbers the warehouse no longer has; the report of 11-12 does not read that day."""
+    import datetime as dt
+
+    from report_support import PARAMS
+
+    from expkit.config import load_experiment
+    from expkit.rollup import build_range, build_rollups, record_report
+    from expkit.synth import generate
+
+    wh, config = tmp_path / "wh", load_experiment(PARAMS)
+    generate(wh, days=3, end=dt.date(2026, 11, 14), users=300, seed=3)
+    build_range(wh, dt.date(2026, 11, 12), dt.date(2026, 11, 14), config)
+    out = tmp_path / "reports"
+    for d in ("2026-11-12", "2026-11-13", "2026-11-14"):
+        doc = summary_doc(d)
+        doc["params"]["warehouse"] = str(wh)
+        record_report(wh, dt.date.fromisoformat(d), write_day(out, doc), config.start_date)
+    write_history(out)
+    assert "out of date" not in (out / "index.html").read_text()
+    assert all(r.out_of_date == "" for r in history_rows(out))
+
+    build_rollups(wh, dt.date(2026, 11, 13), config)  # the day's rollups rewritten (late data)
+    write_history(out)
+    marks = {r.brief.date: r.out_of_date for r in history_rows(out)}
+    assert marks["2026-11-12"] == ""
+    for d in ("2026-11-13", "2026-11-14"):
+        assert marks[d].startswith("out of date: the rollups of 2026-11-13") and \
+            marks[d].endswith(f"rerun expkit daily --date {d}"), marks[d]
+    html = (out / "index.html").read_text()
+    assert html.count('class="out-of-date error-box"') == 2
