@@ -47,3 +47,13 @@ def test_missing_partition_is_no_data_not_zero(small_wh: Path, tmp_path: Path) -
     res = expkit.run_tile("ctr", warehouse=wh, event_date=END, window="24h")
     assert res.status == "no_data"
     assert res.headline["no_data"] is True and "no impressions" in res.summary
+
+
+@pytest.mark.parametrize(("window", "words"), [("24h", "over 24h"), ("7d", "over 7d")])
+def test_outcome_cards_say_their_window(small_wh: Path, window: str, words: str) -> None:
+    """The index shows the lift card (24h by default) beside the readout (the experiment to date):
+    a card's numbers must say which window they are, as the health cards do ("over 24h")."""
+    for tile in ("ctr", "lift"):
+        res = expkit.run_tile(tile, warehouse=small_wh, event_date=END, window=window, params_file=PARAMS)
+        assert res.status != "no_data", res.summary
+        assert words in res.summary, (tile, res.summary)
