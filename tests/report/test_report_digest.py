@@ -366,3 +366,28 @@ def test_resend_with_experiment_sends_that_experiments_digest_alone(tmp_path: Pa
     assert again is not None and sorted((d.experiment_id, d.outcome) for d in again.deliveries) == [
         ("ranker_a", "already_sent"), ("search_b", "sent")]
     assert [m["text"].split(" ·")[0] for m in webhook.received] == ["ranker_a", "search_b", "search_b"]
+
+
+def test_a_shipped_experiment_is_not_said_to_need_more_days(tmp_path: Path) -> None:
+    """Ship (always-valid interval above 0 after min_days) can come long before the planned sample;
+    'about 66 more days' beside 'Ship' contradicts the verdict, on the index page and in the digest."""
+    from expkit.report.index import write_index
+
+    decision = json.loads(json.dumps(DECISION))
+    decision["verdict"] = decision["arms"]["treatment"]["verdict"] = "ship"
+    decision["reasons"] = decision["arms"]["treatment"]["reasons"] = [
+        "CTR +22.3% (always-valid +3.4% to +41.2%) significantly better; all guardrails pass; 7 days run"]
+    decision["progress"].update(fraction=0.1, days_run=7, days_remaining=66)
+    doc = summary_doc(DAY, decision=decision)
+    text = Digest(brief(doc, f"{DAY}/index.html"), "file:///r/index.html").text()
+    assert "66 more day" not in text and "decided: no more days needed" in text
+    folder = tmp_path / DAY
+    folder.mkdir()
+    write_index(folder, doc, tmp_path)
+    html = (folder / "index.html").read_text()
+    assert "66 more days" not in html and "decided: no more days needed" in html
+    # keep running: the days remaining are the point of the progress line
+    keep = summary_doc(DAY, decision=DECISION)
+    assert "about 6 more day(s)" in Digest(brief(keep, f"{DAY}/index.html"), "file:///r/index.html").text()
+    write_index(folder, keep, tmp_path)
+    assert "about 6 more days" in (folder / "index.html").read_text()

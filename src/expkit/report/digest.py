@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from expkit.atomic import atomic_write_text
-from expkit.report.brief import Guardrail, ReportBrief, interval, label, lift_text, pct
+from expkit.report.brief import Guardrail, ReportBrief, decided, interval, label, lift_text, pct
 from expkit.report.html import jinja_env
 
 TEXT_FILE, HTML_FILE = "digest.txt", "digest.html"
@@ -140,7 +140,9 @@ def _progress_text(b: ReportBrief) -> str:
         parts.append("users " + ", ".join(f"{arm} {n:,}" for arm, n in p.users.items()))
     if p.days_run is not None:
         parts.append(f"day {p.days_run:.0f}" + (f" of at least {p.min_days:.0f}" if p.min_days is not None else ""))
-    if p.days_remaining is not None:
+    if decided(a.verdict for a in b.arms):
+        parts.append("decided: no more days needed")
+    elif p.days_remaining is not None:
         parts.append(f"about {p.days_remaining:.0f} more day(s)")
     return "; ".join(parts) or "n/a"
 

@@ -23,7 +23,7 @@ from markupsafe import Markup, escape
 import expkit
 from expkit.atomic import FileLock, atomic_write_text
 from expkit.errors import ExpkitError
-from expkit.report.brief import VERDICT_LABELS, ReportBrief, brief, interval
+from expkit.report.brief import VERDICT_LABELS, ReportBrief, brief, decided, interval
 from expkit.report.deepdive import DEEPDIVE_PAGE
 from expkit.report.html import STATUS_LABELS, format_value, jinja_env, stylesheet
 from expkit.report.summary import ALERT_KEYS, CHECK_KEYS
@@ -239,6 +239,7 @@ def render_index(
             num=format_number,
             pct=format_percent,
             decision=summary.get("decision") if isinstance(summary.get("decision"), Mapping) else None,
+            decided=decided(_arm_verdicts(summary.get("decision"))),
             badges=OUTCOME_BADGES,
             css=Markup(stylesheet()),
             version=expkit.__version__,
@@ -358,6 +359,13 @@ def format_percent(value: Any) -> str:
     if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
         return "n/a"
     return f"{value:+.1%}"
+
+
+def _arm_verdicts(decision: Any) -> list[object]:
+    """The verdict of each treatment arm of a ``decision`` block (none when it has no arms)."""
+    arms = decision.get("arms") if isinstance(decision, Mapping) else None
+    return [a.get("verdict") if isinstance(a, Mapping) else None for a in arms.values()] \
+        if isinstance(arms, Mapping) else []
 
 
 def format_number(value: Any) -> str:
