@@ -112,6 +112,21 @@ def test_an_experiment_page_points_to_the_platform_health_of_the_portfolio(tmp_p
     assert 'id="health-on-portfolio"' in html and 'href="../index.html#health"' in html
 
 
+def test_an_active_experiment_without_a_report_is_named_not_left_out(tmp_path: Path) -> None:
+    """`daily --experiment ranker_a` on a day not yet reported writes that experiment alone: the
+    portfolio must not read as if it were the day's only experiment."""
+    folder = _portfolio_day(tmp_path)
+    doc = json.loads((folder / PORTFOLIO_FILE).read_text())
+    doc["active"] = ["ranker_a", "search_b", "third_c"]
+    write_portfolio_index(folder, doc, tmp_path)
+    html = (folder / "index.html").read_text()
+    [row] = rows_of(html, "portfolio-missing")
+    assert row["attrs"]["data-experiment"] == "third_c" and row["links"] == []
+    assert "not reported for this day" in row["text"]
+    assert f"expkit daily --date {DAY} --experiment third_c" in row["text"]
+    assert [r["attrs"]["data-experiment"] for r in rows_of(html, "portfolio-row")] == ["ranker_a", "search_b"]
+
+
 def _write_rollups(wh: Path, day: str, latency: dict[tuple[str, str], list[tuple[int, int]]],
                    requests: dict[tuple[str, str], tuple[int, int]]) -> None:
     """``user_latency`` and ``user_day`` partitions of ``day`` with one user per (experiment, arm)."""

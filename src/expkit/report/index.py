@@ -170,6 +170,7 @@ def render_index(
     *,
     sub: str = "",
     portfolio: Sequence[ReportBrief] | None = None,
+    portfolio_missing: Sequence[str] = (),
 ) -> str:
     """The index page HTML for one day's ``summary`` (the ``summary.json`` document); with
     ``deepdive_href``, a link to the day's deep dive (docs/deepdive.md).
@@ -233,6 +234,7 @@ def render_index(
             **day_links(prev_day, next_day, sub),
             portfolio_href="../index.html" if sub else None,
             portfolio=list(portfolio) if portfolio is not None else None,
+            portfolio_missing=list(portfolio_missing),
             arm_health=[dict(a) for a in summary.get("arm_health") or [] if isinstance(a, Mapping)],
             interval=interval,
             fmt=format_value,
@@ -459,7 +461,11 @@ def write_portfolio_index(day_dir: Path, doc: Mapping[str, Any], out: Path) -> P
     experiment report found in ``day_dir``), then the platform's health, alerts and validation of
     ``doc`` (its ``portfolio.json``)."""
     prev_day, next_day = neighbours(out, str(doc["date"]))
-    html = render_index(doc, prev_day, next_day, portfolio=portfolio_rows(day_dir))
+    rows = portfolio_rows(day_dir)
+    reported = {d.name for d in experiment_dirs(day_dir)}
+    # experiments active on the day (portfolio.json "active") whose report a run of another one left out
+    missing = [str(e) for e in doc.get("active") or [] if str(e) not in reported]
+    html = render_index(doc, prev_day, next_day, portfolio=rows, portfolio_missing=missing)
     return atomic_write_text(day_dir / "index.html", html)
 
 

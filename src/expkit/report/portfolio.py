@@ -284,7 +284,7 @@ def run_portfolio(
             )
             doc.update(layout="portfolio", experiment_id=None, started_at=started_at,
                        steps_run=sorted({*ran.steps_run, *(x for s in summaries for x in s.get("steps_run") or [])}),
-                       experiments=[d.name for d in experiment_dirs(tmp)],
+                       experiments=[d.name for d in experiment_dirs(tmp)], active=ids,
                        arm_health=[asdict(a) for a in arm_health_rows(warehouse, day, configs)])
             atomic_write_json(tmp / PORTFOLIO_FILE, doc)
             write_portfolio_index(tmp, doc, out)
