@@ -39,7 +39,7 @@ from expkit.interrupts import interrupted
 from expkit.names import SIDECAR_STATUSES, Status
 from expkit.report.compute import TileComputer, timeout_error, warm_up
 from expkit.report.deliveries import RECORD_FILE
-from expkit.report.history_page import write_history
+from expkit.report.history_page import HistoryRow, out_of_date_line, write_history
 from expkit.report.html import PageInfo, write_tile_page
 from expkit.report.index import experiment_dirs, neighbours, refresh_nav, report_days, set_tile_nav, write_index
 from expkit.report.runner import NotebookJob, execute_notebook, run_parallel, short_error
@@ -221,7 +221,11 @@ def run_daily(
             write_index(tmp, summary, out)
             finish_day_folder(tmp, final, out, day)
         refresh_nav(out, day.isoformat(), gone=before)
-        write_history(out)
+        seen: list[HistoryRow] = []
+        write_history(out, rows_seen=seen)
+        stale_line = out_of_date_line(seen, day.isoformat())
+        if stale_line:
+            emit(ProgressEvent("history", stale_line))
     duration = time.monotonic() - started
     result = DailyResult(
         date=day,

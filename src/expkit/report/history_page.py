@@ -119,13 +119,29 @@ def render_history(rows: Sequence[HistoryRow], generated_at: str) -> str:
     )
 
 
-def write_history(out: Path, lock_timeout: float = 60.0) -> Path | None:
+def write_history(out: Path, lock_timeout: float = 60.0, rows_seen: list[HistoryRow] | None = None) -> Path | None:
     """Rebuild ``out/index.html`` from the files on disk; ``None`` (logged) when another run held
-    the lock longer than ``lock_timeout`` seconds (that run rewrites it anyway)."""
+    the lock longer than ``lock_timeout`` seconds (that run rewrites it anyway). ``rows_seen``
+    receives the rows the page was built from."""
     out = Path(out)
     try:
         with FileLock(out / HISTORY_LOCK, timeout=lock_timeout, what="the history page"):
-            return atomic_write_text(out / HISTORY_FILE, render_history(history_rows(out), utc_now()))
+            rows = history_rows(out)
+            if rows_seen is not None:
+                rows_seen.extend(rows)
+            return atomic_write_text(out / HISTORY_FILE, render_history(rows, utc_now()))
     except ExpkitError as exc:
         log.warning("history page not rebuilt: %s", exc)
         return None
+
+
+def out_of_date_line(rows: Sequence[HistoryRow], built: str) -> str | None:
+    """One progress line naming the reports (other than the day ``built`` just now) whose rollups
+    changed since they were written, e.g. by this run rebuilding an earlier day after late data;
+    ``None`` when there are none."""
+    days = sorted({r.brief.date for r in rows if r.out_of_date and r.brief.date != built})
+    if not days:
+        return None
+    n, they = len(days), "they" if len(days) != 1 else "it"
+    return (f"{n} report{'s' if n != 1 else ''} out of date: {', '.join(days)} (the rollups {they} read changed "
+            f"since; marked on the history page); rerun expkit daily --date D for each")
