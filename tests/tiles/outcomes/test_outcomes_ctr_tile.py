@@ -57,3 +57,23 @@ def test_outcome_cards_say_their_window(small_wh: Path, window: str, words: str)
         res = expkit.run_tile(tile, warehouse=small_wh, event_date=END, window=window, params_file=PARAMS)
         assert res.status != "no_data", res.summary
         assert words in res.summary, (tile, res.summary)
+
+
+@pytest.mark.slow
+def test_a_tile_page_header_says_what_its_card_says(small_wh: Path, tmp_path: Path) -> None:
+    """The readout judges the experiment to date and shows a verdict; the lift tile an outcome. Their
+    pages' headers said "Window 24h" and "OK"/"Breach" while the cards said the verdict."""
+    from expkit.report.index import card_badge
+
+    for tile in ("readout", "lift"):
+        outcome = run_tile_page(tile, small_wh, END, tmp_path / tile, PARAMS, timeout=300)
+        assert outcome.status != "failed", outcome.error
+        label, _tone = card_badge(outcome.status, outcome.headline)
+        assert label not in ("OK", "Warn", "Breach"), (tile, label)  # a verdict or an outcome
+        page = (tmp_path / tile / outcome.html).read_text()
+        h1 = page[page.index("<h1>"):page.index("</h1>")]
+        assert f">{label}</span>" in h1, (tile, h1)
+        window = re.search(r"<dt>Window</dt><dd>([^<]*)</dd>", page)
+        assert window is not None and window.group(1) == outcome.headline["window"], (tile, window)
+    assert outcome.headline["window"] == "24h" and json.loads(
+        (tmp_path / "readout" / "sidecars" / "readout.json").read_text())["headline"]["window"] == "cum"
