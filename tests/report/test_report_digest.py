@@ -365,6 +365,10 @@ def test_resend_with_experiment_sends_that_experiments_digest_alone(tmp_path: Pa
                             experiment="search_b")
     assert again is not None and sorted((d.experiment_id, d.outcome) for d in again.deliveries) == [
         ("ranker_a", "already_sent"), ("search_b", "sent")]
+    # --resend was given: the line of the other experiment must not advise it as if it were not
+    [kept] = [d for d in again.deliveries if d.experiment_id == "ranker_a"]
+    assert "(--resend sends it again)" not in kept.line()
+    assert "(--experiment ranker_a --resend sends it again)" in kept.line(), kept.line()
     assert [m["text"].split(" ·")[0] for m in webhook.received] == ["ranker_a", "search_b", "search_b"]
 
 
