@@ -112,14 +112,17 @@ def alerts_gate(alerts: Sequence[Mapping[str, Any]] | None, day: str | dt.date |
     """
     if alerts is None:
         return TrustGate("alerts", "not_judged", "the alert rules were not evaluated for this day")
-    hits = []
+    # one phrase per rule, severity and kill switch: a flapping alert fires many times a day
+    fired: dict[tuple[Any, Any, Any], list[str]] = {}
     for a in alerts or []:
         if not a.get("fired_at") or not (a.get("severity") in SERIOUS_SEVERITIES or a.get("kill_switch")):
             continue
-        text = f"{a.get('rule')} ({a.get('severity')}) fired at {clock(a.get('fired_at'), day)} UTC"
-        if a.get("kill_switch"):
-            text += f" and pulled {a['kill_switch']}"
-        hits.append(text)
+        fired.setdefault((a.get("rule"), a.get("severity"), a.get("kill_switch")), []).append(str(a["fired_at"]))
+    hits = []
+    for (rule, severity, switch), times in fired.items():
+        first, last = clock(min(times), day), clock(max(times), day)
+        when = f"at {first}" if len(times) == 1 else f"{len(times)} times from {first} to {last}"
+        hits.append(f"{rule} ({severity}) fired {when} UTC" + (f" and pulled {switch}" if switch else ""))
     if hits:
         return TrustGate("alerts", "fail", "; ".join(hits))
     return TrustGate("alerts", "pass", "no P1/P2 alert or kill switch fired")

@@ -56,3 +56,17 @@ def test_an_alert_carried_over_from_the_day_before_says_its_date() -> None:
     # the report's own day keeps the short clock
     assert alerts_gate([carried], day="2026-11-11").detail == \
         "data_stale (P2) fired at 23:10 UTC and pulled serve_cached"
+
+
+def test_a_flapping_alert_is_one_phrase_not_one_per_firing() -> None:
+    """An error burst on one arm fired error_rate_high 16 times in a day: the gate's detail (the
+    verdict's reason, the digest's first lines) listed 16 phrases and pushed the guardrails and the
+    progress out of the chat message (Slack's 3,000 characters)."""
+    firings = [{"rule": "error_rate_high", "severity": "P1", "fired_at": f"2026-11-14T{h:02d}:15:00Z",
+                "state": "resolved", "kill_switch": "disable_experiment"} for h in range(8, 18)]
+    other = {"rule": "latency_p95_high", "severity": "P2", "fired_at": "2026-11-14T09:00:00Z", "state": "firing",
+             "kill_switch": None}
+    gate = alerts_gate([*reversed(firings), other], day="2026-11-14")
+    assert gate.status == "fail"
+    assert gate.detail == ("error_rate_high (P1) fired 10 times from 08:15 to 17:15 UTC and pulled "
+                           "disable_experiment; latency_p95_high (P2) fired at 09:00 UTC")
