@@ -98,11 +98,18 @@ def _rules_or_none(rules_file: Path) -> AlertsConfig | None:
 
 
 def experiment_notices(warehouse: Path, day: dt.date, params_file: Path) -> list[str]:
-    """One line when the parameters file's ``experiment_id`` is absent from the day's data
-    (every tile would then show no data with no hint why); none otherwise or without a rollup."""
+    """One line when ``day`` is not one of the experiment's days (``start_date`` .. ``end_date``:
+    its outcome tiles have no data) or when the parameters file's ``experiment_id`` is absent from
+    the day's data (every tile would then show no data with no hint why); none otherwise or
+    without a rollup."""
     from expkit.readers import experiment_users
 
     config = load_experiment(params_file)
+    if not config.active_on(day):
+        where = (f"before the experiment's start_date {config.start_date}" if day < config.start_date
+                 else f"after the experiment's end_date {config.end_date}")
+        return [f"{day} is {where} ({params_file}): the outcome tiles have no data for it; "
+                f"report a day from {config.start_date} to {config.end_date or 'today'}"]
     found = experiment_users(Warehouse.open(warehouse), day)
     if found is None or found.get(config.experiment_id):
         return []

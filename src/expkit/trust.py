@@ -17,6 +17,7 @@ so instead of trusting it.
 
 from __future__ import annotations
 
+import datetime as dt
 import math
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -88,9 +89,22 @@ def bucket_gate(checks: Sequence[Mapping[str, Any]] | None) -> TrustGate:
     return TrustGate("bucket_consistency", "pass", "every user stayed in one arm")
 
 
-def alerts_gate(alerts: Sequence[Mapping[str, Any]] | None) -> TrustGate:
+def clock(iso: Any, day: str | dt.date | None = None) -> str:
+    """``HH:MM`` of an ISO-8601 UTC time, with its date in front when it is not ``day`` (an alert
+    carried over from the day before); ``?`` when absent.
+
+    >>> clock("2026-11-12T10:00:00Z", "2026-11-12"), clock("2026-11-11T23:10:00Z", "2026-11-12"), clock(None)
+    ('10:00', '2026-11-11 23:10', '?')
+    """
+    text = str(iso or "")
+    if len(text) < 16:
+        return "?"
+    return text[11:16] if day is None or text[:10] == str(day) else f"{text[:10]} {text[11:16]}"
+
+
+def alerts_gate(alerts: Sequence[Mapping[str, Any]] | None, day: str | dt.date | None = None) -> TrustGate:
     """A P1/P2 alert or a kill switch that fired that day, resolved or not (``None``: the alert
-    rules were not evaluated for the day).
+    rules were not evaluated for the day); a firing carried over from before ``day`` names its date.
 
     >>> alerts_gate([{"rule": "error_rate_high", "severity": "P1", "fired_at": "2026-11-05T08:10:00Z",
     ...               "state": "resolved", "kill_switch": "disable_experiment"}]).detail
@@ -98,14 +112,17 @@ def alerts_gate(alerts: Sequence[Mapping[str, Any]] | None) -> TrustGate:
     """
     if alerts is None:
         return TrustGate("alerts", "not_judged", "the alert rules were not evaluated for this day")
-    hits = []
+    # one phrase per rule, severity and kill switch: a flapping alert fires many times a day
+    fired: dict[tuple[Any, Any, Any], list[str]] = {}
     for a in alerts or []:
         if not a.get("fired_at") or not (a.get("severity") in SERIOUS_SEVERITIES or a.get("kill_switch")):
             continue
-        text = f"{a.get('rule')} ({a.get('severity')}) fired at {str(a.get('fired_at'))[11:16]} UTC"
-        if a.get("kill_switch"):
-            text += f" and pulled {a['kill_switch']}"
-        hits.append(text)
+        fired.setdefault((a.get("rule"), a.get("severity"), a.get("kill_switch")), []).append(str(a["fired_at"]))
+    hits = []
+    for (rule, severity, switch), times in fired.items():
+        first, last = clock(min(times), day), clock(max(times), day)
+        when = f"at {first}" if len(times) == 1 else f"{len(times)} times from {first} to {last}"
+        hits.append(f"{rule} ({severity}) fired {when} UTC" + (f" and pulled {switch}" if switch else ""))
     if hits:
         return TrustGate("alerts", "fail", "; ".join(hits))
     return TrustGate("alerts", "pass", "no P1/P2 alert or kill switch fired")

@@ -203,6 +203,16 @@ def test_absent_experiment_is_said_in_one_line_and_on_the_index(base_wh: Path, t
     assert result.summary["notices"] == [notices[0].removeprefix("notice: ")]
 
 
+def test_a_date_outside_the_experiment_is_said_as_such_not_as_a_wrong_id(base_wh: Path, tmp_path: Path) -> None:
+    later = _params(tmp_path, _with(start_date=(END + dt.timedelta(days=1)).isoformat()))
+    [line] = experiment_notices(base_wh, END, later)
+    assert "before the experiment's start_date 2026-11-15" in line and str(later) in line and "\n" not in line
+    assert "fix experiment_id" not in line  # the id is right: the date is not one of its days
+    ended = _params(tmp_path, _with(start_date="2026-11-01", end_date="2026-11-10"))
+    [line] = experiment_notices(base_wh, END, ended)
+    assert "after the experiment's end_date 2026-11-10" in line
+
+
 def test_no_notice_without_a_rollup(tmp_path: Path, base_wh: Path) -> None:
     assert experiment_notices(base_wh, END + dt.timedelta(days=1), PARAMS) == []
 

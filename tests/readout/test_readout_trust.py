@@ -38,3 +38,35 @@ def test_missing_evidence_is_not_judged_never_a_pass() -> None:
     gates = [srm_gate(float("nan"), 0.001), validation_gate(None), bucket_gate(None), alerts_gate(None)]
     assert [g.status for g in gates] == ["not_judged"] * 4
     assert bucket_gate([{"name": "join_integrity", "table": "clicks", "status": "pass"}]).status == "not_judged"
+
+
+def test_an_alert_carried_over_from_the_day_before_says_its_date() -> None:
+    """Fired at 23:10 the day before and resolved at 10:00 on the report's day: "fired at 23:10 UTC"
+    on the report of 2026-11-12 reads as a firing that evening, after its own resolution."""
+    from expkit.report.index import kill_switches_pulled, serious_alerts
+
+    carried = {"rule": "data_stale", "severity": "P2", "fired_at": "2026-11-11T23:10:00Z",
+               "resolved_at": "2026-11-12T10:00:00Z", "state": "resolved", "kill_switch": "serve_cached",
+               "kill_switch_mode": "automatic"}
+    assert alerts_gate([carried], day="2026-11-12").detail == \
+        "data_stale (P2) fired at 2026-11-11 23:10 UTC and pulled serve_cached"
+    assert serious_alerts([carried], day="2026-11-12") == ["data_stale (P2) fired 2026-11-11 23:10, resolved 10:00 UTC"]
+    assert kill_switches_pulled([carried], day="2026-11-12") == \
+        ["serve_cached pulled by data_stale at 2026-11-11 23:10 UTC"]
+    # the report's own day keeps the short clock
+    assert alerts_gate([carried], day="2026-11-11").detail == \
+        "data_stale (P2) fired at 23:10 UTC and pulled serve_cached"
+
+
+def test_a_flapping_alert_is_one_phrase_not_one_per_firing() -> None:
+    """An error burst on one arm fired error_rate_high 16 times in a day: the gate's detail (the
+    verdict's reason, the digest's first lines) listed 16 phrases and pushed the guardrails and the
+    progress out of the chat message (Slack's 3,000 characters)."""
+    firings = [{"rule": "error_rate_high", "severity": "P1", "fired_at": f"2026-11-14T{h:02d}:15:00Z",
+                "state": "resolved", "kill_switch": "disable_experiment"} for h in range(8, 18)]
+    other = {"rule": "latency_p95_high", "severity": "P2", "fired_at": "2026-11-14T09:00:00Z", "state": "firing",
+             "kill_switch": None}
+    gate = alerts_gate([*reversed(firings), other], day="2026-11-14")
+    assert gate.status == "fail"
+    assert gate.detail == ("error_rate_high (P1) fired 10 times from 08:15 to 17:15 UTC and pulled "
+                           "disable_experiment; latency_p95_high (P2) fired at 09:00 UTC")

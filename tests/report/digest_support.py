@@ -107,9 +107,9 @@ DECISION: dict[str, Any] = {
                     "seq_high": 0.188, "cuped": True, "variance_reduction": 0.31},
         "guardrails": [
             {"metric": "error_rate", "status": "pass", "estimate": 0.0001, "low": -0.0002, "high": 0.0004,
-             "margin": 0.001},
+             "margin": 0.001, "relative": False},
             {"metric": "latency_p95", "status": "inconclusive", "estimate": 0.04, "low": -0.03, "high": 0.12,
-             "margin": 0.10}]}},
+             "margin": 0.10, "relative": True}]}},
     "progress": {"users": {"control": 7150, "treatment": 7210}, "required_per_arm": 12400, "fraction": 0.58,
                  "days_run": 5, "days_remaining": 6, "min_days": 7},
     "trust": [{"gate": "srm", "status": "pass", "detail": "p = 0.41"}],

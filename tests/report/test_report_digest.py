@@ -233,6 +233,10 @@ def test_digest_from_a_decision_block_shows_verdict_reasons_guardrails_progress(
     # the decision's primary lift (0.07, -0.012..0.152, always-valid -0.048..0.188), not the lift tile's 0.05
     assert "treatment: ctr +7.0% (95% −1.2% to +15.2%; always-valid −4.8% to +18.8%; CUPED, variance −31%)" in text
     assert "treatment: error_rate pass" in text and "treatment: latency_p95 inconclusive" in text
+    # a relative guardrail reads as on the index page (+10.0% relative), not as a bare 0.1
+    assert "latency_p95 inconclusive (estimate +4.0%, interval −3.0% to +12.0%, margin +10.0% relative)" in text
+    assert "error_rate pass (estimate 0.0001, interval -0.0002 to 0.0004, margin 0.001)" in text
+    assert "<td>+4.0%</td><td>−3.0% to +12.0%</td><td>+10.0% relative</td>" in html
     assert "58% of the required sample" in text and "12,400 users per arm needed" in text
     assert "about 6 more day(s)" in text
     assert "P1 error_rate_high: resolved, fired 2026-11-14T08:10:00Z, kill switch: disable_experiment" in text
@@ -361,4 +365,33 @@ def test_resend_with_experiment_sends_that_experiments_digest_alone(tmp_path: Pa
                             experiment="search_b")
     assert again is not None and sorted((d.experiment_id, d.outcome) for d in again.deliveries) == [
         ("ranker_a", "already_sent"), ("search_b", "sent")]
+    # --resend was given: the line of the other experiment must not advise it as if it were not
+    [kept] = [d for d in again.deliveries if d.experiment_id == "ranker_a"]
+    assert "(--resend sends it again)" not in kept.line()
+    assert "(--experiment ranker_a --resend sends it again)" in kept.line(), kept.line()
     assert [m["text"].split(" ·")[0] for m in webhook.received] == ["ranker_a", "search_b", "search_b"]
+
+
+def test_a_shipped_experiment_is_not_said_to_need_more_days(tmp_path: Path) -> None:
+    """Ship (always-valid interval above 0 after min_days) can come long before the planned sample;
+    'about 66 more days' beside 'Ship' contradicts the verdict, on the index page and in the digest."""
+    from expkit.report.index import write_index
+
+    decision = json.loads(json.dumps(DECISION))
+    decision["verdict"] = decision["arms"]["treatment"]["verdict"] = "ship"
+    decision["reasons"] = decision["arms"]["treatment"]["reasons"] = [
+        "CTR +22.3% (always-valid +3.4% to +41.2%) significantly better; all guardrails pass; 7 days run"]
+    decision["progress"].update(fraction=0.1, days_run=7, days_remaining=66)
+    doc = summary_doc(DAY, decision=decision)
+    text = Digest(brief(doc, f"{DAY}/index.html"), "file:///r/index.html").text()
+    assert "66 more day" not in text and "decided: no more days needed" in text
+    folder = tmp_path / DAY
+    folder.mkdir()
+    write_index(folder, doc, tmp_path)
+    html = (folder / "index.html").read_text()
+    assert "66 more days" not in html and "decided: no more days needed" in html
+    # keep running: the days remaining are the point of the progress line
+    keep = summary_doc(DAY, decision=DECISION)
+    assert "about 6 more day(s)" in Digest(brief(keep, f"{DAY}/index.html"), "file:///r/index.html").text()
+    write_index(folder, keep, tmp_path)
+    assert "about 6 more days" in (folder / "index.html").read_text()

@@ -83,3 +83,65 @@ def test_tile_day_links_point_at_the_same_tile_else_the_neighbours_index(tmp_pat
     for href in re.findall(r'href="([^"]+)"', html):
         assert (page.parent / href).resolve().is_file() or href == "../../index.html"
     assert set_tile_nav(tmp_path / "2026-11-13", tmp_path, "2026-11-12", "2026-11-14") == 0  # unchanged
+
+
+def test_a_report_whose_rollups_changed_since_is_marked_out_of_date(tmp_path: Path) -> None:
+    """Late data for 2026-11-13, rolled up again after the reports of 11-13 and 11-14 were written:
+    both now show numbers the warehouse no longer has; the report of 11-12 does not read that day."""
+    import datetime as dt
+
+    from report_support import PARAMS
+
+    from expkit.config import load_experiment
+    from expkit.rollup import build_range, build_rollups, record_report
+    from expkit.synth import generate
+
+    wh, config = tmp_path / "wh", load_experiment(PARAMS)
+    generate(wh, days=3, end=dt.date(2026, 11, 14), users=300, seed=3)
+    build_range(wh, dt.date(2026, 11, 12), dt.date(2026, 11, 14), config)
+    out = tmp_path / "reports"
+    for d in ("2026-11-12", "2026-11-13", "2026-11-14"):
+        doc = summary_doc(d)
+        doc["params"]["warehouse"] = str(wh)
+        record_report(wh, dt.date.fromisoformat(d), write_day(out, doc), config.start_date)
+    write_history(out)
+    assert "out of date" not in (out / "index.html").read_text()
+    assert all(r.out_of_date == "" for r in history_rows(out))
+
+    build_rollups(wh, dt.date(2026, 11, 13), config)  # the day's rollups rewritten (late data)
+    write_history(out)
+    marks = {r.brief.date: r.out_of_date for r in history_rows(out)}
+    assert marks["2026-11-12"] == ""
+    for d in ("2026-11-13", "2026-11-14"):
+        assert marks[d].startswith("out of date: the rollups of 2026-11-13") and \
+            marks[d].endswith(f"rerun expkit daily --date {d}"), marks[d]
+    html = (out / "index.html").read_text()
+    assert html.count('class="out-of-date error-box"') == 2
+
+
+def test_a_run_that_rebuilds_a_day_names_the_reports_it_left_out_of_date(tmp_path: Path) -> None:
+    """The scheduler's owner reruns 2026-11-13 after late data: the run rebuilds that day's rollups
+    and must say, in its progress, that the published report of 2026-11-14 is now out of date."""
+    import datetime as dt
+
+    from report_support import PARAMS
+
+    from expkit.config import load_experiment
+    from expkit.report.daily import DailySteps, run_daily
+    from expkit.rollup import build_range, build_rollups
+    from expkit.synth import generate
+
+    wh, config = tmp_path / "wh", load_experiment(PARAMS)
+    generate(wh, days=2, end=dt.date(2026, 11, 14), users=300, seed=3)
+    build_range(wh, dt.date(2026, 11, 13), dt.date(2026, 11, 14), config)
+    out = tmp_path / "reports"
+    lines: list[str] = []
+    rebuild = DailySteps(rollup=lambda w, d, p: build_rollups(w, d, config))
+    for day in (dt.date(2026, 11, 14), dt.date(2026, 11, 13)):
+        lines.clear()
+        steps = rebuild if day.day == 13 else DailySteps()
+        run_daily(wh, day, out, PARAMS, tiles=[], steps=steps,
+                  progress=lambda e: lines.append(f"{e.stage}: {e.message}"))
+    [line] = [ln for ln in lines if "out of date" in ln]
+    assert line.startswith("history: 1 report out of date: 2026-11-14 ") and "rerun" in line, line
+    assert "2026-11-13" not in line.split(":", 2)[2].split("(")[0]  # the day just built is not

@@ -100,6 +100,33 @@ def test_experiment_pages_link_the_same_experiment_on_neighbouring_days(tmp_path
                     ("2026-11-12", "search_b", "2026-11-12/search_b/index.html")]
 
 
+def test_an_experiment_page_points_to_the_platform_health_of_the_portfolio(tmp_path: Path) -> None:
+    folder = _portfolio_day(tmp_path)
+    doc = summary_doc(DAY, "ranker_a", _decision("no_effect", 0.004, -0.02, 0.03))
+    doc["tiles"].pop("latency")  # a health tile: run_portfolio writes outcome tiles only here
+    doc["tiles"]["lift"]["section"] = "outcomes"
+    write_index(folder / "ranker_a", doc, tmp_path, "ranker_a")
+    html = (folder / "ranker_a" / "index.html").read_text()
+    # the health tiles ran once, for the platform: the page must not say there were none
+    assert "No health tiles in this run" not in html
+    assert 'id="health-on-portfolio"' in html and 'href="../index.html#health"' in html
+
+
+def test_an_active_experiment_without_a_report_is_named_not_left_out(tmp_path: Path) -> None:
+    """`daily --experiment ranker_a` on a day not yet reported writes that experiment alone: the
+    portfolio must not read as if it were the day's only experiment."""
+    folder = _portfolio_day(tmp_path)
+    doc = json.loads((folder / PORTFOLIO_FILE).read_text())
+    doc["active"] = ["ranker_a", "search_b", "third_c"]
+    write_portfolio_index(folder, doc, tmp_path)
+    html = (folder / "index.html").read_text()
+    [row] = rows_of(html, "portfolio-missing")
+    assert row["attrs"]["data-experiment"] == "third_c" and row["links"] == []
+    assert "not reported for this day" in row["text"]
+    assert f"expkit daily --date {DAY} --experiment third_c" in row["text"]
+    assert [r["attrs"]["data-experiment"] for r in rows_of(html, "portfolio-row")] == ["ranker_a", "search_b"]
+
+
 def _write_rollups(wh: Path, day: str, latency: dict[tuple[str, str], list[tuple[int, int]]],
                    requests: dict[tuple[str, str], tuple[int, int]]) -> None:
     """``user_latency`` and ``user_day`` partitions of ``day`` with one user per (experiment, arm)."""

@@ -64,6 +64,7 @@ class Delivery:
     outcome: Outcome
     attempts: int = 0
     error: str = ""
+    resend_hint: str = "--resend"  # how to send an ``already_sent`` one again
 
     def line(self) -> str:
         """One progress line."""
@@ -72,7 +73,7 @@ class Delivery:
                           f"{self.error}",
                 "skipped": f"skipped: {self.error}",
                 "already_sent": f"already delivered{f' ({self.error})' if self.error else ''}; not sent again "
-                                "(--resend sends it again)",
+                                f"({self.resend_hint} sends it again)",
                 "dry_run": "would be sent (dry run)"}[self.outcome]
         return f"{self.experiment_id} -> {self.target} ({self.kind}): {what}"
 
@@ -222,6 +223,9 @@ def send_digests(
     def again(exp: str) -> bool:
         return resend and (experiment is None or exp == experiment)
 
+    def resend_hint(exp: str) -> str:  # --resend given for another experiment: name this one
+        return f"--experiment {exp} --resend" if resend and experiment is not None else "--resend"
+
     if dry_run:
         record = read_record(out / day_text)
         for _folder, digest in found:
@@ -229,7 +233,8 @@ def send_digests(
             for t in (t for t in targets if t.wants(exp)):
                 prior = record.get(exp, {}).get(t.name)
                 done = prior is not None and prior.status in DONE_STATUSES and not again(exp)
-                deliveries.append(Delivery(exp, t.name, t.type, "already_sent" if done else "dry_run"))
+                deliveries.append(Delivery(exp, t.name, t.type, "already_sent" if done else "dry_run",
+                                           resend_hint=resend_hint(exp)))
         return DigestRun([d for _f, d in found], deliveries)
 
     with FileLock(out / f".{day_text}.lock", timeout=lock_timeout, what=f"the daily report for {day_text}"):
@@ -247,7 +252,8 @@ def send_digests(
                 prior = record.get(exp, {}).get(t.name)
                 if prior is not None and prior.status in DONE_STATUSES and not again(exp):
                     why = f"{prior.status} at {prior.at}" if prior.status == "sending" else f"at {prior.at}"
-                    deliveries.append(Delivery(exp, t.name, t.type, "already_sent", prior.attempts, why))
+                    deliveries.append(Delivery(exp, t.name, t.type, "already_sent", prior.attempts, why,
+                                               resend_hint(exp)))
                     say(deliveries[-1].line())
                     continue
                 digest_id = digest.message_id(t.name)

@@ -11,7 +11,7 @@ is missing or malformed is ``None`` or empty.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -62,6 +62,7 @@ class Guardrail:
     low: float | None
     high: float | None
     margin: float | None
+    relative: bool = False  # estimate, bounds and margin are relative changes (latency p95)
 
 
 @dataclass(frozen=True)
@@ -167,6 +168,17 @@ def num(value: Any) -> float | None:
     if isinstance(value, bool) or not isinstance(value, int | float):
         return None
     return float(value) if math.isfinite(value) else None
+
+
+FINAL_VERDICTS = frozenset({"ship", "roll_back"})
+
+
+def decided(verdicts: Iterable[object]) -> bool:
+    """Whether every treatment arm has a final verdict (ship or roll back): no more days are
+    needed, whatever share of the planned sample was reached (the always-valid intervals decide
+    before it), so the progress says so instead of counting days remaining."""
+    seen = list(verdicts)
+    return bool(seen) and all(v in FINAL_VERDICTS for v in seen)
 
 
 def pct(value: float | None, digits: int = 1) -> str:
@@ -295,7 +307,8 @@ def brief(summary: Mapping[str, Any], href: str) -> ReportBrief:
             g = _mapping(g)
             guardrails.append(Guardrail(arm=str(arm), metric=_text(g.get("metric")), status=_text(g.get("status")),
                                         estimate=num(g.get("estimate")), low=num(g.get("low")),
-                                        high=num(g.get("high")), margin=num(g.get("margin"))))
+                                        high=num(g.get("high")), margin=num(g.get("margin")),
+                                        relative=g.get("relative") is True))
     prog = _mapping(decision.get("progress"))
     progress = None
     if prog:

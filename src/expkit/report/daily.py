@@ -39,9 +39,17 @@ from expkit.interrupts import interrupted
 from expkit.names import SIDECAR_STATUSES, Status
 from expkit.report.compute import TileComputer, timeout_error, warm_up
 from expkit.report.deliveries import RECORD_FILE
-from expkit.report.history_page import write_history
+from expkit.report.history_page import HistoryRow, out_of_date_line, write_history
 from expkit.report.html import PageInfo, write_tile_page
-from expkit.report.index import experiment_dirs, neighbours, refresh_nav, report_days, set_tile_nav, write_index
+from expkit.report.index import (
+    card_badge,
+    experiment_dirs,
+    neighbours,
+    refresh_nav,
+    report_days,
+    set_tile_nav,
+    write_index,
+)
 from expkit.report.runner import NotebookJob, execute_notebook, run_parallel, short_error
 from expkit.report.summary import (
     TileOutcome,
@@ -221,7 +229,11 @@ def run_daily(
             write_index(tmp, summary, out)
             finish_day_folder(tmp, final, out, day)
         refresh_nav(out, day.isoformat(), gone=before)
-        write_history(out)
+        seen: list[HistoryRow] = []
+        write_history(out, rows_seen=seen)
+        stale_line = out_of_date_line(seen, day.isoformat())
+        if stale_line:
+            emit(ProgressEvent("history", stale_line))
     duration = time.monotonic() - started
     result = DailyResult(
         date=day,
@@ -525,7 +537,9 @@ def run_tile_into(
         summary=outcome.summary,
         error=outcome.error,
         experiment_id=outcome.experiment_id,
-        window=shown_params.get("window"),
+        # the window the tile says it computed (the readout and novelty: the experiment to date)
+        window=outcome.headline.get("window") if isinstance(outcome.headline.get("window"), str)
+        else shown_params.get("window"),
         as_of=outcome.as_of,
         code_version=version,
         generated_at=started_at,
@@ -534,6 +548,7 @@ def run_tile_into(
         index_href=index_href,
         day_nav=day_nav,
         notebook_href=f"../{outcome.notebook}" if outcome.notebook else None,
+        badge=card_badge(outcome.status, outcome.headline),
     )
     render_error = write_tile_page(
         nb_out if nb_out.is_file() else None,

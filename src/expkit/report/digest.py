@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from expkit.atomic import atomic_write_text
-from expkit.report.brief import ReportBrief, interval, label, lift_text, pct
+from expkit.report.brief import Guardrail, ReportBrief, decided, interval, label, lift_text, pct
 from expkit.report.html import jinja_env
 
 TEXT_FILE, HTML_FILE = "digest.txt", "digest.html"
@@ -60,8 +60,8 @@ class Digest:
         out += [f"  {lift_text(lift)}" for lift in b.lifts]
         if b.guardrails:
             out.append("Guardrails:")
-            out += [f"  {g.arm}: {g.metric} {g.status} (estimate {_num(g.estimate)}, "
-                    f"interval {_num(g.low)} to {_num(g.high)}, margin {_num(g.margin)})" for g in b.guardrails]
+            out += [f"  {g.arm}: {g.metric} {g.status} (estimate {est}, interval {between}, margin {margin})"
+                    for g in b.guardrails for est, between, margin in [guardrail_values(g)]]
         if b.progress is not None:
             out.append(f"Progress: {_progress_text(b)}")
         failed_gates = [g for g in b.trust if g.status == "fail"]
@@ -92,6 +92,7 @@ class Digest:
         b = self.brief
         return jinja_env().get_template("digest.html.j2").render(
             d=self, b=b, lift_text=lift_text, pct=pct, interval=interval, num=_num, label=label,
+            guardrail_values=guardrail_values,
             progress=_progress_text(b) if b.progress is not None else None,
             failed_gates=[g for g in b.trust if g.status == "fail"],
         )
@@ -118,6 +119,14 @@ def _num(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.4g}"
 
 
+def guardrail_values(g: Guardrail) -> tuple[str, str, str]:
+    """A guardrail's estimate, interval and margin as the index page shows them: a relative one
+    (latency p95) in percent with "relative" after its margin, an absolute one as numbers."""
+    if g.relative:
+        return pct(g.estimate), interval(g.low, g.high), f"{pct(g.margin)} relative"
+    return _num(g.estimate), f"{_num(g.low)} to {_num(g.high)}", _num(g.margin)
+
+
 def _progress_text(b: ReportBrief) -> str:
     p = b.progress
     if p is None:
@@ -131,7 +140,9 @@ def _progress_text(b: ReportBrief) -> str:
         parts.append("users " + ", ".join(f"{arm} {n:,}" for arm, n in p.users.items()))
     if p.days_run is not None:
         parts.append(f"day {p.days_run:.0f}" + (f" of at least {p.min_days:.0f}" if p.min_days is not None else ""))
-    if p.days_remaining is not None:
+    if decided(a.verdict for a in b.arms):
+        parts.append("decided: no more days needed")
+    elif p.days_remaining is not None:
         parts.append(f"about {p.days_remaining:.0f} more day(s)")
     return "; ".join(parts) or "n/a"
 

@@ -11,25 +11,32 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from markupsafe import Markup
 
 import expkit
+from expkit import lineage
 from expkit.atomic import FileLock, atomic_write_text
 from expkit.errors import ExpkitError
+from expkit.lineage import Graph
 from expkit.report.brief import ReportBrief, brief, interval, pct
 from expkit.report.deliveries import DeliveryEntry, read_record
 from expkit.report.html import jinja_env, stylesheet
 from expkit.report.index import report_days
 from expkit.report.summary import utc_now
+from expkit.rollup import rollup_graph
+from expkit.warehouse import Warehouse
 
 log = logging.getLogger("expkit.report")
 
 HISTORY_FILE = "index.html"
 HISTORY_LOCK = ".history.lock"
+_PARTITION_DAY = re.compile(r"event_date=(\d{4}-\d{2}-\d{2})")
 
 
 @dataclass(frozen=True)
@@ -38,6 +45,7 @@ class HistoryRow:
 
     brief: ReportBrief
     deliveries: tuple[DeliveryEntry, ...]
+    out_of_date: str = ""  # why its numbers are out of date (:func:`report_out_of_date`), else ""
 
 
 def day_summaries(day_dir: Path) -> list[tuple[Path, str]]:
@@ -54,13 +62,38 @@ def day_summaries(day_dir: Path) -> list[tuple[Path, str]]:
     return found
 
 
+def report_out_of_date(day_dir: Path, summary: dict[str, Any], graphs: dict[str, Graph] | None = None) -> str:
+    """Why the report of ``day_dir`` no longer matches its warehouse, "" when it does or cannot be
+    told (no ``inputs.json``, the warehouse of ``summary`` is gone). A report records the rollup
+    partitions it read (``inputs.json``); late data or a rebuilt earlier day changes them after
+    it was written (:func:`expkit.rollup.report_staleness`, the rollups' own rule)."""
+    params = summary.get("params")
+    root = params.get("warehouse") if isinstance(params, dict) else None
+    record = lineage.read_inputs(day_dir / "inputs.json")
+    if not isinstance(root, str) or record is None or not Path(root, "rollups").is_dir():
+        return ""
+    graphs = {} if graphs is None else graphs
+    if root not in graphs:
+        graphs[root] = rollup_graph(Warehouse.open(root, must_exist=False))
+    verdict = graphs[root].check(f"report/{day_dir.name}", record)
+    if not verdict.stale:
+        return ""
+    names = [c.input for c in verdict.changes] + list(verdict.stale_inputs)
+    days = sorted({m.group(1) for n in names if (m := _PARTITION_DAY.search(n))})
+    which = f"the rollups of {', '.join(days)}" if days else "the rollups it read"
+    return (f"out of date: {which} changed or went out of date after it was written (late data or a rebuilt day); "
+            f"rerun expkit daily --date {day_dir.name}")
+
+
 def history_rows(out: Path) -> list[HistoryRow]:
     """Every report under ``out``, newest day first, then by experiment id (unreadable summaries
-    are left out and logged)."""
+    are left out and logged), each with :func:`report_out_of_date`."""
     rows = []
+    graphs: dict[str, Graph] = {}
     for day in reversed(report_days(out)):
         record = read_record(out / day)
         day_rows = []
+        stale: str | None = None
         for path, href in day_summaries(out / day):
             try:
                 summary = json.loads(path.read_text(encoding="utf-8"))
@@ -70,7 +103,9 @@ def history_rows(out: Path) -> list[HistoryRow]:
             if not isinstance(summary, dict):
                 continue
             b = brief(summary, href)
-            day_rows.append(HistoryRow(b, tuple(record.get(b.experiment_id, {}).values())))
+            if stale is None:  # one inputs.json per day folder, the portfolio's experiments included
+                stale = report_out_of_date(out / day, summary, graphs)
+            day_rows.append(HistoryRow(b, tuple(record.get(b.experiment_id, {}).values()), stale))
         rows += sorted(day_rows, key=lambda r: r.brief.experiment_id)
     return rows
 
@@ -84,13 +119,29 @@ def render_history(rows: Sequence[HistoryRow], generated_at: str) -> str:
     )
 
 
-def write_history(out: Path, lock_timeout: float = 60.0) -> Path | None:
+def write_history(out: Path, lock_timeout: float = 60.0, rows_seen: list[HistoryRow] | None = None) -> Path | None:
     """Rebuild ``out/index.html`` from the files on disk; ``None`` (logged) when another run held
-    the lock longer than ``lock_timeout`` seconds (that run rewrites it anyway)."""
+    the lock longer than ``lock_timeout`` seconds (that run rewrites it anyway). ``rows_seen``
+    receives the rows the page was built from."""
     out = Path(out)
     try:
         with FileLock(out / HISTORY_LOCK, timeout=lock_timeout, what="the history page"):
-            return atomic_write_text(out / HISTORY_FILE, render_history(history_rows(out), utc_now()))
+            rows = history_rows(out)
+            if rows_seen is not None:
+                rows_seen.extend(rows)
+            return atomic_write_text(out / HISTORY_FILE, render_history(rows, utc_now()))
     except ExpkitError as exc:
         log.warning("history page not rebuilt: %s", exc)
         return None
+
+
+def out_of_date_line(rows: Sequence[HistoryRow], built: str) -> str | None:
+    """One progress line naming the reports (other than the day ``built`` just now) whose rollups
+    changed since they were written, e.g. by this run rebuilding an earlier day after late data;
+    ``None`` when there are none."""
+    days = sorted({r.brief.date for r in rows if r.out_of_date and r.brief.date != built})
+    if not days:
+        return None
+    n, they = len(days), "they" if len(days) != 1 else "it"
+    return (f"{n} report{'s' if n != 1 else ''} out of date: {', '.join(days)} (the rollups {they} read changed "
+            f"since; marked on the history page); rerun expkit daily --date D for each")

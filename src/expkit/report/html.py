@@ -103,6 +103,9 @@ class PageInfo:
     day_nav: bool = False
     """Whether the header has links to the neighbouring days (pages of a daily report;
     filled in by :func:`expkit.report.index.set_tile_nav`)."""
+    badge: tuple[str, str] | None = None
+    """The badge's label and colour when it is not the status's: the card's verdict or outcome
+    (:func:`expkit.report.index.card_badge`)."""
 
 
 @functools.lru_cache(maxsize=1)

@@ -23,10 +23,11 @@ from markupsafe import Markup, escape
 import expkit
 from expkit.atomic import FileLock, atomic_write_text
 from expkit.errors import ExpkitError
-from expkit.report.brief import VERDICT_LABELS, ReportBrief, brief, interval
+from expkit.report.brief import VERDICT_LABELS, ReportBrief, brief, decided, interval
 from expkit.report.deepdive import DEEPDIVE_PAGE
 from expkit.report.html import STATUS_LABELS, format_value, jinja_env, stylesheet
 from expkit.report.summary import ALERT_KEYS, CHECK_KEYS
+from expkit.trust import clock
 
 _CARD_KEYS = ("title", "section", "status", "summary", "error", "html", "as_of", "duration_s")
 SEVERITY_ORDER = ("P1", "P2", "P3", "P4")
@@ -170,6 +171,7 @@ def render_index(
     *,
     sub: str = "",
     portfolio: Sequence[ReportBrief] | None = None,
+    portfolio_missing: Sequence[str] = (),
 ) -> str:
     """The index page HTML for one day's ``summary`` (the ``summary.json`` document); with
     ``deepdive_href``, a link to the day's deep dive (docs/deepdive.md).
@@ -216,8 +218,8 @@ def render_index(
             checks=checks,
             failed_checks=[c for c in checks if c.get("status") == "fail"],
             firing=[a for a in alerts_sorted if a.get("state") == "firing"],
-            serious=serious_alerts(alerts_sorted),
-            switches=kill_switches_pulled(alerts_sorted),
+            serious=serious_alerts(alerts_sorted, day.isoformat()),
+            switches=kill_switches_pulled(alerts_sorted, day.isoformat()),
             alerts=alerts_sorted,
             timeline=alert_timeline(alerts_sorted, day),
             as_of=_newest([t.get("as_of") for t in tiles.values()]),
@@ -233,12 +235,14 @@ def render_index(
             **day_links(prev_day, next_day, sub),
             portfolio_href="../index.html" if sub else None,
             portfolio=list(portfolio) if portfolio is not None else None,
+            portfolio_missing=list(portfolio_missing),
             arm_health=[dict(a) for a in summary.get("arm_health") or [] if isinstance(a, Mapping)],
             interval=interval,
             fmt=format_value,
             num=format_number,
             pct=format_percent,
             decision=summary.get("decision") if isinstance(summary.get("decision"), Mapping) else None,
+            decided=decided(_arm_verdicts(summary.get("decision"))),
             badges=OUTCOME_BADGES,
             css=Markup(stylesheet()),
             version=expkit.__version__,
@@ -298,15 +302,14 @@ SERIOUS_SEVERITIES = ("P1", "P2")
 """Severities the top banner lists whenever they fired that day, resolved or not."""
 
 
-def _clock(iso: Any) -> str:
-    """``HH:MM`` of an ISO-8601 UTC time (``?`` when absent)."""
-    text = str(iso or "")
-    return text[11:16] if len(text) >= 16 else "?"
+def _clock(iso: Any, day: str | None = None) -> str:
+    """``HH:MM`` of an ISO-8601 UTC time (``?`` when absent; dated when not on ``day``)."""
+    return clock(iso, day)
 
 
-def serious_alerts(alerts: Sequence[Mapping[str, Any]]) -> list[str]:
+def serious_alerts(alerts: Sequence[Mapping[str, Any]], day: str | None = None) -> list[str]:
     """One line per P1/P2 alert that fired that day, resolved or not (the banner must not hide
-    an incident because it ended before midnight).
+    an incident because it ended before midnight); a time not on ``day`` carries its date.
 
     >>> serious_alerts([{"rule": "error_rate_high", "severity": "P1", "state": "resolved",
     ...                  "fired_at": "2026-11-05T08:10:00Z", "resolved_at": "2026-11-05T08:40:00Z"},
@@ -320,13 +323,14 @@ def serious_alerts(alerts: Sequence[Mapping[str, Any]]) -> list[str]:
     for a in alerts:
         if a.get("severity") not in SERIOUS_SEVERITIES or not a.get("fired_at"):
             continue
-        end = "still firing" if a.get("state") == "firing" else f"resolved {_clock(a.get('resolved_at'))} UTC"
-        out.append(f"{a.get('rule')} ({a.get('severity')}) fired {_clock(a.get('fired_at'))}, {end}")
+        end = "still firing" if a.get("state") == "firing" else f"resolved {_clock(a.get('resolved_at'), day)} UTC"
+        out.append(f"{a.get('rule')} ({a.get('severity')}) fired {_clock(a.get('fired_at'), day)}, {end}")
     return out
 
 
-def kill_switches_pulled(alerts: Sequence[Mapping[str, Any]]) -> list[str]:
-    """One line per kill switch an alert pulled (or asked for, in approval mode) that day.
+def kill_switches_pulled(alerts: Sequence[Mapping[str, Any]], day: str | None = None) -> list[str]:
+    """One line per kill switch an alert pulled (or asked for, in approval mode) that day (a time
+    not on ``day`` carries its date).
 
     >>> kill_switches_pulled([{"rule": "error_rate_high", "state": "resolved", "kill_switch": "disable_experiment",
     ...                        "kill_switch_mode": "automatic", "fired_at": "2026-11-05T08:10:00Z"},
@@ -341,7 +345,7 @@ def kill_switches_pulled(alerts: Sequence[Mapping[str, Any]]) -> list[str]:
     for a in alerts:
         if not a.get("kill_switch") or not a.get("fired_at"):
             continue
-        at = _clock(a.get("fired_at"))
+        at = _clock(a.get("fired_at"), day)
         if a.get("kill_switch_mode") == "approval":
             out.append(f"{a['kill_switch']} requested by {a.get('rule')} at {at} UTC (needs approval)")
         else:
@@ -358,6 +362,13 @@ def format_percent(value: Any) -> str:
     if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
         return "n/a"
     return f"{value:+.1%}"
+
+
+def _arm_verdicts(decision: Any) -> list[object]:
+    """The verdict of each treatment arm of a ``decision`` block (none when it has no arms)."""
+    arms = decision.get("arms") if isinstance(decision, Mapping) else None
+    return [a.get("verdict") if isinstance(a, Mapping) else None for a in arms.values()] \
+        if isinstance(arms, Mapping) else []
 
 
 def format_number(value: Any) -> str:
@@ -451,7 +462,11 @@ def write_portfolio_index(day_dir: Path, doc: Mapping[str, Any], out: Path) -> P
     experiment report found in ``day_dir``), then the platform's health, alerts and validation of
     ``doc`` (its ``portfolio.json``)."""
     prev_day, next_day = neighbours(out, str(doc["date"]))
-    html = render_index(doc, prev_day, next_day, portfolio=portfolio_rows(day_dir))
+    rows = portfolio_rows(day_dir)
+    reported = {d.name for d in experiment_dirs(day_dir)}
+    # experiments active on the day (portfolio.json "active") whose report a run of another one left out
+    missing = [str(e) for e in doc.get("active") or [] if str(e) not in reported]
+    html = render_index(doc, prev_day, next_day, portfolio=rows, portfolio_missing=missing)
     return atomic_write_text(day_dir / "index.html", html)
 
 

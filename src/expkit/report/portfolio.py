@@ -50,7 +50,7 @@ from expkit.report.daily import (
 from expkit.report.deepdive import DEEPDIVE_DIR
 from expkit.report.deliveries import RECORD_FILE
 from expkit.report.digest import HTML_FILE, TEXT_FILE
-from expkit.report.history_page import write_history
+from expkit.report.history_page import HistoryRow, out_of_date_line, write_history
 from expkit.report.index import (
     PORTFOLIO_FILE,
     experiment_dirs,
@@ -284,13 +284,17 @@ def run_portfolio(
             )
             doc.update(layout="portfolio", experiment_id=None, started_at=started_at,
                        steps_run=sorted({*ran.steps_run, *(x for s in summaries for x in s.get("steps_run") or [])}),
-                       experiments=[d.name for d in experiment_dirs(tmp)],
+                       experiments=[d.name for d in experiment_dirs(tmp)], active=ids,
                        arm_health=[asdict(a) for a in arm_health_rows(warehouse, day, configs)])
             atomic_write_json(tmp / PORTFOLIO_FILE, doc)
             write_portfolio_index(tmp, doc, out)
             finish_day_folder(tmp, final, out, day)
         refresh_nav(out, day.isoformat(), gone=before)
-        write_history(out)
+        seen: list[HistoryRow] = []
+        write_history(out, rows_seen=seen)
+        stale_line = out_of_date_line(seen, day.isoformat())
+        if stale_line:
+            emit(ProgressEvent("history", stale_line))
     step_errors = dict(ran.errors)
     for exp, r in results.items():
         step_errors.update({f"{k} ({exp})": v for k, v in r.step_errors.items() if k not in ran.errors})

@@ -22,6 +22,11 @@ def data_as_of(p: TileParams) -> str | None:
     return None if newest is None else ms_to_iso(newest)
 
 
+def over_window(window: str) -> str:
+    """How a card names the window its numbers cover (``over 24h``), as the health cards do."""
+    return f"over {window}"
+
+
 def no_data_result(p: TileParams, tile: str, section: str, title: str, why: str) -> TileResult:
     """An explicit "no data" state (never a zero); an outcome tile dated before the experiment's
     start says so, whatever ``why`` (its windows are empty by definition)."""

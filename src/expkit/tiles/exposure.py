@@ -158,6 +158,11 @@ def novelty_note(row: Mapping[Any, Any], title: str | None = None) -> str:
     pv = row["adj_pvalue"]
     pv_text = f"{pv:.3f}" if pv >= 0.001 else f"{pv:.1e}"
     slope = f"{row['slope'] * 100:+.1f}".replace("-", "\u2212")
-    return (f"{name} lift {'falls' if falls else 'rises'} from {_pct(row['first_lift'])} {_day(row['first_label'])} "
-            f"to {_pct(row['last_lift'])} {_day(row['last_label'])}: {kind} (slope {slope} points/day, "
+    first = f"{_pct(row['first_lift'])} {_day(row['first_label'])}"
+    last = f"{_pct(row['last_lift'])} {_day(row['last_label'])}"
+    if (row["last_lift"] < row["first_lift"]) == falls:
+        change = f"{'falls' if falls else 'rises'} from {first} to {last}"
+    else:  # the fitted slope goes the other way than the two end ages (the ages between weigh more)
+        change = f"trends {'down' if falls else 'up'} over exposure age ({first}, {last})"
+    return (f"{name} lift {change}: {kind} (slope {slope} points/day, "
             f"adjusted p = {pv_text}; {row['bucket']})")

@@ -424,11 +424,13 @@ def render_anomaly(p: TileParams, h: Health[AnomalyValues]) -> TileResult:
     """The anomaly tile's page: summary, robust z over time, the most flagged series; table per series."""
     pts, v = h.judgement.bins, h.values
     episodes = _episodes(pts[pts["sustained"]])
-    summary = (f"{v.points_flagged} of {v.points_scored:,} points flagged ({v.flag_rate:.2%})" if v.points_scored
-               else "insufficient history to score any point")
-    summary += (f"; {len(episodes)} sustained anomal{'y' if len(episodes) == 1 else 'ies'}: "
-                + ", ".join(f"{e.metric} [{e.series}] from {e.start[11:16]}" for e in episodes[:4])
-                if episodes else "; no sustained anomaly")
+    if not v.points_scored:  # nothing scored: no claim about anomalies either way
+        summary = "insufficient history to score any point; anomalies not evaluated"
+    else:
+        summary = f"{v.points_flagged} of {v.points_scored:,} points flagged ({v.flag_rate:.2%})"
+        summary += (f"; {len(episodes)} sustained anomal{'y' if len(episodes) == 1 else 'ies'}: "
+                    + ", ".join(f"{e.metric} [{e.series}] from {e.start[11:16]}" for e in episodes[:4])
+                    if episodes else "; no sustained anomaly")
     charts = [_z_chart(pts), *_band_charts(pts, pts[pts["flag"]])]
     return render_health(p, "Anomaly detection", h, summary, _per_series(pts), charts)
 

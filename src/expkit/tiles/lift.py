@@ -57,7 +57,7 @@ from expkit.tiles.arms import (
     with_all_arms,
 )
 from expkit.tiles.base import OMIT_NONE, SHOWN_ONLY, TileParams, TileResult
-from expkit.tiles.common import MetricCap, capped_metrics, no_data_result, typed_result
+from expkit.tiles.common import MetricCap, capped_metrics, no_data_result, over_window, typed_result
 from expkit.tiles.segments import (
     SEGMENT_ALPHA,
     SEGMENT_KEYS,
@@ -355,7 +355,7 @@ def render_lift(p: TileParams, lift: Lift) -> TileResult:
         f"[{_pct(a.low)}, {_pct(a.high)}], always-valid [{_pct(a.seq_low)}, {_pct(a.seq_high)}]"
         + _cuped_note(a.metrics.get(a.metric))
         for arm, a in lift.arms.items()
-    )
+    ) + f" ({over_window(p.window)})"
     return typed_result(p, "outcomes", TITLE, lift, summary, lift.frame[TABLE_COLUMNS], [_forest(lift.frame, p)])
 
 

@@ -27,7 +27,7 @@ from expkit.names import Status
 from expkit.readers import ratio_stats
 from expkit.tiles.arms import ALL_SLICES, USER_SLICES, arm_level
 from expkit.tiles.base import INLINE, OMIT_NONE, SHOWN_ONLY, TileParams, TileResult, status_vs_target, worst
-from expkit.tiles.common import MetricCap, capped_metrics, no_data_result, typed_result
+from expkit.tiles.common import MetricCap, capped_metrics, no_data_result, over_window, typed_result
 from expkit.tiles.srm import SrmCheck, srm_check, srm_label
 
 
@@ -239,7 +239,7 @@ def render_ratio(p: TileParams, m: RatioMetric, r: Ratio, section: str = "outcom
     summary = "; ".join(
         f"{srm_label(arm, a.srm)} {_fmt(a.estimate, m)} [{_fmt(a.low, m)}, {_fmt(a.high, m)}]"
         for arm, a in r.arms.items()
-    ) + target_text(m.target, m)
+    ) + f" {over_window(p.window)}" + target_text(m.target, m)
     if r.cap is not None:
         summary += f"; {r.cap.text}"
     chart_df = r.values

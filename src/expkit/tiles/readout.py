@@ -127,7 +127,7 @@ def readout(p: TileParams) -> Decision | None:
     guards = guardrail_results(p, WINDOW)
     check = srm_check(p, WINDOW)
     gates = [srm_gate(check.pvalue, check.threshold, srm_days(p)), validation_gate(p.checks),
-             bucket_gate(p.checks), alerts_gate(p.alerts)]
+             bucket_gate(p.checks), alerts_gate(p.alerts, p.event_date)]
     if found.balance is not None:  # with a CUPED pre-period
         gates.append(balance_gate(found.balance, arms, primary.title, cfg.srm_pvalue_threshold))
     evidence = {

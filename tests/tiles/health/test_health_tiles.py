@@ -192,6 +192,8 @@ def test_anomaly_without_history_says_so(clean: SynthWarehouse) -> None:
     result = run(clean, "anomaly", event_date=first.isoformat())
     assert result.status == "no_data"
     assert result.headline["points_scored"] == 0 and result.headline["points_insufficient_history"] > 0
+    # nothing was scored, so nothing can be said about sustained anomalies either
+    assert "no sustained anomaly" not in result.summary, result.summary
 
 
 def _exact(query: str, files: str, params: dict) -> list[float]:

@@ -192,3 +192,19 @@ def test_notebook_through_papermill_and_from_rollups_only(constant: Built, tmp_p
     full["params"].pop("warehouse")
     only["params"].pop("warehouse")
     assert json.dumps(full, sort_keys=True) == json.dumps(only, sort_keys=True)
+
+
+def test_the_trend_sentence_never_says_rises_between_falling_numbers() -> None:
+    """A fitted slope up while the first and last ages' lifts fall (ages between them high): seen
+    in a daily report as "lift rises from +17.2% on day 0 to +9.9% on day 5"."""
+    from expkit.tiles.exposure import novelty_note
+
+    row = {"metric": "ctr", "bucket": "treatment", "first_label": "0", "first_lift": 0.172, "last_label": "5",
+           "last_lift": 0.099, "slope": 0.030, "adj_pvalue": 0.014, "verdict": "growing"}
+    text = novelty_note(row, "CTR proxy")
+    assert "rises from" not in text and "falls from" not in text, text
+    assert text.startswith("CTR proxy lift trends up over exposure age (+17.2% on day 0, +9.9% on day 5)"), text
+    assert "slope +3.0 points/day" in text
+    # numbers and slope agreeing keep the plain sentence
+    agree = novelty_note({**row, "last_lift": 0.25}, "CTR proxy")
+    assert agree.startswith("CTR proxy lift rises from +17.2% on day 0 to +25.0% on day 5: a growing effect")
