@@ -295,3 +295,19 @@ def test_chart_specs_cannot_break_out_of_their_script() -> None:
     text = spec_json(spec)
     assert "<" not in text and ">" not in text and "&" not in text and "\u2028" not in text
     assert json.loads(text) == spec
+
+
+def test_verdict_card_shows_the_variance_cuped_removed_as_a_fall() -> None:
+    """``variance_reduction`` is ``1 − var_adjusted / var_unadjusted`` (docs/statistics.md,
+    "CUPED"): 0.717 is a variance 71.7% lower, as the lift tile and the digest say, never "+71.7%"."""
+    doc = _summary([])
+    primary = {"metric": "ctr", "rel_lift": 0.158, "rel_low": 0.097, "rel_high": 0.219, "seq_low": 0.063,
+               "seq_high": 0.253, "cuped": True, "variance_reduction": 0.717}
+    doc["decision"] = {"verdict": "keep_running", "reasons": ["r"], "window": "cum", "trust": [], "progress": {"required_per_arm": None},
+                       "arms": {"treatment": {"verdict": "keep_running", "reasons": [], "primary": primary,
+                                              "guardrails": []}}}
+    arm = render_index(doc).split('<div class="verdict-arm">', 1)[1].split("</div>", 1)[0]
+    assert "variance -71.7%" in arm and "+71.7%" not in arm
+    doc["decision"]["arms"]["treatment"]["primary"] = {**primary, "variance_reduction": None}
+    arm = render_index(doc).split('<div class="verdict-arm">', 1)[1].split("</div>", 1)[0]
+    assert "CUPED" in arm and "variance" not in arm
