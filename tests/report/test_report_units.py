@@ -188,6 +188,13 @@ def test_execute_notebook_reports_a_broken_notebook(tmp_path: Path) -> None:
     assert not run.ok and run.error
 
 
+def test_execute_notebook_names_a_missing_notebook_and_the_fix(tmp_path: Path) -> None:
+    missing = tmp_path / "outcomes" / "top3_ctr.ipynb"
+    run = execute_notebook(NotebookJob(missing, tmp_path / "out.ipynb", timeout=10))
+    assert not run.ok and run.error is not None
+    assert str(missing) in run.error and "make notebooks" in run.error and "Errno" not in run.error
+
+
 def test_page_carries_each_chart_spec_exactly_and_leaves_the_notebook_alone(tmp_path: Path) -> None:
     import copy
     import re
