@@ -36,6 +36,7 @@ from expkit.names import WINDOWS, Status
 
 if TYPE_CHECKING:
     from expkit.tiles.base import TileParams
+    from expkit.warehouse import Warehouse
 
 DEEPDIVE_WINDOWS = (*WINDOWS, "cum")
 """Windows the deep dive reads: the tiles' and ``cum`` (the experiment to date, its default)."""
@@ -92,6 +93,20 @@ def _id_list(value: Any, name: str) -> list[str] | None:
                       f'e.g. {name}="{example}"')
 
 
+def _check_day(day: dt.date, experiment_id: str, start: dt.date, wh: Warehouse) -> None:
+    """Refuse a report date the deep dive has nothing to show for (before the start, not rolled up)."""
+    from expkit.rollup import STATS_ROLLUP
+
+    if day < start:
+        raise ExpkitError(f"parameter event_date={day}: before the start of experiment {experiment_id} ({start}); "
+                          f"the deep dive covers its days from {start} on")
+    if not wh.rollup_files(STATS_ROLLUP, [day]):
+        days = [d for d in wh.rollup_dates(STATS_ROLLUP) if d >= start]
+        newest = f"the newest is {days[-1]}" if days else "none is rolled up yet"
+        raise ExpkitError(f"parameter event_date={day}: no outcome statistics of that day in warehouse {wh.root}; "
+                          f"roll it up ('expkit rollup --date {day}') or choose a rolled-up date ({newest})")
+
+
 def open_deepdive(
     event_date: str | dt.date | None = None,
     window: str = "cum",
@@ -115,6 +130,7 @@ def open_deepdive(
     base = resolve_params("deepdive", ("bucket",), event_date=event_date, params_file=params_file,
                           warehouse=warehouse)
     cfg = base.config
+    _check_day(base.event_date, cfg.experiment_id, cfg.start_date, base.warehouse)
     chosen = _id_list(metrics, "metrics")
     if chosen is not None:
         unknown = [m for m in chosen if m not in cfg.outcome_metrics]

@@ -80,7 +80,8 @@ def test_query_any_template_and_bad_parameters(planted: Built) -> None:
     sums = deepdive.arm_sums(dd, "ctr", "control", cuped=False)
     assert set(sums) == {"n", "sum_num", "sum_den", "sum_num2", "sum_den2", "sum_numden"} and sums["n"] > 0
     bad = {"window": ("3w", "parameter window="), "metrics": ("ctr,nope", "parameter metrics: 'nope'"),
-           "slices": ("region,country", "parameter slices: 'country'")}
+           "slices": ("region,country", "parameter slices: 'country'"),
+           "event_date": ("2026-11-12", "before the start of experiment rec_ranker_v2 \\(2026-11-13\\)")}
     for key, (value, message) in bad.items():
         with pytest.raises(ExpkitError, match=message):
             deepdive.open_deepdive(**planted.kwargs(**{key: value}))
@@ -167,6 +168,9 @@ def test_expkit_deepdive_bad_input_exits_2_naming_the_parameter(planted: Built, 
         ("-p", "window"): "expected key=value",
         ("--date", "2026-13-01"): "2026-13-01",
         ("--warehouse", str(tmp_path / "nowhere")): str(tmp_path / "nowhere"),
+        # a pre-period day (rolled up, before start_date) and a day never rolled up
+        ("--date", "2026-11-12"): "parameter event_date=2026-11-12: before the start of experiment",
+        ("--date", "2026-11-20"): "parameter event_date=2026-11-20: no outcome statistics of that day",
     }
     for (flag, value), message in bad.items():
         args = [*base, flag, value] if flag == "-p" else [*base[: base.index(flag) + 1], value,
