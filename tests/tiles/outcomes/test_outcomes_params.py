@@ -98,6 +98,16 @@ def test_filters_narrow_the_population(clean: Built) -> None:
     assert set(genre.table.loc[genre.table["metric"].str.startswith("save_rate"), "genre"]) == {"drama"}
 
 
+@pytest.mark.parametrize("tile", [*OUTCOME_IDS, "readout"])
+def test_impression_attribute_filters_are_refused_unless_sliced_by_them(clean: Built, tile: str) -> None:
+    """A user has impressions of several surfaces, genres and providers, so such a filter cannot
+    narrow the users a tile compares; it used to be ignored without a word (the numbers of every
+    user under a page saying ``filters: {"surface": ["search"]}``)."""
+    for column, value in (("surface", "search"), ("genre", "drama"), ("provider", "indie")):
+        with pytest.raises(ExpkitError, match=f"parameter filters: {column} is an attribute of each impression"):
+            clean.run(tile, window="7d", filters={column: [value]})
+
+
 BAD_INPUT = [
     ({"slice": "country"}, "is not a slice column"),
     ({"slice": "genre"}, "does not support slice"),
