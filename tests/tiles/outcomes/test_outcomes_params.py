@@ -108,6 +108,16 @@ def test_impression_attribute_filters_are_refused_unless_sliced_by_them(clean: B
             clean.run(tile, window="7d", filters={column: [value]})
 
 
+@pytest.mark.parametrize("tile", ["readout", "novelty"])
+def test_tiles_of_the_experiment_to_date_say_so_whatever_the_window(clean: Built, tile: str) -> None:
+    """The readout and the novelty tile always read the experiment to date (docs/readout.md): their
+    page header and sidecar said "window 24h" (the notebook's default) over numbers of every day."""
+    for window in ("24h", "7d"):
+        result = clean.run(tile, window=window)
+        assert result.params["window"] == "cum" and result.sidecar()["params"]["window"] == "cum", window
+    assert clean.run("lift", window="7d").params["window"] == "7d"
+
+
 BAD_INPUT = [
     ({"slice": "country"}, "is not a slice column"),
     ({"slice": "genre"}, "does not support slice"),
