@@ -424,9 +424,12 @@ def arm_sums(dd: DeepDive, metric: str, arm: str, cuped: bool = True) -> dict[st
 
 
 def save_sidecar(dd: DeepDive, readout: Section, path: str | Path | None) -> None:
-    """Write the page's sidecar (the readout's status and verdict line, the parameters) atomically;
-    nothing when ``path`` is None."""
+    """Write the page's sidecar (the readout's status and verdict line, the parameters, the data's
+    time) atomically; nothing when ``path`` is None."""
+    from expkit.tiles.common import data_as_of
+
     if path:
         atomic_write_json(path, {"tile": "deepdive", "section": "deepdive", "title": "Deep dive",
                                  "status": readout.status, "headline": {}, "summary": readout.summary,
-                                 "params": dd.describe(), "as_of": None, "experiment_id": dd.experiment_id})
+                                 "params": dd.describe(), "as_of": data_as_of(dd.scope),
+                                 "experiment_id": dd.experiment_id})

@@ -144,6 +144,8 @@ def test_expkit_deepdive_page_offline_in_chromium_and_linked(planted: Built, tmp
     html = page.read_text()
     assert "open_deepdive(" not in html and 'class="highlight' not in html, "no code on the page"
     assert "<h2" in html and "Lift per slice" in html, "the markdown cells' headings are"
+    as_of = compute_tile("ctr", **planted.kwargs()).as_of  # the tiles' "data as of", not "unknown"
+    assert as_of and f"<dt>Data as of</dt><dd>{as_of}</dd>" in html
     visit, facts = browser.visit(page)
     assert all(u.startswith("file://") for u in visit.requests), visit.requests
     assert not visit.exceptions and not visit.console_errors, (visit.exceptions, visit.console_errors)
