@@ -118,6 +118,25 @@ def test_tiles_of_the_experiment_to_date_say_so_whatever_the_window(clean: Built
     assert clean.run("lift", window="7d").params["window"] == "7d"
 
 
+def test_a_metric_added_after_the_rollup_is_named_not_silently_left_out(clean: Built, tmp_path) -> None:
+    """A metric added to the catalogue (and named in ``secondary_metrics``) has no statistics until
+    the day is rolled up again; the lift tile left it out without a word."""
+    import yaml
+
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+    catalogue = yaml.safe_load(open(os.path.join(root, "params", "metrics.yaml")).read())
+    catalogue["metrics"]["plays_per_user"] = {"title": "Plays per user", "direction": "increase", "format": "number",
+                                              "numerator": {"table": "plays", "agg": "count"}, "denominator": "users"}
+    (tmp_path / "metrics.yaml").write_text(yaml.safe_dump(catalogue, sort_keys=False))
+    doc = yaml.safe_load(clean.params_file.read_text())
+    doc["secondary_metrics"] = ["recall", "plays_per_user"]
+    (tmp_path / "experiment.yaml").write_text(yaml.safe_dump(doc))
+    result = clean.run("lift", window="7d", params_file=str(tmp_path / "experiment.yaml"))
+    assert "plays_per_user" not in result.headline["arms"]["treatment"]["metrics"]
+    assert any("plays_per_user" in n and "expkit rollup --date 2026-11-14" in n for n in result.notes), result.notes
+    assert not any("recall" in n for n in result.notes)
+
+
 BAD_INPUT = [
     ({"slice": "country"}, "is not a slice column"),
     ({"slice": "genre"}, "does not support slice"),
