@@ -310,7 +310,8 @@ def test_verdict_card_shows_the_variance_cuped_removed_as_a_fall() -> None:
     doc = _summary([])
     primary = {"metric": "ctr", "rel_lift": 0.158, "rel_low": 0.097, "rel_high": 0.219, "seq_low": 0.063,
                "seq_high": 0.253, "cuped": True, "variance_reduction": 0.717}
-    doc["decision"] = {"verdict": "keep_running", "reasons": ["r"], "window": "cum", "trust": [], "progress": {"required_per_arm": None},
+    doc["decision"] = {"verdict": "keep_running", "reasons": ["r"], "window": "cum", "trust": [],
+                       "progress": {"required_per_arm": None},
                        "arms": {"treatment": {"verdict": "keep_running", "reasons": [], "primary": primary,
                                               "guardrails": []}}}
     arm = render_index(doc).split('<div class="verdict-arm">', 1)[1].split("</div>", 1)[0]
