@@ -380,22 +380,24 @@ def guardrail_section(dd: DeepDive) -> Section:
                    notes, [], table, status)
 
 
-def query(dd: DeepDive, template: str, days: Sequence[dt.date] | None = None,
+def query(dd: DeepDive, template: str, days: Sequence[dt.date | str] | None = None,
           filters: Mapping[str, str | Sequence[str]] | None = None, **values: Any) -> pd.DataFrame:
     """Run query template ``template`` (:data:`expkit.templates.TEMPLATES`) over the warehouse and
     return its rows.
 
     Each table the template reads is registered from the rollup of that name (its partitions of
-    ``days``, default the report date), else from the event table of that name. ``values`` are
-    the template's parameters and ``filters`` its optional filters, all bound, never pasted.
+    ``days``: dates or ``"YYYY-MM-DD"``; default the report date), else from the event table of
+    that name. ``values`` are the template's parameters and ``filters`` its optional filters, all
+    bound, never pasted.
     """
     from expkit.readers import connect, run_template
     from expkit.templates import TEMPLATES
+    from expkit.warehouse import parse_date
 
     if template not in TEMPLATES:
         raise ExpkitError(f"unknown query template {template!r}; choose one of {sorted(TEMPLATES)}")
     wh = dd.scope.warehouse
-    wanted = list(days) if days is not None else [dd.event_date]
+    wanted = [parse_date(d, "parameter days") for d in days] if days is not None else [dd.event_date]
     con = connect()
     try:
         for table in TEMPLATES[template].reads:

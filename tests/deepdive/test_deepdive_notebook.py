@@ -77,6 +77,11 @@ def test_query_any_template_and_bad_parameters(planted: Built) -> None:
     dd = deepdive.open_deepdive(**planted.kwargs())
     values = deepdive.query(dd, "slice_values", slice_column="region", experiment_id=dd.experiment_id)
     assert "eu" in set(values["slice_value"])
+    as_text = deepdive.query(dd, "slice_values", days=[END.isoformat()], slice_column="region",
+                             experiment_id=dd.experiment_id)  # dates as the notebooks' event_date takes them
+    assert as_text.equals(values)
+    with pytest.raises(ExpkitError, match="parameter days '14/11/2026' is not a valid date"):
+        deepdive.query(dd, "slice_values", days=["14/11/2026"], slice_column="region", experiment_id=dd.experiment_id)
     sums = deepdive.arm_sums(dd, "ctr", "control", cuped=False)
     assert set(sums) == {"n", "sum_num", "sum_den", "sum_num2", "sum_den2", "sum_numden"} and sums["n"] > 0
     bad = {"window": ("3w", "parameter window="), "metrics": ("ctr,nope", "parameter metrics: 'nope'"),
