@@ -361,7 +361,7 @@ def render_lift(p: TileParams, lift: Lift) -> TileResult:
         f"[{_pct(a.low)}, {_pct(a.high)}], always-valid [{_pct(a.seq_low)}, {_pct(a.seq_high)}]"
         + _cuped_note(a.metrics.get(a.metric))
         for arm, a in lift.arms.items()
-    )
+    ) + f"; over {p.window}"
     return typed_result(p, "outcomes", TITLE, lift, summary, lift.frame[TABLE_COLUMNS], [_forest(lift.frame, p)])
 
 

@@ -137,6 +137,13 @@ def test_a_metric_added_after_the_rollup_is_named_not_silently_left_out(clean: B
     assert not any("recall" in n for n in result.notes)
 
 
+def test_the_lift_summary_names_its_window(clean: Built) -> None:
+    """The index shows the lift card's summary under the verdict, whose lift is the experiment to
+    date's: without its window the card's other CTR lift could not be told apart."""
+    for window in ("24h", "7d"):
+        assert clean.run("lift", window=window).summary.endswith(f"; over {window}")
+
+
 BAD_INPUT = [
     ({"slice": "country"}, "is not a slice column"),
     ({"slice": "genre"}, "does not support slice"),
