@@ -204,6 +204,7 @@ def cmd_rollup(args: argparse.Namespace) -> int:
 def cmd_tile(args: argparse.Namespace) -> int:
     from expkit.report import run_tile_page
     from expkit.report.daily import adhoc_dir
+    from expkit.report.runner import missing_notebook
     from expkit.tiles import check_params
     from expkit.tiles.registry import TILES
 
@@ -218,6 +219,9 @@ def cmd_tile(args: argparse.Namespace) -> int:
     # Fail fast, before a kernel starts, on parameters the tile would reject.
     warehouse = _warehouse_path(args)
     check_params(args.tile, event_date=day, warehouse=warehouse, params_file=params_file, **overrides)
+    missing = missing_notebook(TILES[args.tile].notebook)
+    if missing is not None:
+        raise ExpkitError(missing)
     out = adhoc_dir(Path(args.out), args.tile, day, overrides, warehouse=warehouse, params_file=params_file)
     outcome = run_tile_page(args.tile, warehouse, day, out, params_file, parameters=overrides,
                        timeout=args.timeout)

@@ -98,24 +98,34 @@ def _rules_or_none(rules_file: Path) -> AlertsConfig | None:
 
 
 def experiment_notices(warehouse: Path, day: dt.date, params_file: Path) -> list[str]:
-    """One line when ``day`` is not one of the experiment's days (``start_date`` .. ``end_date``:
-    its outcome tiles have no data) or when the parameters file's ``experiment_id`` is absent from
-    the day's data (every tile would then show no data with no hint why); none otherwise or
-    without a rollup."""
+    """Lines a reader must see: ``day`` not one of the experiment's days (``start_date`` ..
+    ``end_date``: its outcome tiles have no data), else the parameters file's ``experiment_id``
+    absent from the day's data (every tile would then show no data with no hint why; nothing said
+    without a rollup); and metrics of the experiment's catalogue asking for a tile page the report
+    does not have (its tiles are those of the project's catalogue, :mod:`expkit.tiles.registry`)."""
+    from expkit.catalogue import catalogue_file_for
     from expkit.readers import experiment_users
+    from expkit.tiles.registry import TILES
 
     config = load_experiment(params_file)
+    notices = []
     if not config.active_on(day):
         where = (f"before the experiment's start_date {config.start_date}" if day < config.start_date
                  else f"after the experiment's end_date {config.end_date}")
-        return [f"{day} is {where} ({params_file}): the outcome tiles have no data for it; "
-                f"report a day from {config.start_date} to {config.end_date or 'today'}"]
-    found = experiment_users(Warehouse.open(warehouse), day)
-    if found is None or found.get(config.experiment_id):
-        return []
-    others = ", ".join(found) or "none"
-    return [f"experiment_id {config.experiment_id!r} of {params_file} does not occur in the data up to {day} "
-            f"(experiments found: {others}): every tile shows no data; fix experiment_id in the parameters file"]
+        notices.append(f"{day} is {where} ({params_file}): the outcome tiles have no data for it; "
+                       f"report a day from {config.start_date} to {config.end_date or 'today'}")
+    found = experiment_users(Warehouse.open(warehouse), day) if not notices else None
+    if found is not None and not found.get(config.experiment_id):
+        others = ", ".join(found) or "none"
+        notices.append(f"experiment_id {config.experiment_id!r} of {params_file} does not occur in the data up to "
+                       f"{day} (experiments found: {others}): every tile shows no data; fix experiment_id in the "
+                       "parameters file")
+    pageless = [m for m in config.catalogue.tile_ids if m not in TILES]
+    if pageless:
+        notices.append(f"metric(s) {', '.join(pageless)} of {config.catalogue.source} ask for a tile page "
+                       f"(tile: true) but the report's tile pages are those of {catalogue_file_for(None)}: "
+                       "add the metric there and run `make notebooks` for its page")
+    return notices
 
 
 def check_inputs(params_file: Path, rules_file: Path | None = None) -> None:

@@ -36,6 +36,7 @@ from expkit.names import WINDOWS, Status
 
 if TYPE_CHECKING:
     from expkit.tiles.base import TileParams
+    from expkit.warehouse import Warehouse
 
 DEEPDIVE_WINDOWS = (*WINDOWS, "cum")
 """Windows the deep dive reads: the tiles' and ``cum`` (the experiment to date, its default)."""
@@ -92,6 +93,20 @@ def _id_list(value: Any, name: str) -> list[str] | None:
                       f'e.g. {name}="{example}"')
 
 
+def _check_day(day: dt.date, experiment_id: str, start: dt.date, wh: Warehouse) -> None:
+    """Refuse a report date the deep dive has nothing to show for (before the start, not rolled up)."""
+    from expkit.rollup import STATS_ROLLUP
+
+    if day < start:
+        raise ExpkitError(f"parameter event_date={day}: before the start of experiment {experiment_id} ({start}); "
+                          f"the deep dive covers its days from {start} on")
+    if not wh.rollup_files(STATS_ROLLUP, [day]):
+        days = [d for d in wh.rollup_dates(STATS_ROLLUP) if d >= start]
+        newest = f"the newest is {days[-1]}" if days else "none is rolled up yet"
+        raise ExpkitError(f"parameter event_date={day}: no outcome statistics of that day in warehouse {wh.root}; "
+                          f"roll it up ('expkit rollup --date {day}') or choose a rolled-up date ({newest})")
+
+
 def open_deepdive(
     event_date: str | dt.date | None = None,
     window: str = "cum",
@@ -115,6 +130,7 @@ def open_deepdive(
     base = resolve_params("deepdive", ("bucket",), event_date=event_date, params_file=params_file,
                           warehouse=warehouse)
     cfg = base.config
+    _check_day(base.event_date, cfg.experiment_id, cfg.start_date, base.warehouse)
     chosen = _id_list(metrics, "metrics")
     if chosen is not None:
         unknown = [m for m in chosen if m not in cfg.outcome_metrics]
@@ -364,22 +380,24 @@ def guardrail_section(dd: DeepDive) -> Section:
                    notes, [], table, status)
 
 
-def query(dd: DeepDive, template: str, days: Sequence[dt.date] | None = None,
+def query(dd: DeepDive, template: str, days: Sequence[dt.date | str] | None = None,
           filters: Mapping[str, str | Sequence[str]] | None = None, **values: Any) -> pd.DataFrame:
     """Run query template ``template`` (:data:`expkit.templates.TEMPLATES`) over the warehouse and
     return its rows.
 
     Each table the template reads is registered from the rollup of that name (its partitions of
-    ``days``, default the report date), else from the event table of that name. ``values`` are
-    the template's parameters and ``filters`` its optional filters, all bound, never pasted.
+    ``days``: dates or ``"YYYY-MM-DD"``; default the report date), else from the event table of
+    that name. ``values`` are the template's parameters and ``filters`` its optional filters, all
+    bound, never pasted.
     """
     from expkit.readers import connect, run_template
     from expkit.templates import TEMPLATES
+    from expkit.warehouse import parse_date
 
     if template not in TEMPLATES:
         raise ExpkitError(f"unknown query template {template!r}; choose one of {sorted(TEMPLATES)}")
     wh = dd.scope.warehouse
-    wanted = list(days) if days is not None else [dd.event_date]
+    wanted = [parse_date(d, "parameter days") for d in days] if days is not None else [dd.event_date]
     con = connect()
     try:
         for table in TEMPLATES[template].reads:
@@ -408,9 +426,12 @@ def arm_sums(dd: DeepDive, metric: str, arm: str, cuped: bool = True) -> dict[st
 
 
 def save_sidecar(dd: DeepDive, readout: Section, path: str | Path | None) -> None:
-    """Write the page's sidecar (the readout's status and verdict line, the parameters) atomically;
-    nothing when ``path`` is None."""
+    """Write the page's sidecar (the readout's status and verdict line, the parameters, the data's
+    time) atomically; nothing when ``path`` is None."""
+    from expkit.tiles.common import data_as_of
+
     if path:
         atomic_write_json(path, {"tile": "deepdive", "section": "deepdive", "title": "Deep dive",
                                  "status": readout.status, "headline": {}, "summary": readout.summary,
-                                 "params": dd.describe(), "as_of": None, "experiment_id": dd.experiment_id})
+                                 "params": dd.describe(), "as_of": data_as_of(dd.scope),
+                                 "experiment_id": dd.experiment_id})

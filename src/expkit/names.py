@@ -53,6 +53,8 @@ OUTCOME_IDS = ("readout", "lift", "allocation", "timeline", "novelty")
 """Outcome tile ids besides the metric tiles, in dashboard order (never rename). Each metric of
 the catalogue with a tile page (``params/metrics.yaml``: ctr, recall, session_depth, save_rate in
 the shipped one) has a tile of its id, shown after the readout (:mod:`expkit.tiles.registry`)."""
+TO_DATE_TILES = ("readout", "novelty")
+"""Tiles that always read the experiment to date (window ``cum``), whatever their ``window`` parameter."""
 
 MINUTE_MS = 60_000
 HOUR_MS = 60 * MINUTE_MS

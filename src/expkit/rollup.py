@@ -671,19 +671,24 @@ def refresh(
     wh: Warehouse, eng: Engine, days: list[dt.date], config: ExperimentConfig,
     progress: Callable[[str], None] | None = None, force: bool = False,
 ) -> list[RollupResult]:
-    """Rebuild the stale artifacts of ``days`` and of every later rolled-up day, in date order.
+    """Rebuild the stale artifacts of ``days``, of the rolled-up days their windows read and of
+    every later rolled-up day, in date order.
 
     Each date gets only what is stale: its raw rollups and statistics, or its statistics alone
-    (e.g. a later day whose 7-day, 30-day or experiment-to-date window reads a rebuilt day).
-    With ``force`` every date of ``days`` is rebuilt whole. Dates are handled in order, so a
-    date's statistics are computed after every earlier date it reads.
+    (e.g. a later day whose 7-day, 30-day or experiment-to-date window reads a rebuilt day). An
+    earlier day since ``start_date`` that was rolled up but is stale (late data, other metric
+    definitions) is rebuilt first, so that the statistics of ``days`` never sum stale per-user
+    facts. With ``force`` every date of ``days`` is rebuilt whole. Dates are handled in order,
+    so a date's statistics are computed after every earlier date it reads.
     """
     results = []
     todo = sorted(set(days))
     later = [d for d in _rolled_up_after(wh, todo[-1]) if wh.event_files("requests", d)] if todo else []
+    read = [d for d in _rolled_up_after(wh, config.start_date - dt.timedelta(days=1))
+            if todo and d < todo[0] and wh.event_files("requests", d)]
     graph = rollup_graph(wh, config.catalogue)
     with rollup_lock(wh):
-        for day in [*todo, *later]:
+        for day in [*read, *todo, *later]:
             state = day_staleness(wh, day, graph)
             if not (force and day in days) and not state.stale:
                 continue

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 import yaml
-from catalogue_support import END, HERE, REPO, START, Built, params_folder
+from catalogue_support import DAYS, END, HERE, REPO, START, Built, params_folder
 
 from expkit.api import run_tile
 from expkit.catalogue import load_catalogue, parse_catalogue
@@ -24,6 +24,7 @@ from expkit.rollup import day_staleness, stale_dates
 from expkit.templates import TEMPLATES
 from expkit.tiles.base import resolve_params
 from expkit.tiles.ratio import ratio_metric, ratio_tile
+from expkit.warehouse import Warehouse
 
 GOOD = {"title": "t", "numerator": {"table": "plays", "agg": "count"}, "denominator": "users",
         "direction": "increase", "format": "number"}
@@ -203,3 +204,32 @@ def test_a_catalogue_tile_needs_only_its_yaml_entry(tmp_path: Path) -> None:
     (root / "pyproject.toml").write_text("")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=root, timeout=120)
     assert proc.stdout.split() == ["True", "outcomes", "CTR", "in", "the", "top", "3", "positions", "True"], proc.stderr
+
+
+def _stats(wh: Path, metric: str) -> list[tuple]:
+    import duckdb
+
+    rows = duckdb.sql(
+        f"select window_name, bucket, slice, slice_value, n, sum_num, sum_den, sum_num2 from read_parquet("
+        f"'{wh}/rollups/outcome_stats/event_date={END.isoformat()}/*.parquet') where metric = '{metric}' "
+        "and window_name in ('7d', 'cum') order by all").fetchall()
+    return rows
+
+
+def test_rolling_up_one_day_after_a_catalogue_change_rebuilds_the_days_its_windows_read(
+        built: Built, tmp_path: Path) -> None:
+    """Metrics added to the catalogue, then ``expkit rollup --date END``: END's 7d and cum windows
+    read the earlier days, whose per-user facts lacked the new columns; END's statistics summed
+    END alone for them (plays per user 7d lift +12.8% instead of +7.6% on a 6-day warehouse).
+    Reference: the same events rolled up in order with the new catalogue (the ``built`` fixture)."""
+    from expkit.rollup import build_range
+    from expkit.synth import generate
+
+    wh = tmp_path / "warehouse"
+    generate(wh, days=DAYS, end=END, users=1500, seed=7)  # the fixture's events, byte for byte
+    build_range(wh, START, END, load_experiment(params_folder(tmp_path / "old", REPO / "params" / "metrics.yaml")))
+    assert _stats(wh, "plays_per_user") == []
+    build_range(wh, END, END, built.config)
+    for metric in ("plays_per_user", "top3_ctr", "ctr"):
+        assert _stats(wh, metric) == _stats(built.warehouse.root, metric) != [], metric
+    assert stale_dates(Warehouse.open(wh), [START, END], built.config) == []

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -9,9 +10,9 @@ from pathlib import Path
 import pytest
 
 
-def expkit(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+def expkit(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "expkit.cli", *args], capture_output=True, text=True,
-                          cwd=cwd, timeout=120)
+                          cwd=cwd, timeout=120, env=None if env is None else {**os.environ, **env})
 
 
 def assert_one_line_error(proc: subprocess.CompletedProcess[str], *needles: str) -> None:
@@ -72,3 +73,14 @@ def test_tile_bad_parameters_fail_fast(small_wh: Path, tmp_path: Path) -> None:
     assert_one_line_error(expkit(*base, "-p", 'filters={"planet": ["x"]}'), "planet")
     assert_one_line_error(expkit("tile", "nope", "--warehouse", str(small_wh), "--date", "2026-11-14"), "nope")
     assert not any(tmp_path.iterdir())
+
+
+def test_tile_without_its_notebook_fails_fast(small_wh: Path, tmp_path: Path) -> None:
+    """A catalogue metric given a tile page before ``make notebooks`` wrote its notebook: one
+    line naming the notebook and the fix, before a kernel starts, nothing written."""
+    empty, out = tmp_path / "notebooks", tmp_path / "out"
+    empty.mkdir()
+    proc = expkit("tile", "ctr", "--warehouse", str(small_wh), "--date", "2026-11-14", "--out", str(out),
+                  env={"EXPKIT_NOTEBOOKS": str(empty)})
+    assert_one_line_error(proc, str(empty / "outcomes" / "ctr.ipynb"), "make notebooks")
+    assert not out.exists()

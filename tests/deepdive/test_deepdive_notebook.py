@@ -77,10 +77,16 @@ def test_query_any_template_and_bad_parameters(planted: Built) -> None:
     dd = deepdive.open_deepdive(**planted.kwargs())
     values = deepdive.query(dd, "slice_values", slice_column="region", experiment_id=dd.experiment_id)
     assert "eu" in set(values["slice_value"])
+    as_text = deepdive.query(dd, "slice_values", days=[END.isoformat()], slice_column="region",
+                             experiment_id=dd.experiment_id)  # dates as the notebooks' event_date takes them
+    assert as_text.equals(values)
+    with pytest.raises(ExpkitError, match="parameter days '14/11/2026' is not a valid date"):
+        deepdive.query(dd, "slice_values", days=["14/11/2026"], slice_column="region", experiment_id=dd.experiment_id)
     sums = deepdive.arm_sums(dd, "ctr", "control", cuped=False)
     assert set(sums) == {"n", "sum_num", "sum_den", "sum_num2", "sum_den2", "sum_numden"} and sums["n"] > 0
     bad = {"window": ("3w", "parameter window="), "metrics": ("ctr,nope", "parameter metrics: 'nope'"),
-           "slices": ("region,country", "parameter slices: 'country'")}
+           "slices": ("region,country", "parameter slices: 'country'"),
+           "event_date": ("2026-11-12", "before the start of experiment rec_ranker_v2 \\(2026-11-13\\)")}
     for key, (value, message) in bad.items():
         with pytest.raises(ExpkitError, match=message):
             deepdive.open_deepdive(**planted.kwargs(**{key: value}))
@@ -143,6 +149,8 @@ def test_expkit_deepdive_page_offline_in_chromium_and_linked(planted: Built, tmp
     html = page.read_text()
     assert "open_deepdive(" not in html and 'class="highlight' not in html, "no code on the page"
     assert "<h2" in html and "Lift per slice" in html, "the markdown cells' headings are"
+    as_of = compute_tile("ctr", **planted.kwargs()).as_of  # the tiles' "data as of", not "unknown"
+    assert as_of and f"<dt>Data as of</dt><dd>{as_of}</dd>" in html
     visit, facts = browser.visit(page)
     assert all(u.startswith("file://") for u in visit.requests), visit.requests
     assert not visit.exceptions and not visit.console_errors, (visit.exceptions, visit.console_errors)
@@ -167,6 +175,9 @@ def test_expkit_deepdive_bad_input_exits_2_naming_the_parameter(planted: Built, 
         ("-p", "window"): "expected key=value",
         ("--date", "2026-13-01"): "2026-13-01",
         ("--warehouse", str(tmp_path / "nowhere")): str(tmp_path / "nowhere"),
+        # a pre-period day (rolled up, before start_date) and a day never rolled up
+        ("--date", "2026-11-12"): "parameter event_date=2026-11-12: before the start of experiment",
+        ("--date", "2026-11-20"): "parameter event_date=2026-11-20: no outcome statistics of that day",
     }
     for (flag, value), message in bad.items():
         args = [*base, flag, value] if flag == "-p" else [*base[: base.index(flag) + 1], value,

@@ -213,6 +213,23 @@ def test_a_date_outside_the_experiment_is_said_as_such_not_as_a_wrong_id(base_wh
     assert "after the experiment's end_date 2026-11-10" in line
 
 
+def test_a_tile_page_the_report_cannot_show_is_said(base_wh: Path, tmp_path: Path) -> None:
+    """``tile: true`` in an experiment's own catalogue: the report's tiles come from the project's
+    catalogue, so the page was silently missing; the notice names the metric and the fix."""
+    params = _params(tmp_path, PARAMS.read_text())
+    catalogue = yaml.safe_load((REPO / "params" / "metrics.yaml").read_text())
+    catalogue["metrics"]["top3_ctr"] = {
+        "title": "CTR in the top 3 positions", "direction": "increase", "format": "percent", "tile": True,
+        "numerator": {"table": "impressions", "agg": "count", "where": {"clicked": True, "position": [1, 2, 3]}},
+        "denominator": {"table": "impressions", "agg": "count", "where": {"position": [1, 2, 3]}}}
+    (params.parent / "metrics.yaml").write_text(yaml.safe_dump(catalogue, sort_keys=False))
+    assert "top3_ctr" not in TILES
+    notices = experiment_notices(base_wh, END, params)
+    assert len(notices) == 1 and "\n" not in notices[0], notices
+    assert "top3_ctr" in notices[0] and str(params.parent / "metrics.yaml") in notices[0]
+    assert "make notebooks" in notices[0]
+
+
 def test_no_notice_without_a_rollup(tmp_path: Path, base_wh: Path) -> None:
     assert experiment_notices(base_wh, END + dt.timedelta(days=1), PARAMS) == []
 

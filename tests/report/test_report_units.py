@@ -188,6 +188,13 @@ def test_execute_notebook_reports_a_broken_notebook(tmp_path: Path) -> None:
     assert not run.ok and run.error
 
 
+def test_execute_notebook_names_a_missing_notebook_and_the_fix(tmp_path: Path) -> None:
+    missing = tmp_path / "outcomes" / "top3_ctr.ipynb"
+    run = execute_notebook(NotebookJob(missing, tmp_path / "out.ipynb", timeout=10))
+    assert not run.ok and run.error is not None
+    assert str(missing) in run.error and "make notebooks" in run.error and "Errno" not in run.error
+
+
 def test_page_carries_each_chart_spec_exactly_and_leaves_the_notebook_alone(tmp_path: Path) -> None:
     import copy
     import re
@@ -295,3 +302,20 @@ def test_chart_specs_cannot_break_out_of_their_script() -> None:
     text = spec_json(spec)
     assert "<" not in text and ">" not in text and "&" not in text and "\u2028" not in text
     assert json.loads(text) == spec
+
+
+def test_verdict_card_shows_the_variance_cuped_removed_as_a_fall() -> None:
+    """``variance_reduction`` is ``1 − var_adjusted / var_unadjusted`` (docs/statistics.md,
+    "CUPED"): 0.717 is a variance 71.7% lower, as the lift tile and the digest say, never "+71.7%"."""
+    doc = _summary([])
+    primary = {"metric": "ctr", "rel_lift": 0.158, "rel_low": 0.097, "rel_high": 0.219, "seq_low": 0.063,
+               "seq_high": 0.253, "cuped": True, "variance_reduction": 0.717}
+    doc["decision"] = {"verdict": "keep_running", "reasons": ["r"], "window": "cum", "trust": [],
+                       "progress": {"required_per_arm": None},
+                       "arms": {"treatment": {"verdict": "keep_running", "reasons": [], "primary": primary,
+                                              "guardrails": []}}}
+    arm = render_index(doc).split('<div class="verdict-arm">', 1)[1].split("</div>", 1)[0]
+    assert "variance -71.7%" in arm and "+71.7%" not in arm
+    doc["decision"]["arms"]["treatment"]["primary"] = {**primary, "variance_reduction": None}
+    arm = render_index(doc).split('<div class="verdict-arm">', 1)[1].split("</div>", 1)[0]
+    assert "CUPED" in arm and "variance" not in arm

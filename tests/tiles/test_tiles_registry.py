@@ -52,3 +52,15 @@ def test_one_list_of_tile_parameters() -> None:
         cells = nbformat.read(tile.notebook, as_version=4).cells
         params = next(c for c in cells if "parameters" in c.metadata.get("tags", []))
         assert [line.split(" = ")[0] for line in params.source.splitlines()[1:]] == names, tile.id
+
+
+def test_a_misspelt_tile_parameter_is_named_with_the_ones_tiles_take() -> None:
+    """``run_tile("ctr", windw="7d")`` raised a TypeError about an internal function; it names the
+    parameter and the list, before anything is read."""
+    import expkit
+    from expkit.errors import ExpkitError
+
+    for tile, key in (("ctr", "windw"), ("lift", "metrics")):
+        with pytest.raises(ExpkitError, match=rf"run_tile\({tile!r}\): unknown parameter '{key}'; tiles take \["
+                                              r"'event_date', 'window'"):
+            expkit.run_tile(tile, warehouse="/nonexistent", **{key: "x"})

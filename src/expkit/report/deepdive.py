@@ -171,6 +171,7 @@ def run_deepdive_page(
             page = PageInfo(
                 tile_id="deepdive", title="Experiment deep dive", section="deep dive", status=status,
                 date=day.isoformat(), summary=str(side.get("summary") or ""), error=run.error,
+                as_of=str(side["as_of"]) if side.get("as_of") else None,
                 experiment_id=dd.experiment_id, window=dd.window, code_version=code_version(),
                 generated_at=started_at, duration_s=time.monotonic() - started, params=shown,
                 index_href="../index.html" if (day_dir / "summary.json").is_file() else None,

@@ -255,6 +255,18 @@ def short_error(name: str, message: object, limit: int = ERROR_LIMIT) -> str:
     return out if len(out) <= limit else out[: limit - 1] + "\u2026"
 
 
+def missing_notebook(notebook: str | Path) -> str | None:
+    """The one-line error for a tile notebook that does not exist, else ``None``.
+
+    The usual cause is a catalogue metric given a tile page (``tile: true``) whose notebook
+    was never generated (docs/metrics.md, "The metric catalogue").
+    """
+    if Path(notebook).is_file():
+        return None
+    return (f"no notebook {notebook}: `make notebooks` writes the notebook of every tile, "
+            "a catalogue metric's tile page included")
+
+
 def execute_notebook(job: NotebookJob) -> NotebookRun:
     """Execute ``job`` with Papermill in a new kernel; never raises for notebook failures.
 
@@ -265,6 +277,9 @@ def execute_notebook(job: NotebookJob) -> NotebookRun:
     """
     start = time.monotonic()
     deadline = start + job.timeout
+    missing = missing_notebook(job.notebook)
+    if missing is not None:
+        return NotebookRun(job=job, error=missing, duration_s=time.monotonic() - start)
 
     def remaining(_cell: Any) -> int:
         return max(1, math.ceil(deadline - time.monotonic()))

@@ -24,11 +24,15 @@ def check_params(tile: str, **params: Any) -> TileParams:
     parameter is a one-line error (exit 2) with nothing written. Returns the resolved parameters.
     """
     from expkit.errors import ExpkitError
+    from expkit.names import TILE_ARGUMENTS
     from expkit.tiles.base import resolve_params
     from expkit.tiles.registry import TILES
 
     if tile not in TILES:
         raise ExpkitError(f"unknown tile {tile!r}; choose one of {list(TILES)}")
+    unknown = [k for k in params if k not in TILE_ARGUMENTS]
+    if unknown:
+        raise ExpkitError(f"run_tile({tile!r}): unknown parameter {unknown[0]!r}; tiles take {list(TILE_ARGUMENTS)}")
     spec = TILES[tile]
     p = resolve_params(tile, spec.slices, **params)
     spec.check(p)

@@ -24,7 +24,7 @@ from expkit.atomic import atomic_write_json
 from expkit.catalogue import Target
 from expkit.config import WINDOWS, default_params_file, load_experiment
 from expkit.errors import ExpkitError
-from expkit.names import STATUSES, WAREHOUSE_ENV, Status
+from expkit.names import STATUSES, TO_DATE_TILES, WAREHOUSE_ENV, Status
 from expkit.readers import ReadScope
 from expkit.schema import SLICE_COLUMNS, SLICE_VALUE_CHARS, is_slice_value
 from expkit.tiles.rendered import RenderedTile
@@ -71,7 +71,7 @@ class TileParams(ReadScope):
         """JSON-friendly parameters for the page header and the sidecar."""
         return {
             "event_date": self.event_date.isoformat(),
-            "window": self.window,
+            "window": "cum" if self.tile in TO_DATE_TILES else self.window,
             "slice": self.slice,
             "filters": self.filters,
             "buckets": self.buckets,

@@ -331,6 +331,12 @@ def compute_lift(p: TileParams) -> Lift | None:
         notes.append(f"UNTRUSTWORTHY: sample ratio mismatch within {p.slice} = {', '.join(values)}")
     notes += [segment_note(r) for r in flagged.to_dict("records")]
     notes += [c.note() for c in caps.values()]
+    missing = [m for m in metrics if m not in set(overall["metric"])]
+    if missing:
+        notes.append(f"no comparison of {', '.join(missing)} in the {p.window} window ending {p.event_date}: no "
+                     "statistics of it in the rollups (a metric added to the catalogue after they were built has "
+                     f"none until 'expkit rollup --date {p.event_date}' rebuilds them) or no user with its "
+                     "denominator")
     return Lift(
         control=p.config.control, window=p.window, arms=arms, tuning_n=tuning_n(p),
         adjustment=f"Benjamini–Hochberg over the {len(frame)} comparisons shown",
@@ -355,7 +361,7 @@ def render_lift(p: TileParams, lift: Lift) -> TileResult:
         f"[{_pct(a.low)}, {_pct(a.high)}], always-valid [{_pct(a.seq_low)}, {_pct(a.seq_high)}]"
         + _cuped_note(a.metrics.get(a.metric))
         for arm, a in lift.arms.items()
-    ) + f" ({over_window(p.window)})"
+    ) + f"; {over_window(p.window)}"
     return typed_result(p, "outcomes", TITLE, lift, summary, lift.frame[TABLE_COLUMNS], [_forest(lift.frame, p)])
 
 

@@ -5,7 +5,10 @@ vs control, traffic allocation, experiment timeline.
 
 Every outcome tile checks its filter values, before it computes (and, from ``expkit tile``,
 before a kernel starts), against the values the experiment has seen (a typo or a stray quote
-is an error naming the known values, not an empty tile or a failed page). The lift tile
+is an error naming the known values, not an empty tile or a failed page). A filter on an
+impression attribute (surface, genre, provider) is refused unless the tile is sliced by that
+column: a user has impressions of several values, so it cannot narrow the users compared; sliced
+by it, it keeps those rows of the table. The lift tile
 refuses a filter on ``bucket``: it always compares every treatment arm with the control
 (choose the arms shown with ``buckets``).
 """
@@ -16,7 +19,7 @@ from collections.abc import Callable
 
 from expkit.catalogue import catalogue_for
 from expkit.errors import ExpkitError
-from expkit.readers import slice_values
+from expkit.readers import EVENT_ATTRIBUTES, slice_values
 from expkit.tiles.allocation import ALLOCATION_SLICES, allocation_tile
 from expkit.tiles.arms import ALL_SLICES, USER_SLICES
 from expkit.tiles.base import TileParams, TileResult, check_filter_characters
@@ -34,6 +37,14 @@ def check_filter_values(p: TileParams) -> None:
 
     Without a rollup for the day only the characters are checked (the tile then reports no data).
     """
+    for column in p.filters:
+        if column in EVENT_ATTRIBUTES and column != p.slice:
+            raise ExpkitError(
+                f"parameter filters: {column} is an attribute of each impression, not of the user (a user has "
+                f"impressions of several values), so it cannot narrow the users of tile {p.tile}; slice by it "
+                f"(slice={column}, where the tile supports it) to keep those rows of its table, or filter on a "
+                "user attribute (cohort, region, client)"
+            )
     for column, values in p.filters.items():
         known = slice_values(p, column)
         if not known:

@@ -98,6 +98,52 @@ def test_filters_narrow_the_population(clean: Built) -> None:
     assert set(genre.table.loc[genre.table["metric"].str.startswith("save_rate"), "genre"]) == {"drama"}
 
 
+@pytest.mark.parametrize("tile", [*OUTCOME_IDS, "readout"])
+def test_impression_attribute_filters_are_refused_unless_sliced_by_them(clean: Built, tile: str) -> None:
+    """A user has impressions of several surfaces, genres and providers, so such a filter cannot
+    narrow the users a tile compares; it used to be ignored without a word (the numbers of every
+    user under a page saying ``filters: {"surface": ["search"]}``)."""
+    for column, value in (("surface", "search"), ("genre", "drama"), ("provider", "indie")):
+        with pytest.raises(ExpkitError, match=f"parameter filters: {column} is an attribute of each impression"):
+            clean.run(tile, window="7d", filters={column: [value]})
+
+
+@pytest.mark.parametrize("tile", ["readout", "novelty"])
+def test_tiles_of_the_experiment_to_date_say_so_whatever_the_window(clean: Built, tile: str) -> None:
+    """The readout and the novelty tile always read the experiment to date (docs/readout.md): their
+    page header and sidecar said "window 24h" (the notebook's default) over numbers of every day."""
+    for window in ("24h", "7d"):
+        result = clean.run(tile, window=window)
+        assert result.params["window"] == "cum" and result.sidecar()["params"]["window"] == "cum", window
+    assert clean.run("lift", window="7d").params["window"] == "7d"
+
+
+def test_a_metric_added_after_the_rollup_is_named_not_silently_left_out(clean: Built, tmp_path) -> None:
+    """A metric added to the catalogue (and named in ``secondary_metrics``) has no statistics until
+    the day is rolled up again; the lift tile left it out without a word."""
+    import yaml
+
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+    catalogue = yaml.safe_load(open(os.path.join(root, "params", "metrics.yaml")).read())
+    catalogue["metrics"]["plays_per_user"] = {"title": "Plays per user", "direction": "increase", "format": "number",
+                                              "numerator": {"table": "plays", "agg": "count"}, "denominator": "users"}
+    (tmp_path / "metrics.yaml").write_text(yaml.safe_dump(catalogue, sort_keys=False))
+    doc = yaml.safe_load(clean.params_file.read_text())
+    doc["secondary_metrics"] = ["recall", "plays_per_user"]
+    (tmp_path / "experiment.yaml").write_text(yaml.safe_dump(doc))
+    result = clean.run("lift", window="7d", params_file=str(tmp_path / "experiment.yaml"))
+    assert "plays_per_user" not in result.headline["arms"]["treatment"]["metrics"]
+    assert any("plays_per_user" in n and "expkit rollup --date 2026-11-14" in n for n in result.notes), result.notes
+    assert not any("recall" in n for n in result.notes)
+
+
+def test_the_lift_summary_names_its_window(clean: Built) -> None:
+    """The index shows the lift card's summary under the verdict, whose lift is the experiment to
+    date's: without its window the card's other CTR lift could not be told apart."""
+    for window in ("24h", "7d"):
+        assert clean.run("lift", window=window).summary.endswith(f"; over {window}")
+
+
 BAD_INPUT = [
     ({"slice": "country"}, "is not a slice column"),
     ({"slice": "genre"}, "does not support slice"),
