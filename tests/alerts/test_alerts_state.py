@@ -153,7 +153,8 @@ def test_two_evaluations_at_once(fresh_wh: Path, log_rules: Path, reference: tup
     assert [p.returncode for p in procs] == [0, 0], [o[1] for o in outs]
     assert (log_ids(fresh_wh), audit_ids(fresh_wh)) == reference
     state = json.loads((fresh_wh / "state" / "alerts" / "state.json").read_text())
-    assert state["outbox"] == [] and state["cursors"]["5m"] == STOP
+    # 00:10: the bin 00:00-00:05 of the next day, which has no event file, was evaluated too
+    assert state["outbox"] == [] and state["cursors"]["5m"] == STOP + 5 * 60_000
     lines = [json.loads(o[0]) for o in outs]
     assert sorted(bool(x["evaluated"]) for x in lines) == [False, True]  # the second found nothing new
 
@@ -161,8 +162,10 @@ def test_two_evaluations_at_once(fresh_wh: Path, log_rules: Path, reference: tup
 def test_live_path_notifies_what_the_batch_replay_decides(fresh_wh: Path, config: ExperimentConfig,
                                                           log_rules: Path) -> None:
     rules = load_alerts(log_rules)
-    reports = monitor(fresh_wh, config, PARAMS, rules, every_s=4 * 3600, iterations=7,
+    reports = monitor(fresh_wh, config, PARAMS, rules, every_s=4 * 3600, iterations=6,
                       start_ms=START + 4 * 3_600_000, since_ms=SINCE)
+    # the day's last bin, and not the next day's (without files, it would be judged stale)
+    monitor_once(fresh_wh, config, PARAMS, rules, STOP + 60_000)
     assert [r.evaluated.get("5m", (None, None))[1] for r in reports][:2] == [
         "2026-11-14T03:55:00Z", "2026-11-14T07:55:00Z"]
     evaluation, _ = replay_day(fresh_wh, END, config, PARAMS, rules=rules)
@@ -193,7 +196,7 @@ def test_monitor_waits_for_rollups_built_after_the_bins(fresh_wh: Path, config: 
     manifest.write_text(json.dumps(doc))
     assert main(args) == 0
     second = json.loads(capsys.readouterr().out)
-    assert second["evaluated"]["5m"] == ["2026-11-14T11:55:00Z", "2026-11-15T00:00:00Z"]
+    assert second["evaluated"]["5m"] == ["2026-11-14T11:55:00Z", "2026-11-15T00:05:00Z"]  # next day: no files
     assert {a["rule"] for a in second["firing"]} == {"ctr_low", "traffic_imbalance"}
 
 
@@ -212,7 +215,7 @@ def test_monitor_waits_while_a_days_rollups_are_stale(fresh_wh: Path, log_rules:
     assert first["evaluated"]["5m"] == ["2026-11-13T23:00:00Z", "2026-11-14T00:00:00Z"]
     manifest.write_text(recorded)  # rebuilt: ready again
     assert main(args) == 0
-    assert json.loads(capsys.readouterr().out)["evaluated"]["5m"] == ["2026-11-14T00:00:00Z", "2026-11-15T00:00:00Z"]
+    assert json.loads(capsys.readouterr().out)["evaluated"]["5m"] == ["2026-11-14T00:00:00Z", "2026-11-15T00:05:00Z"]
 
 
 def test_status_ack_and_silence_commands(fresh_wh: Path, config: ExperimentConfig, log_rules: Path,

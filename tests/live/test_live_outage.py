@@ -1,0 +1,59 @@
+"""A pipeline that stopped landing files before midnight: the live tier keeps evaluating the
+alert rules on the next day (which has no event file at all), so ``data_stale`` fires, also for
+a live tier started only after midnight, instead of showing no alert."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import pytest
+
+from expkit.alerts.state import AlertStore
+from expkit.live import tick
+from expkit.synth.stream import stream
+from expkit.warehouse import Warehouse
+
+from .conftest import DAY, PARAMS, SEED
+
+NEXT = DAY + dt.timedelta(days=1)
+
+
+def _ms(day: dt.date, hour: int, minute: int = 0) -> int:
+    return int(dt.datetime(day.year, day.month, day.day, hour, minute, tzinfo=dt.timezone.utc).timestamp() * 1000)
+
+
+@pytest.fixture(scope="module")
+def stopped(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A streamed day whose files stop landing at 14:00."""
+    root = tmp_path_factory.mktemp("stopped")
+    stream(root, f"{DAY}T13:00", speed=1e9, users=300, seed=SEED, until=f"{DAY}T14:00")
+    return root
+
+
+def _copy(src: Path, dst: Path) -> Warehouse:
+    import shutil
+
+    shutil.copytree(src, dst)
+    return Warehouse.open(dst)
+
+
+def _stale_tables(wh: Warehouse) -> set[str]:
+    return {a.labels.get("table", "") for a in AlertStore(wh).load().active.values()
+            if a.rule == "data_stale" and a.state == "firing"}
+
+
+def test_started_after_midnight_without_new_files_fires_data_stale(stopped: Path, tmp_path: Path) -> None:
+    wh = _copy(stopped, tmp_path / "wh")
+    t = tick(wh, tmp_path / "page", PARAMS, now_ms=_ms(NEXT, 1), page=False)
+    # the catch-up hour 00:00-01:00 of a day without any event file was evaluated
+    assert t.monitor.evaluated.get("5m", (None, None))[1] == f"{NEXT}T00:55:00Z", t.monitor.evaluated
+    assert {"requests", "impressions"} <= _stale_tables(wh)
+
+
+def test_evaluation_goes_on_past_midnight(stopped: Path, tmp_path: Path) -> None:
+    wh = _copy(stopped, tmp_path / "wh")
+    tick(wh, tmp_path / "page", PARAMS, now_ms=_ms(DAY, 14, 30), page=False)
+    t = tick(wh, tmp_path / "page", PARAMS, now_ms=_ms(NEXT, 0, 30), page=False)
+    assert t.monitor.evaluated["5m"][1] == f"{NEXT}T00:25:00Z", t.monitor.evaluated
+    assert "requests" in _stale_tables(wh)
