@@ -348,13 +348,16 @@ def run(
     warehouse: Path, out: Path, params_file: Path | None, every_s: float, once: bool,
     start_ms: int | None = None, report: Callable[[LiveTick], None] | None = None,
     on_error: Callable[[Exception], None] | None = None, stop: threading.Event | None = None,
+    rules_file: Path | None = None,
 ) -> list[LiveTick]:
     """Tick every ``every_s`` seconds until ``stop`` is set (SIGTERM sets it when called from the
     main thread); with ``start_ms`` the first update is at that time and the clock then advances
-    with the wall clock. The ticks share one engine and one series cache (:class:`SegmentCache`)."""
-    wh = Warehouse.open(warehouse)
+    with the wall clock. The ticks share one engine and one series cache (:class:`SegmentCache`).
+    ``rules_file`` defaults to ``alerts.yaml`` beside the parameters file; it is read first, so a
+    bad rule file fails before anything is done."""
     params = params_file or default_params_file()
-    rules = load_alerts(default_rules_file(params))
+    rules = load_alerts(rules_file or default_rules_file(params))
+    wh = Warehouse.open(warehouse)
     stop = stop or threading.Event()
     previous = None
     if threading.current_thread() is threading.main_thread():

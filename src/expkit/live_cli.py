@@ -11,7 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from expkit.cli_options import positive_float, positive_int
+from expkit.cli_options import RULES, add_option, positive_float, positive_int
 from expkit.errors import ExpkitError
 from expkit.names import WAREHOUSE_ENV
 
@@ -55,7 +55,7 @@ def cmd_live(args: argparse.Namespace) -> int:
 
     try:
         run(Path(warehouse), out, params, args.every, args.once, _time_ms(args.now) if args.now else None,
-            show, None if args.once else keep_going)
+            show, None if args.once else keep_going, rules_file=Path(args.rules) if args.rules else None)
     except KeyboardInterrupt:
         print("live stopped", file=sys.stderr)
         return 130
@@ -73,6 +73,7 @@ def add_commands(add: Callable[[str, Callable[[argparse.Namespace], int], str], 
     p.add_argument("--out", default="reports/live", metavar="DIR", help="page folder (default: reports/live)")
     p.add_argument("--every", type=positive_float("--every 60"), default=60.0,
                    help="seconds between updates (default: 60)")
+    add_option(p, RULES)
     p.add_argument("--once", action="store_true", help="one update, then exit")
     p.add_argument("--now", help="the clock starts at this ISO time (replays and tests; default: the real clock)")
     p.add_argument("--serve", type=positive_int("--serve 8765"), metavar="PORT",
