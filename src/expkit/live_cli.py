@@ -44,7 +44,7 @@ def cmd_live(args: argparse.Namespace) -> int:
 
     def show(t: LiveTick) -> None:
         print(json.dumps({
-            "now": ms_to_iso(t.now_ms), "page": str(t.page),
+            "now": ms_to_iso(t.now_ms), "page": str(t.page), **({"error": t.error} if t.error else {}),
             "rollups": {u.day.isoformat(): {x.name: x.mode for x in u.tables} for u in t.updates},
             "evaluated": t.monitor.evaluated,
             "firing": [{"rule": a["rule"], "severity": a["severity"]} for a in t.monitor.firing],
@@ -54,8 +54,10 @@ def cmd_live(args: argparse.Namespace) -> int:
         print(json.dumps({"error": f"{type(err).__name__}: {err}"}), flush=True)
 
     try:
-        run(Path(warehouse), out, params, args.every, args.once, _time_ms(args.now) if args.now else None,
-            show, None if args.once else keep_going, rules_file=Path(args.rules) if args.rules else None)
+        ticks = run(Path(warehouse), out, params, args.every, args.once, _time_ms(args.now) if args.now else None,
+                    show, None if args.once else keep_going, rules_file=Path(args.rules) if args.rules else None)
+        if args.once and ticks and ticks[-1].error:
+            raise ExpkitError(ticks[-1].error)  # the page shows it too; cron sees the failure
     except KeyboardInterrupt:
         print("live stopped", file=sys.stderr)
         return 130

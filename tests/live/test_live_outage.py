@@ -57,3 +57,39 @@ def test_evaluation_goes_on_past_midnight(stopped: Path, tmp_path: Path) -> None
     t = tick(wh, tmp_path / "page", PARAMS, now_ms=_ms(NEXT, 0, 30), page=False)
     assert t.monitor.evaluated["5m"][1] == f"{NEXT}T00:25:00Z", t.monitor.evaluated
     assert "requests" in _stale_tables(wh)
+
+
+def test_a_broken_file_is_shown_on_the_page_and_alerts_stay_honest(stopped: Path, tmp_path: Path) -> None:
+    """A landed file without a required column: the rollups refuse it, and the update still writes
+    the page with the one-line error and how far the alerts were evaluated (instead of no page,
+    which the browser only reports as stale); ``--once`` exits 2 with that line."""
+    import subprocess
+    import sys
+
+    import pyarrow.parquet as pq
+
+    wh = _copy(stopped, tmp_path / "wh")
+    later = [f for f in (wh.root / "events").glob(f"*/event_date={DAY}/live-1[3-9][0-9][0-9].parquet")
+             if f.name > "live-1340.parquet"]  # land after 13:40
+    held = tmp_path / "held"
+    for f in later:
+        (held / f.parent.relative_to(wh.root)).mkdir(parents=True, exist_ok=True)
+        f.rename(held / f.relative_to(wh.root))
+    tick(wh, tmp_path / "page", PARAMS, now_ms=_ms(DAY, 13, 40), page=False)
+    for f in later:
+        (held / f.relative_to(wh.root)).rename(f)
+    bad = min(f for f in later if f.parent.parent.name == "requests")
+    pq.write_table(pq.read_table(bad).drop_columns(["latency_ms"]), bad)
+    t = tick(wh, tmp_path / "page", PARAMS, now_ms=_ms(DAY, 14, 0))
+    assert t.error is not None and bad.name in t.error and "latency_ms" in t.error
+    page = t.page.read_text()
+    assert 'id="update-error"' in page and bad.name in page
+    assert f"alerts evaluated up to {DAY}T13:35:00Z" in page  # not past the refused file's minute
+    assert f'data-now-ms="{_ms(DAY, 14, 0)}"' in page
+    run = subprocess.run([sys.executable, "-m", "expkit.cli", "live", "--warehouse", str(wh.root), "--out",
+                          str(tmp_path / "cli"), "--once", "--now", f"{DAY}T14:01Z", "--params", str(PARAMS)],
+                         capture_output=True, text=True, timeout=600)
+    assert run.returncode == 2, run.stderr
+    lines = run.stderr.strip().splitlines()
+    assert len(lines) == 1 and bad.name in lines[0] and "latency_ms" in lines[0]
+    assert 'id="update-error"' in (tmp_path / "cli" / "index.html").read_text()
