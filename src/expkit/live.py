@@ -298,7 +298,7 @@ def render_page(wh: Warehouse, config: ExperimentConfig, rules: AlertsConfig, ce
         f'<td>{e(a.labels.get("severity", ""))}</td>'
         f'<td>{e(", ".join(f"{k}={v}" for k, v in a.labels.items() if k not in ("severity", "team")))}</td>'
         f'<td>{e(_fmt(a.value))}</td><td>{e(ms_to_iso(a.active_at) or "")}</td>'
-        f'<td>{_age(a.fired_at if a.fired_at is not None else a.active_at, now_ms)}</td></tr>'
+        f'<td>{_age(a.active_at, now_ms)}</td></tr>'
         for a in alerts) or '<tr><td colspan="7">No alert pending or firing.</td></tr>'
     switches = store.killswitches.status()
     switch_rows = "".join(

@@ -225,3 +225,17 @@ def test_sigterm_ends_live_after_its_update(replay: Replay, tmp_path: Path) -> N
     assert first["page"] == str(tmp_path / "live" / "index.html")
     assert (tmp_path / "live" / "index.html").is_file()
     assert not list((tmp_path / "live").glob(".*"))  # no temporary file left behind
+
+
+@pytest.mark.slow
+def test_alert_age_counts_from_the_start_it_shows(replay: Replay) -> None:
+    """The alerts table's "since" is the alert's start (active_at); its "age" counts from it."""
+    import re
+
+    rows = re.findall(r'<tr class="alert firing" data-rule="error_rate_high".*?</tr>', replay.page.read_text())
+    assert len(rows) == 1
+    cells = re.findall(r"<td>([^<]*)</td>", rows[0])
+    since, age = cells[-2], cells[-1]
+    start = BURST[1] - BURST[1] % 5  # the first bad bin's start
+    assert since == f"{DAY}T{start // 60:02d}:{start % 60:02d}:00Z"
+    assert age == f"{PAGE_TICK - start} min"
