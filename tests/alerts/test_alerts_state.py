@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from expkit.alerts import AlertStore, load_alerts, monitor, monitor_once
 from expkit.alerts.delivery import Notification
@@ -298,3 +299,27 @@ def test_an_evaluated_day_is_recorded_for_the_readout(fresh_wh: Path, config: Ex
     earlier = with_inputs(check_params("lift", event_date=END - dt.timedelta(days=1), warehouse=fresh_wh,
                                        params_file=PARAMS))
     assert earlier.alerts is None
+
+
+def test_a_rule_removed_from_the_rules_file_while_its_alert_fires(fresh_wh: Path, config: ExperimentConfig,
+                                                                   tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                                   caplog: pytest.LogCaptureFixture) -> None:
+    """Deleting a rule is an ordinary edit of alerts.yaml: the monitor and ``alerts status`` go on
+    with the remaining rules (they failed with "no alert rule ..." at every evaluation), and the
+    dropped alert is named in a warning."""
+    doc = yaml.safe_load(write_rules(tmp_path / "base.yaml").read_text())
+    base = tmp_path / "base.yaml"
+    extra = dict(doc["rules"][0], name="p95_above_1ms", condition="> 1", **{"for": "5m"})
+    doc["rules"].append(extra)
+    more = tmp_path / "more.yaml"
+    more.write_text(yaml.safe_dump(doc, sort_keys=False))
+    monitor_once(fresh_wh, config, PARAMS, load_alerts(more), START + 2 * 3_600_000, since_ms=START)
+    assert "p95_above_1ms" in {a.rule for a in AlertStore(Warehouse.open(fresh_wh)).load().active.values()}
+    with caplog.at_level("WARNING"):
+        report = monitor_once(fresh_wh, config, PARAMS, load_alerts(base), START + 3 * 3_600_000)
+    assert report.evaluated["5m"][1] == "2026-11-14T02:55:00Z"
+    assert "p95_above_1ms" in caplog.text
+    state = AlertStore(Warehouse.open(fresh_wh)).load()
+    assert all(a.rule != "p95_above_1ms" for a in [*state.active.values(), *state.recent])
+    assert main(["alerts", "status", "--warehouse", str(fresh_wh), "--rules", str(base)]) == 0
+    capsys.readouterr()

@@ -178,6 +178,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     store = AlertStore(_warehouse(args))
     state = store.load()
     planner = Planner(_rules(args))
+    state.drop_removed_rules(r.name for r in planner.config.rules)  # shown as the next evaluation leaves it
     doc = {
         "cursors": {k: ms_to_iso(v) for k, v in state.cursors.items()},
         "active": [alert_record(a, planner) for a in state.active.values()],
