@@ -110,6 +110,24 @@ def update_rollups(wh: Warehouse, eng: Engine, config: ExperimentConfig,
     return updates, errors
 
 
+def experiment_notice(wh: Warehouse, config: ExperimentConfig, params_file: Path, now_ms: int) -> str | None:
+    """One line when the health rollups of the day of ``now_ms`` and the day before hold requests,
+    but none of the parameters file's ``experiment_id`` (every tile would say "no requests" and no
+    health alert could fire, with no hint why); ``None`` otherwise."""
+    import pyarrow.parquet as pq
+
+    today = _day(now_ms)
+    days = [today - dt.timedelta(days=1), today]
+    found: set[str] = set()
+    for f in wh.rollup_files("health_bins", days):
+        found.update(str(x) for x in pq.read_table(f, columns=["experiment_id"]).column(0).unique().to_pylist())
+    if not found or config.experiment_id in found:
+        return None
+    return (f"experiment_id {config.experiment_id!r} of {params_file} has no requests in the health rollups of "
+            f"{days[0]} and {today} (experiments found: {', '.join(sorted(found))}): the tiles show no data and "
+            "the health alerts see none; fix experiment_id in the parameters file")
+
+
 def compute_tiles(wh: Warehouse, params_file: Path, now_ms: int, cache: SegmentCache | None = None) -> list[TileCell]:
     """The health tiles for each of :data:`WINDOWS` ending at ``now_ms`` (a failing tile is a cell
     with its error; the others still run).
@@ -180,12 +198,13 @@ def tick(
             warnings.filterwarnings("ignore", "I don't know how to infer vegalite type", UserWarning)  # empty tiles
             t0 = time.perf_counter()
             cells = compute_tiles(wh, params, now, cache)
+            notice = experiment_notice(wh, config, params, now)
             seconds["tiles"] = time.perf_counter() - t0
     if page:
         t0 = time.perf_counter()
         atomic_write_text(path, render_page(wh, config, rules, cells, now,
                                             int(time.time() * 1000) if wall_ms is None else wall_ms, cache,
-                                            "; ".join(errors) or None))
+                                            "; ".join(errors) or None, notice))
         seconds["page"] = time.perf_counter() - t0
     return LiveTick(now, updates, report, path, seconds, "; ".join(errors) or None)
 
@@ -253,7 +272,7 @@ table{border-collapse:collapse;width:100%}td,th{border:1px solid #ddd;padding:.4
 .badge.ok{background:#2e7d32}.badge.warn{background:#ef6c00}.badge.breach,.badge.failed,.badge.firing{background:#c62828}
 .badge.pending,.badge.pending_approval{background:#f9a825;color:#222}.badge.engaged{background:#c62828}.badge.no_data{background:#888}
 dl{display:grid;grid-template-columns:auto auto;gap:0 1em;font-size:.85em;margin:.3em 0}dd{margin:0}
-#stale,#update-error{background:#c62828;color:#fff;padding:.8em;font-weight:700;font-size:1.2em}
+#stale,#update-error,#experiment-notice{background:#c62828;color:#fff;padding:.8em;font-weight:700;font-size:1.2em}
 .expkit-chart{max-width:520px;overflow-x:auto}"""
 
 _STALE_CHECK = """(() => {
@@ -283,9 +302,11 @@ def _freshness_row(table: str, staleness_ms: float, arrival_p95_ms: float, missi
 
 
 def render_page(wh: Warehouse, config: ExperimentConfig, rules: AlertsConfig, cells: list[TileCell],
-                now_ms: int, wall_ms: int, cache: SegmentCache | None = None, error: str | None = None) -> str:
+                now_ms: int, wall_ms: int, cache: SegmentCache | None = None, error: str | None = None,
+                notice: str | None = None) -> str:
     """The live page (self-contained HTML); ``cache`` as for :func:`compute_tiles` (the freshness
-    rows); ``error``: why the rollups were not updated (shown at the top)."""
+    rows); ``error``: why the rollups were not updated, ``notice``: :func:`experiment_notice`
+    (both shown at the top)."""
     from expkit.report.vega import page_scripts
 
     e = html.escape
@@ -322,6 +343,8 @@ def render_page(wh: Warehouse, config: ExperimentConfig, rules: AlertsConfig, ce
     evaluated = ms_to_iso(state.cursors["5m"]) if "5m" in state.cursors else None
     error_html = (f'<div id="update-error">The health rollups were not updated: {e(error)}. Alerts and tiles '
                   f'show the data read before it.</div>' if error else "")
+    if notice:
+        error_html += f'<div id="experiment-notice">{e(notice)}</div>'
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><meta http-equiv="refresh" content="{REFRESH_S}">
 <title>expkit live · {e(config.experiment_id)}{f" · {firing} firing" if firing else ""}</title>

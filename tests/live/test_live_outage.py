@@ -93,3 +93,22 @@ def test_a_broken_file_is_shown_on_the_page_and_alerts_stay_honest(stopped: Path
     lines = run.stderr.strip().splitlines()
     assert len(lines) == 1 and bad.name in lines[0] and "latency_ms" in lines[0]
     assert 'id="update-error"' in (tmp_path / "cli" / "index.html").read_text()
+
+
+def test_an_experiment_id_absent_from_the_data_is_said_on_the_page(stopped: Path, tmp_path: Path) -> None:
+    """A parameters file whose experiment_id the requests do not carry: every tile would say "no
+    requests" and no health alert could fire; the page says why, in one line, at the top."""
+    import html
+    import shutil
+
+    params = tmp_path / "params" / "experiment.yaml"
+    params.parent.mkdir()
+    params.write_text(PARAMS.read_text().replace("experiment_id: rec_ranker_v2", "experiment_id: rec_ranker_v3"))
+    for name in ("alerts.yaml", "metrics.yaml"):
+        shutil.copy(PARAMS.parent / name, params.parent / name)
+    wh = _copy(stopped, tmp_path / "wh")
+    page = html.unescape(tick(wh, tmp_path / "page", params, now_ms=_ms(DAY, 13, 50)).page.read_text())
+    assert 'id="experiment-notice"' in page
+    assert "experiment_id 'rec_ranker_v3'" in page and "experiments found: rec_ranker_v2" in page
+    ok = tick(wh, tmp_path / "ok", PARAMS, now_ms=_ms(DAY, 13, 51)).page.read_text()
+    assert 'id="experiment-notice"' not in ok
