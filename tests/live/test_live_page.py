@@ -239,3 +239,21 @@ def test_alert_age_counts_from_the_start_it_shows(replay: Replay) -> None:
     start = BURST[1] - BURST[1] % 5  # the first bad bin's start
     assert since == f"{DAY}T{start // 60:02d}:{start % 60:02d}:00Z"
     assert age == f"{PAGE_TICK - start} min"
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="chromium not installed")
+def test_minute_ticks_read_as_utc_clock_times(replay: Replay) -> None:
+    """The last hour's charts tick every few minutes: a tick at 13:40 UTC reads "13:40" (it read
+    "01:40", a 12-hour clock without AM/PM, on a page whose times are all UTC and 24-hour)."""
+    probe = """window.expkitChartsReady.then(() => Array.from(document.querySelectorAll(
+      'td[data-tile=latency][data-window="1h"] g.role-axis-label text')).map(t => t.textContent))"""
+    browser = Browser(timeout=120, tz="America/New_York")
+    try:
+        _, labels = browser.visit(replay.page, probe=probe)
+    finally:
+        browser.close()
+    minutes = [x for x in labels if len(x) == 5 and x[2] == ":"]
+    assert len(minutes) >= 4, labels
+    start = (PAGE_TICK - 60) // 60  # the hour the window starts in (13)
+    assert all(start <= int(x[:2]) <= PAGE_TICK // 60 for x in minutes), labels
