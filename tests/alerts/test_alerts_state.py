@@ -323,3 +323,14 @@ def test_a_rule_removed_from_the_rules_file_while_its_alert_fires(fresh_wh: Path
     assert all(a.rule != "p95_above_1ms" for a in [*state.active.values(), *state.recent])
     assert main(["alerts", "status", "--warehouse", str(fresh_wh), "--rules", str(base)]) == 0
     capsys.readouterr()
+
+
+@pytest.mark.parametrize("fingerprint", ["deadbeef", "latency_p95_high", "41905322A4FB112Z"])
+def test_ack_of_something_that_is_no_fingerprint_is_refused(fresh_wh: Path, fingerprint: str,
+                                                            capsys: pytest.CaptureFixture[str]) -> None:
+    """A mistyped fingerprint (or a rule name where a fingerprint goes) acknowledged nothing while
+    printing the ack as stored; now one line and exit 2, and no ack is stored."""
+    assert main(["alerts", "ack", fingerprint, "--warehouse", str(fresh_wh), "--by", "me"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and fingerprint in err[0] and "16 hex" in err[0]
+    assert AlertStore(Warehouse.open(fresh_wh)).acks() == []
