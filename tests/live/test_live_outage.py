@@ -112,3 +112,15 @@ def test_an_experiment_id_absent_from_the_data_is_said_on_the_page(stopped: Path
     assert "experiment_id 'rec_ranker_v3'" in page and "experiments found: rec_ranker_v2" in page
     ok = tick(wh, tmp_path / "ok", PARAMS, now_ms=_ms(DAY, 13, 51)).page.read_text()
     assert 'id="experiment-notice"' not in ok
+
+
+def test_freshness_tile_breaches_when_nothing_landed_in_its_window(stopped: Path, tmp_path: Path) -> None:
+    """Files stopped landing at 14:00; at 15:30 the last hour holds no ingest row. That silence is
+    the freshness finding: the tile breaches with the staleness (it said "No data ... run 'expkit
+    rollup'", grey, as if nothing were wrong)."""
+    wh = _copy(stopped, tmp_path / "wh")
+    cells = tick(wh, tmp_path / "page", PARAMS, now_ms=_ms(DAY, 15, 30)).page.read_text()
+    cell = cells[cells.index('data-tile="freshness" data-window="1h"'):]
+    cell = cell[:cell.index("</td>")]
+    assert 'data-status="breach"' in cell, cell[:400]
+    assert "no rows landed" in cell and "rollup" not in cell, cell[:400]
