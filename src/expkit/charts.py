@@ -242,12 +242,19 @@ UTC_TOOLTIP_UNIT: Final = "utcyearmonthdatehoursminutes"
 """A time shown in a tooltip: to the minute, in UTC (a tooltip has no scale to say so)."""
 
 
+TIME_LABELS: Final = {"minutes": "%H:%M"}
+"""Labels of minute ticks on a 24-hour clock (Vega's default, ``%I:%M``, reads 13:40 as "01:40");
+the other tick levels keep Vega's defaults ("02 PM", "Sat 14")."""
+
+
 def _time_x(field: str, x_type: str, **kwargs: Any) -> alt.X:
-    """The x channel of ``field``; a time (``x_type`` ``T``) gets the UTC scale."""
+    """The x channel of ``field``; a time (``x_type`` ``T``) gets the UTC scale and, unless an
+    axis is given, :data:`TIME_LABELS`."""
     if x_type == "T":
         scale = kwargs.pop("scale", None)
         domain = scale.to_dict().get("domain") if scale is not None else None
         kwargs["scale"] = alt.Scale(type="utc", domain=domain) if domain else UTC_SCALE
+        kwargs.setdefault("axis", alt.Axis(format=TIME_LABELS))
     return alt.X(f"{field}:{x_type}", **kwargs)
 
 

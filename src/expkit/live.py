@@ -44,6 +44,7 @@ from expkit.atomic import atomic_write_text
 from expkit.charts import deferred
 from expkit.config import ExperimentConfig, default_params_file, load_experiment
 from expkit.engines import Engine
+from expkit.errors import ExpkitError
 from expkit.names import Status
 from expkit.rollup import open_engine, rollup_lock
 from expkit.series import ingest_freshness
@@ -84,17 +85,47 @@ class LiveTick:
     monitor: MonitorReport
     page: Path
     seconds: dict[str, float] = field(default_factory=dict)
+    error: str | None = None
+    """Why the health rollups were not brought up to the landed files (a file they refuse, one
+    line); the alerts and tiles then show what the rollups held before."""
 
 
 def _day(ms: int) -> dt.date:
     return dt.datetime.fromtimestamp(ms / 1000, dt.timezone.utc).date()
 
 
-def update_rollups(wh: Warehouse, eng: Engine, config: ExperimentConfig, now_ms: int) -> list[incremental.LiveUpdate]:
-    """The incremental health rollups of the day of ``now_ms`` and the day before (when they have events)."""
+def update_rollups(wh: Warehouse, eng: Engine, config: ExperimentConfig,
+                   now_ms: int) -> tuple[list[incremental.LiveUpdate], list[str]]:
+    """The incremental health rollups of the day of ``now_ms`` and the day before (when they have
+    events), and the one-line errors of the days whose new files the rollups refused (such a day
+    keeps its rollups as they were, so the monitor does not evaluate past them)."""
+    today = _day(now_ms)
+    updates, errors = [], []
+    for d in (today - dt.timedelta(days=1), today):
+        if wh.event_files("requests", d):
+            try:
+                updates.append(incremental.update_day(wh, eng, d, config, now_ms))
+            except ExpkitError as err:
+                errors.append(str(err))
+    return updates, errors
+
+
+def experiment_notice(wh: Warehouse, config: ExperimentConfig, params_file: Path, now_ms: int) -> str | None:
+    """One line when the health rollups of the day of ``now_ms`` and the day before hold requests,
+    but none of the parameters file's ``experiment_id`` (every tile would say "no requests" and no
+    health alert could fire, with no hint why); ``None`` otherwise."""
+    import pyarrow.parquet as pq
+
     today = _day(now_ms)
     days = [today - dt.timedelta(days=1), today]
-    return [incremental.update_day(wh, eng, d, config, now_ms) for d in days if wh.event_files("requests", d)]
+    found: set[str] = set()
+    for f in wh.rollup_files("health_bins", days):
+        found.update(str(x) for x in pq.read_table(f, columns=["experiment_id"]).column(0).unique().to_pylist())
+    if not found or config.experiment_id in found:
+        return None
+    return (f"experiment_id {config.experiment_id!r} of {params_file} has no requests in the health rollups of "
+            f"{days[0]} and {today} (experiments found: {', '.join(sorted(found))}): the tiles show no data and "
+            "the health alerts see none; fix experiment_id in the parameters file")
 
 
 def compute_tiles(wh: Warehouse, params_file: Path, now_ms: int, cache: SegmentCache | None = None) -> list[TileCell]:
@@ -151,7 +182,7 @@ def tick(
     seconds: dict[str, float] = {}
     try:
         t0 = time.perf_counter()
-        updates = update_rollups(wh, eng, config, now)
+        updates, errors = update_rollups(wh, eng, config, now)
         seconds["rollups"] = time.perf_counter() - t0
     finally:
         if engine is None:
@@ -167,13 +198,15 @@ def tick(
             warnings.filterwarnings("ignore", "I don't know how to infer vegalite type", UserWarning)  # empty tiles
             t0 = time.perf_counter()
             cells = compute_tiles(wh, params, now, cache)
+            notice = experiment_notice(wh, config, params, now)
             seconds["tiles"] = time.perf_counter() - t0
     if page:
         t0 = time.perf_counter()
         atomic_write_text(path, render_page(wh, config, rules, cells, now,
-                                            int(time.time() * 1000) if wall_ms is None else wall_ms, cache))
+                                            int(time.time() * 1000) if wall_ms is None else wall_ms, cache,
+                                            "; ".join(errors) or None, notice))
         seconds["page"] = time.perf_counter() - t0
-    return LiveTick(now, updates, report, path, seconds)
+    return LiveTick(now, updates, report, path, seconds, "; ".join(errors) or None)
 
 
 # --- the page ----------------------------------------------------------------------------------
@@ -239,7 +272,7 @@ table{border-collapse:collapse;width:100%}td,th{border:1px solid #ddd;padding:.4
 .badge.ok{background:#2e7d32}.badge.warn{background:#ef6c00}.badge.breach,.badge.failed,.badge.firing{background:#c62828}
 .badge.pending,.badge.pending_approval{background:#f9a825;color:#222}.badge.engaged{background:#c62828}.badge.no_data{background:#888}
 dl{display:grid;grid-template-columns:auto auto;gap:0 1em;font-size:.85em;margin:.3em 0}dd{margin:0}
-#stale{background:#c62828;color:#fff;padding:.8em;font-weight:700;font-size:1.2em}
+#stale,#update-error,#experiment-notice{background:#c62828;color:#fff;padding:.8em;font-weight:700;font-size:1.2em}
 .expkit-chart{max-width:520px;overflow-x:auto}"""
 
 _STALE_CHECK = """(() => {
@@ -269,8 +302,11 @@ def _freshness_row(table: str, staleness_ms: float, arrival_p95_ms: float, missi
 
 
 def render_page(wh: Warehouse, config: ExperimentConfig, rules: AlertsConfig, cells: list[TileCell],
-                now_ms: int, wall_ms: int, cache: SegmentCache | None = None) -> str:
-    """The live page (self-contained HTML); ``cache`` as for :func:`compute_tiles` (the freshness rows)."""
+                now_ms: int, wall_ms: int, cache: SegmentCache | None = None, error: str | None = None,
+                notice: str | None = None) -> str:
+    """The live page (self-contained HTML); ``cache`` as for :func:`compute_tiles` (the freshness
+    rows); ``error``: why the rollups were not updated, ``notice``: :func:`experiment_notice`
+    (both shown at the top)."""
     from expkit.report.vega import page_scripts
 
     e = html.escape
@@ -283,7 +319,7 @@ def render_page(wh: Warehouse, config: ExperimentConfig, rules: AlertsConfig, ce
         f'<td>{e(a.labels.get("severity", ""))}</td>'
         f'<td>{e(", ".join(f"{k}={v}" for k, v in a.labels.items() if k not in ("severity", "team")))}</td>'
         f'<td>{e(_fmt(a.value))}</td><td>{e(ms_to_iso(a.active_at) or "")}</td>'
-        f'<td>{_age(a.fired_at if a.fired_at is not None else a.active_at, now_ms)}</td></tr>'
+        f'<td>{_age(a.active_at, now_ms)}</td></tr>'
         for a in alerts) or '<tr><td colspan="7">No alert pending or firing.</td></tr>'
     switches = store.killswitches.status()
     switch_rows = "".join(
@@ -304,15 +340,22 @@ def render_page(wh: Warehouse, config: ExperimentConfig, rules: AlertsConfig, ce
     updated = ms_to_iso(wall_ms) or ""
     data_time = ms_to_iso(now_ms) or ""
     firing = sum(1 for a in alerts if a.state == "firing")
+    evaluated = ms_to_iso(state.cursors["5m"]) if "5m" in state.cursors else None
+    error_html = (f'<div id="update-error">The health rollups were not updated: {e(error)}. Alerts and tiles '
+                  f'show the data read before it.</div>' if error else "")
+    if notice:
+        error_html += f'<div id="experiment-notice">{e(notice)}</div>'
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><meta http-equiv="refresh" content="{REFRESH_S}">
 <title>expkit live · {e(config.experiment_id)}{f" · {firing} firing" if firing else ""}</title>
 <style>{_STYLE}</style></head>
 <body data-updated-ms="{wall_ms}" data-stale-after-ms="{STALE_AFTER_MS}" data-now-ms="{now_ms}">
 <div id="stale" hidden>STALE: this page has not been updated for over {STALE_AFTER_MS // 60_000} minutes.</div>
+{error_html}
 <h1>Live health · {e(config.experiment_id)}</h1>
 <p>Last update <time id="updated" datetime="{updated}">{updated}</time> · data up to {data_time} ·
-reloads every minute · stale after {STALE_AFTER_MS // 60_000} minutes without an update.</p>
+alerts evaluated up to {evaluated or "nothing yet"} · reloads every minute · stale after
+{STALE_AFTER_MS // 60_000} minutes without an update.</p>
 <h2>Alerts pending and firing</h2>
 <table id="alerts"><tr><th>state</th><th>rule</th><th>severity</th><th>labels</th><th>value</th><th>since</th>
 <th>age</th></tr>{alert_rows}</table>
@@ -348,13 +391,16 @@ def run(
     warehouse: Path, out: Path, params_file: Path | None, every_s: float, once: bool,
     start_ms: int | None = None, report: Callable[[LiveTick], None] | None = None,
     on_error: Callable[[Exception], None] | None = None, stop: threading.Event | None = None,
+    rules_file: Path | None = None,
 ) -> list[LiveTick]:
     """Tick every ``every_s`` seconds until ``stop`` is set (SIGTERM sets it when called from the
     main thread); with ``start_ms`` the first update is at that time and the clock then advances
-    with the wall clock. The ticks share one engine and one series cache (:class:`SegmentCache`)."""
-    wh = Warehouse.open(warehouse)
+    with the wall clock. The ticks share one engine and one series cache (:class:`SegmentCache`).
+    ``rules_file`` defaults to ``alerts.yaml`` beside the parameters file; it is read first, so a
+    bad rule file fails before anything is done."""
     params = params_file or default_params_file()
-    rules = load_alerts(default_rules_file(params))
+    rules = load_alerts(rules_file or default_rules_file(params))
+    wh = Warehouse.open(warehouse)
     stop = stop or threading.Event()
     previous = None
     if threading.current_thread() is threading.main_thread():

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from expkit.cli_options import positive_float, positive_int
+from expkit.cli_options import RULES, add_option, positive_float, positive_int
 from expkit.errors import ExpkitError
 from expkit.names import WAREHOUSE_ENV
 
@@ -44,7 +44,7 @@ def cmd_live(args: argparse.Namespace) -> int:
 
     def show(t: LiveTick) -> None:
         print(json.dumps({
-            "now": ms_to_iso(t.now_ms), "page": str(t.page),
+            "now": ms_to_iso(t.now_ms), "page": str(t.page), **({"error": t.error} if t.error else {}),
             "rollups": {u.day.isoformat(): {x.name: x.mode for x in u.tables} for u in t.updates},
             "evaluated": t.monitor.evaluated,
             "firing": [{"rule": a["rule"], "severity": a["severity"]} for a in t.monitor.firing],
@@ -54,8 +54,10 @@ def cmd_live(args: argparse.Namespace) -> int:
         print(json.dumps({"error": f"{type(err).__name__}: {err}"}), flush=True)
 
     try:
-        run(Path(warehouse), out, params, args.every, args.once, _time_ms(args.now) if args.now else None,
-            show, None if args.once else keep_going)
+        ticks = run(Path(warehouse), out, params, args.every, args.once, _time_ms(args.now) if args.now else None,
+                    show, None if args.once else keep_going, rules_file=Path(args.rules) if args.rules else None)
+        if args.once and ticks and ticks[-1].error:
+            raise ExpkitError(ticks[-1].error)  # the page shows it too; cron sees the failure
     except KeyboardInterrupt:
         print("live stopped", file=sys.stderr)
         return 130
@@ -73,6 +75,7 @@ def add_commands(add: Callable[[str, Callable[[argparse.Namespace], int], str], 
     p.add_argument("--out", default="reports/live", metavar="DIR", help="page folder (default: reports/live)")
     p.add_argument("--every", type=positive_float("--every 60"), default=60.0,
                    help="seconds between updates (default: 60)")
+    add_option(p, RULES)
     p.add_argument("--once", action="store_true", help="one update, then exit")
     p.add_argument("--now", help="the clock starts at this ISO time (replays and tests; default: the real clock)")
     p.add_argument("--serve", type=positive_int("--serve 8765"), metavar="PORT",

@@ -447,8 +447,10 @@ def ingest_freshness(
     * ``staleness_ms`` = ``t`` − the newest ingest time of a group that had fully landed by
       ``t`` (the grain of ``series.ingest_quantiles(as_of_ms=t)``). It is never below the
       exact staleness, and at most the exact staleness as of ``t − Δ`` plus ``Δ``, with
-      ``Δ`` = one bin + 2% of the delay (a group's rows land within that span); NaN when
-      nothing landed in the lookback;
+      ``Δ`` = one bin + 2% of the delay (a group's rows land within that span). When nothing
+      landed in the lookback, it counts from the newest ingest of the last earlier day that
+      has an ``ingest_bins`` partition (a pipeline silent for more than a day is still stale);
+      NaN when nothing landed by ``t`` at all;
     * ``arrival_p95_ms`` = p95 ingest delay of the rows landing in ``(t − 5 min, t]`` (a
       group's landing time is estimated as bin middle + its delay, capped by its newest
       ingest); NaN when none landed;
@@ -481,7 +483,26 @@ def ingest_freshness(
     for code, table in enumerate(tables, start=1):
         sub = df[df["code"] == code]
         out.append(_table_freshness(table, evals, sub, hours, lookback_ms, grace_ms, arrival_window_ms))
-    return pd.concat(out, ignore_index=True)[cols]
+    res = pd.concat(out, ignore_index=True)[cols]
+    earlier = [d for d in wh.rollup_dates("ingest_bins") if d < days[0]]
+    if earlier and res["staleness_ms"].isna().any():
+        _stale_since_earlier(wh, res, earlier[-1], tables)
+    return res
+
+
+def _stale_since_earlier(wh: Warehouse, res: pd.DataFrame, day: dt.date, tables: Sequence[str]) -> None:
+    """Fill the NaN staleness of ``res`` (nothing landed in the lookback) from ``day``'s newest ingest."""
+    lo, hi = day_bounds_ms(day)
+    old = _query(files_for(wh, "ingest_bins", lo, hi), "ingest_landings", start_ms=lo, end_ms=hi, tables=list(tables))
+    for code, table in enumerate(tables, start=1):
+        newest = np.sort(old.loc[old["code"] == code, "max_ingest_ms"].to_numpy(np.int64))
+        rows = res.index[res["staleness_ms"].isna() & (res["table"] == table)]
+        if newest.size == 0 or rows.empty:
+            continue
+        t = res.loc[rows, "t_ms"].to_numpy(np.int64)
+        pos = np.searchsorted(newest, t, side="right")
+        landed = pos > 0
+        res.loc[rows[landed], "staleness_ms"] = (t - newest[np.maximum(pos - 1, 0)])[landed].astype(float)
 
 
 def _table_freshness(table: str, evals: np.ndarray, sub: pd.DataFrame, hours: np.ndarray, lookback_ms: int,
@@ -501,7 +522,7 @@ def _table_freshness(table: str, evals: np.ndarray, sub: pd.DataFrame, hours: np
         newest_sorted = np.sort(newest)
         pos = np.searchsorted(newest_sorted, evals, side="right")
         last = np.where(pos > 0, newest_sorted[np.maximum(pos - 1, 0)], np.iinfo(np.int64).min)
-        ok = (pos > 0) & (last >= evals - lookback_ms)
+        ok = pos > 0
         staleness[ok] = (evals - last)[ok]
         # Arrival delay of what landed in the window before t.
         order = np.argsort(landed, kind="stable")

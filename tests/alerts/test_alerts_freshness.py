@@ -11,7 +11,7 @@ import duckdb
 import numpy as np
 import pytest
 
-from expkit.alerts import evaluate_day
+from expkit.alerts import AlertStore, evaluate_day, load_alerts, monitor_once
 from expkit.alerts.sources import eval_times
 from expkit.config import ExperimentConfig
 from expkit.rollup import build_rollups
@@ -19,7 +19,7 @@ from expkit.series import ingest_freshness
 from expkit.synth import generate
 from expkit.warehouse import Warehouse, day_bounds_ms
 
-from .conftest import END, PARAMS
+from .conftest import END, PARAMS, RULES, fresh_state
 
 MIN = 60_000
 
@@ -82,3 +82,20 @@ def test_validation_rows_feed_data_stale(clean_week: Path, config: ExperimentCon
     assert [(a["labels"], a["state"], a["fired_at"]) for a in stale] == [
         ({"experiment": "rec_ranker_v2", "table": "clicks", "check": "partition_completeness"}, "firing",
          "2026-11-15T00:00:00Z")]
+
+
+def test_staleness_after_a_day_without_files_is_measured(clean_week: Path, config: ExperimentConfig,
+                                                         tmp_path: Path) -> None:
+    """Nothing landed in the last 24 hours: staleness counts from the newest ingest before them
+    (docs/alerts.md: freshness has data unless nothing ever landed), so data_stale keeps firing."""
+    _, stop = day_bounds_ms(END)
+    now = stop + 30 * 3_600_000  # 06:00 two days after the last day
+    df = ingest_freshness(Warehouse.open(clean_week), [now], tables=["requests", "clicks"]).set_index("table")
+    for table in ("requests", "clicks"):
+        exact = now - exact_newest(clean_week, table, np.asarray([now]))[0]
+        assert exact <= df.loc[table, "staleness_ms"] <= exact + 7 * MIN, table  # one bin + 2% of delays
+    wh = fresh_state(clean_week, tmp_path / "wh")
+    monitor_once(wh, config, PARAMS, load_alerts(RULES), now, since_ms=now - 3_600_000)
+    stale = {a.labels.get("table") for a in AlertStore(Warehouse.open(wh)).load().active.values()
+             if a.rule == "data_stale" and a.state == "firing"}
+    assert {"requests", "clicks"} <= stale

@@ -75,3 +75,9 @@ def test_kill_switches_for_their_incidents(fresh_wh: Path, config: ExperimentCon
     assert [e["event"] for e in audit(fresh_wh)[len(events):]] == ["reset", "approve", "reset", "reset", "reset"]
     assert cli(fresh_wh, "reset", "nonexistent", "--by", "dave") == 2
     assert "no kill switch 'nonexistent'" in capsys.readouterr().err
+    # Approving a switch that waits for no approval engages nothing: one line saying so, exit 2.
+    n = len(audit(fresh_wh))
+    assert cli(fresh_wh, "approve", "disable_experiment", "--by", "erin") == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "disable_experiment/rec_ranker_v2 is off" in err[0] and "pending_approval" in err[0]
+    assert len(audit(fresh_wh)) == n and switches(fresh_wh)["disable_experiment/rec_ranker_v2"]["state"] == "off"

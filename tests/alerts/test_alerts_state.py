@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from expkit.alerts import AlertStore, load_alerts, monitor, monitor_once
 from expkit.alerts.delivery import Notification
@@ -153,7 +154,8 @@ def test_two_evaluations_at_once(fresh_wh: Path, log_rules: Path, reference: tup
     assert [p.returncode for p in procs] == [0, 0], [o[1] for o in outs]
     assert (log_ids(fresh_wh), audit_ids(fresh_wh)) == reference
     state = json.loads((fresh_wh / "state" / "alerts" / "state.json").read_text())
-    assert state["outbox"] == [] and state["cursors"]["5m"] == STOP
+    # 00:10: the bin 00:00-00:05 of the next day, which has no event file, was evaluated too
+    assert state["outbox"] == [] and state["cursors"]["5m"] == STOP + 5 * 60_000
     lines = [json.loads(o[0]) for o in outs]
     assert sorted(bool(x["evaluated"]) for x in lines) == [False, True]  # the second found nothing new
 
@@ -161,8 +163,10 @@ def test_two_evaluations_at_once(fresh_wh: Path, log_rules: Path, reference: tup
 def test_live_path_notifies_what_the_batch_replay_decides(fresh_wh: Path, config: ExperimentConfig,
                                                           log_rules: Path) -> None:
     rules = load_alerts(log_rules)
-    reports = monitor(fresh_wh, config, PARAMS, rules, every_s=4 * 3600, iterations=7,
+    reports = monitor(fresh_wh, config, PARAMS, rules, every_s=4 * 3600, iterations=6,
                       start_ms=START + 4 * 3_600_000, since_ms=SINCE)
+    # the day's last bin, and not the next day's (without files, it would be judged stale)
+    monitor_once(fresh_wh, config, PARAMS, rules, STOP + 60_000)
     assert [r.evaluated.get("5m", (None, None))[1] for r in reports][:2] == [
         "2026-11-14T03:55:00Z", "2026-11-14T07:55:00Z"]
     evaluation, _ = replay_day(fresh_wh, END, config, PARAMS, rules=rules)
@@ -193,7 +197,7 @@ def test_monitor_waits_for_rollups_built_after_the_bins(fresh_wh: Path, config: 
     manifest.write_text(json.dumps(doc))
     assert main(args) == 0
     second = json.loads(capsys.readouterr().out)
-    assert second["evaluated"]["5m"] == ["2026-11-14T11:55:00Z", "2026-11-15T00:00:00Z"]
+    assert second["evaluated"]["5m"] == ["2026-11-14T11:55:00Z", "2026-11-15T00:05:00Z"]  # next day: no files
     assert {a["rule"] for a in second["firing"]} == {"ctr_low", "traffic_imbalance"}
 
 
@@ -212,7 +216,7 @@ def test_monitor_waits_while_a_days_rollups_are_stale(fresh_wh: Path, log_rules:
     assert first["evaluated"]["5m"] == ["2026-11-13T23:00:00Z", "2026-11-14T00:00:00Z"]
     manifest.write_text(recorded)  # rebuilt: ready again
     assert main(args) == 0
-    assert json.loads(capsys.readouterr().out)["evaluated"]["5m"] == ["2026-11-14T00:00:00Z", "2026-11-15T00:00:00Z"]
+    assert json.loads(capsys.readouterr().out)["evaluated"]["5m"] == ["2026-11-14T00:00:00Z", "2026-11-15T00:05:00Z"]
 
 
 def test_status_ack_and_silence_commands(fresh_wh: Path, config: ExperimentConfig, log_rules: Path,
@@ -295,3 +299,38 @@ def test_an_evaluated_day_is_recorded_for_the_readout(fresh_wh: Path, config: Ex
     earlier = with_inputs(check_params("lift", event_date=END - dt.timedelta(days=1), warehouse=fresh_wh,
                                        params_file=PARAMS))
     assert earlier.alerts is None
+
+
+def test_a_rule_removed_from_the_rules_file_while_its_alert_fires(fresh_wh: Path, config: ExperimentConfig,
+                                                                   tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                                   caplog: pytest.LogCaptureFixture) -> None:
+    """Deleting a rule is an ordinary edit of alerts.yaml: the monitor and ``alerts status`` go on
+    with the remaining rules (they failed with "no alert rule ..." at every evaluation), and the
+    dropped alert is named in a warning."""
+    doc = yaml.safe_load(write_rules(tmp_path / "base.yaml").read_text())
+    base = tmp_path / "base.yaml"
+    extra = dict(doc["rules"][0], name="p95_above_1ms", condition="> 1", **{"for": "5m"})
+    doc["rules"].append(extra)
+    more = tmp_path / "more.yaml"
+    more.write_text(yaml.safe_dump(doc, sort_keys=False))
+    monitor_once(fresh_wh, config, PARAMS, load_alerts(more), START + 2 * 3_600_000, since_ms=START)
+    assert "p95_above_1ms" in {a.rule for a in AlertStore(Warehouse.open(fresh_wh)).load().active.values()}
+    with caplog.at_level("WARNING"):
+        report = monitor_once(fresh_wh, config, PARAMS, load_alerts(base), START + 3 * 3_600_000)
+    assert report.evaluated["5m"][1] == "2026-11-14T02:55:00Z"
+    assert "p95_above_1ms" in caplog.text
+    state = AlertStore(Warehouse.open(fresh_wh)).load()
+    assert all(a.rule != "p95_above_1ms" for a in [*state.active.values(), *state.recent])
+    assert main(["alerts", "status", "--warehouse", str(fresh_wh), "--rules", str(base)]) == 0
+    capsys.readouterr()
+
+
+@pytest.mark.parametrize("fingerprint", ["deadbeef", "latency_p95_high", "41905322A4FB112Z"])
+def test_ack_of_something_that_is_no_fingerprint_is_refused(fresh_wh: Path, fingerprint: str,
+                                                            capsys: pytest.CaptureFixture[str]) -> None:
+    """A mistyped fingerprint (or a rule name where a fingerprint goes) acknowledged nothing while
+    printing the ack as stored; now one line and exit 2, and no ack is stored."""
+    assert main(["alerts", "ack", fingerprint, "--warehouse", str(fresh_wh), "--by", "me"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and fingerprint in err[0] and "16 hex" in err[0]
+    assert AlertStore(Warehouse.open(fresh_wh)).acks() == []

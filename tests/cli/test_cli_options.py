@@ -144,7 +144,7 @@ def test_demo_uses_expkit_warehouse(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     assert not (tmp_path / "warehouse").exists() and not (tmp_path / "r").exists()
 
 
-@pytest.mark.parametrize("command", ["daily", "demo"])
+@pytest.mark.parametrize("command", ["daily", "demo", "live"])
 def test_missing_alert_rules_fail_before_anything_runs(
     command: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
 ) -> None:
@@ -157,6 +157,8 @@ def test_missing_alert_rules_fail_before_anything_runs(
     base = [command, "--params", str(params), "--out", str(tmp_path / "r"), "--warehouse", str(tmp_path / "wh")]
     if command == "daily":
         base += ["--date", "2026-11-14"]
+    if command == "live":
+        base += ["--once"]
     assert main(base) == 2
     lines = capsys.readouterr().err.strip().splitlines()
     assert len(lines) == 1 and str(params.parent / "alerts.yaml") in lines[0] and "--rules" in lines[0]

@@ -225,3 +225,35 @@ def test_sigterm_ends_live_after_its_update(replay: Replay, tmp_path: Path) -> N
     assert first["page"] == str(tmp_path / "live" / "index.html")
     assert (tmp_path / "live" / "index.html").is_file()
     assert not list((tmp_path / "live").glob(".*"))  # no temporary file left behind
+
+
+@pytest.mark.slow
+def test_alert_age_counts_from_the_start_it_shows(replay: Replay) -> None:
+    """The alerts table's "since" is the alert's start (active_at); its "age" counts from it."""
+    import re
+
+    rows = re.findall(r'<tr class="alert firing" data-rule="error_rate_high".*?</tr>', replay.page.read_text())
+    assert len(rows) == 1
+    cells = re.findall(r"<td>([^<]*)</td>", rows[0])
+    since, age = cells[-2], cells[-1]
+    start = BURST[1] - BURST[1] % 5  # the first bad bin's start
+    assert since == f"{DAY}T{start // 60:02d}:{start % 60:02d}:00Z"
+    assert age == f"{PAGE_TICK - start} min"
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="chromium not installed")
+def test_minute_ticks_read_as_utc_clock_times(replay: Replay) -> None:
+    """The last hour's charts tick every few minutes: a tick at 13:40 UTC reads "13:40" (it read
+    "01:40", a 12-hour clock without AM/PM, on a page whose times are all UTC and 24-hour)."""
+    probe = """window.expkitChartsReady.then(() => Array.from(document.querySelectorAll(
+      'td[data-tile=latency][data-window="1h"] g.role-axis-label text')).map(t => t.textContent))"""
+    browser = Browser(timeout=120, tz="America/New_York")
+    try:
+        _, labels = browser.visit(replay.page, probe=probe)
+    finally:
+        browser.close()
+    minutes = [x for x in labels if len(x) == 5 and x[2] == ":"]
+    assert len(minutes) >= 4, labels
+    start = (PAGE_TICK - 60) // 60  # the hour the window starts in (13)
+    assert all(start <= int(x[:2]) <= PAGE_TICK // 60 for x in minutes), labels

@@ -105,3 +105,16 @@ def test_sigterm_stops_the_stream_after_a_whole_minute(tmp_path: Path, generated
         assert _ids(_rows(wh, t), ID[t]) == _ids(landed, ID[t]), t
     assert json.loads((out / "stream.json").read_text())["last_minute"] == last
     assert os.path.exists(out / "stream.json")
+
+
+@pytest.mark.parametrize("until", ["13:00", "14:00"])
+def test_until_not_after_start_is_refused_before_writing(tmp_path: Path, until: str) -> None:
+    """``--until`` at or before ``--start``: one line naming both, exit 2, nothing written (it
+    wrote the rows landed before the start and stopped, as if asked to)."""
+    run = subprocess.run([*EXPKIT, "synth", "--stream", "--out", str(tmp_path / "w"), "--start", f"{DAY}T14:00",
+                          "--until", f"{DAY}T{until}", "--users", "200", "--speed", "1e6"],
+                         capture_output=True, text=True, timeout=300)
+    assert run.returncode == 2, run.stderr
+    lines = run.stderr.strip().splitlines()
+    assert len(lines) == 1 and "--until" in lines[0] and "--start" in lines[0], lines
+    assert not (tmp_path / "w").exists()

@@ -114,6 +114,9 @@ def cmd_ack(args: argparse.Namespace) -> int:
     with store.lock(timeout=60):
         active = store.load().active
         if args.fingerprint:
+            if not re.fullmatch(r"[0-9a-f]{16}", args.fingerprint):
+                raise ExpkitError(f"{args.fingerprint!r} is not an alert fingerprint (16 hex digits, as 'expkit alerts "
+                                  "status' or 'alerts eval --json' show); or ack by rule with --rule NAME")
             hits = [a for a in active.values() if a.fingerprint == args.fingerprint]
             acks = [Ack(args.fingerprint, now, args.by, args.comment, hits[0].active_at if hits else None)]
         else:
@@ -178,6 +181,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     store = AlertStore(_warehouse(args))
     state = store.load()
     planner = Planner(_rules(args))
+    state.drop_removed_rules(r.name for r in planner.config.rules)  # shown as the next evaluation leaves it
     doc = {
         "cursors": {k: ms_to_iso(v) for k, v in state.cursors.items()},
         "active": [alert_record(a, planner) for a in state.active.values()],

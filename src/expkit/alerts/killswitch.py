@@ -141,6 +141,11 @@ class KillSwitchStore:
             known = ", ".join(doc["switches"]) or "none"
             raise ExpkitError(f"no kill switch {name!r}{f' for experiment {experiment}' if experiment else ''}; "
                               f"switches: {known} (see 'expkit killswitch status')")
+        if event == "approve" and name != "all" and not any(
+                doc["switches"][k]["state"] == "pending_approval" for k in keys):
+            states = ", ".join(f"{k} is {doc['switches'][k]['state']}" for k in keys)
+            raise ExpkitError(f"nothing to approve: {states}; only a switch in state pending_approval "
+                              "can be approved (see 'expkit killswitch status')")
         changed = []
         now = ms_to_iso(time.time() * 1000)
         for k in keys:

@@ -18,6 +18,7 @@ delivery planner; out come the incidents, the notifications and the kill switch 
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import math
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -37,6 +38,8 @@ from expkit.config import ExperimentConfig, default_params_file
 from expkit.errors import NoDataError
 from expkit.readers import platform_health_id
 from expkit.warehouse import BIN_MS, DAY_MS, Warehouse, day_bounds_ms, ms_to_iso, parse_date
+
+log = logging.getLogger(__name__)
 
 RECENT_KEEP = 200
 """Resolved alerts kept in the live state for ``expkit alerts status``."""
@@ -320,11 +323,20 @@ def deliver_outbox(store: AlertStore, state: LiveState, sinks: Mapping[str, Sink
     return report
 
 
+def _drop_removed_rules(state: LiveState, rules: AlertsConfig) -> None:
+    """Forget the alerts of rules deleted from the rules file, with a warning naming each."""
+    for a in state.drop_removed_rules(r.name for r in rules.rules):
+        log.warning("alert rule %r is no longer in the rules file: its %s alert (%s) is dropped, "
+                    "without a resolved notification", a.rule, a.state,
+                    ", ".join(f"{k}={v}" for k, v in sorted(a.labels.items())))
+
+
 def deliver_new(store: AlertStore, rules: AlertsConfig, result: ReplayResult,
                 sinks: Mapping[str, Sink] | None = None, lock_timeout: float | None = None) -> FlushReport:
     """Queue what a batch replay decided (skipping what was delivered before) and deliver it."""
     with store.lock(lock_timeout):
         state = store.load()
+        _drop_removed_rules(state, rules)
         sinks = build_sinks(rules, store) if sinks is None else sinks
         enqueue(state, result, sinks)
         store.save(state)
@@ -365,6 +377,7 @@ def monitor_once(
     store = AlertStore(wh)
     with store.lock(lock_timeout):
         state = store.load()
+        _drop_removed_rules(state, rules)
         sinks = build_sinks(rules, store) if sinks is None else sinks
         flush = deliver_outbox(store, state, sinks, rules.notify.give_up_after)
         source = WarehouseSource(wh, config, params_path)

@@ -27,6 +27,7 @@ from expkit.estimates import estimate_frame
 from expkit.names import MINUTE_MS
 from expkit.readers import ReadScope, ratio_stats
 from expkit.rollup import STATS_ROLLUP, day_staleness, raw_built_at_ms, rollup_graph
+from expkit.schema import EVENT_TABLES
 from expkit.series import health_counts, ingest_freshness, latency_quantiles
 from expkit.stats import srm_test
 from expkit.warehouse import BIN_MS, DAY_MS, Warehouse
@@ -75,6 +76,7 @@ class WarehouseSource:
     samples keep the experiment's label. A portfolio day sets the platform's
     (:func:`expkit.readers.platform_health_id`)."""
     _manifests: dict[dt.date, int | None] = field(default_factory=dict, repr=False)
+    _has_events: dict[dt.date, bool] = field(default_factory=dict, repr=False)
     _graph: lineage.Graph = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -196,13 +198,24 @@ class WarehouseSource:
 
         A time ``t`` is ready once the rollups of its day were built at least ``settle_ms``
         after ``t`` (so a live monitor never evaluates a bin from a rollup built before the
-        bin's data had landed); evaluation stops at the first time that is not ready.
+        bin's data had landed); evaluation stops at the first time that is not ready. A day
+        without any event file has nothing to wait for: its times are ready (a pipeline that
+        stopped before midnight is judged stale on the next day instead of not judged at all).
         """
         ready = start_ms
         for t in eval_times(start_ms, limit_ms, step_ms):
             day = dt.datetime.fromtimestamp((t - 1) / 1000, dt.timezone.utc).date()
             built = self.built_at_ms(day)
+            if built is None and not self.has_events(day):
+                ready = t
+                continue
             if built is None or built < t + settle_ms:
                 break
             ready = t
         return ready
+
+    def has_events(self, day: dt.date) -> bool:
+        """Whether any event table has a file of ``day``."""
+        if day not in self._has_events:
+            self._has_events[day] = any(self.wh.event_files(t, day) for t in EVENT_TABLES)
+        return self._has_events[day]

@@ -23,6 +23,7 @@ import datetime as dt
 import json
 import time
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -85,6 +86,16 @@ class LiveState:
     outbox: list[OutboxItem] = field(default_factory=list)
     sent: dict[str, int] = field(default_factory=dict)
     recent: list[Alert] = field(default_factory=list)
+
+    def drop_removed_rules(self, rules: Iterable[str]) -> list[Alert]:
+        """Forget the alerts of rules no longer in the rules file (an edited ``alerts.yaml``);
+        returns the active ones dropped. No resolved notification can be rendered for them: the
+        rule that held their annotations is gone."""
+        names = set(rules)
+        gone = [k for k, a in self.active.items() if a.rule not in names]
+        dropped = [self.active.pop(k) for k in gone]
+        self.recent = [a for a in self.recent if a.rule in names]
+        return dropped
 
     def mark_done(self, item_id: str, at_ms: int) -> None:
         """Record ``item_id`` as carried out (the ledger is bounded)."""

@@ -164,12 +164,15 @@ def stream(
         raise ExpkitError(f"--speed must be > 0 simulated minutes per minute (got {speed!r})")
     day = t0.date()
     out = Path(out)
-    buckets = {"control": 0.5, "treatment": 0.5} if buckets is None else buckets
-    cfg = stream_config(out, day, users, seed, incidents, experiment_id, buckets, control)
     stop_at = None
     if until is not None:
         u = parse_start(until) if isinstance(until, str) else until
+        if u <= t0:
+            raise ExpkitError(f"--until {u:%Y-%m-%dT%H:%M} is not after --start {t0:%Y-%m-%dT%H:%M}; "
+                              "give a later --until, or none to stream to the end of the day")
         stop_at = int(u.timestamp() * 1000)
+    buckets = {"control": 0.5, "treatment": 0.5} if buckets is None else buckets
+    cfg = stream_config(out, day, users, seed, incidents, experiment_id, buckets, control)
     events = out / "events"
     if any((events / t / f"event_date={day.isoformat()}").exists() for t in EVENT_TABLES):
         raise ExpkitError(f"{out} already has events of {day}; stream into another folder or day")

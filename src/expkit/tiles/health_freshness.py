@@ -17,9 +17,10 @@ import pandas as pd
 
 from expkit.errors import ExpkitError
 from expkit.names import HOUR_MS
-from expkit.series import ingest_quantiles
+from expkit.schema import EVENT_TABLES
+from expkit.series import ingest_freshness, ingest_quantiles
 from expkit.tiles.base import OMIT_NONE, TileParams, TileResult
-from expkit.tiles.common import no_data_result
+from expkit.tiles.common import data_as_of, no_data_result
 from expkit.tiles.health_core import (
     MIN_QUANTILE_REQUESTS,
     SECTION,
@@ -216,16 +217,41 @@ def freshness_tile(
     when only some rows of a bin are late (max delay above the threshold) or the window's p95
     is. ``checks`` (validation result rows ``name, table, status, value, threshold, detail``)
     are listed, a ``fail`` breaches and a ``warn`` warns. Filters do not apply (tables, not
-    request slices, are the series).
+    request slices, are the series). A window without any landed row, on a day that has events,
+    breaches when the newest earlier row is older than the staleness limit (a stalled ingestion);
+    a day without events is "no data".
     """
     check_freshness_params(p)
     ctx = HealthContext.of(p, now=now_ms)
     ctx = HealthContext(p, ctx.start_ms, ctx.end_ms, {}, ctx.report_ms)
     h = compute_freshness(ctx, checks)
     if h is None:
-        return no_data_result(p, p.tile, SECTION, "Data freshness",
-                              f"no ingest_bins rows in the {p.window} window {ctx.span()} (run 'expkit rollup')")
+        return _silent_window(p, ctx) or no_data_result(
+            p, p.tile, SECTION, "Data freshness",
+            f"no ingest_bins rows in the {p.window} window {ctx.span()} (run 'expkit rollup')")
     return render_freshness(p, h)
+
+
+def _silent_window(p: TileParams, ctx: HealthContext) -> TileResult | None:
+    """A breach when the window's day has events, nothing landed in the window, and rows landed
+    before it, longer ago than the staleness limit (that silence is the finding: a stalled
+    pipeline, not missing rollups). A day without any event stays "no data"."""
+    if not any(p.warehouse.event_files(t, p.event_date) for t in EVENT_TABLES):
+        return None
+    fresh = ingest_freshness(p.warehouse, [ctx.report_ms])
+    newest = fresh["staleness_ms"].min()
+    limit = alert_limit(p, "data_stale", float(p.config.slos.freshness_max_min))
+    if not np.isfinite(newest) or newest / 60_000 <= limit:
+        return None
+    minutes = float(newest) / 60_000
+    why = (f"no rows landed in the {p.window} window {ctx.span()}: the newest row of any table landed "
+           f"{minutes:,.0f} min before {ms_to_iso(ctx.report_ms)} (threshold {limit:g} min); the ingestion "
+           "looks stalled")
+    return TileResult(
+        tile=p.tile, section=SECTION, title="Data freshness", status="breach",
+        headline={"max_staleness_min": minutes, "threshold_min": limit, "no_rows_in_window": True},
+        summary=f"Breach: {why}", params=p.describe(), as_of=data_as_of(p), experiment_id=p.config.experiment_id,
+    )
 
 
 def _minutes(df: pd.DataFrame) -> pd.DataFrame:
