@@ -13,8 +13,8 @@
 -- params: (none)
 -- reads: day_items, earlier_items
 -- grain: user_id, item_id
--- (a semi join: the lookback scans the earlier days once, keeping only the pairs played in the period)
 WITH earlier AS (
+    -- a semi join: the look back scans the earlier days once, keeping only the pairs played in the period
     SELECT e.user_id, e.item_id, max(e.first_topk_shown_ms) AS last_shown_ms, max(e.first_play_ms) AS last_played_ms
     FROM earlier_items AS e
     WHERE EXISTS (

@@ -120,7 +120,7 @@ def test_list_parameters_bind(built: Built, spark_engine: Any) -> None:
     actual = _run(spark_engine, template, params, sources, sql)
     assert 0 < expected.num_rows
     compare_tables(expected, actual, template.grain)
-    nobody = _run(spark_engine, template, {"f0": []}, sources, sql)
+    nobody = _run(spark_engine, template, {**params, "f0": []}, sources, sql)
     assert nobody.num_rows == 0
 
 
