@@ -58,7 +58,8 @@ def test_every_outcome_and_failure_isolation(daily_run: DailyResult) -> None:
     assert errors["fallback"] == "ValueError: boom: bad <input> for 2026-11-05"
     assert errors["cache"].startswith("Timeout:") and "4 s" in errors["cache"]
     assert errors["recall"].startswith("NoSidecar:")
-    assert errors["lift"].startswith("FileNotFoundError:") and "missing.ipynb" in errors["lift"]
+    assert errors["lift"].startswith("no notebook ") and "missing.ipynb" in errors["lift"]
+    assert "make notebooks" in errors["lift"]  # the fix, in the line the page shows
     for text in errors.values():
         assert "Traceback" not in text and "\n" not in text and len(text) <= 300
     # the time-out is per tile: the slow tile did not hold the others back
