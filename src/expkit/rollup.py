@@ -97,6 +97,8 @@ STATS_INPUTS: dict[str, tuple[str, str]] = {
     "played_items": PLAYED_ROLLUPS,
 }
 """Views that ``ratio_stats`` reads → (rollup of whole days, rollup of a day's last hour)."""
+ITEMS_INPUTS = ("user_items", "user_items_last_hour")
+"""The per (user, item) facts (of whole days, of a day's last hour) that the played pairs read."""
 FIRST_ROLLUP = "user_first"
 """The users first exposed on each day of the experiment (template ``user_first``): part of a day's
 statistics artifact, read from its own day's ``user_day`` and the earlier days' ``user_first``."""
@@ -240,8 +242,9 @@ def stats_inputs(day: dt.date, start_date: dt.date | None = None) -> list[str]:
     Recording the absent ones too is what makes a window stale once a day of it is rolled up.
     """
     days = sorted({d for w in STATS_WINDOWS if w != "1h" for d in window_days(day, w, start_date)})
-    hour = [rollup_input(r, day) for r in ("user_last_hour", "user_items_last_hour")]
-    per_day = [rollup_input(r, d) for d in days for r in ("user_day", "user_items")]
+    facts = STATS_INPUTS["user_facts"]
+    hour = [rollup_input(r, day) for r in (facts[1], ITEMS_INPUTS[1])]
+    per_day = [rollup_input(r, d) for d in days for r in (facts[0], ITEMS_INPUTS[0])]
     played = [rollup_input(PLAYED_ROLLUPS[0], d) for d in days if d < day]
     pre = [rollup_input(PRE_ROLLUP, start_date)] if start_date is not None and day >= start_date else []
     return hour + per_day + played + pre
@@ -255,7 +258,8 @@ def pre_period_days(config: ExperimentConfig) -> list[dt.date]:
 
 def pre_period_inputs(config: ExperimentConfig) -> list[str]:
     """The rollup partitions the pre-period sums read (the per-user rollups of its days), present or not."""
-    return [rollup_input(r, d) for d in pre_period_days(config) for r in ("user_day", "user_items")]
+    days_rollups = (STATS_INPUTS["user_facts"][0], ITEMS_INPUTS[0])
+    return [rollup_input(r, d) for d in pre_period_days(config) for r in days_rollups]
 
 
 def pre_manifest_path(wh: Warehouse, start_date: dt.date) -> Path:
@@ -329,12 +333,12 @@ def build_played(wh: Warehouse, engine: Engine, day: dt.date, config: Experiment
     q = query("played_items", config.catalogue)
     earlier = [d for d in window_days(day, "cum", config.start_date) if d < day]
     periods: list[tuple[str, str, list[dt.date]]] = [
-        (PLAYED_ROLLUPS[0], "user_items", earlier), (PLAYED_ROLLUPS[1], "user_items_last_hour", [])]
+        (PLAYED_ROLLUPS[0], ITEMS_INPUTS[0], earlier), (PLAYED_ROLLUPS[1], ITEMS_INPUTS[1], [])]
     rows = {}
     for name, items, before in periods:
         sources: dict[str, list[Path] | pa.Schema] = {
             "day_items": wh.rollup_files(items, [day]) or USER_ITEMS_SCHEMA,
-            "earlier_items": wh.rollup_files("user_items", before) or USER_ITEMS_SCHEMA,
+            "earlier_items": wh.rollup_files(ITEMS_INPUTS[0], before) or USER_ITEMS_SCHEMA,
         }
 
         def write(f: Path, sources: dict[str, list[Path] | pa.Schema] = sources) -> int:
