@@ -20,6 +20,7 @@ TESTS = Path(__file__).resolve().parent
 XDIST_GROUPS = {
     "alerts": "alerts",
     "tiles/health": "health",
+    "engines/spark/test_spark_cluster.py": "spark-cluster",
     "engines/spark": "spark",
     "validation/test_validation_spark.py": "spark",
     "report/test_report_portfolio_e2e.py": "portfolio",
@@ -27,7 +28,9 @@ XDIST_GROUPS = {
 """Test paths (folders or files, relative to tests/) whose tests run on one pytest-xdist worker
 (``--dist loadgroup``, see the Makefile), so the expensive session and module fixtures they share
 (warehouses with incidents, a Spark session, a standalone Spark cluster, the daily runs of the
-portfolio test) are built once per run."""
+portfolio test) are built once per run. The first matching path wins: the standalone cluster's tests
+start their own JVMs and share no fixture with the local Spark session, so they are a group of their
+own and run beside it on another worker."""
 
 
 def xdist_group_of(path: Path) -> str | None:
