@@ -182,8 +182,24 @@ def _aggregate_sql(agg: Aggregate, params: _Params) -> str:
     return f"count(DISTINCT {value})"
 
 
+def _sql_type(t: pa.DataType) -> str:
+    """The SQL type of a per-user fact column of :func:`user_facts_schema` (64-bit counts or doubles)."""
+    return "DOUBLE" if pa.types.is_floating(t) else "BIGINT"
+
+
 def _zero(t: pa.DataType) -> str:
-    return "CAST(0 AS DOUBLE)" if pa.types.is_floating(t) else "CAST(0 AS BIGINT)"
+    return f"CAST(0 AS {_sql_type(t)})"
+
+
+def _fact_sums(catalogue: Catalogue, typed: bool = False) -> str:
+    """The region summing every declarative metric's per-user fact columns (``m_<id>_num``, and
+    ``m_<id>_den`` when it is an aggregate), in the order of :func:`user_facts_schema`; ``typed``
+    casts each sum back to the column's type, so that running totals keep the schema of ``user_day``."""
+    sums = []
+    for f in list(user_facts_schema(catalogue))[len(USER_FACTS_SCHEMA):]:
+        total = f"CAST(sum({f.name}) AS {_sql_type(f.type)})" if typed else f"sum({f.name})"
+        sums.append(f", {total} AS {f.name}")
+    return " ".join(sums)
 
 
 def _user_facts_regions(catalogue: Catalogue) -> tuple[dict[str, str], dict[str, Any]]:
@@ -323,15 +339,11 @@ def _ratio_stats_regions(catalogue: Catalogue) -> tuple[dict[str, str], dict[str
 
 
 def _user_pre_regions(catalogue: Catalogue) -> dict[str, str]:
-    sums, cols = [], []
-    for mid in catalogue.declarative_ids:
-        m = catalogue[mid]
-        facts = fact_columns(mid) if isinstance(m.denominator, Aggregate) else fact_columns(mid)[:1]
-        sums += [f", sum({c}) AS {c}" for c in facts]
+    cols = []
     for mid in catalogue.ratio_ids:
         for value, c in zip(_num_den(catalogue, mid), pre_columns(mid), strict=True):
             cols.append(f", CAST({value} AS DOUBLE) AS {c}")
-    return {"metric_sums": " ".join(sums), "pre_columns": " ".join(cols)}
+    return {"metric_sums": _fact_sums(catalogue), "pre_columns": " ".join(cols)}
 
 
 _cache: dict[tuple[str, str], MetricQuery] = {}
@@ -381,12 +393,8 @@ def _exposure_stats_regions(catalogue: Catalogue) -> dict[str, str]:
     ids = exposure_ids(catalogue)
     if not ids:
         raise ConfigError(f"{catalogue.source}: the catalogue defines no per-day ratio metric; add one")
-    columns, sums = [], []
-    for mid in catalogue.declarative_ids:
-        m = catalogue[mid]
-        facts = fact_columns(mid) if isinstance(m.denominator, Aggregate) else fact_columns(mid)[:1]
-        columns += [f", CAST(f.{c} AS DOUBLE) AS {c}" for c in facts]
-        sums += [f", sum({c}) AS {c}" for c in facts]
+    columns = [f", CAST(f.{f.name} AS DOUBLE) AS {f.name}"
+               for f in list(user_facts_schema(catalogue))[len(USER_FACTS_SCHEMA):]]
     moments, values, pick = [], [], []
     for k, mid in enumerate(ids):
         n, d = _num_den(catalogue, mid)
@@ -396,7 +404,7 @@ def _exposure_stats_regions(catalogue: Catalogue) -> dict[str, str]:
     for out in EXPOSURE_SUMS:
         arms = " ".join(f"WHEN {k} THEN p.{out[4:]}_{k}" for k in range(len(ids)))
         pick.append(f",\n    CASE m.k {arms} END AS {out}")
-    return {"metric_columns": " ".join(columns), "metric_sums": " ".join(sums),
+    return {"metric_columns": " ".join(columns), "metric_sums": _fact_sums(catalogue),
             "metric_moments": "".join(moments), "metric_values": ", ".join(values), "metric_pick": "".join(pick)}
 
 
@@ -409,9 +417,20 @@ def exposure_stats_query(catalogue: Catalogue) -> MetricQuery:
     return _cache[key]
 
 
+def user_cum_query(catalogue: Catalogue) -> MetricQuery:
+    """Template ``user_cum`` with the running totals of every declarative metric's fact columns."""
+    key = ("user_cum", catalogue.stats_digest() + catalogue.facts_digest())
+    if key not in _cache:
+        base = TEMPLATES["user_cum"]
+        _cache[key] = MetricQuery(replace(base, sql=fill(base.sql, {"metric_sums": _fact_sums(catalogue, typed=True)})))
+    return _cache[key]
+
+
 def query(name: str, catalogue: Catalogue) -> MetricQuery:
     """Template ``name`` for ``catalogue``: generated for ``user_facts``, ``ratio_stats``,
-    ``user_pre`` and ``exposure_stats``, as shipped for the others."""
+    ``user_pre``, ``user_cum`` and ``exposure_stats``, as shipped for the others."""
+    if name == "user_cum":
+        return user_cum_query(catalogue)
     if name == "exposure_stats":
         return exposure_stats_query(catalogue)
     if name == "user_pre":

@@ -97,6 +97,12 @@ STATS_INPUTS: dict[str, tuple[str, str]] = {
     "played_items": PLAYED_ROLLUPS,
 }
 """Views that ``ratio_stats`` reads → (rollup of whole days, rollup of a day's last hour)."""
+CUM_ROLLUP = "user_cum"
+"""Each user's facts over the experiment to date, in the schema of ``user_day`` (template ``user_cum``):
+part of a day's statistics artifact, read from the previous day's ``user_cum`` and the day's own
+``user_day`` (:func:`build_user_cum`). The windows that hold every experiment day to date (``cum``, and
+the 7d and 30d ones while the experiment is younger) read it instead of each ``user_day`` since the start,
+so their cost follows the number of users, not the experiment's age."""
 ITEMS_INPUTS = ("user_items", "user_items_last_hour")
 """The per (user, item) facts (of whole days, of a day's last hour) that the played pairs read."""
 FIRST_ROLLUP = "user_first"
@@ -210,7 +216,9 @@ def stats_sources(
 
     Each view of :data:`STATS_INPUTS` is read from the window's day partitions (``1h``: the
     day's last-hour rollup); a view with no partition yet is an empty table of its schema (with
-    the metric columns of ``catalogue``, default: the project's).
+    the metric columns of ``catalogue``, default: the project's). A window holding every experiment
+    day to date (:func:`holds_experiment`) reads the day's running totals (:data:`CUM_ROLLUP`) as
+    its ``user_facts`` once they are built: the same numbers from one partition.
     """
     from expkit.catalogue import catalogue_for
 
@@ -219,9 +227,26 @@ def stats_sources(
     out: dict[str, list[Path] | pa.Schema] = {}
     for view, inputs in STATS_INPUTS.items():
         out[view] = window_files(wh, day, window, inputs, start_date) or schemas[view]
+    if holds_experiment(day, window, start_date):
+        out["user_facts"] = wh.rollup_files(CUM_ROLLUP, [day]) or out["user_facts"]
     pre = wh.rollup_files(PRE_ROLLUP, [start_date]) if start_date is not None and day >= start_date else []
     out[PRE_ROLLUP] = pre or user_pre_schema(catalogue if catalogue is not None else catalogue_for(None))
     return out
+
+
+def holds_experiment(day: dt.date, window: str, start_date: dt.date | None) -> bool:
+    """Whether ``window`` ending at the end of ``day`` holds every day of the experiment to date:
+    ``cum``, and the 24h, 7d and 30d windows while the experiment is no older than they are.
+
+    >>> holds_experiment(dt.date(2026, 11, 3), "7d", dt.date(2026, 11, 1))
+    True
+    >>> holds_experiment(dt.date(2026, 11, 9), "7d", dt.date(2026, 11, 1))
+    False
+    """
+    if window == "1h" or start_date is None:
+        return False
+    days = window_days(day, window, start_date)
+    return bool(days) and days[0] == start_date
 
 
 def window_files(wh: Warehouse, day: dt.date, window: str, inputs: tuple[str, str],
@@ -237,7 +262,8 @@ def window_files(wh: Warehouse, day: dt.date, window: str, inputs: tuple[str, st
 def stats_inputs(day: dt.date, start_date: dt.date | None = None) -> list[str]:
     """Every rollup partition that the statistics of ``day`` read, present or not: the per-user rollups
     of its windows' days, the played pairs of the earlier ones, the ``user_items`` that the day's own
-    played pairs read (:func:`build_played`) and the CUPED pre-period sums.
+    played pairs read (:func:`build_played`), the previous day's running totals (:func:`build_user_cum`)
+    and the CUPED pre-period sums.
 
     Recording the absent ones too is what makes a window stale once a day of it is rolled up.
     """
@@ -246,8 +272,10 @@ def stats_inputs(day: dt.date, start_date: dt.date | None = None) -> list[str]:
     hour = [rollup_input(r, day) for r in (facts[1], ITEMS_INPUTS[1])]
     per_day = [rollup_input(r, d) for d in days for r in (facts[0], ITEMS_INPUTS[0])]
     played = [rollup_input(PLAYED_ROLLUPS[0], d) for d in days if d < day]
+    cum = window_days(day, "cum", start_date) if start_date is not None else []
+    totals = [rollup_input(CUM_ROLLUP, d) for d in cum[-2:-1]]
     pre = [rollup_input(PRE_ROLLUP, start_date)] if start_date is not None and day >= start_date else []
-    return hour + per_day + played + pre
+    return hour + per_day + played + totals + pre
 
 
 def pre_period_days(config: ExperimentConfig) -> list[dt.date]:
@@ -348,19 +376,45 @@ def build_played(wh: Warehouse, engine: Engine, day: dt.date, config: Experiment
     return rows
 
 
+def build_user_cum(wh: Warehouse, engine: Engine, day: dt.date, config: ExperimentConfig) -> int:
+    """Write the running totals of ``day`` (:data:`CUM_ROLLUP`; empty before the experiment's start);
+    return their row count.
+
+    They read the previous day's totals and the day's ``user_day``, or, when the previous day has no
+    totals in the schema of the catalogue (not rolled up yet, or built with other metrics), the
+    ``user_day`` of every experiment day to date: the same numbers either way. The previous day's
+    totals are an input of the day's statistics (:func:`stats_inputs`), so rebuilding them, or their
+    first appearance, makes this day stale: a change on day 1 reaches every later day.
+    """
+    import pyarrow.parquet as pq
+
+    facts = user_facts_schema(config.catalogue)
+    days = window_days(day, "cum", config.start_date)
+    previous = wh.rollup_files(CUM_ROLLUP, days[-2:-1])
+    if previous and all(pq.read_schema(f).names == facts.names for f in previous):
+        files = previous + wh.rollup_files("user_day", [day])
+    else:
+        files = wh.rollup_files("user_day", days)
+    q = query(CUM_ROLLUP, config.catalogue)
+    sources: dict[str, list[Path] | pa.Schema] = {"user_facts": files or facts}
+    return _write_partition(wh.rollup_partition(CUM_ROLLUP, day),
+                            lambda f: write_parquet(engine, q.template, q.bind(), sources, f))
+
+
 def build_stats(
     wh: Warehouse, engine: Engine, day: dt.date, config: ExperimentConfig
 ) -> tuple[int, lineage.Fingerprint, dict[str, int]]:
-    """Write the played pairs of ``day`` (:func:`build_played`), then ``outcome_stats``: ratio
-    statistics for every window ending that day.
+    """Write the played pairs of ``day`` (:func:`build_played`) and its running totals
+    (:func:`build_user_cum`), then ``outcome_stats``: ratio statistics for every window ending that day.
 
     Returns the row count of ``outcome_stats``, the fingerprint of the inputs read
-    (:func:`stats_inputs`) and the row counts of the played pairs. Windows that read the very same
+    (:func:`stats_inputs`) and the row counts of the played pairs and running totals. Windows that read the very same
     rollup files from the same first instant (e.g. ``24h``, ``7d``, ``30d`` and ``cum`` on an
     experiment's first day) have the same statistics: they are computed once.
     """
     read = lineage.fingerprint(wh.root, stats_inputs(day, config.start_date))
-    played = build_played(wh, engine, day, config)
+    written = build_played(wh, engine, day, config)
+    written[CUM_ROLLUP] = build_user_cum(wh, engine, day, config)
     q = ratio_stats_query(config.catalogue)
     tables = []
     done: dict[tuple[Any, ...], pa.Table] = {}
@@ -376,7 +430,7 @@ def build_stats(
     table = pa.concat_tables(tables)
     reader = pa.RecordBatchReader.from_batches(table.schema, table.to_batches())
     rows = _write_partition(wh.rollup_partition(STATS_ROLLUP, day), lambda f: write_reader(reader, f))
-    return rows, read, played
+    return rows, read, written
 
 
 def exposure_inputs(day: dt.date, start_date: dt.date) -> list[str]:
@@ -531,7 +585,7 @@ def raw_built_at_ms(wh: Warehouse, day: dt.date) -> int | None:
     return int(m["built_at_ms"]) if m and m.get("built_at_ms") is not None else None
 
 
-STATS_OUTPUTS = (*PLAYED_ROLLUPS, FIRST_ROLLUP, EXPOSURE_ROLLUP)
+STATS_OUTPUTS = (*PLAYED_ROLLUPS, CUM_ROLLUP, FIRST_ROLLUP, EXPOSURE_ROLLUP)
 """Tables a day's statistics artifact writes beside ``outcome_stats`` (recorded in ``stats.rows``)."""
 RAW_ARTIFACT, STATS_ARTIFACT, PRE_ARTIFACT = "raw", "stats", "pre"
 """A day's two artifacts: its raw rollups (inputs: its event files) and ``outcome_stats``
@@ -749,7 +803,7 @@ def report_inputs(wh: Warehouse, day: dt.date, start_date: dt.date | None = None
     cum = window_days(day, "cum", start_date)
     out |= {rollup_input(n, d) for n in (STATS_ROLLUP, LATENCY_INPUTS[0]) for d in cum}
     out |= set(stats_inputs(day, start_date))
-    out.add(rollup_input(EXPOSURE_ROLLUP, day))
+    out |= {rollup_input(EXPOSURE_ROLLUP, day), rollup_input(CUM_ROLLUP, day)}
     return sorted(out)
 
 

@@ -313,8 +313,10 @@ def test_event_rollups_match_their_reference(messy_wh, template: str, span: str)
 @pytest.mark.parametrize("window", ["1h", "24h", "7d", "30d", "cum"])
 @pytest.mark.parametrize("regions", [None, ["eu", "na"]])
 def test_ratio_stats_match_their_reference(messy_wh, window: str, regions: list[str] | None) -> None:
-    """The reference reads the window's per (user, item) facts for Recall@K (its definition); the
-    template reads the played pairs of the window's days (tests/rollup/test_rollup_recall.py)."""
+    """The reference reads the window's per (user, item) facts for Recall@K (its definition) and each
+    of its days' ``user_day``; the template reads the played pairs of the window's days
+    (tests/rollup/test_rollup_recall.py) and, for the windows holding the whole experiment (30d and
+    cum of an experiment started on 2026-11-01), the running totals ``user_cum``."""
     wh, config = messy_wh
     template = TEMPLATES["ratio_stats"]
     ours_sql, reference_sql, params = template.sql, REFERENCE["ratio_stats"], {}
@@ -324,11 +326,14 @@ def test_ratio_stats_match_their_reference(messy_wh, window: str, regions: list[
         params = {"f0": regions}
     sources = stats_sources(wh, END, window, config.start_date)
     items = window_files(wh, END, window, ("user_items", "user_items_last_hour"), config.start_date)
+    days = window_files(wh, END, window, ("user_day", "user_last_hour"), config.start_date)
+    assert (sources["user_facts"] == wh.rollup_files("user_cum", [END])) == (window in ("30d", "cum"))
     engine = DuckDBEngine()
     try:
         start_ms = window_start_ms(END, window, config.start_date)
         ours = engine.query(template, {**params, "window_start_ms": start_ms}, sources, sql=ours_sql).read_all()
-        reference = engine.query(template, params, {**sources, "user_items": items}, sql=reference_sql).read_all()
+        reference = engine.query(template, params, {**sources, "user_items": items, "user_facts": days},
+                                 sql=reference_sql).read_all()
         # the reference predates the CUPED sums
         # (checked against raw events in tests/tiles/outcomes/test_outcomes_cuped.py)
         _same_rows(engine, ours.select(reference.column_names), reference)

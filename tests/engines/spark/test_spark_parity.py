@@ -86,10 +86,10 @@ def test_pre_period_parity(built: Built) -> None:
 @pytest.mark.parametrize("day", DAYS, ids=str)
 @pytest.mark.parametrize("rollup", STATS_OUTPUTS)
 def test_exposure_parity(built: Built, rollup: str, day: dt.date) -> None:
-    """The played pairs of each day and its last hour (Recall@K), the users' first exposure days and the
-    lift-by-exposure-age sums (docs/statistics.md, "Novelty and primacy") are equal on both engines; on
-    the second day users of the first are there at age 1, and the catalogue's declarative metrics have
-    their rows."""
+    """The played pairs of each day and its last hour (Recall@K), the running totals, the users' first
+    exposure days and the lift-by-exposure-age sums (docs/statistics.md, "Novelty and primacy") are equal
+    on both engines; on the second day users of the first are there at age 1 (and the running totals add
+    the first day's), and the catalogue's declarative metrics have their rows."""
     expected = read_partition(built, "duckdb", rollup, day)
     assert expected.num_rows > 0
     grain = TEMPLATES["played_items" if rollup in PLAYED_ROLLUPS else rollup].grain
