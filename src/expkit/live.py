@@ -309,7 +309,7 @@ def render_page(wh: Warehouse, config: ExperimentConfig, rules: AlertsConfig, ce
                 notice: str | None = None) -> str:
     """The live page (self-contained HTML); ``cache`` as for :func:`compute_tiles` (the freshness
     rows); ``error``: why the rollups were not updated, ``notice``: :func:`experiment_notice`
-    (both shown at the top)."""
+    (both shown at the top, with the alert notifications a webhook has not taken yet)."""
     from expkit.report.vega import page_scripts
 
     e = html.escape
