@@ -264,11 +264,14 @@ def evaluate_day(
 
 
 def build_sinks(rules: AlertsConfig, store: AlertStore) -> dict[str, Sink]:
-    """The configured sinks: the log (unless turned off) and each webhook."""
+    """The configured sinks: the log (unless turned off) and each webhook whose URL is set (one
+    whose ``url_env`` variable is unset is skipped)."""
     sinks: dict[str, Sink] = {}
     if rules.notify.log:
         sinks["log"] = JsonlSink(store.log_path)
     for hook in rules.notify.webhooks:
+        if not hook.resolved_url():
+            continue
         sink = WebhookSink(hook, rules.routing.receiver, rules.notify.external_url)
         sinks[sink.name] = sink
     return sinks
