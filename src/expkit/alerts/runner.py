@@ -372,11 +372,10 @@ def deliver_outbox(store: AlertStore, state: LiveState, sinks: Mapping[str, Sink
         names = [n for n in item.pending if webhooks or not _remote(sinks.get(n))]
         if names:
             _try_sinks(item, names, sinks, now, count=webhooks)
-        elif item.pending:
-            continue  # only webhooks left: the delivery worker's
         if not webhooks and item.pending and all(_remote(sinks.get(n)) for n in item.pending):
-            store.save(state)  # the log has it; the webhooks are the delivery worker's
-            continue
+            if names:
+                store.save(state)
+            continue  # only webhooks left: the delivery worker's
         _settle(store, state, item, now, give_up_ms, report)
     return report
 
