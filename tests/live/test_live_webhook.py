@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 import shutil
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -93,3 +94,27 @@ def test_live_shows_a_failing_webhook_and_delivers_once_it_is_back(stopped: Path
     once()
     assert len(receiver.received) == 4 + len(ids)  # nothing twice after it was delivered
     assert 'id="delivery-error"' not in (out / "index.html").read_text()
+
+
+def test_live_keeps_its_minute_while_the_webhook_hangs(stopped: Path, receiver: WebhookReceiver,
+                                                        tmp_path: Path) -> None:
+    """``expkit live``'s loop: updates every second while its delivery thread waits on a
+    receiver that hangs (30 s per try); the notification is still pending when it stops."""
+    wh = Warehouse.open(shutil.copytree(stopped, tmp_path / "wh"))
+    rules = rules_file(tmp_path / "alerts.yaml", receiver.url, timeout="30s")
+    receiver.hold_at = 1
+    stop = threading.Event()
+    ticks: list[LiveTick] = []
+
+    def report(t: LiveTick) -> None:
+        ticks.append(t)
+        if len(ticks) == 3:
+            stop.set()
+
+    t0 = time.monotonic()
+    run(wh.root, tmp_path / "page", PARAMS, 1.0, once=False, start_ms=AT, report=report, stop=stop,
+        rules_file=rules)
+    assert time.monotonic() - t0 < 20 and len(ticks) == 3
+    assert receiver.holding.is_set()  # the delivery thread was waiting on the receiver meanwhile
+    assert all(t.seconds["alerts"] < 3 for t in ticks), [t.seconds for t in ticks]
+    assert notification_ids(wh)  # not delivered: retried by the next process
