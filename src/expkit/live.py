@@ -6,7 +6,9 @@ One tick (:func:`tick`):
    day before (the 24-hour window reaches into it), take in the event files that landed;
 2. the alert rules are evaluated by the live monitor's own function
    (:func:`expkit.alerts.runner.monitor_once`: same state, cursors, notifications and kill
-   switches as ``expkit monitor``, so running both is never needed);
+   switches as ``expkit monitor``, so running both is never needed); the webhooks are called
+   by a delivery thread beside the ticks (:class:`expkit.alerts.runner.DeliveryWorker`), so a
+   receiver that is down or slow never delays an update;
 3. the eight health tiles are computed in this process for the last hour and the last 24 hours
    (their compute functions, no notebook kernel) and ``<out>/index.html`` is written atomically:
    statuses, headline numbers, the tiles' charts with their thresholds, alerts pending and
@@ -37,7 +39,7 @@ from typing import Any
 
 from expkit import incremental, series
 from expkit.alerts.rules import AlertsConfig, default_rules_file, load_alerts
-from expkit.alerts.runner import MonitorReport, monitor_once
+from expkit.alerts.runner import DeliveryWorker, MonitorReport, monitor_once
 from expkit.alerts.state import AlertStore
 from expkit.api import compute_tile
 from expkit.atomic import atomic_write_text
@@ -172,7 +174,8 @@ def tick(
     """One live update (see the module docstring); ``now_ms`` defaults to the clock (a replay
     passes the simulated time), ``wall_ms`` (the page's update time) too. Without ``page``,
     rollups and alerts only. ``cache`` carries the tiles' series from one update to the next
-    (:func:`run` keeps one)."""
+    (:func:`run` keeps one). No webhook is called here: the notifications wait in the outbox
+    for the delivery worker :func:`run` keeps."""
     wh = warehouse if isinstance(warehouse, Warehouse) else Warehouse.open(warehouse)
     params = Path(params_file) if params_file else default_params_file()
     config = load_experiment(params)
@@ -272,7 +275,7 @@ table{border-collapse:collapse;width:100%}td,th{border:1px solid #ddd;padding:.4
 .badge.ok{background:#2e7d32}.badge.warn{background:#ef6c00}.badge.breach,.badge.failed,.badge.firing{background:#c62828}
 .badge.pending,.badge.pending_approval{background:#f9a825;color:#222}.badge.engaged{background:#c62828}.badge.no_data{background:#888}
 dl{display:grid;grid-template-columns:auto auto;gap:0 1em;font-size:.85em;margin:.3em 0}dd{margin:0}
-#stale,#update-error,#experiment-notice{background:#c62828;color:#fff;padding:.8em;font-weight:700;font-size:1.2em}
+#stale,#update-error,#experiment-notice,#delivery-error{background:#c62828;color:#fff;padding:.8em;font-weight:700;font-size:1.2em}
 .expkit-chart{max-width:520px;overflow-x:auto}"""
 
 _STALE_CHECK = """(() => {
@@ -306,7 +309,7 @@ def render_page(wh: Warehouse, config: ExperimentConfig, rules: AlertsConfig, ce
                 notice: str | None = None) -> str:
     """The live page (self-contained HTML); ``cache`` as for :func:`compute_tiles` (the freshness
     rows); ``error``: why the rollups were not updated, ``notice``: :func:`experiment_notice`
-    (both shown at the top)."""
+    (both shown at the top, with the alert notifications a webhook has not taken yet)."""
     from expkit.report.vega import page_scripts
 
     e = html.escape
@@ -345,6 +348,10 @@ def render_page(wh: Warehouse, config: ExperimentConfig, rules: AlertsConfig, ce
                   f'show the data read before it.</div>' if error else "")
     if notice:
         error_html += f'<div id="experiment-notice">{e(notice)}</div>'
+    failing = [o for o in state.outbox if o.last_error]
+    if failing:
+        error_html += (f'<div id="delivery-error">{len(failing)} alert notification(s) not delivered yet, retried '
+                       f'in the background: {e(failing[-1].last_error)}</div>')
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><meta http-equiv="refresh" content="{REFRESH_S}">
 <title>expkit live · {e(config.experiment_id)}{f" · {firing} firing" if firing else ""}</title>
@@ -397,7 +404,8 @@ def run(
     main thread); with ``start_ms`` the first update is at that time and the clock then advances
     with the wall clock. The ticks share one engine and one series cache (:class:`SegmentCache`).
     ``rules_file`` defaults to ``alerts.yaml`` beside the parameters file; it is read first, so a
-    bad rule file fails before anything is done."""
+    bad rule file fails before anything is done. A :class:`DeliveryWorker` thread calls the
+    webhooks; with ``once`` one delivery pass follows the update, after the page is written."""
     params = params_file or default_params_file()
     rules = load_alerts(rules_file or default_rules_file(params))
     wh = Warehouse.open(warehouse)
@@ -411,6 +419,9 @@ def run(
     wall0: float | None = None
     eng = open_engine("duckdb", wh)
     cache = SegmentCache()
+    worker = DeliveryWorker(AlertStore(wh), rules, every_s=every_s)
+    if not once:
+        worker.start()
     try:
         while True:
             begun = time.monotonic()
@@ -423,12 +434,17 @@ def run(
                     raise
                 on_error(err)
             else:
+                worker.wake()
+                if once:
+                    worker.close(drain=True)
+                t.monitor.delivery.merge(worker.take())
                 ticks.append(t)
                 if report is not None:
                     report(t)
             if once or stop.wait(max(0.0, every_s - (time.monotonic() - begun))):
                 break
     finally:
+        worker.close()
         eng.close()
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)

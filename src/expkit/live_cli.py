@@ -48,6 +48,7 @@ def cmd_live(args: argparse.Namespace) -> int:
             "rollups": {u.day.isoformat(): {x.name: x.mode for x in u.tables} for u in t.updates},
             "evaluated": t.monitor.evaluated,
             "firing": [{"rule": a["rule"], "severity": a["severity"]} for a in t.monitor.firing],
+            **({"delivery_failed": t.monitor.delivery.failed} if t.monitor.delivery.failed else {}),
             "seconds": {k: round(v, 3) for k, v in t.seconds.items()}}), flush=True)
 
     def keep_going(err: Exception) -> None:

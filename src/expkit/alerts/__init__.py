@@ -2,7 +2,8 @@
 
 * :func:`evaluate_day` — the day's alert timeline by batch replay (what ``expkit daily`` and
   ``expkit alerts eval`` use); no side effects unless ``notify=True``.
-* :func:`monitor_once` / :func:`monitor` — the live path (``expkit monitor``).
+* :func:`monitor_once` / :func:`monitor` — the live path (``expkit monitor``); the webhooks are
+  called off that path by a :class:`DeliveryWorker` thread.
 * :func:`load_alerts` — ``params/alerts.yaml``, validated.
 * :func:`run_rule_tests` — promtool-style rule tests (``expkit alerts test``).
 
@@ -18,7 +19,7 @@ _LAZY = {
     "Alert": "engine", "RuleEngine": "engine", "run_rule_tests": "promtest",
     "AlertsConfig": "rules", "default_rules_file": "rules", "load_alerts": "rules", "parse_alerts": "rules",
     "evaluate_day": "runner", "monitor": "runner", "monitor_once": "runner", "replay_day": "runner",
-    "AlertStore": "state",
+    "AlertStore": "state", "DeliveryWorker": "runner",
 }
 
 
@@ -32,6 +33,7 @@ __all__ = [
     "Alert",
     "AlertStore",
     "AlertsConfig",
+    "DeliveryWorker",
     "RuleEngine",
     "default_rules_file",
     "evaluate_day",

@@ -10,16 +10,20 @@ delivery planner; out come the incidents, the notifications and the kill switch 
   notifications and kill switch requests that were not delivered before.
 * **Live** (:func:`monitor_once`, :func:`monitor`): under the state lock, evaluates every time
   since the saved cursor whose rollups are ready, persists the new state together with an
-  outbox of what to deliver, then delivers it. A process killed at any point redoes only
+  outbox of what to deliver, then carries out the kill switches and the log. The webhooks are
+  called off the update path by a :class:`DeliveryWorker` thread, which holds the state lock
+  only to read the outbox and record each result. A process killed at any point redoes only
   what was not recorded: the log is written once per notification id, kill switches once
   per incident, webhooks at least once.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import logging
 import math
+import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -35,7 +39,7 @@ from expkit.alerts.sinks import DeliveryResult, JsonlSink, WebhookSink
 from expkit.alerts.sources import CheckRow, WarehouseSource, eval_times
 from expkit.alerts.state import AlertStore, LiveState, OutboxItem
 from expkit.config import ExperimentConfig, default_params_file
-from expkit.errors import NoDataError
+from expkit.errors import ExpkitError, NoDataError
 from expkit.readers import platform_health_id
 from expkit.warehouse import BIN_MS, DAY_MS, Warehouse, day_bounds_ms, ms_to_iso, parse_date
 
@@ -46,9 +50,10 @@ RECENT_KEEP = 200
 
 
 class Sink(Protocol):
-    """Where notifications go."""
+    """Where notifications go; a ``remote`` one (a webhook) is called off the update path."""
 
     name: str
+    remote: bool
 
     def deliver(self, note: Notification) -> DeliveryResult:
         """Deliver one notification."""
@@ -259,11 +264,14 @@ def evaluate_day(
 
 
 def build_sinks(rules: AlertsConfig, store: AlertStore) -> dict[str, Sink]:
-    """The configured sinks: the log (unless turned off) and each webhook."""
+    """The configured sinks: the log (unless turned off) and each webhook whose URL is set (one
+    whose ``url_env`` variable is unset is skipped)."""
     sinks: dict[str, Sink] = {}
     if rules.notify.log:
         sinks["log"] = JsonlSink(store.log_path)
     for hook in rules.notify.webhooks:
+        if not hook.resolved_url():
+            continue
         sink = WebhookSink(hook, rules.routing.receiver, rules.notify.external_url)
         sinks[sink.name] = sink
     return sinks
@@ -292,35 +300,194 @@ class FlushReport:
     failed: dict[str, str] = field(default_factory=dict)
     dropped: list[str] = field(default_factory=list)
 
+    def merge(self, other: FlushReport) -> FlushReport:
+        """Add what ``other`` did (a later pass) to this report."""
+        self.done += other.done
+        self.failed.update(other.failed)
+        for item_id in other.done + other.dropped:
+            self.failed.pop(item_id, None)
+        self.dropped += other.dropped
+        return self
 
-def deliver_outbox(store: AlertStore, state: LiveState, sinks: Mapping[str, Sink], give_up_ms: int) -> FlushReport:
-    """Carry out the outbox in order, saving the state after each item (caller holds the lock)."""
+
+def _remote(sink: Sink | None) -> bool:
+    return bool(getattr(sink, "remote", False))
+
+
+def _try_sinks(item: OutboxItem, names: Sequence[str], sinks: Mapping[str, Sink], now: int,
+               results: Mapping[str, DeliveryResult] | None = None, count: bool = True) -> None:
+    """Deliver ``item`` to the sinks ``names`` (or record their ``results``, got outside the lock),
+    updating what is still pending; ``count``: an attempt (the live update's log write is not).
+    A sink no longer configured counts as delivered."""
+    assert item.notification is not None
+    item.first_try_ms = item.first_try_ms or now
+    item.attempts += count
+    for name in names:
+        sink = sinks.get(name)
+        if results is not None:
+            res = results[name]
+        else:
+            res = sink.deliver(item.notification) if sink else DeliveryResult(True, 0)
+        if res.ok:
+            item.pending.remove(name)
+        else:
+            item.last_error = f"{name}: {res.error}"
+
+
+def _settle(store: AlertStore, state: LiveState, item: OutboxItem, now: int, give_up_ms: int,
+            report: FlushReport) -> None:
+    """After a try: an item with nothing pending is done; one still failing stays queued until
+    ``give_up_ms`` after its first try, then is dropped. Saves the state."""
+    if item.pending and now - (item.first_try_ms or now) < give_up_ms:
+        report.failed[item.id] = item.last_error
+    else:
+        if item.pending:
+            log.warning("alert notification %s dropped after %d attempts: %s", item.id, item.attempts,
+                        item.last_error)
+            report.dropped.append(item.id)
+        else:
+            report.done.append(item.id)
+        state.outbox.remove(item)
+        state.mark_done(item.id, now)
+    store.save(state)
+
+
+def deliver_outbox(store: AlertStore, state: LiveState, sinks: Mapping[str, Sink], give_up_ms: int,
+                   webhooks: bool = True) -> FlushReport:
+    """Carry out the outbox in order, saving the state after each item (caller holds the lock).
+
+    With ``webhooks=False`` (the live update) only what is local and quick is carried out: the
+    kill switches and the log. The webhooks stay pending for :func:`deliver_webhooks`.
+    """
     report = FlushReport()
     for item in list(state.outbox):
         now = int(time.time() * 1000)
         if item.kill_switch is not None:
             store.killswitches.apply(item.kill_switch)
-        elif item.notification is not None:
-            item.first_try_ms = item.first_try_ms or now
-            item.attempts += 1
-            for name in list(item.pending):
-                sink = sinks.get(name)
-                res = sink.deliver(item.notification) if sink else DeliveryResult(True, 0)
-                if res.ok:
-                    item.pending.remove(name)
-                else:
-                    item.last_error = f"{name}: {res.error}"
-            if item.pending:
-                if now - item.first_try_ms < give_up_ms:
-                    report.failed[item.id] = item.last_error
-                    store.save(state)
-                    continue
-                report.dropped.append(item.id)
-        state.outbox.remove(item)
-        state.mark_done(item.id, now)
-        report.done.append(item.id)
-        store.save(state)
+            state.outbox.remove(item)
+            state.mark_done(item.id, now)
+            report.done.append(item.id)
+            store.save(state)
+            continue
+        names = [n for n in item.pending if webhooks or not _remote(sinks.get(n))]
+        if names:
+            _try_sinks(item, names, sinks, now, count=webhooks)
+        if not webhooks and item.pending and all(_remote(sinks.get(n)) for n in item.pending):
+            if names:
+                store.save(state)
+            continue  # only webhooks left: the delivery worker's
+        _settle(store, state, item, now, give_up_ms, report)
     return report
+
+
+def deliver_webhooks(store: AlertStore, sinks: Mapping[str, Sink], give_up_ms: int) -> FlushReport:
+    """One pass over the webhooks pending in the outbox, off the update path.
+
+    The state lock is held only to read the outbox and to record each result, never while a
+    receiver is called, so an update never waits on a webhook. A receiver that fails is not
+    called again in the same pass (its other notifications wait for the next pass, in order).
+    Another process already delivering makes this pass a no-op (:meth:`AlertStore.delivery_lock`).
+    A process killed mid-call leaves the notification pending: it is sent again (at least once).
+    """
+    report = FlushReport()
+    with contextlib.ExitStack() as stack:
+        try:
+            stack.enter_context(store.delivery_lock())
+        except ExpkitError:
+            return report  # another process is delivering
+        with store.lock():
+            due = [(o.id, o.notification, [n for n in o.pending if _remote(sinks.get(n))])
+                   for o in store.load().outbox if o.notification is not None]
+        down: set[str] = set()
+        for item_id, note, names in due:
+            results: dict[str, DeliveryResult] = {}
+            for name in names:
+                if name not in down:
+                    results[name] = sinks[name].deliver(note)
+                    if not results[name].ok:
+                        down.add(name)
+                        log.warning("alert webhook %s failed (notification %s): %s", name, item_id,
+                                    results[name].error)
+            if not results:
+                continue
+            with store.lock():
+                state = store.load()
+                item = next((o for o in state.outbox if o.id == item_id), None)
+                if item is None:
+                    continue  # carried out meanwhile
+                now = int(time.time() * 1000)
+                _try_sinks(item, [n for n in results if n in item.pending], sinks, now, results)
+                _settle(store, state, item, now, give_up_ms, report)
+    return report
+
+
+class DeliveryWorker:
+    """Calls the outbox's webhooks from a thread of its own, so that an update (``expkit live``,
+    ``expkit monitor``) never waits on a receiver.
+
+    A pass (:func:`deliver_webhooks`) runs when the thread starts (what a restart left pending),
+    when :meth:`wake` is called (after each update) and at least every ``every_s`` seconds, so a
+    notification that failed is retried at the next pass until ``notify.give_up_after``. Each
+    webhook keeps its own timeout, retries and backoff from the rules file.
+    """
+
+    def __init__(self, store: AlertStore, rules: AlertsConfig, sinks: Mapping[str, Sink] | None = None,
+                 every_s: float = 60.0):
+        self.store = store
+        self.sinks = build_sinks(rules, store) if sinks is None else sinks
+        self.give_up_ms = rules.notify.give_up_after
+        self.every_s = every_s
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
+        self._report = FlushReport()
+        self._thread = threading.Thread(target=self._run, name="expkit-alert-delivery", daemon=True)
+
+    def start(self) -> DeliveryWorker:
+        """Start the thread (it passes over the outbox at once)."""
+        self._wake.set()
+        self._thread.start()
+        return self
+
+    def wake(self) -> None:
+        """Ask for a pass now (an update queued something)."""
+        self._wake.set()
+
+    def deliver(self) -> FlushReport:
+        """One pass in the calling thread; what it did is also kept for :meth:`take`."""
+        report = deliver_webhooks(self.store, self.sinks, self.give_up_ms)
+        with self._lock:
+            self._report.merge(report)
+        return report
+
+    def take(self) -> FlushReport:
+        """What the passes did since the last call."""
+        with self._lock:
+            report, self._report = self._report, FlushReport()
+        return report
+
+    def close(self, drain: bool = False, wait_s: float = 1.0) -> None:
+        """Stop the thread (if started). With ``drain`` wait for its pass in flight, then make one
+        more pass here (a bounded run delivers before it exits); otherwise wait at most
+        ``wait_s``: a call still in flight stays pending in the outbox and is sent again by the
+        next process."""
+        self._stop.set()
+        self._wake.set()
+        if self._thread.is_alive():
+            self._thread.join(None if drain else wait_s)
+        if drain:
+            self.deliver()
+
+    def _run(self) -> None:
+        while True:
+            self._wake.wait(self.every_s)
+            self._wake.clear()
+            if self._stop.is_set():
+                return
+            try:
+                self.deliver()
+            except Exception as err:  # a broken state file, a full disk: said, and tried again next pass
+                log.warning("alert delivery pass failed: %s: %s", type(err).__name__, err)
 
 
 def _drop_removed_rules(state: LiveState, rules: AlertsConfig) -> None:
@@ -370,7 +537,10 @@ def monitor_once(
     """One live evaluation: every time since the saved cursor whose rollups are ready.
 
     Without a saved cursor it starts at ``since_ms`` (default ``now − evaluation.catch_up``;
-    daily rules start early enough for their ``for``).
+    daily rules start early enough for their ``for``). It queues the notifications in the
+    outbox and carries out the kill switches and the log, but calls no webhook: those are left
+    pending for a :class:`DeliveryWorker` (or :func:`deliver_webhooks`), so an evaluation never
+    waits on a receiver.
     """
     wh = warehouse if isinstance(warehouse, Warehouse) else Warehouse.open(warehouse)
     params_path = Path(params_file) if params_file else default_params_file()
@@ -379,7 +549,7 @@ def monitor_once(
         state = store.load()
         _drop_removed_rules(state, rules)
         sinks = build_sinks(rules, store) if sinks is None else sinks
-        flush = deliver_outbox(store, state, sinks, rules.notify.give_up_after)
+        flush = deliver_outbox(store, state, sinks, rules.notify.give_up_after, webhooks=False)
         source = WarehouseSource(wh, config, params_path)
         engine = RuleEngine(rules, {"experiment": config.experiment_id})
         planner = Planner(rules, store.silences(), store.acks())
@@ -400,10 +570,7 @@ def monitor_once(
         state.recent = (state.recent + result.resolved)[-RECENT_KEEP:]
         enqueue(state, result, sinks)
         store.save(state)
-        more = deliver_outbox(store, state, sinks, rules.notify.give_up_after)
-    flush.done += more.done
-    flush.failed.update(more.failed)
-    flush.dropped += more.dropped
+        flush.merge(deliver_outbox(store, state, sinks, rules.notify.give_up_after, webhooks=False))
     evaluated: dict[str, tuple[str | None, str | None]] = {
         ("5m" if s == BIN_MS else "1d"): (ms_to_iso(a), ms_to_iso(b)) for s, (a, b) in ranges.items()}
     firing = [alert_record(a, planner) for a in state.active.values() if a.state == "firing"]
@@ -428,23 +595,37 @@ def monitor(
     With ``start_ms`` the clock is simulated: iteration ``i`` runs at ``start_ms + i·every``
     without sleeping (to replay a past day through the live path). With ``on_error``, an
     iteration that fails (say, a rollup being rebuilt) is reported and the next one runs; the
-    saved state is untouched by the failed one.
+    saved state is untouched by the failed one. The webhooks are called by a
+    :class:`DeliveryWorker` beside the loop; each report's ``delivery`` adds what it did since the
+    previous report, and a bounded run waits for it before its last report (``iterations=1``:
+    one delivery pass after the evaluation, no thread).
     """
+    wh = warehouse if isinstance(warehouse, Warehouse) else Warehouse.open(warehouse)
+    worker = DeliveryWorker(AlertStore(wh), rules, every_s=every_s)
+    if iterations != 1:
+        worker.start()
     reports = []
     i = 0
-    while iterations is None or i < iterations:
-        now = start_ms + int(i * every_s * 1000) if start_ms is not None else int(time.time() * 1000)
-        try:
-            r = monitor_once(warehouse, config, params_file, rules, now, since_ms=since_ms)
-        except Exception as err:
-            if on_error is None:
-                raise
-            on_error(err)
-        else:
-            reports.append(r)
-            if report is not None:
-                report(r)
-        i += 1
-        if start_ms is None and (iterations is None or i < iterations):
-            sleep(every_s)
+    try:
+        while iterations is None or i < iterations:
+            now = start_ms + int(i * every_s * 1000) if start_ms is not None else int(time.time() * 1000)
+            try:
+                r = monitor_once(wh, config, params_file, rules, now, since_ms=since_ms)
+            except Exception as err:
+                if on_error is None:
+                    raise
+                on_error(err)
+            else:
+                worker.wake()
+                if iterations is not None and i + 1 == iterations:
+                    worker.close(drain=True)
+                r.delivery.merge(worker.take())
+                reports.append(r)
+                if report is not None:
+                    report(r)
+            i += 1
+            if start_ms is None and (iterations is None or i < iterations):
+                sleep(every_s)
+    finally:
+        worker.close()
     return reports

@@ -42,6 +42,7 @@ class JsonlSink:
     """Appends one JSON line per notification to ``path`` (never rewrites earlier lines)."""
 
     name = "log"
+    remote = False
 
     def __init__(self, path: Path):
         self.path = path
@@ -69,7 +70,10 @@ class JsonlSink:
 
 
 class WebhookSink:
-    """POSTs Alertmanager webhook JSON to a URL, with a timeout and retries."""
+    """POSTs Alertmanager webhook JSON to a URL, with a timeout and retries. ``remote``: the live
+    update leaves it to the delivery worker (:class:`expkit.alerts.runner.DeliveryWorker`)."""
+
+    remote = True
 
     def __init__(self, hook: Webhook, receiver: str = "expkit", external_url: str = "",
                  sleep: Callable[[float], None] = time.sleep):

@@ -11,6 +11,7 @@
     killswitches.json        kill switch states (see expkit.alerts.killswitch)
     killswitch_audit.jsonl   every kill switch change
     .lock                    held (fcntl) by whoever reads-modifies-writes the files above
+    .deliver.lock            held by the one process calling the outbox's webhooks
 
 Every document is replaced atomically (write beside, fsync, rename), and every change happens
 under the lock, so a process killed at any point leaves the previous or the next consistent
@@ -137,6 +138,11 @@ class AlertStore:
     def lock(self, timeout: float | None = None) -> FileLock:
         """The lock every read-modify-write of these files holds."""
         return FileLock(self.dir / ".lock", timeout=timeout, what=f"alert state of {self.wh.root}")
+
+    def delivery_lock(self) -> FileLock:
+        """Held (never waited for) by the process calling the outbox's webhooks, so that two
+        processes do not send the same notification at once; the other one skips its pass."""
+        return FileLock(self.dir / ".deliver.lock", timeout=0, what=f"alert delivery of {self.wh.root}")
 
     def _read(self, path: Path, default: Any) -> Any:
         if not path.is_file():
