@@ -21,8 +21,10 @@ SEED = 11
 INCIDENTS = ("error_burst", "late_data", "duplicate_events", "orphan_clicks")
 """On the last day: error rows, several files per partition, duplicate and orphan events."""
 TEST_CONF = {
-    # Short-lived local JVM: the C1 compiler alone starts queries much sooner.
-    "spark.driver.extraJavaOptions": "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC",
+    # Short-lived local JVM: the C1 compiler alone starts queries much sooner. Its code cache is then
+    # 48 MB by default, which the session's hundreds of generated query classes fill: the JIT stops,
+    # every query runs interpreted and, on a busy machine, Python's result sockets time out.
+    "spark.driver.extraJavaOptions": "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC -XX:ReservedCodeCacheSize=256m",
 }
 
 
