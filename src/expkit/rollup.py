@@ -150,16 +150,27 @@ def _write_partition(path: Path, write: Callable[[Path], int]) -> int:
         return write(tmp / "part-00000.parquet")
 
 
-def _event_sources(wh: Warehouse, day: dt.date) -> dict[str, list[Path] | pa.Schema]:
-    return {t: (wh.event_files(t, day) or schema) for t, schema in EVENT_TABLES.items()}
+def event_file_lists(wh: Warehouse, day: dt.date) -> dict[str, list[Path]]:
+    """The event files of ``day`` per table (the optional ones too), listed once: a build reads and
+    records these very lists, so a file the stream lands meanwhile is neither read nor recorded (it
+    makes the day stale) instead of read but not recorded (counted twice by the next live update)."""
+    return {t: wh.event_files(t, day) for t in (*EVENT_TABLES, *OPTIONAL_TABLES)}
 
 
-def source_fingerprint(wh: Warehouse, day: dt.date) -> dict[str, list[list[Any]]]:
-    """Fingerprint (:func:`expkit.lineage.fingerprint_files`) of every event file of ``day``, per table:
-    the recorded inputs of the day's raw rollups (``sources`` in its manifest); an optional table
-    (``exposures``) when the day has it."""
-    out = {t: lineage.fingerprint_files(wh.event_files(t, day)) for t in EVENT_TABLES}
-    out |= {t: lineage.fingerprint_files(files) for t in OPTIONAL_TABLES if (files := wh.event_files(t, day))}
+def _event_sources(wh: Warehouse, day: dt.date,
+                   files: dict[str, list[Path]] | None = None) -> dict[str, list[Path] | pa.Schema]:
+    files = event_file_lists(wh, day) if files is None else files
+    return {t: (files[t] or schema) for t, schema in EVENT_TABLES.items()}
+
+
+def source_fingerprint(wh: Warehouse, day: dt.date,
+                       files: dict[str, list[Path]] | None = None) -> dict[str, list[list[Any]]]:
+    """Fingerprint (:func:`expkit.lineage.fingerprint_files`) of every event file of ``day`` (or of the
+    lists ``files`` of :func:`event_file_lists`), per table: the recorded inputs of the day's raw
+    rollups (``sources`` in its manifest); an optional table (``exposures``) when the day has it."""
+    files = event_file_lists(wh, day) if files is None else files
+    out = {t: lineage.fingerprint_files(files[t]) for t in EVENT_TABLES}
+    out |= {t: lineage.fingerprint_files(files[t]) for t in OPTIONAL_TABLES if files[t]}
     return out
 
 
@@ -510,10 +521,11 @@ def _build_day(
         finish_compactions(wh, day)  # a compaction killed half-way must not count rows twice
         for name in ROLLUP_NAMES:  # leftovers of killed runs sit beside each table's partitions
             clean_stale_temps(wh.rollups / name)
-        fingerprint = source_fingerprint(wh, day)
+        files = event_file_lists(wh, day)
+        fingerprint = source_fingerprint(wh, day, files)
         start, end = day_bounds_ms(day)
-        sources = _event_sources(wh, day)
-        exposures = wh.event_files("exposures", day)
+        sources = _event_sources(wh, day, files)
+        exposures = files["exposures"]
         for r in RAW_ROLLUPS:
             lo = end - HOUR_MS if r.span == "last_hour" else start
             template, values = query(r.template, config.catalogue).template, _params(r.template, lo, end, config)

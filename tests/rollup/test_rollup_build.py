@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import inspect
 import json
 import os
 import shutil
@@ -119,6 +120,36 @@ def test_a_file_rewritten_in_the_second_of_the_build_makes_the_day_stale(small_w
     assert stale_dates(wh, [END]) == []  # whole seconds recorded: the same second is all it can tell
     os.utime(late, ns=(built_ns + 10**9, built_ns + 10**9))
     assert stale_dates(wh, [END]) == [END]
+
+
+def test_a_file_landing_during_the_build_is_either_read_and_recorded_or_neither(
+    small_wh: Path, tmp_path: Path, config, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The stream lands files while ``expkit rollup`` runs. A file landing right after the build listed
+    the day's requests must not be read without being recorded: the next live update would count it
+    again (seen as n = 2 in ingest_bins when compaction, the live update and the rollup ran at once)."""
+    copy = Path(shutil.copytree(small_wh, tmp_path / "wh"))
+    wh = Warehouse.open(copy)
+    first = sorted(wh.event_files("requests", END))[0]
+    listed = Warehouse.event_files
+    landed = first.with_name("part-landed.parquet")
+
+    def event_files(self: Warehouse, table: str, day: dt.date) -> list[Path]:
+        out = listed(self, table, day)
+        building = any(f.function == "_build_day" for f in inspect.stack(0))  # not the checks before it
+        if table == "requests" and day == END and building and not landed.exists():
+            shutil.copyfile(first, landed)  # lands just after the build's first listing
+        return out
+
+    monkeypatch.setattr(Warehouse, "event_files", event_files)
+    build_rollups(wh, END, config)
+    monkeypatch.undo()
+    recorded = [name for name, _, _ in json.loads(manifest_path(wh, END).read_text())["sources"]["requests"]]
+    assert "part-landed.parquet" not in recorded
+    rows = sum(pq.ParquetFile(first.with_name(n)).metadata.num_rows for n in recorded)
+    ingest = pq.read_table(wh.rollup_files("ingest_bins", [END])).to_pandas()
+    assert ingest[ingest.event_table == "requests"].n.sum() == rows  # read = recorded
+    assert stale_dates(wh, [END]) == [END]  # and the landed file makes the day stale
 
 
 @pytest.mark.parametrize("days_back", [1, 7])
