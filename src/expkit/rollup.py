@@ -103,6 +103,15 @@ part of a day's statistics artifact, read from the previous day's ``user_cum`` a
 ``user_day`` (:func:`build_user_cum`). The windows that hold every experiment day to date (``cum``, and
 the 7d and 30d ones while the experiment is younger) read it instead of each ``user_day`` since the start,
 so their cost follows the number of users, not the experiment's age."""
+SPAN_ROLLUPS: dict[int, str] = {2: "user_span_2d", 4: "user_span_4d", 8: "user_span_8d", 16: "user_span_16d"}
+"""Each user's facts over an aligned span of days, in the schema of ``user_day`` (template ``user_cum``, the
+same merge), by its length in days; a partition is named by the span's last day. A span of n days starts
+a multiple of n days after the experiment's start (never on the start itself: those spans are the running
+totals :data:`CUM_ROLLUP` of their last day) and is part of the statistics artifact of its last day, merged
+from its two halves (:func:`build_spans`). A sliding window reads the few spans that tile its days
+(:func:`span_pieces`) instead of one ``user_day`` per day (docs/architecture.md, "Spans for sliding
+windows")."""
+SPAN_SIZES = tuple(sorted(SPAN_ROLLUPS))
 ITEMS_INPUTS = ("user_items", "user_items_last_hour")
 """The per (user, item) facts (of whole days, of a day's last hour) that the played pairs read."""
 FIRST_ROLLUP = "user_first"
@@ -240,6 +249,10 @@ def stats_sources(
         out[view] = window_files(wh, day, window, inputs, start_date) or schemas[view]
     if holds_experiment(day, window, start_date):
         out["user_facts"] = wh.rollup_files(CUM_ROLLUP, [day]) or out["user_facts"]
+    elif window != "1h" and start_date is not None and out["user_facts"] is not facts:
+        days = window_days(day, window, start_date)
+        out["user_facts"] = [f for first, n in span_pieces(days[0], days[-1], start_date)
+                             for f in span_files(wh, first, n, facts)]
     pre = wh.rollup_files(PRE_ROLLUP, [start_date]) if start_date is not None and day >= start_date else []
     out[PRE_ROLLUP] = pre or user_pre_schema(catalogue if catalogue is not None else catalogue_for(None))
     return out
@@ -258,6 +271,49 @@ def holds_experiment(day: dt.date, window: str, start_date: dt.date | None) -> b
         return False
     days = window_days(day, window, start_date)
     return bool(days) and days[0] == start_date
+
+
+def span_pieces(first: dt.date, last: dt.date, start_date: dt.date) -> list[tuple[dt.date, int]]:
+    """The aligned spans (first day, days) that tile ``first`` .. ``last`` in order, longest first
+    where they fit: a span of n days (:data:`SPAN_SIZES`) starts a multiple of n days after
+    ``start_date`` and never on it; 1 day is that day's ``user_day``. A 30-day window is at most 8 pieces.
+
+    >>> start = dt.date(2026, 11, 1)
+    >>> [(d.day, n) for d, n in span_pieces(dt.date(2026, 11, 2), dt.date(2026, 12, 1), start)]
+    [(2, 1), (3, 2), (5, 4), (9, 8), (17, 8), (25, 4), (29, 2), (1, 1)]
+    """
+    out: list[tuple[dt.date, int]] = []
+    x = first
+    while x <= last:
+        offset = (x - start_date).days
+        n = max([k for k in SPAN_SIZES if offset > 0 and offset % k == 0 and (last - x).days + 1 >= k],
+                default=1)
+        out.append((x, n))
+        x += dt.timedelta(days=n)
+    return out
+
+
+def spans_ending(day: dt.date, start_date: dt.date) -> list[tuple[dt.date, int]]:
+    """The spans (first day, days) whose last day is ``day``, shortest first (each merges its halves,
+    the later of which ends on ``day`` too).
+
+    >>> [(d.day, n) for d, n in spans_ending(dt.date(2026, 11, 16), dt.date(2026, 11, 1))]
+    [(15, 2), (13, 4), (9, 8)]
+    """
+    age = (day - start_date).days + 1
+    return [(day - dt.timedelta(days=n - 1), n) for n in SPAN_SIZES if age % n == 0 and age > n]
+
+
+def span_files(wh: Warehouse, first: dt.date, days: int, facts: pa.Schema) -> list[Path]:
+    """The files holding the per-user facts of ``days`` days from ``first``: their span (:data:`SPAN_ROLLUPS`)
+    when it is built in the schema ``facts``, else the ``user_day`` of each of those days (the same numbers)."""
+    import pyarrow.parquet as pq
+
+    last = first + dt.timedelta(days=days - 1)
+    span = wh.rollup_files(SPAN_ROLLUPS[days], [last]) if days > 1 else []
+    if span and all(pq.read_schema(f).names == facts.names for f in span):
+        return span
+    return wh.rollup_files("user_day", [first + dt.timedelta(days=i) for i in range(days)])
 
 
 def window_files(wh: Warehouse, day: dt.date, window: str, inputs: tuple[str, str],
@@ -286,7 +342,19 @@ def stats_inputs(day: dt.date, start_date: dt.date | None = None) -> list[str]:
     cum = window_days(day, "cum", start_date) if start_date is not None else []
     totals = [rollup_input(CUM_ROLLUP, d) for d in cum[-2:-1]]
     pre = [rollup_input(PRE_ROLLUP, start_date)] if start_date is not None and day >= start_date else []
-    return hour + per_day + played + totals + pre
+    return hour + per_day + played + totals + pre + _span_inputs(day, start_date)
+
+
+def _span_inputs(day: dt.date, start_date: dt.date | None) -> list[str]:
+    """The spans that the statistics of ``day`` read, present or not: those tiling its sliding windows
+    and the earlier halves of the spans it builds (those ending on ``day`` are its own outputs)."""
+    if start_date is None or day < start_date:
+        return []
+    pieces = {p for w in STATS_WINDOWS if w != "1h" and not holds_experiment(day, w, start_date)
+              for p in span_pieces(window_days(day, w, start_date)[0], day, start_date)}
+    pieces |= {(first, n // 2) for first, n in spans_ending(day, start_date)}
+    return sorted(rollup_input(SPAN_ROLLUPS[n], first + dt.timedelta(days=n - 1))
+                  for first, n in pieces if n > 1 and first + dt.timedelta(days=n - 1) < day)
 
 
 def pre_period_days(config: ExperimentConfig) -> list[dt.date]:
@@ -412,11 +480,32 @@ def build_user_cum(wh: Warehouse, engine: Engine, day: dt.date, config: Experime
                             lambda f: write_parquet(engine, q.template, q.bind(), sources, f))
 
 
+def build_spans(wh: Warehouse, engine: Engine, day: dt.date, config: ExperimentConfig) -> dict[str, int]:
+    """Write the spans ending on ``day`` (:func:`spans_ending`), each merged from its two halves
+    (:func:`span_files`: a half not built, or built with other metrics, is read day by day); return
+    their row counts. Sums and the earliest exposure do not depend on the grouping of the days, so a
+    span holds the same numbers as its days' ``user_day`` (as the running totals do)."""
+    facts = user_facts_schema(config.catalogue)
+    q = query(CUM_ROLLUP, config.catalogue)
+    rows = {}
+    for first, n in spans_ending(day, config.start_date):
+        half = first + dt.timedelta(days=n // 2)
+        sources: dict[str, list[Path] | pa.Schema] = {
+            "user_facts": span_files(wh, first, n // 2, facts) + span_files(wh, half, n // 2, facts) or facts}
+
+        def write(f: Path, sources: dict[str, list[Path] | pa.Schema] = sources) -> int:
+            return write_parquet(engine, q.template, q.bind(), sources, f)
+
+        rows[SPAN_ROLLUPS[n]] = _write_partition(wh.rollup_partition(SPAN_ROLLUPS[n], day), write)
+    return rows
+
+
 def build_stats(
     wh: Warehouse, engine: Engine, day: dt.date, config: ExperimentConfig
 ) -> tuple[int, lineage.Fingerprint, dict[str, int]]:
     """Write the played pairs of ``day`` (:func:`build_played`) and its running totals
-    (:func:`build_user_cum`), then ``outcome_stats``: ratio statistics for every window ending that day.
+    (:func:`build_user_cum`) and spans (:func:`build_spans`), then ``outcome_stats``: ratio statistics for
+    every window ending that day.
 
     Returns the row count of ``outcome_stats``, the fingerprint of the inputs read
     (:func:`stats_inputs`) and the row counts of the played pairs and running totals. Windows that read the very same
@@ -426,6 +515,7 @@ def build_stats(
     read = lineage.fingerprint(wh.root, stats_inputs(day, config.start_date))
     written = build_played(wh, engine, day, config)
     written[CUM_ROLLUP] = build_user_cum(wh, engine, day, config)
+    written |= build_spans(wh, engine, day, config)
     q = ratio_stats_query(config.catalogue)
     tables = []
     done: dict[tuple[Any, ...], pa.Table] = {}
@@ -539,7 +629,7 @@ def _build_day(
                     "sources": fingerprint, "catalogue": config.catalogue.facts_digest()}
     else:
         clean_stale_temps(wh.rollups / STATS_ROLLUP)
-    for name in STATS_OUTPUTS:
+    for name in (*STATS_OUTPUTS, *SPAN_ROLLUPS.values()):
         clean_stale_temps(wh.rollups / name)
     if day >= config.start_date:
         build_pre_period(wh, eng, config, progress)
@@ -598,7 +688,8 @@ def raw_built_at_ms(wh: Warehouse, day: dt.date) -> int | None:
 
 
 STATS_OUTPUTS = (*PLAYED_ROLLUPS, CUM_ROLLUP, FIRST_ROLLUP, EXPOSURE_ROLLUP)
-"""Tables a day's statistics artifact writes beside ``outcome_stats`` (recorded in ``stats.rows``)."""
+"""Tables a day's statistics artifact writes beside ``outcome_stats`` (recorded in ``stats.rows``), and
+the spans ending that day (:data:`SPAN_ROLLUPS`, recorded too; the other days have none)."""
 RAW_ARTIFACT, STATS_ARTIFACT, PRE_ARTIFACT = "raw", "stats", "pre"
 """A day's two artifacts: its raw rollups (inputs: its event files) and ``outcome_stats``
 (inputs: the per-user rollups of its windows' days and the experiment's ``user_pre``); and an
@@ -646,7 +737,7 @@ def rollup_graph(wh: Warehouse, catalogue: Catalogue | None = None) -> lineage.G
                 return None  # built before statistics recorded their inputs
             names, inputs = [STATS_ROLLUP], m["stats"]["inputs"]
             rows = {**rows, **m["stats"].get("rows", {})}
-            names += list(STATS_OUTPUTS)
+            names += list(STATS_OUTPUTS) + [n for n in SPAN_ROLLUPS.values() if n in rows]
             built_with = m["stats"].get("catalogue", LEGACY_STATS_DIGEST)
             now = catalogue.stats_digest() if catalogue is not None else built_with
         missing = tuple(n for n in names if n not in rows or not (wh.rollups / n / f"event_date={day}").is_dir())
@@ -659,8 +750,8 @@ def rollup_graph(wh: Warehouse, catalogue: Catalogue | None = None) -> lineage.G
         if len(parts) != 3 or parts[0] != "rollups":
             return None
         day = parts[2].split("=", 1)[1]
-        kind = {STATS_ROLLUP: STATS_ARTIFACT, PRE_ROLLUP: PRE_ARTIFACT, **dict.fromkeys(STATS_OUTPUTS, STATS_ARTIFACT)
-                }.get(parts[1], RAW_ARTIFACT)
+        kind = {STATS_ROLLUP: STATS_ARTIFACT, PRE_ROLLUP: PRE_ARTIFACT,
+                **dict.fromkeys((*STATS_OUTPUTS, *SPAN_ROLLUPS.values()), STATS_ARTIFACT)}.get(parts[1], RAW_ARTIFACT)
         return f"{kind}/{day}"
 
     return lineage.Graph(wh.root, load, producer)

@@ -17,6 +17,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from user_facts_support import KEY, assert_same_rows, facts_over, read
 
 from expkit.catalogue import load_catalogue, parse_catalogue
 from expkit.config import ExperimentConfig, load_experiment
@@ -43,8 +44,6 @@ PARAMS = REPO / "params" / "experiment.yaml"
 FIRST = dt.date(2026, 11, 1)  # the experiment's start_date in params/experiment.yaml
 DAYS = [FIRST + dt.timedelta(days=i) for i in range(4)]
 END = DAYS[-1]
-KEY = ["experiment_id", "user_id", "slice", "slice_value"]
-ATTRIBUTES = ["bucket", "cohort", "region", "client"]
 
 
 def catalogue_with_a_double_sum(tmp: Path) -> ExperimentConfig:
@@ -81,34 +80,13 @@ def setup(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, Experim
     return events, built, config
 
 
-def read(files: list[Path]) -> pd.DataFrame:
-    return pd.concat([pq.read_table(f).to_pandas() for f in files], ignore_index=True)
-
-
 def definition(root: Path, day: dt.date) -> pd.DataFrame:
-    """Per (experiment, user, slice, value) over every ``user_day`` from the start through ``day``: the
-    sums summed, ``first_ms`` the earliest, the arm and attributes those of the row holding it."""
-    days = read(Warehouse.open(root).rollup_files("user_day", [d for d in DAYS if d <= day]))
-    sums = [c for c in days.columns if c not in KEY + ATTRIBUTES + ["first_ms"]]
-    groups = days.groupby(KEY, dropna=False, sort=False)
-    out = groups[sums].sum()
-    first = days.loc[groups["first_ms"].idxmin()].set_index(KEY)[[*ATTRIBUTES, "first_ms"]]
-    return out.join(first).reset_index()
-
-
-def ordered(df: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
-    return df[columns].sort_values(KEY, na_position="first").reset_index(drop=True)
+    """Per (experiment, user, slice, value) over every ``user_day`` from the start through ``day``."""
+    return facts_over(root, [d for d in DAYS if d <= day])
 
 
 def assert_same_totals(got: pd.DataFrame, want: pd.DataFrame) -> None:
-    assert len(got) == len(want) > 0
-    got, want = ordered(got, list(got.columns)), ordered(want, list(got.columns))
-    for column in got.columns:
-        if pd.api.types.is_float_dtype(got[column]):
-            # the same values summed in another grouping: equal up to rounding
-            np.testing.assert_allclose(got[column], want[column], rtol=1e-12, err_msg=column)
-        else:
-            assert got[column].equals(want[column]), column
+    assert_same_rows(got, want, KEY)
 
 
 @pytest.mark.parametrize("day", DAYS)
