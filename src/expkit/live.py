@@ -434,10 +434,7 @@ def run(
                     raise
                 on_error(err)
             else:
-                worker.wake()
-                if once:
-                    worker.close(drain=True)
-                t.monitor.delivery.merge(worker.take())
+                t.monitor.delivery.merge(worker.after_update(last=once))
                 ticks.append(t)
                 if report is not None:
                     report(t)

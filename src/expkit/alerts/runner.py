@@ -460,6 +460,15 @@ class DeliveryWorker:
             self._report.merge(report)
         return report
 
+    def after_update(self, last: bool) -> FlushReport:
+        """What an update loop does after each update: ask for a pass, and on the ``last`` update of a
+        bounded run deliver before returning (:meth:`close` with ``drain``); return what the passes
+        did since the previous call (:meth:`take`)."""
+        self.wake()
+        if last:
+            self.close(drain=True)
+        return self.take()
+
     def take(self) -> FlushReport:
         """What the passes did since the last call."""
         with self._lock:
@@ -616,10 +625,7 @@ def monitor(
                     raise
                 on_error(err)
             else:
-                worker.wake()
-                if iterations is not None and i + 1 == iterations:
-                    worker.close(drain=True)
-                r.delivery.merge(worker.take())
+                r.delivery.merge(worker.after_update(last=iterations is not None and i + 1 == iterations))
                 reports.append(r)
                 if report is not None:
                     report(r)
