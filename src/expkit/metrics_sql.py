@@ -393,8 +393,6 @@ def _exposure_stats_regions(catalogue: Catalogue) -> dict[str, str]:
     ids = exposure_ids(catalogue)
     if not ids:
         raise ConfigError(f"{catalogue.source}: the catalogue defines no per-day ratio metric; add one")
-    columns = [f", CAST(f.{f.name} AS DOUBLE) AS {f.name}"
-               for f in list(user_facts_schema(catalogue))[len(USER_FACTS_SCHEMA):]]
     moments, values, pick = [], [], []
     for k, mid in enumerate(ids):
         n, d = _num_den(catalogue, mid)
@@ -404,8 +402,27 @@ def _exposure_stats_regions(catalogue: Catalogue) -> dict[str, str]:
     for out in EXPOSURE_SUMS:
         arms = " ".join(f"WHEN {k} THEN p.{out[4:]}_{k}" for k in range(len(ids)))
         pick.append(f",\n    CASE m.k {arms} END AS {out}")
-    return {"metric_columns": " ".join(columns), "metric_sums": _fact_sums(catalogue),
-            "metric_moments": "".join(moments), "metric_values": ", ".join(values), "metric_pick": "".join(pick)}
+    return {"metric_moments": "".join(moments), "metric_values": ", ".join(values), "metric_pick": "".join(pick)}
+
+
+def exposure_ages_schema(catalogue: Catalogue) -> pa.Schema:
+    """The schema of ``exposure_ages`` (template ``exposure_ages``) with the catalogue's metric columns."""
+    extra = [f.name for f in list(user_facts_schema(catalogue))[len(USER_FACTS_SCHEMA):]]
+    values = ["impressions", "clicks", "saves", "sessions", "depth", "users", *extra]
+    return pa.schema([("experiment_id", pa.string()), ("user_id", pa.int64()), ("bucket", pa.string()),
+                      ("age", pa.int64()), *((v, pa.float64()) for v in values)])
+
+
+def exposure_ages_query(catalogue: Catalogue) -> MetricQuery:
+    """Template ``exposure_ages`` with every declarative metric's fact columns (as doubles)."""
+    key = ("exposure_ages", catalogue.stats_digest() + catalogue.facts_digest())
+    if key not in _cache:
+        columns = [f", CAST(f.{f.name} AS DOUBLE) AS {f.name}"
+                   for f in list(user_facts_schema(catalogue))[len(USER_FACTS_SCHEMA):]]
+        base = TEMPLATES["exposure_ages"]
+        regions = {"metric_columns": " ".join(columns), "metric_sums": _fact_sums(catalogue)}
+        _cache[key] = MetricQuery(replace(base, sql=fill(base.sql, regions)))
+    return _cache[key]
 
 
 def exposure_stats_query(catalogue: Catalogue) -> MetricQuery:
@@ -428,11 +445,13 @@ def user_cum_query(catalogue: Catalogue) -> MetricQuery:
 
 def query(name: str, catalogue: Catalogue) -> MetricQuery:
     """Template ``name`` for ``catalogue``: generated for ``user_facts``, ``ratio_stats``,
-    ``user_pre``, ``user_cum`` and ``exposure_stats``, as shipped for the others."""
+    ``user_pre``, ``user_cum``, ``exposure_ages`` and ``exposure_stats``, as shipped for the others."""
     if name == "user_cum":
         return user_cum_query(catalogue)
     if name == "exposure_stats":
         return exposure_stats_query(catalogue)
+    if name == "exposure_ages":
+        return exposure_ages_query(catalogue)
     if name == "user_pre":
         return user_pre_query(catalogue)
     if name == "user_facts":

@@ -36,6 +36,7 @@ from expkit.config import WINDOWS, ExperimentConfig
 from expkit.engines import Engine, EngineSpec, engine_spec, get_engine, write_parquet, write_reader
 from expkit.histogram import LN_GAMMA, MIN_VALUE
 from expkit.metrics_sql import (
+    exposure_ages_schema,
     exposure_stats_query,
     query,
     ratio_stats_query,
@@ -120,6 +121,11 @@ statistics artifact, read from its own day's ``user_day`` and the earlier days' 
 EXPOSURE_ROLLUP = "exposure_stats"
 """Per arm, metric and pair of exposure ages, the experiment-to-date sums of the lift by days since
 first exposure and of its trend (template ``exposure_stats``; docs/statistics.md, "Novelty and primacy")."""
+AGES_ROLLUP = "exposure_ages"
+"""Each user's sums per exposure-age bucket over the experiment to date (template ``exposure_ages``): part
+of a day's statistics artifact, read from the previous day's and the day's own ``user_day``
+(:func:`build_exposure`); ``exposure_stats`` is computed from it, so its cost follows the number of users,
+not the experiment's age."""
 EXPOSURE_TAIL_DAYS = 7
 """Exposure ages from this many days on are one bucket (``7+``)."""
 LATENCY_INPUTS = ("user_latency", "user_latency_last_hour")
@@ -535,11 +541,13 @@ def build_stats(
 
 
 def exposure_inputs(day: dt.date, start_date: dt.date) -> list[str]:
-    """The partitions ``user_first`` and ``exposure_stats`` of ``day`` read, present or not: the
-    ``user_day`` of every experiment day to ``day`` and the ``user_first`` of those before it (the
-    day's own ``user_first`` is their output)."""
+    """The partitions ``user_first``, ``exposure_ages`` and ``exposure_stats`` of ``day`` read, present or
+    not: the ``user_day`` of every experiment day to ``day`` (the day's own, or all when the previous day
+    has no ages), the ``user_first`` of those before it (the day's own is their output) and the previous
+    day's ``exposure_ages``."""
     days = window_days(day, "cum", start_date) if day >= start_date else []
-    return [rollup_input("user_day", d) for d in days] + [rollup_input(FIRST_ROLLUP, d) for d in days if d < day]
+    return ([rollup_input("user_day", d) for d in days] + [rollup_input(FIRST_ROLLUP, d) for d in days if d < day]
+            + [rollup_input(AGES_ROLLUP, d) for d in days[-2:-1]])
 
 
 def build_exposure(
@@ -549,10 +557,13 @@ def build_exposure(
 
     ``user_first``: the users of the day's ``user_day`` absent from every earlier day's
     ``user_first``, so the cost of a day is its own users plus one row per earlier user.
-    ``exposure_stats``: from the experiment's ``user_day`` and ``user_first`` to date (the days
-    the ``cum`` window of ``outcome_stats`` reads too). Returns the row counts and the
+    ``exposure_ages``: the previous day's plus the day's ``user_day`` per user and age bucket (when the
+    previous day has none in the schema of the catalogue, every ``user_day`` since the start: the same
+    sums). ``exposure_stats``: from the day's ``exposure_ages``. Returns the row counts and the
     fingerprint of the inputs read (:func:`exposure_inputs`).
     """
+    import pyarrow.parquet as pq
+
     read = lineage.fingerprint(wh.root, exposure_inputs(day, config.start_date))
     started = day >= config.start_date
     days = window_days(day, "cum", config.start_date) if started else []
@@ -566,14 +577,23 @@ def build_exposure(
     rows[FIRST_ROLLUP] = _write_partition(
         wh.rollup_partition(FIRST_ROLLUP, day),
         lambda f: write_parquet(engine, first.template, first.bind(), first_sources, f))
-    q = exposure_stats_query(config.catalogue)
-    sources: dict[str, list[Path] | pa.Schema] = {
-        "user_facts": wh.rollup_files("user_day", days) or facts,
+    ages_schema = exposure_ages_schema(config.catalogue)
+    previous = wh.rollup_files(AGES_ROLLUP, days[-2:-1])
+    chained = bool(previous) and all(pq.read_schema(f).names == ages_schema.names for f in previous)
+    ages = query(AGES_ROLLUP, config.catalogue)
+    ages_sources: dict[str, list[Path] | pa.Schema] = {
+        "user_facts": wh.rollup_files("user_day", days[-1:] if chained else days) or facts,
         "user_first": wh.rollup_files(FIRST_ROLLUP, days) or USER_FIRST_SCHEMA,
+        "earlier_ages": previous if chained else ages_schema,
     }
-    values = q.bind(tail=EXPOSURE_TAIL_DAYS, day_ms=DAY_MS)
+    values = ages.bind(tail=EXPOSURE_TAIL_DAYS, day_ms=DAY_MS)
+    rows[AGES_ROLLUP] = _write_partition(
+        wh.rollup_partition(AGES_ROLLUP, day),
+        lambda f: write_parquet(engine, ages.template, values, ages_sources, f))
+    q = exposure_stats_query(config.catalogue)
+    sources: dict[str, list[Path] | pa.Schema] = {"ages": wh.rollup_files(AGES_ROLLUP, [day]) or ages_schema}
     rows[EXPOSURE_ROLLUP] = _write_partition(
-        wh.rollup_partition(EXPOSURE_ROLLUP, day), lambda f: write_parquet(engine, q.template, values, sources, f))
+        wh.rollup_partition(EXPOSURE_ROLLUP, day), lambda f: write_parquet(engine, q.template, q.bind(), sources, f))
     return rows, read
 
 
@@ -687,7 +707,7 @@ def raw_built_at_ms(wh: Warehouse, day: dt.date) -> int | None:
     return int(m["built_at_ms"]) if m and m.get("built_at_ms") is not None else None
 
 
-STATS_OUTPUTS = (*PLAYED_ROLLUPS, CUM_ROLLUP, FIRST_ROLLUP, EXPOSURE_ROLLUP)
+STATS_OUTPUTS = (*PLAYED_ROLLUPS, CUM_ROLLUP, FIRST_ROLLUP, AGES_ROLLUP, EXPOSURE_ROLLUP)
 """Tables a day's statistics artifact writes beside ``outcome_stats`` (recorded in ``stats.rows``), and
 the spans ending that day (:data:`SPAN_ROLLUPS`, recorded too; the other days have none)."""
 RAW_ARTIFACT, STATS_ARTIFACT, PRE_ARTIFACT = "raw", "stats", "pre"

@@ -19,7 +19,13 @@ from expkit.api import run_tile
 from expkit.catalogue import load_catalogue, parse_catalogue
 from expkit.config import load_experiment
 from expkit.errors import ConfigError
-from expkit.metrics_sql import builtin_catalogue, exposure_stats_query, ratio_stats_query, user_facts_query
+from expkit.metrics_sql import (
+    builtin_catalogue,
+    exposure_ages_query,
+    exposure_stats_query,
+    ratio_stats_query,
+    user_facts_query,
+)
 from expkit.rollup import day_staleness, stale_dates
 from expkit.templates import TEMPLATES
 from expkit.tiles.base import resolve_params
@@ -129,11 +135,12 @@ def test_shipped_catalogue_and_targets() -> None:
 
 
 def test_shipped_templates_are_the_generated_text_for_the_builtin_metrics() -> None:
-    """The regions of user_facts.sql and ratio_stats.sql are this generator's output (they run alone)."""
+    """The regions of the generated templates are this generator's output (they run alone)."""
     cat = builtin_catalogue()
     assert user_facts_query(cat).template.sql == TEMPLATES["user_facts"].sql
     assert ratio_stats_query(cat).template.sql == TEMPLATES["ratio_stats"].sql
     assert exposure_stats_query(cat).template.sql == TEMPLATES["exposure_stats"].sql
+    assert exposure_ages_query(cat).template.sql == TEMPLATES["exposure_ages"].sql
 
 
 def test_where_values_are_bound_parameters_never_sql_text() -> None:

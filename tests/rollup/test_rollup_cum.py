@@ -1,6 +1,7 @@
 """Running totals ``user_cum``: each user's facts over the experiment to date, built from the previous
 day's totals and the day's ``user_day`` (expkit.rollup.build_user_cum), read by the windows that hold
-the whole experiment instead of every ``user_day`` since the start.
+the whole experiment instead of every ``user_day`` since the start; and the novelty sums per exposure age
+``exposure_ages``, built the same way (expkit.rollup.build_exposure).
 
 The reference is an independent reading of their definition (docs/architecture.md, "Experiment-to-date
 running totals") with pandas over every ``user_day`` since the start, never the code under test.
@@ -17,14 +18,16 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from user_facts_support import KEY, assert_same_rows, facts_over, read
+from user_facts_support import ATTRIBUTES, KEY, assert_same_rows, facts_over, read
 
 from expkit.catalogue import load_catalogue, parse_catalogue
 from expkit.config import ExperimentConfig, load_experiment
 from expkit.engines.duckdb_engine import DuckDBEngine
-from expkit.metrics_sql import ratio_stats_query, user_facts_schema
+from expkit.metrics_sql import exposure_ages_schema, ratio_stats_query, user_facts_schema
 from expkit.rollup import (
+    AGES_ROLLUP,
     CUM_ROLLUP,
+    FIRST_ROLLUP,
     STATS_ROLLUP,
     build_range,
     build_rollups,
@@ -187,3 +190,52 @@ def test_the_windows_holding_the_experiment_read_the_totals_with_the_same_statis
                                    err_msg=column)
     stored = pq.read_table(wh.rollup_files(STATS_ROLLUP, [END])).to_pandas()
     assert len(stored[stored.window_name == window]) == len(ours)
+
+
+def ages_definition(root: Path, day: dt.date) -> pd.DataFrame:
+    """Per (experiment, user, arm at first exposure, exposure-age bucket) over every ``user_day`` (slice
+    'all') from the start through ``day``: the facts summed as doubles, ``users`` the days counted; the age
+    is the whole days from the day of her first exposure (``user_first``), 7 and more in one bucket."""
+    wh = Warehouse.open(root)
+    days = [d for d in DAYS if d <= day]
+    facts = read(wh.rollup_files("user_day", days))
+    facts = facts[facts.slice == "all"]
+    first = read(wh.rollup_files(FIRST_ROLLUP, days))[["experiment_id", "user_id", "bucket", "first_ms"]]
+    rows = facts.drop(columns="bucket").merge(first, on=["experiment_id", "user_id"], suffixes=("", "_first"))
+    day_ms = 86_400_000
+    rows["age"] = ((rows.first_ms // day_ms) - (rows.first_ms_first // day_ms)).clip(upper=7).astype("int64")
+    rows["users"] = 1.0
+    values = [c for c in rows.columns if c not in KEY + ATTRIBUTES + ["first_ms", "first_ms_first", "age"]]
+    rows[values] = rows[values].astype(float)
+    return rows.groupby(["experiment_id", "user_id", "bucket", "age"], as_index=False)[values].sum()
+
+
+@pytest.mark.parametrize("day", DAYS)
+def test_the_exposure_ages_are_every_day_since_the_start_by_age(setup, day: dt.date) -> None:
+    _, built, config = setup
+    got = read(Warehouse.open(built).rollup_files(AGES_ROLLUP, [day]))
+    assert list(got.columns) == exposure_ages_schema(config.catalogue).names
+    want = ages_definition(built, day)
+    assert_same_rows(got, want[list(got.columns)], ["experiment_id", "user_id", "bucket", "age"])
+    assert set(got.age) == set(range((day - FIRST).days + 1))
+
+
+def test_exposure_ages_without_the_previous_day_or_of_other_metrics_are_the_same(setup, tmp_path: Path) -> None:
+    """The last day first reads every user_day; once the earlier days are built it is stale (the previous
+    day's ages are new) and the backfill ends with the in-order ages; ages lacking this catalogue's columns
+    are not added in."""
+    events, built, config = setup
+    key = ["experiment_id", "user_id", "bucket", "age"]
+    reference = read(Warehouse.open(built).rollup_files(AGES_ROLLUP, [END]))
+    wh = Warehouse.open(Path(shutil.copytree(events, tmp_path / "wh")))
+    for d in [END, *DAYS[:-1]]:
+        build_rollups(wh, d, config)
+    state = day_staleness(wh, END, catalogue=config.catalogue)
+    assert any(c.input == rollup_input(AGES_ROLLUP, DAYS[-2]) and c.change == "new" for c in state.stats.changes)
+    build_range(wh, FIRST, END, config, backfill=True)
+    assert_same_rows(read(wh.rollup_files(AGES_ROLLUP, [END])), reference, key)
+    previous = wh.rollup_files(AGES_ROLLUP, [DAYS[-2]])[0]
+    table = pq.read_table(previous)
+    pq.write_table(table.drop_columns(["m_latency_per_request_num", "m_latency_per_request_den"]), previous)
+    build_rollups(wh, END, config)
+    assert_same_rows(read(wh.rollup_files(AGES_ROLLUP, [END])), reference, key)

@@ -31,7 +31,7 @@ END = dt.date(2026, 11, 14)
 N_DAYS = 3
 DAYS = [END - dt.timedelta(days=N_DAYS - 1 - i) for i in range(N_DAYS)]
 COMPARED = [STATS_ROLLUP, "health_bins", "error_bins", "engagement_bins", "user_day", "user_items", "played_items",
-            "played_items_last_hour", "user_first", "exposure_stats"]
+            "played_items_last_hour", "user_first", "exposure_ages", "exposure_stats"]
 
 
 @pytest.fixture(scope="module")

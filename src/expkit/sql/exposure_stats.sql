@@ -1,46 +1,21 @@
 -- name: exposure_stats
 -- description: Sufficient statistics of every outcome ratio metric per arm and exposure age (days since
 --   the user's first exposure) over the experiment to date, for the lift by exposure age and its trend
---   (docs/statistics.md, "Novelty and primacy"). Reads the per-user facts of the experiment's days (a view
---   "user_facts": user_day, slice 'all') and every user's first exposure (a view "user_first": the
---   user_first partitions of those days). A user's arm is that of her first exposure; her age on a day is
---   the whole days since it, ages from $tail on grouped in one bucket (age = $tail). Per user and age
---   bucket her numerator and denominator are summed over the bucket's days (a per-user-mean metric's
---   denominator is her active days there); then per arm and pair of age buckets (age <= age2):
---   n users present at both, sum_num, sum_den (of age, over those users) and the cross sums
+--   (docs/statistics.md, "Novelty and primacy"). Reads each user's numerator and denominator per age
+--   bucket over the experiment to date (a view "ages": the day's exposure_ages, template exposure_ages).
+--   Per arm and pair of age buckets (age <= age2): n users present at both, sum_num, sum_den (of age,
+--   over those users) and the cross sums
 --   sum_nn = Σ num(age)·num(age2), sum_nd = Σ num(age)·den(age2), sum_dn = Σ den(age)·num(age2),
 --   sum_dd = Σ den(age)·den(age2). The rows age = age2 are the per-age sums of the delta method
 --   (sum_nn = Σnum², sum_dd = Σden², sum_nd = Σnum·den); the others give the covariance of the
 --   per-age lifts of a user seen at several ages (the user-clustered trend test). Recall@K is not a
 --   per-day sum (it needs the window's per (user, item) facts) and is left out.
---   One row set per metric: expkit.metrics_sql writes the marked regions metric_columns, metric_sums,
---   metric_moments, metric_values and metric_pick from the catalogue.
--- params: tail: int, day_ms: int
--- reads: user_facts, user_first
+--   One row set per metric: expkit.metrics_sql writes the marked regions metric_moments, metric_values
+--   and metric_pick from the catalogue.
+-- params: (none)
+-- reads: ages
 -- grain: experiment_id, metric, bucket, age, age2
-WITH days AS (
-    SELECT
-        f.experiment_id, f.user_id, u.bucket,
-        least(CAST(((f.first_ms - f.first_ms % $day_ms) - (u.first_ms - u.first_ms % $day_ms)) / $day_ms AS BIGINT),
-            CAST($tail AS BIGINT)) AS age,
-        CAST(f.impressions AS DOUBLE) AS impressions, CAST(f.clicks AS DOUBLE) AS clicks,
-        CAST(f.saves AS DOUBLE) AS saves, CAST(f.sessions AS DOUBLE) AS sessions,
-        CAST(f.depth AS DOUBLE) AS depth, 1.0 AS users
-        /*metric_columns:begin*//*metric_columns:end*/
-    FROM user_facts AS f
-    JOIN user_first AS u ON u.experiment_id = f.experiment_id AND u.user_id = f.user_id
-    WHERE f.slice = 'all'
-),
-ages AS (
-    SELECT
-        experiment_id, user_id, bucket, age,
-        sum(impressions) AS impressions, sum(clicks) AS clicks, sum(saves) AS saves,
-        sum(sessions) AS sessions, sum(depth) AS depth, sum(users) AS users
-        /*metric_sums:begin*//*metric_sums:end*/
-    FROM days
-    GROUP BY experiment_id, user_id, bucket, age
-),
-pairs AS (
+WITH pairs AS (
     SELECT
         a.experiment_id, a.bucket, a.age, b.age AS age2, count(*) AS n
         /*metric_moments:begin*/,
