@@ -6,7 +6,8 @@
 fired) and when and by whom it last changed. Every change is appended to
 ``killswitch_audit.jsonl``. A firing alert whose rule has a kill switch engages it
 (``automatic``) or asks for approval (``approval``); once per incident, so replaying a day
-never re-engages a switch somebody has reset. Switches stay engaged until reset by a person.
+never re-engages a switch somebody has reset. Switches stay engaged until reset by a person; a request
+for approval is withdrawn (``off``) when its alert resolves before anyone approved it.
 
 Callers hold the alert-state lock (:meth:`expkit.alerts.state.AlertStore.lock`).
 """
@@ -30,7 +31,8 @@ HANDLED_KEEP = 5000
 
 @dataclass(frozen=True)
 class KillSwitchRequest:
-    """A firing alert asking for its kill switch."""
+    """A firing alert asking for its kill switch, or (``resolved_at_ms`` set) its incident resolved:
+    a request still waiting for approval is then withdrawn."""
 
     action: str
     mode: Literal["automatic", "approval"]
@@ -41,11 +43,12 @@ class KillSwitchRequest:
     labels: dict[str, str]
     reason: str
     fired_at_ms: int
+    resolved_at_ms: int | None = None
 
     @property
     def id(self) -> str:
-        """One request per incident."""
-        return f"ks-{self.incident}"
+        """One request per incident, and one for its resolution."""
+        return f"ks-{self.incident}" if self.resolved_at_ms is None else f"ks-{self.incident}-resolved"
 
     def to_json(self) -> dict[str, Any]:
         """A JSON document."""
@@ -110,7 +113,10 @@ class KillSwitchStore:
             os.fsync(fh.fileno())
 
     def apply(self, req: KillSwitchRequest) -> bool:
-        """Engage (or ask approval for) the switch of a firing alert, once per incident."""
+        """Engage (or ask approval for) the switch of a firing alert, once per incident; for a resolved
+        incident, withdraw its request if it still waits for approval (:meth:`withdraw`)."""
+        if req.resolved_at_ms is not None:
+            return self.withdraw(req)
         doc = self._load()
         if req.incident in doc["handled"]:
             return False
@@ -129,6 +135,26 @@ class KillSwitchStore:
             labels=req.labels, alert_fired_at=ms_to_iso(req.fired_at_ms),
             changed_at=ms_to_iso(time.time() * 1000), changed_by=f"alert {req.rule}"))
         doc["handled"] = (doc["handled"] + [req.incident])[-HANDLED_KEEP:]
+        atomic_write_json(self.path, doc)
+        return True
+
+    def withdraw(self, req: KillSwitchRequest) -> bool:
+        """Turn off the switch that the incident of ``req`` asked approval for, if nobody approved it
+        before the alert resolved (an approval then would act on a problem that is gone); a switch
+        engaged, reset, or asked for by another incident is left alone."""
+        doc = self._load()
+        key = f"{req.action}/{req.experiment}"
+        current = doc["switches"].get(key)
+        if not current or current["state"] != "pending_approval" or current["incident"] != req.incident:
+            return False
+        resolved = ms_to_iso(req.resolved_at_ms)
+        by = f"alert {req.rule} resolved"
+        self._audit(f"{req.id}-withdraw", {
+            "event": "withdraw", "key": key, "action": req.action, "experiment": req.experiment,
+            "rule": req.rule, "incident": req.incident, "reason": f"the alert resolved at {resolved} before approval",
+            "by": by, "previous_state": current["state"]})
+        current.update(state="off", changed_at=ms_to_iso(time.time() * 1000), changed_by=by,
+                       reason=f"approval withdrawn: the alert resolved at {resolved} ({req.reason})")
         atomic_write_json(self.path, doc)
         return True
 

@@ -110,13 +110,15 @@ def replay(
         result.notifications += planner.plan(t, active, resolved, delivery)
         for tr in transitions:
             rule = engine.config.rule(tr.alert.rule)
-            if tr.kind == "firing" and rule.kill_switch is not None:
+            ks = rule.kill_switch
+            if ks is not None and (tr.kind == "firing" or (tr.kind == "resolved" and ks.mode == "approval")):
                 a = tr.alert
                 result.kill_switches.append(KillSwitchRequest(
-                    action=rule.kill_switch.action, mode=rule.kill_switch.mode,
+                    action=ks.action, mode=ks.mode,
                     experiment=a.labels.get("experiment", ""), rule=a.rule, fingerprint=a.fingerprint,
-                    incident=a.incident_id, labels=dict(a.labels),
-                    reason=planner.annotations(a)["summary"], fired_at_ms=t))
+                    incident=a.incident_id, labels=dict(a.labels), reason=planner.annotations(a)["summary"],
+                    fired_at_ms=t if tr.kind == "firing" else (a.fired_at or t),
+                    resolved_at_ms=t if tr.kind == "resolved" else None))
         if on_eval is not None:
             on_eval(t, active)
     return result

@@ -330,23 +330,31 @@ def serious_alerts(alerts: Sequence[Mapping[str, Any]], day: str | None = None) 
 
 def kill_switches_pulled(alerts: Sequence[Mapping[str, Any]], day: str | None = None) -> list[str]:
     """One line per kill switch an alert pulled (or asked for, in approval mode) that day (a time
-    not on ``day`` carries its date).
+    not on ``day`` carries its date). A request whose alert resolved is withdrawn (docs/alerts.md,
+    "Kill switches").
 
     >>> kill_switches_pulled([{"rule": "error_rate_high", "state": "resolved", "kill_switch": "disable_experiment",
     ...                        "kill_switch_mode": "automatic", "fired_at": "2026-11-05T08:10:00Z"},
     ...                       {"rule": "cache_hit_low", "state": "firing", "kill_switch": "bypass_cache",
     ...                        "kill_switch_mode": "approval", "fired_at": "2026-11-05T09:00:00Z"},
+    ...                       {"rule": "cache_hit_low", "state": "resolved", "kill_switch": "bypass_cache",
+    ...                        "kill_switch_mode": "approval", "fired_at": "2026-11-05T10:00:00Z",
+    ...                        "resolved_at": "2026-11-05T10:30:00Z"},
     ...                       {"rule": "coverage_low", "state": "pending", "kill_switch": "serve_cached",
     ...                        "fired_at": None}])  # doctest: +NORMALIZE_WHITESPACE
     ['disable_experiment pulled by error_rate_high at 08:10 UTC',
-     'bypass_cache requested by cache_hit_low at 09:00 UTC (needs approval)']
+     'bypass_cache requested by cache_hit_low at 09:00 UTC (needs approval)',
+     'bypass_cache requested by cache_hit_low at 10:00 UTC (withdrawn: the alert resolved at 10:30 UTC)']
     """
     out = []
     for a in alerts:
         if not a.get("kill_switch") or not a.get("fired_at"):
             continue
         at = _clock(a.get("fired_at"), day)
-        if a.get("kill_switch_mode") == "approval":
+        if a.get("kill_switch_mode") == "approval" and a.get("state") == "resolved" and a.get("resolved_at"):
+            out.append(f"{a['kill_switch']} requested by {a.get('rule')} at {at} UTC "
+                       f"(withdrawn: the alert resolved at {_clock(a.get('resolved_at'), day)} UTC)")
+        elif a.get("kill_switch_mode") == "approval":
             out.append(f"{a['kill_switch']} requested by {a.get('rule')} at {at} UTC (needs approval)")
         else:
             out.append(f"{a['kill_switch']} pulled by {a.get('rule')} at {at} UTC")
