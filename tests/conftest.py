@@ -20,17 +20,28 @@ TESTS = Path(__file__).resolve().parent
 XDIST_GROUPS = {
     "alerts": "alerts",
     "tiles/health": "health",
+    "tiles/outcomes": "outcomes",
     "engines/spark/test_spark_cluster.py": "spark-cluster",
     "engines/spark": "spark",
     "validation/test_validation_spark.py": "spark",
     "report/test_report_portfolio_e2e.py": "portfolio",
+    "report": "report",
+    "live": "live",
+    "validation": "validation",
+    "history": "history",
+    "readout": "readout",
+    "deepdive": "deepdive",
+    "rollup": "rollup",
+    "catalogue/test_catalogue_capping.py": "catalogue-capping",
 }
 """Test paths (folders or files, relative to tests/) whose tests run on one pytest-xdist worker
 (``--dist loadgroup``, see the Makefile), so the expensive session and module fixtures they share
-(warehouses with incidents, a Spark session, a standalone Spark cluster, the daily runs of the
-portfolio test) are built once per run. The first matching path wins: the standalone cluster's tests
-start their own JVMs and share no fixture with the local Spark session, so they are a group of their
-own and run beside it on another worker."""
+(synthetic warehouses, a Spark session, a standalone Spark cluster, the daily runs of the report
+and portfolio tests, the self-test scenario) are built once per run. Without a group, a folder's
+tests are handed out one at a time and both workers build its fixtures. The first matching path
+wins: the standalone cluster's tests start their own JVMs and share no fixture with the local
+Spark session, so they are a group of their own and run beside it on another worker. The groups
+are handed out first, largest first; the ungrouped tests then even out the workers' ends."""
 
 
 def xdist_group_of(path: Path) -> str | None:
