@@ -417,10 +417,10 @@ def exposure_ages_query(catalogue: Catalogue) -> MetricQuery:
     """Template ``exposure_ages`` with every declarative metric's fact columns (as doubles)."""
     key = ("exposure_ages", catalogue.stats_digest() + catalogue.facts_digest())
     if key not in _cache:
-        columns = [f", CAST(f.{f.name} AS DOUBLE) AS {f.name}"
-                   for f in list(user_facts_schema(catalogue))[len(USER_FACTS_SCHEMA):]]
+        extra = list(user_facts_schema(catalogue))[len(USER_FACTS_SCHEMA):]
         base = TEMPLATES["exposure_ages"]
-        regions = {"metric_columns": " ".join(columns), "metric_sums": _fact_sums(catalogue)}
+        regions = {"metric_columns": " ".join(f", CAST(f.{f.name} AS DOUBLE) AS {f.name}" for f in extra),
+                   "metric_names": "".join(f", {f.name}" for f in extra), "metric_sums": _fact_sums(catalogue)}
         _cache[key] = MetricQuery(replace(base, sql=fill(base.sql, regions)))
     return _cache[key]
 

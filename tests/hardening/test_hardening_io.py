@@ -57,7 +57,8 @@ def test_read_only_output_folder(base_wh: Path, cli: Cli, tiny_fs: Callable[...,
 def test_full_disk_during_rollup_keeps_the_previous_partitions(
     base_wh: Path, cli: Cli, tiny_fs: Callable[..., Path]
 ) -> None:
-    wh = Path(shutil.copytree(base_wh, tiny_fs(size="8m") / "wh"))
+    used = sum(f.stat().st_size + 4096 for f in base_wh.rglob("*") if f.is_file()) // 1024  # tmpfs pages, rounded up
+    wh = Path(shutil.copytree(base_wh, tiny_fs(size=f"{used + 2048}k") / "wh"))  # the warehouse, 2 MB to spare
     before = snapshot(wh / "rollups")
     _fill(wh.parent)
     code, _, err = cli("rollup", "--warehouse", wh, "--date", END.isoformat(), "--quiet")

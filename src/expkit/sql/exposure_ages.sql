@@ -8,8 +8,8 @@
 --   none, the user_day of every experiment day to date and no earlier ages: the same sums, since they do
 --   not depend on how the days are grouped (docs/architecture.md, "Experiment-to-date running totals").
 --   A per-user-mean metric's denominator is her active days (users). One row per (experiment, user, arm,
---   age bucket); every value a DOUBLE. expkit.metrics_sql writes the marked regions metric_columns and
---   metric_sums from the catalogue.
+--   age bucket); every value a DOUBLE. expkit.metrics_sql writes the marked regions metric_columns, metric_names
+--   and metric_sums from the catalogue.
 -- params: tail: int, day_ms: int
 -- reads: user_facts, user_first, earlier_ages
 -- grain: experiment_id, user_id, bucket, age
@@ -29,7 +29,10 @@ WITH days AS (
 merged AS (
     SELECT * FROM days
     UNION ALL
-    SELECT * FROM earlier_ages
+    SELECT
+        experiment_id, user_id, bucket, age, impressions, clicks, saves, sessions, depth, users
+        /*metric_names:begin*//*metric_names:end*/
+    FROM earlier_ages
 )
 SELECT
     experiment_id, user_id, bucket, age,

@@ -28,7 +28,8 @@ from expkit.warehouse import DAY_MS, Warehouse, day_bounds_ms
 pytestmark = [pytest.mark.spark, pytest.mark.slow]
 
 ROLLUP_TABLES = {"user_facts": "user_day", "facts": "user_day", "earlier_first": "user_first",
-                 "day_items": "user_items", "earlier_items": "user_items"}
+                 "day_items": "user_items", "earlier_items": "user_items", "earlier_ages": "exposure_ages",
+                 "ages": "exposure_ages"}
 """Template views that are rollups, by the rollup they read (the rest of a template's reads are event tables)."""
 PRE_SCHEMA = user_pre_schema(builtin_catalogue())
 """The CUPED pre-period view the shipped ratio_stats template reads (none here: an empty table)."""
