@@ -191,12 +191,17 @@ def _zero(t: pa.DataType) -> str:
     return f"CAST(0 AS {_sql_type(t)})"
 
 
+def _metric_facts(catalogue: Catalogue) -> list[pa.Field]:
+    """The per-user fact columns of the catalogue's declarative metrics, in the order of :func:`user_facts_schema`."""
+    return list(user_facts_schema(catalogue))[len(USER_FACTS_SCHEMA):]
+
+
 def _fact_sums(catalogue: Catalogue, typed: bool = False) -> str:
     """The region summing every declarative metric's per-user fact columns (``m_<id>_num``, and
     ``m_<id>_den`` when it is an aggregate), in the order of :func:`user_facts_schema`; ``typed``
     casts each sum back to the column's type, so that running totals keep the schema of ``user_day``."""
     sums = []
-    for f in list(user_facts_schema(catalogue))[len(USER_FACTS_SCHEMA):]:
+    for f in _metric_facts(catalogue):
         total = f"CAST(sum({f.name}) AS {_sql_type(f.type)})" if typed else f"sum({f.name})"
         sums.append(f", {total} AS {f.name}")
     return " ".join(sums)
@@ -407,8 +412,8 @@ def _exposure_stats_regions(catalogue: Catalogue) -> dict[str, str]:
 
 def exposure_ages_schema(catalogue: Catalogue) -> pa.Schema:
     """The schema of ``exposure_ages`` (template ``exposure_ages``) with the catalogue's metric columns."""
-    extra = [f.name for f in list(user_facts_schema(catalogue))[len(USER_FACTS_SCHEMA):]]
-    values = ["impressions", "clicks", "saves", "sessions", "depth", "users", *extra]
+    values = ["impressions", "clicks", "saves", "sessions", "depth", "users",
+              *(f.name for f in _metric_facts(catalogue))]
     return pa.schema([("experiment_id", pa.string()), ("user_id", pa.int64()), ("bucket", pa.string()),
                       ("age", pa.int64()), *((v, pa.float64()) for v in values)])
 
@@ -417,7 +422,7 @@ def exposure_ages_query(catalogue: Catalogue) -> MetricQuery:
     """Template ``exposure_ages`` with every declarative metric's fact columns (as doubles)."""
     key = ("exposure_ages", catalogue.stats_digest() + catalogue.facts_digest())
     if key not in _cache:
-        extra = list(user_facts_schema(catalogue))[len(USER_FACTS_SCHEMA):]
+        extra = _metric_facts(catalogue)
         base = TEMPLATES["exposure_ages"]
         regions = {"metric_columns": " ".join(f", CAST(f.{f.name} AS DOUBLE) AS {f.name}" for f in extra),
                    "metric_names": "".join(f", {f.name}" for f in extra), "metric_sums": _fact_sums(catalogue)}

@@ -310,14 +310,20 @@ def spans_ending(day: dt.date, start_date: dt.date) -> list[tuple[dt.date, int]]
     return [(day - dt.timedelta(days=n - 1), n) for n in SPAN_SIZES if age % n == 0 and age > n]
 
 
+def built_in_schema(files: list[Path], schema: pa.Schema) -> bool:
+    """Whether ``files`` exist and all have the columns of ``schema``: a chained partition (running
+    totals, spans, exposure ages) built with other metrics is read from its days instead."""
+    import pyarrow.parquet as pq
+
+    return bool(files) and all(pq.read_schema(f).names == schema.names for f in files)
+
+
 def span_files(wh: Warehouse, first: dt.date, days: int, facts: pa.Schema) -> list[Path]:
     """The files holding the per-user facts of ``days`` days from ``first``: their span (:data:`SPAN_ROLLUPS`)
     when it is built in the schema ``facts``, else the ``user_day`` of each of those days (the same numbers)."""
-    import pyarrow.parquet as pq
-
     last = first + dt.timedelta(days=days - 1)
     span = wh.rollup_files(SPAN_ROLLUPS[days], [last]) if days > 1 else []
-    if span and all(pq.read_schema(f).names == facts.names for f in span):
+    if built_in_schema(span, facts):
         return span
     return wh.rollup_files("user_day", [first + dt.timedelta(days=i) for i in range(days)])
 
@@ -471,12 +477,10 @@ def build_user_cum(wh: Warehouse, engine: Engine, day: dt.date, config: Experime
     totals are an input of the day's statistics (:func:`stats_inputs`), so rebuilding them, or their
     first appearance, makes this day stale: a change on day 1 reaches every later day.
     """
-    import pyarrow.parquet as pq
-
     facts = user_facts_schema(config.catalogue)
     days = window_days(day, "cum", config.start_date)
     previous = wh.rollup_files(CUM_ROLLUP, days[-2:-1])
-    if previous and all(pq.read_schema(f).names == facts.names for f in previous):
+    if built_in_schema(previous, facts):
         files = previous + wh.rollup_files("user_day", [day])
     else:
         files = wh.rollup_files("user_day", days)
@@ -562,8 +566,6 @@ def build_exposure(
     sums). ``exposure_stats``: from the day's ``exposure_ages``. Returns the row counts and the
     fingerprint of the inputs read (:func:`exposure_inputs`).
     """
-    import pyarrow.parquet as pq
-
     read = lineage.fingerprint(wh.root, exposure_inputs(day, config.start_date))
     started = day >= config.start_date
     days = window_days(day, "cum", config.start_date) if started else []
@@ -579,7 +581,7 @@ def build_exposure(
         lambda f: write_parquet(engine, first.template, first.bind(), first_sources, f))
     ages_schema = exposure_ages_schema(config.catalogue)
     previous = wh.rollup_files(AGES_ROLLUP, days[-2:-1])
-    chained = bool(previous) and all(pq.read_schema(f).names == ages_schema.names for f in previous)
+    chained = built_in_schema(previous, ages_schema)
     ages = query(AGES_ROLLUP, config.catalogue)
     ages_sources: dict[str, list[Path] | pa.Schema] = {
         "user_facts": wh.rollup_files("user_day", days[-1:] if chained else days) or facts,
@@ -647,9 +649,7 @@ def _build_day(
                 progress(f"{day} {r.name}: {result.rows[r.name]:,} rows")
         manifest = {"date": day.isoformat(), "engine": eng.name, "built_at_ms": int(time.time() * 1000),
                     "sources": fingerprint, "catalogue": config.catalogue.facts_digest()}
-    else:
-        clean_stale_temps(wh.rollups / STATS_ROLLUP)
-    for name in (*STATS_OUTPUTS, *SPAN_ROLLUPS.values()):
+    for name in STATS_TABLES:
         clean_stale_temps(wh.rollups / name)
     if day >= config.start_date:
         build_pre_period(wh, eng, config, progress)
@@ -710,6 +710,8 @@ def raw_built_at_ms(wh: Warehouse, day: dt.date) -> int | None:
 STATS_OUTPUTS = (*PLAYED_ROLLUPS, CUM_ROLLUP, FIRST_ROLLUP, AGES_ROLLUP, EXPOSURE_ROLLUP)
 """Tables a day's statistics artifact writes beside ``outcome_stats`` (recorded in ``stats.rows``), and
 the spans ending that day (:data:`SPAN_ROLLUPS`, recorded too; the other days have none)."""
+STATS_TABLES = (STATS_ROLLUP, *STATS_OUTPUTS, *SPAN_ROLLUPS.values())
+"""Every table a day's statistics artifact may write."""
 RAW_ARTIFACT, STATS_ARTIFACT, PRE_ARTIFACT = "raw", "stats", "pre"
 """A day's two artifacts: its raw rollups (inputs: its event files) and ``outcome_stats``
 (inputs: the per-user rollups of its windows' days and the experiment's ``user_pre``); and an
@@ -770,8 +772,7 @@ def rollup_graph(wh: Warehouse, catalogue: Catalogue | None = None) -> lineage.G
         if len(parts) != 3 or parts[0] != "rollups":
             return None
         day = parts[2].split("=", 1)[1]
-        kind = {STATS_ROLLUP: STATS_ARTIFACT, PRE_ROLLUP: PRE_ARTIFACT,
-                **dict.fromkeys((*STATS_OUTPUTS, *SPAN_ROLLUPS.values()), STATS_ARTIFACT)}.get(parts[1], RAW_ARTIFACT)
+        kind = {PRE_ROLLUP: PRE_ARTIFACT, **dict.fromkeys(STATS_TABLES, STATS_ARTIFACT)}.get(parts[1], RAW_ARTIFACT)
         return f"{kind}/{day}"
 
     return lineage.Graph(wh.root, load, producer)
